@@ -1,0 +1,210 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Account is a local user.
+type Account struct {
+	ID           int64
+	Address      string
+	PasswordHash string
+	Created      time.Time
+}
+
+// Alias is an address that delivers to one or more accounts.
+type Alias struct {
+	Address string
+	Targets []string // account addresses, sorted
+}
+
+// CreateAccount inserts an account; ErrExists if the address is taken by
+// an account or an alias.
+func (tx *Tx) CreateAccount(address, passwordHash string, now time.Time) (int64, error) {
+	var n int
+	if err := tx.queryRow(`SELECT count(*) FROM aliases WHERE address = ?`, address).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: create account: %w", err)
+	}
+	if n > 0 {
+		return 0, fmt.Errorf("store: create account %s: an alias has that address: %w", address, ErrExists)
+	}
+	res, err := tx.exec(`INSERT INTO accounts(address, password_hash, created) VALUES (?, ?, ?)`,
+		address, passwordHash, now.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("store: create account %s: %w", address, classify(err))
+	}
+	return res.LastInsertId()
+}
+
+// SetPassword replaces an account's password hash.
+func (tx *Tx) SetPassword(address, passwordHash string) error {
+	res, err := tx.exec(`UPDATE accounts SET password_hash = ? WHERE address = ?`, passwordHash, address)
+	if err != nil {
+		return fmt.Errorf("store: set password: %w", err)
+	}
+	return mustAffect(res, "account "+address)
+}
+
+// DeleteAccount removes an account with its mailboxes and messages.
+// Aliases left without a target are removed too.
+func (tx *Tx) DeleteAccount(address string) error {
+	res, err := tx.exec(`DELETE FROM accounts WHERE address = ?`, address)
+	if err != nil {
+		return fmt.Errorf("store: delete account: %w", err)
+	}
+	return mustAffect(res, "account "+address)
+}
+
+// AccountByAddress looks an account up inside the transaction.
+func (tx *Tx) AccountByAddress(address string) (Account, error) {
+	return scanAccount(tx.queryRow(accountQuery+` WHERE address = ?`, address), address)
+}
+
+// SetAlias makes alias deliver to exactly the given accounts, replacing
+// any previous targets. ErrExists if an account has that address,
+// ErrNotFound if a target is not an account.
+func (tx *Tx) SetAlias(alias string, targets []string) error {
+	var n int
+	if err := tx.queryRow(`SELECT count(*) FROM accounts WHERE address = ?`, alias).Scan(&n); err != nil {
+		return fmt.Errorf("store: set alias: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("store: alias %s: an account has that address: %w", alias, ErrExists)
+	}
+	if _, err := tx.exec(`DELETE FROM aliases WHERE address = ?`, alias); err != nil {
+		return fmt.Errorf("store: set alias: %w", err)
+	}
+	for _, t := range targets {
+		res, err := tx.exec(`INSERT OR IGNORE INTO aliases(address, account_id)
+			SELECT ?, id FROM accounts WHERE address = ?`, alias, t)
+		if err != nil {
+			return fmt.Errorf("store: set alias: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var exists int
+			if err := tx.queryRow(`SELECT count(*) FROM accounts WHERE address = ?`, t).Scan(&exists); err != nil {
+				return fmt.Errorf("store: set alias: %w", err)
+			}
+			if exists == 0 {
+				return fmt.Errorf("store: alias target %s is not an account: %w", t, ErrNotFound)
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteAlias removes an alias; ErrNotFound if there is none.
+func (tx *Tx) DeleteAlias(alias string) error {
+	res, err := tx.exec(`DELETE FROM aliases WHERE address = ?`, alias)
+	if err != nil {
+		return fmt.Errorf("store: delete alias: %w", err)
+	}
+	return mustAffect(res, "alias "+alias)
+}
+
+const accountQuery = `SELECT id, address, password_hash, created FROM accounts`
+
+// AccountByAddress looks an account up by its normalised address.
+func (db *DB) AccountByAddress(ctx context.Context, address string) (Account, error) {
+	return scanAccount(db.rdb.QueryRowContext(ctx, accountQuery+` WHERE address = ?`, address), address)
+}
+
+// Accounts lists every account, ordered by address.
+func (db *DB) Accounts(ctx context.Context) ([]Account, error) {
+	rows, err := db.rdb.QueryContext(ctx, accountQuery+` ORDER BY address`)
+	if err != nil {
+		return nil, fmt.Errorf("store: accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		var a Account
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Address, &a.PasswordHash, &created); err != nil {
+			return nil, fmt.Errorf("store: accounts: %w", err)
+		}
+		a.Created = time.Unix(created, 0)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AliasTargets returns the accounts an alias delivers to; ErrNotFound if
+// address is not an alias.
+func (db *DB) AliasTargets(ctx context.Context, address string) ([]Account, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT a.id, a.address, a.password_hash, a.created
+		FROM aliases x JOIN accounts a ON a.id = x.account_id WHERE x.address = ? ORDER BY a.address`, address)
+	if err != nil {
+		return nil, fmt.Errorf("store: alias: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		var a Account
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Address, &a.PasswordHash, &created); err != nil {
+			return nil, fmt.Errorf("store: alias: %w", err)
+		}
+		a.Created = time.Unix(created, 0)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: alias: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("store: alias %s: %w", address, ErrNotFound)
+	}
+	return out, nil
+}
+
+// Aliases lists every alias with its targets, ordered by address.
+func (db *DB) Aliases(ctx context.Context) ([]Alias, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT x.address, a.address
+		FROM aliases x JOIN accounts a ON a.id = x.account_id ORDER BY x.address, a.address`)
+	if err != nil {
+		return nil, fmt.Errorf("store: aliases: %w", err)
+	}
+	defer rows.Close()
+	var out []Alias
+	for rows.Next() {
+		var alias, target string
+		if err := rows.Scan(&alias, &target); err != nil {
+			return nil, fmt.Errorf("store: aliases: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Address != alias {
+			out = append(out, Alias{Address: alias})
+		}
+		last := &out[len(out)-1]
+		last.Targets = append(last.Targets, target)
+	}
+	return out, rows.Err()
+}
+
+func scanAccount(row *sql.Row, address string) (Account, error) {
+	var a Account
+	var created int64
+	err := row.Scan(&a.ID, &a.Address, &a.PasswordHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("store: account %s: %w", address, ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("store: account %s: %w", address, err)
+	}
+	a.Created = time.Unix(created, 0)
+	return a, nil
+}
+
+func mustAffect(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+// Package store keeps Pillarbox's data in SQLite: accounts, aliases,
+// mailboxes, messages, message blobs with their parsed metadata and search
+// text, and the outbound queue.
+//
+// The schema lives in migrations/*.sql, embedded and applied in order at
+// Open; PRAGMA user_version records the last one applied. In short:
+//
+//   - accounts(address, bcrypt password_hash); aliases(address → account)
+//   - mailboxes(account, name, uidvalidity unique across the database,
+//     uidnext, highestmodseq, special_use, subscribed)
+//   - blobs(size, message_id, sent_date, envelope JSON, structure JSON,
+//     data): one row per received message, shared by every recipient
+//   - blob_text: FTS4 index over the decoded header and body text
+//   - messages(mailbox, uid, modseq, blob, internal_date, size, flags,
+//     keywords)
+//   - queue(blob, sender, recipient, state, attempts, next_attempt,
+//     last_reply) and queue_attempts: the outbound queue, one row per
+//     recipient
+//
+// Triggers delete a blob when its last message or queue row goes.
+//
+// All writes go through one goroutine that owns the only write connection
+// and commits concurrent requests together (group commit, see DB.Write);
+// reads use a separate read-only pool.
+package store

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Mailbox is one folder of an account.
+type Mailbox struct {
+	ID            int64
+	AccountID     int64
+	Name          string
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	SpecialUse    string
+	Subscribed    bool
+}
+
+const mailboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed FROM mailboxes`
+
+// CreateMailbox creates a mailbox with a UIDVALIDITY never used before in
+// this database. ErrExists if the account already has that name.
+func (tx *Tx) CreateMailbox(accountID int64, name, specialUse string, subscribed bool, now time.Time) (Mailbox, error) {
+	v, err := tx.nextUIDValidity(now)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	res, err := tx.exec(`INSERT INTO mailboxes(account_id, name, uidvalidity, special_use, subscribed)
+		VALUES (?, ?, ?, ?, ?)`, accountID, name, v, specialUse, subscribed)
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("store: create mailbox %q: %w", name, classify(err))
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("store: create mailbox %q: %w", name, err)
+	}
+	return Mailbox{ID: id, AccountID: accountID, Name: name, UIDValidity: v, UIDNext: 1,
+		HighestModSeq: 1, SpecialUse: specialUse, Subscribed: subscribed}, nil
+}
+
+// nextUIDValidity hands out UIDVALIDITY values from a counter that only
+// grows. It starts at the clock so that a database created again from
+// scratch is unlikely to repeat values a client has cached.
+func (tx *Tx) nextUIDValidity(now time.Time) (uint32, error) {
+	var v int64
+	err := tx.queryRow(`INSERT INTO counters(name, value) VALUES ('uidvalidity', ?)
+		ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, now.Unix()&0x7fffffff).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("store: uidvalidity: %w", err)
+	}
+	if v <= 0 || v > 0xffffffff {
+		return 0, fmt.Errorf("store: uidvalidity counter out of range: %d", v)
+	}
+	return uint32(v), nil
+}
+
+// MailboxByName looks a mailbox up inside the transaction.
+func (tx *Tx) MailboxByName(accountID int64, name string) (Mailbox, error) {
+	return scanMailbox(tx.queryRow(mailboxQuery+` WHERE account_id = ? AND name = ?`, accountID, name), name)
+}
+
+// MailboxByName looks a mailbox of an account up by name.
+func (db *DB) MailboxByName(ctx context.Context, accountID int64, name string) (Mailbox, error) {
+	return scanMailbox(db.rdb.QueryRowContext(ctx, mailboxQuery+` WHERE account_id = ? AND name = ?`, accountID, name), name)
+}
+
+// Mailboxes lists the mailboxes of an account ordered by name.
+func (db *DB) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error) {
+	rows, err := db.rdb.QueryContext(ctx, mailboxQuery+` WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("store: mailboxes: %w", err)
+	}
+	defer rows.Close()
+	var out []Mailbox
+	for rows.Next() {
+		var m Mailbox
+		if err := rows.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed); err != nil {
+			return nil, fmt.Errorf("store: mailboxes: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func scanMailbox(row *sql.Row, name string) (Mailbox, error) {
+	var m Mailbox
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("store: mailbox %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("store: mailbox %q: %w", name, err)
+	}
+	return m, nil
+}

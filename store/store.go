@@ -1,0 +1,243 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Sentinel errors. Callers check them with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+	ErrClosed   = errors.New("store: closed")
+	// ErrFull means the disk (or the configured page limit) is full.
+	// It is temporary: writes succeed again once space returns.
+	ErrFull = errors.New("store: storage full")
+)
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives errors of the writer. Zero: slog.Default().
+	Logger *slog.Logger
+	// MaxBatch bounds how many write requests share one transaction.
+	// Zero: 256.
+	MaxBatch int
+	// Readers is the size of the read-only pool. Zero: 8.
+	Readers int
+	// MaxPages, when positive, caps the database size in pages (PRAGMA
+	// max_page_count). Tests use it to make the store "full".
+	MaxPages int
+}
+
+// DB is an open Pillarbox database.
+type DB struct {
+	path   string
+	wdb    *sql.DB   // exactly one connection, owned by the writer goroutine
+	conn   *sql.Conn // that connection
+	rdb    *sql.DB   // read-only pool
+	log    *slog.Logger
+	max    int
+	reqs   chan *request
+	quit   chan struct{}
+	exited chan struct{}
+	once   sync.Once
+	stmts  map[string]*sql.Stmt // writer's prepared statements
+	stats  stats
+}
+
+// Open opens (creating if needed) the database at path, with its parent
+// directory, and applies pending migrations.
+func Open(path string, opts Options) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	// synchronous=FULL: in WAL mode the WAL is fsynced at every commit, so
+	// a commit that returned survives power loss. _txlock=immediate makes
+	// Begin take the write lock at once, so concurrent processes (the CLI
+	// beside serve) wait on busy_timeout instead of failing mid-transaction.
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	ctx := context.Background()
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db := &DB{
+		path:   path,
+		wdb:    wdb,
+		conn:   conn,
+		log:    opts.Logger,
+		max:    opts.MaxBatch,
+		reqs:   make(chan *request, 1024),
+		quit:   make(chan struct{}),
+		exited: make(chan struct{}),
+		stmts:  make(map[string]*sql.Stmt),
+	}
+	if db.log == nil {
+		db.log = slog.Default()
+	}
+	if db.max <= 0 {
+		db.max = 256
+	}
+	if err := db.migrate(ctx); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	if opts.MaxPages > 0 {
+		if _, err := conn.ExecContext(ctx, "PRAGMA max_page_count = "+strconv.Itoa(opts.MaxPages)); err != nil {
+			conn.Close()
+			wdb.Close()
+			return nil, fmt.Errorf("store: max_page_count: %w", err)
+		}
+	}
+
+	rq := url.Values{}
+	rq.Set("mode", "ro")
+	rq.Set("_busy_timeout", "10000")
+	rq.Set("_foreign_keys", "on")
+	rdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+rq.Encode())
+	if err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("store: open readers: %w", err)
+	}
+	n := opts.Readers
+	if n <= 0 {
+		n = 8
+	}
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	db.rdb = rdb
+	go db.run()
+	return db, nil
+}
+
+// escapePath keeps characters such as '?' and '#' in a file name from
+// being read as part of the DSN.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// Close waits for queued writes to finish, stops the writer and closes
+// the database. Writes submitted after Close fail with ErrClosed.
+func (db *DB) Close() error {
+	db.once.Do(func() { close(db.quit) })
+	<-db.exited
+	for _, st := range db.stmts {
+		st.Close()
+	}
+	err := errors.Join(db.rdb.Close(), db.conn.Close(), db.wdb.Close())
+	if err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// migrate applies every embedded migration newer than PRAGMA user_version,
+// each in its own transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
+	var current int
+	if err := db.conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return fmt.Errorf("store: schema version: %w", err)
+	}
+	for _, e := range names {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return fmt.Errorf("store: migration %q: name must start with NNNN_", e.Name())
+		}
+		if version <= current {
+			continue
+		}
+		body, err := migrations.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", e.Name(), err)
+		}
+		if err := db.applyMigration(ctx, version, string(body)); err != nil {
+			return fmt.Errorf("store: migration %s: %w", e.Name(), err)
+		}
+		current = version
+	}
+	return nil
+}
+
+func (db *DB) applyMigration(ctx context.Context, version int, body string) error {
+	if _, err := db.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	_, err := db.conn.ExecContext(ctx, body)
+	if err == nil {
+		_, err = db.conn.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version))
+	}
+	if err == nil {
+		_, err = db.conn.ExecContext(ctx, "COMMIT")
+	}
+	if err != nil {
+		db.conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+// SchemaVersion reports the schema version of the open database.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.rdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// classify turns SQLite's errors into the package's sentinels where the
+// caller has to act on them, keeping the original error in the chain.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch {
+		case se.Code == sqlite3.ErrFull,
+			se.Code == sqlite3.ErrIoErr && (se.ExtendedCode == sqlite3.ErrIoErrWrite || se.ExtendedCode == sqlite3.ErrIoErrFsync || se.ExtendedCode == sqlite3.ErrIoErrSHMSize):
+			return fmt.Errorf("%w: %w", ErrFull, err)
+		case se.Code == sqlite3.ErrConstraint && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey):
+			return fmt.Errorf("%w: %w", ErrExists, err)
+		}
+	}
+	return err
+}
