@@ -47,18 +47,21 @@ type Options struct {
 
 // DB is an open Pillarbox database.
 type DB struct {
-	path   string
-	wdb    *sql.DB   // exactly one connection, owned by the writer goroutine
-	conn   *sql.Conn // that connection
-	rdb    *sql.DB   // read-only pool
-	log    *slog.Logger
-	max    int
-	reqs   chan *request
-	quit   chan struct{}
-	exited chan struct{}
-	once   sync.Once
-	stmts  map[string]*sql.Stmt // writer's prepared statements
-	stats  stats
+	path     string
+	wdb      *sql.DB   // exactly one connection, owned by the writer goroutine
+	conn     *sql.Conn // that connection
+	rdb      *sql.DB   // read-only pool
+	log      *slog.Logger
+	max      int
+	reqs     chan *request
+	quit     chan struct{}
+	exited   chan struct{}
+	once     sync.Once
+	closeMu  sync.RWMutex // held to send on reqs; Close takes it to set closed
+	closed   bool
+	closeErr error
+	stmts    map[string]*sql.Stmt // writer's prepared statements
+	stats    stats
 }
 
 // Open opens (creating if needed) the database at path, with its parent
@@ -148,18 +151,23 @@ func escapePath(p string) string {
 }
 
 // Close waits for queued writes to finish, stops the writer and closes
-// the database. Writes submitted after Close fail with ErrClosed.
+// the database. Writes submitted after Close fail with ErrClosed. Calling
+// Close again returns the first call's result.
 func (db *DB) Close() error {
-	db.once.Do(func() { close(db.quit) })
-	<-db.exited
-	for _, st := range db.stmts {
-		st.Close()
-	}
-	err := errors.Join(db.rdb.Close(), db.conn.Close(), db.wdb.Close())
-	if err != nil {
-		return fmt.Errorf("store: close: %w", err)
-	}
-	return nil
+	db.once.Do(func() {
+		db.closeMu.Lock()
+		db.closed = true
+		db.closeMu.Unlock()
+		close(db.quit)
+		<-db.exited
+		for _, st := range db.stmts {
+			st.Close()
+		}
+		if err := errors.Join(db.rdb.Close(), db.conn.Close(), db.wdb.Close()); err != nil {
+			db.closeErr = fmt.Errorf("store: close: %w", err)
+		}
+	})
+	return db.closeErr
 }
 
 // Path is the database file's path.

@@ -73,14 +73,17 @@ func TestGroupCommit(t *testing.T) {
 	// Hold the writer in a first request until every other request is
 	// queued behind it; they must then share one transaction.
 	release := make(chan struct{})
+	started := make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
 		first <- db.Write(ctx, func(tx *Tx) error {
+			close(started)
 			<-release
 			_, err := tx.CreateAccount("first@example.org", "x", testNow)
 			return err
 		})
 	}()
+	<-started
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
@@ -131,13 +134,12 @@ func TestWriteFailureIsolated(t *testing.T) {
 	db := openTest(t, Options{})
 	ctx := context.Background()
 	release := make(chan struct{})
+	started := make(chan struct{})
 	results := make(chan error, 4)
 	go func() {
-		results <- db.Write(ctx, func(tx *Tx) error { <-release; return nil })
+		results <- db.Write(ctx, func(tx *Tx) error { close(started); <-release; return nil })
 	}()
-	for len(db.reqs) != 0 {
-		runtime.Gosched()
-	}
+	<-started
 	var committed []string
 	var mu sync.Mutex
 	submit := func(name string, fn func(tx *Tx) error) {

@@ -73,18 +73,20 @@ func (tx *Tx) Lock(key any, l sync.Locker) {
 // process waits for it.
 func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 	req := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case <-db.quit:
+	// The read lock orders every send before Close marks the store
+	// closed, so the writer's final drain sees every queued request.
+	db.closeMu.RLock()
+	if db.closed {
+		db.closeMu.RUnlock()
 		return ErrClosed
-	default:
 	}
 	select {
 	case db.reqs <- req:
 	case <-ctx.Done():
+		db.closeMu.RUnlock()
 		return ctx.Err()
-	case <-db.quit:
-		return ErrClosed
 	}
+	db.closeMu.RUnlock()
 	// Once queued, the request is always answered (run's drain at Close
 	// included); waiting for it even if ctx ends tells the caller the truth.
 	return <-req.done

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"strings"
+)
+
+// parseArgs parses flags anywhere among args with fs, returning the
+// positional arguments in order. "--" ends flag parsing.
+//
+// The flag package stops at the first positional argument, so
+// "user add alice@example.org --password-stdin" would leave the flag
+// unparsed. parseArgs first sorts flags from positionals, using fs to know
+// which flags take the next argument as their value (flag.Value documents
+// the IsBoolFlag rule), then hands all flags to fs.Parse at once. Splitting
+// by hand rather than calling fs.Parse once per positional keeps "--" exact:
+// after a stop, fs.Parse cannot tell us whether a "--" it consumed ended the
+// flags or was the value of a flag ("--config --").
+//
+// fs should use flag.ContinueOnError with its output discarded, so that
+// errors come back as values.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case len(a) < 2 || a[0] != '-':
+			positional = append(positional, a)
+		default:
+			flags = append(flags, a)
+			if takesValue(fs, a) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, err
+	}
+	return positional, nil
+}
+
+// takesValue reports whether arg is "-name" or "--name" for a flag of fs
+// that consumes the next argument as its value.
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false // fs.Parse reports it
+	}
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return false
+	}
+	return true
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/net/idna"
+)
+
+// Config is the server configuration, read from a TOML file by LoadConfig.
+// A file sets only the keys it names; every other key keeps the default
+// from DefaultConfig, noted on each field below.
+//
+// Relative paths (data_dir, tls.cert, tls.key) are used as written, that is
+// relative to the working directory of the process, not to the config file.
+//
+// An empty listen address disables that listener.
+type Config struct {
+	// Hostname is the server's own name: SMTP greeting, Received headers
+	// and the self-signed certificate. Normalised like Domains.
+	// Default "localhost".
+	Hostname string `toml:"hostname"`
+	// DataDir holds the database, the queue and the self-signed
+	// certificate. Default "./pillarbox-data".
+	DataDir string `toml:"data_dir"`
+	// Domains are the domains we accept mail for, at least one. Validate
+	// lower-cases them, converts internationalised names to punycode
+	// (A-labels) and drops duplicates. Default ["localhost"].
+	Domains []string `toml:"domains"`
+
+	SMTP struct {
+		// Listen is the address for incoming mail from other servers.
+		// Default "127.0.0.1:2525".
+		Listen string `toml:"listen"`
+		// MaxMessageBytes is the SIZE limit (RFC 1870). Default 25 MiB.
+		MaxMessageBytes int64 `toml:"max_message_bytes"`
+		// MaxRecipients limits RCPT TO per transaction. Default 100.
+		MaxRecipients int `toml:"max_recipients"`
+	} `toml:"smtp"`
+
+	Submission struct {
+		// Listen is the submission port with STARTTLS (RFC 6409).
+		// Default "127.0.0.1:2587".
+		Listen string `toml:"listen"`
+		// ListenTLS is submission over implicit TLS (RFC 8314).
+		// Default "" (disabled).
+		ListenTLS string `toml:"listen_tls"`
+	} `toml:"submission"`
+
+	IMAP struct {
+		// Listen is IMAP with STARTTLS. Default "127.0.0.1:2143".
+		Listen string `toml:"listen"`
+		// ListenTLS is IMAP over implicit TLS. Default "" (disabled).
+		ListenTLS string `toml:"listen_tls"`
+	} `toml:"imap"`
+
+	TLS struct {
+		// Cert and Key are PEM files. Both empty (the default) means a
+		// self-signed certificate kept in DataDir; setting only one is an
+		// error.
+		Cert string `toml:"cert"`
+		Key  string `toml:"key"`
+	} `toml:"tls"`
+
+	Relay struct {
+		// Smarthost, as host:port, receives all outgoing mail. Default ""
+		// (deliver directly to each domain's MX).
+		Smarthost string `toml:"smarthost"`
+		// Retry is the wait before each further delivery attempt; the last
+		// one repeats until MaxAge. Default 5m, 10m, 20m, 40m, 80m, 160m.
+		Retry []Duration `toml:"retry"`
+		// MaxAge is when a message that could not be delivered bounces.
+		// Default 120h.
+		MaxAge Duration `toml:"max_age"`
+		// DelayWarning is when the sender is told delivery is delayed;
+		// 0 disables the warning. Default 4h.
+		DelayWarning Duration `toml:"delay_warning"`
+	} `toml:"relay"`
+}
+
+// Duration is a time.Duration written in TOML as a string in
+// time.ParseDuration syntax, such as "90m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", text)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.String()), nil
+}
+
+// DefaultConfig returns the configuration used when no file is given.
+func DefaultConfig() *Config {
+	c := &Config{
+		Hostname: "localhost",
+		DataDir:  "./pillarbox-data",
+		Domains:  []string{"localhost"},
+	}
+	c.SMTP.Listen = "127.0.0.1:2525"
+	c.SMTP.MaxMessageBytes = 25 << 20
+	c.SMTP.MaxRecipients = 100
+	c.Submission.Listen = "127.0.0.1:2587"
+	c.IMAP.Listen = "127.0.0.1:2143"
+	for _, m := range []time.Duration{5, 10, 20, 40, 80, 160} {
+		c.Relay.Retry = append(c.Relay.Retry, Duration{m * time.Minute})
+	}
+	c.Relay.MaxAge = Duration{120 * time.Hour}
+	c.Relay.DelayWarning = Duration{4 * time.Hour}
+	return c
+}
+
+// LoadConfig reads the TOML file at path over DefaultConfig and validates
+// the result. An empty path means the defaults alone.
+func LoadConfig(path string) (*Config, error) {
+	c := DefaultConfig()
+	if path == "" {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		return nil, decodeError(path, data, err)
+	}
+	if keys := unknownKeys(md.Undecoded()); len(keys) > 0 {
+		plural := ""
+		if len(keys) > 1 {
+			plural = "s"
+		}
+		return nil, fmt.Errorf("config: %s: unknown key%s %s", path, plural, strings.Join(keys, ", "))
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// decodeError rewrites a toml error as "config: FILE:LINE: KEY: problem".
+func decodeError(path string, data []byte, err error) error {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		// Type mismatches are plain errors that already name the key.
+		return fmt.Errorf("config: %s: %s", path, strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	if pe.LastKey == "" {
+		return fmt.Errorf("config: %s:%d: %s", path, pe.Position.Line, pe.Message)
+	}
+	return fmt.Errorf("config: %s:%d: %s: %s", path, pe.Position.Line, badDurationKey(data, pe.LastKey), pe.Message)
+}
+
+// badDurationKey appends the index of the first invalid duration to key when
+// key names an array, since toml reports only the array's key. The only
+// arrays that can fail element by element are of Duration.
+func badDurationKey(data []byte, key string) string {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return key
+	}
+	var v any = raw
+	for part := range strings.SplitSeq(key, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return key
+		}
+		v = m[part]
+	}
+	list, _ := v.([]any)
+	for i, e := range list {
+		var d Duration
+		if d.UnmarshalText(fmt.Append(nil, e)) != nil {
+			return fmt.Sprintf("%s[%d]", key, i)
+		}
+	}
+	return key
+}
+
+// unknownKeys quotes the undecoded keys, leaving out those inside a table
+// that is itself unknown.
+func unknownKeys(keys []toml.Key) []string {
+	var names []string
+	var last string
+	for _, k := range keys {
+		s := k.String()
+		if last != "" && strings.HasPrefix(s, last+".") {
+			continue
+		}
+		last = s
+		names = append(names, strconv.Quote(s))
+	}
+	return names
+}
+
+// Validate reports the first problem in c, naming its key, and normalises
+// Hostname and Domains in place when there is none.
+func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	hostname, err := normalizeDomain(c.Hostname)
+	if err != nil {
+		return fmt.Errorf("hostname: %w", err)
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: must not be empty")
+	}
+	if len(c.Domains) == 0 {
+		return errors.New("domains: must list at least one domain")
+	}
+	var domains []string
+	for i, d := range c.Domains {
+		n, err := normalizeDomain(d)
+		if err != nil {
+			return fmt.Errorf("domains[%d]: %w", i, err)
+		}
+		if !slices.Contains(domains, n) {
+			domains = append(domains, n)
+		}
+	}
+	for _, l := range []struct{ key, addr string }{
+		{"smtp.listen", c.SMTP.Listen},
+		{"submission.listen", c.Submission.Listen},
+		{"submission.listen_tls", c.Submission.ListenTLS},
+		{"imap.listen", c.IMAP.Listen},
+		{"imap.listen_tls", c.IMAP.ListenTLS},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		if err := checkHostPort(l.addr, true); err != nil {
+			return fmt.Errorf("%s: %w", l.key, err)
+		}
+	}
+	if c.SMTP.MaxMessageBytes <= 0 {
+		return fmt.Errorf("smtp.max_message_bytes: must be positive, got %d", c.SMTP.MaxMessageBytes)
+	}
+	if c.SMTP.MaxRecipients <= 0 {
+		return fmt.Errorf("smtp.max_recipients: must be positive, got %d", c.SMTP.MaxRecipients)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls: cert and key must be set together (leave both empty for a self-signed certificate)")
+	}
+	if c.Relay.Smarthost != "" {
+		if err := checkHostPort(c.Relay.Smarthost, false); err != nil {
+			return fmt.Errorf("relay.smarthost: %w", err)
+		}
+	}
+	if len(c.Relay.Retry) == 0 {
+		return errors.New("relay.retry: must list at least one interval")
+	}
+	for i, d := range c.Relay.Retry {
+		if d.Duration <= 0 {
+			return fmt.Errorf("relay.retry[%d]: must be positive, got %s", i, d)
+		}
+	}
+	if c.Relay.MaxAge.Duration <= 0 {
+		return fmt.Errorf("relay.max_age: must be positive, got %s", c.Relay.MaxAge)
+	}
+	if c.Relay.DelayWarning.Duration < 0 {
+		return fmt.Errorf("relay.delay_warning: must not be negative, got %s", c.Relay.DelayWarning)
+	}
+	c.Hostname, c.Domains = hostname, domains
+	return nil
+}
+
+// normalizeDomain returns name as Pillarbox stores and compares domains:
+// lower-case ASCII with internationalised labels as A-labels (RFC 5890),
+// using the IDNA lookup profile.
+func normalizeDomain(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty domain name")
+	}
+	a, err := idna.Lookup.ToASCII(name)
+	if err != nil {
+		return "", fmt.Errorf("invalid domain name %q: %v", name, err)
+	}
+	a = strings.ToLower(a)
+	if len(a) > 253 {
+		return "", fmt.Errorf("invalid domain name %q: longer than 253 characters", name)
+	}
+	if _, err := netip.ParseAddr(a); err == nil {
+		return "", fmt.Errorf("invalid domain name %q: an IP address", name)
+	}
+	for label := range strings.SplitSeq(a, ".") {
+		// An empty label is also what a trailing dot leaves.
+		if label == "" {
+			return "", fmt.Errorf("invalid domain name %q: empty label or trailing dot", name)
+		}
+		if len(label) > 63 {
+			return "", fmt.Errorf("invalid domain name %q: label longer than 63 characters", name)
+		}
+	}
+	return a, nil
+}
+
+// checkHostPort checks a host:port address with a numeric port. A listen
+// address may leave the host empty (all interfaces) and use port 0 (any
+// free port); an address to dial may not.
+func checkHostPort(addr string, listen bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("address %s: port must be a number from 0 to 65535", addr)
+	}
+	if !listen && (host == "" || n == 0) {
+		return fmt.Errorf("address %s: needs a host and a non-zero port", addr)
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if _, err := normalizeDomain(host); err != nil {
+		return fmt.Errorf("address %s: %w", addr, err)
+	}
+	return nil
+}

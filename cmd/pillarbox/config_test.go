@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+const configDir = "../../testdata/config"
+
+// writeConfig writes text to a config file in a fresh temporary directory.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pillarbox.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func durations(ds ...time.Duration) []Duration {
+	var out []Duration
+	for _, d := range ds {
+		out = append(out, Duration{d})
+	}
+	return out
+}
+
+func TestDefaultConfig(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	}
+	// The documented defaults, spelled out rather than computed.
+	want := &Config{Hostname: "localhost", DataDir: "./pillarbox-data", Domains: []string{"localhost"}}
+	want.SMTP.Listen = "127.0.0.1:2525"
+	want.SMTP.MaxMessageBytes = 26214400
+	want.SMTP.MaxRecipients = 100
+	want.Submission.Listen = "127.0.0.1:2587"
+	want.IMAP.Listen = "127.0.0.1:2143"
+	want.Relay.Retry = durations(5*time.Minute, 10*time.Minute, 20*time.Minute, 40*time.Minute, 80*time.Minute, 160*time.Minute)
+	want.Relay.MaxAge = Duration{120 * time.Hour}
+	want.Relay.DelayWarning = Duration{4 * time.Hour}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("DefaultConfig() = %+v\nwant %+v", c, want)
+	}
+	loaded, err := LoadConfig("")
+	if err != nil {
+		t.Fatalf(`LoadConfig("") = %v`, err)
+	}
+	if !reflect.DeepEqual(loaded, want) {
+		t.Errorf(`LoadConfig("") = %+v\nwant %+v`, loaded, want)
+	}
+}
+
+// fullConfig is what testdata/config/full.toml holds, after normalisation.
+func fullConfig() *Config {
+	c := &Config{
+		Hostname: "mail.example.org",
+		DataDir:  "/var/lib/pillarbox",
+		Domains:  []string{"example.org", "example.net", "xn--bcher-kva.example"},
+	}
+	c.SMTP.Listen = ":25"
+	c.SMTP.MaxMessageBytes = 10485760
+	c.SMTP.MaxRecipients = 50
+	c.Submission.Listen = "0.0.0.0:587"
+	c.Submission.ListenTLS = "0.0.0.0:465"
+	c.IMAP.Listen = "[::]:143"
+	c.IMAP.ListenTLS = "[::]:993"
+	c.TLS.Cert = "/etc/pillarbox/cert.pem"
+	c.TLS.Key = "/etc/pillarbox/key.pem"
+	c.Relay.Smarthost = "smtp.provider.example:587"
+	c.Relay.Retry = durations(time.Minute, 150*time.Second, time.Hour)
+	c.Relay.MaxAge = Duration{72 * time.Hour}
+	c.Relay.DelayWarning = Duration{0}
+	return c
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	minimal := DefaultConfig()
+	minimal.Hostname = "mail.example.org"
+	minimal.Domains = []string{"example.org"}
+
+	disabled := DefaultConfig()
+	disabled.SMTP.Listen, disabled.Submission.Listen, disabled.IMAP.Listen = "", "", ""
+
+	idn := DefaultConfig()
+	idn.Hostname = "xn--ml-via.example"
+	idn.Domains = []string{"xn--bcher-kva.example", "xn--strae-oqa.de", "example.org"}
+
+	shortRetry := DefaultConfig()
+	shortRetry.Relay.Retry = durations(time.Minute)
+
+	tests := []struct {
+		name string
+		path string // a testdata file, or
+		text string // a file written for the test
+		want *Config
+	}{
+		{name: "full", path: "full.toml", want: fullConfig()},
+		{name: "minimal", path: "minimal.toml", want: minimal},
+		{name: "empty file", text: "", want: DefaultConfig()},
+		{name: "listeners disabled", text: "[smtp]\nlisten = \"\"\n[submission]\nlisten = \"\"\n[imap]\nlisten = \"\"\n", want: disabled},
+		{name: "idn", text: `hostname = "MÄL.example"` + "\n" + `domains = ["Bücher.EXAMPLE", "straße.de", "xn--bcher-kva.example", "EXAMPLE.org"]`, want: idn},
+		{name: "retry replaces default list", text: "[relay]\nretry = [\"1m\"]\n", want: shortRetry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(configDir, tt.path)
+			if tt.path == "" {
+				path = writeConfig(t, tt.text)
+			}
+			got, err := LoadConfig(path)
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("LoadConfig = %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		path string   // a testdata file, or
+		text string   // a file written for the test
+		want []string // substrings of the error
+	}{
+		{name: "unknown top-level key", path: "bad-unknown-key.toml", want: []string{"bad-unknown-key.toml", `unknown key "hostnme"`}},
+		{name: "unknown smtp key", path: "bad-unknown-smtp-key.toml", want: []string{`unknown key "smtp.max_size"`}},
+		{name: "unknown table", text: "[smtpd]\nlisten = \":25\"\n", want: []string{`unknown key "smtpd"`}},
+		{name: "several unknown keys", text: "[x]\na = 1\n[smtp]\nq = 1\n", want: []string{`unknown keys "x", "smtp.q"`}},
+		{name: "bad retry", path: "bad-retry.toml", want: []string{"bad-retry.toml:2: ", `relay.retry[2]: invalid duration "5x"`}},
+		{name: "bad max_age", path: "bad-max-age.toml", want: []string{`relay.max_age: invalid duration "five days"`}},
+		{name: "duration without unit", text: "[relay]\ndelay_warning = 5\n", want: []string{`relay.delay_warning: invalid duration "5"`}},
+		{name: "zero retry", text: "[relay]\nretry = [\"1m\", \"0s\"]\n", want: []string{"relay.retry[1]: must be positive"}},
+		{name: "empty retry", text: "[relay]\nretry = []\n", want: []string{"relay.retry: must list"}},
+		{name: "zero max_age", text: "[relay]\nmax_age = \"0s\"\n", want: []string{"relay.max_age: must be positive"}},
+		{name: "negative delay_warning", text: "[relay]\ndelay_warning = \"-1h\"\n", want: []string{"relay.delay_warning: must not be negative"}},
+		{name: "listen without port", path: "bad-listen.toml", want: []string{"smtp.listen: ", "missing port"}},
+		{name: "listen port not numeric", text: "[imap]\nlisten_tls = \"127.0.0.1:imaps\"\n", want: []string{"imap.listen_tls: ", "port must be a number"}},
+		{name: "listen port too large", text: "[submission]\nlisten = \":65536\"\n", want: []string{"submission.listen: "}},
+		{name: "listen bad host", text: "[submission]\nlisten_tls = \"bad_host:465\"\n", want: []string{"submission.listen_tls: "}},
+		{name: "smarthost without host", text: "[relay]\nsmarthost = \":25\"\n", want: []string{"relay.smarthost: "}},
+		{name: "smarthost port 0", text: "[relay]\nsmarthost = \"relay.example:0\"\n", want: []string{"relay.smarthost: "}},
+		{name: "empty domains", path: "bad-domains-empty.toml", want: []string{"domains: must list at least one domain"}},
+		{name: "domain trailing dot", text: `domains = ["example.org."]`, want: []string{"domains[0]: ", "trailing dot"}},
+		{name: "domain empty label", text: `domains = ["ok.example", "a..example"]`, want: []string{"domains[1]: "}},
+		{name: "domain is ip", text: `domains = ["192.0.2.1"]`, want: []string{"domains[0]: "}},
+		{name: "domain with space", text: `domains = ["exa mple.org"]`, want: []string{"domains[0]: "}},
+		{name: "bad hostname", text: `hostname = "-mail.example.org"`, want: []string{"hostname: "}},
+		{name: "empty hostname", text: `hostname = ""`, want: []string{"hostname: "}},
+		{name: "empty data_dir", text: `data_dir = ""`, want: []string{"data_dir: "}},
+		{name: "tls cert without key", path: "bad-tls-cert-only.toml", want: []string{"tls: cert and key must be set together"}},
+		{name: "tls key without cert", text: "[tls]\nkey = \"k.pem\"\n", want: []string{"tls: cert and key must be set together"}},
+		{name: "zero max_recipients", path: "bad-max-recipients.toml", want: []string{"smtp.max_recipients: must be positive"}},
+		{name: "negative max_message_bytes", text: "[smtp]\nmax_message_bytes = -1\n", want: []string{"smtp.max_message_bytes: must be positive"}},
+		{name: "wrong type", text: "[smtp]\nmax_recipients = \"many\"\n", want: []string{"smtp.max_recipients"}},
+		{name: "syntax error", text: "hostname = \n", want: []string{"pillarbox.toml:1: "}},
+		{name: "missing file", path: "does-not-exist.toml", want: []string{"does-not-exist.toml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(configDir, tt.path)
+			if tt.path == "" {
+				path = writeConfig(t, tt.text)
+			}
+			_, err := LoadConfig(path)
+			if err == nil {
+				t.Fatal("LoadConfig succeeded, want an error")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "config: ") || strings.Contains(msg, "\n") {
+				t.Errorf("error %q is not one line starting with \"config: \"", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigEncodeRoundTrip checks that every field decodes from the key
+// it encodes to, so no toml tag is misspelt.
+func TestConfigEncodeRoundTrip(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(fullConfig()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadConfig(writeConfig(t, buf.String()))
+	if err != nil {
+		t.Fatalf("LoadConfig: %v\n%s", err, buf.String())
+	}
+	if !reflect.DeepEqual(got, fullConfig()) {
+		t.Errorf("round trip = %+v\nwant %+v", got, fullConfig())
+	}
+}
+
+func TestValidateDoesNotModifyOnError(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	c.Hostname = "MAIL.example.org"
+	c.Domains = []string{"Example.org"}
+	c.SMTP.MaxRecipients = 0
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "config: smtp.max_recipients: ") {
+		t.Fatalf("Validate = %v, want a smtp.max_recipients error", err)
+	}
+	if c.Hostname != "MAIL.example.org" || c.Domains[0] != "Example.org" {
+		t.Errorf("Validate changed a config it rejected: %q %q", c.Hostname, c.Domains)
+	}
+}
+
+func TestNormalizeDomain(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string // want "" means an error
+	}{
+		{"localhost", "localhost"},
+		{"Example.ORG", "example.org"},
+		{"bücher.example", "xn--bcher-kva.example"},
+		{"BÜCHER.example", "xn--bcher-kva.example"},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example"},
+		{"a-b.example", "a-b.example"},
+		{"", ""},
+		{"example.org.", ""},
+		{".example.org", ""},
+		{"a..example", ""},
+		{"-a.example", ""},
+		{"a_b.example", ""},
+		{"127.0.0.1", ""},
+		{"::1", ""},
+		{strings.Repeat("a", 64) + ".example", ""},
+		{strings.Repeat("a.", 127) + "example", ""},
+	}
+	for _, tt := range tests {
+		got, err := normalizeDomain(tt.in)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("normalizeDomain(%q) = %q, want an error", tt.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("normalizeDomain(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}

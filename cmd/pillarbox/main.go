@@ -1,0 +1,90 @@
+// Command pillarbox is a complete mail host for a small domain in one
+// binary: an SMTP MX that stores mail durably in SQLite mailboxes, and
+// the commands that manage its users and aliases.
+//
+//	pillarbox serve [--config FILE]
+//	pillarbox user add|passwd|del|list ...
+//	pillarbox alias add|del|list ...
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "pillarbox: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  pillarbox serve [--config FILE]
+  pillarbox user add ADDRESS [--password-stdin] [--config FILE]
+  pillarbox user passwd ADDRESS [--password-stdin] [--config FILE]
+  pillarbox user del ADDRESS [--config FILE]
+  pillarbox user list [--config FILE]
+  pillarbox alias add ALIAS TARGET[,TARGET...] [--config FILE]
+  pillarbox alias del ALIAS [--config FILE]
+  pillarbox alias list [--config FILE]
+`
+
+// env is what a command may touch of the outside world.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, e, args[1:])
+	case "user":
+		return cmdUser(ctx, e, args[1:])
+	case "alias":
+		return cmdAlias(ctx, e, args[1:])
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// commandFlags returns a flag set with the --config flag every command
+// takes.
+func commandFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config := fs.String("config", "", "configuration file (TOML)")
+	return fs, config
+}
+
+// parseCommand parses args and checks the number of positional arguments.
+func parseCommand(fs *flag.FlagSet, args []string, want int, usageLine string) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (usage: %s)", fs.Name(), err, usageLine)
+	}
+	if len(pos) != want {
+		return nil, fmt.Errorf("%s: want %d argument(s), got %d (usage: %s)", fs.Name(), want, len(pos), usageLine)
+	}
+	return pos, nil
+}

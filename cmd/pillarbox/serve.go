@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"pillarbox/mailbox"
+	"pillarbox/smtp"
+	"pillarbox/store"
+)
+
+// shutdownGrace bounds how long SIGTERM waits for messages in transfer.
+const shutdownGrace = 30 * time.Second
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	fs, cfgPath := commandFlags("serve")
+	if _, err := parseCommand(fs, args, 0, "pillarbox serve [--config FILE]"); err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	return serve(ctx, cfg, e, log)
+}
+
+func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.Open(dbPath(cfg), store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := ensurePostmaster(ctx, svc, cfg, e); err != nil {
+		return err
+	}
+	cert, err := loadOrCreateCert(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname, time.Now())
+	if err != nil {
+		return err
+	}
+	tlsConf := serverTLSConfig(cert)
+
+	type server interface {
+		Serve(net.Listener) error
+		Shutdown(context.Context) error
+	}
+	var servers []server
+	errc := make(chan error, 4)
+	start := func(name, addr string, srv server) error {
+		if addr == "" {
+			return nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		servers = append(servers, srv)
+		log.Info("listening", "service", name, "addr", ln.Addr().String())
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+		return nil
+	}
+	mx := smtp.NewMX(svc, smtp.Options{
+		Hostname:        cfg.Hostname,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		TLS:             tlsConf,
+		Logger:          log,
+	})
+	var startErr error
+	if err := start("smtp", cfg.SMTP.Listen, mx); err != nil {
+		startErr = err
+	}
+	if startErr == nil {
+		log.Info("pillarbox ready", "hostname", cfg.Hostname, "data_dir", cfg.DataDir, "domains", cfg.Domains)
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+		case startErr = <-errc:
+			log.Error("server failed", "err", startErr)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return startErr
+}
+
+// ensurePostmaster gives a new installation its first account, so that
+// mail to postmaster (RFC 5321 4.5.1) has somewhere to go, and prints its
+// password once.
+func ensurePostmaster(ctx context.Context, svc *mailbox.Service, cfg *Config, e *env) error {
+	users, err := svc.Users(ctx)
+	if err != nil || len(users) > 0 {
+		return err
+	}
+	addr := "postmaster@" + cfg.Domains[0]
+	password := mailbox.GeneratePassword()
+	if err := svc.AddUser(ctx, addr, password); err != nil {
+		return fmt.Errorf("creating %s: %w", addr, err)
+	}
+	fmt.Fprintf(e.stdout, "created %s with password %s (shown only once; change it with 'pillarbox user passwd')\n", addr, password)
+	return nil
+}

@@ -1,0 +1,113 @@
+package mailbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"pillarbox/store"
+)
+
+// Delivery is one received message for local recipients.
+type Delivery struct {
+	From       string      // envelope sender, "" for the null sender
+	Recipients []Recipient // resolved local recipients
+	Data       []byte      // the whole message, trace headers included
+}
+
+// Delivered reports a committed delivery.
+type Delivered struct {
+	ID        int64  // the stored message's id, shown in logs
+	MessageID string // the Message-ID header, without <>
+	Accounts  int    // how many accounts received it
+}
+
+// Deliver parses the message once and stores it for every recipient
+// account's INBOX in one transaction: all receive it or none does. It
+// returns after the transaction is durably committed. A message for
+// several recipients of one account (alias and address, subaddresses) is
+// stored once in that account.
+func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
+	var accounts []int64
+	for _, r := range d.Recipients {
+		accounts = append(accounts, r.Accounts...)
+	}
+	slices.Sort(accounts)
+	accounts = slices.Compact(accounts)
+	if len(accounts) == 0 {
+		return Delivered{}, errors.New("mailbox: deliver: no recipients")
+	}
+
+	blob, meta, err := s.prepareBlob(d.Data)
+	if err != nil {
+		return Delivered{}, err
+	}
+	now := s.now()
+	var res Delivered
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		id, err := tx.InsertBlob(blob)
+		if err != nil {
+			return err
+		}
+		res.ID = id
+		for _, acct := range accounts {
+			if err := s.appendLocked(tx, acct, "INBOX", id, int64(len(d.Data)), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Delivered{}, fmt.Errorf("mailbox: deliver: %w", err)
+	}
+	res.MessageID = meta.Envelope.MessageID
+	res.Accounts = len(accounts)
+	return res, nil
+}
+
+// prepareBlob analyses raw once and builds the row that stores it.
+func (s *Service) prepareBlob(raw []byte) (*store.Blob, *Meta, error) {
+	meta := Analyze(raw, s.limits)
+	env, err := json.Marshal(&meta.Envelope)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailbox: envelope: %w", err)
+	}
+	st, err := json.Marshal(meta.Structure)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailbox: structure: %w", err)
+	}
+	return &store.Blob{
+		Data:       raw,
+		MessageID:  meta.Envelope.MessageID,
+		SentDate:   meta.Envelope.Date,
+		Envelope:   env,
+		Structure:  st,
+		HeaderText: meta.HeaderText,
+		BodyText:   meta.BodyText,
+	}, meta, nil
+}
+
+// appendLocked adds blob to an account's mailbox inside tx, taking the
+// mailbox's lock until the change is committed and announced.
+func (s *Service) appendLocked(tx *store.Tx, account int64, name string, blob, size int64, date time.Time) error {
+	mb, err := tx.MailboxByName(account, name)
+	if errors.Is(err, store.ErrNotFound) && name == "INBOX" {
+		// INBOX always exists (RFC 9051 5.1); make it again if it went.
+		mb, err = tx.CreateMailbox(account, name, "", true, date)
+	}
+	if err != nil {
+		return err
+	}
+	tx.Lock(mb.ID, s.mailboxLock(mb.ID))
+	uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: date, Size: size})
+	if err != nil {
+		return err
+	}
+	tx.OnCommit(func() {
+		s.announce(Change{Kind: ChangeAdded, MailboxID: mb.ID, UID: uid, ModSeq: modseq})
+	})
+	return nil
+}

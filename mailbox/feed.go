@@ -1,0 +1,63 @@
+package mailbox
+
+import "sync"
+
+// ChangeKind says what happened to a message.
+type ChangeKind int
+
+// Kinds of Change.
+const (
+	ChangeAdded    ChangeKind = iota + 1 // a new message (UID) in the mailbox
+	ChangeFlags                          // the message's flags changed
+	ChangeExpunged                       // the message was removed
+)
+
+// Change is one committed change to one message of a mailbox.
+type Change struct {
+	Kind      ChangeKind
+	MailboxID int64
+	UID       uint32
+	ModSeq    uint64
+	Flags     []string // ChangeFlags: every flag the message now has
+}
+
+// Listener receives every committed change in commit order. It is called
+// while the mailbox's lock is held (see LockMailbox) on the store's writer
+// goroutine, so it must be quick and must never wait for a write.
+type Listener interface {
+	MailboxChanged(Change)
+}
+
+// AddListener registers l for every later change.
+func (s *Service) AddListener(l Listener) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+}
+
+// LockMailbox takes the mailbox's lock and returns its release. While it
+// is held no change to the mailbox commits or is announced, so a reader
+// that takes it sees the stored state and the change feed agree: what it
+// reads includes exactly the changes already announced. Never wait for a
+// write while holding it.
+func (s *Service) LockMailbox(id int64) (unlock func()) {
+	l := s.mailboxLock(id)
+	l.Lock()
+	return l.Unlock
+}
+
+func (s *Service) mailboxLock(id int64) *sync.Mutex {
+	if l, ok := s.locks.Load(id); ok {
+		return l.(*sync.Mutex)
+	}
+	l, _ := s.locks.LoadOrStore(id, new(sync.Mutex))
+	return l.(*sync.Mutex)
+}
+
+func (s *Service) announce(c Change) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, l := range s.listeners {
+		l.MailboxChanged(c)
+	}
+}

@@ -1,0 +1,51 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"pillarbox/store"
+)
+
+// Recipient is a local envelope recipient resolved to the accounts that
+// receive its mail.
+type Recipient struct {
+	Address  Address // as the sender wrote it, normalised
+	Accounts []int64
+}
+
+// Resolve finds the local accounts for an address in a local domain:
+// the account itself, else an alias, trying the address as given and
+// then without its "+tag" subaddress. ErrNotLocal if the domain is not
+// local, ErrNoSuchUser if nothing matches.
+func (s *Service) Resolve(ctx context.Context, a Address) (Recipient, error) {
+	r := Recipient{Address: a}
+	if !s.IsLocalDomain(a.Domain) {
+		return r, fmt.Errorf("%w: %s", ErrNotLocal, a.Domain)
+	}
+	for _, cand := range []Address{a, a.Base()} {
+		acct, err := s.db.AccountByAddress(ctx, cand.String())
+		if err == nil {
+			r.Accounts = []int64{acct.ID}
+			return r, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return r, err
+		}
+		targets, err := s.db.AliasTargets(ctx, cand.String())
+		if err == nil {
+			for _, t := range targets {
+				r.Accounts = append(r.Accounts, t.ID)
+			}
+			return r, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return r, err
+		}
+		if cand == a.Base() {
+			break
+		}
+	}
+	return r, fmt.Errorf("%w: %s", ErrNoSuchUser, a)
+}

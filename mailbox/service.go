@@ -1,0 +1,97 @@
+package mailbox
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"pillarbox/store"
+)
+
+// Errors that protocol packages map to replies. Check with errors.Is.
+var (
+	ErrNoSuchUser  = errors.New("mailbox: no such user")
+	ErrNotLocal    = errors.New("mailbox: domain is not local")
+	ErrExists      = errors.New("mailbox: already exists")
+	ErrAuthFailed  = errors.New("mailbox: authentication failed")
+	ErrBadPassword = errors.New("mailbox: unacceptable password")
+	// ErrStorageFull is temporary: the disk is full; retry later.
+	ErrStorageFull = store.ErrFull
+)
+
+// Options configures a Service. The zero value of each field is documented.
+type Options struct {
+	// Domains are the local domains, normalised or not. Zero: none, so
+	// nothing is local.
+	Domains []string
+	// Logger receives one line per delivered message. Zero: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Zero: time.Now.
+	Now func() time.Time
+	// Limits bound the analysis of each delivered message. Zero: defaults
+	// of Limits.
+	Limits Limits
+	// BcryptCost is the bcrypt cost of new password hashes. Zero: 10.
+	BcryptCost int
+}
+
+// Service is the mail host's domain logic over one store.
+type Service struct {
+	db      *store.DB
+	domains map[string]bool
+	log     *slog.Logger
+	now     func() time.Time
+	limits  Limits
+	cost    int
+
+	locks sync.Map // mailbox id → *sync.Mutex
+
+	// dummyHash makes a login for a user that does not exist cost as much
+	// as one with a wrong password, so timing does not tell which accounts
+	// exist. Made on first use: bcrypt is slow on purpose.
+	dummyHash func() []byte
+
+	mu        sync.RWMutex
+	listeners []Listener
+}
+
+// New returns a Service over db. Domains that do not normalise are
+// returned as an error.
+func New(db *store.DB, opts Options) (*Service, error) {
+	s := &Service{
+		db:      db,
+		domains: make(map[string]bool),
+		log:     opts.Logger,
+		now:     opts.Now,
+		limits:  opts.Limits,
+		cost:    opts.BcryptCost,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.cost == 0 {
+		s.cost = 10
+	}
+	s.dummyHash = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("pillarbox-no-such-user"), s.cost)
+		return h
+	})
+	for _, d := range opts.Domains {
+		nd, err := NormalizeDomain(d)
+		if err != nil {
+			return nil, err
+		}
+		s.domains[nd] = true
+	}
+	return s, nil
+}
+
+// IsLocalDomain reports whether domain (normalised) is one of the local
+// domains.
+func (s *Service) IsLocalDomain(domain string) bool { return s.domains[domain] }

@@ -1,0 +1,39 @@
+package smtp
+
+import (
+	"errors"
+	"fmt"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"pillarbox/mailbox"
+)
+
+var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Server shutting down, try again later"}
+
+// rcptError maps a resolution failure to the RCPT reply. Unknown errors
+// are temporary: a sender must never bounce mail because of our fault.
+func (srv *Server) rcptError(a mailbox.Address, err error) error {
+	switch {
+	case errors.Is(err, mailbox.ErrNotLocal):
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	case errors.Is(err, mailbox.ErrNoSuchUser):
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	}
+	srv.log.Error("smtp: resolve recipient", "rcpt", a.String(), "err", err)
+	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local error, try again later"}
+}
+
+// deliveryError maps a failed delivery to the reply after DATA. Nothing
+// was stored, and every reply is temporary so the sender tries again.
+func (srv *Server) deliveryError(id string, err error) error {
+	if errors.Is(err, mailbox.ErrStorageFull) {
+		srv.log.Error("smtp: storage full, message deferred", "id", id, "err", err)
+		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+	}
+	srv.log.Error("smtp: delivery failed", "id", id, "err", err)
+	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local error, try again later"}
+}
+
+func sprintf(format string, v ...any) string { return fmt.Sprintf(format, v...) }
+func sprint(v ...any) string                 { return fmt.Sprint(v...) }

@@ -1,0 +1,173 @@
+// Package smtp holds Pillarbox's SMTP servers on go-smtp: the inbound MX
+// listener that accepts mail for local recipients only, with its limits,
+// trace headers and the mapping of delivery errors to SMTP replies.
+package smtp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base32"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"pillarbox/mailbox"
+)
+
+// Mailboxes is what the MX needs from the mail store.
+type Mailboxes interface {
+	Resolve(ctx context.Context, a mailbox.Address) (mailbox.Recipient, error)
+	Deliver(ctx context.Context, d *mailbox.Delivery) (mailbox.Delivered, error)
+}
+
+// Options configures a Server. Zero values are documented per field.
+type Options struct {
+	// Hostname is announced in the greeting and in Received headers.
+	// Zero: "localhost".
+	Hostname string
+	// MaxMessageBytes limits a message's size (SIZE). Zero: 25 MiB.
+	MaxMessageBytes int64
+	// MaxRecipients limits RCPT commands per transaction. Zero: 100.
+	MaxRecipients int
+	// TLS enables STARTTLS. Zero: no STARTTLS.
+	TLS *tls.Config
+	// ReadTimeout bounds the wait for each command and for a whole DATA
+	// transfer (go-smtp sets the deadline once before DATA). Zero: 10 min,
+	// RFC 5321 4.5.3.2.6's DATA termination timeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each reply. Zero: 1 min.
+	WriteTimeout time.Duration
+	// Logger gets one line per accepted message. Zero: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for Received headers. Zero: time.Now.
+	Now func() time.Time
+}
+
+// Server is the inbound MX server. It never relays: every recipient must
+// be local.
+type Server struct {
+	mb   Mailboxes
+	opts Options
+	srv  *gosmtp.Server
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup // sessions inside Data
+}
+
+// NewMX returns an MX server delivering into mb.
+func NewMX(mb Mailboxes, opts Options) *Server {
+	if opts.Hostname == "" {
+		opts.Hostname = "localhost"
+	}
+	if opts.MaxMessageBytes == 0 {
+		opts.MaxMessageBytes = 25 << 20
+	}
+	if opts.MaxRecipients == 0 {
+		opts.MaxRecipients = 100
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 10 * time.Minute
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{mb: mb, opts: opts, log: opts.Logger}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
+	srv.Domain = opts.Hostname
+	srv.MaxMessageBytes = opts.MaxMessageBytes
+	srv.MaxRecipients = opts.MaxRecipients
+	srv.ReadTimeout = opts.ReadTimeout
+	srv.WriteTimeout = opts.WriteTimeout
+	srv.EnableSMTPUTF8 = true
+	srv.TLSConfig = opts.TLS
+	srv.ErrorLog = slogAdapter{opts.Logger}
+	s.srv = srv
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown or Close. It returns
+// ErrServerClosed after a Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, gosmtp.ErrServerClosed) {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("smtp: server closed")
+
+// Shutdown stops accepting connections and new transactions, waits until
+// every message already in DATA has been answered (so nothing is cut off
+// between its commit and its 250), then closes the remaining connections.
+// If ctx ends first, connections are closed at once; a message whose
+// commit had not finished then gets no 250, and its sender retries.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	// go-smtp's Shutdown closes the listeners, then waits for every
+	// connection, idle ones included; run it aside and close the
+	// connections ourselves once no DATA is in flight.
+	go s.srv.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.srv.Close()
+	return ctx.Err()
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	return s.srv.Close()
+}
+
+// beginData registers a message transfer unless the server is closing.
+func (s *Server) beginData() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	return &session{srv: s, conn: c}, nil
+}
+
+// newID returns a short random id that names one SMTP transaction in the
+// Received header and in the log.
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])[:12]
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) {
+	a.l.Warn("smtp: server error", "msg", sprintf(format, v...))
+}
+func (a slogAdapter) Println(v ...any) { a.l.Warn("smtp: server error", "msg", sprint(v...)) }

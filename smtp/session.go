@@ -1,0 +1,183 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"pillarbox/mailbox"
+)
+
+// session is one MX transaction sequence on a connection.
+type session struct {
+	srv  *Server
+	conn *gosmtp.Conn
+
+	from      string // normalised envelope sender, "" for <>
+	fromSet   bool
+	utf8      bool
+	rcptRaw   []string
+	rcpts     []mailbox.Recipient
+	seenRcpts map[mailbox.Address]bool
+}
+
+func (s *session) Reset() {
+	s.from, s.fromSet, s.utf8 = "", false, false
+	s.rcptRaw, s.rcpts, s.seenRcpts = nil, nil, nil
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	s.Reset()
+	if s.srv.isClosing() {
+		return errShuttingDown
+	}
+	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
+		// RFC 1870 6.3: a declared size above the limit is refused at MAIL.
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+			Message: fmt.Sprintf("Message too big, the limit is %d bytes", s.srv.opts.MaxMessageBytes)}
+	}
+	if from != "" {
+		a, err := mailbox.ParseAddress(from)
+		if err != nil {
+			return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+		}
+		if !isASCII(from) && (opts == nil || !opts.UTF8) {
+			// RFC 6531 3.4: non-ASCII addresses need the SMTPUTF8 parameter.
+			return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+		}
+		s.from = a.String()
+	}
+	s.fromSet = true
+	s.utf8 = opts != nil && opts.UTF8
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if !s.fromSet {
+		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
+	}
+	a, err := mailbox.ParseAddress(to)
+	if err != nil {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	}
+	if !isASCII(to) && !s.utf8 {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+	}
+	if s.seenRcpts[a] {
+		return nil // RFC 5321 3.3: a duplicate recipient gets one copy
+	}
+	r, err := s.srv.mb.Resolve(context.Background(), a)
+	if err != nil {
+		return s.srv.rcptError(a, err)
+	}
+	if s.seenRcpts == nil {
+		s.seenRcpts = make(map[mailbox.Address]bool)
+	}
+	s.seenRcpts[a] = true
+	s.rcptRaw = append(s.rcptRaw, a.String())
+	s.rcpts = append(s.rcpts, r)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	if len(s.rcpts) == 0 {
+		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	}
+	if !s.srv.beginData() {
+		return errShuttingDown
+	}
+	defer s.srv.inflight.Done()
+
+	id := newID()
+	var buf bytes.Buffer
+	buf.Grow(16 << 10)
+	s.writeTrace(&buf, id)
+	n, err := buf.ReadFrom(r)
+	if err != nil {
+		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+			return gosmtp.ErrDataTooLarge
+		}
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message"}
+	}
+	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: buf.Bytes()})
+	if err != nil {
+		return s.srv.deliveryError(id, err)
+	}
+	s.srv.log.Info("smtp: received", "id", id, "stored", res.ID, "from", s.from, "to", strings.Join(s.rcptRaw, ","),
+		"size", n, "message_id", res.MessageID, "remote", remoteIP(s.conn))
+	return nil
+}
+
+// writeTrace prepends Return-Path and Received (RFC 5321 4.4).
+func (s *session) writeTrace(buf *bytes.Buffer, id string) {
+	opts := s.srv.opts
+	fmt.Fprintf(buf, "Return-Path: <%s>\r\n", s.from)
+	proto := "ESMTP"
+	if s.utf8 {
+		proto = "UTF8SMTP" // RFC 6531 3.7.3
+	}
+	if _, ok := s.conn.TLSConnectionState(); ok {
+		proto += "S"
+	}
+	helo := sanitizeHelo(s.conn.Hostname())
+	fmt.Fprintf(buf, "Received: from %s (%s)\r\n\tby %s (Pillarbox) with %s id %s", helo, bracketIP(s.conn), opts.Hostname, proto, id)
+	if len(s.rcptRaw) == 1 {
+		// Name the recipient only when there is one, so that one copy
+		// does not disclose the others (RFC 5321 7.2).
+		fmt.Fprintf(buf, "\r\n\tfor <%s>", s.rcptRaw[0])
+	}
+	fmt.Fprintf(buf, ";\r\n\t%s\r\n", opts.Now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}
+
+func (srv *Server) isClosing() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.closing
+}
+
+func remoteIP(c *gosmtp.Conn) string {
+	if host, _, err := net.SplitHostPort(c.Conn().RemoteAddr().String()); err == nil {
+		return host
+	}
+	return c.Conn().RemoteAddr().String()
+}
+
+func bracketIP(c *gosmtp.Conn) string { return "[" + remoteIP(c) + "]" }
+
+// sanitizeHelo keeps the client's EHLO argument from breaking the header.
+func sanitizeHelo(h string) string {
+	h = strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f || r == '(' || r == ')' || r == ';' {
+			return -1
+		}
+		return r
+	}, h)
+	if h == "" {
+		return "unknown"
+	}
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	return h
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
