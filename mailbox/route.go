@@ -49,3 +49,23 @@ func (s *Service) Resolve(ctx context.Context, a Address) (Recipient, error) {
 	}
 	return r, fmt.Errorf("%w: %s", ErrNoSuchUser, a)
 }
+
+// Count returns how many messages the named mailbox of an account holds.
+func (s *Service) Count(ctx context.Context, address, mailboxName string) (int, error) {
+	a, err := ParseAddress(address)
+	if err != nil {
+		return 0, err
+	}
+	acct, err := s.db.AccountByAddress(ctx, a.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("%w: %s", ErrNoSuchUser, a)
+	}
+	if err != nil {
+		return 0, err
+	}
+	mb, err := s.db.MailboxByName(ctx, acct.ID, mailboxName)
+	if err != nil {
+		return 0, err
+	}
+	return s.db.CountMessages(ctx, mb.ID)
+}

@@ -194,6 +194,11 @@ func (db *DB) migrate(ctx context.Context) error {
 		if version <= current {
 			continue
 		}
+		if version != current+1 {
+			// A gap means a migration is missing from this build; applying
+			// the later one would skip the missing one forever.
+			return fmt.Errorf("store: migration %s follows version %d: migrations must be numbered without gaps", e.Name(), current)
+		}
 		body, err := migrations.ReadFile("migrations/" + e.Name())
 		if err != nil {
 			return fmt.Errorf("store: migration %s: %w", e.Name(), err)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"pillarbox/mailbox"
@@ -28,6 +30,32 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	return serve(ctx, cfg, e, log)
+}
+
+// server is a protocol server with net/http's lifecycle.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// listenerSpec is one listener serve opens; addr "" disables it.
+type listenerSpec struct {
+	name        string
+	addr        string
+	implicitTLS bool // wrap the listener in TLS (RFC 8314)
+	srv         server
+}
+
+// worker is a background loop that runs until its context ends.
+type worker func(ctx context.Context) error
+
+// wiring is what the parts of serve are built from.
+type wiring struct {
+	cfg *Config
+	db  *store.DB
+	svc *mailbox.Service
+	tls *tls.Config
+	log *slog.Logger
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
@@ -52,29 +80,6 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	}
 	tlsConf := serverTLSConfig(cert)
 
-	type server interface {
-		Serve(net.Listener) error
-		Shutdown(context.Context) error
-	}
-	var servers []server
-	errc := make(chan error, 4)
-	start := func(name, addr string, srv server) error {
-		if addr == "" {
-			return nil
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		servers = append(servers, srv)
-		log.Info("listening", "service", name, "addr", ln.Addr().String())
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-		return nil
-	}
 	mx := smtp.NewMX(svc, smtp.Options{
 		Hostname:        cfg.Hostname,
 		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
@@ -82,11 +87,55 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		TLS:             tlsConf,
 		Logger:          log,
 	})
-	var startErr error
-	if err := start("smtp", cfg.SMTP.Listen, mx); err != nil {
-		startErr = err
+	specs := []listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}
+	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log}
+	more, err := imapListeners(w)
+	if err != nil {
+		return err
 	}
+	specs = append(specs, more...)
+	more, workers, err := relayParts(w)
+	if err != nil {
+		return err
+	}
+	specs = append(specs, more...)
+
+	var running []server
+	errc := make(chan error, len(specs)+len(workers))
+	startErr := func() error {
+		for _, sp := range specs {
+			if sp.addr == "" {
+				continue
+			}
+			ln, err := net.Listen("tcp", sp.addr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sp.name, err)
+			}
+			if sp.implicitTLS {
+				ln = tls.NewListener(ln, tlsConf)
+			}
+			running = append(running, sp.srv)
+			log.Info("listening", "service", sp.name, "addr", ln.Addr().String())
+			go func() {
+				if err := sp.srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+					errc <- fmt.Errorf("%s: %w", sp.name, err)
+				}
+			}()
+		}
+		return nil
+	}()
+	wctx, stopWorkers := context.WithCancel(ctx)
+	var wg sync.WaitGroup
 	if startErr == nil {
+		for _, wk := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := wk(wctx); err != nil && !errors.Is(err, context.Canceled) {
+					errc <- err
+				}
+			}()
+		}
 		log.Info("pillarbox ready", "hostname", cfg.Hostname, "data_dir", cfg.DataDir, "domains", cfg.Domains)
 		select {
 		case <-ctx.Done():
@@ -97,11 +146,13 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	for _, s := range servers {
+	for _, s := range running {
 		if err := s.Shutdown(sctx); err != nil {
 			log.Warn("shutdown", "err", err)
 		}
 	}
+	stopWorkers()
+	wg.Wait()
 	if err := db.Close(); err != nil {
 		return err
 	}
