@@ -9,6 +9,8 @@ import (
 	"pillarbox/mailbox"
 )
 
+var errLineTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: fmt.Sprintf("Message has a line longer than %d bytes", maxLineLength)}
+
 var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Server shutting down, try again later"}
 
 // rcptError maps a resolution failure to the RCPT reply. Unknown errors

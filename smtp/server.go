@@ -48,6 +48,9 @@ type Options struct {
 	Now func() time.Time
 }
 
+// maxLineLength is the longest command or message line accepted.
+const maxLineLength = 64 << 10
+
 // Server is the inbound MX server. It never relays: every recipient must
 // be local.
 type Server struct {
@@ -89,6 +92,9 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxMessageBytes
 	srv.MaxRecipients = opts.MaxRecipients
+	// RFC 5321 4.5.3.1.6 sets 1000 octets, but real mailers exceed it and
+	// refusing their mail helps nobody; refuse only absurd lines.
+	srv.MaxLineLength = maxLineLength
 	srv.ReadTimeout = opts.ReadTimeout
 	srv.WriteTimeout = opts.WriteTimeout
 	srv.EnableSMTPUTF8 = true

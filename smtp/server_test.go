@@ -288,6 +288,16 @@ func TestMessageTooLarge(t *testing.T) {
 	wantCode(t, c.Mail("zoe@example.net", &gosmtp.MailOptions{Size: 5000}), 552, gosmtp.EnhancedCode{5, 3, 4})
 	err := send(c, "zoe@example.net", []string{"alice@example.org"}, "Subject: big\r\n\r\n"+strings.Repeat("0123456789\r\n", 200))
 	wantCode(t, err, 552, gosmtp.EnhancedCode{5, 3, 4})
+	// A long line (beyond RFC 5321's 1000 octets) is accepted; an absurd
+	// one is refused for good.
+	e2 := startMX(t, envOptions{})
+	c2 := dial(t, e2.addr)
+	if err := send(c2, "zoe@example.net", []string{"alice@example.org"}, "Subject: long\r\n\r\n"+strings.Repeat("x", 5000)+"\r\n"); err != nil {
+		t.Fatalf("5000-byte line: %v", err)
+	}
+	c3 := dial(t, e2.addr)
+	wantCode(t, send(c3, "zoe@example.net", []string{"alice@example.org"}, "Subject: absurd\r\n\r\n"+strings.Repeat("x", 100_000)+"\r\n"), 554, gosmtp.EnhancedCode{5, 6, 0})
+
 	// The connection is still usable and nothing was stored.
 	if err := send(c, "zoe@example.net", []string{"alice@example.org"}, "Subject: small\r\n\r\nok\r\n"); err != nil {
 		t.Fatal(err)

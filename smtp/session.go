@@ -105,6 +105,9 @@ func (s *session) Data(r io.Reader) error {
 		if errors.Is(err, gosmtp.ErrDataTooLarge) {
 			return gosmtp.ErrDataTooLarge
 		}
+		if errors.Is(err, gosmtp.ErrTooLongLine) {
+			return errLineTooLong
+		}
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) {
 			return se

@@ -34,19 +34,33 @@ func openService(cfgPath string) (*Config, *store.DB, *mailbox.Service, error) {
 func dbPath(cfg *Config) string { return filepath.Join(cfg.DataDir, "pillarbox.db") }
 
 func cmdUser(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
+	fs, cfgPath := commandFlags("user")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return fmt.Errorf("user: %w", err)
+	}
+	if len(pos) == 0 {
 		return errors.New("user: missing subcommand (add, passwd, del, list)")
 	}
-	sub, args := args[0], args[1:]
-	fs, cfgPath := commandFlags("user " + sub)
-	switch sub {
-	case "add", "passwd":
-		fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-		pos, err := parseCommand(fs, args, 1, "pillarbox user "+sub+" ADDRESS [--password-stdin]")
-		if err != nil {
-			return err
-		}
-		password, generated := "", false
+	sub, pos := pos[0], pos[1:]
+	want := map[string]int{"add": 1, "passwd": 1, "del": 1, "list": 0}
+	n, ok := want[sub]
+	if !ok {
+		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list)", sub)
+	}
+	usageLine := "pillarbox user " + sub + map[int]string{0: "", 1: " ADDRESS"}[n]
+	if sub == "add" || sub == "passwd" {
+		usageLine += " [--password-stdin]"
+	} else if *fromStdin {
+		return fmt.Errorf("user %s: --password-stdin only applies to add and passwd", sub)
+	}
+	if len(pos) != n {
+		return fmt.Errorf("user %s: want %d argument(s), got %d (usage: %s)", sub, n, len(pos), usageLine)
+	}
+
+	password, generated := "", false
+	if sub == "add" || sub == "passwd" {
 		if *fromStdin {
 			if password, err = readPasswordLine(e.stdin); err != nil {
 				return fmt.Errorf("user %s: %w", sub, err)
@@ -54,78 +68,56 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 		} else {
 			password, generated = mailbox.GeneratePassword(), true
 		}
-		_, db, svc, err := openService(*cfgPath)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		if sub == "add" {
-			err = svc.AddUser(ctx, pos[0], password)
-		} else {
-			err = svc.SetPassword(ctx, pos[0], password)
-		}
-		if err != nil {
-			return fmt.Errorf("user %s: %w", sub, err)
-		}
-		if generated {
-			fmt.Fprintf(e.stdout, "password for %s: %s\n", pos[0], password)
-		}
-		return nil
+	}
+	_, db, svc, err := openService(*cfgPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch sub {
+	case "add":
+		err = svc.AddUser(ctx, pos[0], password)
+	case "passwd":
+		err = svc.SetPassword(ctx, pos[0], password)
 	case "del":
-		pos, err := parseCommand(fs, args, 1, "pillarbox user del ADDRESS")
-		if err != nil {
-			return err
-		}
-		_, db, svc, err := openService(*cfgPath)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		if err := svc.DeleteUser(ctx, pos[0]); err != nil {
-			return fmt.Errorf("user del: %w", err)
-		}
-		return nil
+		err = svc.DeleteUser(ctx, pos[0])
 	case "list":
-		if _, err := parseCommand(fs, args, 0, "pillarbox user list"); err != nil {
-			return err
-		}
-		_, db, svc, err := openService(*cfgPath)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		users, err := svc.Users(ctx)
-		if err != nil {
-			return fmt.Errorf("user list: %w", err)
-		}
+		var users []string
+		users, err = svc.Users(ctx)
 		for _, u := range users {
 			fmt.Fprintln(e.stdout, u)
 		}
-		return nil
 	}
-	return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list)", sub)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", sub, err)
+	}
+	if generated {
+		fmt.Fprintf(e.stdout, "password for %s: %s\n", pos[0], password)
+	}
+	return nil
 }
 
 func cmdAlias(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
+	fs, cfgPath := commandFlags("alias")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return fmt.Errorf("alias: %w", err)
+	}
+	if len(pos) == 0 {
 		return errors.New("alias: missing subcommand (add, del, list)")
 	}
-	sub, args := args[0], args[1:]
-	fs, cfgPath := commandFlags("alias " + sub)
-	var pos []string
-	var err error
-	switch sub {
-	case "add":
-		pos, err = parseCommand(fs, args, 2, "pillarbox alias add ALIAS TARGET[,TARGET...]")
-	case "del":
-		pos, err = parseCommand(fs, args, 1, "pillarbox alias del ALIAS")
-	case "list":
-		pos, err = parseCommand(fs, args, 0, "pillarbox alias list")
-	default:
+	sub, pos := pos[0], pos[1:]
+	usage := map[string]string{
+		"add":  "pillarbox alias add ALIAS TARGET[,TARGET...]",
+		"del":  "pillarbox alias del ALIAS",
+		"list": "pillarbox alias list",
+	}
+	want := map[string]int{"add": 2, "del": 1, "list": 0}
+	if _, ok := want[sub]; !ok {
 		return fmt.Errorf("alias: unknown subcommand %q (add, del, list)", sub)
 	}
-	if err != nil {
-		return err
+	if len(pos) != want[sub] {
+		return fmt.Errorf("alias %s: want %d argument(s), got %d (usage: %s)", sub, want[sub], len(pos), usage[sub])
 	}
 	_, db, svc, err := openService(*cfgPath)
 	if err != nil {

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pillarbox/mailbox"
+	"pillarbox/store"
+)
+
+// binPath is the pillarbox binary built once by TestMain for the
+// end-to-end tests.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pillarbox-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "pillarbox")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building pillarbox: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// writeServeConfig writes a config for a test server on loopback with every
+// listener on port 0 unless extra overrides it, and returns its path.
+func writeServeConfig(t *testing.T, dataDir, extra string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`hostname = "mx.example.test"
+data_dir = %q
+domains = ["example.test"]
+
+[smtp]
+listen = "127.0.0.1:0"
+
+[submission]
+listen = ""
+
+[imap]
+listen = ""
+%s`, dataDir, extra)
+	path := filepath.Join(t.TempDir(), "pillarbox.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// cli runs the binary and returns stdout, stderr and the exit code.
+func cli(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// mustCLI runs the binary and fails the test unless it exits 0.
+func mustCLI(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, errOut, code := cli(t, stdin, args...)
+	if code != 0 {
+		t.Fatalf("pillarbox %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+// serveProc is a running `pillarbox serve`.
+type serveProc struct {
+	cmd   *exec.Cmd
+	addrs map[string]string // service name → listening address
+	done  chan error
+	log   *strings.Builder
+}
+
+var listenRE = regexp.MustCompile(`msg=listening service=(\S+) addr=(\S+)`)
+
+// waitReady reads a server's log until it reports ready.
+func waitReady(r io.Reader, timeout time.Duration) error {
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "pillarbox ready") {
+				ready <- nil
+				io.Copy(io.Discard, r)
+				return
+			}
+		}
+		ready <- fmt.Errorf("server exited before ready")
+	}()
+	select {
+	case err := <-ready:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("server not ready after %v", timeout)
+	}
+}
+
+// startServer runs `pillarbox serve --config cfg` and waits until it
+// reports ready; the server is killed when the test ends.
+func startServer(t *testing.T, cfg string, dir string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(binPath, "serve", "--config", cfg)
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &serveProc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1), log: &strings.Builder{}}
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			s.log.WriteString(line + "\n")
+			if m := listenRE.FindStringSubmatch(line); m != nil && !signalled {
+				s.addrs[m[1]] = m[2]
+			}
+			if strings.Contains(line, "pillarbox ready") && !signalled {
+				signalled = true
+				ready <- nil
+			}
+		}
+		if !signalled {
+			ready <- fmt.Errorf("server exited before ready")
+		}
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	select {
+	case err := <-ready:
+		if err != nil {
+			<-s.done
+			t.Fatalf("%v; log:\n%s", err, s.log)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("server not ready after 30 s")
+	}
+	return s
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *serveProc) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("serve exited with %v; log:\n%s", err, s.log)
+		}
+	case <-time.After(40 * time.Second):
+		s.cmd.Process.Kill()
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+}
+
+// kill sends SIGKILL and waits for the process to go.
+func (s *serveProc) kill() {
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
+// openStore opens a data dir's store and service for checking what a
+// stopped server left behind.
+func openStore(t *testing.T, dataDir string) (*store.DB, *mailbox.Service) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(dataDir, "pillarbox.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.test", "localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, svc
+}
+
+// messageIDs returns how often each Message-ID occurs in a mailbox.
+func messageIDs(t *testing.T, db *store.DB, address, name string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	acct, err := db.AccountByAddress(ctx, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := db.MailboxByName(ctx, acct.ID, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := db.Messages(ctx, mb.ID, 1, ^uint32(0), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, m := range msgs {
+		env, _, err := db.BlobMeta(ctx, m.BlobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e mailbox.Envelope
+		if err := json.Unmarshal(env, &e); err != nil {
+			t.Fatal(err)
+		}
+		ids[e.MessageID]++
+	}
+	return ids
+}
