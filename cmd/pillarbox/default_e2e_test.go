@@ -29,7 +29,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(binPath, "serve")
 	cmd.Dir = dir
-	var stdout strings.Builder
+	var stdout lockedBuffer
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

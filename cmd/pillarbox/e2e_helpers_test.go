@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ type serveProc struct {
 	cmd   *exec.Cmd
 	addrs map[string]string // service name → listening address
 	done  chan error
-	log   *strings.Builder
+	log   *lockedBuffer
 }
 
 var listenRE = regexp.MustCompile(`msg=listening service=(\S+) addr=(\S+)`)
@@ -138,14 +139,14 @@ func startServer(t *testing.T, cfg string, dir string) *serveProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &serveProc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1), log: &strings.Builder{}}
+	s := &serveProc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1), log: &lockedBuffer{}}
 	ready := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		signalled := false
 		for sc.Scan() {
 			line := sc.Text()
-			s.log.WriteString(line + "\n")
+			s.log.Write([]byte(line + "\n"))
 			if m := listenRE.FindStringSubmatch(line); m != nil && !signalled {
 				s.addrs[m[1]] = m[2]
 			}
@@ -243,4 +244,22 @@ func messageIDs(t *testing.T, db *store.DB, address, name string) map[string]int
 		ids[e.MessageID]++
 	}
 	return ids
+}
+
+// lockedBuffer is a strings.Builder safe to read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
