@@ -59,9 +59,10 @@ type Server struct {
 	srv  *gosmtp.Server
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	closing  bool
-	inflight sync.WaitGroup // sessions inside Data
+	mu        sync.Mutex
+	closing   bool
+	listeners []net.Listener
+	inflight  sync.WaitGroup // sessions inside Data
 }
 
 // NewMX returns an MX server delivering into mb.
@@ -107,8 +108,15 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 // Serve accepts connections on ln until Shutdown or Close. It returns
 // ErrServerClosed after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
 	err := s.srv.Serve(ln)
-	if errors.Is(err, gosmtp.ErrServerClosed) {
+	if s.isClosing() || errors.Is(err, gosmtp.ErrServerClosed) {
 		return ErrServerClosed
 	}
 	return err
@@ -125,11 +133,14 @@ var ErrServerClosed = errors.New("smtp: server closed")
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	lns := s.listeners
 	s.mu.Unlock()
-	// go-smtp's Shutdown closes the listeners, then waits for every
-	// connection, idle ones included; run it aside and close the
-	// connections ourselves once no DATA is in flight.
-	go s.srv.Shutdown(ctx)
+	// go-smtp's own Shutdown waits for idle connections too, and after it
+	// its Close no longer closes them: close the listeners here and let
+	// Close end every connection once no DATA is in flight.
+	for _, ln := range lns {
+		ln.Close()
+	}
 	done := make(chan struct{})
 	go func() { s.inflight.Wait(); close(done) }()
 	select {
@@ -145,7 +156,11 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	return s.srv.Close()
+	err := s.srv.Close()
+	if errors.Is(err, gosmtp.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 // beginData registers a message transfer unless the server is closing.

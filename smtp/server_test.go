@@ -477,7 +477,6 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	e := startMX(t, envOptions{wrap: func(m Mailboxes) Mailboxes { slow.Mailboxes = m; return slow }})
 	c := dial(t, e.addr)
 	idle := dial(t, e.addr) // an idle connection must not hold shutdown up
-	_ = idle
 	result := make(chan error, 1)
 	go func() { result <- send(c, "zoe@example.net", []string{"alice@example.org"}, "Subject: x\r\n\r\nx\r\n") }()
 	<-slow.entered
@@ -497,5 +496,11 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	}
 	if n := inboxCount(t, e, "alice@example.org"); n != 1 {
 		t.Fatalf("%d messages after shutdown, want 1", n)
+	}
+	if err := idle.Noop(); err == nil {
+		t.Fatal("idle connection still served after Shutdown")
+	}
+	if _, err := net.Dial("tcp", e.addr); err == nil {
+		t.Fatal("listener still accepting after Shutdown")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -25,14 +26,35 @@ type session struct {
 	rcptRaw   []string
 	rcpts     []mailbox.Recipient
 	seenRcpts map[mailbox.Address]bool
+
+	// inData is set from the start of DATA until go-smtp resets the
+	// session, which it does only after writing the reply: Shutdown waits
+	// for that so that no committed message loses its 250.
+	dataMu sync.Mutex
+	inData bool
+}
+
+// endData releases the server's in-flight count once the reply to DATA
+// has been written (or the connection is gone).
+func (s *session) endData() {
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	if s.inData {
+		s.inData = false
+		s.srv.inflight.Done()
+	}
 }
 
 func (s *session) Reset() {
+	s.endData()
 	s.from, s.fromSet, s.utf8 = "", false, false
 	s.rcptRaw, s.rcpts, s.seenRcpts = nil, nil, nil
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.endData()
+	return nil
+}
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	s.Reset()
@@ -91,10 +113,15 @@ func (s *session) Data(r io.Reader) error {
 	if len(s.rcpts) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
-	if !s.srv.beginData() {
-		return errShuttingDown
+	s.dataMu.Lock()
+	if !s.inData {
+		if !s.srv.beginData() {
+			s.dataMu.Unlock()
+			return errShuttingDown
+		}
+		s.inData = true
 	}
-	defer s.srv.inflight.Done()
+	s.dataMu.Unlock()
 
 	id := newID()
 	var buf bytes.Buffer
