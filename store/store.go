@@ -62,6 +62,11 @@ type DB struct {
 	closeErr error
 	stmts    map[string]*sql.Stmt // writer's prepared statements
 	stats    stats
+
+	cdb       *sql.DB // the checkpointer's connection
+	ckpt      chan struct{}
+	ckptDone  chan struct{}
+	sinceKick int // commits since the checkpointer was last kicked
 }
 
 // Open opens (creating if needed) the database at path, with its parent
@@ -115,6 +120,11 @@ func Open(path string, opts Options) (*DB, error) {
 		wdb.Close()
 		return nil, err
 	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("store: wal_autocheckpoint: %w", err)
+	}
 	if opts.MaxPages > 0 {
 		if _, err := conn.ExecContext(ctx, "PRAGMA max_page_count = "+strconv.Itoa(opts.MaxPages)); err != nil {
 			conn.Close()
@@ -140,6 +150,12 @@ func Open(path string, opts Options) (*DB, error) {
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	db.rdb = rdb
+	if err := db.openCheckpointer(path); err != nil {
+		rdb.Close()
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("store: open checkpointer: %w", err)
+	}
 	go db.run()
 	return db, nil
 }
@@ -160,10 +176,11 @@ func (db *DB) Close() error {
 		db.closeMu.Unlock()
 		close(db.quit)
 		<-db.exited
+		<-db.ckptDone
 		for _, st := range db.stmts {
 			st.Close()
 		}
-		if err := errors.Join(db.rdb.Close(), db.conn.Close(), db.wdb.Close()); err != nil {
+		if err := errors.Join(db.rdb.Close(), db.cdb.Close(), db.conn.Close(), db.wdb.Close()); err != nil {
 			db.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})

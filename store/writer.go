@@ -197,6 +197,7 @@ func (db *DB) commit(batch []*request) {
 		return
 	}
 	db.stats.commits.Add(1)
+	db.noteCommit()
 	for _, f := range tx.onCommit {
 		f()
 	}
