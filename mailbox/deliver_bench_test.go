@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -46,4 +47,7 @@ func BenchmarkDeliver(b *testing.B) {
 	})
 	st := db.Stats()
 	b.ReportMetric(float64(st.Requests)/float64(st.Commits), "req/commit")
+	if fi, err := os.Stat(db.Path() + "-wal"); err == nil {
+		b.ReportMetric(float64(fi.Size())/(1<<20), "WAL-MiB")
+	}
 }

@@ -6,6 +6,13 @@ import (
 	"net/url"
 )
 
+// walLimitPages bounds the WAL. Under continuous writes a PASSIVE
+// checkpoint never quite catches up (new frames arrive while it copies),
+// and SQLite only rewinds the WAL after one that did; past this size the
+// writer runs a RESTART checkpoint itself between two batches, which does
+// catch up because nothing else writes meanwhile.
+const walLimitPages = 16384 // 64 MiB of 4 KiB pages
+
 // The writer connection runs with wal_autocheckpoint off: SQLite would
 // otherwise copy the WAL back into the database, and fsync it, inside
 // whichever COMMIT crosses the threshold, stalling every caller of that
@@ -54,8 +61,24 @@ func (db *DB) checkpointer() {
 		var busy, logPages, done int
 		if err := db.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
 			db.log.Warn("store: checkpoint", "err", err)
+			continue
+		}
+		if logPages > walLimitPages {
+			db.walFull.Store(true)
 		}
 	}
+}
+
+// restartWALIfLong runs on the writer goroutine before a batch.
+func (db *DB) restartWALIfLong(ctx context.Context) {
+	if !db.walFull.Swap(false) {
+		return
+	}
+	var busy, logPages, done int
+	if err := db.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logPages, &done); err != nil {
+		db.log.Warn("store: restart checkpoint", "err", err)
+	}
+	db.stats.restarts.Add(1)
 }
 
 // noteCommit is called by the writer after each commit; every

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -66,7 +68,15 @@ type DB struct {
 	cdb       *sql.DB // the checkpointer's connection
 	ckpt      chan struct{}
 	ckptDone  chan struct{}
-	sinceKick int // commits since the checkpointer was last kicked
+	sinceKick int         // commits since the checkpointer was last kicked
+	walFull   atomic.Bool // the WAL passed walLimitPages
+
+	idx         chan struct{} // kicks the indexer
+	idxTimer    *time.Timer   // kicks it after a quiet period
+	pendingRows int           // texts pending since the last kick; writer goroutine only
+	idxStop     chan struct{}
+	idxOnce     sync.Once
+	idxDone     chan struct{}
 }
 
 // Open opens (creating if needed) the database at path, with its parent
@@ -157,6 +167,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open checkpointer: %w", err)
 	}
 	go db.run()
+	db.startIndexer()
 	return db, nil
 }
 
@@ -171,6 +182,8 @@ func escapePath(p string) string {
 // Close again returns the first call's result.
 func (db *DB) Close() error {
 	db.once.Do(func() {
+		// The indexer writes through the writer: stop it first.
+		db.stopIndexer()
 		db.closeMu.Lock()
 		db.closed = true
 		db.closeMu.Unlock()

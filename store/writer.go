@@ -15,7 +15,7 @@ type Stats struct {
 	Commits  uint64 // transactions committed
 }
 
-type stats struct{ requests, commits atomic.Uint64 }
+type stats struct{ requests, commits, restarts atomic.Uint64 }
 
 // Stats reports how many requests the writer has answered and in how many
 // commits: with concurrent writers, Commits grows slower than Requests.
@@ -38,6 +38,8 @@ type Tx struct {
 	onCommit []func()
 	locks    map[any]sync.Locker
 	order    []sync.Locker
+
+	pendingText int // rows the batch added to blob_text_pending
 }
 
 // OnCommit registers f to run on the writer goroutine once the
@@ -148,6 +150,7 @@ func (db *DB) commit(batch []*request) {
 		tx.onCommit = nil
 	}
 
+	db.restartWALIfLong(ctx)
 	if _, err := db.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
@@ -198,6 +201,7 @@ func (db *DB) commit(batch []*request) {
 	}
 	db.stats.commits.Add(1)
 	db.noteCommit()
+	db.notePending(tx.pendingText)
 	for _, f := range tx.onCommit {
 		f()
 	}

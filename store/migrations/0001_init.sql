@@ -54,6 +54,18 @@ CREATE TABLE blobs (
 
 -- Decoded header and body text of each blob for SEARCH; docid = blobs.id.
 CREATE VIRTUAL TABLE blob_text USING fts4(header, body, tokenize=unicode61);
+-- Incremental merges keep any one commit from paying for a large merge.
+INSERT INTO blob_text(blob_text) VALUES ('automerge=8');
+
+-- Search text waiting to enter blob_text. FTS4 writes an index segment at
+-- every savepoint, so indexing inside each delivery would cost a segment
+-- (and its merges) per message; the indexer moves these rows into
+-- blob_text in batches instead (see store.DB.FlushIndex).
+CREATE TABLE blob_text_pending (
+	blob_id INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
+	header  TEXT NOT NULL,
+	body    TEXT NOT NULL
+);
 
 -- A message in a mailbox. flags is a bit set of the IMAP system flags
 -- (see store.Flag*); keywords holds the other flags separated by spaces.
