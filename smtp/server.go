@@ -1,6 +1,8 @@
 // Package smtp holds Pillarbox's SMTP servers on go-smtp: the inbound MX
-// listener that accepts mail for local recipients only, with its limits,
-// trace headers and the mapping of delivery errors to SMTP replies.
+// listener that accepts mail for local recipients only, and the
+// submission listener (AUTH, sender ownership) that accepts mail from
+// local users for anyone, with their limits, trace headers and the
+// mapping of delivery errors to SMTP replies.
 package smtp
 
 import (
@@ -51,8 +53,8 @@ type Options struct {
 // maxLineLength is the longest command or message line accepted.
 const maxLineLength = 64 << 10
 
-// Server is the inbound MX server. It never relays: every recipient must
-// be local.
+// Server is an SMTP server: the inbound MX (NewMX), which never relays,
+// or submission (NewSubmission).
 type Server struct {
 	mb   Mailboxes
 	opts Options

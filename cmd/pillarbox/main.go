@@ -1,10 +1,12 @@
 // Command pillarbox is a complete mail host for a small domain in one
-// binary: an SMTP MX that stores mail durably in SQLite mailboxes, and
-// the commands that manage its users and aliases.
+// binary: an SMTP MX that stores mail durably in SQLite mailboxes, a
+// submission server with a retrying relay queue, an IMAP front, and the
+// commands that manage users, aliases and the queue.
 //
 //	pillarbox serve [--config FILE]
 //	pillarbox user add|passwd|del|list ...
 //	pillarbox alias add|del|list ...
+//	pillarbox queue list|show|retry|hold|release|delete ...
 package main
 
 import (
@@ -39,6 +41,10 @@ const usage = `usage:
   pillarbox alias add ALIAS TARGET[,TARGET...] [--config FILE]
   pillarbox alias del ALIAS [--config FILE]
   pillarbox alias list [--config FILE]
+  pillarbox queue list [--config FILE]
+  pillarbox queue show ID [--config FILE]
+  pillarbox queue retry ID | --all [--config FILE]
+  pillarbox queue hold|release|delete ID [--config FILE]
 `
 
 // env is what a command may touch of the outside world.
@@ -60,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdUser(ctx, e, args[1:])
 	case "alias":
 		return cmdAlias(ctx, e, args[1:])
+	case "queue":
+		return cmdQueue(ctx, e, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

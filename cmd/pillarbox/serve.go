@@ -56,6 +56,9 @@ type wiring struct {
 	svc *mailbox.Service
 	tls *tls.Config
 	log *slog.Logger
+	// throttle slows repeated failed logins from one address, shared by
+	// every listener that takes passwords (IMAP and submission).
+	throttle *mailbox.Throttle
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
@@ -88,7 +91,8 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		Logger:          log,
 	})
 	specs := []listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}
-	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log}
+	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
+		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
 	more, err := imapListeners(w)
 	if err != nil {
 		return err

@@ -1,7 +1,66 @@
 package main
 
-// relayParts returns the submission listeners and the queue's delivery
-// worker. Submission and relay are not wired yet: it returns none.
+import (
+	"context"
+	"time"
+
+	"pillarbox/mailbox"
+	"pillarbox/smtp"
+	"pillarbox/smtp/relay"
+)
+
+// relayParts returns the submission listeners ([submission] listen with
+// STARTTLS, listen_tls with implicit TLS) and the queue's delivery
+// worker, which submission kicks whenever it queues mail.
 func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
-	return nil, nil, nil
+	cfg := w.cfg
+	retry := make([]time.Duration, len(cfg.Relay.Retry))
+	for i, d := range cfg.Relay.Retry {
+		retry[i] = d.Duration
+	}
+	runner := relay.New(w.svc, relay.Options{
+		Hostname:  cfg.Hostname,
+		Smarthost: cfg.Relay.Smarthost,
+		Schedule: relay.Schedule{
+			Retry:        retry,
+			MaxAge:       cfg.Relay.MaxAge.Duration,
+			DelayWarning: cfg.Relay.DelayWarning.Duration,
+		},
+		Logger: w.log,
+	})
+	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}
+	opts := smtp.SubmissionOptions{
+		Options: smtp.Options{
+			Hostname:        cfg.Hostname,
+			MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+			MaxRecipients:   cfg.SMTP.MaxRecipients,
+			TLS:             w.tls,
+			Logger:          w.log,
+		},
+		Throttle: w.throttle,
+	}
+	var specs []listenerSpec
+	if cfg.Submission.Listen != "" {
+		specs = append(specs, listenerSpec{name: "submission", addr: cfg.Submission.Listen, srv: smtp.NewSubmission(sub, opts)})
+	}
+	if cfg.Submission.ListenTLS != "" {
+		specs = append(specs, listenerSpec{name: "submissions", addr: cfg.Submission.ListenTLS, implicitTLS: true,
+			srv: smtp.NewSubmission(sub, opts)})
+	}
+	return specs, []worker{runner.Run}, nil
+}
+
+// kickingSubmitter wakes the relay after every submission that queued
+// mail, so that it is tried at once rather than at the next poll.
+type kickingSubmitter struct {
+	*mailbox.Service
+	kick func()
+}
+
+func (k kickingSubmitter) Submit(ctx context.Context, s *mailbox.Submission) (mailbox.Submitted, error) {
+	res, err := k.Service.Submit(ctx, s)
+	if err == nil && len(res.Queued) > 0 {
+		k.kick()
+	}
+	return res, err
 }

@@ -1,0 +1,312 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// reply is what became of one recipient in one attempt: the remote's SMTP
+// reply, or a failure before any reply (DNS, network, TLS).
+type reply struct {
+	code      int    // SMTP reply code; 0 when the remote did not answer
+	status    string // enhanced status code, derived when the remote sent none
+	text      string // the remote's text, or what went wrong
+	remote    string // the host that answered or was tried, "" if none
+	temporary bool   // for code 0: may succeed later
+	tls       bool   // the remote answered over TLS
+}
+
+func (r reply) ok() bool { return r.code/100 == 2 }
+
+func (r reply) isTemporary() bool {
+	if r.code != 0 {
+		return r.code/100 == 4
+	}
+	return r.temporary
+}
+
+// String is the reply as logged and stored: "550 5.1.1 text".
+func (r reply) String() string {
+	if r.code == 0 {
+		return r.text
+	}
+	if r.status != "" {
+		return fmt.Sprintf("%d %s %s", r.code, r.status, r.text)
+	}
+	return fmt.Sprintf("%d %s", r.code, r.text)
+}
+
+// smtpReply turns an SMTP error reply into a reply.
+func smtpReply(e *gosmtp.SMTPError, host string) reply {
+	r := reply{code: e.Code, text: strings.Join(strings.Fields(e.Message), " "), remote: host}
+	if ec := e.EnhancedCode; ec != gosmtp.EnhancedCodeNotSet && ec != gosmtp.NoEnhancedCode && ec[0] == e.Code/100 {
+		r.status = fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
+	}
+	return r
+}
+
+// errReply turns any error into a reply: an SMTP reply, or a temporary
+// failure (network, timeout, TLS: RFC 5321 4.5.4.1 says to try later).
+func errReply(err error, host string) reply {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return smtpReply(se, host)
+	}
+	return reply{status: "4.4.2", text: describe(err, host), remote: host, temporary: true}
+}
+
+func describe(err error, host string) string {
+	msg := err.Error()
+	if host != "" && !strings.Contains(msg, host) {
+		msg = host + ": " + msg
+	}
+	return msg
+}
+
+// conn is an open SMTP session with one host.
+type conn struct {
+	c      *gosmtp.Client
+	host   string
+	tls    bool
+	broken bool // a non-SMTP error: do not use again
+	stop   func() bool
+}
+
+// dial connects to host:port and says EHLO, with STARTTLS when the
+// server offers it (RFC 3207; opportunistic, RFC 7435: the certificate
+// is not checked, and a failed TLS handshake is a deferral, not a reason
+// to send in the clear).
+func (r *Runner) dial(ctx context.Context, host, port string) (*conn, error) {
+	nc, err := r.opts.Dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, err
+	}
+	// go-smtp's client knows no context: closing the connection is how
+	// shutdown interrupts a slow remote.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	c, usedTLS, err := r.handshake(nc, host)
+	if err != nil {
+		stop()
+		nc.Close()
+		return nil, err
+	}
+	c.CommandTimeout = r.opts.CommandTimeout
+	c.SubmissionTimeout = r.opts.DataTimeout
+	if err := c.Hello(r.opts.Hostname); err != nil {
+		stop()
+		c.Close()
+		return nil, err
+	}
+	return &conn{c: c, host: host, tls: usedTLS, stop: stop}, nil
+}
+
+// handshake reads the greeting and does the first EHLO and STARTTLS
+// itself, because go-smtp's client can only start TLS after an EHLO as
+// "localhost" and fails when STARTTLS is not offered. It returns a client
+// over the (possibly TLS) connection that replays the greeting, so that
+// the client's own EHLO comes next.
+func (r *Runner) handshake(nc net.Conn, host string) (*gosmtp.Client, bool, error) {
+	nc.SetDeadline(time.Now().Add(r.opts.CommandTimeout))
+	defer nc.SetDeadline(time.Time{})
+	br := bufio.NewReader(nc)
+	tp := textproto.NewConn(struct {
+		io.Reader
+		io.WriteCloser
+	}{br, nc})
+	_, greeting, err := tp.ReadResponse(220)
+	if err != nil {
+		return nil, false, protoErr(err)
+	}
+	greetLine := "220 " + strings.ReplaceAll(greeting, "\n", " ") + "\r\n"
+	replay := func(c net.Conn, rd io.Reader) *gosmtp.Client {
+		return gosmtp.NewClient(&replayConn{Conn: c, r: io.MultiReader(strings.NewReader(greetLine), rd)})
+	}
+	if err := tp.PrintfLine("EHLO %s", r.opts.Hostname); err != nil {
+		return nil, false, err
+	}
+	_, ehlo, err := tp.ReadResponse(250)
+	if err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			// An old server without EHLO: go-smtp falls back to HELO.
+			return replay(nc, br), false, nil
+		}
+		return nil, false, err
+	}
+	if !hasExtension(ehlo, "STARTTLS") {
+		return replay(nc, br), false, nil
+	}
+	if err := tp.PrintfLine("STARTTLS"); err != nil {
+		return nil, false, err
+	}
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			// Offered but refused (454 TLS not available): go on in the
+			// clear, as without the offer.
+			return replay(nc, br), false, nil
+		}
+		return nil, false, err
+	}
+	if br.Buffered() > 0 {
+		// Anything sent before the TLS handshake could be injected by a
+		// man in the middle (the STARTTLS command injection of CVE-2011-0411).
+		return nil, false, errors.New("STARTTLS: data after the 220 reply")
+	}
+	cfg := r.opts.TLS.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, false, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return replay(tc, tc), true, nil
+}
+
+// replayConn reads from r (the replayed greeting, then the connection).
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// hasExtension reports whether an EHLO reply's text offers ext.
+func hasExtension(ehlo, ext string) bool {
+	lines := strings.Split(ehlo, "\n")
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], ext) {
+			return true
+		}
+	}
+	return false
+}
+
+func protoErr(err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		code := te.Code
+		msg := te.Msg
+		se := &gosmtp.SMTPError{Code: code, Message: msg}
+		// Parse "5.1.1 text" like go-smtp's client does.
+		if f, rest, ok := strings.Cut(msg, " "); ok {
+			var a, b, c int
+			if n, _ := fmt.Sscanf(f, "%d.%d.%d", &a, &b, &c); n == 3 {
+				se.EnhancedCode = gosmtp.EnhancedCode{a, b, c}
+				se.Message = rest
+			}
+		}
+		return se
+	}
+	return err
+}
+
+func (c *conn) close() {
+	if c == nil {
+		return
+	}
+	if !c.broken {
+		c.c.Quit()
+	}
+	c.c.Close()
+	c.stop()
+}
+
+// send runs one mail transaction for recipients that share a message:
+// one reply per recipient, or a transaction error (the connection or the
+// MAIL command failed) that applies to them all. A message that needs
+// SMTPUTF8 fails permanently on a server that lacks it (RFC 6531 3.4).
+func (c *conn) send(from string, rcpts []string, data []byte, utf8 bool) ([]reply, error) {
+	if utf8 {
+		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
+			return nil, &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7},
+				Message: "the receiving server does not support SMTPUTF8, which the addresses need"}
+		}
+	}
+	if err := c.c.Mail(from, &gosmtp.MailOptions{Size: int64(len(data)), UTF8: utf8}); err != nil {
+		c.fail(err)
+		return nil, err
+	}
+	out := make([]reply, len(rcpts))
+	var accepted []int
+	for i, rcpt := range rcpts {
+		if err := c.c.Rcpt(rcpt, nil); err != nil {
+			if c.fail(err) {
+				return nil, err
+			}
+			out[i] = errReply(err, c.host)
+			continue
+		}
+		accepted = append(accepted, i)
+	}
+	if len(accepted) == 0 {
+		if err := c.c.Reset(); err != nil {
+			c.fail(err)
+		}
+		for i := range out {
+			out[i].tls = c.tls
+		}
+		return out, nil
+	}
+	final := c.data(data)
+	if c.fail(final.err) {
+		return nil, final.err
+	}
+	for _, i := range accepted {
+		if final.err != nil {
+			out[i] = errReply(final.err, c.host)
+		} else {
+			out[i] = reply{code: 250, text: final.text, remote: c.host}
+		}
+	}
+	for i := range out {
+		out[i].tls = c.tls
+	}
+	return out, nil
+}
+
+type dataResult struct {
+	text string
+	err  error
+}
+
+func (c *conn) data(data []byte) dataResult {
+	w, err := c.c.Data()
+	if err != nil {
+		return dataResult{err: err}
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return dataResult{err: err}
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return dataResult{err: err}
+	}
+	return dataResult{text: resp.StatusText}
+}
+
+// fail marks the connection broken when err is not an SMTP reply, and
+// reports whether it did.
+func (c *conn) fail(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return false
+	}
+	c.broken = true
+	return true
+}

@@ -1,0 +1,332 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"pillarbox/mailbox"
+)
+
+// Submitter is what the submission server needs from the mail store.
+type Submitter interface {
+	Authenticate(ctx context.Context, username, password string) (mailbox.Account, error)
+	CanSendAs(ctx context.Context, acct mailbox.Account, a mailbox.Address) (bool, error)
+	IsLocalDomain(domain string) bool
+	Resolve(ctx context.Context, a mailbox.Address) (mailbox.Recipient, error)
+	Submit(ctx context.Context, sub *mailbox.Submission) (mailbox.Submitted, error)
+}
+
+// SubmissionOptions configures NewSubmission: the MX's Options plus what
+// only submission needs.
+type SubmissionOptions struct {
+	Options
+	// Throttle holds back the answers to repeated failed logins from one
+	// IP address; share one with IMAP. Zero: a throttle of its own with
+	// mailbox.ThrottleOptions' defaults.
+	Throttle *mailbox.Throttle
+}
+
+// NewSubmission returns a message submission server (RFC 6409): clients
+// log in with AUTH PLAIN or LOGIN, over TLS or on a loopback connection
+// only, and may then send from the addresses their account owns to any
+// recipient. Local recipients get the message at once, remote ones
+// through the queue, in one transaction that commits before the 250.
+//
+// It has the MX's lifecycle (Serve, Shutdown, Close) and limits.
+func NewSubmission(sub Submitter, opts SubmissionOptions) *Server {
+	s := NewMX(nil, opts.Options)
+	th := opts.Throttle
+	if th == nil {
+		th = mailbox.NewThrottle(mailbox.ThrottleOptions{})
+	}
+	s.srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c}, nil
+	})
+	// go-smtp decides per server; the session decides per connection
+	// (plaintextAuthAllowed), so that one server can serve a listener on
+	// every interface and still accept loopback logins without TLS.
+	s.srv.AllowInsecureAuth = true
+	return s
+}
+
+// Replies of submission sessions.
+var (
+	// RFC 4954 section 6.
+	errAuthRequired = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	errNotOwner     = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Sender address not owned by the authenticated user"}
+	errNullSender   = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "A null sender is not allowed on submission"}
+	errTempLocal    = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local error, try again later"}
+)
+
+// submissionSession is one submission connection's state; STARTTLS
+// starts a new one, so a login never crosses from plaintext into TLS.
+type submissionSession struct {
+	srv      *Server
+	sub      Submitter
+	throttle *mailbox.Throttle
+	conn     *gosmtp.Conn
+
+	acct *mailbox.Account // nil until AUTH succeeds
+
+	from    mailbox.Address
+	fromSet bool
+	utf8    bool
+	local   []mailbox.Recipient
+	remote  []mailbox.Address
+	rcptRaw []string
+	seen    map[mailbox.Address]bool
+}
+
+var _ gosmtp.AuthSession = (*submissionSession)(nil)
+
+func (s *submissionSession) Reset() {
+	s.from, s.fromSet, s.utf8 = mailbox.Address{}, false, false
+	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
+}
+
+func (s *submissionSession) Logout() error { return nil }
+
+// AuthMechanisms implements gosmtp.AuthSession. Offering none keeps
+// AUTH out of EHLO where a password would travel in the clear.
+func (s *submissionSession) AuthMechanisms() []string {
+	if !plaintextAuthAllowed(s.conn) {
+		return nil
+	}
+	return []string{mechPlain, mechLogin}
+}
+
+// Auth implements gosmtp.AuthSession.
+func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
+	if !plaintextAuthAllowed(s.conn) {
+		return nil, errEncryptionRequired
+	}
+	switch mech {
+	case mechPlain:
+		return newPlainServer(s.login), nil
+	case mechLogin:
+		return newLoginServer(s.login), nil
+	}
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// login checks a password and remembers the account. Failures from one
+// IP address are answered later and later (mailbox.Throttle).
+func (s *submissionSession) login(identity, username, password string) error {
+	ip := remoteIP(s.conn)
+	ctx := context.Background()
+	acct, err := s.sub.Authenticate(ctx, username, password)
+	if err == nil && identity != "" && identity != username {
+		// Acting for another identity (RFC 4616's authzid) is not
+		// supported: fail like a wrong password.
+		err = mailbox.ErrAuthFailed
+	}
+	if errors.Is(err, mailbox.ErrAuthFailed) {
+		d := s.throttle.Delay(ip)
+		s.throttle.Fail(ip)
+		s.srv.log.Warn("smtp: submission login failed", "user", clip(username, 100), "remote", ip, "delay", d)
+		if d > 0 {
+			t := time.NewTimer(d)
+			<-t.C
+		}
+		return gosmtp.ErrAuthFailed
+	}
+	if err != nil {
+		s.srv.log.Error("smtp: submission login", "user", clip(username, 100), "remote", ip, "err", err)
+		return errAuthTemporary
+	}
+	s.throttle.Succeed(ip)
+	s.acct = &acct
+	return nil
+}
+
+func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	s.Reset()
+	if s.srv.isClosing() {
+		return errShuttingDown
+	}
+	if s.acct == nil {
+		return errAuthRequired
+	}
+	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+			Message: fmt.Sprintf("Message too big, the limit is %d bytes", s.srv.opts.MaxMessageBytes)}
+	}
+	if from == "" {
+		return errNullSender
+	}
+	a, err := mailbox.ParseAddress(from)
+	if err != nil {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	}
+	if !isASCII(from) && (opts == nil || !opts.UTF8) {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+	}
+	ok, err := s.sub.CanSendAs(context.Background(), *s.acct, a)
+	if err != nil {
+		s.srv.log.Error("smtp: sender check", "from", a.String(), "err", err)
+		return errTempLocal
+	}
+	if !ok {
+		s.srv.log.Warn("smtp: sender not owned", "user", s.acct.Address, "from", a.String(), "remote", remoteIP(s.conn))
+		return errNotOwner
+	}
+	s.from, s.fromSet = a, true
+	s.utf8 = opts != nil && opts.UTF8
+	return nil
+}
+
+func (s *submissionSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if !s.fromSet {
+		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
+	}
+	a, err := mailbox.ParseAddress(to)
+	if err != nil {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	}
+	if !isASCII(to) && !s.utf8 {
+		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+	}
+	if s.seen[a] {
+		return nil // RFC 5321 3.3: a duplicate recipient gets one copy
+	}
+	if s.sub.IsLocalDomain(a.Domain) {
+		r, err := s.sub.Resolve(context.Background(), a)
+		if err != nil {
+			return s.srv.rcptError(a, err)
+		}
+		s.local = append(s.local, r)
+	} else {
+		s.remote = append(s.remote, a)
+	}
+	if s.seen == nil {
+		s.seen = make(map[mailbox.Address]bool)
+	}
+	s.seen[a] = true
+	s.rcptRaw = append(s.rcptRaw, a.String())
+	return nil
+}
+
+func (s *submissionSession) Data(r io.Reader) error {
+	if len(s.local)+len(s.remote) == 0 {
+		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	}
+	if !s.srv.beginData() {
+		return errShuttingDown
+	}
+	defer s.srv.inflight.Done()
+
+	id := newID()
+	var body bytes.Buffer
+	body.Grow(16 << 10)
+	n, err := body.ReadFrom(r)
+	if err != nil {
+		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+			return gosmtp.ErrDataTooLarge
+		}
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message"}
+	}
+	var buf bytes.Buffer
+	buf.Grow(body.Len() + 1024)
+	s.writeTrace(&buf, id)
+	s.completeHeader(&buf, body.Bytes(), id)
+	buf.Write(body.Bytes())
+
+	res, err := s.sub.Submit(context.Background(), &mailbox.Submission{
+		Account: *s.acct,
+		From:    s.from,
+		Local:   s.local,
+		Remote:  s.remote,
+		Data:    buf.Bytes(),
+	})
+	if err != nil {
+		return s.srv.deliveryError(id, err)
+	}
+	s.srv.log.Info("smtp: submitted", "id", id, "stored", res.ID, "user", s.acct.Address, "from", s.from.String(),
+		"to", strings.Join(s.rcptRaw, ","), "local", res.Accounts, "queued", len(res.Queued), "size", n,
+		"message_id", res.MessageID, "remote", remoteIP(s.conn))
+	return nil
+}
+
+// writeTrace prepends Return-Path and Received (RFC 5321 4.4). The relay
+// drops the Return-Path again before sending the message on.
+func (s *submissionSession) writeTrace(buf *bytes.Buffer, id string) {
+	opts := s.srv.opts
+	fmt.Fprintf(buf, "Return-Path: <%s>\r\n", s.from.String())
+	// RFC 3848 and RFC 6531 3.7.3: "A" for an authenticated client, "S"
+	// for TLS.
+	proto := "ESMTP"
+	if s.utf8 {
+		proto = "UTF8SMTP"
+	}
+	if _, ok := s.conn.TLSConnectionState(); ok {
+		proto += "S"
+	}
+	proto += "A"
+	helo := sanitizeHelo(s.conn.Hostname())
+	fmt.Fprintf(buf, "Received: from %s (%s)\r\n\tby %s (Pillarbox) with %s id %s", helo, bracketIP(s.conn), opts.Hostname, proto, id)
+	if len(s.rcptRaw) == 1 {
+		fmt.Fprintf(buf, "\r\n\tfor <%s>", s.rcptRaw[0])
+	}
+	fmt.Fprintf(buf, ";\r\n\t%s\r\n", opts.Now().Format(dateLayout))
+}
+
+// dateLayout is RFC 5322 section 3.3's date-time.
+const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+// completeHeader adds the Message-ID and Date fields that a submission
+// server adds when the client left them out (RFC 6409 section 8).
+func (s *submissionSession) completeHeader(buf *bytes.Buffer, msg []byte, id string) {
+	hasID, hasDate := headerHas(msg, "message-id"), headerHas(msg, "date")
+	if !hasID {
+		fmt.Fprintf(buf, "Message-ID: <%s.%s@%s>\r\n", strings.ToLower(id), strings.ToLower(newID()), s.srv.opts.Hostname)
+	}
+	if !hasDate {
+		fmt.Fprintf(buf, "Date: %s\r\n", s.srv.opts.Now().Format(dateLayout))
+	}
+}
+
+// headerHas reports whether the header block at the start of msg has a
+// field with the given lower-case name. RFC 5322 4.5.3's obsolete syntax
+// allows white space before the colon.
+func headerHas(msg []byte, name string) bool {
+	for len(msg) > 0 {
+		line := msg
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line, msg = msg[:i], msg[i+1:]
+		} else {
+			msg = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			return false // the end of the header
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // a folded continuation
+		}
+		field, _, ok := bytes.Cut(line, []byte(":"))
+		if ok && strings.EqualFold(string(bytes.TrimRight(field, " \t")), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// clip shortens untrusted text for a log line.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return strings.ToValidUTF8(s[:n], "") + "..."
+	}
+	return s
+}

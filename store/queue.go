@@ -1,0 +1,284 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Queue states. A held item is never picked for delivery until released.
+const (
+	QueueQueued = "queued"
+	QueueHeld   = "held"
+)
+
+// queueGeneration names the counters row that changes with every queue
+// change made by another process (the CLI), so that a running server can
+// notice it with one cheap read. See Tx.TouchQueue.
+const queueGeneration = "queue_generation"
+
+// NewQueueItem is one recipient of a message to queue.
+type NewQueueItem struct {
+	BlobID      int64
+	AccountID   int64 // the submitting account; 0 for none (a bounce)
+	Sender      string
+	Recipient   string
+	Domain      string
+	Created     time.Time
+	NextAttempt time.Time
+}
+
+// QueueItem is one queued (message, recipient) pair.
+type QueueItem struct {
+	ID          int64
+	BlobID      int64
+	AccountID   int64 // 0 when none (bounces, deleted accounts)
+	Sender      string
+	Recipient   string
+	Domain      string
+	State       string
+	Attempts    int
+	Created     time.Time
+	NextAttempt time.Time
+	LastReply   string
+	Warned      bool
+	// From the blob: filled by the read-pool queries.
+	MessageID string
+	Size      int64
+}
+
+// QueueAttempt is one recorded delivery attempt of a queue item.
+type QueueAttempt struct {
+	At     time.Time
+	Remote string // the host that answered, "" if none did
+	Reply  string
+}
+
+// Enqueue adds one queue row and returns its id.
+func (tx *Tx) Enqueue(it NewQueueItem) (int64, error) {
+	var acct any
+	if it.AccountID != 0 {
+		acct = it.AccountID
+	}
+	res, err := tx.exec(`INSERT INTO queue(blob_id, account_id, sender, recipient, domain, created, next_attempt)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, it.BlobID, acct, it.Sender, it.Recipient, it.Domain,
+		it.Created.Unix(), it.NextAttempt.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("store: enqueue: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// QueueItem reads one queue row inside the transaction; ErrNotFound if
+// it is gone.
+func (tx *Tx) QueueItem(id int64) (QueueItem, error) {
+	return scanQueueItem(tx.queryRow(queueItemQuery+` WHERE q.id = ?`, id), id)
+}
+
+// ClaimQueueItem records that an attempt starts: attempts grows by one
+// and next_attempt moves to next, so that an attempt that never reports
+// back (the process died) is retried at next like a deferral.
+func (tx *Tx) ClaimQueueItem(id int64, next time.Time) error {
+	res, err := tx.exec(`UPDATE queue SET attempts = attempts + 1, next_attempt = ? WHERE id = ?`, next.Unix(), id)
+	if err != nil {
+		return fmt.Errorf("store: claim queue item %d: %w", id, err)
+	}
+	return mustAffect(res, "queue item "+strconv.FormatInt(id, 10))
+}
+
+// DeferQueueItem records a failed attempt of an item that stays queued:
+// the attempt's row, the reply, the next attempt, and whether the sender
+// has been warned of the delay. The state (queued or held) is kept.
+func (tx *Tx) DeferQueueItem(id int64, a QueueAttempt, next time.Time, warned bool) error {
+	res, err := tx.exec(`UPDATE queue SET next_attempt = ?, last_reply = ?, warned = warned OR ? WHERE id = ?`,
+		next.Unix(), a.Reply, warned, id)
+	if err != nil {
+		return fmt.Errorf("store: defer queue item %d: %w", id, err)
+	}
+	if err := mustAffect(res, "queue item "+strconv.FormatInt(id, 10)); err != nil {
+		return err
+	}
+	return tx.addAttempt(id, a)
+}
+
+// RemoveQueueItem deletes a finished item (delivered, bounced or deleted
+// by the operator) with its attempts; the blob goes with its last
+// reference. ErrNotFound if it is already gone.
+func (tx *Tx) RemoveQueueItem(id int64) error {
+	res, err := tx.exec(`DELETE FROM queue WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store: remove queue item %d: %w", id, err)
+	}
+	return mustAffect(res, "queue item "+strconv.FormatInt(id, 10))
+}
+
+// SetQueueState holds or releases an item. Releasing makes it due at
+// now at the latest. ErrNotFound if there is no such item.
+func (tx *Tx) SetQueueState(id int64, state string, now time.Time) error {
+	if state != QueueQueued && state != QueueHeld {
+		return fmt.Errorf("store: queue state %q", state)
+	}
+	q := `UPDATE queue SET state = ? WHERE id = ?`
+	args := []any{state, id}
+	if state == QueueQueued {
+		q = `UPDATE queue SET state = ?, next_attempt = min(next_attempt, ?) WHERE id = ?`
+		args = []any{state, now.Unix(), id}
+	}
+	res, err := tx.exec(q, args...)
+	if err != nil {
+		return fmt.Errorf("store: queue item %d: %w", id, err)
+	}
+	return mustAffect(res, "queue item "+strconv.FormatInt(id, 10))
+}
+
+// RetryQueueItems makes queued items due at now: the one with the given
+// id, or every queued item when id is 0. Held items are left alone.
+// It returns how many items it changed.
+func (tx *Tx) RetryQueueItems(id int64, now time.Time) (int, error) {
+	q := `UPDATE queue SET next_attempt = ? WHERE state = 'queued'`
+	args := []any{now.Unix()}
+	if id != 0 {
+		q += ` AND id = ?`
+		args = append(args, id)
+	}
+	res, err := tx.exec(q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: retry: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// TouchQueue bumps the queue generation, which a running scheduler reads
+// once a second to notice changes made by another process.
+func (tx *Tx) TouchQueue() error {
+	_, err := tx.exec(`INSERT INTO counters(name, value) VALUES (?, 1)
+		ON CONFLICT(name) DO UPDATE SET value = value + 1`, queueGeneration)
+	if err != nil {
+		return fmt.Errorf("store: touch queue: %w", err)
+	}
+	return nil
+}
+
+func (tx *Tx) addAttempt(id int64, a QueueAttempt) error {
+	_, err := tx.exec(`INSERT INTO queue_attempts(queue_id, at, remote, reply) VALUES (?, ?, ?, ?)`,
+		id, a.At.Unix(), a.Remote, a.Reply)
+	if err != nil {
+		return fmt.Errorf("store: queue attempt: %w", err)
+	}
+	return nil
+}
+
+const queueItemQuery = `SELECT q.id, q.blob_id, coalesce(q.account_id, 0), q.sender, q.recipient, q.domain,
+	q.state, q.attempts, q.created, q.next_attempt, q.last_reply, q.warned, b.message_id, b.size
+	FROM queue q JOIN blobs b ON b.id = q.blob_id`
+
+// DueQueueItems returns up to limit queued (not held) items whose next
+// attempt is at or before now, the earliest first.
+func (db *DB) DueQueueItems(ctx context.Context, now time.Time, limit int) ([]QueueItem, error) {
+	return db.queueItems(ctx, queueItemQuery+` WHERE q.state = 'queued' AND q.next_attempt <= ?
+		ORDER BY q.next_attempt, q.id LIMIT ?`, now.Unix(), limit)
+}
+
+// NextQueueAttempt returns the earliest next attempt of a queued item
+// later than after; ok is false when there is none.
+func (db *DB) NextQueueAttempt(ctx context.Context, after time.Time) (next time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	err = db.rdb.QueryRowContext(ctx, `SELECT min(next_attempt) FROM queue
+		WHERE state = 'queued' AND next_attempt > ?`, after.Unix()).Scan(&v)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next attempt: %w", err)
+	}
+	if !v.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(v.Int64, 0), true, nil
+}
+
+// QueueItems lists the whole queue in order of id.
+func (db *DB) QueueItems(ctx context.Context) ([]QueueItem, error) {
+	return db.queueItems(ctx, queueItemQuery+` ORDER BY q.id`)
+}
+
+// QueueItem returns one item; ErrNotFound if there is none.
+func (db *DB) QueueItem(ctx context.Context, id int64) (QueueItem, error) {
+	return scanQueueItem(db.rdb.QueryRowContext(ctx, queueItemQuery+` WHERE q.id = ?`, id), id)
+}
+
+// QueueAttempts lists an item's attempts in order.
+func (db *DB) QueueAttempts(ctx context.Context, id int64) ([]QueueAttempt, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT at, remote, reply FROM queue_attempts
+		WHERE queue_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: queue attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []QueueAttempt
+	for rows.Next() {
+		var a QueueAttempt
+		var at int64
+		if err := rows.Scan(&at, &a.Remote, &a.Reply); err != nil {
+			return nil, fmt.Errorf("store: queue attempts: %w", err)
+		}
+		a.At = time.Unix(at, 0)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// QueueGeneration reads the counter that TouchQueue bumps; 0 before the
+// first touch.
+func (db *DB) QueueGeneration(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.rdb.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, queueGeneration).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: queue generation: %w", err)
+	}
+	return v, nil
+}
+
+func (db *DB) queueItems(ctx context.Context, query string, args ...any) ([]QueueItem, error) {
+	rows, err := db.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: queue: %w", err)
+	}
+	defer rows.Close()
+	var out []QueueItem
+	for rows.Next() {
+		it, err := scanQueueRow(rows.Scan)
+		if err != nil {
+			return nil, fmt.Errorf("store: queue: %w", err)
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: queue: %w", err)
+	}
+	return out, nil
+}
+
+func scanQueueItem(row *sql.Row, id int64) (QueueItem, error) {
+	it, err := scanQueueRow(row.Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, fmt.Errorf("store: queue item %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return it, fmt.Errorf("store: queue item %d: %w", id, err)
+	}
+	return it, nil
+}
+
+func scanQueueRow(scan func(...any) error) (QueueItem, error) {
+	var it QueueItem
+	var created, next int64
+	err := scan(&it.ID, &it.BlobID, &it.AccountID, &it.Sender, &it.Recipient, &it.Domain, &it.State,
+		&it.Attempts, &created, &next, &it.LastReply, &it.Warned, &it.MessageID, &it.Size)
+	it.Created, it.NextAttempt = time.Unix(created, 0), time.Unix(next, 0)
+	return it, err
+}
