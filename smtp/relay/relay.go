@@ -228,6 +228,12 @@ func (r *Runner) round(ctx context.Context, wg *sync.WaitGroup) <-chan time.Time
 		ch <- now
 		return ch
 	}
+	// Whether anything is in flight is read before the next due time: an
+	// attempt still running may yet move that time, and will start another
+	// round when it ends.
+	r.mu.Lock()
+	idle := r.total == 0
+	r.mu.Unlock()
 	next, ok, err := r.svc.NextQueueAttempt(ctx, now)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -237,15 +243,10 @@ func (r *Runner) round(ctx context.Context, wg *sync.WaitGroup) <-chan time.Time
 	}
 	var wake <-chan time.Time
 	if ok {
-		wake = r.opts.Clock.After(next.Sub(now))
+		wake = r.opts.Clock.At(next)
 	}
-	if r.opts.OnIdle != nil {
-		r.mu.Lock()
-		idle := r.total == 0
-		r.mu.Unlock()
-		if idle {
-			r.opts.OnIdle(next)
-		}
+	if idle && r.opts.OnIdle != nil {
+		r.opts.OnIdle(next)
 	}
 	return wake
 }
