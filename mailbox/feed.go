@@ -19,6 +19,16 @@ type Change struct {
 	UID       uint32
 	ModSeq    uint64
 	Flags     []string // ChangeFlags: every flag the message now has
+	// Seq is the message's sequence number (RFC 9051 2.3.1.2) when the
+	// change committed: for ChangeFlags its position, for ChangeExpunged
+	// its position just before it went. Expunges of one write are
+	// announced from the highest Seq down, so each Seq is right when it is
+	// applied in order. Zero for ChangeAdded: the message is the last one.
+	Seq uint32
+	// Origin is the value the writer passed in to say who made the change
+	// (opaque to this package), so that a listener can leave out the
+	// session that already knows; nil for delivery.
+	Origin any
 }
 
 // Listener receives every committed change in commit order. It is called

@@ -1,7 +1,25 @@
 package main
 
-// imapListeners returns the IMAP listeners ([imap] listen and listen_tls).
-// The IMAP front is not wired yet: it returns none.
+import (
+	"pillarbox/imap"
+	"pillarbox/mailbox"
+)
+
+// imapListeners returns the IMAP listeners: [imap] listen with STARTTLS
+// and [imap] listen_tls with implicit TLS (RFC 8314). Both share one
+// server, so that sessions on either see each other's changes.
 func imapListeners(w *wiring) ([]listenerSpec, error) {
-	return nil, nil
+	if w.cfg.IMAP.Listen == "" && w.cfg.IMAP.ListenTLS == "" {
+		return nil, nil
+	}
+	srv := imap.New(w.svc, imap.Options{
+		TLS:         w.tls,
+		AppendLimit: w.cfg.SMTP.MaxMessageBytes,
+		Throttle:    mailbox.NewThrottle(mailbox.ThrottleOptions{}),
+		Logger:      w.log,
+	})
+	return []listenerSpec{
+		{name: "imap", addr: w.cfg.IMAP.Listen, srv: srv},
+		{name: "imaps", addr: w.cfg.IMAP.ListenTLS, implicitTLS: true, srv: srv},
+	}, nil
 }

@@ -1,0 +1,153 @@
+package imap
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// searchFixture delivers messages with varied headers, bodies, sizes and
+// dates, and sets flags; it returns a session with INBOX selected.
+func searchFixture(t *testing.T) (*testEnv, *rawConn) {
+	t.Helper()
+	e := newEnv(t)
+	msgs := []string{
+		// 1
+		"From: Alice Example <alice@example.org>\nTo: bob@example.net\nCc: carol@example.com\n" +
+			"Subject: Quarterly report\nDate: Mon, 1 Jan 2024 23:30:00 -0500\nX-Priority: 1\n\n" +
+			"Hello Bob, the quarterly numbers are attached.\nRegards\n",
+		// 2
+		"From: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.de>\nTo: alice@example.org\n" +
+			"Bcc: hidden@example.org\nSubject: =?utf-8?q?=C3=9Cber_die_Stra=C3=9Fe?=\nDate: Tue, 2 Jan 2024 10:00:00 +0100\n" +
+			"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" +
+			"Grüße aus München! Das Fußballspiel war großartig.\n",
+		// 3
+		"From: Ελένη <eleni@example.gr>\nTo: alice@example.org\nSubject: Καλημέρα\n" +
+			"Date: Wed, 3 Jan 2024 08:00:00 +0200\nContent-Type: text/html; charset=utf-8\n\n" +
+			"<html><body><p>ΚΑΛΗΜΈΡΑ φίλε, <b>hello</b> from Athens</p></body></html>\n",
+		// 4
+		"From: bob@example.net\nTo: alice@example.org\nSubject: lunch?\n\n" +
+			strings.Repeat("A long body line about nothing in particular.\n", 100),
+	}
+	for _, m := range msgs {
+		e.deliver("alice", m)
+	}
+	r := e.raw("alice")
+	r.ok("SELECT INBOX")
+	r.ok(`STORE 1 +FLAGS (\Seen \Answered)`)
+	r.ok(`STORE 2 +FLAGS (\Flagged \Draft Work)`)
+	r.ok(`STORE 3 +FLAGS (\Deleted \Seen)`)
+	return e, r
+}
+
+func TestSearchKeys(t *testing.T) {
+	t.Parallel()
+	_, r := searchFixture(t)
+	today := time.Now().UTC().Format("2-Jan-2006")
+	cases := []struct{ criteria, want string }{
+		{"ALL", "1 2 3 4"},
+		{"1:2", "1 2"},
+		{"2:*", "2 3 4"},
+		{"*", "4"},
+		{"UID 2,4", "2 4"},
+		{"UID 3:*", "3 4"},
+		{"ANSWERED", "1"}, {"UNANSWERED", "2 3 4"},
+		{"DELETED", "3"}, {"UNDELETED", "1 2 4"},
+		{"DRAFT", "2"}, {"UNDRAFT", "1 3 4"},
+		{"FLAGGED", "2"}, {"UNFLAGGED", "1 3 4"},
+		{"SEEN", "1 3"}, {"UNSEEN", "2 4"},
+		{"KEYWORD work", "2"}, {"UNKEYWORD Work", "1 3 4"}, {"KEYWORD nope", ""},
+		{"RECENT", ""}, {"NEW", ""}, {"OLD", "1 2 3 4"},
+		{"FROM alice", "1"}, {"FROM EXAMPLE.NET", "4"}, {`FROM "müller"`, "2"}, {`FROM "ΕΛΈΝΗ"`, "3"},
+		{"TO bob@example", "1"}, {"CC carol", "1"}, {"BCC hidden", "2"},
+		{"SUBJECT report", "1"}, {`SUBJECT "ÜBER DIE"`, "2"}, {`SUBJECT "καλημέρα"`, "3"},
+		{"SUBJECT REPORT", "1"}, {"SUBJECT ort", "1"},
+		{"HEADER X-Priority 1", "1"}, {`HEADER X-Priority ""`, "1"}, {`HEADER Bcc ""`, "2"},
+		{"HEADER Message-ID x", ""},
+		{"BODY quarterly", "1"}, {"BODY ARTERL", "1"}, {`BODY "numbers are att"`, "1"},
+		{"BODY grOSSartig", ""}, {`BODY "GROẞARTIG"`, "2"}, {`BODY "fußball"`, "2"}, {`BODY "MÜNCHEN"`, "2"},
+		{`BODY "καλημέρα"`, "3"}, {"BODY hello", "1 3"}, {`BODY "ello from athens"`, "3"},
+		{"BODY <p>", ""}, {"BODY nothing", "4"}, {`BODY ""`, "1 2 3 4"},
+		{"TEXT report", "1"}, {"TEXT athens", "3"}, {"TEXT juergen", "2"},
+		{"LARGER 1000", "4"}, {"SMALLER 1000", "1 2 3"},
+		{"SENTON 1-Jan-2024", "1"}, {"SENTSINCE 2-Jan-2024", "2 3"}, {"SENTBEFORE 2-Jan-2024", "1"},
+		{"SENTBEFORE 1-Jan-2030", "1 2 3"},
+		{"ON " + today, "1 2 3 4"}, {"SINCE " + today, "1 2 3 4"}, {"BEFORE " + today, ""},
+		{"BEFORE 1-Jan-2100", "1 2 3 4"},
+		{"NOT SEEN", "2 4"}, {"NOT NOT SEEN", "1 3"}, {"NOT BODY hello", "2 4"},
+		{"OR FLAGGED DELETED", "2 3"}, {"OR BODY hello SUBJECT lunch", "1 3 4"},
+		{"NOT SENTBEFORE 2-Jan-2024", "2 3 4"},
+		{"(SEEN ANSWERED) OR 3 4", ""}, {"(SEEN ANSWERED) OR 1 4", "1"},
+		{`CHARSET UTF-8 SUBJECT "über"`, "2"},
+	}
+	for _, tc := range cases {
+		u, st := r.cmd("SEARCH " + tc.criteria)
+		if !strings.HasPrefix(st, "OK") {
+			t.Errorf("SEARCH %s: %s", tc.criteria, st)
+			continue
+		}
+		got := ""
+		for _, l := range u {
+			if rest, ok := strings.CutPrefix(l, "* SEARCH"); ok {
+				got = strings.TrimSpace(rest)
+			}
+		}
+		if got != tc.want {
+			t.Errorf("SEARCH %s = %q, want %q", tc.criteria, got, tc.want)
+		}
+	}
+	r.expect("SEARCH CHARSET KOI8-R ALL", "NO [BADCHARSET]")
+	r.expect("SEARCH 9", "BAD")
+	r.expect("SEARCH FOO", "NO") // the library's parser: NO [SERVERBUG]
+	r.expect("SEARCH (SEEN", "BAD")
+}
+
+func TestESearchAndSave(t *testing.T) {
+	t.Parallel()
+	_, r := searchFixture(t)
+	contains(t, r.ok("SEARCH RETURN (MIN MAX COUNT) UNDELETED"), "* ESEARCH (TAG ", ") MIN 1 MAX 4 COUNT 3")
+	contains(t, r.ok("UID SEARCH RETURN (ALL) 1:3"), ") UID ALL 1:3")
+	contains(t, r.ok("SEARCH RETURN () ALL"), ") ALL 1:4")
+	u := r.ok("SEARCH RETURN (COUNT) KEYWORD none")
+	contains(t, u, ") COUNT 0")
+	// SAVE, then $ in later commands (RFC 5182).
+	r.ok("SEARCH RETURN (SAVE) OR FLAGGED ANSWERED")
+	contains(t, r.ok("FETCH $ UID"), "* 1 FETCH (UID 1)")
+	contains(t, r.ok("FETCH $ UID"), "* 2 FETCH (UID 2)")
+	contains(t, r.ok("UID SEARCH $"), "* SEARCH 1 2")
+	contains(t, r.ok("SEARCH $ SEEN"), "* SEARCH 1")
+	r.ok(`STORE $ +FLAGS (Saved)`)
+	contains(t, r.ok("SEARCH KEYWORD Saved"), "* SEARCH 1 2")
+	// A failed search empties $.
+	r.expect("SEARCH RETURN (SAVE) 99", "BAD")
+	u = r.ok("UID SEARCH $")
+	contains(t, u, "* SEARCH")
+	if len(u) != 1 || strings.TrimSpace(strings.TrimPrefix(u[0], "* SEARCH")) != "" {
+		t.Errorf("$ after a failed SAVE: %q", u)
+	}
+
+	// IMAP4rev2 clients get ESEARCH always.
+	r.ok("ENABLE IMAP4rev2")
+	contains(t, r.ok("SEARCH SEEN"), "* ESEARCH (TAG ", ") ALL 1,3")
+}
+
+func TestSearchWithClient(t *testing.T) {
+	t.Parallel()
+	e, _ := searchFixture(t)
+	c := e.client("alice")
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.UIDSearch(&imap.SearchCriteria{
+		Body:    []string{"HELLO"},
+		NotFlag: []imap.Flag{imap.FlagDeleted},
+	}, &imap.SearchOptions{ReturnCount: true, ReturnAll: true, ReturnMin: true, ReturnMax: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Count != 1 || d.Min != 1 || d.Max != 1 || d.All.String() != "1" {
+		t.Errorf("UID SEARCH = %+v", d)
+	}
+}

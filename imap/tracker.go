@@ -1,0 +1,322 @@
+package imap
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"pillarbox/mailbox"
+)
+
+// The trackers.
+//
+// Every folder that some session has selected has a box with go-imap's
+// MailboxTracker, whose message count is the stored count: the hub, a
+// mailbox.Listener, queues to it every committed change, in commit order,
+// while the folder's lock is held. Each session's SessionTracker writes
+// the queued changes to its client at the end of each command or at once
+// in IDLE.
+//
+// A session must also know which changes its client has been told, to
+// turn its client's sequence numbers into the stored ones and back, and to
+// know the largest number its client knows ('*'). The library does not
+// say, so the box keeps its own log of the changes that move sequence
+// numbers (additions and expunges), numbered by a version, and each view
+// (a session's use of a box) records up to which version its client has
+// been told. A view learns that by checking that no change was queued
+// while its SessionTracker wrote updates (see view.poll).
+
+// hub holds the boxes of the selected folders.
+type hub struct {
+	svc *mailbox.Service
+	log *slog.Logger
+
+	mu    sync.Mutex
+	boxes map[int64]*box
+}
+
+func newHub(svc *mailbox.Service, log *slog.Logger) *hub {
+	return &hub{svc: svc, log: log, boxes: make(map[int64]*box)}
+}
+
+// event is a change that moves sequence numbers.
+type event struct {
+	expunge bool
+	n       uint32 // expunge: the sequence number removed; addition: the count after it
+}
+
+// box is the shared state of one selected folder.
+type box struct {
+	id      int64
+	tracker *imapserver.MailboxTracker
+
+	mu    sync.Mutex // held by MailboxChanged while it queues to tracker
+	count uint32     // the stored number of messages, as tracker has it
+	base  uint64     // version of the change before log[0]
+	log   []event
+	trim  int // trim log when it grows this long
+	views map[*view]struct{}
+	gone  bool // the folder was deleted, or its state was lost
+}
+
+// version is the version of the last change.
+func (b *box) version() uint64 { return b.base + uint64(len(b.log)) }
+
+// view is one session's use of a selected box.
+type view struct {
+	box      *box
+	hub      *hub
+	st       *imapserver.SessionTracker
+	folder   mailbox.Folder
+	readOnly bool
+	notify   chan struct{} // a change was queued (IDLE waits on it)
+
+	// Guarded by box.mu for writes; read freely by the session.
+	applied uint64 // the client has been told the changes up to this version
+	known   uint32 // the number of messages the client knows
+
+	saved mailbox.UIDSet // the last SEARCH ... RETURN (SAVE) result ($)
+}
+
+// attach makes a view of folder f for a session. It must run while the
+// folder's lock is held, with count the stored number of messages then
+// (mailbox.ReadMailbox's locked function), so that no change is missed or
+// counted twice.
+func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool) *view {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.boxes[f.ID]
+	if b == nil {
+		b = &box{id: f.ID, tracker: imapserver.NewMailboxTracker(count), count: count,
+			views: make(map[*view]struct{}), trim: minTrim}
+		h.boxes[f.ID] = b
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.count != count {
+		// Cannot happen while every writer takes the folder's lock.
+		h.log.Error("imap: tracker count differs from the store", "mailbox", f.ID, "tracker", b.count, "store", count)
+	}
+	v := &view{box: b, hub: h, st: b.tracker.NewSession(), folder: f, readOnly: readOnly,
+		notify: make(chan struct{}, 1), applied: b.version(), known: b.count}
+	b.views[v] = struct{}{}
+	return v
+}
+
+// close releases the view, and the box with the last one.
+func (v *view) close() {
+	h, b := v.hub, v.box
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b.mu.Lock()
+	delete(b.views, v)
+	empty := len(b.views) == 0
+	b.mu.Unlock()
+	v.st.Close()
+	if empty && h.boxes[b.id] == b {
+		delete(h.boxes, b.id)
+	}
+}
+
+// MailboxChanged implements mailbox.Listener: it runs on the store's
+// writer while the folder's lock is held, so it only queues.
+func (h *hub) MailboxChanged(c mailbox.Change) {
+	h.mu.Lock()
+	b := h.boxes[c.MailboxID]
+	h.mu.Unlock()
+	if b == nil {
+		return // no session has the folder selected
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gone {
+		return
+	}
+	switch c.Kind {
+	case mailbox.ChangeAdded:
+		b.count++
+		b.tracker.QueueNumMessages(b.count)
+		b.log = append(b.log, event{n: b.count})
+	case mailbox.ChangeExpunged:
+		if c.Seq == 0 || c.Seq > b.count {
+			// The tracker would panic; drop the box's sessions instead.
+			h.log.Error("imap: expunge out of range", "mailbox", b.id, "seq", c.Seq, "count", b.count)
+			b.gone = true
+			break
+		}
+		b.tracker.QueueExpunge(c.Seq)
+		b.count--
+		b.log = append(b.log, event{expunge: true, n: c.Seq})
+	case mailbox.ChangeFlags:
+		if c.Seq == 0 || c.Seq > b.count {
+			h.log.Error("imap: flag change out of range", "mailbox", b.id, "seq", c.Seq, "count", b.count)
+			break
+		}
+		var source *imapserver.SessionTracker
+		if v, ok := c.Origin.(*view); ok && v.box == b {
+			source = v.st // the session that stored the flags says so itself
+		}
+		flags := make([]imap.Flag, len(c.Flags))
+		for i, f := range c.Flags {
+			flags[i] = imap.Flag(f)
+		}
+		b.tracker.QueueMessageFlags(c.Seq, imap.UID(c.UID), flags, source)
+	case mailbox.ChangeFolderDeleted:
+		b.gone = true
+	default:
+		return
+	}
+	for v := range b.views {
+		select {
+		case v.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// minTrim is the shortest log worth trimming.
+const minTrim = 1024
+
+// maxPollRaces bounds how often poll retries because a change arrived
+// while it wrote; then it holds the box while writing.
+const maxPollRaces = 16
+
+// poll writes the queued changes to the client (all of them, or those
+// before the first expunge unless allowExpunge) and records what the
+// client now knows.
+//
+// The SessionTracker dequeues and writes in one call. If no change was
+// queued between just before and just after that call, it dequeued
+// exactly the changes up to the version seen before it; otherwise it
+// polls again. Holding box.mu while writing would be simpler, but a slow
+// client would then block the store's writer.
+func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	b := v.box
+	for try := 0; ; try++ {
+		b.mu.Lock()
+		v1 := b.version()
+		hold := try >= maxPollRaces
+		if !hold {
+			b.mu.Unlock()
+		}
+		err := v.st.Poll(w, allowExpunge)
+		if !hold {
+			b.mu.Lock()
+		}
+		settled := b.version() == v1
+		if settled {
+			v.applyLocked(v1, allowExpunge)
+		}
+		b.mu.Unlock()
+		if err != nil || settled {
+			return err
+		}
+	}
+}
+
+// applyLocked records that the client was told the changes up to version
+// upto (only those before the first expunge unless allowExpunge).
+func (v *view) applyLocked(upto uint64, allowExpunge bool) {
+	b := v.box
+	for _, e := range b.log[v.applied-b.base : upto-b.base] {
+		if e.expunge {
+			if !allowExpunge {
+				break
+			}
+			v.known--
+		} else {
+			v.known++
+		}
+		v.applied++
+	}
+	if len(b.log) >= b.trim {
+		low := b.version()
+		for o := range b.views {
+			low = min(low, o.applied)
+		}
+		b.log = append([]event(nil), b.log[low-b.base:]...)
+		b.base = low
+		b.trim = max(minTrim, 2*len(b.log))
+	}
+}
+
+// capture returns the mapping between the client's sequence numbers and
+// the stored ones at this moment. It must run while the folder's lock is
+// held, at the moment a snapshot is taken (mailbox.ReadMailbox's locked
+// function).
+func (v *view) capture() mapping {
+	b := v.box
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := mapping{known: v.known, gone: b.gone}
+	if n := b.version() - v.applied; n > 0 {
+		m.events = append([]event(nil), b.log[v.applied-b.base:]...)
+	}
+	return m
+}
+
+// isGone reports whether the folder went away under the view.
+func (v *view) isGone() bool {
+	v.box.mu.Lock()
+	defer v.box.mu.Unlock()
+	return v.box.gone
+}
+
+// mapping relates a client's sequence numbers to those of a snapshot:
+// the snapshot is the client's view with events applied.
+type mapping struct {
+	known  uint32 // messages the client knows
+	events []event
+	gone   bool
+}
+
+// hasExpunges reports whether some client sequence numbers moved.
+func (m *mapping) hasExpunges() bool {
+	for _, e := range m.events {
+		if e.expunge {
+			return true
+		}
+	}
+	return false
+}
+
+// toSnapshot turns a client sequence number (1..known) into the
+// snapshot's, 0 if that message was expunged since.
+func (m *mapping) toSnapshot(c uint32) uint32 {
+	for _, e := range m.events {
+		if !e.expunge {
+			continue
+		}
+		switch {
+		case c == e.n:
+			return 0
+		case c > e.n:
+			c--
+		}
+	}
+	return c
+}
+
+// toClient turns a snapshot sequence number into the client's, 0 if the
+// client does not know that message yet.
+func (m *mapping) toClient(s uint32) uint32 {
+	if len(m.events) == 0 {
+		if s > m.known {
+			return 0
+		}
+		return s
+	}
+	for i := len(m.events) - 1; i >= 0; i-- {
+		e := m.events[i]
+		if e.expunge {
+			if s >= e.n {
+				s++
+			}
+		} else if s == e.n {
+			return 0
+		}
+	}
+	return s
+}

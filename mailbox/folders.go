@@ -1,0 +1,354 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"pillarbox/store"
+)
+
+// Errors of folder (IMAP mailbox) operations. Check with errors.Is.
+var (
+	ErrNoSuchFolder  = errors.New("mailbox: no such mailbox")
+	ErrFolderExists  = errors.New("mailbox: mailbox already exists")
+	ErrBadFolderName = errors.New("mailbox: invalid mailbox name")
+	// ErrNotAllowed is an operation the rules forbid, such as deleting
+	// INBOX or renaming a mailbox into itself.
+	ErrNotAllowed = errors.New("mailbox: not allowed")
+	// ErrBadSpecialUse is a special-use attribute that cannot be given.
+	ErrBadSpecialUse = errors.New("mailbox: unsupported special-use attribute")
+)
+
+// ChangeFolderDeleted is announced (with MailboxID only) when a mailbox
+// is deleted, so that sessions that have it open can let go of it.
+const ChangeFolderDeleted ChangeKind = 100
+
+// Delimiter separates the levels of folder names.
+const Delimiter = '/'
+
+// Folder name limits: long enough for any real hierarchy, short enough
+// that a LIST response stays small.
+const (
+	maxFolderName      = 1000 // octets
+	maxFolderComponent = 255  // octets of one level
+)
+
+// Folder is one mailbox of an account, in IMAP's sense.
+type Folder struct {
+	ID          int64
+	Name        string
+	UIDValidity uint32
+	UIDNext     uint32
+	SpecialUse  string // "\Sent" and so on, or ""
+	Subscribed  bool
+}
+
+// FolderCounts are a folder's totals.
+type FolderCounts = store.MailboxCounts
+
+func folderOf(m store.Mailbox) Folder {
+	return Folder{ID: m.ID, Name: m.Name, UIDValidity: m.UIDValidity, UIDNext: m.UIDNext,
+		SpecialUse: m.SpecialUse, Subscribed: m.Subscribed}
+}
+
+// NormalizeFolderName checks a folder name and returns it as stored:
+// "INBOX" in any case is INBOX (RFC 9051 5.1), also as the first level of
+// a longer name. A name is valid UTF-8 without control or invisible
+// formatting characters and without the LIST wildcards '*' and '%', has no
+// empty level (no leading, trailing or doubled '/'), no level "." or "..",
+// and does not start with '#', which IMAP reserves for namespaces.
+func NormalizeFolderName(name string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: %s", ErrBadFolderName, why)
+	}
+	switch {
+	case name == "":
+		return bad("empty")
+	case len(name) > maxFolderName:
+		return bad(fmt.Sprintf("longer than %d octets", maxFolderName))
+	case !utf8.ValidString(name):
+		return bad("not UTF-8")
+	case strings.HasPrefix(name, "#"):
+		return bad("names starting with '#' are namespaces")
+	}
+	for _, r := range name {
+		switch {
+		case r == '*' || r == '%':
+			return bad("'*' and '%' are wildcards")
+		case unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError:
+			return bad(fmt.Sprintf("character %U not allowed", r))
+		}
+	}
+	levels := strings.Split(name, string(Delimiter))
+	for _, l := range levels {
+		switch {
+		case l == "":
+			return bad("empty level")
+		case l == "." || l == "..":
+			return bad("level " + l)
+		case len(l) > maxFolderComponent:
+			return bad(fmt.Sprintf("level longer than %d octets", maxFolderComponent))
+		}
+	}
+	if strings.EqualFold(levels[0], "INBOX") {
+		levels[0] = "INBOX"
+	}
+	return strings.Join(levels, string(Delimiter)), nil
+}
+
+// parents returns the names of the levels above name: "a", "a/b" for
+// "a/b/c".
+func parents(name string) []string {
+	var out []string
+	for i := 0; i < len(name); i++ {
+		if name[i] == Delimiter {
+			out = append(out, name[:i])
+		}
+	}
+	return out
+}
+
+// specialUses are the RFC 6154 attributes a folder can be created with;
+// \All and \Flagged would need virtual folders.
+var specialUses = []string{`\Archive`, `\Drafts`, `\Junk`, `\Sent`, `\Trash`}
+
+// NormalizeSpecialUse returns the canonical spelling of a special-use
+// attribute, ErrBadSpecialUse if Pillarbox does not support it.
+func NormalizeSpecialUse(attr string) (string, error) {
+	for _, s := range specialUses {
+		if strings.EqualFold(s, attr) {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s", ErrBadSpecialUse, attr)
+}
+
+// Folders lists an account's folders ordered by name.
+func (s *Service) Folders(ctx context.Context, account int64) ([]Folder, error) {
+	ms, err := s.db.Mailboxes(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Folder, len(ms))
+	for i, m := range ms {
+		out[i] = folderOf(m)
+	}
+	return out, nil
+}
+
+// Folder looks up an account's folder by name.
+func (s *Service) Folder(ctx context.Context, account int64, name string) (Folder, error) {
+	name, err := NormalizeFolderName(name)
+	if err != nil {
+		return Folder{}, err
+	}
+	m, err := s.db.MailboxByName(ctx, account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		if name == "INBOX" {
+			return s.ensureInbox(ctx, account)
+		}
+		return Folder{}, fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
+	}
+	if err != nil {
+		return Folder{}, err
+	}
+	return folderOf(m), nil
+}
+
+// ensureInbox creates INBOX again if it is missing: it always exists
+// (RFC 9051 5.1).
+func (s *Service) ensureInbox(ctx context.Context, account int64) (Folder, error) {
+	var f Folder
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		m, err := tx.MailboxByName(account, "INBOX")
+		if errors.Is(err, store.ErrNotFound) {
+			m, err = tx.CreateMailbox(account, "INBOX", "", true, s.now())
+		}
+		f = folderOf(m)
+		return err
+	})
+	return f, err
+}
+
+// FolderCounts returns the totals of a folder by id.
+func (s *Service) FolderCounts(ctx context.Context, id int64) (FolderCounts, error) {
+	c, err := s.db.MailboxCounts(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, fmt.Errorf("%w: %d", ErrNoSuchFolder, id)
+	}
+	return c, err
+}
+
+// CreateFolder creates a folder, with the levels above it that are
+// missing (RFC 9051 6.3.4). specialUse is "" or one attribute of RFC 6154.
+func (s *Service) CreateFolder(ctx context.Context, account int64, name, specialUse string) error {
+	name, err := NormalizeFolderName(name)
+	if err != nil {
+		return err
+	}
+	if specialUse != "" {
+		if specialUse, err = NormalizeSpecialUse(specialUse); err != nil {
+			return err
+		}
+	}
+	now := s.now()
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.MailboxByName(account, name); err == nil {
+			return fmt.Errorf("%w: %s", ErrFolderExists, name)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		for _, p := range parents(name) {
+			if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
+				if _, err := tx.CreateMailbox(account, p, "", false, now); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+		}
+		_, err := tx.CreateMailbox(account, name, specialUse, false, now)
+		return err
+	})
+	if errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("%w: %s", ErrFolderExists, name)
+	}
+	return err
+}
+
+// DeleteFolder deletes a folder and its messages. Folders below it stay
+// (RFC 9051 6.3.5); INBOX cannot be deleted.
+func (s *Service) DeleteFolder(ctx context.Context, account int64, name string) error {
+	name, err := NormalizeFolderName(name)
+	if err != nil {
+		return err
+	}
+	if name == "INBOX" {
+		return fmt.Errorf("%w: INBOX cannot be deleted", ErrNotAllowed)
+	}
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		m, err := tx.MailboxByName(account, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
+		}
+		if err != nil {
+			return err
+		}
+		tx.Lock(m.ID, s.mailboxLock(m.ID))
+		if err := tx.DeleteMailbox(m.ID); err != nil {
+			return err
+		}
+		tx.OnCommit(func() { s.announce(Change{Kind: ChangeFolderDeleted, MailboxID: m.ID}) })
+		return nil
+	})
+}
+
+// RenameFolder renames a folder and every folder below it, creating the
+// levels above the new name that are missing. Renaming INBOX moves its
+// messages to the new folder and leaves an empty INBOX, whose sub-folders
+// stay where they are (RFC 9051 6.3.6).
+func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newName string) error {
+	oldName, err := NormalizeFolderName(oldName)
+	if err != nil {
+		return err
+	}
+	newName, err = NormalizeFolderName(newName)
+	if err != nil {
+		return err
+	}
+	if newName == "INBOX" {
+		return fmt.Errorf("%w: INBOX", ErrFolderExists)
+	}
+	if strings.HasPrefix(newName, oldName+string(Delimiter)) {
+		return fmt.Errorf("%w: a mailbox cannot move into itself", ErrNotAllowed)
+	}
+	now := s.now()
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		all, err := tx.MailboxesOf(account)
+		if err != nil {
+			return err
+		}
+		byName := make(map[string]store.Mailbox, len(all))
+		for _, m := range all {
+			byName[m.Name] = m
+		}
+		src, ok := byName[oldName]
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNoSuchFolder, oldName)
+		}
+		// The renames to make: the folder, then (except for INBOX) the
+		// folders below it.
+		type move struct {
+			id   int64
+			name string
+		}
+		moves := []move{{src.ID, newName}}
+		if oldName != "INBOX" {
+			prefix := oldName + string(Delimiter)
+			for _, m := range all {
+				if rest, ok := strings.CutPrefix(m.Name, prefix); ok {
+					moves = append(moves, move{m.ID, newName + string(Delimiter) + rest})
+				}
+			}
+		}
+		for _, mv := range moves {
+			if _, taken := byName[mv.name]; taken {
+				return fmt.Errorf("%w: %s", ErrFolderExists, mv.name)
+			}
+		}
+		// No new name is taken, so no step collides with another.
+		for _, mv := range moves {
+			if err := tx.RenameMailbox(mv.id, mv.name); err != nil {
+				return err
+			}
+		}
+		for _, p := range parents(newName) {
+			if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
+				if _, err := tx.CreateMailbox(account, p, "", false, now); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+		}
+		if oldName == "INBOX" {
+			if _, err := tx.CreateMailbox(account, "INBOX", "", true, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("%w: %s", ErrFolderExists, newName)
+	}
+	return err
+}
+
+// SetSubscribed subscribes or unsubscribes a folder.
+func (s *Service) SetSubscribed(ctx context.Context, account int64, name string, subscribed bool) error {
+	name, err := NormalizeFolderName(name)
+	if err != nil {
+		return err
+	}
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		m, err := tx.MailboxByName(account, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.SetSubscribed(m.ID, subscribed)
+	})
+}
+
+// FolderHasChildren reports whether any of folders is below name.
+func FolderHasChildren(folders []Folder, name string) bool {
+	prefix := name + string(Delimiter)
+	return slices.ContainsFunc(folders, func(f Folder) bool { return strings.HasPrefix(f.Name, prefix) })
+}

@@ -1,0 +1,115 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestNormalizeFolderName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"INBOX", "INBOX"},
+		{"inbox", "INBOX"},
+		{"Inbox/Sub", "INBOX/Sub"},
+		{"InboxFoo", "InboxFoo"},
+		{"Work/Projects", "Work/Projects"},
+		{"Küche/日本語", "Küche/日本語"},
+		{"a b", "a b"},
+	} {
+		got, err := NormalizeFolderName(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("NormalizeFolderName(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "/", "a/", "/a", "a//b", "a/../b", ".", "#shared", "a*", "a%b",
+		"tab\there", "nul\x00", "zero\u200dwidth", "\xff\xfe", string(make([]byte, 1001))} {
+		if _, err := NormalizeFolderName(bad); !errors.Is(err, ErrBadFolderName) {
+			t.Errorf("NormalizeFolderName(%q) = %v, want ErrBadFolderName", bad, err)
+		}
+	}
+}
+
+func TestFolderLifecycle(t *testing.T) {
+	t.Parallel()
+	s, db := newTestService(t)
+	ctx := context.Background()
+	mustAddUser(t, s, "alice@example.org")
+	acct, err := db.AccountByAddress(ctx, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		fs, err := s.Folders(ctx, acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Name)
+		}
+		return out
+	}
+	if err := s.CreateFolder(ctx, acct.ID, "a/b/c", `\archive`); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Folder(ctx, acct.ID, "a/b/c")
+	if err != nil || f.SpecialUse != `\Archive` || f.Subscribed {
+		t.Fatalf("created folder %+v %v", f, err)
+	}
+	if err := s.CreateFolder(ctx, acct.ID, "a/b", ""); !errors.Is(err, ErrFolderExists) {
+		t.Errorf("CreateFolder of an existing parent: %v", err)
+	}
+	if err := s.CreateFolder(ctx, acct.ID, "x", `\All`); !errors.Is(err, ErrBadSpecialUse) {
+		t.Errorf("CreateFolder \\All: %v", err)
+	}
+	if err := s.RenameFolder(ctx, acct.ID, "a", "z/y"); err != nil {
+		t.Fatal(err)
+	}
+	got := names()
+	for _, want := range []string{"z", "z/y", "z/y/b", "z/y/b/c"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("after rename: %q lacks %q", got, want)
+		}
+	}
+	if slices.Contains(got, "a/b") {
+		t.Errorf("after rename: %q still has a/b", got)
+	}
+	if err := s.DeleteFolder(ctx, acct.ID, "inbox"); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("DeleteFolder INBOX: %v", err)
+	}
+	if err := s.SetSubscribed(ctx, acct.ID, "nope", true); !errors.Is(err, ErrNoSuchFolder) {
+		t.Errorf("subscribe to a missing folder: %v", err)
+	}
+}
+
+func TestHeaderFields(t *testing.T) {
+	t.Parallel()
+	block := []byte("From: a@example.org\r\nSubject: one\r\n two\r\nTo: b@example.org\r\nX-Empty:\r\n\r\n")
+	if got := string(HeaderFields(block, []string{"subject", "x-empty"}, false)); got != "Subject: one\r\n two\r\nX-Empty:\r\n\r\n" {
+		t.Errorf("HEADER.FIELDS = %q", got)
+	}
+	if got := string(HeaderFields(block, []string{"SUBJECT", "from"}, true)); got != "To: b@example.org\r\nX-Empty:\r\n\r\n" {
+		t.Errorf("HEADER.FIELDS.NOT = %q", got)
+	}
+	if got := string(HeaderFields(block, []string{"missing"}, false)); got != "\r\n" {
+		t.Errorf("HEADER.FIELDS of nothing = %q", got)
+	}
+	if got := string(HeaderFields([]byte("A: 1\nB: 2\n\n"), []string{"b"}, false)); got != "B: 2\n\r\n" {
+		t.Errorf("bare LF header = %q", got)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	bits, kw, err := parseFlags([]string{`\seen`, `\DRAFT`, "$Forwarded", "$forwarded", `\Recent`, "Work"})
+	if err != nil || flagNames(bits, kw)[0] != FlagSeen || !slices.Equal(flagNames(bits, kw), []string{FlagSeen, FlagDraft, "$Forwarded", "Work"}) {
+		t.Errorf("parseFlags: %v %v %v", bits, kw, err)
+	}
+	for _, bad := range []string{`\Bogus`, "a b", "", "x(", "ü"} {
+		if _, _, err := parseFlags([]string{bad}); !errors.Is(err, ErrBadFlag) {
+			t.Errorf("parseFlags(%q) = %v", bad, err)
+		}
+	}
+}

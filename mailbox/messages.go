@@ -1,0 +1,337 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"pillarbox/store"
+)
+
+// ErrBadFlag is a flag that cannot be stored: an unknown system flag
+// (starting with '\') or a keyword that is not an IMAP atom.
+var ErrBadFlag = errors.New("mailbox: invalid flag")
+
+// System flags as IMAP names them (RFC 9051 2.3.2).
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+	// FlagRecent is never set: Pillarbox has no notion of a session that
+	// first saw a message. It matches no message in a search.
+	FlagRecent = `\Recent`
+)
+
+var systemFlags = []struct {
+	name string
+	bit  int
+}{
+	{FlagSeen, store.FlagSeen},
+	{FlagAnswered, store.FlagAnswered},
+	{FlagFlagged, store.FlagFlagged},
+	{FlagDeleted, store.FlagDeleted},
+	{FlagDraft, store.FlagDraft},
+}
+
+// Limits on keywords, to keep a message row small.
+const (
+	maxKeywords   = 64
+	maxKeywordLen = 100
+)
+
+// UIDRange is an inclusive range of UIDs, Start <= Stop.
+type UIDRange = store.UIDRange
+
+// UIDSet is a set of UIDs as sorted, disjoint ranges.
+type UIDSet []UIDRange
+
+// Contains reports whether uid is in the set.
+func (s UIDSet) Contains(uid uint32) bool {
+	_, found := slices.BinarySearchFunc(s, uid, func(r UIDRange, u uint32) int {
+		switch {
+		case r.Stop < u:
+			return -1
+		case r.Start > u:
+			return 1
+		}
+		return 0
+	})
+	return found
+}
+
+// parseFlags splits IMAP flags into system flag bits and keywords:
+// system flags in any case, keywords deduplicated ignoring case and kept
+// as first written. \Recent is ignored: clients cannot set it.
+func parseFlags(flags []string) (bits int, keywords []string, err error) {
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) {
+			found := false
+			for _, sf := range systemFlags {
+				if strings.EqualFold(f, sf.name) {
+					bits |= sf.bit
+					found = true
+				}
+			}
+			if !found && !strings.EqualFold(f, FlagRecent) {
+				return 0, nil, fmt.Errorf("%w: %s", ErrBadFlag, f)
+			}
+			continue
+		}
+		if !validKeyword(f) {
+			return 0, nil, fmt.Errorf("%w: %q", ErrBadFlag, f)
+		}
+		if !slices.ContainsFunc(keywords, func(k string) bool { return strings.EqualFold(k, f) }) {
+			keywords = append(keywords, f)
+		}
+	}
+	if len(keywords) > maxKeywords {
+		return 0, nil, fmt.Errorf("%w: more than %d keywords", ErrBadFlag, maxKeywords)
+	}
+	return bits, keywords, nil
+}
+
+// validKeyword reports whether k is an IMAP atom (RFC 9051 9, flag-keyword).
+func validKeyword(k string) bool {
+	if k == "" || len(k) > maxKeywordLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// flagNames returns the IMAP flags of a message: system flags in
+// canonical case, then keywords.
+func flagNames(bits int, keywords []string) []string {
+	out := make([]string, 0, 2+len(keywords))
+	for _, sf := range systemFlags {
+		if bits&sf.bit != 0 {
+			out = append(out, sf.name)
+		}
+	}
+	return append(out, keywords...)
+}
+
+// FlagOp says how StoreFlags combines flags with a message's.
+type FlagOp = store.FlagOp
+
+// Flag operations (STORE FLAGS, +FLAGS, -FLAGS).
+const (
+	FlagsReplace = store.FlagsReplace
+	FlagsAdd     = store.FlagsAdd
+	FlagsRemove  = store.FlagsRemove
+)
+
+// mailboxForWrite looks up a mailbox of account inside tx and takes its
+// lock, so that the write and its announcement are one step for readers.
+func (s *Service) mailboxForWrite(tx *store.Tx, account, id int64) (store.Mailbox, error) {
+	m, err := tx.MailboxByID(id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && m.AccountID != account {
+		return store.Mailbox{}, fmt.Errorf("%w: %d", ErrNoSuchFolder, id)
+	}
+	if err != nil {
+		return m, err
+	}
+	tx.Lock(m.ID, s.mailboxLock(m.ID))
+	return m, nil
+}
+
+// Append stores a message in an account's folder with the given flags
+// and internal date (zero: now), analysing it as delivery does, and
+// returns the folder and the message's UID. ErrNoSuchFolder if the folder
+// does not exist (INBOX is made again if it went).
+func (s *Service) Append(ctx context.Context, account int64, name string, raw []byte, flags []string, date time.Time) (Folder, uint32, error) {
+	name, err := NormalizeFolderName(name)
+	if err != nil {
+		return Folder{}, 0, err
+	}
+	bits, keywords, err := parseFlags(flags)
+	if err != nil {
+		return Folder{}, 0, err
+	}
+	blob, _, err := s.prepareBlob(raw)
+	if err != nil {
+		return Folder{}, 0, err
+	}
+	if date.IsZero() {
+		date = s.now()
+	}
+	var f Folder
+	var uid uint32
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		m, err := tx.MailboxByName(account, name)
+		if errors.Is(err, store.ErrNotFound) && name == "INBOX" {
+			m, err = tx.CreateMailbox(account, name, "", true, s.now())
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
+		}
+		if err != nil {
+			return err
+		}
+		tx.Lock(m.ID, s.mailboxLock(m.ID))
+		id, err := tx.InsertBlob(blob)
+		if err != nil {
+			return err
+		}
+		var modseq uint64
+		uid, modseq, err = tx.AppendMessage(store.NewMessage{MailboxID: m.ID, BlobID: id, InternalDate: date,
+			Size: int64(len(raw)), Flags: bits, Keywords: keywords})
+		if err != nil {
+			return err
+		}
+		f = folderOf(m)
+		f.UIDNext = uid + 1
+		tx.OnCommit(func() {
+			s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq})
+		})
+		return nil
+	})
+	if err != nil {
+		return Folder{}, 0, fmt.Errorf("mailbox: append: %w", err)
+	}
+	return f, uid, nil
+}
+
+// StoreFlags changes the flags of an account's messages with UIDs in set
+// in the folder with the given id, and announces every message whose flags
+// changed, with origin.
+func (s *Service) StoreFlags(ctx context.Context, account, folder int64, set UIDSet, op FlagOp, flags []string, origin any) error {
+	bits, keywords, err := parseFlags(flags)
+	if err != nil {
+		return err
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		m, err := s.mailboxForWrite(tx, account, folder)
+		if err != nil {
+			return err
+		}
+		changed, err := tx.SetFlags(m.ID, set, op, bits, keywords)
+		if err != nil {
+			return err
+		}
+		if len(changed) > 0 {
+			tx.OnCommit(func() {
+				for _, c := range changed {
+					s.announce(Change{Kind: ChangeFlags, MailboxID: m.ID, UID: c.UID, ModSeq: c.ModSeq,
+						Flags: flagNames(c.Flags, c.Keywords), Seq: c.Seq, Origin: origin})
+				}
+			})
+		}
+		return nil
+	})
+}
+
+// Expunge removes the messages with \Deleted from a folder, only those
+// with UIDs in set unless set is nil.
+func (s *Service) Expunge(ctx context.Context, account, folder int64, set UIDSet, origin any) error {
+	if set != nil && len(set) == 0 {
+		return nil
+	}
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		m, err := s.mailboxForWrite(tx, account, folder)
+		if err != nil {
+			return err
+		}
+		removed, err := tx.ExpungeDeleted(m.ID, set)
+		if err != nil {
+			return err
+		}
+		s.announceRemoved(tx, m.ID, removed, origin)
+		return nil
+	})
+}
+
+// announceRemoved announces removals from the highest sequence number
+// down, so that each number is right when applied in order.
+func (s *Service) announceRemoved(tx *store.Tx, mailbox int64, removed []store.Removed, origin any) {
+	if len(removed) == 0 {
+		return
+	}
+	tx.OnCommit(func() {
+		for i := len(removed) - 1; i >= 0; i-- {
+			r := removed[i]
+			s.announce(Change{Kind: ChangeExpunged, MailboxID: mailbox, UID: r.UID, Seq: r.Seq, Origin: origin})
+		}
+	})
+}
+
+// CopyResult pairs the UIDs of copied messages with their copies'.
+type CopyResult struct {
+	Dest    Folder
+	SrcUIDs []uint32
+	DstUIDs []uint32
+}
+
+// Copy copies an account's messages with UIDs in set from a folder to
+// the account's folder named dest, sharing the stored messages; with move,
+// the originals are removed (RFC 6851). ErrNoSuchFolder if dest does not
+// exist.
+func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, dest string, move bool, origin any) (CopyResult, error) {
+	dest, err := NormalizeFolderName(dest)
+	if err != nil {
+		return CopyResult{}, err
+	}
+	var res CopyResult
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		src, err := s.mailboxForWrite(tx, account, folder)
+		if err != nil {
+			return err
+		}
+		dst, err := tx.MailboxByName(account, dest)
+		if errors.Is(err, store.ErrNotFound) && dest == "INBOX" {
+			dst, err = tx.CreateMailbox(account, dest, "", true, s.now())
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrNoSuchFolder, dest)
+		}
+		if err != nil {
+			return err
+		}
+		tx.Lock(dst.ID, s.mailboxLock(dst.ID))
+		copied, err := tx.CopyMessages(src.ID, set, dst.ID)
+		if err != nil {
+			return err
+		}
+		res = CopyResult{Dest: folderOf(dst)}
+		for _, c := range copied {
+			res.SrcUIDs = append(res.SrcUIDs, c.SrcUID)
+			res.DstUIDs = append(res.DstUIDs, c.DstUID)
+		}
+		if len(copied) > 0 {
+			res.Dest.UIDNext = copied[len(copied)-1].DstUID + 1
+		}
+		var removed []store.Removed
+		if move && len(copied) > 0 {
+			if removed, err = tx.RemoveMessages(src.ID, res.SrcUIDs); err != nil {
+				return err
+			}
+		}
+		// In the order of the writes: additions, then removals (whose
+		// sequence numbers were taken after the additions, which matters
+		// when MOVE targets the source folder itself).
+		tx.OnCommit(func() {
+			for _, c := range copied {
+				s.announce(Change{Kind: ChangeAdded, MailboxID: dst.ID, UID: c.DstUID, Origin: origin})
+			}
+		})
+		s.announceRemoved(tx, src.ID, removed, origin)
+		return nil
+	})
+	if err != nil {
+		return CopyResult{}, err
+	}
+	return res, nil
+}

@@ -1,0 +1,189 @@
+package mailbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"pillarbox/store"
+)
+
+// Message is a stored message as IMAP shows it, without its body.
+type Message struct {
+	UID          uint32
+	Seq          uint32 // position in the folder (from 1) in the snapshot read
+	ModSeq       uint64
+	BlobID       int64
+	InternalDate time.Time
+	Size         int64
+	Flags        []string
+	// Envelope and Structure are what delivery computed, when asked for.
+	Envelope  *Envelope
+	Structure *Part
+}
+
+// Reader reads one folder in a snapshot: what it returns is the folder as
+// it was when the snapshot was taken, whatever commits meanwhile.
+type Reader struct {
+	ctx    context.Context
+	snap   *store.Snapshot
+	folder Folder
+	counts FolderCounts
+}
+
+// ReadMailbox runs fn with a Reader of the folder with the given id. The
+// snapshot is taken while the folder's lock is held (see LockMailbox), and
+// locked, if not nil, runs then too with the folder and its totals: what
+// the reader sees is exactly what the change feed had announced when
+// locked ran. locked must be quick.
+func (s *Service) ReadMailbox(ctx context.Context, id int64, locked func(Folder, FolderCounts), fn func(*Reader) error) error {
+	snap, err := s.db.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	unlock := s.LockMailbox(id)
+	m, counts, err := snap.Mailbox(ctx, id)
+	if err == nil && locked != nil {
+		locked(folderOf(m), counts)
+	}
+	unlock()
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %d", ErrNoSuchFolder, id)
+	}
+	if err != nil {
+		return err
+	}
+	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts})
+}
+
+// Folder returns the folder as of the snapshot.
+func (r *Reader) Folder() Folder { return r.folder }
+
+// Counts returns the folder's totals as of the snapshot.
+func (r *Reader) Counts() FolderCounts { return r.counts }
+
+// UIDAt returns the UID of the message with sequence number seq, 0 if
+// there is none.
+func (r *Reader) UIDAt(seq uint32) (uint32, error) {
+	if seq == 0 || seq > r.counts.Messages {
+		return 0, nil
+	}
+	return r.snap.UIDAt(r.ctx, r.folder.ID, seq, r.counts.Messages)
+}
+
+// CountBelow returns how many messages have a UID below uid: the
+// sequence number of the first message at or above uid, less one.
+func (r *Reader) CountBelow(uid uint32) (uint32, error) {
+	return r.snap.CountBelow(r.ctx, r.folder.ID, uid, r.counts.Messages)
+}
+
+// CountUIDs returns how many messages have a UID in [lo, hi].
+func (r *Reader) CountUIDs(lo, hi uint32) (uint32, error) {
+	return r.snap.CountUIDs(r.ctx, r.folder.ID, lo, hi)
+}
+
+// MaxUID returns the highest UID in the folder, 0 if it is empty.
+func (r *Reader) MaxUID() (uint32, error) {
+	if r.counts.Messages == 0 {
+		return 0, nil
+	}
+	return r.snap.MaxUID(r.ctx, r.folder.ID)
+}
+
+// FirstUnseen returns the sequence number of the first message without
+// \Seen, 0 if there is none.
+func (r *Reader) FirstUnseen() (uint32, error) {
+	if r.counts.Unseen == 0 {
+		return 0, nil
+	}
+	uid, err := r.snap.FirstUnseen(r.ctx, r.folder.ID)
+	if err != nil || uid == 0 {
+		return 0, err
+	}
+	n, err := r.CountBelow(uid)
+	return n + 1, err
+}
+
+// Want says what Reader.Messages reads of each message.
+type Want int
+
+const (
+	WantFlags     Want = Want(store.ColumnsFlags)    // UID and flags
+	WantRow       Want = Want(store.ColumnsRow)      // and MODSEQ, internal date, size and the stored message
+	WantStructure Want = Want(store.ColumnsWithMeta) // and Envelope and Structure
+)
+
+// Messages returns up to limit messages with UIDs in [lo, hi] in UID
+// order, numbered from firstSeq (the caller knows the sequence number of
+// the first message: the number of messages with a UID below lo, plus
+// one), with what want says.
+func (r *Reader) Messages(lo, hi uint32, limit int, firstSeq uint32, want Want) ([]Message, error) {
+	rows, err := r.snap.Messages(r.ctx, r.folder.ID, lo, hi, limit, store.MessageColumns(want))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, len(rows))
+	for i, row := range rows {
+		m := &out[i]
+		*m = Message{UID: row.UID, Seq: firstSeq + uint32(i), ModSeq: row.ModSeq, BlobID: row.BlobID,
+			InternalDate: row.InternalDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
+		if want >= WantStructure {
+			m.Envelope = new(Envelope)
+			if err := json.Unmarshal(row.Envelope, m.Envelope); err != nil {
+				return nil, fmt.Errorf("mailbox: message %d envelope: %w", row.UID, err)
+			}
+			if err := json.Unmarshal(row.Structure, &m.Structure); err != nil || m.Structure == nil {
+				return nil, fmt.Errorf("mailbox: message %d structure: %v", row.UID, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Search calls fn with the UID (and, with withSeq, the sequence number)
+// of every message that matches c, in UID order.
+func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) error) error {
+	sc, err := c.compile()
+	if err != nil {
+		return err
+	}
+	return r.snap.Search(r.ctx, r.folder.ID, &sc, withSeq, fn)
+}
+
+// MessageBytes returns octets [start, end) of a stored message (fewer if
+// it is shorter). A message that was removed meanwhile gives
+// ErrNoSuchMessage.
+func (s *Service) MessageBytes(ctx context.Context, blobID, start, end int64) ([]byte, error) {
+	if end <= start {
+		return nil, nil
+	}
+	b, err := s.db.BlobRange(ctx, blobID, start, end-start)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoSuchMessage
+	}
+	return b, err
+}
+
+// ErrNoSuchMessage is a message that is no longer stored.
+var ErrNoSuchMessage = errors.New("mailbox: no such message")
+
+// ErrUnknownEncoding is a Content-Transfer-Encoding that DecodeBody
+// cannot undo.
+var ErrUnknownEncoding = errors.New("mailbox: unknown content-transfer-encoding")
+
+// DecodeBody undoes a part's Content-Transfer-Encoding (as Part.Encoding
+// gives it). Identity encodings return body itself.
+func DecodeBody(encoding string, body []byte) ([]byte, error) {
+	switch encoding {
+	case "", "7BIT", "8BIT", "BINARY":
+		return body, nil
+	case "BASE64":
+		return decodeBase64(body), nil
+	case "QUOTED-PRINTABLE":
+		return decodeQuotedPrintable(body), nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnknownEncoding, encoding)
+}

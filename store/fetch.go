@@ -1,0 +1,322 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// UIDRange is an inclusive range of UIDs, Start <= Stop.
+type UIDRange struct{ Start, Stop uint32 }
+
+// Snapshot is a read transaction: every query on it sees the database as
+// it was at the snapshot's first query (SQLite WAL), whatever commits
+// meanwhile. Close it soon: it holds a connection of the read pool.
+type Snapshot struct {
+	conn *sql.Conn
+	tx   *sql.Tx
+}
+
+// Snapshot begins a read transaction. The snapshot itself is taken by its
+// first query.
+func (db *DB) Snapshot(ctx context.Context) (*Snapshot, error) {
+	conn, err := db.rdb.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: snapshot: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: snapshot: %w", err)
+	}
+	return &Snapshot{conn: conn, tx: tx}, nil
+}
+
+// Close ends the read transaction.
+func (s *Snapshot) Close() error {
+	err := s.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		err = nil
+	}
+	if cerr := s.conn.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Mailbox returns a mailbox with its totals.
+func (s *Snapshot) Mailbox(ctx context.Context, id int64) (Mailbox, MailboxCounts, error) {
+	var m Mailbox
+	var c MailboxCounts
+	err := s.tx.QueryRowContext(ctx, `SELECT b.id, b.account_id, b.name, b.uidvalidity, b.uidnext, b.highestmodseq,
+		b.special_use, b.subscribed, c.messages, c.unseen, c.deleted, c.size, c.deleted_size
+		FROM mailboxes b JOIN mailbox_counts c ON c.mailbox_id = b.id WHERE b.id = ?`, id).Scan(
+		&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed,
+		&c.Messages, &c.Unseen, &c.Deleted, &c.Size, &c.DeletedSize)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, c, fmt.Errorf("store: mailbox %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return m, c, fmt.Errorf("store: mailbox %d: %w", id, err)
+	}
+	return m, c, nil
+}
+
+// rowQuerier runs a query that returns one row: a Snapshot's or a Tx's.
+type rowQuerier func(query string, args ...any) *sql.Row
+
+// Sequence numbers are positions in UID order, which SQLite can only
+// count by walking the index. The walks below start from the nearer end
+// of the mailbox, so that the newest messages, which clients ask for most,
+// cost little whatever the size of the mailbox.
+
+// uidAt returns the UID at position seq (from 1) of a mailbox of total
+// messages, 0 if there is none.
+func uidAt(q rowQuerier, mailboxID int64, seq, total uint32) (uint32, error) {
+	if seq == 0 || seq > total {
+		return 0, nil
+	}
+	query := `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid LIMIT 1 OFFSET ?`
+	offset := seq - 1
+	if seq > total/2 {
+		query = `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid DESC LIMIT 1 OFFSET ?`
+		offset = total - seq
+	}
+	var uid uint32
+	err := q(query, mailboxID, offset).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: uid at %d: %w", seq, err)
+	}
+	return uid, nil
+}
+
+// countBelow returns how many messages of a mailbox of total messages
+// have a UID below uid, counting from the end nearer to uid.
+func countBelow(q rowQuerier, mailboxID int64, uid, total uint32) (uint32, error) {
+	if uid <= 1 || total == 0 {
+		return 0, nil
+	}
+	var lo, hi uint32
+	err := q(`SELECT (SELECT min(uid) FROM messages WHERE mailbox_id = ?1), (SELECT max(uid) FROM messages WHERE mailbox_id = ?1)`,
+		mailboxID).Scan(&lo, &hi)
+	if err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	switch {
+	case uid <= lo:
+		return 0, nil
+	case uid > hi:
+		return total, nil
+	}
+	var n uint32
+	if uid-lo <= hi-uid {
+		err = q(`SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid < ?`, mailboxID, uid).Scan(&n)
+	} else {
+		err = q(`SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid >= ?`, mailboxID, uid).Scan(&n)
+		n = total - n
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Snapshot) querier(ctx context.Context) rowQuerier {
+	return func(query string, args ...any) *sql.Row { return s.tx.QueryRowContext(ctx, query, args...) }
+}
+
+// UIDAt returns the UID of the message with sequence number seq (its
+// position in UID order, from 1) in a mailbox of total messages; 0 if
+// there is none.
+func (s *Snapshot) UIDAt(ctx context.Context, mailboxID int64, seq, total uint32) (uint32, error) {
+	return uidAt(s.querier(ctx), mailboxID, seq, total)
+}
+
+// CountBelow returns how many messages of a mailbox of total messages
+// have a UID below uid.
+func (s *Snapshot) CountBelow(ctx context.Context, mailboxID int64, uid, total uint32) (uint32, error) {
+	return countBelow(s.querier(ctx), mailboxID, uid, total)
+}
+
+// CountUIDs returns how many messages of the mailbox have a UID in
+// [lo, hi].
+func (s *Snapshot) CountUIDs(ctx context.Context, mailboxID int64, lo, hi uint32) (uint32, error) {
+	if lo > hi {
+		return 0, nil
+	}
+	var n uint32
+	err := s.tx.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
+		mailboxID, lo, hi).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return n, nil
+}
+
+// MaxUID returns the highest UID in the mailbox, 0 if it is empty.
+func (s *Snapshot) MaxUID(ctx context.Context, mailboxID int64) (uint32, error) {
+	var uid uint32
+	err := s.tx.QueryRowContext(ctx, `SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&uid)
+	if err != nil {
+		return 0, fmt.Errorf("store: max uid: %w", err)
+	}
+	return uid, nil
+}
+
+// FirstUnseen returns the UID of the first message without \Seen, 0 if
+// there is none.
+func (s *Snapshot) FirstUnseen(ctx context.Context, mailboxID int64) (uint32, error) {
+	var uid uint32
+	err := s.tx.QueryRowContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND flags & 1 = 0 ORDER BY uid LIMIT 1`,
+		mailboxID).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: first unseen: %w", err)
+	}
+	return uid, nil
+}
+
+// MessageMeta is a message row, optionally with its blob's stored
+// envelope and structure.
+type MessageMeta struct {
+	Message
+	Envelope  []byte // JSON, if asked for
+	Structure []byte // JSON, if asked for
+}
+
+// MessageColumns says which columns Messages reads: each one costs a call
+// into SQLite per row.
+type MessageColumns int
+
+const (
+	ColumnsFlags    MessageColumns = iota // UID, flags and keywords
+	ColumnsRow                            // and MODSEQ, blob, internal date and size
+	ColumnsWithMeta                       // and the blob's envelope and structure
+)
+
+// Messages returns up to limit messages of the mailbox with UID in
+// [lo, hi], in UID order, with the columns cols says.
+func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns) ([]MessageMeta, error) {
+	if cols < ColumnsWithMeta {
+		return s.packedMessages(ctx, mailboxID, lo, hi, limit, cols)
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.id, m.modseq, m.blob_id, m.internal_date,
+		m.size, b.envelope, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id
+		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, mailboxID, lo, hi, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: messages: %w", err)
+	}
+	defer rows.Close()
+	var out []MessageMeta
+	for rows.Next() {
+		out = append(out, MessageMeta{})
+		m := &out[len(out)-1]
+		var date int64
+		var kw string
+		if err := rows.Scan(&m.UID, &m.Flags, &kw, &m.ID, &m.ModSeq, &m.BlobID, &date, &m.Size, &m.Envelope, &m.Structure); err != nil {
+			return nil, fmt.Errorf("store: messages: %w", err)
+		}
+		m.MailboxID = mailboxID
+		m.InternalDate = time.Unix(date, 0)
+		if kw != "" {
+			m.Keywords = strings.Fields(kw)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: messages: %w", err)
+	}
+	return out, nil
+}
+
+// packedMessages reads the small columns of many rows as one string that
+// SQLite builds: a row of database/sql costs several calls into C, which
+// would otherwise be most of the time of FETCH 1:* (FLAGS). Each line is
+// "uid flags [id modseq blob date size] keywords..."; keywords hold no
+// white space.
+func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns) ([]MessageMeta, error) {
+	line, columns := `uid || ' ' || flags`, "uid, flags, keywords"
+	if cols == ColumnsRow {
+		line += ` || ' ' || id || ' ' || modseq || ' ' || blob_id || ' ' || internal_date || ' ' || size`
+		columns += ", id, modseq, blob_id, internal_date, size"
+	}
+	line += ` || CASE WHEN keywords = '' THEN '' ELSE ' ' || keywords END`
+	var n int
+	var packed string
+	// The rows come in UID order from the co-routine; an ORDER BY inside
+	// group_concat would sort them again. The order is checked below.
+	err := s.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(group_concat(`+line+`, char(10)), '')
+		FROM (SELECT `+columns+` FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid LIMIT ?)`,
+		mailboxID, lo, hi, limit).Scan(&n, &packed)
+	if err != nil {
+		return nil, fmt.Errorf("store: messages: %w", err)
+	}
+	out := make([]MessageMeta, 0, n)
+	for packed != "" {
+		var l string
+		l, packed, _ = strings.Cut(packed, "\n")
+		f := strings.Fields(l)
+		want := 2
+		if cols == ColumnsRow {
+			want = 7
+		}
+		if len(f) < want {
+			return nil, fmt.Errorf("store: messages: bad packed row %q", l)
+		}
+		var m MessageMeta
+		m.MailboxID = mailboxID
+		var buf [7]int64
+		nums := buf[:want]
+		for i := range nums {
+			v, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("store: messages: bad packed row %q", l)
+			}
+			nums[i] = v
+		}
+		m.UID, m.Flags = uint32(nums[0]), int(nums[1])
+		if cols == ColumnsRow {
+			m.ID, m.ModSeq, m.BlobID = nums[2], uint64(nums[3]), nums[4]
+			m.InternalDate, m.Size = time.Unix(nums[5], 0), nums[6]
+		}
+		if len(f) > want {
+			m.Keywords = f[want:]
+		}
+		out = append(out, m)
+	}
+	if !slices.IsSortedFunc(out, func(a, b MessageMeta) int { return cmp.Compare(a.UID, b.UID) }) {
+		slices.SortFunc(out, func(a, b MessageMeta) int { return cmp.Compare(a.UID, b.UID) })
+	}
+	return out, nil
+}
+
+// BlobRange returns n octets of a blob from offset start (fewer at its
+// end); ErrNotFound if the blob is gone. SQLite cuts the range, so the
+// rest of a large blob never reaches Go.
+func (db *DB) BlobRange(ctx context.Context, blobID, start, n int64) ([]byte, error) {
+	if n <= 0 || start < 0 {
+		return nil, nil
+	}
+	var data []byte
+	err := db.rdb.QueryRowContext(ctx, `SELECT substr(data, ?, ?) FROM blobs WHERE id = ?`, start+1, n, blobID).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: blob %d: %w", blobID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: blob %d: %w", blobID, err)
+	}
+	return data, nil
+}

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+)
+
+// searchDB stores bodies as messages of one mailbox (UID i+1 holds
+// bodies[i]) and returns the mailbox id.
+func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
+	t.Helper()
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	var mb int64
+	err := db.Write(ctx, func(tx *Tx) error {
+		acct, err := tx.CreateAccount("a@example.org", "x", testNow)
+		if err != nil {
+			return err
+		}
+		m, err := tx.CreateMailbox(acct, "INBOX", "", true, testNow)
+		mb = m.ID
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first half goes into the full-text index, the rest waits for the
+	// indexer: search must find both.
+	add := func(lo, hi int) {
+		err := db.Write(ctx, func(tx *Tx) error {
+			for i := lo; i < hi; i++ {
+				id, err := tx.InsertBlob(&Blob{Data: []byte(bodies[i]), Envelope: []byte("{}"), Structure: []byte("{}"),
+					HeaderText: headers[i], BodyText: bodies[i]})
+				if err != nil {
+					return err
+				}
+				if _, _, err := tx.AppendMessage(NewMessage{MailboxID: mb, BlobID: id, InternalDate: testNow, Size: int64(len(bodies[i]))}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(0, len(bodies)/2)
+	if err := db.FlushIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	add(len(bodies)/2, len(bodies))
+	return db, mb
+}
+
+func search(t *testing.T, db *DB, mb int64, c *SearchCriteria, withSeq bool) []uint32 {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	var out []uint32
+	err = snap.Search(ctx, mb, c, withSeq, func(uid, seq uint32) error {
+		if withSeq && seq != uid {
+			return fmt.Errorf("uid %d has seq %d", uid, seq)
+		}
+		out = append(out, uid)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("search %+v: %v", c, err)
+	}
+	return out
+}
+
+// The pieces random texts are made of: words in several scripts, the
+// characters whose case folding crosses between ASCII and not (Kelvin
+// sign, long s), and separators of all kinds.
+var textPieces = []string{
+	"hello", "Hello", "HELLO", "othello", "mail", "email", "e-mail", "café", "CAFÉ", "cafe",
+	"straße", "STRASSE", "STRAẞE", "Fußball", "ǅemal", "ǆ", "K", "k", "ſ", "s", "Σίσυφος", "ΣΊΣΥΦΟΣ",
+	"ς", "İstanbul", "ıi", "日本語", "テスト", "naïve", "x", "42", "a1b2",
+	" ", " ", " ", "\n", ", ", ".", "-", "—", "'", "’", "@", "_", "%", "\\", "/", "\u00a0",
+}
+
+func randomText(r *rand.Rand, n int) string {
+	var b strings.Builder
+	for range n {
+		b.WriteString(textPieces[r.IntN(len(textPieces))])
+	}
+	return b.String()
+}
+
+// varyCase changes the case of some characters within their folding
+// orbit, as a client might type them.
+func varyCase(r *rand.Rand, s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		for k := r.IntN(3); k > 0; k-- {
+			c = unicode.SimpleFold(c)
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// TestSearchTextMatchesBruteForce checks that the full-text and LIKE
+// prefilters never lose a match: SQL search gives exactly what a plain
+// case-folded substring test gives.
+func TestSearchTextMatchesBruteForce(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	const n = 60
+	headers, bodies := make([]string, n), make([]string, n)
+	for i := range n {
+		headers[i] = "Subject: " + randomText(r, 4) + "\nFrom: " + randomText(r, 3) + "\n"
+		bodies[i] = randomText(r, 30)
+	}
+	db, mb := searchDB(t, headers, bodies)
+	brute := func(texts []string, needle string) []uint32 {
+		var out []uint32
+		for i, s := range texts {
+			if strings.Contains(Fold(s), Fold(needle)) {
+				out = append(out, uint32(i+1))
+			}
+		}
+		return out
+	}
+	for k := range 400 {
+		src := bodies[r.IntN(n)]
+		runes := []rune(src)
+		a := r.IntN(len(runes))
+		b := min(len(runes), a+1+r.IntN(12))
+		needle := varyCase(r, string(runes[a:b]))
+		if k%10 == 0 {
+			needle = randomText(r, 1+r.IntN(2))
+		}
+		got := search(t, db, mb, &SearchCriteria{Body: []string{needle}}, k%2 == 0)
+		if want := brute(bodies, needle); !slices.Equal(got, want) {
+			t.Errorf("BODY %q (fts %q, like %q): got %v, want %v", needle, ftsQuery(needle), likePattern(needle), got, want)
+		}
+		both := make([]string, n)
+		for i := range n {
+			both[i] = headers[i] + "\x00" + bodies[i]
+		}
+		got = search(t, db, mb, &SearchCriteria{Text: []string{needle}}, false)
+		want := brute(headers, needle)
+		for _, u := range brute(bodies, needle) {
+			if !slices.Contains(want, u) {
+				want = append(want, u)
+			}
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("TEXT %q: got %v, want %v", needle, got, want)
+		}
+		got = search(t, db, mb, &SearchCriteria{Not: []SearchCriteria{{Body: []string{needle}}}}, false)
+		var notWant []uint32
+		for i := 1; i <= n; i++ {
+			if !slices.Contains(brute(bodies, needle), uint32(i)) {
+				notWant = append(notWant, uint32(i))
+			}
+		}
+		if !slices.Equal(got, notWant) {
+			t.Errorf("NOT BODY %q: got %v, want %v", needle, got, notWant)
+		}
+	}
+}
+
+func TestFTSQuery(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"hello", ""},
+		{" hello", `"hello*"`},
+		{"hello ", ""},
+		{"say hello world", `"hello world*"`},
+		{"say hello world.", `"hello world"`},
+		{"a@example.com", `"example com*"`},
+		{"xyz — Straße", `"straße*"`},
+		{"ab über", `"über*"`},
+		{"x über yes", `"über yes*"`},
+		{"x 日本 yes", `"yes*"`},
+		{"x y 日本 z", `"y"`},
+		{"a, b, c", `"b c*"`},
+		{"", ""},
+	} {
+		if got := ftsQuery(tc.in); got != tc.want {
+			t.Errorf("ftsQuery(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFoldAndLike(t *testing.T) {
+	if Fold("Straße") != Fold("STRAẞE") || Fold("Straße") == Fold("STRASSE") {
+		t.Errorf("Fold: Straße %q, STRAẞE %q, STRASSE %q", Fold("Straße"), Fold("STRAẞE"), Fold("STRASSE"))
+	}
+	if Fold("Kelvin") != Fold("\u212Aelvin") {
+		t.Error("Fold: the Kelvin sign is not k")
+	}
+	if got := likePattern("Ski_50%Ü日"); got != `__i\_50\%_日` {
+		t.Errorf("likePattern = %q", got)
+	}
+}
+
+func TestSearchFlagsDatesSizes(t *testing.T) {
+	t.Parallel()
+	db, mb := searchDB(t, []string{"", "", ""}, []string{"a", "bb", "ccc"})
+	ctx := context.Background()
+	err := db.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.SetFlags(mb, []UIDRange{{1, 2}}, FlagsAdd, FlagSeen, []string{"Work"}); err != nil {
+			return err
+		}
+		_, err := tx.SetFlags(mb, []UIDRange{{2, 3}}, FlagsAdd, FlagFlagged, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := testNow.UTC()
+	for _, tc := range []struct {
+		c    SearchCriteria
+		want []uint32
+	}{
+		{SearchCriteria{Flags: FlagSeen}, []uint32{1, 2}},
+		{SearchCriteria{Flags: FlagSeen | FlagFlagged}, []uint32{2}},
+		{SearchCriteria{NotFlags: FlagSeen}, []uint32{3}},
+		{SearchCriteria{Keywords: []string{"work"}}, []uint32{1, 2}},
+		{SearchCriteria{NotKeywords: []string{"WORK"}}, []uint32{3}},
+		{SearchCriteria{Keywords: []string{"wor_"}}, nil},
+		{SearchCriteria{Larger: 1}, []uint32{2, 3}},
+		{SearchCriteria{Smaller: 3}, []uint32{1, 2}},
+		{SearchCriteria{Since: day}, []uint32{1, 2, 3}},
+		{SearchCriteria{Before: day}, nil},
+		{SearchCriteria{Before: day.Add(24 * time.Hour)}, []uint32{1, 2, 3}},
+		{SearchCriteria{UIDs: [][]UIDRange{{{1, 1}, {3, 9}}}}, []uint32{1, 3}},
+		{SearchCriteria{UIDs: [][]UIDRange{{{1, 2}}, {{2, 3}}}}, []uint32{2}},
+		{SearchCriteria{UIDs: [][]UIDRange{{}}}, nil},
+		{SearchCriteria{Or: [][2]SearchCriteria{{{Larger: 2}, {NotFlags: FlagFlagged}}}}, []uint32{1, 3}},
+		{SearchCriteria{Never: true}, nil},
+	} {
+		if got := search(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: got %v, want %v", tc.c, got, tc.want)
+		}
+	}
+	// Many ranges go through the registered function.
+	var many []UIDRange
+	for u := uint32(1); u < 400; u += 2 {
+		many = append(many, UIDRange{u, u})
+	}
+	if got := search(t, db, mb, &SearchCriteria{UIDs: [][]UIDRange{many}}, true); !slices.Equal(got, []uint32{1, 3}) {
+		t.Errorf("many ranges: %v", got)
+	}
+}
