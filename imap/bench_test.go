@@ -340,7 +340,7 @@ func BenchmarkIdleClients(b *testing.B) {
 func BenchmarkMixed(b *testing.B) {
 	s := benchEnv(b)
 	const clients = 32
-	const perSession = 12 // commands in one session below
+	const perSession = 12 // commands in one session below, LOGIN included
 	setup := s.raw("")
 	setup.cmd("CREATE Drafts")
 	setup.ok("LOGOUT")
@@ -363,10 +363,12 @@ func BenchmarkMixed(b *testing.B) {
 					c.ok(fmt.Sprintf("STORE %d +FLAGS.SILENT (\\Flagged)", n))
 					c.ok(fmt.Sprintf("STORE %d -FLAGS.SILENT (\\Flagged)", n))
 					c.ok("UID SEARCH UNSEEN UID " + strconv.Itoa(n) + ":*")
-					c.appendMsg("Drafts", `(\Draft) `, testMessage(n))
+					st := c.appendMsg("Drafts", `(\Draft) `, testMessage(n))
+					var validity, uid uint32
+					fmt.Sscanf(st, "OK [APPENDUID %d %d]", &validity, &uid)
 					c.ok("SELECT Drafts")
-					c.ok(`STORE 1:* +FLAGS.SILENT (\Deleted)`)
-					c.ok("EXPUNGE")
+					c.ok(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid))
+					c.ok(fmt.Sprintf("UID EXPUNGE %d", uid))
 					c.ok("LOGOUT")
 					mu.Lock()
 					sessions++

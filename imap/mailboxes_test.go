@@ -250,9 +250,6 @@ func TestStatusEveryItem(t *testing.T) {
 	}
 }
 
-// lit writes s as a non-synchronizing literal (RFC 7888).
-func lit(s string) string { return "{" + strconv.Itoa(len(s)) + "+}\r\n" + s }
-
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestUnicodeNames(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -201,6 +200,3 @@ func (l logAdapter) Printf(format string, args ...any) {
 	}
 	l.log.Error(msg)
 }
-
-// shutdownGrace bounds how long a session's BYE may take to write.
-const shutdownGrace = 5 * time.Second

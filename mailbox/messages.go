@@ -109,9 +109,27 @@ func validKeyword(k string) bool {
 	return true
 }
 
+// systemFlagNames[bits] are the names of a set of system flags, shared:
+// most messages have no keywords, and FETCH 1:* (FLAGS) then allocates
+// nothing for their flags. Never modified.
+var systemFlagNames = func() [32][]string {
+	var t [32][]string
+	for bits := range t {
+		t[bits] = flagNamesAlloc(bits, nil)
+	}
+	return t
+}()
+
 // flagNames returns the IMAP flags of a message: system flags in
-// canonical case, then keywords.
+// canonical case, then keywords. The result must not be modified.
 func flagNames(bits int, keywords []string) []string {
+	if len(keywords) == 0 && bits >= 0 && bits < len(systemFlagNames) {
+		return systemFlagNames[bits]
+	}
+	return flagNamesAlloc(bits, keywords)
+}
+
+func flagNamesAlloc(bits int, keywords []string) []string {
 	out := make([]string, 0, 2+len(keywords))
 	for _, sf := range systemFlags {
 		if bits&sf.bit != 0 {

@@ -18,7 +18,7 @@ type Message struct {
 	BlobID       int64
 	InternalDate time.Time
 	Size         int64
-	Flags        []string
+	Flags        []string // shared: do not modify
 	// Envelope and Structure are what delivery computed, when asked for.
 	Envelope  *Envelope
 	Structure *Part

@@ -10,12 +10,18 @@
 //     uidnext, highestmodseq, special_use, subscribed)
 //   - blobs(size, message_id, sent_date, envelope JSON, structure JSON,
 //     data): one row per received message, shared by every recipient
-//   - blob_text: FTS4 index over the decoded header and body text
+//   - blob_text: FTS4 index over the decoded header and body text;
+//     blob_text_pending: text delivered but not yet indexed (see FlushIndex)
 //   - messages(mailbox, uid, modseq, blob, internal_date, size, flags,
 //     keywords)
 //   - queue(blob, sender, recipient, state, attempts, next_attempt,
 //     last_reply) and queue_attempts: the outbound queue, one row per
 //     recipient
+//
+//   - mailbox_counts (0002): per-mailbox MESSAGES, UNSEEN, DELETED, SIZE
+//     and deleted size, kept exact by triggers on messages, so SELECT and
+//     STATUS read one row; partial indexes for unseen and deleted messages
+//     and a covering index for FETCH FLAGS
 //
 // Triggers delete a blob when its last message or queue row goes.
 //

@@ -77,8 +77,8 @@ func (db *DB) indexer() {
 	}
 }
 
-// FlushIndex indexes every pending search text now. SEARCH calls it first
-// so that a search sees every message already delivered.
+// FlushIndex indexes every pending search text now. SEARCH does not need
+// it (it reads pending text too); the indexer and tests use it.
 func (db *DB) FlushIndex(ctx context.Context) error {
 	for {
 		var pending bool

@@ -1,9 +1,6 @@
 package main
 
-import (
-	"pillarbox/imap"
-	"pillarbox/mailbox"
-)
+import "pillarbox/imap"
 
 // imapListeners returns the IMAP listeners: [imap] listen with STARTTLS
 // and [imap] listen_tls with implicit TLS (RFC 8314). Both share one
@@ -15,7 +12,7 @@ func imapListeners(w *wiring) ([]listenerSpec, error) {
 	srv := imap.New(w.svc, imap.Options{
 		TLS:         w.tls,
 		AppendLimit: w.cfg.SMTP.MaxMessageBytes,
-		Throttle:    mailbox.NewThrottle(mailbox.ThrottleOptions{}),
+		Throttle:    w.throttle, // shared with submission: one per process
 		Logger:      w.log,
 	})
 	return []listenerSpec{
