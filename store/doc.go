@@ -6,14 +6,19 @@
 // Open; PRAGMA user_version records the last one applied. In short:
 //
 //   - accounts(address, bcrypt password_hash); aliases(address → account)
+//
 //   - mailboxes(account, name, uidvalidity unique across the database,
 //     uidnext, highestmodseq, special_use, subscribed)
+//
 //   - blobs(size, message_id, sent_date, envelope JSON, structure JSON,
 //     data): one row per received message, shared by every recipient
+//
 //   - blob_text: FTS4 index over the decoded header and body text;
 //     blob_text_pending: text delivered but not yet indexed (see FlushIndex)
+//
 //   - messages(mailbox, uid, modseq, blob, internal_date, size, flags,
 //     keywords)
+//
 //   - queue(blob, sender, recipient, state, attempts, next_attempt,
 //     last_reply) and queue_attempts: the outbound queue, one row per
 //     recipient
