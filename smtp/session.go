@@ -86,12 +86,9 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	if !s.fromSet {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
 	}
-	a, err := mailbox.ParseAddress(to)
+	a, err := parseRcpt(to, s.utf8)
 	if err != nil {
-		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	}
-	if !isASCII(to) && !s.utf8 {
-		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+		return err
 	}
 	if s.seenRcpts[a] {
 		return nil // RFC 5321 3.3: a duplicate recipient gets one copy
@@ -148,6 +145,19 @@ func (s *session) Data(r io.Reader) error {
 	s.srv.log.Info("smtp: received", "id", id, "stored", res.ID, "from", s.from, "to", strings.Join(s.rcptRaw, ","),
 		"size", n, "message_id", res.MessageID, "remote", remoteIP(s.conn))
 	return nil
+}
+
+// parseRcpt checks a RCPT TO address: its syntax, and that a non-ASCII
+// one came with SMTPUTF8 (RFC 6531 3.4).
+func parseRcpt(to string, utf8 bool) (mailbox.Address, error) {
+	a, err := mailbox.ParseAddress(to)
+	if err != nil {
+		return a, &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	}
+	if !isASCII(to) && !utf8 {
+		return a, &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+	}
+	return a, nil
 }
 
 // writeTrace prepends Return-Path and Received (RFC 5321 4.4).

@@ -187,12 +187,9 @@ func (s *submissionSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	if !s.fromSet {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
 	}
-	a, err := mailbox.ParseAddress(to)
+	a, err := parseRcpt(to, s.utf8)
 	if err != nil {
-		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	}
-	if !isASCII(to) && !s.utf8 {
-		return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+		return err
 	}
 	if s.seen[a] {
 		return nil // RFC 5321 3.3: a duplicate recipient gets one copy

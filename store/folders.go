@@ -36,16 +36,7 @@ func (tx *Tx) MailboxesOf(accountID int64) ([]Mailbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: mailboxes: %w", err)
 	}
-	defer rows.Close()
-	var out []Mailbox
-	for rows.Next() {
-		var m Mailbox
-		if err := rows.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed); err != nil {
-			return nil, fmt.Errorf("store: mailboxes: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return scanMailboxes(rows)
 }
 
 // RenameMailbox gives a mailbox a new name; ErrExists if the account

@@ -74,11 +74,21 @@ func (db *DB) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
 	if err != nil {
 		return nil, fmt.Errorf("store: mailboxes: %w", err)
 	}
+	return scanMailboxes(rows)
+}
+
+// mailboxFields are the scan targets for a row of mailboxQuery.
+func mailboxFields(m *Mailbox) []any {
+	return []any{&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed}
+}
+
+// scanMailboxes reads every row of a mailboxQuery and closes rows.
+func scanMailboxes(rows *sql.Rows) ([]Mailbox, error) {
 	defer rows.Close()
 	var out []Mailbox
 	for rows.Next() {
 		var m Mailbox
-		if err := rows.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed); err != nil {
+		if err := rows.Scan(mailboxFields(&m)...); err != nil {
 			return nil, fmt.Errorf("store: mailboxes: %w", err)
 		}
 		out = append(out, m)
@@ -88,7 +98,7 @@ func (db *DB) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
 
 func scanMailbox(row *sql.Row, name string) (Mailbox, error) {
 	var m Mailbox
-	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed)
+	err := row.Scan(mailboxFields(&m)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("store: mailbox %q: %w", name, ErrNotFound)
 	}
