@@ -5,6 +5,8 @@
 //	pillarbox-bench smtp [flags]    send N messages over C SMTP connections
 //	pillarbox-bench relay [flags]   submit N messages for remote recipients and
 //	                                count them at a loopback sink the relay delivers to
+//	pillarbox-bench imap [flags]    fill a mailbox, time SELECT, FETCH and SEARCH on it,
+//	                                and run a mixed workload of short IMAP sessions
 //
 // Each mode lives in its own file and is one case of run's switch.
 package main
@@ -41,6 +43,8 @@ const usage = `usage:
       [--verify-timeout D] [--json]
   pillarbox-bench relay --user U --pass P [--addr HOST:PORT] [--sink HOST:PORT]
       [-n N] [-c C] [--size BYTES] [--to TEMPLATE] [--users U] [--wait D] [--json]
+  pillarbox-bench imap --user U --pass P [--addr HOST:PORT] [--mailbox NAME] [--fill N]
+      [--size BYTES] [--clients C] [--duration D] [--idle K] [--idle-hold D] [--json]
 
 Run "pillarbox-bench MODE -h" for a mode's flags.
 `
@@ -56,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = cmdSMTP(ctx, args[1:], stdout, stderr)
 	case "relay":
 		err = cmdRelay(ctx, args[1:], stdout, stderr)
+	case "imap":
+		err = cmdIMAP(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
