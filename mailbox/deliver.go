@@ -31,12 +31,7 @@ type Delivered struct {
 // several recipients of one account (alias and address, subaddresses) is
 // stored once in that account.
 func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
-	var accounts []int64
-	for _, r := range d.Recipients {
-		accounts = append(accounts, r.Accounts...)
-	}
-	slices.Sort(accounts)
-	accounts = slices.Compact(accounts)
+	accounts := accountsOf(d.Recipients)
 	if len(accounts) == 0 {
 		return Delivered{}, errors.New("mailbox: deliver: no recipients")
 	}
@@ -48,17 +43,9 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	now := s.now()
 	var res Delivered
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		id, err := tx.InsertBlob(blob)
-		if err != nil {
-			return err
-		}
-		res.ID = id
-		for _, acct := range accounts {
-			if err := s.appendLocked(tx, acct, "INBOX", id, int64(len(d.Data)), now); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		res.ID, err = s.storeLocal(tx, blob, accounts, now)
+		return err
 	})
 	if err != nil {
 		return Delivered{}, fmt.Errorf("mailbox: deliver: %w", err)
@@ -66,6 +53,33 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	res.MessageID = meta.Envelope.MessageID
 	res.Accounts = len(accounts)
 	return res, nil
+}
+
+// accountsOf returns the accounts that recipients resolve to, each once
+// and in order, so that an account reached several ways (alias and
+// address, subaddresses) gets one copy.
+func accountsOf(rcpts []Recipient) []int64 {
+	var accounts []int64
+	for _, r := range rcpts {
+		accounts = append(accounts, r.Accounts...)
+	}
+	slices.Sort(accounts)
+	return slices.Compact(accounts)
+}
+
+// storeLocal stores blob once and adds it to the INBOX of each account,
+// inside tx; it returns the blob's id.
+func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time) (int64, error) {
+	id, err := tx.InsertBlob(blob)
+	if err != nil {
+		return 0, err
+	}
+	for _, acct := range accounts {
+		if err := s.appendLocked(tx, acct, "INBOX", id, int64(len(blob.Data)), now); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }
 
 // prepareBlob analyses raw once and builds the row that stores it.

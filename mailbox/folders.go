@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -99,6 +100,21 @@ func NormalizeFolderName(name string) (string, error) {
 		levels[0] = "INBOX"
 	}
 	return strings.Join(levels, string(Delimiter)), nil
+}
+
+// createParents creates, inside tx, every missing parent folder of name
+// (RFC 9051 6.3.4: CREATE and RENAME make the superior hierarchy).
+func createParents(tx *store.Tx, account int64, name string, now time.Time) error {
+	for _, p := range parents(name) {
+		if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
+			if _, err := tx.CreateMailbox(account, p, "", false, now); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parents returns the names of the levels above name: "a", "a/b" for
@@ -203,14 +219,8 @@ func (s *Service) CreateFolder(ctx context.Context, account int64, name, special
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		for _, p := range parents(name) {
-			if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
-				if _, err := tx.CreateMailbox(account, p, "", false, now); err != nil {
-					return err
-				}
-			} else if err != nil {
-				return err
-			}
+		if err := createParents(tx, account, name, now); err != nil {
+			return err
 		}
 		_, err := tx.CreateMailbox(account, name, specialUse, false, now)
 		return err
@@ -307,14 +317,8 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 				return err
 			}
 		}
-		for _, p := range parents(newName) {
-			if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
-				if _, err := tx.CreateMailbox(account, p, "", false, now); err != nil {
-					return err
-				}
-			} else if err != nil {
-				return err
-			}
+		if err := createParents(tx, account, newName, now); err != nil {
+			return err
 		}
 		if oldName == "INBOX" {
 			if _, err := tx.CreateMailbox(account, "INBOX", "", true, now); err != nil {

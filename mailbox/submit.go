@@ -51,12 +51,7 @@ func (s *Service) CanSendAs(ctx context.Context, acct Account, a Address) (bool,
 // the transaction is durable; telling the relay about new items is the
 // caller's job.
 func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error) {
-	var accounts []int64
-	for _, r := range sub.Local {
-		accounts = append(accounts, r.Accounts...)
-	}
-	slices.Sort(accounts)
-	accounts = slices.Compact(accounts)
+	accounts := accountsOf(sub.Local)
 	if len(accounts) == 0 && len(sub.Remote) == 0 {
 		return Submitted{}, errors.New("mailbox: submit: no recipients")
 	}
@@ -74,16 +69,11 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 	var res Submitted
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		res.Queued = res.Queued[:0] // a retried fn starts over
-		id, err := tx.InsertBlob(blob)
+		id, err := s.storeLocal(tx, blob, accounts, now)
 		if err != nil {
 			return err
 		}
 		res.ID = id
-		for _, acct := range accounts {
-			if err := s.appendLocked(tx, acct, "INBOX", id, int64(len(sub.Data)), now); err != nil {
-				return err
-			}
-		}
 		for _, a := range sub.Remote {
 			qid, err := tx.Enqueue(store.NewQueueItem{
 				BlobID:      id,
