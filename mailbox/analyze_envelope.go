@@ -143,38 +143,25 @@ func (a *analyzer) addressList(v string) []EnvAddress {
 		unnamedGroup // inside a group without name: members shown alone
 	)
 	state := noGroup
-	start, comment := 0, 0
-	quoted, angle := false, false
+	start := 0
+	angle := false
+	var sk skipper
 	item := func(end int) {
 		if e, ok := a.mailboxAddress(v[start:end]); ok {
 			add(e)
 		}
 	}
 	for i := 0; i < len(v); i++ {
+		if n := sk.skip(v, i); n > 0 {
+			i += n - 1
+			continue
+		}
 		c := v[i]
 		switch {
-		case quoted:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				quoted = false
-			}
-		case comment > 0:
-			if c == '\\' {
-				i++
-			} else if c == '(' {
-				comment++
-			} else if c == ')' {
-				comment--
-			}
 		case c == '=' && i+1 < len(v) && v[i+1] == '?':
 			// An RFC 2047 word is one token, whatever it holds: senders put
 			// ':' and ',' in them against section 5.
 			i += encodedWordLen(v[i:]) - 1
-		case c == '"':
-			quoted = true
-		case c == '(':
-			comment++
 		case c == '<':
 			angle = true
 		case c == '>':
@@ -205,6 +192,42 @@ func (a *analyzer) addressList(v string) []EnvAddress {
 		out = append(out, EnvAddress{})
 	}
 	return out
+}
+
+// skipper follows quoted strings and nested comments (RFC 5322 3.2.2,
+// 3.2.4) while a parser walks a header value byte by byte.
+type skipper struct {
+	quoted  bool
+	comment int
+}
+
+// skip returns how many bytes at v[i] belong to a quoted string or a
+// comment (opening, inside or closing it), or 0 if v[i] is outside both.
+func (k *skipper) skip(v string, i int) int {
+	c := v[i]
+	switch {
+	case k.quoted:
+		if c == '\\' {
+			return 2
+		}
+		k.quoted = c != '"'
+	case k.comment > 0:
+		switch c {
+		case '\\':
+			return 2
+		case '(':
+			k.comment++
+		case ')':
+			k.comment--
+		}
+	case c == '"':
+		k.quoted = true
+	case c == '(':
+		k.comment++
+	default:
+		return 0
+	}
+	return 1
 }
 
 // encodedWordLen returns the length of the RFC 2047 encoded word
@@ -364,40 +387,25 @@ func stripComments(s string) string {
 // id. It stops after max ids unless max is negative.
 func msgIDs(v string, max int) []string {
 	var ids []string
-	quoted, comment := false, 0
+	var sk skipper
 	for i := 0; i < len(v) && len(ids) != max; i++ {
-		c := v[i]
-		switch {
-		case quoted:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				quoted = false
-			}
-		case comment > 0:
-			if c == '\\' {
-				i++
-			} else if c == '(' {
-				comment++
-			} else if c == ')' {
-				comment--
-			}
-		case c == '"':
-			quoted = true
-		case c == '(':
-			comment++
-		case c == '<':
-			end := strings.IndexByte(v[i+1:], '>')
-			if end < 0 {
-				return ids
-			}
-			// An id has no white space; a folded one loses it.
-			id := strings.Join(strings.Fields(v[i+1:i+1+end]), "")
-			if id != "" && !strings.ContainsRune(id, '<') {
-				ids = append(ids, toUTF8(id))
-			}
-			i += end + 1
+		if n := sk.skip(v, i); n > 0 {
+			i += n - 1
+			continue
 		}
+		if v[i] != '<' {
+			continue
+		}
+		end := strings.IndexByte(v[i+1:], '>')
+		if end < 0 {
+			return ids
+		}
+		// An id has no white space; a folded one loses it.
+		id := strings.Join(strings.Fields(v[i+1:i+1+end]), "")
+		if id != "" && !strings.ContainsRune(id, '<') {
+			ids = append(ids, toUTF8(id))
+		}
+		i += end + 1
 	}
 	return ids
 }
