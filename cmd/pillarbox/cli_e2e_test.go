@@ -13,7 +13,7 @@ func TestCLIAccounts(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data", "nested")
-	cfg := writeServeConfig(t, data, "")
+	cfg := writeServeConfig(t, data, nil)
 
 	// Flags after the positional argument, the password's newline dropped.
 	mustCLI(t, "s3cret pass\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)

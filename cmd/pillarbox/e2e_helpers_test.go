@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
@@ -42,25 +45,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// writeServeConfig writes a config for a test server on loopback with every
-// listener on port 0 unless extra overrides it, and returns its path.
-func writeServeConfig(t *testing.T, dataDir, extra string) string {
+// writeServeConfig writes the config of a test server and returns its
+// path: SMTP on loopback port 0, submission and IMAP off, domain
+// example.test, data in dataDir, then whatever edit changes.
+func writeServeConfig(t *testing.T, dataDir string, edit func(*Config)) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`hostname = "mx.example.test"
-data_dir = %q
-domains = ["example.test"]
-
-[smtp]
-listen = "127.0.0.1:0"
-
-[submission]
-listen = ""
-
-[imap]
-listen = ""
-%s`, dataDir, extra)
+	c := DefaultConfig()
+	c.Hostname = "mx.example.test"
+	c.DataDir = dataDir
+	c.Domains = []string{"example.test"}
+	c.SMTP.Listen = "127.0.0.1:0"
+	c.Submission.Listen = ""
+	c.IMAP.Listen = ""
+	if edit != nil {
+		edit(c)
+	}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "pillarbox.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -17,31 +17,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// writeIMAPConfig writes a config with SMTP, IMAP (STARTTLS) and IMAPS on
-// loopback port 0.
-func writeIMAPConfig(t *testing.T, dataDir string) string {
-	t.Helper()
-	cfg := fmt.Sprintf(`hostname = "mx.example.test"
-data_dir = %q
-domains = ["example.test"]
-
-[smtp]
-listen = "127.0.0.1:0"
-
-[submission]
-listen = ""
-
-[imap]
-listen = "127.0.0.1:0"
-listen_tls = "127.0.0.1:0"
-`, dataDir)
-	path := filepath.Join(t.TempDir(), "pillarbox.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // smtpSend delivers one message through the MX listener.
 func smtpSend(t *testing.T, addr, to, subject string) {
 	t.Helper()
@@ -67,7 +42,10 @@ func TestIMAPEndToEnd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cfg := writeIMAPConfig(t, data)
+	cfg := writeServeConfig(t, data, func(c *Config) {
+		c.IMAP.Listen = "127.0.0.1:0"
+		c.IMAP.ListenTLS = "127.0.0.1:0"
+	})
 	const user, pass = "alice@example.test", "pw-alice"
 	mustCLI(t, pass+"\n", "user", "add", user, "--password-stdin", "--config", cfg)
 

@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -43,27 +41,14 @@ func TestRelayEndToEnd(t *testing.T) {
 
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "pillarbox.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`hostname = "mx.example.test"
-data_dir = %q
-domains = ["example.test"]
-
-[smtp]
-listen = "127.0.0.1:0"
-
-[submission]
-listen = "127.0.0.1:0"
-listen_tls = "127.0.0.1:0"
-
-[imap]
-listen = ""
-
-[relay]
-smarthost = %q
-retry = ["1s", "1s", "1h"]
-max_age = "2h"
-delay_warning = "0s"
-`, dataDir, sink.addr)), 0o600)
+	cfg := writeServeConfig(t, dataDir, func(c *Config) {
+		c.Submission.Listen = "127.0.0.1:0"
+		c.Submission.ListenTLS = "127.0.0.1:0"
+		c.Relay.Smarthost = sink.addr
+		c.Relay.Retry = []Duration{{time.Second}, {time.Second}, {time.Hour}}
+		c.Relay.MaxAge = Duration{2 * time.Hour}
+		c.Relay.DelayWarning = Duration{0}
+	})
 	mustCLI(t, "secret-pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 
 	srv := startRelayServer(t, cfg, dir)
@@ -461,8 +446,7 @@ func (ss *relaySinkSession) Data(r io.Reader) error {
 func TestQueueCommandErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "pillarbox.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir = %q\ndomains = [\"example.test\"]\n", filepath.Join(dir, "data"))), 0o600)
+	cfg := writeServeConfig(t, filepath.Join(dir, "data"), nil)
 	ctx := context.Background()
 	for _, c := range []struct {
 		args []string

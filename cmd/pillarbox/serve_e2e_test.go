@@ -23,7 +23,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cfg := writeServeConfig(t, data, "")
+	cfg := writeServeConfig(t, data, nil)
 	mustCLI(t, "pw-alice\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 
 	srv := startServer(t, cfg, dir)
@@ -118,7 +118,7 @@ func TestCrashKeepsEveryAcknowledgedMessage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cfg := writeServeConfig(t, data, "")
+	cfg := writeServeConfig(t, data, nil)
 	mustCLI(t, "pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 	addr := srv.addrs["smtp"]
@@ -204,7 +204,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	data := filepath.Join(mnt, "data")
-	cfg := writeServeConfig(t, data, "")
+	cfg := writeServeConfig(t, data, nil)
 	mustCLI(t, "pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 	addr := srv.addrs["smtp"]
