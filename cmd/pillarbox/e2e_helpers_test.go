@@ -98,12 +98,17 @@ func mustCLI(t *testing.T, stdin string, args ...string) string {
 	return out
 }
 
-// serveProc is a running `pillarbox serve`.
+// serveProc is a running `pillarbox serve` whose log lines a test can
+// wait for.
 type serveProc struct {
 	cmd   *exec.Cmd
 	addrs map[string]string // service name → listening address
-	done  chan error
-	log   *lockedBuffer
+	done  chan error        // cmd.Wait's result, once its log has ended
+
+	mu    sync.Mutex
+	lines []string
+	added chan struct{} // closed and replaced when a line arrives
+	ended chan struct{} // closed when the log ends
 }
 
 var listenRE = regexp.MustCompile(`msg=listening service=(\S+) addr=(\S+)`)
@@ -130,8 +135,8 @@ func waitReady(r io.Reader, timeout time.Duration) error {
 	}
 }
 
-// startServer runs `pillarbox serve --config cfg` and waits until it
-// reports ready; the server is killed when the test ends.
+// startServer runs `pillarbox serve --config cfg` in dir and waits until
+// it reports ready; the server is killed when the test ends.
 func startServer(t *testing.T, cfg string, dir string) *serveProc {
 	t.Helper()
 	cmd := exec.Command(binPath, "serve", "--config", cfg)
@@ -144,43 +149,74 @@ func startServer(t *testing.T, cfg string, dir string) *serveProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &serveProc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1), log: &lockedBuffer{}}
-	ready := make(chan error, 1)
+	s := &serveProc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1),
+		added: make(chan struct{}), ended: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		signalled := false
 		for sc.Scan() {
-			line := sc.Text()
-			s.log.Write([]byte(line + "\n"))
-			if m := listenRE.FindStringSubmatch(line); m != nil && !signalled {
-				s.addrs[m[1]] = m[2]
-			}
-			if strings.Contains(line, "pillarbox ready") && !signalled {
-				signalled = true
-				ready <- nil
-			}
+			s.mu.Lock()
+			s.lines = append(s.lines, sc.Text())
+			close(s.added)
+			s.added = make(chan struct{})
+			s.mu.Unlock()
 		}
-		if !signalled {
-			ready <- fmt.Errorf("server exited before ready")
-		}
+		close(s.ended)
 		s.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
+			<-s.done
 		}
 	})
-	select {
-	case err := <-ready:
-		if err != nil {
-			<-s.done
-			t.Fatalf("%v; log:\n%s", err, s.log)
+	s.waitLog(t, "pillarbox ready", 30*time.Second)
+	s.mu.Lock()
+	for _, l := range s.lines {
+		if m := listenRE.FindStringSubmatch(l); m != nil {
+			s.addrs[m[1]] = m[2]
 		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("server not ready after 30 s")
 	}
+	s.mu.Unlock()
 	return s
+}
+
+// waitLog waits for a log line matching pattern and returns it; it fails
+// the test if none comes within limit or the server exits first.
+func (s *serveProc) waitLog(t *testing.T, pattern string, limit time.Duration) string {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	deadline := time.After(limit)
+	for seen := 0; ; {
+		s.mu.Lock()
+		for ; seen < len(s.lines); seen++ {
+			if re.MatchString(s.lines[seen]) {
+				l := s.lines[seen]
+				s.mu.Unlock()
+				return l
+			}
+		}
+		added := s.added
+		s.mu.Unlock()
+		select {
+		case <-added:
+		case <-s.ended:
+			s.mu.Lock()
+			more := seen < len(s.lines)
+			s.mu.Unlock()
+			if !more {
+				t.Fatalf("server exited without a log line matching %q; log:\n%s", pattern, s.log())
+			}
+		case <-deadline:
+			t.Fatalf("no log line matching %q after %v; log:\n%s", pattern, limit, s.log())
+		}
+	}
+}
+
+// log returns the server's log so far.
+func (s *serveProc) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.lines, "\n")
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -190,7 +226,7 @@ func (s *serveProc) stop(t *testing.T) {
 	select {
 	case err := <-s.done:
 		if err != nil {
-			t.Fatalf("serve exited with %v; log:\n%s", err, s.log)
+			t.Fatalf("serve exited with %v; log:\n%s", err, s.log())
 		}
 	case <-time.After(40 * time.Second):
 		s.cmd.Process.Kill()

@@ -52,7 +52,7 @@ func TestIMAPEndToEnd(t *testing.T) {
 	srv := startServer(t, cfg, dir)
 	smtpAddr, imapAddr, imapsAddr := srv.addrs["smtp"], srv.addrs["imap"], srv.addrs["imaps"]
 	if smtpAddr == "" || imapAddr == "" || imapsAddr == "" {
-		t.Fatalf("listeners %v; log:\n%s", srv.addrs, srv.log)
+		t.Fatalf("listeners %v; log:\n%s", srv.addrs, srv.log())
 	}
 	host, port, _ := net.SplitHostPort(imapAddr)
 	_, tlsPort, _ := net.SplitHostPort(imapsAddr)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,7 +49,7 @@ func TestRelayEndToEnd(t *testing.T) {
 	})
 	mustCLI(t, "secret-pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 
-	srv := startRelayServer(t, cfg, dir)
+	srv := startServer(t, cfg, dir)
 	msg := "From: Alice <alice@example.test>\r\nTo: bob@remote.test, carol@remote.test, dave@remote.test\r\n" +
 		"Subject: e2e relay\r\n\r\nHello from smtplib.\r\n"
 	submitPython(t, python, srv.addrs["submission"], "bob@remote.test,carol@remote.test,dave@remote.test", msg)
@@ -106,7 +104,7 @@ func TestRelayEndToEnd(t *testing.T) {
 	sink.waitHang(t, "erin@remote.test", 15*time.Second)
 	srv.kill()
 
-	srv = startRelayServer(t, cfg, dir)
+	srv = startServer(t, cfg, dir)
 	got = sink.wait(t, "erin@remote.test", 15*time.Second)
 	if !strings.Contains(got.data, "Subject: crash") {
 		t.Errorf("erin's copy:\n%s", got.data)
@@ -187,109 +185,6 @@ func inboxData(t *testing.T, db *store.DB, user string) []string {
 		out = append(out, string(b))
 	}
 	return out
-}
-
-// relayServer is a running `pillarbox serve` whose log lines the test
-// can wait for.
-type relayServer struct {
-	cmd   *exec.Cmd
-	addrs map[string]string
-	done  chan error
-
-	mu    sync.Mutex
-	lines []string
-	added chan struct{} // closed and replaced when a line arrives
-}
-
-func startRelayServer(t *testing.T, cfg, dir string) *relayServer {
-	t.Helper()
-	cmd := exec.Command(binPath, "serve", "--config", cfg)
-	cmd.Dir = dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &relayServer{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1), added: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.lines = append(s.lines, sc.Text())
-			close(s.added)
-			s.added = make(chan struct{})
-			s.mu.Unlock()
-		}
-		s.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	s.waitLog(t, "pillarbox ready", 30*time.Second)
-	s.mu.Lock()
-	for _, l := range s.lines {
-		if m := listenRE.FindStringSubmatch(l); m != nil {
-			s.addrs[m[1]] = m[2]
-		}
-	}
-	s.mu.Unlock()
-	return s
-}
-
-// waitLog waits for a log line matching the regular expression pattern.
-func (s *relayServer) waitLog(t *testing.T, pattern string, limit time.Duration) string {
-	t.Helper()
-	re := regexp.MustCompile(pattern)
-	deadline := time.After(limit)
-	seen := 0
-	for {
-		s.mu.Lock()
-		for ; seen < len(s.lines); seen++ {
-			if re.MatchString(s.lines[seen]) {
-				l := s.lines[seen]
-				s.mu.Unlock()
-				return l
-			}
-		}
-		added := s.added
-		s.mu.Unlock()
-		select {
-		case <-added:
-		case <-deadline:
-			t.Fatalf("no log line matching %q after %v; log:\n%s", pattern, limit, s.log())
-		}
-	}
-}
-
-func (s *relayServer) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.lines, "\n")
-}
-
-func (s *relayServer) kill() {
-	s.cmd.Process.Kill()
-	<-s.done
-}
-
-func (s *relayServer) stop(t *testing.T) {
-	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("serve exited with %v; log:\n%s", err, s.log())
-		}
-	case <-time.After(40 * time.Second):
-		s.cmd.Process.Kill()
-		t.Fatal("serve did not stop after SIGTERM")
-	}
 }
 
 // relaySink is the smarthost: a go-smtp server on loopback that answers

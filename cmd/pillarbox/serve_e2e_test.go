@@ -29,7 +29,7 @@ func TestServeEndToEnd(t *testing.T) {
 	srv := startServer(t, cfg, dir)
 	addr := srv.addrs["smtp"]
 	if addr == "" {
-		t.Fatalf("no smtp address in log:\n%s", srv.log)
+		t.Fatalf("no smtp address in log:\n%s", srv.log())
 	}
 	host, port, _ := net.SplitHostPort(addr)
 
@@ -90,8 +90,8 @@ s.quit()
 	c.Quit()
 
 	srv.stop(t)
-	if !strings.Contains(srv.log.String(), "msg=\"smtp: received\"") || !strings.Contains(srv.log.String(), "message_id=go1@example.net") {
-		t.Errorf("no log line per accepted message:\n%s", srv.log)
+	if !strings.Contains(srv.log(), "msg=\"smtp: received\"") || !strings.Contains(srv.log(), "message_id=go1@example.net") {
+		t.Errorf("no log line per accepted message:\n%s", srv.log())
 	}
 
 	// Everything is there after the restart.
