@@ -137,13 +137,7 @@ func send(c *gosmtp.Client, from string, to []string, msg string) error {
 
 func wantCode(t *testing.T, err error, code int, enhanced gosmtp.EnhancedCode) {
 	t.Helper()
-	var se *gosmtp.SMTPError
-	if !errors.As(err, &se) {
-		t.Fatalf("got %v, want SMTP %d %v", err, code, enhanced)
-	}
-	if se.Code != code || se.EnhancedCode != enhanced {
-		t.Fatalf("got %d %v %q, want %d %v", se.Code, se.EnhancedCode, se.Message, code, enhanced)
-	}
+	subWantCode(t, "reply", err, code, enhanced)
 }
 
 func inboxCount(t *testing.T, e *testEnv, user string) int {

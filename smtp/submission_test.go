@@ -158,25 +158,6 @@ func subWantCode(t *testing.T, what string, err error, code int, enhanced gosmtp
 	}
 }
 
-func subSend(c *gosmtp.Client, from string, to []string, msg string) error {
-	if err := c.Mail(from, nil); err != nil {
-		return err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, msg); err != nil {
-		return err
-	}
-	return w.Close()
-}
-
 func (e *subEnv) inbox(t *testing.T, user string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -350,7 +331,7 @@ func TestSubmissionLocalAndRemote(t *testing.T) {
 	t.Parallel()
 	e := startSubmission(t, 0)
 	c := subLogin(t, e.addr, "alice@example.org", "alice-pw")
-	if err := subSend(c, "alice@example.org", []string{"bob@example.org", "x@remote.test", "Y@Remote.Test", "x@remote.test"}, plainMsg); err != nil {
+	if err := send(c, "alice@example.org", []string{"bob@example.org", "x@remote.test", "Y@Remote.Test", "x@remote.test"}, plainMsg); err != nil {
 		t.Fatal(err)
 	}
 	inbox := e.inbox(t, "bob@example.org")
@@ -383,7 +364,7 @@ func TestSubmissionKeepsClientFields(t *testing.T) {
 	e := startSubmission(t, 0)
 	c := subLogin(t, e.addr, "alice@example.org", "alice-pw")
 	msg := "Message-ID: <mine@example.org>\r\nDATE : Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: s\r\n\r\nbody\r\nDate: not a header\r\n"
-	if err := subSend(c, "alice@example.org", []string{"bob@example.org"}, msg); err != nil {
+	if err := send(c, "alice@example.org", []string{"bob@example.org"}, msg); err != nil {
 		t.Fatal(err)
 	}
 	got := e.inbox(t, "bob@example.org")[0]
@@ -432,7 +413,7 @@ func TestSubmissionOverTLS(t *testing.T) {
 	if err := c.Auth(sasl.NewPlainClient("", "bob@example.org", "bob-pw")); err != nil {
 		t.Fatal(err)
 	}
-	if err := subSend(c, "bob@example.org", []string{"alice@example.org"}, "Subject: tls\r\n\r\nx\r\n"); err != nil {
+	if err := send(c, "bob@example.org", []string{"alice@example.org"}, "Subject: tls\r\n\r\nx\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	// Implicit TLS (RFC 8314).
@@ -444,7 +425,7 @@ func TestSubmissionOverTLS(t *testing.T) {
 	if err := c2.Auth(sasl.NewLoginClient("bob@example.org", "bob-pw")); err != nil {
 		t.Fatal(err)
 	}
-	if err := subSend(c2, "bob@example.org", []string{"alice@example.org"}, "Subject: tls2\r\n\r\nx\r\n"); err != nil {
+	if err := send(c2, "bob@example.org", []string{"alice@example.org"}, "Subject: tls2\r\n\r\nx\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	inbox := e.inbox(t, "alice@example.org")
@@ -462,7 +443,7 @@ func TestSubmissionInternalErrorIsTemporary(t *testing.T) {
 	e := startSubmission(t, 0)
 	c := subLogin(t, e.addr, "alice@example.org", "alice-pw")
 	e.db.Close()
-	subWantCode(t, "closed store", subSend(c, "alice@example.org", []string{"x@remote.test"}, plainMsg), 451, gosmtp.EnhancedCode{4, 3, 0})
+	subWantCode(t, "closed store", send(c, "alice@example.org", []string{"x@remote.test"}, plainMsg), 451, gosmtp.EnhancedCode{4, 3, 0})
 }
 
 func TestHeaderHas(t *testing.T) {
