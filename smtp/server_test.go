@@ -70,7 +70,7 @@ func startMX(t *testing.T, eo envOptions) *testEnv {
 	o := eo.opts
 	o.Hostname = "mx.example.org"
 	if o.TLS == nil {
-		o.TLS = testTLSConfig(t)
+		o.TLS = testTLSConfig(t, "mx.example.org")
 	}
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	o.Now = func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
@@ -84,15 +84,17 @@ func startMX(t *testing.T, eo envOptions) *testEnv {
 	return &testEnv{addr: ln.Addr().String(), svc: svc, db: db, srv: srv}
 }
 
-func testTLSConfig(t *testing.T) *tls.Config {
+// testTLSConfig returns a server config with a self-signed certificate
+// for host.
+func testTLSConfig(t *testing.T, host string) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx.example.org"},
-		DNSNames: []string{"mx.example.org"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host},
+		DNSNames: []string{host}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

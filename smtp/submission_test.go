@@ -2,17 +2,11 @@ package smtp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/textproto"
 	"path/filepath"
@@ -80,7 +74,7 @@ func startSubmission(t *testing.T, maxBytes int64) *subEnv {
 	}
 	e := &subEnv{svc: svc, db: db, log: &subLog{},
 		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{Base: time.Millisecond, Max: 2 * time.Millisecond})}
-	tlsConf := subTLS(t)
+	tlsConf := testTLSConfig(t, "mail.example.org")
 	opts := SubmissionOptions{
 		Options: Options{
 			Hostname:        "mail.example.org",
@@ -110,37 +104,9 @@ func startSubmission(t *testing.T, maxBytes int64) *subEnv {
 	return e
 }
 
-func subTLS(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mail.example.org"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"mail.example.org"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
-func subDial(t *testing.T, addr string) *gosmtp.Client {
-	t.Helper()
-	c, err := gosmtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func subLogin(t *testing.T, addr, user, pw string) *gosmtp.Client {
 	t.Helper()
-	c := subDial(t, addr)
+	c := dial(t, addr)
 	if err := c.Auth(sasl.NewPlainClient("", user, pw)); err != nil {
 		t.Fatalf("AUTH PLAIN %s: %v", user, err)
 	}
@@ -198,7 +164,7 @@ const plainMsg = "From: Alice <alice@example.org>\r\nTo: x@remote.test\r\nSubjec
 func TestSubmissionEHLOOffersAuth(t *testing.T) {
 	t.Parallel()
 	e := startSubmission(t, 0)
-	c := subDial(t, e.addr)
+	c := dial(t, e.addr)
 	ok, mechs := c.Extension("AUTH")
 	if !ok || mechs != "PLAIN LOGIN" {
 		t.Errorf("AUTH %v %q on loopback", ok, mechs)
@@ -227,7 +193,7 @@ func TestSubmissionAuthAllowed(t *testing.T) {
 func TestSubmissionMailBeforeAuth(t *testing.T) {
 	t.Parallel()
 	e := startSubmission(t, 0)
-	c := subDial(t, e.addr)
+	c := dial(t, e.addr)
 	subWantCode(t, "MAIL before AUTH", c.Mail("alice@example.org", nil), 530, gosmtp.EnhancedCode{5, 7, 0})
 	if q := e.queue(t); len(q) != 0 {
 		t.Errorf("queued %v", q)
@@ -237,14 +203,14 @@ func TestSubmissionMailBeforeAuth(t *testing.T) {
 func TestSubmissionWrongPasswordThrottled(t *testing.T) {
 	t.Parallel()
 	e := startSubmission(t, 0)
-	c := subDial(t, e.addr)
+	c := dial(t, e.addr)
 	subWantCode(t, "wrong password", c.Auth(sasl.NewPlainClient("", "alice@example.org", "nope")), 535, gosmtp.EnhancedCode{5, 7, 8})
 	if d := e.throttle.Delay("127.0.0.1"); d == 0 {
 		t.Error("failure not recorded by the throttle")
 	}
-	c2 := subDial(t, e.addr)
+	c2 := dial(t, e.addr)
 	subWantCode(t, "unknown user", c2.Auth(sasl.NewLoginClient("nobody@example.org", "x")), 535, gosmtp.EnhancedCode{5, 7, 8})
-	c3 := subDial(t, e.addr)
+	c3 := dial(t, e.addr)
 	subWantCode(t, "other authzid", c3.Auth(sasl.NewPlainClient("bob@example.org", "alice@example.org", "alice-pw")), 535, gosmtp.EnhancedCode{5, 7, 8})
 	subLogin(t, e.addr, "alice@example.org", "alice-pw")
 	if d := e.throttle.Delay("127.0.0.1"); d != 0 {
@@ -339,7 +305,7 @@ func TestSubmissionLocalAndRemote(t *testing.T) {
 		t.Fatalf("bob has %d messages", len(inbox))
 	}
 	msg := inbox[0]
-	if !strings.HasPrefix(msg, "Return-Path: <alice@example.org>\r\nReceived: from client.example ([127.0.0.1])\r\n\tby mail.example.org (Pillarbox) with ESMTPA id ") {
+	if !strings.HasPrefix(msg, "Return-Path: <alice@example.org>\r\nReceived: from client.example.net ([127.0.0.1])\r\n\tby mail.example.org (Pillarbox) with ESMTPA id ") {
 		t.Errorf("trace:\n%s", msg)
 	}
 	wantSub(t, "message", msg, "Message-ID: <", "@mail.example.org>\r\n", "Date: Tue, 24 Nov 2026 12:00:00 +0000\r\n", plainMsg)
