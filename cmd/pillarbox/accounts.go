@@ -36,19 +36,11 @@ func dbPath(cfg *Config) string { return filepath.Join(cfg.DataDir, "pillarbox.d
 func cmdUser(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := commandFlags("user")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	pos, err := parseArgs(fs, args)
+	sub, pos, err := splitSubcommand(fs, args, "add, passwd, del, list", "add", "passwd", "del", "list")
 	if err != nil {
-		return fmt.Errorf("user: %w", err)
+		return err
 	}
-	if len(pos) == 0 {
-		return errors.New("user: missing subcommand (add, passwd, del, list)")
-	}
-	sub, pos := pos[0], pos[1:]
-	want := map[string]int{"add": 1, "passwd": 1, "del": 1, "list": 0}
-	n, ok := want[sub]
-	if !ok {
-		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list)", sub)
-	}
+	n := map[string]int{"add": 1, "passwd": 1, "del": 1, "list": 0}[sub]
 	usageLine := "pillarbox user " + sub + map[int]string{0: "", 1: " ADDRESS"}[n]
 	if sub == "add" || sub == "passwd" {
 		usageLine += " [--password-stdin]"
@@ -99,23 +91,16 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 
 func cmdAlias(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := commandFlags("alias")
-	pos, err := parseArgs(fs, args)
+	sub, pos, err := splitSubcommand(fs, args, "add, del, list", "add", "del", "list")
 	if err != nil {
-		return fmt.Errorf("alias: %w", err)
+		return err
 	}
-	if len(pos) == 0 {
-		return errors.New("alias: missing subcommand (add, del, list)")
-	}
-	sub, pos := pos[0], pos[1:]
 	usage := map[string]string{
 		"add":  "pillarbox alias add ALIAS TARGET[,TARGET...]",
 		"del":  "pillarbox alias del ALIAS",
 		"list": "pillarbox alias list",
 	}
 	want := map[string]int{"add": 2, "del": 1, "list": 0}
-	if _, ok := want[sub]; !ok {
-		return fmt.Errorf("alias: unknown subcommand %q (add, del, list)", sub)
-	}
 	if len(pos) != want[sub] {
 		return fmt.Errorf("alias %s: want %d argument(s), got %d (usage: %s)", sub, want[sub], len(pos), usage[sub])
 	}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -83,6 +84,23 @@ func commandFlags(name string) (*flag.FlagSet, *string) {
 	fs.SetOutput(io.Discard)
 	config := fs.String("config", "", "configuration file (TOML)")
 	return fs, config
+}
+
+// splitSubcommand parses the flags among args with fs and returns the
+// subcommand, which must be one of names, and its positional arguments.
+// help lists the subcommands in error messages.
+func splitSubcommand(fs *flag.FlagSet, args []string, help string, names ...string) (string, []string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", fs.Name(), err)
+	}
+	if len(pos) == 0 {
+		return "", nil, fmt.Errorf("%s: missing subcommand (%s)", fs.Name(), help)
+	}
+	if !slices.Contains(names, pos[0]) {
+		return "", nil, fmt.Errorf("%s: unknown subcommand %q (%s)", fs.Name(), pos[0], help)
+	}
+	return pos[0], pos[1:], nil
 }
 
 // parseCommand parses args and checks the number of positional arguments.

@@ -22,18 +22,9 @@ const queueUsage = "list, show ID, retry ID|--all, hold ID, release ID, delete I
 func cmdQueue(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := commandFlags("queue")
 	all := fs.Bool("all", false, "retry every queued item")
-	pos, err := parseArgs(fs, args)
+	sub, pos, err := splitSubcommand(fs, args, queueUsage, "list", "show", "retry", "hold", "release", "delete")
 	if err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	if len(pos) == 0 {
-		return fmt.Errorf("queue: missing subcommand (%s)", queueUsage)
-	}
-	sub, pos := pos[0], pos[1:]
-	switch sub {
-	case "list", "show", "retry", "hold", "release", "delete":
-	default:
-		return fmt.Errorf("queue: unknown subcommand %q (%s)", sub, queueUsage)
+		return err
 	}
 	if *all && sub != "retry" {
 		return fmt.Errorf("queue %s: --all only applies to retry", sub)
