@@ -36,6 +36,3 @@ func (srv *Server) deliveryError(id string, err error) error {
 	srv.log.Error("smtp: delivery failed", "id", id, "err", err)
 	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local error, try again later"}
 }
-
-func sprintf(format string, v ...any) string { return fmt.Sprintf(format, v...) }
-func sprint(v ...any) string                 { return fmt.Sprint(v...) }

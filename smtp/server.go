@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -191,6 +192,6 @@ func newID() string {
 type slogAdapter struct{ l *slog.Logger }
 
 func (a slogAdapter) Printf(format string, v ...any) {
-	a.l.Warn("smtp: server error", "msg", sprintf(format, v...))
+	a.l.Warn("smtp: server error", "msg", fmt.Sprintf(format, v...))
 }
-func (a slogAdapter) Println(v ...any) { a.l.Warn("smtp: server error", "msg", sprint(v...)) }
+func (a slogAdapter) Println(v ...any) { a.l.Warn("smtp: server error", "msg", fmt.Sprint(v...)) }
