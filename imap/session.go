@@ -27,7 +27,9 @@ type session struct {
 	ip   string // remote address without port, for the login throttle
 
 	account mailbox.Account // zero until login
-	view    *view           // the selected mailbox, nil if none
+	// stopTracking ends the tracking of the login (TrackSession).
+	stopTracking func()
+	view         *view // the selected mailbox, nil if none
 
 	// busy is held while a command changes mail, so that Shutdown lets it
 	// finish before it closes the connection.
@@ -65,6 +67,9 @@ const commandTimeout = 5 * time.Minute
 
 // Close ends the session (the library calls it when the connection ends).
 func (s *session) Close() error {
+	if s.stopTracking != nil {
+		s.stopTracking()
+	}
 	if s.view != nil {
 		s.view.close()
 		s.view = nil
@@ -111,6 +116,9 @@ func (s *session) Login(username, password string) error {
 	}
 	s.srv.opts.Throttle.Succeed(s.ip)
 	s.account = acct
+	// Deleting the account or changing its password ends the session: BYE
+	// closes the connection, which also fails a command in flight.
+	s.stopTracking = s.srv.svc.TrackSession(acct, func(reason string) { s.conn.Bye(reason) })
 	s.srv.log.Info("imap login", "user", acct.Address, "remote", s.ip)
 	return nil
 }

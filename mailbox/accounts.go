@@ -102,7 +102,10 @@ func (s *Service) SetPassword(ctx context.Context, address, password string) err
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrNoSuchUser, a)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.CheckSessions(ctx)
 }
 
 // DeleteUser removes an account with all its mail.
@@ -115,7 +118,10 @@ func (s *Service) DeleteUser(ctx context.Context, address string) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrNoSuchUser, a)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.CheckSessions(ctx)
 }
 
 // Users lists the account addresses in order.
@@ -135,6 +141,9 @@ func (s *Service) Users(ctx context.Context) ([]string, error) {
 type Account struct {
 	ID      int64
 	Address string
+	// Credential is the generation of the password the login checked;
+	// it changes with the password (see TrackSession).
+	Credential int64
 }
 
 // Authenticate checks a login. Unknown users and wrong passwords both
@@ -157,7 +166,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 	if bcrypt.CompareHashAndPassword([]byte(acct.PasswordHash), []byte(password)) != nil {
 		return Account{}, ErrAuthFailed
 	}
-	return Account{ID: acct.ID, Address: acct.Address}, nil
+	return Account{ID: acct.ID, Address: acct.Address, Credential: acct.Credential}, nil
 }
 
 // SetAlias makes alias deliver to the given local accounts.

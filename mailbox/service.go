@@ -56,6 +56,9 @@ type Service struct {
 
 	mu        sync.RWMutex
 	listeners []Listener
+
+	sessMu   sync.Mutex
+	sessions map[int64]map[*tracked]struct{} // by account id; see TrackSession
 }
 
 // New returns a Service over db. Domains that do not normalise are
@@ -68,6 +71,8 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		now:     opts.Now,
 		limits:  opts.Limits,
 		cost:    opts.BcryptCost,
+
+		sessions: make(map[int64]map[*tracked]struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -69,6 +69,9 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 	var res Submitted
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		res.Queued = res.Queued[:0] // a retried fn starts over
+		if err := checkCredential(tx, sub.Account); err != nil {
+			return err
+		}
 		id, err := s.storeLocal(tx, blob, accounts, now)
 		if err != nil {
 			return err

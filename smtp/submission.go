@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -22,6 +23,9 @@ type Submitter interface {
 	IsLocalDomain(domain string) bool
 	Resolve(ctx context.Context, a mailbox.Address) (mailbox.Recipient, error)
 	Submit(ctx context.Context, sub *mailbox.Submission) (mailbox.Submitted, error)
+	// TrackSession has end called when the account is deleted or its
+	// password changes; stop ends the tracking.
+	TrackSession(acct mailbox.Account, end func(reason string)) (stop func())
 }
 
 // SubmissionOptions configures NewSubmission: the MX's Options plus what
@@ -75,6 +79,11 @@ type submissionSession struct {
 	conn     *gosmtp.Conn
 
 	acct *mailbox.Account // nil until AUTH succeeds
+	// stopTracking ends the tracking of the login (TrackSession); ended
+	// is set once the account went away, so that every later command,
+	// and one in flight, fails.
+	stopTracking func()
+	ended        atomic.Bool
 
 	from    mailbox.Address
 	fromSet bool
@@ -92,7 +101,29 @@ func (s *submissionSession) Reset() {
 	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
 }
 
-func (s *submissionSession) Logout() error { return nil }
+func (s *submissionSession) Logout() error {
+	if s.stopTracking != nil {
+		s.stopTracking()
+		s.stopTracking = nil
+	}
+	return nil
+}
+
+// errAccountGone answers every command of a session whose account was
+// deleted or whose password changed; the connection is closed with it.
+var errAccountGone = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+	Message: "Account deleted or password changed, closing connection"}
+
+// endSession is called by mailbox when the logged-in account is deleted
+// or its password changes: it says 421 and closes the connection, which
+// also fails a command in flight.
+func (s *submissionSession) endSession(string) {
+	s.ended.Store(true)
+	c := s.conn.Conn()
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "421 4.7.0 %s Account deleted or password changed, closing connection\r\n", s.srv.opts.Hostname)
+	c.Close()
+}
 
 // AuthMechanisms implements gosmtp.AuthSession. Offering none keeps
 // AUTH out of EHLO where a password would travel in the clear.
@@ -144,6 +175,7 @@ func (s *submissionSession) login(identity, username, password string) error {
 	}
 	s.throttle.Succeed(ip)
 	s.acct = &acct
+	s.stopTracking = s.sub.TrackSession(acct, s.endSession)
 	return nil
 }
 
@@ -154,6 +186,9 @@ func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if s.acct == nil {
 		return errAuthRequired
+	}
+	if s.ended.Load() {
+		return errAccountGone
 	}
 	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
 		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
@@ -186,6 +221,9 @@ func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
 func (s *submissionSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	if !s.fromSet {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
+	}
+	if s.ended.Load() {
+		return errAccountGone
 	}
 	a, err := parseRcpt(to, s.utf8)
 	if err != nil {
@@ -247,6 +285,10 @@ func (s *submissionSession) Data(r io.Reader) error {
 		Remote:  s.remote,
 		Data:    buf.Bytes(),
 	})
+	if errors.Is(err, mailbox.ErrAccountGone) || s.ended.Load() && err != nil {
+		s.srv.log.Warn("smtp: submission refused, account gone", "id", id, "user", s.acct.Address)
+		return errAccountGone
+	}
 	if err != nil {
 		return s.srv.deliveryError(id, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,9 @@ type Account struct {
 	Address      string
 	PasswordHash string
 	Created      time.Time
+	// Credential goes up with every password change, so that a session
+	// can tell that the password it logged in with is no longer valid.
+	Credential int64
 }
 
 // Alias is an address that delivers to one or more accounts.
@@ -42,11 +46,14 @@ func (tx *Tx) CreateAccount(address, passwordHash string, now time.Time) (int64,
 
 // SetPassword replaces an account's password hash.
 func (tx *Tx) SetPassword(address, passwordHash string) error {
-	res, err := tx.exec(`UPDATE accounts SET password_hash = ? WHERE address = ?`, passwordHash, address)
+	res, err := tx.exec(`UPDATE accounts SET password_hash = ?, credential = credential + 1 WHERE address = ?`, passwordHash, address)
 	if err != nil {
 		return fmt.Errorf("store: set password: %w", err)
 	}
-	return mustAffect(res, "account "+address)
+	if err := mustAffect(res, "account "+address); err != nil {
+		return err
+	}
+	return tx.touchAccounts()
 }
 
 // DeleteAccount removes an account with its mailboxes and messages.
@@ -56,7 +63,88 @@ func (tx *Tx) DeleteAccount(address string) error {
 	if err != nil {
 		return fmt.Errorf("store: delete account: %w", err)
 	}
-	return mustAffect(res, "account "+address)
+	if err := mustAffect(res, "account "+address); err != nil {
+		return err
+	}
+	return tx.touchAccounts()
+}
+
+// accountsGeneration names the counters row that changes whenever an
+// account is deleted or its password changes, so that a running server
+// can notice such a change made by another process (the CLI) with one
+// cheap read, and end the account's sessions.
+const accountsGeneration = "accounts_generation"
+
+func (tx *Tx) touchAccounts() error {
+	_, err := tx.exec(`INSERT INTO counters(name, value) VALUES (?, 1)
+		ON CONFLICT(name) DO UPDATE SET value = value + 1`, accountsGeneration)
+	if err != nil {
+		return fmt.Errorf("store: touch accounts: %w", err)
+	}
+	return nil
+}
+
+// AccountsGeneration reads the counter that account deletions and
+// password changes bump; 0 before the first.
+func (db *DB) AccountsGeneration(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.rdb.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, accountsGeneration).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: accounts generation: %w", err)
+	}
+	return v, nil
+}
+
+// Credentials returns the credential generation of each of the given
+// accounts that still exists.
+func (db *DB) Credentials(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(ids))
+	// Chunks stay below SQLite's limit on bound parameters.
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		q := `SELECT id, credential FROM accounts WHERE id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		rows, err := db.rdb.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: credentials: %w", err)
+		}
+		for rows.Next() {
+			var id, cred int64
+			if err := rows.Scan(&id, &cred); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: credentials: %w", err)
+			}
+			out[id] = cred
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: credentials: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// CheckCredential fails with ErrNotFound unless account id still exists
+// with the given credential generation. Writes made for a session call it
+// inside their transaction, so that nothing is written for a session
+// whose account went away or whose password changed.
+func (tx *Tx) CheckCredential(id, credential int64) error {
+	var n int
+	if err := tx.queryRow(`SELECT count(*) FROM accounts WHERE id = ? AND credential = ?`, id, credential).Scan(&n); err != nil {
+		return fmt.Errorf("store: check credential: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: account %d with credential %d: %w", id, credential, ErrNotFound)
+	}
+	return nil
 }
 
 // AccountByAddress looks an account up inside the transaction.
@@ -106,7 +194,7 @@ func (tx *Tx) DeleteAlias(alias string) error {
 	return mustAffect(res, "alias "+alias)
 }
 
-const accountQuery = `SELECT id, address, password_hash, created FROM accounts`
+const accountQuery = `SELECT id, address, password_hash, created, credential FROM accounts`
 
 // AccountByAddress looks an account up by its normalised address.
 func (db *DB) AccountByAddress(ctx context.Context, address string) (Account, error) {
@@ -124,7 +212,7 @@ func (db *DB) Accounts(ctx context.Context) ([]Account, error) {
 	for rows.Next() {
 		var a Account
 		var created int64
-		if err := rows.Scan(&a.ID, &a.Address, &a.PasswordHash, &created); err != nil {
+		if err := rows.Scan(&a.ID, &a.Address, &a.PasswordHash, &created, &a.Credential); err != nil {
 			return nil, fmt.Errorf("store: accounts: %w", err)
 		}
 		a.Created = time.Unix(created, 0)
@@ -187,7 +275,7 @@ func (db *DB) Aliases(ctx context.Context) ([]Alias, error) {
 func scanAccount(row *sql.Row, address string) (Account, error) {
 	var a Account
 	var created int64
-	err := row.Scan(&a.ID, &a.Address, &a.PasswordHash, &created)
+	err := row.Scan(&a.ID, &a.Address, &a.PasswordHash, &created, &a.Credential)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("store: account %s: %w", address, ErrNotFound)
 	}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,8 +80,12 @@ type DB struct {
 // Open opens (creating if needed) the database at path, with its parent
 // directory, and applies pending migrations.
 func Open(path string, opts Options) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := prepareFiles(path, log); err != nil {
+		return nil, err
 	}
 	// synchronous=FULL: in WAL mode the WAL is fsynced at every commit, so
 	// a commit that returned survives power loss. _txlock=immediate makes
@@ -112,15 +114,12 @@ func Open(path string, opts Options) (*DB, error) {
 		path:   path,
 		wdb:    wdb,
 		conn:   conn,
-		log:    opts.Logger,
+		log:    log,
 		max:    opts.MaxBatch,
 		reqs:   make(chan *request, 1024),
 		quit:   make(chan struct{}),
 		exited: make(chan struct{}),
 		stmts:  make(map[string]*sql.Stmt),
-	}
-	if db.log == nil {
-		db.log = slog.Default()
 	}
 	if db.max <= 0 {
 		db.max = 256
@@ -241,11 +240,24 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+// applyMigration runs one migration in a transaction with foreign keys
+// off, so that a migration may rebuild a table (create, copy, drop,
+// rename: https://sqlite.org/lang_altertable.html#otheralter) without
+// the drop cascading into the rows that refer to it. The keys are checked
+// in full before the commit instead.
 func (db *DB) applyMigration(ctx context.Context, version int, body string) error {
+	// PRAGMA foreign_keys is a no-op inside a transaction: set it first.
+	if _, err := db.conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer db.conn.ExecContext(ctx, "PRAGMA foreign_keys = ON")
 	if _, err := db.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
 	_, err := db.conn.ExecContext(ctx, body)
+	if err == nil {
+		err = db.foreignKeyCheck(ctx)
+	}
 	if err == nil {
 		_, err = db.conn.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version))
 	}
@@ -257,6 +269,25 @@ func (db *DB) applyMigration(ctx context.Context, version int, body string) erro
 		return err
 	}
 	return nil
+}
+
+// foreignKeyCheck fails if any row refers to a row that does not exist.
+func (db *DB) foreignKeyCheck(ctx context.Context) error {
+	rows, err := db.conn.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return err
+		}
+		return fmt.Errorf("foreign key check: a row of %s (rowid %d) refers to a missing row of %s", table, rowid.Int64, parent)
+	}
+	return rows.Err()
 }
 
 // SchemaVersion reports the schema version of the open database.

@@ -20,6 +20,17 @@ func TestCLIAccounts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "pillarbox.db")); err != nil {
 		t.Fatalf("data dir not created: %v", err)
 	}
+	// The database holds every message and the password hashes: the CLI's
+	// first run made it 0644 in a 0750 directory before.
+	if st, err := os.Stat(data); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir: %v, mode %v, want 0700", err, st.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(data)
+	for _, e := range entries {
+		if info, err := e.Info(); err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v, want 0600", e.Name(), err, info.Mode().Perm())
+		}
+	}
 	// Flags before it, and a generated password printed once.
 	out := mustCLI(t, "", "user", "--config", cfg, "add", "Bob@EXAMPLE.test")
 	if !strings.HasPrefix(out, "password for Bob@EXAMPLE.test: ") || len(strings.TrimSpace(out)) < len("password for Bob@EXAMPLE.test: ")+16 {
