@@ -36,6 +36,7 @@ type session struct {
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	sess := &session{srv: s, conn: c}
+	closeOnTimeout(c)
 	if addr := c.NetConn().RemoteAddr(); addr != nil {
 		sess.ip = addr.String()
 		if host, _, err := net.SplitHostPort(sess.ip); err == nil {
