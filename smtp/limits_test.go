@@ -94,6 +94,32 @@ func TestPartialLineCannotHoldConnection(t *testing.T) {
 			t.Fatalf("over TLS, after a partial line the server sent %q (%v), want only %q", got, err, wantIdleReply)
 		}
 	})
+	t.Run("implicit TLS", func(t *testing.T) {
+		// As serve.go wires it: the netlimit.Listener beneath TLS.
+		t.Parallel()
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := tls.NewListener(netlimit.NewListener(inner, netlimit.Options{}), testTLSConfig(t, "mx.example.org"))
+		go e.srv.Serve(ln)
+		tlsc, err := tls.Dial("tcp", inner.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tlsc.Close()
+		tlsc.SetDeadline(time.Now().Add(10 * time.Second))
+		tt := textproto.NewConn(tlsc)
+		if _, _, err := tt.ReadResponse(220); err != nil {
+			t.Fatal(err)
+		}
+		cmd(t, tt, "EHLO client.example.net", 250)
+		io.WriteString(tlsc, "NOOP")
+		got, err := io.ReadAll(tt.R)
+		if string(got) != wantIdleReply {
+			t.Fatalf("on implicit TLS, after a partial line the server sent %q (%v), want only %q", got, err, wantIdleReply)
+		}
+	})
 }
 
 // startTrickle writes one byte every 20 ms to w until the test ends or
