@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -52,9 +53,10 @@ func (l *pipeListener) Close() error {
 // Addr is a loopback address, so that LOGIN works without TLS.
 func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 143} }
 
-// startPipeServer runs a server for alice@example.org on a pipeListener;
-// call it inside the bubble.
-func startPipeServer(t *testing.T) *pipeListener {
+// startPipeServer runs a server for alice@example.org on a pipeListener,
+// with implicit TLS over a netlimit.Listener (as serve.go wires it) if
+// tlsConf is set; call it inside the bubble.
+func startPipeServer(t *testing.T, tlsConf *tls.Config) *pipeListener {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
 	if err != nil {
@@ -71,7 +73,11 @@ func startPipeServer(t *testing.T) *pipeListener {
 	srv := New(svc, Options{Logger: log})
 	ln := newPipeListener()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	var sln net.Listener = ln
+	if tlsConf != nil {
+		sln = tls.NewListener(netlimit.NewListener(ln, netlimit.Options{Logger: log}), tlsConf)
+	}
+	go func() { served <- srv.Serve(sln) }()
 	t.Cleanup(func() {
 		srv.Shutdown(context.Background())
 		<-served
@@ -80,11 +86,16 @@ func startPipeServer(t *testing.T) *pipeListener {
 	return ln
 }
 
-// dialPipe connects to ln and reads the greeting; user != "" logs in.
-func dialPipe(t *testing.T, ln *pipeListener, user string) *rawConn {
+// dialPipe connects to ln, over TLS if useTLS, and reads the greeting;
+// user != "" logs in.
+func dialPipe(t *testing.T, ln *pipeListener, useTLS bool, user string) *rawConn {
 	t.Helper()
-	c, s := net.Pipe()
+	var c, s net.Conn
+	c, s = net.Pipe()
 	ln.conns <- s
+	if useTLS {
+		c = tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	}
 	t.Cleanup(func() { c.Close() })
 	rc := &rawConn{t: t, c: c, r: bufio.NewReader(c)}
 	if greeting := rc.line(); !strings.HasPrefix(greeting, "* OK") {
@@ -131,10 +142,17 @@ const byeTimeout = "* BYE Autologout; timed out waiting for the client\r\n"
 // ever. Now the connection ends at that first timeout.
 func TestPartialCommandCannotHoldConnection(t *testing.T) {
 	t.Parallel()
-	for _, user := range []string{"", "alice"} {
+	for _, tc := range []struct {
+		user   string
+		useTLS bool
+	}{{"", false}, {"alice", false}, {"alice", true}} {
 		synctest.Test(t, func(t *testing.T) {
-			ln := startPipeServer(t)
-			c := dialPipe(t, ln, user)
+			var conf *tls.Config
+			if tc.useTLS {
+				conf = testTLS(t)
+			}
+			ln := startPipeServer(t, conf)
+			c := dialPipe(t, ln, tc.useTLS, tc.user)
 			// The command's name is complete, so the timeout comes in
 			// the middle of its arguments, inside the library's handler.
 			io.WriteString(c.c, "a LOGIN alice@example.org sec")
@@ -151,8 +169,8 @@ func TestPartialCommandCannotHoldConnection(t *testing.T) {
 func TestIdleTimeoutIsFinal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		ln := startPipeServer(t)
-		c := dialPipe(t, ln, "alice")
+		ln := startPipeServer(t, nil)
+		c := dialPipe(t, ln, false, "alice")
 		c.ok("SELECT INBOX")
 		tag := c.send("IDLE")
 		if l := c.line(); !strings.HasPrefix(l, "+ ") {
