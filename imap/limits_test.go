@@ -137,28 +137,55 @@ func wantClosedWith(t *testing.T, rest <-chan string, want string) {
 const byeTimeout = "* BYE Autologout; timed out waiting for the client\r\n"
 
 // TestPartialCommandCannotHoldConnection: the library answered a command
-// whose line never ended with NO when its 30 s passed, and then waited
-// again, so a client sending a byte every 30 s held its connection for
-// ever. Now the connection ends at that first timeout.
+// whose line never ended with NO or BAD when its 30 s passed, and then
+// waited again, so a client sending a byte now and then held its
+// connection for ever. Now the connection ends at that first timeout.
 func TestPartialCommandCannotHoldConnection(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		user   string
-		useTLS bool
-	}{{"", false}, {"alice", false}, {"alice", true}} {
-		synctest.Test(t, func(t *testing.T) {
-			var conf *tls.Config
-			if tc.useTLS {
-				conf = testTLS(t)
-			}
-			ln := startPipeServer(t, conf)
-			c := dialPipe(t, ln, tc.useTLS, tc.user)
-			// The command's name is complete, so the timeout comes in
-			// the middle of its arguments, inside the library's handler.
-			io.WriteString(c.c, "a LOGIN alice@example.org sec")
-			rest := c.rest()
-			time.Sleep(31 * time.Second)
-			wantClosedWith(t, rest, byeTimeout)
+		name    string
+		user    string
+		useTLS  bool
+		input   string
+		trickle bool // then an "I" every 5 s
+	}{
+		// The command's name is complete, so the timeout comes in the
+		// middle of its arguments, inside the library's handler.
+		{name: "login arguments", input: "a LOGIN alice@example.org sec"},
+		{name: "logged in", user: "alice", input: "a SELECT INB"},
+		{name: "implicit TLS", user: "alice", useTLS: true, input: "a SELECT INB"},
+		// Bytes trickled into the arguments do not extend the 30 s.
+		{name: "trickled", user: "alice", input: "a SELECT ", trickle: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var conf *tls.Config
+				if tc.useTLS {
+					conf = testTLS(t)
+				}
+				ln := startPipeServer(t, conf)
+				c := dialPipe(t, ln, tc.useTLS, tc.user)
+				io.WriteString(c.c, tc.input)
+				if tc.trickle {
+					done := make(chan struct{})
+					defer close(done)
+					go func() {
+						for {
+							select {
+							case <-done:
+								return
+							case <-time.After(5 * time.Second):
+							}
+							if _, err := io.WriteString(c.c, "I"); err != nil {
+								return
+							}
+						}
+					}()
+				}
+				rest := c.rest()
+				time.Sleep(31 * time.Second)
+				wantClosedWith(t, rest, byeTimeout)
+			})
 		})
 	}
 }

@@ -43,14 +43,15 @@ type Options struct {
 	// ReadTimeout bounds the wait for each command line, counted from
 	// the start of the wait, so that a line trickled in without its CRLF
 	// cannot extend it. When it passes, the client gets 421 4.4.2 and the
-	// connection is closed. Zero: 10 min, RFC 5321 4.5.3.2.6's DATA
-	// termination timeout.
+	// connection is closed, for good (before the first EHLO, go-smtp
+	// first answers a line that came without its CRLF). Zero: 10 min,
+	// RFC 5321 4.5.3.2.6's DATA termination timeout.
 	ReadTimeout time.Duration
 	// DataTimeout bounds a whole message transfer, from the 354 that
 	// answers DATA (or from the first BDAT chunk) to its last byte,
-	// however slowly the client sends; the message is then refused with
-	// 451 and the connection closed. Zero: 10 min, enough for 25 MiB at
-	// 350 kbit/s.
+	// however slowly the client sends; the client then gets 421 4.4.2,
+	// nothing is delivered and the connection is closed. Zero: 10 min,
+	// enough for 25 MiB at 350 kbit/s.
 	DataTimeout time.Duration
 	// WriteTimeout bounds each reply. Zero: 1 min.
 	WriteTimeout time.Duration
