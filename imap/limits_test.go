@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -54,9 +55,9 @@ func (l *pipeListener) Close() error {
 func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 143} }
 
 // startPipeServer runs a server for alice@example.org on a pipeListener,
-// with implicit TLS over a netlimit.Listener (as serve.go wires it) if
-// tlsConf is set; call it inside the bubble.
-func startPipeServer(t *testing.T, tlsConf *tls.Config) *pipeListener {
+// with STARTTLS, or with implicit TLS over a netlimit.Listener (as
+// serve.go wires it); call it inside the bubble.
+func startPipeServer(t *testing.T, implicitTLS bool) *pipeListener {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
 	if err != nil {
@@ -70,11 +71,12 @@ func startPipeServer(t *testing.T, tlsConf *tls.Config) *pipeListener {
 	if err := svc.AddUser(context.Background(), "alice@example.org", testPassword); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(svc, Options{Logger: log})
+	tlsConf := testTLS(t)
+	srv := New(svc, Options{TLS: tlsConf, Logger: log})
 	ln := newPipeListener()
 	served := make(chan error, 1)
 	var sln net.Listener = ln
-	if tlsConf != nil {
+	if implicitTLS {
 		sln = tls.NewListener(netlimit.NewListener(ln, netlimit.Options{Logger: log}), tlsConf)
 	}
 	go func() { served <- srv.Serve(sln) }()
@@ -159,11 +161,7 @@ func TestPartialCommandCannotHoldConnection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var conf *tls.Config
-				if tc.useTLS {
-					conf = testTLS(t)
-				}
-				ln := startPipeServer(t, conf)
+				ln := startPipeServer(t, tc.useTLS)
 				c := dialPipe(t, ln, tc.useTLS, tc.user)
 				io.WriteString(c.c, tc.input)
 				if tc.trickle {
@@ -190,13 +188,44 @@ func TestPartialCommandCannotHoldConnection(t *testing.T) {
 	}
 }
 
+// TestSilentTLSClient: a client that never starts its TLS handshake,
+// on implicit TLS or after STARTTLS, is closed when the wait for a
+// command would end. The library did the implicit handshake inside its
+// first write with no deadline at all, so such a client held its
+// connection for ever; and after STARTTLS, a BYE written through TLS
+// from the handshake's own timed-out read would wait for the handshake's
+// lock for ever.
+func TestSilentTLSClient(t *testing.T) {
+	t.Parallel()
+	for _, implicit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("implicit=%v", implicit), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ln := startPipeServer(t, implicit)
+				var c *rawConn
+				if implicit {
+					cc, s := net.Pipe()
+					ln.conns <- s
+					t.Cleanup(func() { cc.Close() })
+					c = &rawConn{t: t, c: cc, r: bufio.NewReader(cc)}
+				} else {
+					c = dialPipe(t, ln, false, "")
+					c.ok("STARTTLS")
+				}
+				rest := c.rest()
+				time.Sleep(31 * time.Second)
+				wantClosedWith(t, rest, "")
+			})
+		})
+	}
+}
+
 // TestIdleTimeoutIsFinal: IDLE lasts past the 29 minutes after which
 // RFC 2177 clients renew it, and ends for good at the library's 35
 // minutes, where it used to answer NO and wait again.
 func TestIdleTimeoutIsFinal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		ln := startPipeServer(t, nil)
+		ln := startPipeServer(t, false)
 		c := dialPipe(t, ln, false, "alice")
 		c.ok("SELECT INBOX")
 		tag := c.send("IDLE")

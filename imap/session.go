@@ -35,8 +35,10 @@ type session struct {
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	if err := startConn(c); err != nil {
+		return nil, nil, err
+	}
 	sess := &session{srv: s, conn: c}
-	closeOnTimeout(c)
 	if addr := c.NetConn().RemoteAddr(); addr != nil {
 		sess.ip = addr.String()
 		if host, _, err := net.SplitHostPort(sess.ip); err == nil {
