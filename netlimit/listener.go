@@ -121,8 +121,12 @@ func (l *Listener) admit(c net.Conn) *Conn {
 		over = true
 	}
 	if over {
-		l.refusedLocked(key)
+		refused, open := l.countRefusalLocked()
 		l.mu.Unlock()
+		if refused > 0 {
+			l.log.Warn("netlimit: connections refused, over the cap", "addr", l.inner.Addr().String(), "refused", refused,
+				"last_client", key.String(), "open", open, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxConnsPerIP)
+		}
 		l.refuse(c)
 		return nil
 	}
@@ -131,21 +135,20 @@ func (l *Listener) admit(c net.Conn) *Conn {
 		l.perIP[key]++
 	}
 	l.mu.Unlock()
-	lc := Wrap(c, l.opts.Now)
-	lc.release = func() { l.release(key, keyed) }
-	return lc
+	return &Conn{Conn: c, now: l.opts.Now, release: func() { l.release(key, keyed) }}
 }
 
-// refusedLocked counts a refusal and logs the count now and then.
-func (l *Listener) refusedLocked(key netip.Prefix) {
+// countRefusalLocked counts a refusal. Once a minute at most it returns
+// the refusals counted since it last did, to be logged, and the open
+// connections; otherwise zero.
+func (l *Listener) countRefusalLocked() (refused, open int) {
 	l.refused++
 	now := l.opts.Now()
 	if !l.loggedAt.IsZero() && now.Sub(l.loggedAt) < refusalLogEvery {
-		return
+		return 0, 0
 	}
-	l.log.Warn("netlimit: connections refused, over the cap", "addr", l.inner.Addr().String(), "refused", l.refused,
-		"last_client", key.String(), "open", l.open, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxConnsPerIP)
-	l.refused, l.loggedAt = 0, now
+	refused, l.refused, l.loggedAt = l.refused, 0, now
+	return refused, l.open
 }
 
 // refuse sends the refusal and closes c.

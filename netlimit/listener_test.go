@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -312,3 +313,52 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "pipe" }
+
+// TestRefusalLogIsRateLimited: a flood of refusals is one log line a
+// minute, counting the refusals since the last.
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	t.Parallel()
+	var clock atomic.Int64
+	var logged strings.Builder
+	f := &faultyListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	l := NewListener(f, Options{MaxConns: 1, Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
+	defer l.Close()
+	// offer hands the listener a connection and returns the client's end.
+	offer := func() net.Conn {
+		server, client := net.Pipe()
+		f.conns <- server
+		t.Cleanup(func() { client.Close() })
+		return client
+	}
+	// refused waits until the listener has closed a refused connection.
+	refused := func(c net.Conn) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("refused connection: %v, want EOF", err)
+		}
+	}
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			held <- c
+		}
+		l.Accept() // refuses all that follow, until Close
+	}()
+	offer()
+	defer (<-held).Close()
+
+	refused(offer())
+	refused(offer())
+	if n := strings.Count(logged.String(), "connections refused"); n != 1 {
+		t.Fatalf("%d log lines for two refusals within a minute, want 1:\n%s", n, logged.String())
+	}
+	clock.Add(61)
+	refused(offer())
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "refused=1 ") || !strings.Contains(lines[1], "refused=2 ") {
+		t.Fatalf("log after a minute:\n%s\nwant refused=1, then refused=2", logged.String())
+	}
+}
