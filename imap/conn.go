@@ -5,6 +5,11 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"pillarbox/mailbox/netlimit"
 )
 
 // The library flushes its writer after every response line, which makes
@@ -124,6 +129,9 @@ func (c *coalescingConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// NetConn returns the connection beneath, so that netlimit.Of finds it.
+func (c *coalescingConn) NetConn() net.Conn { return c.Conn }
+
 // coalescingListener wraps the connections of a plain TCP listener. A TLS
 // connection is left as it is: the library tells TLS by its type.
 type coalescingListener struct {
@@ -139,4 +147,63 @@ func (l coalescingListener) Accept() (net.Conn, error) {
 		return c, nil
 	}
 	return &coalescingConn{Conn: c}, nil
+}
+
+// Refusal is the greeting for a connection over a connection cap, for a
+// netlimit.Listener's Options.Refusal: a BYE greeting refuses the
+// connection (RFC 9051 7.1.5), and UNAVAILABLE (RFC 5530) says it is
+// temporary.
+func (s *Server) Refusal() []byte {
+	return []byte("* BYE [UNAVAILABLE] Too many connections\r\n")
+}
+
+// handshakeTimeout bounds an implicit-TLS handshake, like the library's
+// wait for a command before login.
+const handshakeTimeout = 30 * time.Second
+
+// startConn prepares a new connection for its session. On implicit TLS
+// it completes the handshake within handshakeTimeout: the library would
+// do it inside the greeting's write with no read deadline at all, so a
+// client that connected and sent nothing held the connection for ever.
+// Then it sets what a read timeout does (closeOnTimeout).
+func startConn(c *imapserver.Conn) error {
+	tc, implicitTLS := c.NetConn().(*tls.Conn)
+	if implicitTLS {
+		tc.SetDeadline(time.Now().Add(handshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			return &imap.Error{Type: imap.StatusResponseTypeBye, Text: "TLS handshake failed"}
+		}
+		tc.SetDeadline(time.Time{})
+	}
+	closeOnTimeout(c, tc)
+	return nil
+}
+
+// closeOnTimeout makes the first read timeout on c end the session with
+// a BYE (RFC 9051 7.1.5's autologout). The library reads with fixed
+// deadlines (30 s before login and for the rest of a command once its
+// first byte came, 35 min after login and in IDLE); when one passes in
+// the middle of a command it answers NO [SERVERBUG] and waits for the
+// next one, so a client sending a byte every 30 s would hold the
+// connection for ever. Beneath the library, the netlimit.Conn's reads
+// end at the first timeout; this says why and closes.
+//
+// implicitTLS is c's TLS connection if its handshake is complete. After
+// STARTTLS the read that timed out may be the handshake's, which holds
+// the lock a write through TLS needs: such a connection is closed
+// without a BYE.
+func closeOnTimeout(c *imapserver.Conn, implicitTLS *tls.Conn) {
+	nc := netlimit.Of(c.NetConn())
+	if nc == nil {
+		return
+	}
+	nc.OnTimeout(func() {
+		if tc, ok := c.NetConn().(*tls.Conn); ok && tc != implicitTLS {
+			nc.Close()
+			return
+		}
+		// It runs inside a Read of the command reader, when the library
+		// holds no lock for writing.
+		c.Bye("Autologout; timed out waiting for the client")
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"pillarbox/mailbox"
+	"pillarbox/mailbox/netlimit"
 )
 
 // Options configures a Server. Zero values are documented per field.
@@ -129,7 +130,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.servers[srv] = struct{}{}
 	s.mu.Unlock()
-	err := srv.Serve(coalescingListener{ln})
+	// Final read timeouts (closeOnTimeout) need a netlimit.Conn beneath
+	// the library; serve.go puts one beneath TLS for implicit TLS.
+	err := srv.Serve(coalescingListener{netlimit.GuardListener(ln)})
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()

@@ -37,6 +37,9 @@ type session struct {
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	if err := startConn(c); err != nil {
+		return nil, nil, err
+	}
 	sess := &session{srv: s, conn: c}
 	if addr := c.NetConn().RemoteAddr(); addr != nil {
 		sess.ip = addr.String()

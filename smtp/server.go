@@ -20,6 +20,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
+	"pillarbox/mailbox/netlimit"
 )
 
 // Mailboxes is what the MX needs from the mail store.
@@ -39,10 +40,19 @@ type Options struct {
 	MaxRecipients int
 	// TLS enables STARTTLS. Zero: no STARTTLS.
 	TLS *tls.Config
-	// ReadTimeout bounds the wait for each command and for a whole DATA
-	// transfer (go-smtp sets the deadline once before DATA). Zero: 10 min,
+	// ReadTimeout bounds the wait for each command line, counted from
+	// the start of the wait, so that a line trickled in without its CRLF
+	// cannot extend it. When it passes, the client gets 421 4.4.2 and the
+	// connection is closed, for good (before the first EHLO, go-smtp
+	// first answers a line that came without its CRLF). Zero: 10 min,
 	// RFC 5321 4.5.3.2.6's DATA termination timeout.
 	ReadTimeout time.Duration
+	// DataTimeout bounds a whole message transfer, from the 354 that
+	// answers DATA (or from the first BDAT chunk) to its last byte,
+	// however slowly the client sends; the client then gets 421 4.4.2,
+	// nothing is delivered and the connection is closed. Zero: 10 min,
+	// enough for 25 MiB at 350 kbit/s.
+	DataTimeout time.Duration
 	// WriteTimeout bounds each reply. Zero: 1 min.
 	WriteTimeout time.Duration
 	// Logger gets one line per accepted message. Zero: slog.Default().
@@ -82,6 +92,9 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	if opts.ReadTimeout == 0 {
 		opts.ReadTimeout = 10 * time.Minute
 	}
+	if opts.DataTimeout == 0 {
+		opts.DataTimeout = 10 * time.Minute
+	}
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = time.Minute
 	}
@@ -118,7 +131,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	err := s.srv.Serve(ln)
+	// Final read timeouts (see limits.go) need a netlimit.Conn beneath
+	// go-smtp; serve.go puts one beneath TLS for implicit TLS.
+	err := s.srv.Serve(netlimit.GuardListener(ln))
 	if s.isClosing() || errors.Is(err, gosmtp.ErrServerClosed) {
 		return ErrServerClosed
 	}
@@ -178,6 +193,7 @@ func (s *Server) beginData() bool {
 }
 
 func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	s.closeOnTimeout(c, s.idleReply())
 	return &session{srv: s, conn: c}, nil
 }
 

@@ -107,6 +107,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	defer s.srv.limitData(s.conn)()
 	if len(s.rcpts) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}

@@ -52,6 +52,7 @@ func NewSubmission(sub Submitter, opts SubmissionOptions) *Server {
 		th = mailbox.NewThrottle(mailbox.ThrottleOptions{})
 	}
 	s.srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		s.closeOnTimeout(c, s.idleReply())
 		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c}, nil
 	})
 	// go-smtp decides per server; the session decides per connection
@@ -250,6 +251,7 @@ func (s *submissionSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 }
 
 func (s *submissionSession) Data(r io.Reader) error {
+	defer s.srv.limitData(s.conn)()
 	if len(s.local)+len(s.remote) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}

@@ -71,6 +71,21 @@ type Config struct {
 		Key  string `toml:"key"`
 	} `toml:"tls"`
 
+	Limits struct {
+		// MaxConnections caps the connections each listener holds open
+		// at once; one more is refused before any work (SMTP 421 4.7.0,
+		// IMAP BYE, a plain close on implicit TLS). Zero: automatic,
+		// the file descriptors the process may open (RLIMIT_NOFILE) less
+		// 256 kept for the database, the relay and the listeners, shared
+		// equally by the listeners, and at most 4096 each. A value that
+		// does not fit in that budget stops serve at start.
+		MaxConnections int `toml:"max_connections"`
+		// MaxConnectionsPerIP caps, per listener, the connections from
+		// one IPv4 address or one IPv6 /64. Zero: 50, or MaxConnections
+		// if that is lower.
+		MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	} `toml:"limits"`
+
 	Relay struct {
 		// Smarthost, as host:port, receives all outgoing mail. Default ""
 		// (deliver directly to each domain's MX).
@@ -261,6 +276,16 @@ func (c *Config) validate() error {
 	}
 	if c.SMTP.MaxRecipients <= 0 {
 		return fmt.Errorf("smtp.max_recipients: must be positive, got %d", c.SMTP.MaxRecipients)
+	}
+	if c.Limits.MaxConnections < 0 {
+		return fmt.Errorf("limits.max_connections: must not be negative (0 is automatic), got %d", c.Limits.MaxConnections)
+	}
+	if c.Limits.MaxConnectionsPerIP < 0 {
+		return fmt.Errorf("limits.max_connections_per_ip: must not be negative (0 is automatic), got %d", c.Limits.MaxConnectionsPerIP)
+	}
+	if c.Limits.MaxConnections > 0 && c.Limits.MaxConnectionsPerIP > c.Limits.MaxConnections {
+		return fmt.Errorf("limits.max_connections_per_ip: %d is more than limits.max_connections (%d)",
+			c.Limits.MaxConnectionsPerIP, c.Limits.MaxConnections)
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: cert and key must be set together (leave both empty for a self-signed certificate)")

@@ -76,6 +76,8 @@ func fullConfig() *Config {
 	c.IMAP.ListenTLS = "[::]:993"
 	c.TLS.Cert = "/etc/pillarbox/cert.pem"
 	c.TLS.Key = "/etc/pillarbox/key.pem"
+	c.Limits.MaxConnections = 500
+	c.Limits.MaxConnectionsPerIP = 20
 	c.Relay.Smarthost = "smtp.provider.example:587"
 	c.Relay.Retry = durations(time.Minute, 150*time.Second, time.Hour)
 	c.Relay.MaxAge = Duration{72 * time.Hour}
@@ -167,6 +169,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "tls key without cert", text: "[tls]\nkey = \"k.pem\"\n", want: []string{"tls: cert and key must be set together"}},
 		{name: "zero max_recipients", path: "bad-max-recipients.toml", want: []string{"smtp.max_recipients: must be positive"}},
 		{name: "negative max_message_bytes", text: "[smtp]\nmax_message_bytes = -1\n", want: []string{"smtp.max_message_bytes: must be positive"}},
+		{name: "negative max_connections", text: "[limits]\nmax_connections = -1\n", want: []string{"limits.max_connections: must not be negative"}},
+		{name: "negative max_connections_per_ip", text: "[limits]\nmax_connections_per_ip = -5\n", want: []string{"limits.max_connections_per_ip: must not be negative"}},
+		{name: "per-ip cap above the total", text: "[limits]\nmax_connections = 10\nmax_connections_per_ip = 11\n",
+			want: []string{"limits.max_connections_per_ip: 11 is more than limits.max_connections (10)"}},
+		{name: "unknown limits key", text: "[limits]\nmax_conns = 10\n", want: []string{`unknown key "limits.max_conns"`}},
 		{name: "wrong type", text: "[smtp]\nmax_recipients = \"many\"\n", want: []string{"smtp.max_recipients"}},
 		{name: "syntax error", text: "hostname = \n", want: []string{"pillarbox.toml:1: "}},
 		{name: "missing file", path: "does-not-exist.toml", want: []string{"does-not-exist.toml"}},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pillarbox/mailbox"
+	"pillarbox/mailbox/netlimit"
 	"pillarbox/smtp"
 	"pillarbox/store"
 )
@@ -36,6 +37,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 type server interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
+	// Refusal is what a connection over a cap is told before it is
+	// closed.
+	Refusal() []byte
 }
 
 // listenerSpec is one listener serve opens; addr "" disables it.
@@ -106,6 +110,10 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) })
+	caps, err := listenerCaps(specs, cfg, log)
+	if err != nil {
+		return err
+	}
 
 	var running []server
 	errc := make(chan error, len(specs)+len(workers))
@@ -118,6 +126,14 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", sp.name, err)
 			}
+			// The caps are checked beneath TLS, so that a refused client
+			// costs no handshake; on implicit TLS it cannot read a plain
+			// refusal either, and is closed without one.
+			refusal := sp.srv.Refusal()
+			if sp.implicitTLS {
+				refusal = nil
+			}
+			ln = netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP, Refusal: refusal, Logger: log})
 			if sp.implicitTLS {
 				ln = tls.NewListener(ln, tlsConf)
 			}
@@ -165,6 +181,27 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return startErr
+}
+
+// listenerCaps returns the connection caps of each listener in specs
+// that is on, within the process's descriptor limit.
+func listenerCaps(specs []listenerSpec, cfg *Config, log *slog.Logger) (connCaps, error) {
+	n := 0
+	for _, sp := range specs {
+		if sp.addr != "" {
+			n++
+		}
+	}
+	nofile, err := openFileLimit()
+	if err != nil {
+		return connCaps{}, err
+	}
+	caps, err := connectionCaps(cfg, nofile, n)
+	if err != nil {
+		return connCaps{}, fmt.Errorf("config: %w", err)
+	}
+	log.Info("connection limits", "per_listener", caps.max, "per_ip", caps.perIP, "listeners", n, "nofile", nofile)
+	return caps, nil
 }
 
 // ensurePostmaster gives a new installation its first account, so that

@@ -1,0 +1,212 @@
+// Package netlimit bounds what network clients can hold on to: a
+// listener that caps the connections open at once, in total and per
+// client address, before a server does any work for them, and keeps
+// accepting when the process runs short of file descriptors; and
+// connections whose read timeouts are final.
+package netlimit
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Options configures a Listener. Zero values are documented per field.
+type Options struct {
+	// MaxConns caps the connections open at once. Zero: no cap.
+	MaxConns int
+	// MaxConnsPerIP caps the connections open at once from one IPv4
+	// address or one IPv6 /64, the block a single site usually gets.
+	// Zero: no cap.
+	MaxConnsPerIP int
+	// Refusal is written to a connection over a cap before it is closed,
+	// such as SMTP's 421 or IMAP's BYE. Nil: closed without a word, which
+	// is right for implicit TLS, where the client expects a handshake.
+	Refusal []byte
+	// Logger gets accept errors and, at most once a minute, how many
+	// connections were refused. Zero: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of refusals and of the connections' read limits.
+	// Zero: time.Now.
+	Now func() time.Time
+}
+
+// refusalTimeout bounds the write of a refusal. A new connection's send
+// buffer is empty, so the write does not wait in practice, and Accept
+// may do it itself without holding a goroutine and a descriptor per
+// refused client.
+const refusalTimeout = time.Second
+
+// Accept errors are retried after a wait that doubles from minBackoff
+// up to maxBackoff: running out of descriptors (EMFILE, ENFILE) or
+// kernel memory (ENOBUFS, ENOMEM) passes once connections close.
+const (
+	minBackoff = 5 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// refusalLogEvery spaces the log lines about refused connections, so
+// that a flood does not become a flood of log lines.
+const refusalLogEvery = time.Minute
+
+// Listener is a net.Listener that enforces Options' caps. Its Accept
+// returns *Conn, which frees its slot when closed. Use one Listener per
+// listening socket.
+type Listener struct {
+	inner     net.Listener
+	opts      Options
+	log       *slog.Logger
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	open     int
+	perIP    map[netip.Prefix]int
+	refused  int       // since the last log line about refusals
+	loggedAt time.Time // of that line
+}
+
+// NewListener returns a Listener accepting from inner.
+func NewListener(inner net.Listener, opts Options) *Listener {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Listener{inner: inner, opts: opts, log: opts.Logger,
+		closed: make(chan struct{}), perIP: make(map[netip.Prefix]int)}
+}
+
+// Accept waits for the next connection within the caps. A connection
+// over a cap gets the refusal and is closed, and Accept waits on. An
+// error from the socket other than its closing is logged and retried
+// after a short wait, so that the servers above, some of which stop at
+// errors they do not deem temporary, keep serving.
+func (l *Listener) Accept() (net.Conn, error) {
+	var delay time.Duration
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			delay = min(max(2*delay, minBackoff), maxBackoff)
+			l.log.Warn("netlimit: accept failed, retrying", "addr", l.inner.Addr().String(), "err", err, "retry_in", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-l.closed:
+				t.Stop()
+				return nil, net.ErrClosed
+			}
+			continue
+		}
+		delay = 0
+		if lc := l.admit(c); lc != nil {
+			return lc, nil
+		}
+	}
+}
+
+// admit takes a slot for c, or refuses it and returns nil.
+func (l *Listener) admit(c net.Conn) *Conn {
+	key, keyed := clientKey(c.RemoteAddr())
+	l.mu.Lock()
+	over := l.opts.MaxConns > 0 && l.open >= l.opts.MaxConns
+	if !over && keyed && l.opts.MaxConnsPerIP > 0 && l.perIP[key] >= l.opts.MaxConnsPerIP {
+		over = true
+	}
+	if over {
+		refused, open := l.countRefusalLocked()
+		l.mu.Unlock()
+		if refused > 0 {
+			l.log.Warn("netlimit: connections refused, over the cap", "addr", l.inner.Addr().String(), "refused", refused,
+				"last_client", key.String(), "open", open, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxConnsPerIP)
+		}
+		l.refuse(c)
+		return nil
+	}
+	l.open++
+	if keyed {
+		l.perIP[key]++
+	}
+	l.mu.Unlock()
+	return &Conn{Conn: c, now: l.opts.Now, release: func() { l.release(key, keyed) }}
+}
+
+// countRefusalLocked counts a refusal. Once a minute at most it returns
+// the refusals counted since it last did, to be logged, and the open
+// connections; otherwise zero.
+func (l *Listener) countRefusalLocked() (refused, open int) {
+	l.refused++
+	now := l.opts.Now()
+	if !l.loggedAt.IsZero() && now.Sub(l.loggedAt) < refusalLogEvery {
+		return 0, 0
+	}
+	refused, l.refused, l.loggedAt = l.refused, 0, now
+	return refused, l.open
+}
+
+// refuse sends the refusal and closes c.
+func (l *Listener) refuse(c net.Conn) {
+	if len(l.opts.Refusal) > 0 {
+		c.SetWriteDeadline(l.opts.Now().Add(refusalTimeout))
+		c.Write(l.opts.Refusal)
+	}
+	c.Close()
+}
+
+func (l *Listener) release(key netip.Prefix, keyed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if keyed {
+		if l.perIP[key]--; l.perIP[key] <= 0 {
+			delete(l.perIP, key)
+		}
+	}
+}
+
+// Open returns how many accepted connections are open.
+func (l *Listener) Open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open
+}
+
+// Close closes the socket; open connections stay open.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.inner.Close()
+}
+
+// Addr returns the socket's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// clientKey is what the per-address cap counts by: the IPv4 address, or
+// the /64 of an IPv6 address, since one IPv6 host can pick any address
+// in its block.
+func clientKey(a net.Addr) (netip.Prefix, bool) {
+	var ip netip.Addr
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if a == nil {
+		return netip.Prefix{}, false
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap().WithZone("")
+	if !ip.IsValid() {
+		return netip.Prefix{}, false
+	}
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, err := ip.Prefix(bits)
+	return p, err == nil
+}
