@@ -95,6 +95,7 @@ func hostileSearch(b *testing.B, conns int) {
 			}
 		}
 	}()
+	b.ReportAllocs()
 	start := time.Now()
 	statuses := make([]string, conns)
 	for b.Loop() {

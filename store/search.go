@@ -141,13 +141,46 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteri
 	defer s.db.searches.Delete(token)
 	b := &sqlBuilder{token: token, st: st}
 	b.collect(c)
-	if len(b.keys) > 0 {
+	var expr string
+	inMailbox := "m.mailbox_id = ?"
+	if len(b.keys) == 0 {
+		expr = b.expr(c, exact)
+	} else {
 		if err := s.matchText(ctx, mailboxID, c, b); err != nil {
 			return searchError(ctx, err)
 		}
+		// Only the messages that contain some text key need to read the
+		// first pass's results; for the others every text key is false,
+		// which SQLite can tell without calling Go.
+		b.args = nil
+		hits := []byte{'['}
+		for blob := range st.text {
+			if len(hits) > 1 {
+				hits = append(hits, ',')
+			}
+			hits = strconv.AppendInt(hits, blob, 10)
+		}
+		hits = append(hits, ']')
+		inHits := "m.blob_id IN (SELECT value FROM json_each(" + b.arg(string(hits)) + "))"
+		switch {
+		case withoutText(c) == isFalse:
+			// Only messages that contain a text key can match (the usual
+			// case: text keys that must all match): SQLite can start from
+			// them.
+			if len(st.text) == 0 {
+				return nil
+			}
+			expr = "(" + inHits + " AND " + b.expr(c, exact) + ")"
+			// '+' keeps SQLite from looking the mailbox up in an index, so
+			// that it looks the few messages up by blob instead.
+			inMailbox = "+m.mailbox_id = ?"
+		case len(st.text) == 0:
+			b.args = nil
+			expr = b.expr(c, absent)
+		default:
+			expr = "(CASE WHEN " + inHits + " THEN " + b.expr(c, exact) + " ELSE " + b.expr(c, absent) + " END)"
+		}
 	}
-	b.args = nil
-	expr := b.expr(c, exact)
 	// The results come back as one string that SQLite builds ("uid" or
 	// "uid:seq", comma-separated, in UID order): a row of database/sql
 	// costs more than the search itself when most messages match.
@@ -160,7 +193,7 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteri
 		args = append(b.args, mailboxID)
 	} else {
 		q = `SELECT coalesce(group_concat(uid, ','), '') FROM (SELECT m.uid AS uid FROM messages m
-			WHERE m.mailbox_id = ? AND ` + expr + ` ORDER BY m.uid)`
+			WHERE ` + inMailbox + ` AND ` + expr + ` ORDER BY m.uid)`
 		args = append([]any{mailboxID}, b.args...)
 	}
 	var packed string
@@ -206,20 +239,26 @@ func searchError(ctx context.Context, err error) error {
 // that may match c, one at a time, and records in b.st which of b's text
 // keys each contains.
 func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCriteria, b *sqlBuilder) error {
-	b.args = nil
-	candidates := b.expr(c, superset)
-	header, body := "''", "''"
+	// The text is in the full-text index or still pending, never both.
+	const header, body = "coalesce(t.header, p.header, '')", "coalesce(t.body, p.body, '')"
+	cols := "''"
 	if b.needHeader {
-		header = "coalesce(t.header, p.header, '')"
+		cols = header
 	}
 	if b.needBody {
-		body = "coalesce(t.body, p.body, '')"
+		cols += ", " + body
+	} else {
+		cols += ", ''"
 	}
-	// The text is in the full-text index or still pending, never both.
-	q := `SELECT m.blob_id, ` + header + `, ` + body + ` FROM messages m
+	b.args = nil
+	where := b.expr(c, superset)
+	if like := b.likeFilter(header, body); like != "" {
+		where += " AND " + like
+	}
+	q := `SELECT m.blob_id, ` + cols + ` FROM messages m
 		LEFT JOIN blob_text t ON t.docid = m.blob_id
 		LEFT JOIN blob_text_pending p ON p.blob_id = m.blob_id
-		WHERE m.mailbox_id = ? AND ` + candidates
+		WHERE m.mailbox_id = ? AND ` + where
 	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
 	if err != nil {
 		return err
@@ -234,7 +273,9 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 			return err
 		}
 		if _, done := b.st.text[blob]; !done {
-			b.st.text[blob] = m.match(h, t)
+			if found := m.match(h, t); found != 0 {
+				b.st.text[blob] = found
+			}
 		}
 		if s.db.searchRowHook != nil {
 			s.db.searchRowHook()
@@ -250,7 +291,7 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 // the search's token (DB.searches).
 type searchState struct {
 	ctx  context.Context
-	text map[int64]uint64 // blob id → bit i set if it contains text key i
+	text map[int64]uint64 // blob id → bit i set if it contains text key i; only blobs with some
 	sets [][]UIDRange     // UID sets too large to write into the SQL
 }
 

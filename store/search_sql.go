@@ -2,9 +2,11 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -20,6 +22,9 @@ const (
 	// subset: true only for messages that match, without reading any text
 	// (what superset writes under NOT).
 	subset
+	// absent: the criteria for a message that contains none of the text
+	// keys (whose first pass found nothing).
+	absent
 )
 
 // inverse is the mode for the operand of NOT.
@@ -146,7 +151,7 @@ func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
 		and = append(and, "m.size < "+b.arg(c.Smaller))
 	}
 	// NOT turns a superset of its operand's matches into a subset of its
-	// own, and the other way round.
+	// own, and the other way round (mode.inverse).
 	for i := range c.Not {
 		and = append(and, "(NOT "+b.expr(&c.Not[i], mode.inverse())+")")
 	}
@@ -158,6 +163,50 @@ func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
 	}
 	return join(and, "AND")
 }
+
+// truth is a three-valued truth: what criteria are when some keys are
+// not known.
+type truth int
+
+const (
+	unknown truth = iota
+	isFalse
+	isTrue
+)
+
+// withoutText says what c is for a message that contains none of its
+// text keys, whatever the other keys say.
+func withoutText(c *SearchCriteria) truth {
+	if c.Never || len(c.Header) > 0 || slices.ContainsFunc(c.Body, nonEmpty) || slices.ContainsFunc(c.Text, nonEmpty) ||
+		slices.ContainsFunc(c.UIDs, func(set []UIDRange) bool { return len(set) == 0 }) {
+		return isFalse
+	}
+	all := isTrue // of the AND
+	if len(c.UIDs) > 0 || !c.Since.IsZero() || !c.Before.IsZero() || !c.SentSince.IsZero() || !c.SentBefore.IsZero() ||
+		c.Flags != 0 || c.NotFlags != 0 || len(c.Keywords) > 0 || len(c.NotKeywords) > 0 || c.Larger > 0 || c.Smaller > 0 {
+		all = unknown
+	}
+	for i := range c.Not {
+		switch withoutText(&c.Not[i]) {
+		case isTrue:
+			return isFalse
+		case unknown:
+			all = unknown
+		}
+	}
+	for i := range c.Or {
+		l, r := withoutText(&c.Or[i][0]), withoutText(&c.Or[i][1])
+		switch {
+		case l == isFalse && r == isFalse:
+			return isFalse
+		case l != isTrue && r != isTrue:
+			all = unknown
+		}
+	}
+	return all
+}
+
+func nonEmpty(s string) bool { return s != "" }
 
 // join combines terms with op as a balanced tree, in parentheses, so that
 // the expression's depth (which SQLite limits) grows with the logarithm
@@ -174,7 +223,7 @@ func join(terms []string, op string) string {
 // full-text column col.
 func (b *sqlBuilder) text(k textKey, col, s string, mode searchMode) string {
 	switch mode {
-	case subset:
+	case subset, absent:
 		return "0"
 	case superset:
 		// The full-text index, where a query on it finds every match; text
@@ -187,6 +236,45 @@ func (b *sqlBuilder) text(k textKey, col, s string, mode searchMode) string {
 			") OR m.blob_id IN (SELECT blob_id FROM blob_text_pending))"
 	}
 	return fmt.Sprintf("%s(%d, m.blob_id, %d)", fnText, b.token, b.bits[k])
+}
+
+// Search's first pass lets SQLite rule out the messages that contain none
+// of the text keys with LIKE, which costs a scan of the text per key but
+// saves handing the text to Go, when there are at most maxLikeKeys keys
+// and no pattern is longer than maxLikePattern bytes (SQLite refuses
+// patterns past 50000 bytes). With more keys, Go's one pass over a
+// message for all of them is cheaper.
+const (
+	maxLikeKeys    = 4
+	maxLikePattern = 1000
+)
+
+// likeFilter writes "the text contains one of the text keys, maybe" over
+// the first pass's text columns, or "" when it would not pay.
+func (b *sqlBuilder) likeFilter(header, body string) string {
+	if len(b.keys) > maxLikeKeys {
+		return ""
+	}
+	var or []string
+	for _, k := range b.keys {
+		pat := "%" + likePattern(k.needle) + "%"
+		if k.kind == keyHeader {
+			pat = "%" + likePattern(k.field) + ":" + pat
+		}
+		if len(pat) > maxLikePattern {
+			return ""
+		}
+		like := func(col string) string { return col + " LIKE " + b.arg(pat) + ` ESCAPE '\'` }
+		switch k.kind {
+		case keyBody:
+			or = append(or, like(body))
+		case keyHeader:
+			or = append(or, like(header))
+		case keyText:
+			or = append(or, like(header), like(body))
+		}
+	}
+	return join(or, "OR")
 }
 
 // dayStart returns the Unix time of the start (UTC) of t's day.
@@ -286,6 +374,39 @@ func hasASCIIAlnum(s string) bool {
 		}
 	}
 	return false
+}
+
+// likePattern turns s into a LIKE pattern (escape '\') matching at least
+// every text that contains s ignoring case. LIKE ignores the case of ASCII
+// letters only, so characters with other case variants (and the ASCII
+// letters whose variants include non-ASCII ones, such as k and the Kelvin
+// sign) become '_', which matches any one character.
+func likePattern(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '%' || r == '_' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case unicode.SimpleFold(r) == r:
+			b.WriteRune(r) // no case variants
+		case r < utf8.RuneSelf && asciiOrbit(r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// asciiOrbit reports whether every case variant of r is ASCII.
+func asciiOrbit(r rune) bool {
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func likeEscape(s string) string {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -143,19 +144,33 @@ func Fold(s string) string { return string(AppendFold(nil, s)) }
 
 // AppendFold appends Fold(s) to dst. Invalid UTF-8 is kept as it is.
 func AppendFold(dst []byte, s string) []byte {
+	dst = slices.Grow(dst, len(s))
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
+		// Runs of ASCII, the bulk of most text, are folded in place
+		// without append's checks.
+		j := i
+		for j < len(s) && s[j] < utf8.RuneSelf {
+			j++
+		}
+		if j > i {
+			n := len(dst)
+			dst = dst[:n+j-i]
+			out, in := dst[n:], s[i:j]
+			for k := 0; k < len(in) && k < len(out); k++ {
+				c := in[k]
+				if c-'a' < 26 {
+					c -= 'a' - 'A'
+				}
+				out[k] = c
 			}
-			dst = append(dst, c)
-			i++
-			continue
+			i = j
+			if i == len(s) {
+				break
+			}
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, c)
+			dst = append(dst, s[i])
 			i++
 			continue
 		}

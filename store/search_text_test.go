@@ -112,3 +112,90 @@ func TestSearchHeaderMatchesBruteForce(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchRandomCriteriaMatchBruteForce runs random criteria that mix
+// text keys (few, so SQLite's LIKE filters them, and many, so Go matches
+// them all) with other keys under NOT and OR, and compares Search's
+// answers with evaluating the criteria message by message.
+func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(8, 9))
+	const n = 30
+	headers, bodies := make([]string, n), make([]string, n)
+	for i := range n {
+		headers[i] = "Subject: " + randomText(r, 4) + "\nFrom: " + randomText(r, 2) + "\n"
+		bodies[i] = randomText(r, 12)
+	}
+	db, mb := searchDB(t, headers, bodies)
+	if err := db.Write(t.Context(), func(tx *Tx) error {
+		_, err := tx.SetFlags(mb, []UIDRange{{1, 10}, {20, 25}}, FlagsAdd, FlagSeen, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seen := func(uid int) bool { return uid <= 10 || 20 <= uid && uid <= 25 }
+	needle := func() string {
+		src := []string{headers[r.IntN(n)], bodies[r.IntN(n)]}[r.IntN(2)]
+		runes := []rune(src)
+		a := r.IntN(len(runes))
+		return varyCase(r, string(runes[a:min(len(runes), a+1+r.IntN(6))]))
+	}
+	type node struct {
+		c    SearchCriteria
+		eval func(i int) bool // message i (UID i+1)
+	}
+	var gen func(depth int) node
+	gen = func(depth int) node {
+		switch k := r.IntN(9); {
+		case k == 0:
+			s := needle()
+			return node{SearchCriteria{Body: []string{s}}, func(i int) bool { return strings.Contains(Fold(bodies[i]), Fold(s)) }}
+		case k == 1:
+			s := needle()
+			return node{SearchCriteria{Text: []string{s}}, func(i int) bool {
+				return strings.Contains(Fold(bodies[i]), Fold(s)) || strings.Contains(Fold(headers[i]), Fold(s))
+			}}
+		case k == 2:
+			s := needle()
+			return node{SearchCriteria{Header: []HeaderCriterion{{Field: "subject", Value: s}}}, func(i int) bool { return bruteHeader(headers[i], "Subject", s) }}
+		case k == 3:
+			lo := uint32(1 + r.IntN(n))
+			hi := lo + uint32(r.IntN(10))
+			return node{SearchCriteria{UIDs: [][]UIDRange{{{lo, hi}}}}, func(i int) bool { return lo <= uint32(i+1) && uint32(i+1) <= hi }}
+		case k == 4:
+			return node{SearchCriteria{Flags: FlagSeen}, func(i int) bool { return seen(i + 1) }}
+		case k == 5 || depth == 0:
+			return node{SearchCriteria{NotFlags: FlagSeen}, func(i int) bool { return !seen(i + 1) }}
+		case k == 6:
+			a := gen(depth - 1)
+			return node{SearchCriteria{Not: []SearchCriteria{a.c}}, func(i int) bool { return !a.eval(i) }}
+		case k == 7:
+			a, b := gen(depth-1), gen(depth-1)
+			return node{SearchCriteria{Or: [][2]SearchCriteria{{a.c, b.c}}}, func(i int) bool { return a.eval(i) || b.eval(i) }}
+		default: // AND: b's keys added to a's
+			a, b := gen(depth-1), gen(depth-1)
+			c := a.c
+			c.Body = append(slices.Clone(c.Body), b.c.Body...)
+			c.Text = append(slices.Clone(c.Text), b.c.Text...)
+			c.Header = append(slices.Clone(c.Header), b.c.Header...)
+			c.UIDs = append(slices.Clone(c.UIDs), b.c.UIDs...)
+			c.Flags |= b.c.Flags
+			c.NotFlags |= b.c.NotFlags
+			c.Not = append(slices.Clone(c.Not), b.c.Not...)
+			c.Or = append(slices.Clone(c.Or), b.c.Or...)
+			return node{c, func(i int) bool { return a.eval(i) && b.eval(i) }}
+		}
+	}
+	for k := range 150 {
+		nd := gen(2 + r.IntN(4))
+		var want []uint32
+		for i := range n {
+			if nd.eval(i) {
+				want = append(want, uint32(i+1))
+			}
+		}
+		if got := search(t, db, mb, &nd.c, k%2 == 0); !slices.Equal(got, want) {
+			t.Errorf("%+v (%d text keys): got %v, want %v", nd.c, nd.c.Size().TextKeys, got, want)
+		}
+	}
+}
