@@ -142,44 +142,22 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteri
 	b := &sqlBuilder{token: token, st: st}
 	b.collect(c)
 	var expr string
-	inMailbox := "m.mailbox_id = ?"
+	byBlob := false
 	if len(b.keys) == 0 {
 		expr = b.expr(c, exact)
 	} else {
 		if err := s.matchText(ctx, mailboxID, c, b); err != nil {
 			return searchError(ctx, err)
 		}
-		// Only the messages that contain some text key need to read the
-		// first pass's results; for the others every text key is false,
-		// which SQLite can tell without calling Go.
-		b.args = nil
-		hits := []byte{'['}
-		for blob := range st.text {
-			if len(hits) > 1 {
-				hits = append(hits, ',')
-			}
-			hits = strconv.AppendInt(hits, blob, 10)
+		if expr, byBlob = b.afterText(c); expr == "" {
+			return nil
 		}
-		hits = append(hits, ']')
-		inHits := "m.blob_id IN (SELECT value FROM json_each(" + b.arg(string(hits)) + "))"
-		switch {
-		case withoutText(c) == isFalse:
-			// Only messages that contain a text key can match (the usual
-			// case: text keys that must all match): SQLite can start from
-			// them.
-			if len(st.text) == 0 {
-				return nil
-			}
-			expr = "(" + inHits + " AND " + b.expr(c, exact) + ")"
-			// '+' keeps SQLite from looking the mailbox up in an index, so
-			// that it looks the few messages up by blob instead.
-			inMailbox = "+m.mailbox_id = ?"
-		case len(st.text) == 0:
-			b.args = nil
-			expr = b.expr(c, absent)
-		default:
-			expr = "(CASE WHEN " + inHits + " THEN " + b.expr(c, exact) + " ELSE " + b.expr(c, absent) + " END)"
-		}
+	}
+	inMailbox := "m.mailbox_id = ?"
+	if byBlob {
+		// '+' keeps SQLite from finding the mailbox's messages by index,
+		// so that it looks up the few that can match by blob instead.
+		inMailbox = "+m.mailbox_id = ?"
 	}
 	// The results come back as one string that SQLite builds ("uid" or
 	// "uid:seq", comma-separated, in UID order): a row of database/sql

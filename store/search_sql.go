@@ -164,6 +164,35 @@ func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
 	return join(and, "AND")
 }
 
+// afterText writes c for Search's second pass, after matchText. Only the
+// messages that contain some text key (those in b.st.text) read
+// matchText's results; for the others every text key is false, which
+// SQLite can tell without calling Go. When that makes c false, only those
+// messages can match: afterText then says so (byBlob), or returns "" if
+// there are none.
+func (b *sqlBuilder) afterText(c *SearchCriteria) (expr string, byBlob bool) {
+	b.args = nil
+	if len(b.st.text) == 0 {
+		if withoutText(c) == isFalse {
+			return "", false
+		}
+		return b.expr(c, absent), false
+	}
+	hits := []byte{'['}
+	for blob := range b.st.text {
+		if len(hits) > 1 {
+			hits = append(hits, ',')
+		}
+		hits = strconv.AppendInt(hits, blob, 10)
+	}
+	hits = append(hits, ']')
+	inHits := "m.blob_id IN (SELECT value FROM json_each(" + b.arg(string(hits)) + "))"
+	if withoutText(c) == isFalse {
+		return "(" + inHits + " AND " + b.expr(c, exact) + ")", true
+	}
+	return "(CASE WHEN " + inHits + " THEN " + b.expr(c, exact) + " ELSE " + b.expr(c, absent) + " END)", false
+}
+
 // truth is a three-valued truth: what criteria are when some keys are
 // not known.
 type truth int
