@@ -144,7 +144,7 @@ func TestSearchTextMatchesBruteForce(t *testing.T) {
 		}
 		got := search(t, db, mb, &SearchCriteria{Body: []string{needle}}, k%2 == 0)
 		if want := brute(bodies, needle); !slices.Equal(got, want) {
-			t.Errorf("BODY %q (fts %q): got %v, want %v", needle, ftsQuery(needle), got, want)
+			t.Errorf("BODY %q (fts %q, like %q): got %v, want %v", needle, ftsQuery(needle), likePattern(needle), got, want)
 		}
 		both := make([]string, n)
 		for i := range n {
@@ -196,12 +196,15 @@ func TestFTSQuery(t *testing.T) {
 	}
 }
 
-func TestFold(t *testing.T) {
+func TestFoldAndLike(t *testing.T) {
 	if Fold("Straße") != Fold("STRAẞE") || Fold("Straße") == Fold("STRASSE") {
 		t.Errorf("Fold: Straße %q, STRAẞE %q, STRASSE %q", Fold("Straße"), Fold("STRAẞE"), Fold("STRASSE"))
 	}
 	if Fold("Kelvin") != Fold("\u212Aelvin") {
 		t.Error("Fold: the Kelvin sign is not k")
+	}
+	if got := likePattern("Ski_50%Ü日"); got != `__i\_50\%_日` {
+		t.Errorf("likePattern = %q", got)
 	}
 }
 
