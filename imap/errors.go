@@ -35,6 +35,8 @@ func (s *session) fail(what string, err error) error {
 			Text: "Invalid flag: " + detail(err, mailbox.ErrBadFlag)}
 	case errors.Is(err, mailbox.ErrUnknownEncoding):
 		return no(imap.ResponseCodeUnknownCTE, "Unknown Content-Transfer-Encoding")
+	case errors.Is(err, mailbox.ErrSearchLimit):
+		return no(imap.ResponseCodeLimit, "Search too complex: "+detail(err, mailbox.ErrSearchLimit))
 	case errors.Is(err, store.ErrFull):
 		return no(imap.ResponseCodeUnavailable, "Storage is full, try again later")
 	case errors.Is(err, context.DeadlineExceeded):

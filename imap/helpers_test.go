@@ -42,6 +42,13 @@ func newEnv(t testing.TB) *testEnv {
 
 func newEnvAt(t testing.TB, path string, opts Options, users bool) *testEnv {
 	t.Helper()
+	return startEnv(t, path, opts, users, nil)
+}
+
+// startEnv is newEnvAt that lets configure set the server's test hooks
+// before it serves.
+func startEnv(t testing.TB, path string, opts Options, users bool, configure func(*Server)) *testEnv {
+	t.Helper()
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +73,9 @@ func newEnvAt(t testing.TB, path string, opts Options, users bool) *testEnv {
 	}
 	e := &testEnv{t: t, db: db, svc: svc, opts: opts}
 	e.srv = New(svc, opts)
+	if configure != nil {
+		configure(e.srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

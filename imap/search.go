@@ -1,6 +1,9 @@
 package imap
 
 import (
+	"context"
+	"errors"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
@@ -10,16 +13,55 @@ import (
 // Search answers SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH
 // (RFC 4731) and SAVE (RFC 5182). The criteria run in SQL in one snapshot,
 // with sequence sets turned into UIDs in that same snapshot.
+//
+// A search costs the server more than any other command, so it is
+// bounded: criteria past mailbox's limits are refused before any work, at
+// most Options.MaxSearches run at once, and each stops after
+// Options.SearchTimeout. All three answer NO [LIMIT] (RFC 5530 3).
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	v, err := s.selected()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.ctx()
+	data, uids, err := s.search(v, kind, criteria)
+	if err != nil {
+		if options.ReturnSave {
+			v.saved = nil // RFC 5182 2.1: a failed search empties $
+		}
+		return nil, err
+	}
+	if options.ReturnSave {
+		v.saved = uids
+	}
+	return data, nil
+}
+
+// search runs a search within its limits; it returns the UIDs found as
+// well, for SAVE.
+func (s *session) search(v *view, kind imapserver.NumKind, criteria *imap.SearchCriteria) (*imap.SearchData, []mailbox.UIDRange, error) {
+	if err := searchSize(criteria).Check(); err != nil {
+		return nil, nil, s.fail("search", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.SearchTimeout)
 	defer cancel()
+	// A free turn is taken even when the budget is spent: the search then
+	// stops at its first query, as "took too long".
+	select {
+	case s.srv.searches <- struct{}{}:
+	default:
+		select {
+		case s.srv.searches <- struct{}{}:
+		case <-ctx.Done():
+			return nil, nil, no(imap.ResponseCodeLimit, "Too many searches at once, try again later")
+		}
+	}
+	defer func() { <-s.srv.searches }()
 	var seqs, uids []mailbox.UIDRange
 	data := &imap.SearchData{}
-	err = s.read(ctx, v, func(r *mailbox.Reader, m *mapping) error {
+	err := s.read(ctx, v, func(r *mailbox.Reader, m *mapping) error {
+		if s.srv.searchHook != nil {
+			s.srv.searchHook()
+		}
 		c, err := convertCriteria(r, m, v, criteria)
 		if err != nil {
 			return err
@@ -48,13 +90,10 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		})
 	})
 	if err != nil {
-		if options.ReturnSave {
-			v.saved = nil // RFC 5182 2.1: a failed search empties $
+		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, no(imap.ResponseCodeLimit, "Search took too long")
 		}
-		return nil, s.fail("search", err)
-	}
-	if options.ReturnSave {
-		v.saved = uids
+		return nil, nil, s.fail("search", err)
 	}
 	if kind == imapserver.NumKindSeq {
 		set := imap.SeqSet{}
@@ -65,7 +104,29 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	} else {
 		data.All = toUIDSet(uids)
 	}
-	return data, nil
+	return data, uids, nil
+}
+
+// searchSize measures the library's criteria as the store measures its
+// own (store.SearchCriteria.Size), so that a search past the limits is
+// refused before it takes a snapshot or resolves any set.
+func searchSize(c *imap.SearchCriteria) mailbox.SearchSize {
+	z := mailbox.SearchSize{TextKeys: len(c.Header) + len(c.Body) + len(c.Text)}
+	z.Keys = z.TextKeys + len(c.SeqNum) + len(c.UID) + len(c.Flag) + len(c.NotFlag) + len(c.Not) + len(c.Or)
+	for _, set := range []bool{!c.Since.IsZero(), !c.Before.IsZero(), !c.SentSince.IsZero(), !c.SentBefore.IsZero(),
+		c.Larger > 0, c.Smaller > 0} {
+		if set {
+			z.Keys++
+		}
+	}
+	for i := range c.Not {
+		z.Add(searchSize(&c.Not[i]))
+	}
+	for i := range c.Or {
+		z.Add(searchSize(&c.Or[i][0]))
+		z.Add(searchSize(&c.Or[i][1]))
+	}
+	return z
 }
 
 // convertCriteria turns the library's criteria into the mailbox's,

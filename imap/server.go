@@ -15,6 +15,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -34,6 +35,16 @@ type Options struct {
 	// Throttle delays the answers to failed logins. Zero: a new one with
 	// its defaults.
 	Throttle *mailbox.Throttle
+	// SearchTimeout bounds the time of one SEARCH command, waiting for its
+	// turn included; past it the search stops and the client gets NO
+	// [LIMIT]. Zero: 10 s.
+	SearchTimeout time.Duration
+	// MaxSearches is how many SEARCH commands run at once, over all
+	// connections; others wait for their turn. A search holds a reader of
+	// the store's snapshot pool (store.Options.Readers) while it runs:
+	// keep this below that size, so that other commands still find one.
+	// Zero: 4.
+	MaxSearches int
 	// Logger gets errors and one line per login. Zero: slog.Default().
 	Logger *slog.Logger
 	// Debug, if not nil, receives the raw protocol of every connection,
@@ -50,6 +61,12 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	hub  *hub
+
+	// searches holds a token for each SEARCH running (Options.MaxSearches).
+	searches chan struct{}
+	// searchHook, if set, runs inside each search once it has its turn
+	// and its snapshot. For tests.
+	searchHook func()
 
 	mu       sync.Mutex
 	closed   bool
@@ -68,9 +85,16 @@ func New(svc *mailbox.Service, opts Options) *Server {
 	if opts.Throttle == nil {
 		opts.Throttle = mailbox.NewThrottle(mailbox.ThrottleOptions{})
 	}
+	if opts.SearchTimeout <= 0 {
+		opts.SearchTimeout = 10 * time.Second
+	}
+	if opts.MaxSearches <= 0 {
+		opts.MaxSearches = 4
+	}
 	s := &Server{
 		svc:      svc,
 		opts:     opts,
+		searches: make(chan struct{}, opts.MaxSearches),
 		log:      opts.Logger,
 		servers:  make(map[*imapserver.Server]struct{}),
 		sessions: make(map[*session]struct{}),

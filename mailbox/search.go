@@ -7,6 +7,22 @@ import (
 	"pillarbox/store"
 )
 
+// Limits of one search (see store.MaxSearchTextKeys and the others for
+// their reasons). Reader.Search refuses criteria past them with
+// ErrSearchLimit before it reads anything.
+const (
+	MaxSearchTextKeys = store.MaxSearchTextKeys // BODY, TEXT and header keys
+	MaxSearchKeys     = store.MaxSearchKeys     // all keys, NOT and OR included
+	MaxSearchDepth    = store.MaxSearchDepth    // nesting of NOT and OR
+)
+
+// ErrSearchLimit means that a search exceeds one of the limits above.
+var ErrSearchLimit = store.ErrSearchLimit
+
+// SearchSize measures criteria against the limits; Check says whether
+// they are within.
+type SearchSize = store.SearchSize
+
 // Criteria select messages of a folder (IMAP SEARCH, RFC 9051 6.4.4);
 // every field that is set must match. Strings match as case-insensitive
 // substrings of the decoded header fields and text stored at delivery;

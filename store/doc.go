@@ -31,6 +31,9 @@
 // Triggers delete a blob when its last message or queue row goes.
 //
 // All writes go through one goroutine that owns the only write connection
-// and commits concurrent requests together (group commit, see DB.Write);
-// reads use a separate read-only pool.
+// and commits concurrent requests together (group commit, see DB.Write).
+// Reads use two read-only pools: one for snapshots, which IMAP holds for a
+// whole command, and one for the DB's short lookups, which SMTP, logins
+// and delivery need, so that no number of slow IMAP commands can starve
+// delivery.
 package store

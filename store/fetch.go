@@ -17,8 +17,9 @@ type UIDRange struct{ Start, Stop uint32 }
 
 // Snapshot is a read transaction: every query on it sees the database as
 // it was at the snapshot's first query (SQLite WAL), whatever commits
-// meanwhile. Close it soon: it holds a connection of the read pool.
+// meanwhile. Close it soon: it holds a connection of the snapshot pool.
 type Snapshot struct {
+	db   *DB
 	conn *sql.Conn
 	tx   *sql.Tx
 }
@@ -26,7 +27,7 @@ type Snapshot struct {
 // Snapshot begins a read transaction. The snapshot itself is taken by its
 // first query.
 func (db *DB) Snapshot(ctx context.Context) (*Snapshot, error) {
-	conn, err := db.rdb.Conn(ctx)
+	conn, err := db.sdb.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
@@ -35,7 +36,7 @@ func (db *DB) Snapshot(ctx context.Context) (*Snapshot, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
-	return &Snapshot{conn: conn, tx: tx}, nil
+	return &Snapshot{db: db, conn: conn, tx: tx}, nil
 }
 
 // Close ends the read transaction.
@@ -305,13 +306,14 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 
 // BlobRange returns n octets of a blob from offset start (fewer at its
 // end); ErrNotFound if the blob is gone. SQLite cuts the range, so the
-// rest of a large blob never reaches Go.
+// rest of a large blob never reaches Go. It reads through the snapshot
+// pool, as IMAP FETCH is what asks: the lookup pool stays free for SMTP.
 func (db *DB) BlobRange(ctx context.Context, blobID, start, n int64) ([]byte, error) {
 	if n <= 0 || start < 0 {
 		return nil, nil
 	}
 	var data []byte
-	err := db.rdb.QueryRowContext(ctx, `SELECT substr(data, ?, ?) FROM blobs WHERE id = ?`, start+1, n, blobID).Scan(&data)
+	err := db.sdb.QueryRowContext(ctx, `SELECT substr(data, ?, ?) FROM blobs WHERE id = ?`, start+1, n, blobID).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: blob %d: %w", blobID, ErrNotFound)
 	}

@@ -1,14 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -51,15 +50,114 @@ type HeaderCriterion struct {
 	Field, Value string
 }
 
-// Search calls fn for every message of the mailbox that matches c, in UID
-// order, with its sequence number when withSeq (else 0).
-func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteria, withSeq bool, fn func(uid, seq uint32) error) error {
-	b := &sqlBuilder{}
-	expr := b.criteria(c)
-	if b.functions {
-		if err := s.registerFunctions(ctx); err != nil {
-			return err
+// Limits of one search: Search refuses criteria past any of them with
+// ErrSearchLimit before it runs any SQL. Mail clients stay far below
+// them: Thunderbird's quick filter, the busiest, sends one header or body
+// key per field searched and OR-chains a few of them.
+const (
+	// MaxSearchTextKeys bounds the keys that read a message's text: BODY,
+	// TEXT and the header keys (HEADER, FROM, TO, CC, BCC, SUBJECT).
+	// Every candidate message's text is matched against each of them, so
+	// they set the CPU cost of a search. 64 is also the width of the bit
+	// set that carries one message's results from Search's first pass to
+	// its second.
+	MaxSearchTextKeys = 64
+	// MaxSearchKeys bounds all the keys of a search, NOT and OR included
+	// (each set, flag, date and size counts): each is a term of the SQL.
+	MaxSearchKeys = 256
+	// MaxSearchDepth bounds how deeply NOT and OR nest. SQLite refuses
+	// expressions nested deeper than 1000 (SQLITE_MAX_EXPR_DEPTH) and each
+	// level costs a few; an OR chain of every allowed text key needs 63.
+	MaxSearchDepth = 64
+)
+
+// ErrSearchLimit means that criteria exceed one of the limits above.
+var ErrSearchLimit = errors.New("store: search too complex")
+
+// SearchSize measures criteria against the limits: how many keys and
+// text keys they have, and how deeply NOT and OR nest (0 without them).
+type SearchSize struct {
+	Keys, TextKeys, Depth int
+}
+
+// Check returns an error wrapping ErrSearchLimit if z exceeds a limit.
+func (z SearchSize) Check() error {
+	switch {
+	case z.TextKeys > MaxSearchTextKeys:
+		return fmt.Errorf("%w: %d text keys, at most %d", ErrSearchLimit, z.TextKeys, MaxSearchTextKeys)
+	case z.Depth > MaxSearchDepth:
+		return fmt.Errorf("%w: NOT and OR nested %d deep, at most %d", ErrSearchLimit, z.Depth, MaxSearchDepth)
+	case z.Keys > MaxSearchKeys:
+		return fmt.Errorf("%w: %d keys, at most %d", ErrSearchLimit, z.Keys, MaxSearchKeys)
+	}
+	return nil
+}
+
+// Add counts sub, nested one level below z's criteria, into z.
+func (z *SearchSize) Add(sub SearchSize) {
+	z.Keys += sub.Keys
+	z.TextKeys += sub.TextKeys
+	z.Depth = max(z.Depth, sub.Depth+1)
+}
+
+// Size measures c.
+func (c *SearchCriteria) Size() SearchSize {
+	z := SearchSize{TextKeys: len(c.Header) + len(c.Body) + len(c.Text)}
+	z.Keys = z.TextKeys + len(c.UIDs) + len(c.Keywords) + len(c.NotKeywords) + len(c.Not) + len(c.Or) +
+		bits.OnesCount(uint(c.Flags)) + bits.OnesCount(uint(c.NotFlags))
+	for _, set := range []bool{!c.Since.IsZero(), !c.Before.IsZero(), !c.SentSince.IsZero(), !c.SentBefore.IsZero(),
+		c.Larger > 0, c.Smaller > 0, c.Never} {
+		if set {
+			z.Keys++
 		}
+	}
+	for i := range c.Not {
+		z.Add(c.Not[i].Size())
+	}
+	for i := range c.Or {
+		z.Add(c.Or[i][0].Size())
+		z.Add(c.Or[i][1].Size())
+	}
+	return z
+}
+
+// Search calls fn for every message of the mailbox that matches c, in UID
+// order, with its sequence number when withSeq (else 0). Criteria past
+// the limits give ErrSearchLimit; when ctx ends, the search stops with
+// its error.
+//
+// Text keys take two passes. The first reads the text of each message
+// that may match (by the other keys and the full-text index), one message
+// at a time, and records which text keys it contains; the second is the
+// whole criteria in SQL, reading those results. So memory holds one
+// message's text at a time, however many keys and messages there are.
+func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteria, withSeq bool, fn func(uid, seq uint32) error) error {
+	if err := c.Size().Check(); err != nil {
+		return err
+	}
+	st := &searchState{ctx: ctx}
+	token := s.db.searchSeq.Add(1)
+	s.db.searches.Store(token, st)
+	defer s.db.searches.Delete(token)
+	b := &sqlBuilder{token: token, st: st}
+	b.collect(c)
+	var expr string
+	byBlob := false
+	if len(b.keys) == 0 {
+		expr = b.expr(c, exact)
+	} else {
+		if err := s.matchText(ctx, mailboxID, c, b); err != nil {
+			return searchError(ctx, err)
+		}
+		if expr, byBlob = b.afterText(c); expr == "" {
+			return nil
+		}
+	}
+	inMailbox := "m.mailbox_id = ?"
+	if byBlob {
+		// '+' keeps SQLite from finding the mailbox's messages by index,
+		// so that it looks up the few that can match by blob instead.
+		inMailbox = "+m.mailbox_id = ?"
 	}
 	// The results come back as one string that SQLite builds ("uid" or
 	// "uid:seq", comma-separated, in UID order): a row of database/sql
@@ -73,12 +171,12 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteri
 		args = append(b.args, mailboxID)
 	} else {
 		q = `SELECT coalesce(group_concat(uid, ','), '') FROM (SELECT m.uid AS uid FROM messages m
-			WHERE m.mailbox_id = ? AND ` + expr + ` ORDER BY m.uid)`
+			WHERE ` + inMailbox + ` AND ` + expr + ` ORDER BY m.uid)`
 		args = append([]any{mailboxID}, b.args...)
 	}
 	var packed string
 	if err := s.tx.QueryRowContext(ctx, q, args...).Scan(&packed); err != nil {
-		return fmt.Errorf("store: search: %w", err)
+		return searchError(ctx, err)
 	}
 	var prev uint32
 	for packed != "" {
@@ -106,415 +204,117 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteri
 	return nil
 }
 
-// Names of the SQL functions Search registers on the read connections it
-// uses: exact text matching that SQLite cannot do without ICU.
+// searchError wraps err, or ctx's error when ctx ended: SQLite reports an
+// interrupted query in words of its own.
+func searchError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("store: search: %w", cerr)
+	}
+	return fmt.Errorf("store: search: %w", err)
+}
+
+// matchText is Search's first pass: it reads the text of every message
+// that may match c, one at a time, and records in b.st which of b's text
+// keys each contains.
+func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCriteria, b *sqlBuilder) error {
+	// The text is in the full-text index or still pending, never both.
+	const header, body = "coalesce(t.header, p.header, '')", "coalesce(t.body, p.body, '')"
+	cols := "''"
+	if b.needHeader {
+		cols = header
+	}
+	if b.needBody {
+		cols += ", " + body
+	} else {
+		cols += ", ''"
+	}
+	b.args = nil
+	where := b.expr(c, superset)
+	if like := b.likeFilter(header, body); like != "" {
+		where += " AND " + like
+	}
+	q := `SELECT m.blob_id, ` + cols + ` FROM messages m
+		LEFT JOIN blob_text t ON t.docid = m.blob_id
+		LEFT JOIN blob_text_pending p ON p.blob_id = m.blob_id
+		WHERE m.mailbox_id = ? AND ` + where
+	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	m := newTextMatcher(b.keys)
+	b.st.text = make(map[int64]uint64)
+	for rows.Next() {
+		var blob int64
+		var h, t string // the driver's strings, not copied again
+		if err := rows.Scan(&blob, &h, &t); err != nil {
+			return err
+		}
+		if _, done := b.st.text[blob]; !done {
+			if found := m.match(h, t); found != 0 {
+				b.st.text[blob] = found
+			}
+		}
+		if s.db.searchRowHook != nil {
+			s.db.searchRowHook()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// searchState is what one running search's SQL functions read, found by
+// the search's token (DB.searches).
+type searchState struct {
+	ctx  context.Context
+	text map[int64]uint64 // blob id → bit i set if it contains text key i; only blobs with some
+	sets [][]UIDRange     // UID sets too large to write into the SQL
+}
+
+// Names of the SQL functions that read a running search's state.
 const (
-	fnContains = "pillarbox_contains" // (text, folded needle) → bool
-	fnHeader   = "pillarbox_header"   // (header text, field, folded needle) → bool
-	fnInSet    = "pillarbox_inset"    // (uid, "1:3,7") → bool
+	fnText  = "pillarbox_text"  // (token, blob id, key) → the blob contains text key number key
+	fnInSet = "pillarbox_inset" // (token, set, uid) → uid is in set number set
 )
 
-// registerFunctions adds the search functions to the snapshot's
-// connection unless it has them already (go-sqlite3 keeps every
-// registration until the connection closes, so register only once).
-func (s *Snapshot) registerFunctions(ctx context.Context) error {
-	var ok int
-	if s.tx.QueryRowContext(ctx, `SELECT `+fnContains+`('', '')`).Scan(&ok) == nil {
-		return nil
+// registerSearchFunctions adds the search functions to a new connection
+// of the snapshot pool.
+func (db *DB) registerSearchFunctions(c *sqlite3.SQLiteConn) error {
+	text := func(token, blob, key int64) (bool, error) {
+		st, err := db.runningSearch(token)
+		if err != nil {
+			return false, err
+		}
+		return st.text[blob]&(1<<uint(key)) != 0, nil
 	}
-	return s.conn.Raw(func(dc any) error {
-		c, isSQLite := dc.(*sqlite3.SQLiteConn)
-		if !isSQLite {
-			return fmt.Errorf("store: search: unexpected driver connection %T", dc)
+	if err := c.RegisterFunc(fnText, text, true); err != nil {
+		return fmt.Errorf("store: search: %w", err)
+	}
+	inSet := func(token, set, uid int64) (bool, error) {
+		st, err := db.runningSearch(token)
+		if err != nil {
+			return false, err
 		}
-		var buf []byte // calls on one connection never overlap
-		contains := func(text, needle string) bool {
-			buf = AppendFold(buf[:0], text)
-			return bytes.Contains(buf, []byte(needle))
-		}
-		if err := c.RegisterFunc(fnContains, contains, true); err != nil {
-			return fmt.Errorf("store: search: %w", err)
-		}
-		header := func(text, field, needle string) bool {
-			for len(text) > 0 {
-				line := text
-				if i := strings.IndexByte(text, '\n'); i >= 0 {
-					line, text = text[:i], text[i+1:]
-				} else {
-					text = ""
-				}
-				name, value, ok := strings.Cut(line, ":")
-				if !ok || !strings.EqualFold(strings.TrimSpace(name), field) {
-					continue
-				}
-				if needle == "" || contains(value, needle) {
-					return true
-				}
-			}
-			return false
-		}
-		if err := c.RegisterFunc(fnHeader, header, true); err != nil {
-			return fmt.Errorf("store: search: %w", err)
-		}
-		var lastSet string
-		var lastRanges []UIDRange
-		inSet := func(uid int64, set string) bool {
-			if set != lastSet || lastRanges == nil {
-				lastSet, lastRanges = set, parseRanges(set)
-			}
-			return inRanges(lastRanges, uint32(uid))
-		}
-		if err := c.RegisterFunc(fnInSet, inSet, true); err != nil {
-			return fmt.Errorf("store: search: %w", err)
-		}
-		return nil
-	})
+		return inRanges(st.sets[set], uint32(uid)), nil
+	}
+	if err := c.RegisterFunc(fnInSet, inSet, true); err != nil {
+		return fmt.Errorf("store: search: %w", err)
+	}
+	return nil
 }
 
-// Fold returns s with every character replaced by a canonical member of
-// its simple case folding class (as strings.EqualFold compares them), so
-// that case-insensitive matching is a plain substring test.
-func Fold(s string) string { return string(AppendFold(nil, s)) }
-
-// AppendFold appends Fold(s) to dst. Invalid UTF-8 is kept as it is.
-func AppendFold(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		dst = utf8.AppendRune(dst, foldRune(r))
-		i += n
+// runningSearch returns the state of a running search, or its context's
+// error once that ended, which stops the query at once.
+func (db *DB) runningSearch(token int64) (*searchState, error) {
+	v, ok := db.searches.Load(token)
+	if !ok {
+		return nil, fmt.Errorf("store: search: no search %d", token)
 	}
-	return dst
-}
-
-// foldRune returns the smallest rune of r's simple folding orbit; for
-// ASCII letters that is the upper-case letter.
-func foldRune(r rune) rune {
-	m := r
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		if f < m {
-			m = f
-		}
+	st := v.(*searchState)
+	if err := st.ctx.Err(); err != nil {
+		return nil, err
 	}
-	return m
-}
-
-// sqlBuilder turns SearchCriteria into an SQL expression over messages m.
-type sqlBuilder struct {
-	args      []any
-	functions bool // the expression calls the registered functions
-}
-
-func (b *sqlBuilder) arg(v any) string {
-	b.args = append(b.args, v)
-	return "?"
-}
-
-func (b *sqlBuilder) criteria(c *SearchCriteria) string {
-	if c.Never {
-		return "0"
-	}
-	var and []string
-	for _, set := range c.UIDs {
-		and = append(and, b.uidSet(set))
-	}
-	if !c.Since.IsZero() {
-		and = append(and, "m.internal_date >= "+b.arg(dayStart(c.Since)))
-	}
-	if !c.Before.IsZero() {
-		and = append(and, "m.internal_date < "+b.arg(dayStart(c.Before)))
-	}
-	const sentDay = `coalesce((SELECT substr(json_extract(x.envelope, '$.d'), 1, 10) FROM blobs x WHERE x.id = m.blob_id), '')`
-	if !c.SentSince.IsZero() {
-		and = append(and, "("+sentDay+" >= "+b.arg(c.SentSince.Format(time.DateOnly))+")")
-	}
-	if !c.SentBefore.IsZero() {
-		and = append(and, "("+sentDay+" != '' AND "+sentDay+" < "+b.arg(c.SentBefore.Format(time.DateOnly))+")")
-	}
-	for _, h := range c.Header {
-		and = append(and, b.header(h))
-	}
-	for _, s := range c.Body {
-		and = append(and, b.text(s, false))
-	}
-	for _, s := range c.Text {
-		and = append(and, b.text(s, true))
-	}
-	if c.Flags != 0 {
-		and = append(and, fmt.Sprintf("(m.flags & %d = %d)", c.Flags, c.Flags))
-	}
-	if c.NotFlags != 0 {
-		and = append(and, fmt.Sprintf("(m.flags & %d = 0)", c.NotFlags))
-	}
-	for _, k := range c.Keywords {
-		and = append(and, "((' ' || m.keywords || ' ') LIKE "+b.arg("% "+likeEscape(k)+" %")+` ESCAPE '\')`)
-	}
-	for _, k := range c.NotKeywords {
-		and = append(and, "((' ' || m.keywords || ' ') NOT LIKE "+b.arg("% "+likeEscape(k)+" %")+` ESCAPE '\')`)
-	}
-	if c.Larger > 0 {
-		and = append(and, "m.size > "+b.arg(c.Larger))
-	}
-	if c.Smaller > 0 {
-		and = append(and, "m.size < "+b.arg(c.Smaller))
-	}
-	for i := range c.Not {
-		and = append(and, "NOT "+b.criteria(&c.Not[i]))
-	}
-	for i := range c.Or {
-		l := b.criteria(&c.Or[i][0])
-		r := b.criteria(&c.Or[i][1])
-		and = append(and, "("+l+" OR "+r+")")
-	}
-	if len(and) == 0 {
-		return "1"
-	}
-	return "(" + strings.Join(and, " AND ") + ")"
-}
-
-// dayStart returns the Unix time of the start (UTC) of t's day.
-func dayStart(t time.Time) int64 {
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix()
-}
-
-// maxInlineRanges bounds the UID ranges written into the SQL text; larger
-// sets go through pillarbox_inset.
-const maxInlineRanges = 64
-
-func (b *sqlBuilder) uidSet(set []UIDRange) string {
-	if len(set) == 0 {
-		return "0"
-	}
-	if len(set) > maxInlineRanges {
-		b.functions = true
-		return fnInSet + "(m.uid, " + b.arg(formatRanges(set)) + ")"
-	}
-	var or []string
-	for _, r := range set {
-		if r.Start == r.Stop {
-			or = append(or, "m.uid = "+b.arg(r.Start))
-		} else {
-			or = append(or, "m.uid BETWEEN "+b.arg(r.Start)+" AND "+b.arg(r.Stop))
-		}
-	}
-	return "(" + strings.Join(or, " OR ") + ")"
-}
-
-// textExists is true when a message's search text satisfies cond (over
-// columns t.header and t.body), wherever the text is: in the full-text
-// index, or still waiting to enter it (the indexer moves each row in one
-// transaction, so it is in exactly one of the two). The pending table is
-// a primary-key lookup that almost always misses.
-func textExists(cond func() string) string {
-	return "(EXISTS (SELECT 1 FROM blob_text t WHERE t.docid = m.blob_id AND " + cond() + ")" +
-		" OR EXISTS (SELECT 1 FROM blob_text_pending t WHERE t.blob_id = m.blob_id AND " + cond() + "))"
-}
-
-func (b *sqlBuilder) header(h HeaderCriterion) string {
-	b.functions = true
-	// The LIKE pattern is a cheap superset in C; the function decides.
-	pat := "%" + likePattern(h.Field) + ":%" + likePattern(h.Value) + "%"
-	return textExists(func() string {
-		return "t.header LIKE " + b.arg(pat) + ` ESCAPE '\' AND ` + fnHeader + "(t.header, " + b.arg(h.Field) + ", " + b.arg(Fold(h.Value)) + ")"
-	})
-}
-
-// text matches the body (and the header, if header) against s: first the
-// full-text index where a query on it finds every match (text not indexed
-// yet is always a candidate), else a LIKE pattern that finds every match,
-// then the exact function.
-func (b *sqlBuilder) text(s string, header bool) string {
-	if s == "" {
-		return "1"
-	}
-	b.functions = true
-	var pre string
-	if q := ftsQuery(s); q != "" {
-		col := "body"
-		if header {
-			col = "blob_text"
-		}
-		pre = "(m.blob_id IN (SELECT docid FROM blob_text WHERE " + col + " MATCH " + b.arg(q) +
-			") OR m.blob_id IN (SELECT blob_id FROM blob_text_pending)) AND "
-	}
-	pat := "%" + likePattern(s) + "%"
-	needle := Fold(s)
-	match := func(col string) string {
-		return "(t." + col + " LIKE " + b.arg(pat) + ` ESCAPE '\' AND ` + fnContains + "(t." + col + ", " + b.arg(needle) + "))"
-	}
-	return "(" + pre + textExists(func() string {
-		if header {
-			return "(" + match("header") + " OR " + match("body") + ")"
-		}
-		return match("body")
-	}) + ")"
-}
-
-// ftsQuery returns an FTS4 query that matches every document containing s
-// as a substring (ignoring case), or "" if there is none, so that a
-// substring search can use the index without missing anything.
-//
-// The unicode61 tokenizer splits text at every ASCII character other than
-// letters and digits. Within s, a run of other characters that has such a
-// separator on both sides is tokenized the same way wherever s occurs, so
-// the tokens of all such runs form a phrase every match contains; a final
-// run with a separator before it only starts a token (a prefix query). The
-// first run, without a separator before it, may end a longer token and
-// gives nothing.
-func ftsQuery(s string) string {
-	type run struct{ start, end int }
-	var runs []run
-	start := -1
-	for i := 0; i < len(s); i++ {
-		if isASCIISeparator(s[i]) {
-			if start >= 0 {
-				runs = append(runs, run{start, i})
-				start = -1
-			}
-		} else if start < 0 {
-			start = i
-		}
-	}
-	if start >= 0 {
-		runs = append(runs, run{start, len(s)})
-	}
-	var words []string
-	for i, r := range runs {
-		if r.start == 0 {
-			continue // may be the end of a longer token
-		}
-		w := strings.ToLower(s[r.start:r.end])
-		if !hasASCIIAlnum(w) {
-			// Only non-ASCII characters: the tokenizer might see no token
-			// at all here, which would make the query match nothing.
-			if len(words) > 0 {
-				break // the phrase must stay contiguous
-			}
-			continue
-		}
-		if r.end == len(s) {
-			if i == len(runs)-1 {
-				w += "*"
-			}
-		}
-		words = append(words, w)
-	}
-	if len(words) == 0 {
-		return ""
-	}
-	return `"` + strings.Join(words, " ") + `"`
-}
-
-func isASCIISeparator(c byte) bool {
-	return c < utf8.RuneSelf && !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z')
-}
-
-func hasASCIIAlnum(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; '0' <= c && c <= '9' || 'a' <= c && c <= 'z' {
-			return true
-		}
-	}
-	return false
-}
-
-// likePattern turns s into a LIKE pattern (escape '\') matching at least
-// every text that contains s ignoring case. LIKE ignores the case of ASCII
-// letters only, so characters with other case variants (and the ASCII
-// letters whose variants include non-ASCII ones, such as k and the Kelvin
-// sign) become '_', which matches any one character.
-func likePattern(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '%' || r == '_' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case unicode.SimpleFold(r) == r:
-			b.WriteRune(r) // no case variants
-		case r < utf8.RuneSelf && asciiOrbit(r):
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
-
-// asciiOrbit reports whether every case variant of r is ASCII.
-func asciiOrbit(r rune) bool {
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		if f >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// formatRanges writes ranges as "1:3,7".
-func formatRanges(set []UIDRange) string {
-	var b []byte
-	for i, r := range set {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendUint(b, uint64(r.Start), 10)
-		if r.Stop != r.Start {
-			b = append(b, ':')
-			b = strconv.AppendUint(b, uint64(r.Stop), 10)
-		}
-	}
-	return string(b)
-}
-
-// parseRanges reads what formatRanges wrote.
-func parseRanges(s string) []UIDRange {
-	out := []UIDRange{}
-	for part := range strings.SplitSeq(s, ",") {
-		a, b, isRange := strings.Cut(part, ":")
-		lo, err1 := strconv.ParseUint(a, 10, 32)
-		hi := lo
-		var err2 error
-		if isRange {
-			hi, err2 = strconv.ParseUint(b, 10, 32)
-		}
-		if err1 == nil && err2 == nil {
-			out = append(out, UIDRange{uint32(lo), uint32(hi)})
-		}
-	}
-	return out
-}
-
-// inRanges reports whether uid is in the sorted ranges.
-func inRanges(set []UIDRange, uid uint32) bool {
-	lo, hi := 0, len(set)
-	for lo < hi {
-		m := (lo + hi) / 2
-		switch {
-		case uid < set[m].Start:
-			hi = m
-		case uid > set[m].Stop:
-			lo = m + 1
-		default:
-			return true
-		}
-	}
-	return false
+	return st, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -38,8 +39,16 @@ type Options struct {
 	// MaxBatch bounds how many write requests share one transaction.
 	// Zero: 256.
 	MaxBatch int
-	// Readers is the size of the read-only pool. Zero: 8.
+	// Readers is the size of the read-only pool for snapshots
+	// (DB.Snapshot), which IMAP holds for a whole command, and for reading
+	// message bytes. Zero: 8.
 	Readers int
+	// LookupReaders is the size of a second read-only pool, for the DB's
+	// own short lookups (accounts, aliases, mailboxes, the queue): what
+	// SMTP's MAIL and RCPT, logins and delivery read. Long IMAP commands,
+	// however many, hold only snapshot readers and cannot starve these.
+	// Zero: 4.
+	LookupReaders int
 	// MaxPages, when positive, caps the database size in pages (PRAGMA
 	// max_page_count). Tests use it to make the store "full".
 	MaxPages int
@@ -50,7 +59,8 @@ type DB struct {
 	path     string
 	wdb      *sql.DB   // exactly one connection, owned by the writer goroutine
 	conn     *sql.Conn // that connection
-	rdb      *sql.DB   // read-only pool
+	rdb      *sql.DB   // read-only pool for lookups (Options.LookupReaders)
+	sdb      *sql.DB   // read-only pool for snapshots (Options.Readers)
 	log      *slog.Logger
 	max      int
 	reqs     chan *request
@@ -75,6 +85,12 @@ type DB struct {
 	idxStop     chan struct{}
 	idxOnce     sync.Once
 	idxDone     chan struct{}
+
+	searches  sync.Map     // search token → *searchState, while it runs
+	searchSeq atomic.Int64 // the last search token
+	// searchRowHook, if set, runs after Search's first pass reads each
+	// message's text. For tests.
+	searchRowHook func()
 }
 
 // Open opens (creating if needed) the database at path, with its parent
@@ -146,20 +162,20 @@ func Open(path string, opts Options) (*DB, error) {
 	rq.Set("mode", "ro")
 	rq.Set("_busy_timeout", "10000")
 	rq.Set("_foreign_keys", "on")
-	rdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+rq.Encode())
+	rdsn := "file:" + escapePath(path) + "?" + rq.Encode()
+	rdb, err := sql.Open("sqlite3", rdsn)
 	if err != nil {
 		conn.Close()
 		wdb.Close()
 		return nil, fmt.Errorf("store: open readers: %w", err)
 	}
-	n := opts.Readers
-	if n <= 0 {
-		n = 8
-	}
-	rdb.SetMaxOpenConns(n)
-	rdb.SetMaxIdleConns(n)
+	setPoolSize(rdb, opts.LookupReaders, 4)
 	db.rdb = rdb
+	// Snapshot connections get the search functions as they connect.
+	db.sdb = sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: db.registerSearchFunctions}})
+	setPoolSize(db.sdb, opts.Readers, 8)
 	if err := db.openCheckpointer(path); err != nil {
+		db.sdb.Close()
 		rdb.Close()
 		conn.Close()
 		wdb.Close()
@@ -169,6 +185,25 @@ func Open(path string, opts Options) (*DB, error) {
 	db.startIndexer()
 	return db, nil
 }
+
+// setPoolSize sets a read pool's size: n, or def when n is not positive.
+func setPoolSize(p *sql.DB, n, def int) {
+	if n <= 0 {
+		n = def
+	}
+	p.SetMaxOpenConns(n)
+	p.SetMaxIdleConns(n)
+}
+
+// connector opens connections of one DSN with a driver of the DB's own
+// (database/sql's registry is global; this keeps the hook per DB).
+type connector struct {
+	dsn string
+	drv *sqlite3.SQLiteDriver
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.drv }
 
 // escapePath keeps characters such as '?' and '#' in a file name from
 // being read as part of the DSN.
@@ -192,7 +227,7 @@ func (db *DB) Close() error {
 		for _, st := range db.stmts {
 			st.Close()
 		}
-		if err := errors.Join(db.rdb.Close(), db.cdb.Close(), db.conn.Close(), db.wdb.Close()); err != nil {
+		if err := errors.Join(db.sdb.Close(), db.rdb.Close(), db.cdb.Close(), db.conn.Close(), db.wdb.Close()); err != nil {
 			db.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})

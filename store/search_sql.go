@@ -1,0 +1,460 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// searchMode says what sqlBuilder.expr writes for criteria.
+type searchMode int
+
+const (
+	// exact: the criteria, reading text keys from Search's first pass.
+	exact searchMode = iota
+	// superset: true for every message that matches, and maybe others,
+	// without reading any text (the first pass's candidates).
+	superset
+	// subset: true only for messages that match, without reading any text
+	// (what superset writes under NOT).
+	subset
+	// absent: the criteria for a message that contains none of the text
+	// keys (whose first pass found nothing).
+	absent
+)
+
+// inverse is the mode for the operand of NOT.
+func (m searchMode) inverse() searchMode {
+	switch m {
+	case superset:
+		return subset
+	case subset:
+		return superset
+	}
+	return m
+}
+
+// sqlBuilder turns SearchCriteria into SQL expressions over messages m.
+type sqlBuilder struct {
+	token int64        // the search's token, for the SQL functions
+	st    *searchState // the search's state, for UID sets too large to inline
+	args  []any
+
+	// The distinct text keys of the criteria, each with its bit in the
+	// first pass's results, and which texts they read.
+	keys                 []textKey
+	bits                 map[textKey]int
+	needHeader, needBody bool
+}
+
+func (b *sqlBuilder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "?"
+}
+
+// collect numbers the distinct text keys of c.
+func (b *sqlBuilder) collect(c *SearchCriteria) {
+	for _, h := range c.Header {
+		b.addKey(headerKey(h))
+	}
+	for _, s := range c.Body {
+		if s != "" {
+			b.addKey(textKey{kind: keyBody, needle: Fold(s)})
+		}
+	}
+	for _, s := range c.Text {
+		if s != "" {
+			b.addKey(textKey{kind: keyText, needle: Fold(s)})
+		}
+	}
+	for i := range c.Not {
+		b.collect(&c.Not[i])
+	}
+	for i := range c.Or {
+		b.collect(&c.Or[i][0])
+		b.collect(&c.Or[i][1])
+	}
+}
+
+func headerKey(h HeaderCriterion) textKey {
+	return textKey{kind: keyHeader, field: h.Field, needle: Fold(h.Value)}
+}
+
+func (b *sqlBuilder) addKey(k textKey) {
+	if b.bits == nil {
+		b.bits = make(map[textKey]int)
+	}
+	if _, ok := b.bits[k]; ok {
+		return
+	}
+	b.bits[k] = len(b.keys)
+	b.keys = append(b.keys, k)
+	b.needHeader = b.needHeader || k.kind != keyBody
+	b.needBody = b.needBody || k.kind != keyHeader
+}
+
+// expr writes c as mode says.
+func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
+	if c.Never {
+		return "0"
+	}
+	var and []string
+	for _, set := range c.UIDs {
+		and = append(and, b.uidSet(set))
+	}
+	if !c.Since.IsZero() {
+		and = append(and, "m.internal_date >= "+b.arg(dayStart(c.Since)))
+	}
+	if !c.Before.IsZero() {
+		and = append(and, "m.internal_date < "+b.arg(dayStart(c.Before)))
+	}
+	const sentDay = `coalesce((SELECT substr(json_extract(x.envelope, '$.d'), 1, 10) FROM blobs x WHERE x.id = m.blob_id), '')`
+	if !c.SentSince.IsZero() {
+		and = append(and, "("+sentDay+" >= "+b.arg(c.SentSince.Format(time.DateOnly))+")")
+	}
+	if !c.SentBefore.IsZero() {
+		and = append(and, "("+sentDay+" != '' AND "+sentDay+" < "+b.arg(c.SentBefore.Format(time.DateOnly))+")")
+	}
+	for _, h := range c.Header {
+		and = append(and, b.text(headerKey(h), "header", h.Value, mode))
+	}
+	for _, s := range c.Body {
+		if s != "" {
+			and = append(and, b.text(textKey{kind: keyBody, needle: Fold(s)}, "body", s, mode))
+		}
+	}
+	for _, s := range c.Text {
+		if s != "" {
+			and = append(and, b.text(textKey{kind: keyText, needle: Fold(s)}, "blob_text", s, mode))
+		}
+	}
+	if c.Flags != 0 {
+		and = append(and, fmt.Sprintf("(m.flags & %d = %d)", c.Flags, c.Flags))
+	}
+	if c.NotFlags != 0 {
+		and = append(and, fmt.Sprintf("(m.flags & %d = 0)", c.NotFlags))
+	}
+	for _, k := range c.Keywords {
+		and = append(and, "((' ' || m.keywords || ' ') LIKE "+b.arg("% "+likeEscape(k)+" %")+` ESCAPE '\')`)
+	}
+	for _, k := range c.NotKeywords {
+		and = append(and, "((' ' || m.keywords || ' ') NOT LIKE "+b.arg("% "+likeEscape(k)+" %")+` ESCAPE '\')`)
+	}
+	if c.Larger > 0 {
+		and = append(and, "m.size > "+b.arg(c.Larger))
+	}
+	if c.Smaller > 0 {
+		and = append(and, "m.size < "+b.arg(c.Smaller))
+	}
+	// NOT turns a superset of its operand's matches into a subset of its
+	// own, and the other way round (mode.inverse).
+	for i := range c.Not {
+		and = append(and, "(NOT "+b.expr(&c.Not[i], mode.inverse())+")")
+	}
+	for i := range c.Or {
+		and = append(and, join([]string{b.expr(&c.Or[i][0], mode), b.expr(&c.Or[i][1], mode)}, "OR"))
+	}
+	if len(and) == 0 {
+		return "1"
+	}
+	return join(and, "AND")
+}
+
+// afterText writes c for Search's second pass, after matchText. Only the
+// messages that contain some text key (those in b.st.text) read
+// matchText's results; for the others every text key is false, which
+// SQLite can tell without calling Go. When that makes c false, only those
+// messages can match: afterText then says so (byBlob), or returns "" if
+// there are none.
+func (b *sqlBuilder) afterText(c *SearchCriteria) (expr string, byBlob bool) {
+	b.args = nil
+	if len(b.st.text) == 0 {
+		if withoutText(c) == isFalse {
+			return "", false
+		}
+		return b.expr(c, absent), false
+	}
+	hits := []byte{'['}
+	for blob := range b.st.text {
+		if len(hits) > 1 {
+			hits = append(hits, ',')
+		}
+		hits = strconv.AppendInt(hits, blob, 10)
+	}
+	hits = append(hits, ']')
+	inHits := "m.blob_id IN (SELECT value FROM json_each(" + b.arg(string(hits)) + "))"
+	if withoutText(c) == isFalse {
+		return "(" + inHits + " AND " + b.expr(c, exact) + ")", true
+	}
+	return "(CASE WHEN " + inHits + " THEN " + b.expr(c, exact) + " ELSE " + b.expr(c, absent) + " END)", false
+}
+
+// truth is a three-valued truth: what criteria are when some keys are
+// not known.
+type truth int
+
+const (
+	unknown truth = iota
+	isFalse
+	isTrue
+)
+
+// withoutText says what c is for a message that contains none of its
+// text keys, whatever the other keys say.
+func withoutText(c *SearchCriteria) truth {
+	if c.Never || len(c.Header) > 0 || slices.ContainsFunc(c.Body, nonEmpty) || slices.ContainsFunc(c.Text, nonEmpty) ||
+		slices.ContainsFunc(c.UIDs, func(set []UIDRange) bool { return len(set) == 0 }) {
+		return isFalse
+	}
+	all := isTrue // of the AND
+	if len(c.UIDs) > 0 || !c.Since.IsZero() || !c.Before.IsZero() || !c.SentSince.IsZero() || !c.SentBefore.IsZero() ||
+		c.Flags != 0 || c.NotFlags != 0 || len(c.Keywords) > 0 || len(c.NotKeywords) > 0 || c.Larger > 0 || c.Smaller > 0 {
+		all = unknown
+	}
+	for i := range c.Not {
+		switch withoutText(&c.Not[i]) {
+		case isTrue:
+			return isFalse
+		case unknown:
+			all = unknown
+		}
+	}
+	for i := range c.Or {
+		l, r := withoutText(&c.Or[i][0]), withoutText(&c.Or[i][1])
+		switch {
+		case l == isFalse && r == isFalse:
+			return isFalse
+		case l != isTrue && r != isTrue:
+			all = unknown
+		}
+	}
+	return all
+}
+
+func nonEmpty(s string) bool { return s != "" }
+
+// join combines terms with op as a balanced tree, in parentheses, so that
+// the expression's depth (which SQLite limits) grows with the logarithm
+// of their number.
+func join(terms []string, op string) string {
+	if len(terms) == 1 {
+		return "(" + terms[0] + ")"
+	}
+	h := len(terms) / 2
+	return "(" + join(terms[:h], op) + " " + op + " " + join(terms[h:], op) + ")"
+}
+
+// text writes text key k, whose search string is s, matched against the
+// full-text column col.
+func (b *sqlBuilder) text(k textKey, col, s string, mode searchMode) string {
+	switch mode {
+	case subset, absent:
+		return "0"
+	case superset:
+		// The full-text index, where a query on it finds every match; text
+		// not indexed yet is always a candidate.
+		q := ftsQuery(s)
+		if q == "" {
+			return "1"
+		}
+		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE " + col + " MATCH " + b.arg(q) +
+			") OR m.blob_id IN (SELECT blob_id FROM blob_text_pending))"
+	}
+	return fmt.Sprintf("%s(%d, m.blob_id, %d)", fnText, b.token, b.bits[k])
+}
+
+// Search's first pass lets SQLite rule out the messages that contain none
+// of the text keys with LIKE, which costs a scan of the text per key but
+// saves handing the text to Go, when there are at most maxLikeKeys keys
+// and no pattern is longer than maxLikePattern bytes (SQLite refuses
+// patterns past 50000 bytes). With more keys, Go's one pass over a
+// message for all of them is cheaper.
+const (
+	maxLikeKeys    = 4
+	maxLikePattern = 1000
+)
+
+// likeFilter writes "the text contains one of the text keys, maybe" over
+// the first pass's text columns, or "" when it would not pay.
+func (b *sqlBuilder) likeFilter(header, body string) string {
+	if len(b.keys) > maxLikeKeys {
+		return ""
+	}
+	var or []string
+	for _, k := range b.keys {
+		pat := "%" + likePattern(k.needle) + "%"
+		if k.kind == keyHeader {
+			pat = "%" + likePattern(k.field) + ":" + pat
+		}
+		if len(pat) > maxLikePattern {
+			return ""
+		}
+		like := func(col string) string { return col + " LIKE " + b.arg(pat) + ` ESCAPE '\'` }
+		switch k.kind {
+		case keyBody:
+			or = append(or, like(body))
+		case keyHeader:
+			or = append(or, like(header))
+		case keyText:
+			or = append(or, like(header), like(body))
+		}
+	}
+	return join(or, "OR")
+}
+
+// dayStart returns the Unix time of the start (UTC) of t's day.
+func dayStart(t time.Time) int64 {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix()
+}
+
+// maxInlineRanges bounds the UID ranges written into the SQL text; larger
+// sets go through pillarbox_inset.
+const maxInlineRanges = 64
+
+// uidSet writes "the UID is in set". The numbers are written as literals:
+// they are integers, and SQLite's limit on parameters then only counts
+// the strings.
+func (b *sqlBuilder) uidSet(set []UIDRange) string {
+	if len(set) == 0 {
+		return "0"
+	}
+	if len(set) > maxInlineRanges {
+		b.st.sets = append(b.st.sets, set)
+		return fmt.Sprintf("%s(%d, %d, m.uid)", fnInSet, b.token, len(b.st.sets)-1)
+	}
+	var or []string
+	for _, r := range set {
+		if r.Start == r.Stop {
+			or = append(or, "m.uid = "+strconv.FormatUint(uint64(r.Start), 10))
+		} else {
+			or = append(or, "m.uid BETWEEN "+strconv.FormatUint(uint64(r.Start), 10)+" AND "+strconv.FormatUint(uint64(r.Stop), 10))
+		}
+	}
+	return join(or, "OR")
+}
+
+// ftsQuery returns an FTS4 query that matches every document containing s
+// as a substring (ignoring case), or "" if there is none, so that a
+// substring search can use the index without missing anything.
+//
+// The unicode61 tokenizer splits text at every ASCII character other than
+// letters and digits. Within s, a run of other characters that has such a
+// separator on both sides is tokenized the same way wherever s occurs, so
+// the tokens of all such runs form a phrase every match contains; a final
+// run with a separator before it only starts a token (a prefix query). The
+// first run, without a separator before it, may end a longer token and
+// gives nothing.
+func ftsQuery(s string) string {
+	type run struct{ start, end int }
+	var runs []run
+	start := -1
+	for i := 0; i < len(s); i++ {
+		if isASCIISeparator(s[i]) {
+			if start >= 0 {
+				runs = append(runs, run{start, i})
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		runs = append(runs, run{start, len(s)})
+	}
+	var words []string
+	for i, r := range runs {
+		if r.start == 0 {
+			continue // may be the end of a longer token
+		}
+		w := strings.ToLower(s[r.start:r.end])
+		if !hasASCIIAlnum(w) {
+			// Only non-ASCII characters: the tokenizer might see no token
+			// at all here, which would make the query match nothing.
+			if len(words) > 0 {
+				break // the phrase must stay contiguous
+			}
+			continue
+		}
+		if r.end == len(s) {
+			if i == len(runs)-1 {
+				w += "*"
+			}
+		}
+		words = append(words, w)
+	}
+	if len(words) == 0 {
+		return ""
+	}
+	return `"` + strings.Join(words, " ") + `"`
+}
+
+func isASCIISeparator(c byte) bool {
+	return c < utf8.RuneSelf && !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z')
+}
+
+func hasASCIIAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; '0' <= c && c <= '9' || 'a' <= c && c <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
+// likePattern turns s into a LIKE pattern (escape '\') matching at least
+// every text that contains s ignoring case. LIKE ignores the case of ASCII
+// letters only, so characters with other case variants (and the ASCII
+// letters whose variants include non-ASCII ones, such as k and the Kelvin
+// sign) become '_', which matches any one character.
+func likePattern(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '%' || r == '_' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case unicode.SimpleFold(r) == r:
+			b.WriteRune(r) // no case variants
+		case r < utf8.RuneSelf && asciiOrbit(r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// asciiOrbit reports whether every case variant of r is ASCII.
+func asciiOrbit(r rune) bool {
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// inRanges reports whether uid is in the sorted ranges.
+func inRanges(set []UIDRange, uid uint32) bool {
+	lo, hi := 0, len(set)
+	for lo < hi {
+		m := (lo + hi) / 2
+		switch {
+		case uid < set[m].Start:
+			hi = m
+		case uid > set[m].Stop:
+			lo = m + 1
+		default:
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// bruteHeader is the HEADER key's meaning: some field named field has a
+// value containing needle, ignoring case.
+func bruteHeader(header, field, needle string) bool {
+	for line := range strings.SplitSeq(header, "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), field) && strings.Contains(Fold(value), Fold(needle)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTextMatcherAcrossChunks: texts several chunks long, with needles
+// cut around the chunk boundaries, multi-byte characters and case
+// variants, match exactly as a case-folded substring test says.
+func TestTextMatcherAcrossChunks(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 20 {
+		var b strings.Builder
+		for b.Len() < 3*foldChunk+r.IntN(foldChunk) {
+			b.WriteString(textPieces[r.IntN(len(textPieces))])
+		}
+		body := b.String()
+		if round%5 == 0 {
+			body += "\x80\x80\x80\x80\xe2\x82" // invalid UTF-8 at the end
+		}
+		header := "Subject: " + randomText(r, 5) + "\nFrom: " + randomText(r, 3) + "\n"
+		var keys []textKey
+		for range MaxSearchTextKeys {
+			at := (1+r.IntN(3))*foldChunk - 8 + r.IntN(16)
+			if r.IntN(4) == 0 {
+				at = r.IntN(len(body))
+			}
+			needle := body[min(at, len(body)-1):min(at+1+r.IntN(24), len(body))]
+			if r.IntN(6) == 0 {
+				needle = randomText(r, 1+r.IntN(3))
+			}
+			needle = varyCase(r, needle)
+			switch r.IntN(4) {
+			case 0:
+				keys = append(keys, textKey{kind: keyText, needle: Fold(needle)})
+			case 1:
+				field := []string{"subject", "FROM", "To"}[r.IntN(3)]
+				if r.IntN(2) == 0 {
+					needle = header[r.IntN(len(header)/2):][:r.IntN(6)]
+				}
+				keys = append(keys, textKey{kind: keyHeader, field: field, needle: Fold(needle)})
+			default:
+				keys = append(keys, textKey{kind: keyBody, needle: Fold(needle)})
+			}
+		}
+		m := newTextMatcher(keys)
+		got := m.match(header, body)
+		folded := map[string]string{"header": Fold(header), "body": Fold(body)}
+		for i, k := range keys {
+			var want bool
+			switch k.kind {
+			case keyBody:
+				want = strings.Contains(folded["body"], k.needle)
+			case keyText:
+				want = strings.Contains(folded["body"], k.needle) || strings.Contains(folded["header"], k.needle)
+			case keyHeader:
+				want = bruteHeader(header, k.field, k.needle)
+			}
+			if got&(1<<i) != 0 != want {
+				t.Errorf("round %d: key %+v: got %v, want %v", round, k, !want, want)
+			}
+		}
+	}
+}
+
+// TestSearchHeaderMatchesBruteForce checks HEADER keys through Search,
+// with the full-text index as their prefilter, against bruteHeader.
+func TestSearchHeaderMatchesBruteForce(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 40
+	headers, bodies := make([]string, n), make([]string, n)
+	for i := range n {
+		headers[i] = "Subject: " + randomText(r, 5) + "\nFrom: " + randomText(r, 4) + "\nX-Empty:\n"
+		bodies[i] = randomText(r, 5)
+	}
+	db, mb := searchDB(t, headers, bodies)
+	for k := range 150 {
+		field := []string{"Subject", "from", "X-EMPTY", "To"}[r.IntN(4)]
+		src := headers[r.IntN(n)]
+		runes := []rune(src)
+		a := r.IntN(len(runes))
+		needle := varyCase(r, string(runes[a:min(len(runes), a+1+r.IntN(14))]))
+		if k%10 == 0 {
+			needle = ""
+		}
+		var want []uint32
+		for i, h := range headers {
+			if bruteHeader(h, field, needle) {
+				want = append(want, uint32(i+1))
+			}
+		}
+		got := search(t, db, mb, &SearchCriteria{Header: []HeaderCriterion{{Field: field, Value: needle}}}, k%2 == 0)
+		if !slices.Equal(got, want) {
+			t.Errorf("HEADER %s %q (fts %q): got %v, want %v", field, needle, ftsQuery(needle), got, want)
+		}
+	}
+}
+
+// TestSearchRandomCriteriaMatchBruteForce runs random criteria that mix
+// text keys (few, so SQLite's LIKE filters them, and many, so Go matches
+// them all) with other keys under NOT and OR, and compares Search's
+// answers with evaluating the criteria message by message.
+func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(8, 9))
+	const n = 30
+	headers, bodies := make([]string, n), make([]string, n)
+	for i := range n {
+		headers[i] = "Subject: " + randomText(r, 4) + "\nFrom: " + randomText(r, 2) + "\n"
+		bodies[i] = randomText(r, 12)
+	}
+	db, mb := searchDB(t, headers, bodies)
+	if err := db.Write(t.Context(), func(tx *Tx) error {
+		_, err := tx.SetFlags(mb, []UIDRange{{1, 10}, {20, 25}}, FlagsAdd, FlagSeen, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seen := func(uid int) bool { return uid <= 10 || 20 <= uid && uid <= 25 }
+	needle := func() string {
+		src := []string{headers[r.IntN(n)], bodies[r.IntN(n)]}[r.IntN(2)]
+		runes := []rune(src)
+		a := r.IntN(len(runes))
+		return varyCase(r, string(runes[a:min(len(runes), a+1+r.IntN(6))]))
+	}
+	type node struct {
+		c    SearchCriteria
+		eval func(i int) bool // message i (UID i+1)
+	}
+	var gen func(depth int) node
+	gen = func(depth int) node {
+		switch k := r.IntN(9); {
+		case k == 0:
+			s := needle()
+			return node{SearchCriteria{Body: []string{s}}, func(i int) bool { return strings.Contains(Fold(bodies[i]), Fold(s)) }}
+		case k == 1:
+			s := needle()
+			return node{SearchCriteria{Text: []string{s}}, func(i int) bool {
+				return strings.Contains(Fold(bodies[i]), Fold(s)) || strings.Contains(Fold(headers[i]), Fold(s))
+			}}
+		case k == 2:
+			s := needle()
+			return node{SearchCriteria{Header: []HeaderCriterion{{Field: "subject", Value: s}}}, func(i int) bool { return bruteHeader(headers[i], "Subject", s) }}
+		case k == 3:
+			lo := uint32(1 + r.IntN(n))
+			hi := lo + uint32(r.IntN(10))
+			return node{SearchCriteria{UIDs: [][]UIDRange{{{lo, hi}}}}, func(i int) bool { return lo <= uint32(i+1) && uint32(i+1) <= hi }}
+		case k == 4:
+			return node{SearchCriteria{Flags: FlagSeen}, func(i int) bool { return seen(i + 1) }}
+		case k == 5 || depth == 0:
+			return node{SearchCriteria{NotFlags: FlagSeen}, func(i int) bool { return !seen(i + 1) }}
+		case k == 6:
+			a := gen(depth - 1)
+			return node{SearchCriteria{Not: []SearchCriteria{a.c}}, func(i int) bool { return !a.eval(i) }}
+		case k == 7:
+			a, b := gen(depth-1), gen(depth-1)
+			return node{SearchCriteria{Or: [][2]SearchCriteria{{a.c, b.c}}}, func(i int) bool { return a.eval(i) || b.eval(i) }}
+		default: // AND: b's keys added to a's
+			a, b := gen(depth-1), gen(depth-1)
+			c := a.c
+			c.Body = append(slices.Clone(c.Body), b.c.Body...)
+			c.Text = append(slices.Clone(c.Text), b.c.Text...)
+			c.Header = append(slices.Clone(c.Header), b.c.Header...)
+			c.UIDs = append(slices.Clone(c.UIDs), b.c.UIDs...)
+			c.Flags |= b.c.Flags
+			c.NotFlags |= b.c.NotFlags
+			c.Not = append(slices.Clone(c.Not), b.c.Not...)
+			c.Or = append(slices.Clone(c.Or), b.c.Or...)
+			return node{c, func(i int) bool { return a.eval(i) && b.eval(i) }}
+		}
+	}
+	for k := range 150 {
+		nd := gen(2 + r.IntN(4))
+		var want []uint32
+		for i := range n {
+			if nd.eval(i) {
+				want = append(want, uint32(i+1))
+			}
+		}
+		if got := search(t, db, mb, &nd.c, k%2 == 0); !slices.Equal(got, want) {
+			t.Errorf("%+v (%d text keys): got %v, want %v", nd.c, nd.c.Size().TextKeys, got, want)
+		}
+	}
+}
