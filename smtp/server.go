@@ -105,6 +105,9 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	srv.TLSConfig = opts.TLS
 	srv.ErrorLog = slogAdapter{opts.Logger}
 	s.srv = srv
+	if !wireSupported() {
+		opts.Logger.Warn("smtp: go-smtp's connection layout is not the expected one: bare CR/LF framing of DATA and SIZE above 4 GiB keep go-smtp's behaviour")
+	}
 	return s
 }
 
@@ -178,7 +181,7 @@ func (s *Server) beginData() bool {
 }
 
 func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	return &session{srv: s, conn: c}, nil
+	return &session{srv: s, conn: c, wire: newWire(c, s.opts.MaxMessageBytes)}, nil
 }
 
 // newID returns a short random id that names one SMTP transaction in the
