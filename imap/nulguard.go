@@ -28,9 +28,15 @@ import (
 // failed literal) it drops the rest of the command; in a line (the
 // library reads on to the end of the line) it passes the rest of the line
 // on, where the NUL itself blocks any successful parse, and drops only
-// the non-synchronizing literals that may follow. A command that carries
-// message data (APPEND's message literal) is passed on untouched: its
-// content is the mailbox layer's business.
+// the non-synchronizing literals that may follow. APPEND's message
+// literal is passed on untouched (its content is the mailbox layer's
+// business), and so is a line that answers a continuation request
+// (AUTHENTICATE's SASL responses, IDLE's DONE), which the library reads
+// by itself and refuses on its own.
+//
+// The guard hands the library at most one line per read, so that it
+// knows, at the start of each line, whether the library has asked for
+// more with "+" in between (see contWatch).
 var errNUL = &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug,
 	Text: "NUL is only allowed in a literal8 (RFC 9051 section 4.3.1)"}
 
@@ -55,12 +61,15 @@ type nulGuard struct {
 	failed    bool  // this command was refused: drop what follows this line
 	inject    bool  // fail the next read with errNUL
 
+	lineEnded bool   // the last read ended a line
+	contsAt   uint64 // conts when it did
+	passLine  bool   // this line answers a "+": passed on untouched
+
 	// A synchronizing literal is only sent once the library asks for it
 	// with "+"; the library may refuse it instead.
 	pending    bool
 	pendingN   int64
 	pendingStr bool
-	contsAt    uint64
 
 	firstLine bool   // in the command's first line
 	head      []byte // the start of the first line: tag and command name
@@ -103,13 +112,18 @@ func (g *nulGuard) Read(p []byte) (int, error) {
 		g.inject = false
 		return 0, errNUL
 	}
-	if g.pending {
-		g.pending = false
-		if g.conts.Load() != g.contsAt {
+	if g.lineEnded {
+		g.lineEnded = false
+		asked := g.conts.Load() != g.contsAt
+		switch {
+		case g.pending && asked:
 			g.mode, g.remaining, g.str = modeLiteral, g.pendingN, g.pendingStr
-		} else {
+		case g.pending:
 			g.endCommand() // refused: the client sends the next command
+		case asked && g.mode == modeLine:
+			g.passLine = true
 		}
+		g.pending = false
 	}
 	n := 0
 	for n < len(p) {
@@ -137,9 +151,8 @@ func (g *nulGuard) Read(p []byte) (int, error) {
 }
 
 // step consumes a prefix of in, copying what the library is to see into
-// out. stop ends the read: before a NUL, or after a line that announces a
-// synchronizing literal, so that the library answers it before the guard
-// decides what comes next.
+// out. stop ends the read: before a NUL, or at the end of a line, so that
+// the library answers the line before the guard decides what comes next.
 func (g *nulGuard) step(in, out []byte) (used, delivered int, stop bool) {
 	switch g.mode {
 	case modeLiteral:
@@ -179,7 +192,7 @@ func (g *nulGuard) step(in, out []byte) (used, delivered int, stop bool) {
 	if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
 		chunk = chunk[:i+1]
 	}
-	if !g.failed {
+	if !g.failed && !g.passLine {
 		if i := bytes.IndexByte(chunk, 0); i == 0 {
 			// The NUL itself goes to the library after the error.
 			g.failed, g.inject = true, true
@@ -189,11 +202,19 @@ func (g *nulGuard) step(in, out []byte) (used, delivered int, stop bool) {
 		}
 	}
 	copy(out, chunk)
-	g.keep(chunk)
-	if chunk[len(chunk)-1] == '\n' {
-		stop = g.lineEnd()
+	if chunk[len(chunk)-1] != '\n' {
+		g.keep(chunk)
+		return len(chunk), len(chunk), false
 	}
-	return len(chunk), len(chunk), stop
+	if g.passLine {
+		g.passLine = false
+		g.endCommand()
+	} else {
+		g.keep(chunk)
+		g.lineEnd()
+	}
+	g.lineEnded, g.contsAt = true, g.conts.Load()
+	return len(chunk), len(chunk), true
 }
 
 // keep remembers the start of a command's first line and the end of the
@@ -209,8 +230,8 @@ func (g *nulGuard) keep(b []byte) {
 }
 
 // lineEnd decides what follows a line: the next command, or a literal of
-// this one. It reports whether to wait for the library's answer first.
-func (g *nulGuard) lineEnd() (wait bool) {
+// this one.
+func (g *nulGuard) lineEnd() {
 	n, nonSync, binary, ok := parseLiteralMarker(g.tail)
 	first := g.firstLine
 	if first {
@@ -220,7 +241,7 @@ func (g *nulGuard) lineEnd() (wait bool) {
 	g.tail = g.tail[:0]
 	if !ok {
 		g.endCommand()
-		return false
+		return
 	}
 	// A literal is a string (mailbox, pattern, search key, password)
 	// unless it is binary or APPEND's message; APPEND's mailbox is a
@@ -233,14 +254,13 @@ func (g *nulGuard) lineEnd() (wait bool) {
 		} else {
 			g.endCommand() // the client waits for a "+" that will not come
 		}
-		return false
+		return
 	}
 	if nonSync {
 		g.mode, g.remaining, g.str = modeLiteral, n, str
-		return false
+		return
 	}
-	g.pending, g.pendingN, g.pendingStr, g.contsAt = true, n, str, g.conts.Load()
-	return true
+	g.pending, g.pendingN, g.pendingStr = true, n, str
 }
 
 func (g *nulGuard) endCommand() {

@@ -161,6 +161,38 @@ func TestBinaryAppendKeepsNUL(t *testing.T) {
 	}
 }
 
+// Lines that answer a continuation request are read by the library
+// itself, not by its command parser, and refused there: a NUL in them
+// gets the library's own BAD, and the session goes on.
+func TestContinuationResponsesWithNUL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.raw("")
+	c.tag++
+	tag := fmt.Sprintf("t%d", c.tag)
+	io.WriteString(c.c, tag+" AUTHENTICATE PLAIN\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("AUTHENTICATE: %q", l)
+	}
+	io.WriteString(c.c, "AGFsaWNl\x00AHNlY3JldA==\r\n")
+	if _, st := c.until(tag); !strings.HasPrefix(st, "BAD") && !strings.HasPrefix(st, "NO") {
+		t.Errorf("SASL response with NUL: %q", st)
+	}
+	c.ok("NOOP")
+	c.ok("LOGIN alice@example.org " + testPassword)
+	c.tag++
+	tag = fmt.Sprintf("t%d", c.tag)
+	io.WriteString(c.c, tag+" IDLE\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	io.WriteString(c.c, "DO\x00NE\r\n")
+	if _, st := c.until(tag); !strings.HasPrefix(st, "BAD") {
+		t.Errorf("IDLE ended with a NUL: %q", st)
+	}
+	c.ok("NOOP")
+}
+
 // After STARTTLS the library reads through the TLS connection; the guard
 // is back in place from the login on.
 func TestMailboxNameWithNULAfterSTARTTLS(t *testing.T) {
