@@ -274,3 +274,67 @@ func TestParseLiteralMarker(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNulGuard drives the guard with arbitrary client bytes and an
+// arbitrary pattern of continuation requests from the library. It must
+// not panic, must end, and may only drop bytes, never add or reorder
+// them; an error is never returned twice without progress in between.
+func FuzzNulGuard(f *testing.F) {
+	f.Add("a CREATE {5}\r\nab\x00cd\r\nb NOOP\r\n", uint64(1))
+	f.Add("a APPEND {5+}\r\nab\x00cd {3+}\r\nabc\r\nb NOOP\r\n", uint64(0))
+	f.Add("a RENAME \"a\x00b\" {6+}\r\nLOGOUT\r\n", uint64(0))
+	f.Add("a APPEND INBOX ~{3}\r\n\x00\x00\x00\r\n", uint64(2))
+	f.Add("a IDLE\r\nDO\x00NE\r\n", uint64(1))
+	f.Add("a CREATE {1+}\r\n\x00\r\n\x00 NOOP\r\n", uint64(0))
+	f.Fuzz(func(t *testing.T, in string, plus uint64) {
+		src := &countingReader{r: strings.NewReader(in)}
+		g := &nulGuard{src: bufio.NewReaderSize(src, 16), firstLine: true}
+		consumed := func() int { return src.n - g.src.Buffered() }
+		var out []byte
+		buf := make([]byte, 7)
+		errAt := -1 // consumed input at the last error
+		for i := 0; ; i++ {
+			if i > 4*len(in)+100 {
+				t.Fatalf("%q: no end", in)
+			}
+			if plus&(1<<(i%64)) != 0 {
+				g.conts.Add(1)
+			}
+			n, err := g.Read(buf)
+			out = append(out, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				if err != errNUL || consumed() == errAt {
+					t.Fatalf("%q: %v after %q", in, err, out)
+				}
+				errAt = consumed()
+				continue
+			}
+			if n > 0 {
+				errAt = -1
+			}
+		}
+		j := 0
+		for i := 0; i < len(in) && j < len(out); i++ {
+			if in[i] == out[j] {
+				j++
+			}
+		}
+		if j != len(out) {
+			t.Fatalf("%q: delivered %q, not a subsequence", in, out)
+		}
+	})
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
@@ -332,4 +333,45 @@ func TestReadMessageFallback(t *testing.T) {
 	if _, err := w.readMessage(iotest.ErrReader(errors.New("cut")), &buf, 1<<20); err == nil {
 		t.Error("a read error went unnoticed")
 	}
+}
+
+// FuzzReadDotted: whatever the input, readDotted stops at the first
+// RFC 5321 end of data (CRLF "." CRLF, the first CRLF being the end of
+// the DATA line) and leaves it unread, and what it accepts is the
+// unstuffed text, in CRLF lines only.
+func FuzzReadDotted(f *testing.F) {
+	for _, body := range bareNewlineBodies {
+		f.Add(body + ".\r\n")
+	}
+	f.Add("Subject: x\r\n\r\n..a\r\n.\r\nMAIL FROM:<a@b>\r\n")
+	f.Add(".\r\n")
+	f.Add("a\r\r\n.\r\r\n.\r\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		br := bufio.NewReaderSize(strings.NewReader(in), 16)
+		var dst bytes.Buffer
+		n, err := readDotted(br, &dst, 1<<20)
+		rest, _ := io.ReadAll(br)
+		used := in[:len(in)-len(rest)]
+		end := strings.Index("\r\n"+in, "\r\n.\r\n")
+		if end < 0 {
+			if err == nil || err == errBareNewline {
+				t.Fatalf("no end of data in %q, but %v", in, err)
+			}
+			return
+		}
+		if err != nil && err != errBareNewline {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if used != in[:end] {
+			t.Fatalf("%q: stopped after %q, want %q", in, used, in[:end])
+		}
+		if err == nil {
+			want := strings.ReplaceAll("\r\n"+used, "\r\n.", "\r\n")[2:]
+			if dst.String() != want || n != int64(len(want)) || hasBareNewline(dst.Bytes()) {
+				t.Fatalf("%q: accepted %q (%d), want %q", in, dst.String(), n, want)
+			}
+		} else if !hasBareNewline([]byte(used)) {
+			t.Fatalf("%q: refused without a bare CR or LF", in)
+		}
+	})
 }
