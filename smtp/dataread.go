@@ -29,7 +29,13 @@ var errBareNewline = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedC
 // wire is off, are checked for bare CR or LF afterwards.
 func (w *wire) readMessage(r io.Reader, dst *bytes.Buffer, limit int64) (int64, error) {
 	if w.current() && isDotReader(r) {
-		n, err := readDotted(w.br, dst, limit)
+		if ll := lineLimit(w.conn); ll != nil {
+			// go-smtp's limit would stop reading mid-message (wire.go);
+			// readDotted applies it and reads on to the end.
+			defer func(v int) { *ll = v }(*ll)
+			*ll = 0
+		}
+		n, err := readDotted(w.br, dst, limit, maxLineLength)
 		return n, dataError(err)
 	}
 	start := dst.Len()
@@ -75,11 +81,12 @@ func isDotReader(r io.Reader) bool {
 // is left unread: go-smtp drains its own reader after Data returns, and
 // that reader, which has seen nothing yet, then ends at once.
 //
-// A message larger than limit is read to its end too, and refused with
-// ErrDataTooLarge.
-func readDotted(br *bufio.Reader, dst *bytes.Buffer, limit int64) (int64, error) {
+// A message larger than limit, or with a line longer than maxLine octets
+// (without its CRLF), is read to its end too, and refused with
+// ErrDataTooLarge or ErrTooLongLine.
+func readDotted(br *bufio.Reader, dst *bytes.Buffer, limit int64, maxLine int) (int64, error) {
 	var n int64
-	bare, tooBig := false, false
+	bare, tooBig, tooLong := false, false, false
 	for {
 		// At the start of a line.
 		p, err := br.Peek(1)
@@ -92,7 +99,8 @@ func readDotted(br *bufio.Reader, dst *bytes.Buffer, limit int64) (int64, error)
 			}
 			br.Discard(1)
 		}
-		cr := false // the line so far ends with a CR
+		cr := false  // the line so far ends with a CR
+		lineLen := 0 // octets of the line so far
 		for ended := false; !ended; {
 			chunk, err := br.ReadSlice('\n')
 			if err != nil && err != bufio.ErrBufferFull {
@@ -101,7 +109,12 @@ func readDotted(br *bufio.Reader, dst *bytes.Buffer, limit int64) (int64, error)
 			var ok bool
 			ended, ok, cr = scanLine(chunk, cr)
 			bare = bare || !ok
-			if bare || tooBig {
+			lineLen += len(chunk)
+			if ended {
+				lineLen -= 2
+			}
+			tooLong = tooLong || lineLen > maxLine
+			if bare || tooBig || tooLong {
 				continue
 			}
 			if n+int64(len(chunk)) > limit {
@@ -115,6 +128,8 @@ func readDotted(br *bufio.Reader, dst *bytes.Buffer, limit int64) (int64, error)
 	switch {
 	case bare:
 		return n, errBareNewline
+	case tooLong:
+		return n, gosmtp.ErrTooLongLine
 	case tooBig:
 		return n, gosmtp.ErrDataTooLarge
 	}

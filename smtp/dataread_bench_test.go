@@ -17,7 +17,7 @@ func BenchmarkReadDotted(b *testing.B) {
 		src := bufio.NewReader(strings.NewReader(msg))
 		br := bufio.NewReader(&lineReader{src: src})
 		dst.Reset()
-		if _, err := readDotted(br, &dst, 25<<20); err != nil {
+		if _, err := readDotted(br, &dst, 25<<20, maxLineLength); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -153,6 +153,32 @@ func TestMXBareNewlineOverSTARTTLS(t *testing.T) {
 	}
 }
 
+// A line beyond the 64 KiB limit is refused with 554 5.6.0 once the
+// whole message has been read, and the session goes on. (go-smtp's own
+// limit stops reading mid-message and closes the connection, and the
+// client, still sending, gets a reset instead of the reply.)
+func TestMXLongLineKeepsSession(t *testing.T) {
+	t.Parallel()
+	e := startMX(t, envOptions{})
+	tc, nc := rawConn(t, e.addr)
+	cmd(t, tc, "EHLO client.example.net", 250)
+	for _, body := range []string{
+		"Subject: long\r\n\r\n" + strings.Repeat("x", 100_000) + "\r\n",
+		"Subject: long and bare\r\n\r\n" + strings.Repeat("x\n", 40_000) + "\r\n",
+	} {
+		code, msg := rawData(t, tc, nc, "zoe@example.net", "alice@example.org", body)
+		if code/100 != 5 || !strings.HasPrefix(msg, "5.6.0 ") {
+			t.Errorf("%.30q...: got %d %s, want 5xx 5.6.0", body, code, msg)
+		}
+	}
+	if code, msg := rawData(t, tc, nc, "zoe@example.net", "alice@example.org", "Subject: fine\r\n\r\n"+strings.Repeat("y", 60_000)+"\r\n"); code != 250 {
+		t.Fatalf("message with a 60 000-octet line: %d %s", code, msg)
+	}
+	if n := inboxCount(t, e, "alice@example.org"); n != 1 {
+		t.Errorf("alice has %d messages, want 1", n)
+	}
+}
+
 // BDAT chunks are not dot-stuffed, but bare CR or LF in them is refused
 // as well, after the last chunk.
 func TestBDATRefusesBareNewlines(t *testing.T) {
@@ -274,14 +300,16 @@ func TestWireLayout(t *testing.T) {
 		t.Fatal("go-smtp's Conn has no field text *textproto.Conn")
 	}
 	type seen struct {
-		wire, dotReader bool
+		wire, dotReader, lineLimit bool
 	}
 	got := make(chan seen, 1)
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		return &layoutSession{wire: newWire(c, 1<<20), got: func(w *wire, r io.Reader) {
-			got <- seen{wire: w.current(), dotReader: isDotReader(r)}
+			ll := lineLimit(c)
+			got <- seen{wire: w.current(), dotReader: isDotReader(r), lineLimit: ll != nil && *ll == maxLineLength}
 		}}, nil
 	}))
+	srv.MaxLineLength = maxLineLength
 	srv.ErrorLog = slogAdapter{discardLogger()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -293,8 +321,9 @@ func TestWireLayout(t *testing.T) {
 	if err := send(c, "a@example.net", []string{"b@example.net"}, "Subject: x\r\n\r\nx\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	if s := <-got; !s.wire || !s.dotReader {
-		t.Fatalf("wire installed %v, DATA reader recognised %v: go-smtp's internals changed", s.wire, s.dotReader)
+	if s := <-got; !s.wire || !s.dotReader || !s.lineLimit {
+		t.Fatalf("wire installed %v, DATA reader recognised %v, line limit found %v: go-smtp's internals changed",
+			s.wire, s.dotReader, s.lineLimit)
 	}
 }
 
@@ -346,32 +375,43 @@ func FuzzReadDotted(f *testing.F) {
 	f.Add("Subject: x\r\n\r\n..a\r\n.\r\nMAIL FROM:<a@b>\r\n")
 	f.Add(".\r\n")
 	f.Add("a\r\r\n.\r\r\n.\r\n")
+	f.Add(strings.Repeat("x", 41) + "\r\n.\r\n")
+	f.Add("." + strings.Repeat("x", 40) + "\r\n.\r\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		br := bufio.NewReaderSize(strings.NewReader(in), 16)
 		var dst bytes.Buffer
-		n, err := readDotted(br, &dst, 1<<20)
+		const maxLine = 40
+		n, err := readDotted(br, &dst, 1<<20, maxLine)
 		rest, _ := io.ReadAll(br)
 		used := in[:len(in)-len(rest)]
 		end := strings.Index("\r\n"+in, "\r\n.\r\n")
+		framed := err == nil || err == errBareNewline || err == gosmtp.ErrTooLongLine
 		if end < 0 {
-			if err == nil || err == errBareNewline {
+			if framed {
 				t.Fatalf("no end of data in %q, but %v", in, err)
 			}
 			return
 		}
-		if err != nil && err != errBareNewline {
+		if !framed {
 			t.Fatalf("%q: %v", in, err)
 		}
 		if used != in[:end] {
 			t.Fatalf("%q: stopped after %q, want %q", in, used, in[:end])
 		}
-		if err == nil {
+		long := false
+		for _, l := range strings.Split(used, "\r\n") {
+			long = long || len(strings.TrimPrefix(l, ".")) > maxLine // less the stuffing dot
+		}
+		switch {
+		case err == nil:
 			want := strings.ReplaceAll("\r\n"+used, "\r\n.", "\r\n")[2:]
-			if dst.String() != want || n != int64(len(want)) || hasBareNewline(dst.Bytes()) {
+			if dst.String() != want || n != int64(len(want)) || hasBareNewline(dst.Bytes()) || long {
 				t.Fatalf("%q: accepted %q (%d), want %q", in, dst.String(), n, want)
 			}
-		} else if !hasBareNewline([]byte(used)) {
+		case err == errBareNewline && !hasBareNewline([]byte(used)):
 			t.Fatalf("%q: refused without a bare CR or LF", in)
+		case err == gosmtp.ErrTooLongLine && (hasBareNewline([]byte(used)) || !long):
+			t.Fatalf("%q: refused as too long", in)
 		}
 	})
 }

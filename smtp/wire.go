@@ -18,6 +18,10 @@ import (
 //     line, so the ".\r\n" that follows is not seen as the end of data
 //     (RFC 5321 4.5.2), and ".\rX" at the start of a line silently
 //     becomes "X".
+//   - Its line limit sits below all of that and, once a line passes it,
+//     fails every read: in DATA it answers, then closes the connection
+//     with the rest of the message unread, and a client still sending
+//     gets a reset instead of the reply (and tries again later).
 //   - Its MAIL parser reads SIZE with strconv.ParseUint(v, 10, 32), so a
 //     declared size beyond 4 GiB gets 501 before the session is asked,
 //     where RFC 1870 (size-value = 1*20DIGIT) wants 552 5.3.4.
@@ -28,7 +32,9 @@ import (
 // unexported field, reached here through reflect and unsafe. The session
 // installs a wire on it when go-smtp creates the session, at EHLO; after
 // STARTTLS go-smtp makes a new textproto.Conn and, at the next EHLO, a new
-// session, which installs a new wire. If a go-smtp upgrade changes the
+// session, which installs a new wire. While the session reads DATA it
+// turns go-smtp's line limit off, as go-smtp itself does for BDAT, and
+// applies the limit itself (readDotted). If a go-smtp upgrade changes the
 // layout, textConn finds nothing, the wire stays off, and a warning is
 // logged at start: DATA then falls back to scanning go-smtp's own reader
 // (see readMessage), and SIZE keeps go-smtp's 501. TestWireLayout fails
@@ -51,12 +57,32 @@ func wireSupported() bool {
 	return ok && f.Type == reflect.TypeFor[*textproto.Conn]()
 }
 
+// lineLimit returns the line limit of go-smtp's connection reader (its
+// lineLimitReader's LineLimit; 0 is off), or nil if go-smtp's Conn does
+// not have the expected fields.
+func lineLimit(c *gosmtp.Conn) *int {
+	f, ok := reflect.TypeFor[gosmtp.Conn]().FieldByName("lineLimitReader")
+	if c == nil || !ok || f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	if l, ok := f.Type.Elem().FieldByName("LineLimit"); !ok || l.Type != reflect.TypeFor[int]() {
+		return nil
+	}
+	v := reflect.ValueOf(c).Elem().FieldByName("lineLimitReader")
+	p := reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem()
+	if p.IsNil() {
+		return nil
+	}
+	return (*int)(unsafe.Pointer(p.Elem().FieldByName("LineLimit").UnsafeAddr()))
+}
+
 // wire is one connection's interposition on go-smtp's text stream: a
 // reader that hands go-smtp at most one line per read, so that it never
 // holds input it has not asked for and the last line handed over is the
 // command being answered, and a writer that turns go-smtp's 501 for an
 // all-digit SIZE into 552.
 type wire struct {
+	conn  *gosmtp.Conn
 	tc    *textproto.Conn
 	br    *bufio.Reader // installed as tc.R: what go-smtp reads from
 	lines *lineReader
@@ -71,7 +97,7 @@ func newWire(c *gosmtp.Conn, limit int64) *wire {
 	if tc == nil {
 		return nil
 	}
-	w := &wire{tc: tc, limit: limit}
+	w := &wire{conn: c, tc: tc, limit: limit}
 	w.lines = &lineReader{src: tc.R}
 	w.br = bufio.NewReader(w.lines)
 	tc.R = w.br
