@@ -106,7 +106,8 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	srv.ErrorLog = slogAdapter{opts.Logger}
 	s.srv = srv
 	if !wireSupported() {
-		opts.Logger.Warn("smtp: go-smtp's connection layout is not the expected one: bare CR/LF framing of DATA and SIZE above 4 GiB keep go-smtp's behaviour")
+		opts.Logger.Warn("smtp: go-smtp's connection layout is not the expected one: DATA keeps go-smtp's framing " +
+			"(bare CR and LF are still refused) and SIZE above 4 GiB gets 501 (see wire.go)")
 	}
 	return s
 }
