@@ -104,6 +104,9 @@ func New(svc *mailbox.Service, opts Options) *Server {
 	}
 	s.hub = newHub(svc, s.log)
 	svc.AddListener(s.hub)
+	if !connBuffersSupported() {
+		s.log.Warn("imap: go-imap's connection layout is not the expected one: a NUL in a mailbox name gets the library's NO [SERVERBUG] (see nulguard.go)")
+	}
 	return s
 }
 

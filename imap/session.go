@@ -56,7 +56,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	if closed {
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
-	return sess, nil, nil
+	return &guardedSession{session: sess, guard: installGuard(c)}, nil, nil
 }
 
 // ctx is the context of a command: the library gives none, so commands

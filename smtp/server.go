@@ -118,6 +118,10 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	srv.TLSConfig = opts.TLS
 	srv.ErrorLog = slogAdapter{opts.Logger}
 	s.srv = srv
+	if !wireSupported() {
+		opts.Logger.Warn("smtp: go-smtp's connection layout is not the expected one: DATA keeps go-smtp's framing " +
+			"(bare CR and LF are still refused) and SIZE above 4 GiB gets 501 (see wire.go)")
+	}
 	return s
 }
 
@@ -194,7 +198,7 @@ func (s *Server) beginData() bool {
 
 func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	s.closeOnTimeout(c, s.idleReply())
-	return &session{srv: s, conn: c}, nil
+	return &session{srv: s, conn: c, wire: newWire(c, s.opts.MaxMessageBytes)}, nil
 }
 
 // newID returns a short random id that names one SMTP transaction in the

@@ -3,7 +3,6 @@ package smtp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,7 @@ import (
 type session struct {
 	srv  *Server
 	conn *gosmtp.Conn
+	wire *wire // nil if go-smtp's text stream cannot be reached
 
 	from      string // normalised envelope sender, "" for <>
 	fromSet   bool
@@ -125,19 +125,9 @@ func (s *session) Data(r io.Reader) error {
 	var buf bytes.Buffer
 	buf.Grow(16 << 10)
 	s.writeTrace(&buf, id)
-	n, err := buf.ReadFrom(r)
+	n, err := s.wire.readMessage(r, &buf, s.srv.opts.MaxMessageBytes)
 	if err != nil {
-		if errors.Is(err, gosmtp.ErrDataTooLarge) {
-			return gosmtp.ErrDataTooLarge
-		}
-		if errors.Is(err, gosmtp.ErrTooLongLine) {
-			return errLineTooLong
-		}
-		var se *gosmtp.SMTPError
-		if errors.As(err, &se) {
-			return se
-		}
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message"}
+		return err
 	}
 	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: buf.Bytes()})
 	if err != nil {

@@ -53,7 +53,7 @@ func NewSubmission(sub Submitter, opts SubmissionOptions) *Server {
 	}
 	s.srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		s.closeOnTimeout(c, s.idleReply())
-		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c}, nil
+		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c, wire: newWire(c, s.opts.MaxMessageBytes)}, nil
 	})
 	// go-smtp decides per server; the session decides per connection
 	// (plaintextAuthAllowed), so that one server can serve a listener on
@@ -78,6 +78,7 @@ type submissionSession struct {
 	sub      Submitter
 	throttle *mailbox.Throttle
 	conn     *gosmtp.Conn
+	wire     *wire // nil if go-smtp's text stream cannot be reached
 
 	acct *mailbox.Account // nil until AUTH succeeds
 	// stopTracking ends the tracking of the login (TrackSession); ended
@@ -263,16 +264,9 @@ func (s *submissionSession) Data(r io.Reader) error {
 	id := newID()
 	var body bytes.Buffer
 	body.Grow(16 << 10)
-	n, err := body.ReadFrom(r)
+	n, err := s.wire.readMessage(r, &body, s.srv.opts.MaxMessageBytes)
 	if err != nil {
-		if errors.Is(err, gosmtp.ErrDataTooLarge) {
-			return gosmtp.ErrDataTooLarge
-		}
-		var se *gosmtp.SMTPError
-		if errors.As(err, &se) {
-			return se
-		}
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message"}
+		return err
 	}
 	var buf bytes.Buffer
 	buf.Grow(body.Len() + 1024)

@@ -227,7 +227,11 @@ func (c *conn) close() {
 // one reply per recipient, or a transaction error (the connection or the
 // MAIL command failed) that applies to them all. A message that needs
 // SMTPUTF8 fails permanently on a server that lacks it (RFC 6531 3.4).
+//
+// The message goes out as CRLF lines, dot-stuffed by go-smtp's DATA
+// writer (RFC 5321 4.5.2), whatever line endings it was stored with.
 func (c *conn) send(from string, rcpts []string, data []byte, utf8 bool) ([]reply, error) {
+	data = crlfLines(data)
 	if utf8 {
 		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
 			return nil, &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7},

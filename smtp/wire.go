@@ -1,0 +1,223 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/textproto"
+	"reflect"
+	"unsafe"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// go-smtp v0.25.1 has two defects that no option or hook reaches:
+//
+//   - Its DATA reader (data.go) is net/textproto's dotReader without the
+//     UnreadByte after a CR: "\r\r\n" never returns it to the start of a
+//     line, so the ".\r\n" that follows is not seen as the end of data
+//     (RFC 5321 4.5.2), and ".\rX" at the start of a line silently
+//     becomes "X".
+//   - Its line limit sits below all of that and, once a line passes it,
+//     fails every read: in DATA it answers, then closes the connection
+//     with the rest of the message unread, and a client still sending
+//     gets a reset instead of the reply (and tries again later).
+//   - Its MAIL parser reads SIZE with strconv.ParseUint(v, 10, 32), so a
+//     declared size beyond 4 GiB gets 501 before the session is asked,
+//     where RFC 1870 (size-value = 1*20DIGIT) wants 552 5.3.4.
+//
+// Both are handled at the one place that sees every plaintext byte of a
+// connection, also after STARTTLS: the textproto.Conn that go-smtp reads
+// commands and data from and writes replies to. go-smtp keeps it in an
+// unexported field, reached here through reflect and unsafe. The session
+// installs a wire on it when go-smtp creates the session, at EHLO; after
+// STARTTLS go-smtp makes a new textproto.Conn and, at the next EHLO, a new
+// session, which installs a new wire. While the session reads DATA it
+// turns go-smtp's line limit off, as go-smtp itself does for BDAT, and
+// applies the limit itself (readDotted). If a go-smtp upgrade changes the
+// layout, textConn finds nothing, the wire stays off, and a warning is
+// logged at start: DATA then falls back to scanning go-smtp's own reader
+// (see readMessage), and SIZE keeps go-smtp's 501. TestWireLayout fails
+// loudly in that case.
+
+// textConn returns the textproto.Conn of a go-smtp connection, or nil if
+// go-smtp's Conn does not have the expected field.
+func textConn(c *gosmtp.Conn) *textproto.Conn {
+	if c == nil || !wireSupported() {
+		return nil
+	}
+	f := reflect.ValueOf(c).Elem().FieldByName("text")
+	return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(*textproto.Conn)
+}
+
+// wireSupported reports whether go-smtp's Conn has the field textConn
+// reads, with the type it expects.
+func wireSupported() bool {
+	f, ok := reflect.TypeFor[gosmtp.Conn]().FieldByName("text")
+	return ok && f.Type == reflect.TypeFor[*textproto.Conn]()
+}
+
+// lineLimit returns the line limit of go-smtp's connection reader (its
+// lineLimitReader's LineLimit; 0 is off), or nil if go-smtp's Conn does
+// not have the expected fields.
+func lineLimit(c *gosmtp.Conn) *int {
+	f, ok := reflect.TypeFor[gosmtp.Conn]().FieldByName("lineLimitReader")
+	if c == nil || !ok || f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	if l, ok := f.Type.Elem().FieldByName("LineLimit"); !ok || l.Type != reflect.TypeFor[int]() {
+		return nil
+	}
+	v := reflect.ValueOf(c).Elem().FieldByName("lineLimitReader")
+	p := reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem()
+	if p.IsNil() {
+		return nil
+	}
+	return (*int)(unsafe.Pointer(p.Elem().FieldByName("LineLimit").UnsafeAddr()))
+}
+
+// wire is one connection's interposition on go-smtp's text stream: a
+// reader that hands go-smtp at most one line per read, so that it never
+// holds input it has not asked for and the last line handed over is the
+// command being answered, and a writer that turns go-smtp's 501 for an
+// all-digit SIZE into 552.
+type wire struct {
+	conn  *gosmtp.Conn
+	tc    *textproto.Conn
+	br    *bufio.Reader // installed as tc.R: what go-smtp reads from
+	lines *lineReader
+	limit int64
+}
+
+// newWire installs a wire on c's text stream, or returns nil if the
+// stream cannot be reached. It must run on the connection's goroutine
+// between two commands, which is where go-smtp creates sessions.
+func newWire(c *gosmtp.Conn, limit int64) *wire {
+	tc := textConn(c)
+	if tc == nil {
+		return nil
+	}
+	w := &wire{conn: c, tc: tc, limit: limit}
+	w.lines = &lineReader{src: tc.R}
+	w.br = bufio.NewReader(w.lines)
+	tc.R = w.br
+	tc.W = bufio.NewWriter(&replyWriter{dst: tc.W, w: w})
+	return w
+}
+
+// current reports whether go-smtp still reads from this wire.
+func (w *wire) current() bool { return w != nil && w.tc.R == w.br }
+
+// lineReader reads from go-smtp's own buffered reader and returns at most
+// up to the end of one line per Read. It remembers the last complete line
+// when that line could be a MAIL command.
+type lineReader struct {
+	src *bufio.Reader
+
+	cur      []byte // the line being read, while it may be a MAIL command
+	curOver  bool   // cur is not kept: too long, or not MAIL
+	lastMail []byte // the last complete line if it was kept, else nil
+}
+
+// maxMailLine bounds the MAIL command kept for the SIZE check; a longer
+// one keeps go-smtp's reply.
+const maxMailLine = 4096
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.src.Buffered() == 0 {
+		// Blocks for input; errors (EOF, a deadline, go-smtp's
+		// ErrTooLongLine) pass through unchanged.
+		if _, err := r.src.Peek(1); err != nil {
+			return 0, err
+		}
+	}
+	b, _ := r.src.Peek(r.src.Buffered())
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	}
+	n := copy(p, b)
+	r.src.Discard(n)
+	r.observe(p[:n])
+	return n, nil
+}
+
+// observe follows line boundaries and keeps lines that start "MAIL".
+func (r *lineReader) observe(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		part := b
+		if i >= 0 {
+			part = b[:i+1]
+		}
+		if !r.curOver {
+			r.cur = append(r.cur, part...)
+			if len(r.cur) > maxMailLine || (len(r.cur) >= 4 && !bytes.EqualFold(r.cur[:4], []byte("MAIL"))) {
+				r.cur, r.curOver = r.cur[:0], true
+			}
+		}
+		if i < 0 {
+			return
+		}
+		r.lastMail = nil
+		if !r.curOver && len(r.cur) > 0 {
+			r.lastMail = append([]byte(nil), r.cur...)
+		}
+		r.cur, r.curOver = r.cur[:0], false
+		b = b[i+1:]
+	}
+}
+
+// replyWriter passes go-smtp's replies on, one line per write (go-smtp
+// flushes after each), and rewrites the one for an unparsable SIZE when
+// the size was a number too large for go-smtp.
+type replyWriter struct {
+	dst *bufio.Writer // go-smtp's own writer
+	w   *wire
+}
+
+// sizeUnparsable is go-smtp's reply to a SIZE it cannot parse as a 32-bit
+// number (conn.go, handleMail).
+var sizeUnparsable = []byte("501 5.5.4 Unable to parse SIZE as an integer\r\n")
+
+func (rw *replyWriter) Write(p []byte) (int, error) {
+	out := p
+	if bytes.Equal(p, sizeUnparsable) && bigSize(rw.w.lines.lastMail) {
+		// RFC 1870 6.1: a size the server cannot accept gets 552.
+		out = fmt.Appendf(nil, "552 5.3.4 Message too big, the limit is %d bytes\r\n", rw.w.limit)
+	}
+	if _, err := rw.dst.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), rw.dst.Flush()
+}
+
+// bigSize reports whether a MAIL command line declares a SIZE that is a
+// valid RFC 1870 size-value (1 to 20 digits). go-smtp only calls the
+// session for sizes below 2^32, so such a line that got its "unparsable"
+// reply carried a size beyond every limit. Like go-smtp, the last SIZE
+// parameter counts.
+func bigSize(line []byte) bool {
+	if line == nil {
+		return false
+	}
+	var size []byte
+	found := false
+	for _, f := range bytes.Fields(line) {
+		k, v, ok := bytes.Cut(f, []byte("="))
+		if ok && bytes.EqualFold(k, []byte("SIZE")) {
+			size, found = v, true
+		}
+	}
+	if !found || len(size) == 0 || len(size) > 20 {
+		return false
+	}
+	for _, c := range size {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
