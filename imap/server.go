@@ -30,8 +30,8 @@ type Options struct {
 	// AppendLimit is the largest message APPEND accepts, in octets
 	// (APPENDLIMIT, RFC 7889). Zero: 25 MiB.
 	AppendLimit int64
-	// Throttle delays the answers to failed logins. Zero: a new one with
-	// its defaults.
+	// Throttle limits password guessing; share one with submission. Zero:
+	// a new one with its defaults.
 	Throttle *mailbox.Throttle
 	// Logger gets errors and one line per login. Zero: slog.Default().
 	Logger *slog.Logger
@@ -49,6 +49,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	hub  *hub
+	// down ends at Shutdown, and with it the throttle's waits.
+	down     context.Context
+	goneDown context.CancelFunc
 
 	mu       sync.Mutex
 	closed   bool
@@ -77,6 +80,7 @@ func New(svc *mailbox.Service, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.down, s.goneDown = context.WithCancel(context.Background())
 	s.hub = newHub(svc, s.log)
 	svc.AddListener(s.hub)
 	return s
@@ -149,6 +153,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	s.goneDown()
 	servers := make([]*imapserver.Server, 0, len(s.servers))
 	for srv := range s.servers {
 		servers = append(servers, srv)

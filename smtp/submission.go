@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
@@ -28,9 +27,8 @@ type Submitter interface {
 // only submission needs.
 type SubmissionOptions struct {
 	Options
-	// Throttle holds back the answers to repeated failed logins from one
-	// IP address; share one with IMAP. Zero: a throttle of its own with
-	// mailbox.ThrottleOptions' defaults.
+	// Throttle limits password guessing; share one with IMAP. Zero: a
+	// throttle of its own with mailbox.ThrottleOptions' defaults.
 	Throttle *mailbox.Throttle
 }
 
@@ -117,32 +115,35 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 	return nil, gosmtp.ErrAuthUnknownMechanism
 }
 
-// login checks a password and remembers the account. Failures from one
-// IP address are answered later and later (mailbox.Throttle).
+// login checks a password and remembers the account. The throttle
+// decides first whether and when the password may be checked at all
+// (mailbox.Throttle).
 func (s *submissionSession) login(identity, username, password string) error {
 	ip := remoteIP(s.conn)
-	ctx := context.Background()
-	acct, err := s.sub.Authenticate(ctx, username, password)
+	attempt, err := s.throttle.Begin(s.srv.down, ip, username)
+	if err != nil {
+		s.srv.log.Warn("smtp: submission login refused", "user", clip(username, 100), "remote", ip, "err", err)
+		return errLoginThrottled
+	}
+	if attempt.Waited > 0 {
+		s.srv.log.Info("smtp: submission login throttled", "user", clip(username, 100), "remote", ip, "waited", attempt.Waited)
+	}
+	acct, err := s.sub.Authenticate(context.Background(), username, password)
 	if err == nil && identity != "" && identity != username {
 		// Acting for another identity (RFC 4616's authzid) is not
 		// supported: fail like a wrong password.
 		err = mailbox.ErrAuthFailed
 	}
 	if errors.Is(err, mailbox.ErrAuthFailed) {
-		d := s.throttle.Delay(ip)
-		s.throttle.Fail(ip)
-		s.srv.log.Warn("smtp: submission login failed", "user", clip(username, 100), "remote", ip, "delay", d)
-		if d > 0 {
-			t := time.NewTimer(d)
-			<-t.C
-		}
+		s.srv.log.Warn("smtp: submission login failed", "user", clip(username, 100), "remote", ip)
 		return gosmtp.ErrAuthFailed
 	}
 	if err != nil {
+		attempt.Abandon()
 		s.srv.log.Error("smtp: submission login", "user", clip(username, 100), "remote", ip, "err", err)
 		return errAuthTemporary
 	}
-	s.throttle.Succeed(ip)
+	attempt.Succeed()
 	s.acct = &acct
 	return nil
 }
