@@ -102,7 +102,13 @@ func (s *session) Login(username, password string) error {
 	defer cancel()
 	attempt, err := s.srv.opts.Throttle.Begin(s.srv.down, s.ip, username)
 	if err != nil {
-		s.srv.log.Warn("imap login refused", "user", clip(username), "remote", s.ip, "err", err)
+		var te *mailbox.ThrottledError
+		switch {
+		case !errors.As(err, &te):
+			s.srv.log.Info("imap login wait ended", "user", clip(username), "remote", s.ip, "err", err)
+		case te.Log:
+			s.srv.log.Warn("imap login refused: too many failures", "user", clip(username), "remote", s.ip, "refusals", te.Unlogged)
+		}
 		return errThrottled
 	}
 	if attempt.Waited > 0 {

@@ -14,8 +14,26 @@ import (
 
 // ErrThrottled refuses a login attempt without checking its password:
 // its address or account has failed so often that its turn is too far
-// away. It is temporary; the protocols answer it as such.
+// away. It is temporary; the protocols answer it as such. Begin returns
+// it as a *ThrottledError.
 var ErrThrottled = errors.New("mailbox: too many failed logins, try again later")
+
+// ThrottledError is Begin's refusal; errors.Is(err, ErrThrottled) holds.
+// Refusals cost an attacker next to nothing, so that one line for each
+// could fill the log: Log says whether this one is worth a line (the
+// first from its address in a second), and Unlogged how many refusals of
+// the address that line stands for.
+type ThrottledError struct {
+	Log      bool
+	Unlogged int
+}
+
+func (e *ThrottledError) Error() string        { return ErrThrottled.Error() }
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// refusalLogGap is the least time between two logged refusals of one
+// address.
+const refusalLogGap = time.Second
 
 // ThrottleOptions configures NewThrottle. Zero values are documented per
 // field.
@@ -86,6 +104,9 @@ type throttleKey struct {
 	at      time.Time // when score was last decayed
 	next    time.Time // the earliest slot for the next attempt (addresses and accounts)
 	trusted time.Time // the last success (pairs)
+
+	refused int       // refusals not logged yet (addresses)
+	logged  time.Time // the last logged refusal (addresses)
 }
 
 // NewThrottle returns an empty Throttle.
@@ -163,8 +184,17 @@ func (t *Throttle) Begin(ctx context.Context, remote, username string) (*LoginAt
 	}
 	wait := slot.Sub(now)
 	if wait > t.o.MaxWait {
+		err := &ThrottledError{Log: true, Unlogged: 1}
+		if a != nil {
+			a.refused++
+			if now.Sub(a.logged) < refusalLogGap {
+				err.Log = false
+			} else {
+				err.Unlogged, a.refused, a.logged = a.refused, 0, now
+			}
+		}
 		t.mu.Unlock()
-		return nil, ErrThrottled
+		return nil, err
 	}
 	// The attempt's slot is taken on both keys whether or not the account
 	// gated it: the account's spacing counts every attempt on it.

@@ -358,3 +358,30 @@ func TestThrottleAbandon(t *testing.T) {
 		t.Errorf("abandoned attempts made later ones wait %v", c.slept)
 	}
 }
+
+// Refusals are cheap for an attacker: at most one a second per address
+// is worth a log line, which counts the ones it stands for.
+func TestThrottleRefusalLogLines(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	th := c.throttle(ThrottleOptions{})
+	failUntilRefused(t, th, "192.0.2.7", "victim@example.org")
+	refuse := func() *ThrottledError {
+		t.Helper()
+		_, err := th.Begin(context.Background(), "192.0.2.7", "victim@example.org")
+		var te *ThrottledError
+		if !errors.As(err, &te) || !errors.Is(err, ErrThrottled) {
+			t.Fatalf("got %v, want a refusal", err)
+		}
+		return te
+	}
+	for i := range 10 {
+		if te := refuse(); te.Log != false {
+			t.Fatalf("refusal %d in the same second: %+v, want no line", i+2, te)
+		}
+	}
+	c.now = c.now.Add(time.Second)
+	if te := refuse(); !te.Log || te.Unlogged != 11 {
+		t.Errorf("a second later: %+v, want a line for 11 refusals", te)
+	}
+}

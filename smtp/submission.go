@@ -122,7 +122,13 @@ func (s *submissionSession) login(identity, username, password string) error {
 	ip := remoteIP(s.conn)
 	attempt, err := s.throttle.Begin(s.srv.down, ip, username)
 	if err != nil {
-		s.srv.log.Warn("smtp: submission login refused", "user", clip(username, 100), "remote", ip, "err", err)
+		var te *mailbox.ThrottledError
+		switch {
+		case !errors.As(err, &te):
+			s.srv.log.Info("smtp: submission login wait ended", "user", clip(username, 100), "remote", ip, "err", err)
+		case te.Log:
+			s.srv.log.Warn("smtp: submission login refused: too many failures", "user", clip(username, 100), "remote", ip, "refusals", te.Unlogged)
+		}
 		return errLoginThrottled
 	}
 	if attempt.Waited > 0 {

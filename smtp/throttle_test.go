@@ -80,7 +80,7 @@ func TestSubmissionLoginThrottle(t *testing.T) {
 	if len(slept) != 0 {
 		t.Errorf("logins waited %v", slept)
 	}
-	wantSub(t, "log", e.log.String(), `msg="smtp: submission login refused" user=alice@example.org remote=127.0.0.3 err="mailbox: too many failed logins, try again later"`)
+	wantSub(t, "log", e.log.String(), `msg="smtp: submission login refused: too many failures" user=alice@example.org remote=127.0.0.3 refusals=1`)
 }
 
 // TestSubmissionThrottleWaitEndsAtShutdown: a login held back by the
