@@ -87,9 +87,13 @@ const cleanScore = 0.25
 // key's next slot, and the spacing to the slot after doubles with every
 // failure up to Max. An attempt counts as a failure from the moment it is
 // let through until it succeeds, so attempts in flight use up the budget
-// too. A success forgives only its own attempt on the address and the
-// account, and clears the (account, address) pair: another account's
+// too. A success forgives only its own attempt, so that another account's
 // success from the same address leaves the address's failures in place.
+//
+// A success also makes its (account, address) pair trusted: while the
+// pair has failed less than Budget times lately, its attempts pass both
+// gates, so the owner's known devices are not locked out by someone who
+// guesses from elsewhere or from behind the same address (a NAT).
 type Throttle struct {
 	o ThrottleOptions
 
@@ -176,11 +180,13 @@ func (t *Throttle) Begin(ctx context.Context, remote, username string) (*LoginAt
 	t.sweepLocked(now)
 	a, u, p := t.getLocked(l.addr, now), t.getLocked(l.acct, now), t.getLocked(l.pair, now)
 	slot := now
-	if a != nil && a.next.After(slot) {
-		slot = a.next
-	}
-	if u != nil && t.accountGates(p, now) && u.next.After(slot) {
-		slot = u.next
+	if !t.vouched(p, now) {
+		if a != nil && a.next.After(slot) {
+			slot = a.next
+		}
+		if u != nil && p != nil && p.score >= cleanScore && u.next.After(slot) {
+			slot = u.next
+		}
 	}
 	wait := slot.Sub(now)
 	if wait > t.o.MaxWait {
@@ -196,8 +202,8 @@ func (t *Throttle) Begin(ctx context.Context, remote, username string) (*LoginAt
 		t.mu.Unlock()
 		return nil, err
 	}
-	// The attempt's slot is taken on both keys whether or not the account
-	// gated it: the account's spacing counts every attempt on it.
+	// The attempt's slot is taken on both keys whether or not they gated
+	// it: their spacing counts every attempt on them.
 	t.countLocked(l.addr, a, now, slot)
 	t.countLocked(l.acct, u, now, slot)
 	t.countLocked(l.pair, p, now, time.Time{})
@@ -211,7 +217,8 @@ func (t *Throttle) Begin(ctx context.Context, remote, username string) (*LoginAt
 	return l, nil
 }
 
-// Succeed records that the password was right.
+// Succeed records that the password was right: the attempt is forgiven,
+// and its (account, address) pair trusted.
 func (l *LoginAttempt) Succeed() {
 	t := l.t
 	t.mu.Lock()
@@ -221,17 +228,12 @@ func (l *LoginAttempt) Succeed() {
 	}
 	l.done = true
 	now := t.o.Now()
-	t.refundLocked(l.addr, now, l.start)
-	t.refundLocked(l.acct, now, l.start)
-	p := t.keys[l.pair]
-	if p == nil {
-		if len(t.keys) >= t.o.MaxKeys {
-			return
-		}
-		p = &throttleKey{}
-		t.keys[l.pair] = p
+	for _, k := range []string{l.addr, l.acct, l.pair} {
+		t.refundLocked(k, now, l.start)
 	}
-	p.score, p.at, p.trusted = 0, now, now
+	if p := t.keys[l.pair]; p != nil {
+		p.trusted = now
+	}
 }
 
 // Abandon forgets the attempt: its password could not be checked (the
@@ -250,16 +252,11 @@ func (l *LoginAttempt) Abandon() {
 	}
 }
 
-// accountGates reports whether an attempt whose (account, address) pair
-// is p must wait for the account's slot: only if the pair has failed
-// recently, and it is not a pair that logged in lately and is within its
-// budget (a client opening several connections at once).
-func (t *Throttle) accountGates(p *throttleKey, now time.Time) bool {
-	if p == nil || p.score < cleanScore {
-		return false
-	}
-	trusted := !p.trusted.IsZero() && now.Sub(p.trusted) <= t.o.Trust
-	return !trusted || p.score >= float64(t.o.Budget)
+// vouched reports whether the pair p logged in lately and has failed
+// less than Budget times since (attempts in flight included, so a client
+// of the owner's may open that many connections at once).
+func (t *Throttle) vouched(p *throttleKey, now time.Time) bool {
+	return p != nil && !p.trusted.IsZero() && now.Sub(p.trusted) <= t.o.Trust && p.score < float64(t.o.Budget)
 }
 
 // spacing is the least time between the slots of a key whose score,

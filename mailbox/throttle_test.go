@@ -227,31 +227,32 @@ func TestThrottleOtherAccountSuccessKeepsAddress(t *testing.T) {
 }
 
 // The owner at an address that has not been failing logs in at once
-// while another address guesses the account's password, and a client of
-// the owner's that logged in before may open several connections at once.
+// while other addresses guess the account's password, and so does a
+// client of the owner's that logged in before, even when it opens several
+// connections at once and someone behind the same address (a NAT)
+// guesses other accounts.
 func TestThrottleOwnerNotLockedOut(t *testing.T) {
 	t.Parallel()
 	c := newFakeClock()
-	th := c.throttle(ThrottleOptions{})
-	const victim = "victim@example.org"
-	if w, err := try(t, th, "203.0.113.5", victim, true); w != 0 || err != nil {
+	o := ThrottleOptions{Budget: 5}
+	th := c.throttle(o)
+	const victim, home = "victim@example.org", "203.0.113.5"
+	if w, err := try(t, th, home, victim, true); w != 0 || err != nil {
 		t.Fatalf("first login: %v, %v", w, err)
 	}
 	// Twenty addresses guess until refused; the account is then spaced.
 	for i := range 20 {
 		failUntilRefused(t, th, fmt.Sprintf("192.0.2.%d", i), victim)
 	}
-	if _, err := try(t, th, "192.0.2.3", victim, false); !errors.Is(err, ErrThrottled) {
-		t.Fatalf("guessing address not refused: %v", err)
-	}
+	failUntilRefused(t, th, home, "other@example.org")
 	c.slept = nil
+
 	if w, err := try(t, th, "198.51.100.1", victim, true); w != 0 || err != nil {
 		t.Fatalf("owner from a clean address: waited %v, %v", w, err)
 	}
-	// The owner's known address opens five connections at once.
 	var open []*LoginAttempt
-	for range 5 {
-		l, err := th.Begin(context.Background(), "203.0.113.5", victim)
+	for range o.Budget {
+		l, err := th.Begin(context.Background(), home, victim)
 		if err != nil || l.Waited != 0 {
 			t.Fatalf("owner's client connection %d: %v", len(open), err)
 		}
@@ -264,7 +265,15 @@ func TestThrottleOwnerNotLockedOut(t *testing.T) {
 		t.Errorf("the owner waited %v", c.slept)
 	}
 	if _, err := try(t, th, "192.0.2.3", victim, false); !errors.Is(err, ErrThrottled) {
-		t.Errorf("owner's logins freed the guessing address: %v", err)
+		t.Errorf("owner's logins freed a guessing address: %v", err)
+	}
+	if _, err := try(t, th, home, "other@example.org", false); !errors.Is(err, ErrThrottled) {
+		t.Errorf("owner's logins freed the address for other accounts: %v", err)
+	}
+	// Guessing the owner's account from the owner's address gets no more
+	// than the budget of the trusted pair.
+	if n := failUntilRefused(t, th, home, victim); n > o.Budget {
+		t.Errorf("%d guesses at the owner's account from the owner's address, want at most %d", n, o.Budget)
 	}
 }
 
