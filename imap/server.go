@@ -32,8 +32,8 @@ type Options struct {
 	// AppendLimit is the largest message APPEND accepts, in octets
 	// (APPENDLIMIT, RFC 7889). Zero: 25 MiB.
 	AppendLimit int64
-	// Throttle delays the answers to failed logins. Zero: a new one with
-	// its defaults.
+	// Throttle limits password guessing; share one with submission. Zero:
+	// a new one with its defaults.
 	Throttle *mailbox.Throttle
 	// SearchTimeout bounds the time of one SEARCH command, waiting for its
 	// turn included; past it the search stops and the client gets NO
@@ -61,6 +61,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	hub  *hub
+	// down ends at Shutdown, and with it the throttle's waits.
+	down     context.Context
+	goneDown context.CancelFunc
 
 	// searches holds a token for each SEARCH running (Options.MaxSearches).
 	searches chan struct{}
@@ -102,6 +105,7 @@ func New(svc *mailbox.Service, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.down, s.goneDown = context.WithCancel(context.Background())
 	s.hub = newHub(svc, s.log)
 	svc.AddListener(s.hub)
 	if !connBuffersSupported() {
@@ -179,6 +183,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	s.goneDown()
 	servers := make([]*imapserver.Server, 0, len(s.servers))
 	for srv := range s.servers {
 		servers = append(servers, srv)

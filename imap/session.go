@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,30 +101,57 @@ func (s *session) shutdown(ctx context.Context) {
 	}
 }
 
-// Login checks a password; every failure waits a little longer than the
-// last one from the same address (mailbox.Throttle), and unknown users
-// fail exactly like wrong passwords.
+// Login checks a password, LOGIN's and AUTHENTICATE PLAIN's (the library
+// sends both here). The throttle decides first whether and when the
+// password may be checked at all (mailbox.Throttle); unknown users fail
+// exactly like wrong passwords.
 func (s *session) Login(username, password string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	attempt, err := s.srv.opts.Throttle.Begin(s.srv.down, s.ip, username)
+	if err != nil {
+		var te *mailbox.ThrottledError
+		switch {
+		case !errors.As(err, &te):
+			s.srv.log.Info("imap login wait ended", "user", clip(username), "remote", s.ip, "err", err)
+		case te.Log:
+			s.srv.log.Warn("imap login refused: too many failures", "user", clip(username), "remote", s.ip, "refusals", te.Unlogged)
+		}
+		return errThrottled
+	}
+	if attempt.Waited > 0 {
+		s.srv.log.Info("imap login throttled", "user", clip(username), "remote", s.ip, "waited", attempt.Waited)
+	}
 	acct, err := s.srv.svc.Authenticate(ctx, username, password)
 	if errors.Is(err, mailbox.ErrAuthFailed) {
-		t := s.srv.opts.Throttle
-		t.Fail(s.ip)
-		time.Sleep(t.Delay(s.ip))
-		s.srv.log.Info("imap login failed", "remote", s.ip)
+		s.srv.log.Info("imap login failed", "user", clip(username), "remote", s.ip)
 		return imapserver.ErrAuthFailed
 	}
 	if err != nil {
+		attempt.Abandon()
 		return s.fail("login", err)
 	}
-	s.srv.opts.Throttle.Succeed(s.ip)
+	attempt.Succeed()
 	s.account = acct
 	// Deleting the account or changing its password ends the session: BYE
 	// closes the connection, which also fails a command in flight.
 	s.stopTracking = s.srv.svc.TrackSession(acct, func(reason string) { s.conn.Bye(reason) })
 	s.srv.log.Info("imap login", "user", acct.Address, "remote", s.ip)
 	return nil
+}
+
+// errThrottled refuses a login whose password was not checked. RFC 5530
+// section 3: UNAVAILABLE is the temporary failure after which trying
+// again later may work; AUTHENTICATIONFAILED would tell the client that
+// the same password will never work.
+var errThrottled = no(imap.ResponseCodeUnavailable, "Too many failed logins, try again later")
+
+// clip shortens untrusted text for a log line.
+func clip(s string) string {
+	if len(s) > 100 {
+		return strings.ToValidUTF8(s[:100], "") + "..."
+	}
+	return s
 }
 
 // Namespace has one personal namespace with "/" as delimiter (RFC 2342).

@@ -24,6 +24,12 @@ var errEncryptionRequired = &gosmtp.SMTPError{Code: 538, EnhancedCode: gosmtp.En
 var errAuthTemporary = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 	Message: "Temporary authentication failure"}
 
+// errLoginThrottled answers AUTH when the throttle refused the attempt
+// without checking its password (RFC 4954 section 6: a temporary
+// failure, so that the client tries again later).
+var errLoginThrottled = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+	Message: "Too many failed logins, try again later"}
+
 // plaintextAuthAllowed reports whether a password may be sent on c: over
 // TLS, or when the connection never leaves the machine.
 func plaintextAuthAllowed(c *gosmtp.Conn) bool {

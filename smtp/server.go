@@ -71,6 +71,10 @@ type Server struct {
 	opts Options
 	srv  *gosmtp.Server
 	log  *slog.Logger
+	// down ends at Shutdown or Close, and with it the login throttle's
+	// waits.
+	down     context.Context
+	goneDown context.CancelFunc
 
 	mu        sync.Mutex
 	closing   bool
@@ -105,6 +109,7 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{mb: mb, opts: opts, log: opts.Logger}
+	s.down, s.goneDown = context.WithCancel(context.Background())
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxMessageBytes
@@ -157,6 +162,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing = true
 	lns := s.listeners
 	s.mu.Unlock()
+	s.goneDown()
 	// go-smtp's own Shutdown waits for idle connections too, and after it
 	// its Close no longer closes them: close the listeners here and let
 	// Close end every connection once no DATA is in flight.
@@ -178,6 +184,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	s.goneDown()
 	err := s.srv.Close()
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return nil

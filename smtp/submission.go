@@ -32,9 +32,8 @@ type Submitter interface {
 // only submission needs.
 type SubmissionOptions struct {
 	Options
-	// Throttle holds back the answers to repeated failed logins from one
-	// IP address; share one with IMAP. Zero: a throttle of its own with
-	// mailbox.ThrottleOptions' defaults.
+	// Throttle limits password guessing; share one with IMAP. Zero: a
+	// throttle of its own with mailbox.ThrottleOptions' defaults.
 	Throttle *mailbox.Throttle
 }
 
@@ -150,32 +149,41 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 	return nil, gosmtp.ErrAuthUnknownMechanism
 }
 
-// login checks a password and remembers the account. Failures from one
-// IP address are answered later and later (mailbox.Throttle).
+// login checks a password and remembers the account. The throttle
+// decides first whether and when the password may be checked at all
+// (mailbox.Throttle).
 func (s *submissionSession) login(identity, username, password string) error {
 	ip := remoteIP(s.conn)
-	ctx := context.Background()
-	acct, err := s.sub.Authenticate(ctx, username, password)
+	attempt, err := s.throttle.Begin(s.srv.down, ip, username)
+	if err != nil {
+		var te *mailbox.ThrottledError
+		switch {
+		case !errors.As(err, &te):
+			s.srv.log.Info("smtp: submission login wait ended", "user", clip(username, 100), "remote", ip, "err", err)
+		case te.Log:
+			s.srv.log.Warn("smtp: submission login refused: too many failures", "user", clip(username, 100), "remote", ip, "refusals", te.Unlogged)
+		}
+		return errLoginThrottled
+	}
+	if attempt.Waited > 0 {
+		s.srv.log.Info("smtp: submission login throttled", "user", clip(username, 100), "remote", ip, "waited", attempt.Waited)
+	}
+	acct, err := s.sub.Authenticate(context.Background(), username, password)
 	if err == nil && identity != "" && identity != username {
 		// Acting for another identity (RFC 4616's authzid) is not
 		// supported: fail like a wrong password.
 		err = mailbox.ErrAuthFailed
 	}
 	if errors.Is(err, mailbox.ErrAuthFailed) {
-		d := s.throttle.Delay(ip)
-		s.throttle.Fail(ip)
-		s.srv.log.Warn("smtp: submission login failed", "user", clip(username, 100), "remote", ip, "delay", d)
-		if d > 0 {
-			t := time.NewTimer(d)
-			<-t.C
-		}
+		s.srv.log.Warn("smtp: submission login failed", "user", clip(username, 100), "remote", ip)
 		return gosmtp.ErrAuthFailed
 	}
 	if err != nil {
+		attempt.Abandon()
 		s.srv.log.Error("smtp: submission login", "user", clip(username, 100), "remote", ip, "err", err)
 		return errAuthTemporary
 	}
-	s.throttle.Succeed(ip)
+	attempt.Succeed()
 	s.acct = &acct
 	s.stopTracking = s.sub.TrackSession(acct, s.endSession)
 	return nil

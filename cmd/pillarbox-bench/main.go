@@ -7,6 +7,8 @@
 //	                                count them at a loopback sink the relay delivers to
 //	pillarbox-bench imap [flags]    fill a mailbox, time SELECT, FETCH and SEARCH on it,
 //	                                and run a mixed workload of short IMAP sessions
+//	pillarbox-bench guess [flags]   guess one account's password over C connections and
+//	                                count the guesses checked and refused per second
 //
 // Each mode lives in its own file and is one case of run's switch.
 package main
@@ -45,6 +47,8 @@ const usage = `usage:
       [-n N] [-c C] [--size BYTES] [--to TEMPLATE] [--users U] [--wait D] [--json]
   pillarbox-bench imap --user U --pass P [--addr HOST:PORT] [--mailbox NAME] [--fill N]
       [--size BYTES] [--clients C] [--duration D] [--idle K] [--idle-hold D] [--json]
+  pillarbox-bench guess --user U [--addr HOST:PORT] [--proto imap|submission] [-c C]
+      [--duration D] [--sources S] [--reuse=BOOL] [--json]
 
 Run "pillarbox-bench MODE -h" for a mode's flags.
 `
@@ -62,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = cmdRelay(ctx, args[1:], stdout, stderr)
 	case "imap":
 		err = cmdIMAP(ctx, args[1:], stdout, stderr)
+	case "guess":
+		err = cmdGuess(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -60,8 +60,9 @@ type wiring struct {
 	svc *mailbox.Service
 	tls *tls.Config
 	log *slog.Logger
-	// throttle slows repeated failed logins from one address, shared by
-	// every listener that takes passwords (IMAP and submission).
+	// throttle gates password checks per client address and per account,
+	// shared by every listener that takes passwords (IMAP and
+	// submission), so that connections and protocols add no guesses.
 	throttle *mailbox.Throttle
 }
 
