@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
@@ -303,4 +305,40 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func (l *lockedBuffer) Contains(sub string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.b.String(), sub)
+}
+
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+// serveSink runs a go-smtp server on loopback with a new session from
+// newSession per connection, and returns its address. The server stops
+// when the test ends, after cleanup (if not nil) runs.
+func serveSink(t *testing.T, newSession func() gosmtp.Session, cleanup func()) string {
+	t.Helper()
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return newSession(), nil
+	}))
+	srv.Domain = "sink.test"
+	srv.ErrorLog = nopLogger{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		if cleanup != nil {
+			cleanup()
+		}
+		srv.Close()
+	})
+	return ln.Addr().String()
 }

@@ -55,7 +55,7 @@ func TestHostileCrossAccount(t *testing.T) {
 	mxDeliver(t, srv.addrs["smtp"], "alice@example.test", "Subject: for alice\r\n\r\nalice's own mail\r\n")
 	// Bob's own client, read through the same kind of tee, must see his
 	// secret: this shows that the check of what alice read can fail.
-	bobSeen := &syncBuffer{}
+	bobSeen := &lockedBuffer{}
 	bob := dialIMAP(t, srv.addrs["imap"], "bob@example.test", "pw-bob", bobSeen, nil)
 	if _, err := bob.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestHostileCrossAccount(t *testing.T) {
 	alice := dialIMAP(t, srv.addrs["imap"], "alice@example.test", "pw-alice", nil, nil)
 	must(t, alice.Create("Scratch", nil).Wait())
 	alice.Logout().Wait()
-	x := &crossProber{t: t, seen: &syncBuffer{}, secrets: sec}
+	x := &crossProber{t: t, seen: &lockedBuffer{}, secrets: sec}
 	start := time.Now()
 	// This one delivers to bob, so it runs before his state is taken.
 	x.imapPush(srv.addrs["imap"], srv.addrs["smtp"])
@@ -134,7 +134,7 @@ type crossSecrets struct{ subject, body string }
 // crossProber runs alice's attempts and collects what went wrong.
 type crossProber struct {
 	t          *testing.T
-	seen       *syncBuffer // every byte alice's IMAP clients read
+	seen       *lockedBuffer // every byte alice's IMAP clients read
 	secrets    crossSecrets
 	attempts   int
 	violations []string
@@ -409,7 +409,7 @@ func (x *crossProber) imapPush(imapAddr, smtpAddr string) {
 
 // dialIMAP logs in with imapclient over a connection whose reads are
 // copied to seen (when not nil).
-func dialIMAP(t *testing.T, addr, user, pass string, seen *syncBuffer, h *imapclient.UnilateralDataHandler) *imapclient.Client {
+func dialIMAP(t *testing.T, addr, user, pass string, seen *lockedBuffer, h *imapclient.UnilateralDataHandler) *imapclient.Client {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, probeTimeout)
 	if err != nil {

@@ -371,30 +371,6 @@ func headerField(msg []byte, name string) string {
 	return ""
 }
 
-// syncBuffer is a bytes.Buffer that many connections may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Contains(sub string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Contains(s.b.Bytes(), []byte(sub))
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
 // countingSink is the smarthost of the hostile tests: a go-smtp server on
 // loopback that accepts everything, never blocks, and counts the
 // recipients it was offered.
@@ -409,18 +385,7 @@ type countingSink struct {
 func startCountingSink(t *testing.T) *countingSink {
 	t.Helper()
 	s := &countingSink{count: map[string]int{}, arrived: map[string]chan struct{}{}}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
-		return &countingSession{s: s}, nil
-	}))
-	srv.Domain = "sink.test"
-	srv.ErrorLog = nopLogger{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	s.addr = serveSink(t, func() gosmtp.Session { return &countingSession{s: s} }, nil)
 	return s
 }
 

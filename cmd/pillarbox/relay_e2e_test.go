@@ -209,21 +209,7 @@ func startRelaySink(t *testing.T) *relaySink {
 	t.Helper()
 	s := &relaySink{codes: map[string][]int{}, count: map[string]int{}, hang: map[string]bool{},
 		msgs: map[string]chan relaySinkMsg{}, hanging: map[string]chan struct{}{}, release: make(chan struct{})}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
-		return &relaySinkSession{s: s}, nil
-	}))
-	srv.Domain = "sink.test"
-	srv.ErrorLog = nopLogger{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		close(s.release)
-		srv.Close()
-	})
+	s.addr = serveSink(t, func() gosmtp.Session { return &relaySinkSession{s: s} }, func() { close(s.release) })
 	return s
 }
 
