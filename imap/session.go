@@ -124,6 +124,7 @@ func (s *session) Login(username, password string) error {
 	}
 	acct, err := s.srv.svc.Authenticate(ctx, username, password)
 	if errors.Is(err, mailbox.ErrAuthFailed) {
+		attempt.Fail()
 		s.srv.log.Info("imap login failed", "user", clip(username), "remote", s.ip)
 		return imapserver.ErrAuthFailed
 	}

@@ -62,11 +62,13 @@ func TestLoginThrottle(t *testing.T) {
 
 	wantCode("alice, wrong password", login("127.0.0.1", "alice", "wrong"), imap.ResponseCodeAuthenticationFailed)
 	wantCode("alice, wrong password", login("127.0.0.1", "alice", "wrong"), imap.ResponseCodeAuthenticationFailed)
-	// The third attempt spends the budget: the address's next turn is an
-	// hour away. Bob's success does not give it back.
+	// Bob's success between the failures gives nothing back (the old
+	// throttle forgot the address), and the third failure spends the
+	// budget: the address's next turn is an hour away.
 	if err := login("127.0.0.1", "bob", testPassword); err != nil {
 		t.Fatalf("bob: %v", err)
 	}
+	wantCode("alice, wrong password", login("127.0.0.1", "alice", "wrong"), imap.ResponseCodeAuthenticationFailed)
 	wantCode("alice's right password from the guessing address", login("127.0.0.1", "alice", testPassword),
 		imap.ResponseCodeUnavailable)
 	wantCode("AUTHENTICATE PLAIN from the guessing address", login("127.0.0.1", "", testPassword),

@@ -82,32 +82,38 @@ const cleanScore = 0.25
 //     many addresses together get no more guesses than one, while the
 //     owner at an address that has not been failing logs in at once.
 //
-// Each key has a failure score that halves every HalfLife. While it is
-// below Budget attempts pass freely; past it each attempt reserves the
-// key's next slot, and the spacing to the slot after doubles with every
-// failure up to Max. An attempt counts as a failure from the moment it is
-// let through until it succeeds, so attempts in flight use up the budget
-// too. A success forgives only its own attempt, so that another account's
-// success from the same address leaves the address's failures in place.
+// Each key has a score of failed attempts that halves every HalfLife.
+// While it is below Budget, attempts pass at once, as many at a time as
+// the budget has failures left (so that parallel attempts cannot spend
+// more than the budget before their failures are known; more wait for a
+// turn). Past the budget, one attempt at a time passes, and each failure
+// sets the earliest time of the next: Base after the failure that spends
+// the budget, doubling with every further one up to Max. A success
+// changes no score, so that another account's success from the same
+// address leaves the address's failures in place; many successful logins
+// at once from one address (an office behind one NAT, a mail app opening
+// several connections) pass as fast as their passwords are checked.
 //
 // A success also makes its (account, address) pair trusted: while the
 // pair has failed less than Budget times lately, its attempts pass both
 // gates, so the owner's known devices are not locked out by someone who
-// guesses from elsewhere or from behind the same address (a NAT).
+// guesses from elsewhere or from behind the same address.
 type Throttle struct {
 	o ThrottleOptions
 
-	mu    sync.Mutex
-	keys  map[string]*throttleKey
-	swept time.Time // last sweep of forgotten keys
+	mu      sync.Mutex
+	keys    map[string]*throttleKey
+	swept   time.Time     // last sweep of forgotten keys
+	changed chan struct{} // closed and replaced when an attempt ends
 }
 
 // throttleKey is what is known about one address, account or pair.
 type throttleKey struct {
-	score   float64   // failures, decayed to at
-	at      time.Time // when score was last decayed
-	next    time.Time // the earliest slot for the next attempt (addresses and accounts)
-	trusted time.Time // the last success (pairs)
+	score    float64   // failures, decayed to at
+	at       time.Time // when score was last decayed
+	next     time.Time // past the budget: the earliest next attempt (addresses and accounts)
+	inflight int       // attempts let through and not ended
+	trusted  time.Time // the last success (pairs)
 
 	refused int       // refusals not logged yet (addresses)
 	logged  time.Time // the last logged refusal (addresses)
@@ -143,7 +149,7 @@ func NewThrottle(o ThrottleOptions) *Throttle {
 	if o.Sleep == nil {
 		o.Sleep = sleepContext
 	}
-	return &Throttle{o: o, keys: make(map[string]*throttleKey)}
+	return &Throttle{o: o, keys: make(map[string]*throttleKey), changed: make(chan struct{})}
 }
 
 func sleepContext(ctx context.Context, d time.Duration) error {
@@ -157,13 +163,12 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// LoginAttempt is one attempt that Begin let through. It counts as a
-// failure unless Succeed or Abandon is called.
+// LoginAttempt is one attempt that Begin let through. The caller ends it
+// with exactly one of Succeed, Fail or Abandon; later calls do nothing.
 type LoginAttempt struct {
-	t                *Throttle
-	addr, acct, pair string
-	start            time.Time
-	done             bool
+	t       *Throttle
+	a, u, p *throttleKey // address, account, pair
+	done    bool
 	// Waited is how long Begin held the attempt back.
 	Waited time.Duration
 }
@@ -174,71 +179,146 @@ type LoginAttempt struct {
 // further away, or ctx's error (wrapped) if ctx ends first.
 func (t *Throttle) Begin(ctx context.Context, remote, username string) (*LoginAttempt, error) {
 	addr, acct := throttleAddr(remote), throttleAccount(username)
-	l := &LoginAttempt{t: t, addr: "a " + addr, acct: "u " + acct, pair: "p " + addr + " " + acct}
-	t.mu.Lock()
-	now := t.o.Now()
-	t.sweepLocked(now)
-	a, u, p := t.getLocked(l.addr, now), t.getLocked(l.acct, now), t.getLocked(l.pair, now)
-	slot := now
-	if !t.vouched(p, now) {
-		if a != nil && a.next.After(slot) {
-			slot = a.next
+	ka, ku, kp := "a "+addr, "u "+acct, "p "+addr+" "+acct
+	var start time.Time
+	for {
+		t.mu.Lock()
+		now := t.o.Now()
+		if start.IsZero() {
+			start = now
+			t.sweepLocked(now)
 		}
-		if u != nil && p != nil && p.score >= cleanScore && u.next.After(slot) {
-			slot = u.next
+		a, u, p := t.getLocked(ka, now), t.getLocked(ku, now), t.getLocked(kp, now)
+		until, ok := t.turn(a, u, p, now)
+		if ok {
+			l := &LoginAttempt{t: t, Waited: now.Sub(start)}
+			l.a, l.u, l.p = t.enterLocked(ka, a, now), t.enterLocked(ku, u, now), t.enterLocked(kp, p, now)
+			t.mu.Unlock()
+			return l, nil
 		}
-	}
-	wait := slot.Sub(now)
-	if wait > t.o.MaxWait {
-		err := &ThrottledError{Log: true, Unlogged: 1}
-		if a != nil {
-			a.refused++
-			if now.Sub(a.logged) < refusalLogGap {
-				err.Log = false
-			} else {
-				err.Unlogged, a.refused, a.logged = a.refused, 0, now
-			}
+		deadline := start.Add(t.o.MaxWait)
+		if until.After(deadline) {
+			err := t.refuseLocked(a, now)
+			t.mu.Unlock()
+			return nil, err
 		}
+		if until.IsZero() {
+			until = deadline // a turn comes when an attempt in flight ends
+		}
+		changed := t.changed
 		t.mu.Unlock()
-		return nil, err
-	}
-	// The attempt's slot is taken on both keys whether or not they gated
-	// it: their spacing counts every attempt on them.
-	t.countLocked(l.addr, a, now, slot)
-	t.countLocked(l.acct, u, now, slot)
-	t.countLocked(l.pair, p, now, time.Time{})
-	t.mu.Unlock()
-	l.start, l.Waited = now, wait
-	if wait > 0 {
-		if err := t.o.Sleep(ctx, wait); err != nil {
+		if err := t.wait(ctx, until.Sub(now), changed); err != nil {
 			return nil, fmt.Errorf("mailbox: login throttle: %w", err)
 		}
+		if !t.o.Now().Before(deadline) {
+			t.mu.Lock()
+			a := t.getLocked(ka, t.o.Now())
+			err := t.refuseLocked(a, t.o.Now())
+			t.mu.Unlock()
+			return nil, err
+		}
 	}
-	return l, nil
 }
 
-// Succeed records that the password was right: the attempt is forgiven,
-// and its (account, address) pair trusted.
+// turn decides whether an attempt with the keys' states a (address), u
+// (account) and p (pair) may go now. If not, until is when it may, or
+// zero if it waits for an attempt in flight to end.
+func (t *Throttle) turn(a, u, p *throttleKey, now time.Time) (until time.Time, ok bool) {
+	if t.vouched(p, now) {
+		return time.Time{}, true
+	}
+	until, ok = t.keyTurn(a, now)
+	if ok && p != nil && p.score >= cleanScore {
+		// This address has failed on this account lately: the account's
+		// schedule applies too.
+		until, ok = t.keyTurn(u, now)
+	}
+	return until, ok
+}
+
+// keyTurn is turn for one key (nil: never seen, so free).
+func (t *Throttle) keyTurn(k *throttleKey, now time.Time) (time.Time, bool) {
+	if k == nil {
+		return time.Time{}, true
+	}
+	// Scores are rounded, so that the little a score decays between
+	// quick attempts does not buy one more (see spacing).
+	if left := t.o.Budget - int(math.Round(k.score)); left > 0 {
+		// Within the budget, as many at once as it has failures left.
+		return time.Time{}, k.inflight < left
+	}
+	if now.Before(k.next) {
+		return k.next, false
+	}
+	return time.Time{}, k.inflight == 0
+}
+
+// refuseLocked makes the refusal of an attempt from address a.
+func (t *Throttle) refuseLocked(a *throttleKey, now time.Time) error {
+	err := &ThrottledError{Log: true, Unlogged: 1}
+	if a != nil {
+		a.refused++
+		if now.Sub(a.logged) < refusalLogGap {
+			err.Log = false
+		} else {
+			err.Unlogged, a.refused, a.logged = a.refused, 0, now
+		}
+	}
+	return err
+}
+
+// wait sleeps for d, or until an attempt ends (changed closes), or until
+// ctx ends, which is the only error.
+func (t *Throttle) wait(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	t.o.Sleep(wctx, d)
+	return ctx.Err()
+}
+
+// enterLocked counts an attempt in flight on key (k is its state, nil if
+// new) and returns the state.
+func (t *Throttle) enterLocked(key string, k *throttleKey, now time.Time) *throttleKey {
+	if k == nil {
+		k = &throttleKey{at: now}
+		t.keys[key] = k
+	}
+	k.inflight++
+	return k
+}
+
+// Succeed records that the password was right: the pair is trusted.
 func (l *LoginAttempt) Succeed() {
-	t := l.t
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if l.done {
-		return
-	}
-	l.done = true
-	now := t.o.Now()
-	for _, k := range []string{l.addr, l.acct, l.pair} {
-		t.refundLocked(k, now, l.start)
-	}
-	if p := t.keys[l.pair]; p != nil {
-		p.trusted = now
-	}
+	l.end(func(now time.Time) { l.p.trusted = now })
+}
+
+// Fail records a wrong password (or an unknown user): every key's score
+// goes up, and past the budget its next attempt is spaced.
+func (l *LoginAttempt) Fail() {
+	l.end(func(now time.Time) {
+		t := l.t
+		for _, k := range []*throttleKey{l.a, l.u, l.p} {
+			t.decay(k, now)
+			k.score++
+			if int(math.Round(k.score)) >= t.o.Budget {
+				k.next = later(k.next, now.Add(t.o.spacing(k.score)))
+			}
+		}
+	})
 }
 
 // Abandon forgets the attempt: its password could not be checked (the
 // account store failed).
-func (l *LoginAttempt) Abandon() {
+func (l *LoginAttempt) Abandon() { l.end(func(time.Time) {}) }
+
+func (l *LoginAttempt) end(f func(now time.Time)) {
 	t := l.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -246,15 +326,16 @@ func (l *LoginAttempt) Abandon() {
 		return
 	}
 	l.done = true
-	now := t.o.Now()
-	for _, k := range []string{l.addr, l.acct, l.pair} {
-		t.refundLocked(k, now, l.start)
+	for _, k := range []*throttleKey{l.a, l.u, l.p} {
+		k.inflight--
 	}
+	f(t.o.Now())
+	close(t.changed)
+	t.changed = make(chan struct{})
 }
 
 // vouched reports whether the pair p logged in lately and has failed
-// less than Budget times since (attempts in flight included, so a client
-// of the owner's may open that many connections at once).
+// less than Budget times since.
 func (t *Throttle) vouched(p *throttleKey, now time.Time) bool {
 	return p != nil && !p.trusted.IsZero() && now.Sub(p.trusted) <= t.o.Trust && p.score < float64(t.o.Budget)
 }
@@ -294,30 +375,6 @@ func (t *Throttle) decay(k *throttleKey, now time.Time) {
 	}
 }
 
-// countLocked adds the attempt to key (k is its state, nil if new) and,
-// unless slot is zero, moves the key's next slot past this one.
-func (t *Throttle) countLocked(key string, k *throttleKey, now, slot time.Time) {
-	if k == nil {
-		k = &throttleKey{at: now}
-		t.keys[key] = k
-	}
-	k.score++
-	if !slot.IsZero() {
-		k.next = later(k.next, slot).Add(t.o.spacing(k.score))
-	}
-}
-
-// refundLocked takes back the failure that an attempt begun at start
-// added to key, as far as it has not decayed since.
-func (t *Throttle) refundLocked(key string, now, start time.Time) {
-	k := t.getLocked(key, now)
-	if k == nil {
-		return
-	}
-	k.score -= math.Exp2(-float64(max(now.Sub(start), 0)) / float64(t.o.HalfLife))
-	k.score = max(k.score, 0)
-}
-
 // sweepLocked drops forgotten keys every HalfLife, and when the map is
 // full also the least suspicious keys, down to three quarters of
 // MaxKeys, so that the work is amortised over many attempts.
@@ -329,7 +386,7 @@ func (t *Throttle) sweepLocked(now time.Time) {
 	t.swept = now
 	for key, k := range t.keys {
 		t.decay(k, now)
-		if t.value(k, now) < cleanScore && !k.next.After(now) {
+		if t.value(k, now) < cleanScore && !k.next.After(now) && k.inflight == 0 {
 			delete(t.keys, key)
 		}
 	}
@@ -354,7 +411,7 @@ func (t *Throttle) sweepLocked(now time.Time) {
 // value is how much a key is worth keeping: its failures, plus a budget's
 // worth for a pair whose success still vouches for it.
 func (t *Throttle) value(k *throttleKey, now time.Time) float64 {
-	v := k.score
+	v := k.score + float64(k.inflight)
 	if !k.trusted.IsZero() && now.Sub(k.trusted) <= t.o.Trust {
 		v += float64(t.o.Budget)
 	}

@@ -175,6 +175,7 @@ func (s *submissionSession) login(identity, username, password string) error {
 		err = mailbox.ErrAuthFailed
 	}
 	if errors.Is(err, mailbox.ErrAuthFailed) {
+		attempt.Fail()
 		s.srv.log.Warn("smtp: submission login failed", "user", clip(username, 100), "remote", ip)
 		return gosmtp.ErrAuthFailed
 	}

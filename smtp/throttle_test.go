@@ -55,11 +55,13 @@ func TestSubmissionLoginThrottle(t *testing.T) {
 
 	subWantCode(t, "alice, wrong password", auth("127.0.0.1", plain("alice", "wrong")), 535, failed)
 	subWantCode(t, "alice, wrong password", auth("127.0.0.1", login("alice", "wrong")), 535, failed)
-	// The third attempt spends the budget: the address's next turn is an
-	// hour away. Bob's success does not give it back.
+	// Bob's success between the failures gives nothing back (the old
+	// throttle forgot the address), and the third failure spends the
+	// budget: the address's next turn is an hour away.
 	if err := auth("127.0.0.1", plain("bob", "bob-pw")); err != nil {
 		t.Fatalf("bob: %v", err)
 	}
+	subWantCode(t, "alice, wrong password", auth("127.0.0.1", plain("alice", "wrong")), 535, failed)
 	subWantCode(t, "alice's right password from the guessing address", auth("127.0.0.1", plain("alice", "alice-pw")), 454, refused)
 	subWantCode(t, "AUTH LOGIN from the guessing address", auth("127.0.0.1", login("alice", "alice-pw")), 454, refused)
 
