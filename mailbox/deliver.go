@@ -16,6 +16,10 @@ type Delivery struct {
 	From       string      // envelope sender, "" for the null sender
 	Recipients []Recipient // resolved local recipients
 	Data       []byte      // the whole message, trace headers included
+	// Junk files the message in each account's \Junk folder (RFC 6154)
+	// instead of INBOX, for mail the MX let in but does not trust (DMARC
+	// p=quarantine). An account without one gets it in INBOX.
+	Junk bool
 }
 
 // Delivered reports a committed delivery.
@@ -44,7 +48,7 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	var res Delivered
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		var err error
-		res.ID, err = s.storeLocal(tx, blob, accounts, now)
+		res.ID, err = s.storeLocal(tx, blob, accounts, now, d.Junk)
 		return err
 	})
 	if err != nil {
@@ -69,17 +73,38 @@ func accountsOf(rcpts []Recipient) []int64 {
 
 // storeLocal stores blob once and adds it to the INBOX of each account,
 // inside tx; it returns the blob's id.
-func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time) (int64, error) {
+func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk bool) (int64, error) {
 	id, err := tx.InsertBlob(blob)
 	if err != nil {
 		return 0, err
 	}
 	for _, acct := range accounts {
-		if err := s.appendLocked(tx, acct, "INBOX", id, int64(len(blob.Data)), now); err != nil {
+		folder := "INBOX"
+		if junk {
+			if folder, err = junkFolder(tx, acct); err != nil {
+				return 0, err
+			}
+		}
+		if err := s.appendLocked(tx, acct, folder, id, int64(len(blob.Data)), now); err != nil {
 			return 0, err
 		}
 	}
 	return id, nil
+}
+
+// junkFolder names the account's folder with the \Junk special use
+// (wherever the user moved it), or INBOX if it has none.
+func junkFolder(tx *store.Tx, account int64) (string, error) {
+	boxes, err := tx.MailboxesOf(account)
+	if err != nil {
+		return "", err
+	}
+	for _, mb := range boxes {
+		if mb.SpecialUse == `\Junk` {
+			return mb.Name, nil
+		}
+	}
+	return "INBOX", nil
 }
 
 // prepareBlob analyses raw once and builds the row that stores it.

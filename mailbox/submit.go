@@ -72,7 +72,7 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 		if err := checkCredential(tx, sub.Account); err != nil {
 			return err
 		}
-		id, err := s.storeLocal(tx, blob, accounts, now)
+		id, err := s.storeLocal(tx, blob, accounts, now, false)
 		if err != nil {
 			return err
 		}
