@@ -100,6 +100,13 @@ type Config struct {
 		// 0 disables the warning. Default 4h.
 		DelayWarning Duration `toml:"delay_warning"`
 	} `toml:"relay"`
+
+	DNS struct {
+		// Resolver, as host:port, receives every DNS lookup Pillarbox
+		// makes (MX, and the mail authentication records), for example a
+		// local validating resolver. Default "" (the system's resolvers).
+		Resolver string `toml:"resolver"`
+	} `toml:"dns"`
 }
 
 // Duration is a time.Duration written in TOML as a string in
@@ -297,6 +304,17 @@ func (c *Config) validate() error {
 	}
 	if len(c.Relay.Retry) == 0 {
 		return errors.New("relay.retry: must list at least one interval")
+	}
+	if c.DNS.Resolver != "" {
+		// An IP address: looking up the resolver's own name would need a
+		// resolver.
+		host, _, _ := net.SplitHostPort(c.DNS.Resolver)
+		if err := checkHostPort(c.DNS.Resolver, false); err != nil {
+			return fmt.Errorf("dns.resolver: %w", err)
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("dns.resolver: %s: must be an IP address and port", c.DNS.Resolver)
+		}
 	}
 	for i, d := range c.Relay.Retry {
 		if d.Duration <= 0 {

@@ -82,6 +82,7 @@ func fullConfig() *Config {
 	c.Relay.Retry = durations(time.Minute, 150*time.Second, time.Hour)
 	c.Relay.MaxAge = Duration{72 * time.Hour}
 	c.Relay.DelayWarning = Duration{0}
+	c.DNS.Resolver = "127.0.0.53:53"
 	return c
 }
 
@@ -157,6 +158,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "listen bad host", text: "[submission]\nlisten_tls = \"bad_host:465\"\n", want: []string{"submission.listen_tls: "}},
 		{name: "smarthost without host", text: "[relay]\nsmarthost = \":25\"\n", want: []string{"relay.smarthost: "}},
 		{name: "smarthost port 0", text: "[relay]\nsmarthost = \"relay.example:0\"\n", want: []string{"relay.smarthost: "}},
+		{name: "resolver by name", text: "[dns]\nresolver = \"dns.example:53\"\n", want: []string{"dns.resolver: ", "must be an IP address"}},
+		{name: "resolver without port", text: "[dns]\nresolver = \"127.0.0.1\"\n", want: []string{"dns.resolver: "}},
 		{name: "empty domains", path: "bad-domains-empty.toml", want: []string{"domains: must list at least one domain"}},
 		{name: "domain trailing dot", text: `domains = ["example.org."]`, want: []string{"domains[0]: ", "trailing dot"}},
 		{name: "domain empty label", text: `domains = ["ok.example", "a..example"]`, want: []string{"domains[1]: "}},

@@ -26,7 +26,8 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			MaxAge:       cfg.Relay.MaxAge.Duration,
 			DelayWarning: cfg.Relay.DelayWarning.Duration,
 		},
-		Logger: w.log,
+		Resolver: newResolver(cfg.DNS.Resolver),
+		Logger:   w.log,
 	})
 	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}
 	opts := smtp.SubmissionOptions{
