@@ -106,6 +106,9 @@ type Config struct {
 		// makes (MX, and the mail authentication records), for example a
 		// local validating resolver. Default "" (the system's resolvers).
 		Resolver string `toml:"resolver"`
+		// SPFAll ends the SPF record that `pillarbox dns` prints: "~all"
+		// (softfail, the default) or "-all" (fail).
+		SPFAll string `toml:"spf_all"`
 	} `toml:"dns"`
 }
 
@@ -304,6 +307,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.Relay.Retry) == 0 {
 		return errors.New("relay.retry: must list at least one interval")
+	}
+	if c.DNS.SPFAll != "" && c.DNS.SPFAll != "~all" && c.DNS.SPFAll != "-all" {
+		return fmt.Errorf("dns.spf_all: %q: must be \"~all\" or \"-all\"", c.DNS.SPFAll)
 	}
 	if c.DNS.Resolver != "" {
 		// An IP address: looking up the resolver's own name would need a

@@ -83,6 +83,7 @@ func fullConfig() *Config {
 	c.Relay.MaxAge = Duration{72 * time.Hour}
 	c.Relay.DelayWarning = Duration{0}
 	c.DNS.Resolver = "127.0.0.53:53"
+	c.DNS.SPFAll = "-all"
 	return c
 }
 
@@ -159,6 +160,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "smarthost without host", text: "[relay]\nsmarthost = \":25\"\n", want: []string{"relay.smarthost: "}},
 		{name: "smarthost port 0", text: "[relay]\nsmarthost = \"relay.example:0\"\n", want: []string{"relay.smarthost: "}},
 		{name: "resolver by name", text: "[dns]\nresolver = \"dns.example:53\"\n", want: []string{"dns.resolver: ", "must be an IP address"}},
+		{name: "spf_all", text: "[dns]\nspf_all = \"?all\"\n", want: []string{"dns.spf_all: "}},
 		{name: "resolver without port", text: "[dns]\nresolver = \"127.0.0.1\"\n", want: []string{"dns.resolver: "}},
 		{name: "empty domains", path: "bad-domains-empty.toml", want: []string{"domains: must list at least one domain"}},
 		{name: "domain trailing dot", text: `domains = ["example.org."]`, want: []string{"domains[0]: ", "trailing dot"}},
