@@ -52,7 +52,7 @@ func NewSubmission(sub Submitter, opts SubmissionOptions) *Server {
 	}
 	s.srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		s.closeOnTimeout(c, s.idleReply())
-		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c, wire: newWire(c, s.opts.MaxMessageBytes)}, nil
+		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c, wire: s.installWire(c)}, nil
 	})
 	// go-smtp decides per server; the session decides per connection
 	// (plaintextAuthAllowed), so that one server can serve a listener on
