@@ -1,7 +1,9 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -172,4 +174,43 @@ func TestScanHeader(t *testing.T) {
 	if fields, end := scanHeader([]byte("A: 1")); len(fields) != 1 || end != 4 {
 		t.Errorf("no body: %v %d", fields, end)
 	}
+}
+
+// Removing Bcc keeps every other field, in order, and the body as they
+// were, and leaves no Bcc field; reading the authors never panics.
+func FuzzSubmitHeader(f *testing.F) {
+	for _, s := range []string{
+		"From: a@b\r\nBcc: x\r\n\ty\r\nTo: c\r\n\r\nBcc: body\r\n",
+		" Bcc: first\r\nbcc : x\r\nSender: <s@t>\r\nFrom: \"q\" <a@b>, c@d\r\n\r\n",
+		"From: =?utf-8?q?J=C3=B6rg?= <jörg@bücher.example>\r\nSubject: x",
+		"no colon\r\n\tcont\r\nBCC:\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		h, err := readSubmitHeader(msg)
+		if err != nil {
+			h = &submitHeader{}
+			h.fields, h.end = scanHeader(msg)
+		}
+		var buf bytes.Buffer
+		writeWithoutBcc(&buf, msg, h)
+		out := buf.Bytes()
+		fields, end := scanHeader(out)
+		var want, got []string
+		for _, f := range h.fields {
+			if !f.is("bcc") {
+				want = append(want, string(msg[f.start:f.end]))
+			}
+		}
+		for _, f := range fields {
+			if f.is("bcc") {
+				t.Fatalf("Bcc left in %q", out)
+			}
+			got = append(got, string(out[f.start:f.end]))
+		}
+		if !slices.Equal(got, want) || !bytes.Equal(out[end:], msg[h.end:]) {
+			t.Fatalf("%q became %q", msg, out)
+		}
+	})
 }

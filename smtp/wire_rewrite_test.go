@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -190,4 +191,36 @@ func TestMatchPostmaster(t *testing.T) {
 			t.Errorf("%q: %d at %d, want %d", c.in, res, gt, c.res)
 		}
 	}
+}
+
+// The reader hands over exactly what it read, but for the domain it adds
+// to RCPT TO:<postmaster>, and never inside DATA content.
+func FuzzLineReader(f *testing.F) {
+	for _, s := range []string{
+		"EHLO x\r\nRCPT TO:<postmaster>\r\nBDAT 22\r\nRCPT TO:<postmaster>\r\nRCPT TO:<Postmaster> X\r\n",
+		"BDAT 4294967295 LAST\r\nx", "RCPT \t TO: <postmaster>", "BDAT 3\r\nab\nRCPT TO:<postmaster>\n",
+	} {
+		f.Add([]byte(s), false)
+	}
+	const primary = "p.example"
+	f.Fuzz(func(t *testing.T, in []byte, oneByte bool) {
+		var src io.Reader = bytes.NewReader(in)
+		if oneByte {
+			src = iotest.OneByteReader(src)
+		}
+		lr := &lineReader{src: bufio.NewReader(src), primary: primary}
+		out, err := io.ReadAll(bufio.NewReader(lr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		undo := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("@"+primary+">"), []byte(">")) }
+		if !bytes.Equal(undo(out), undo(in)) {
+			t.Fatalf("%q became %q", in, out)
+		}
+		lr = &lineReader{src: bufio.NewReader(bytes.NewReader(in)), primary: primary}
+		lr.content(true)
+		if out, _ := io.ReadAll(lr); !bytes.Equal(out, in) {
+			t.Fatalf("content %q became %q", in, out)
+		}
+	})
 }
