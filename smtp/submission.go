@@ -355,13 +355,8 @@ func (s *submissionSession) completeHeader(buf *bytes.Buffer, h *submitHeader, i
 // headerHas reports whether the header block at the start of msg has a
 // field with the given lower-case name.
 func headerHas(msg []byte, name string) bool {
-	fields, _ := scanHeader(msg)
-	for _, f := range fields {
-		if f.is(name) {
-			return true
-		}
-	}
-	return false
+	fields, _ := scanHeader(msg, func(n string) bool { return strings.EqualFold(n, name) })
+	return len(fields) > 0
 }
 
 // clip shortens untrusted text for a log line.

@@ -62,11 +62,14 @@ type headerField struct {
 // is reports whether the field's name is name, which is in lower case.
 func (f headerField) is(name string) bool { return strings.EqualFold(f.name, name) }
 
-// scanHeader splits the header of msg into fields and returns them with
-// the offset at which the header ends (the empty line, or len(msg)).
-// A line without a colon gets an empty name; it stays in the message.
-func scanHeader(msg []byte) (fields []headerField, end int) {
+// scanHeader splits the header of msg into fields and returns the ones
+// keep accepts (all if keep is nil; keeping few bounds the memory a huge
+// header costs), with the offset at which the header ends (the empty
+// line, or len(msg)). A line without a colon gets an empty name; it stays
+// in the message.
+func scanHeader(msg []byte, keep func(name string) bool) (fields []headerField, end int) {
 	pos := 0
+	kept := false // the field the current line may continue was kept
 	for pos < len(msg) {
 		line := msg[pos:]
 		next := len(msg)
@@ -77,27 +80,41 @@ func scanHeader(msg []byte) (fields []headerField, end int) {
 		switch {
 		case len(content) == 0:
 			return fields, pos
-		case (content[0] == ' ' || content[0] == '\t') && len(fields) > 0:
-			fields[len(fields)-1].end = next
+		case (content[0] == ' ' || content[0] == '\t') && pos > 0:
+			if kept {
+				fields[len(fields)-1].end = next
+			}
 		default:
 			name := ""
 			if n, _, ok := bytes.Cut(content, []byte(":")); ok {
 				// RFC 5322 4.5.3: obsolete syntax allows white space
-				// before the colon; a first line that
-				// starts with white space is taken as a field too.
+				// before the colon; a first line that starts with
+				// white space is taken as a field too.
 				name = string(bytes.Trim(n, " \t"))
 			}
-			fields = append(fields, headerField{name: name, start: pos, end: next})
+			kept = keep == nil || keep(name)
+			if kept {
+				fields = append(fields, headerField{name: name, start: pos, end: next})
+			}
 		}
 		pos = next
 	}
 	return fields, len(msg)
 }
 
+// submitFields are the fields readSubmitHeader looks at.
+func submitFields(name string) bool {
+	switch strings.ToLower(name) {
+	case "from", "sender", "bcc", "message-id", "date":
+		return true
+	}
+	return false
+}
+
 // submitHeader is what the submission server learns from a message's
 // header.
 type submitHeader struct {
-	fields  []headerField
+	fields  []headerField // only submitFields
 	end     int
 	from    []mailbox.Address // the From field's addresses; nil if none
 	sender  *mailbox.Address  // the Sender field's address, if any
@@ -114,7 +131,7 @@ func errHeader(format string, args ...any) *gosmtp.SMTPError {
 // fields, or returns the 554 reply for a header that cannot be read.
 func readSubmitHeader(msg []byte) (*submitHeader, error) {
 	h := &submitHeader{}
-	h.fields, h.end = scanHeader(msg)
+	h.fields, h.end = scanHeader(msg, submitFields)
 	var from, sender []headerField
 	for _, f := range h.fields {
 		switch {
