@@ -35,6 +35,9 @@ func (w *wire) readMessage(r io.Reader, dst *bytes.Buffer, limit int64) (int64, 
 			defer func(v int) { *ll = v }(*ll)
 			*ll = 0
 		}
+		// The message's lines are no commands (wire_rewrite.go).
+		w.lines.content(true)
+		defer w.lines.content(false)
 		n, err := readDotted(w.br, dst, limit, maxLineLength)
 		return n, dataError(err)
 	}

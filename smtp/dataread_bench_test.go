@@ -15,7 +15,9 @@ func BenchmarkReadDotted(b *testing.B) {
 	var dst bytes.Buffer
 	for b.Loop() {
 		src := bufio.NewReader(strings.NewReader(msg))
-		br := bufio.NewReader(&lineReader{src: src})
+		lr := &lineReader{src: src}
+		lr.content(true)
+		br := bufio.NewReader(lr)
 		dst.Reset()
 		if _, err := readDotted(br, &dst, 25<<20, maxLineLength); err != nil {
 			b.Fatal(err)

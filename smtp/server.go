@@ -59,6 +59,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for Received headers. Zero: time.Now.
 	Now func() time.Time
+	// PrimaryDomain is the domain whose postmaster gets mail sent to
+	// <postmaster> without a domain (RFC 5321 4.5.1): RCPT TO:<postmaster>
+	// names postmaster@PrimaryDomain. It is normalised like any domain
+	// (mailbox.NormalizeDomain); one that is not valid is logged and
+	// ignored. Zero: such a recipient gets go-smtp's 501.
+	PrimaryDomain string
 }
 
 // maxLineLength is the longest command or message line accepted.
@@ -108,6 +114,13 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.PrimaryDomain != "" {
+		d, err := mailbox.NormalizeDomain(opts.PrimaryDomain)
+		if err != nil {
+			opts.Logger.Error("smtp: primary domain ignored: mail to <postmaster> is refused", "domain", opts.PrimaryDomain, "err", err)
+		}
+		opts.PrimaryDomain = d
+	}
 	s := &Server{mb: mb, opts: opts, log: opts.Logger}
 	s.down, s.goneDown = context.WithCancel(context.Background())
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
@@ -125,7 +138,8 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	s.srv = srv
 	if !wireSupported() {
 		opts.Logger.Warn("smtp: go-smtp's connection layout is not the expected one: DATA keeps go-smtp's framing " +
-			"(bare CR and LF are still refused) and SIZE above 4 GiB gets 501 (see wire.go)")
+			"(bare CR and LF are still refused), SIZE above 4 GiB gets 501, the EHLO reply does not start with the " +
+			"server's name and RCPT TO:<postmaster> gets 501 (see wire.go)")
 	}
 	return s
 }
@@ -205,7 +219,7 @@ func (s *Server) beginData() bool {
 
 func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	s.closeOnTimeout(c, s.idleReply())
-	return &session{srv: s, conn: c, wire: newWire(c, s.opts.MaxMessageBytes)}, nil
+	return &session{srv: s, conn: c, wire: s.installWire(c)}, nil
 }
 
 // newID returns a short random id that names one SMTP transaction in the

@@ -52,7 +52,7 @@ func NewSubmission(sub Submitter, opts SubmissionOptions) *Server {
 	}
 	s.srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		s.closeOnTimeout(c, s.idleReply())
-		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c, wire: newWire(c, s.opts.MaxMessageBytes)}, nil
+		return &submissionSession{srv: s, sub: sub, throttle: th, conn: c, wire: s.installWire(c)}, nil
 	})
 	// go-smtp decides per server; the session decides per connection
 	// (plaintextAuthAllowed), so that one server can serve a listener on
@@ -277,11 +277,19 @@ func (s *submissionSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	h, err := readSubmitHeader(body.Bytes())
+	if err != nil {
+		s.srv.log.Warn("smtp: submission refused, bad header", "id", id, "user", s.acct.Address, "err", err, "remote", remoteIP(s.conn))
+		return err
+	}
+	if err := s.checkAuthors(context.Background(), id, h); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	buf.Grow(body.Len() + 1024)
 	s.writeTrace(&buf, id)
-	s.completeHeader(&buf, body.Bytes(), id)
-	buf.Write(body.Bytes())
+	s.completeHeader(&buf, h, id)
+	writeWithoutBcc(&buf, body.Bytes(), h)
 
 	res, err := s.sub.Submit(context.Background(), &mailbox.Submission{
 		Account: *s.acct,
@@ -330,41 +338,25 @@ func (s *submissionSession) writeTrace(buf *bytes.Buffer, id string) {
 const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
 
 // completeHeader adds the Message-ID and Date fields that a submission
-// server adds when the client left them out (RFC 6409 section 8).
-func (s *submissionSession) completeHeader(buf *bytes.Buffer, msg []byte, id string) {
-	hasID, hasDate := headerHas(msg, "message-id"), headerHas(msg, "date")
-	if !hasID {
+// server adds when the client left them out (RFC 6409 section 8), and a
+// From naming the envelope sender when there is none (submit_headers.go).
+func (s *submissionSession) completeHeader(buf *bytes.Buffer, h *submitHeader, id string) {
+	if !h.hasID {
 		fmt.Fprintf(buf, "Message-ID: <%s.%s@%s>\r\n", strings.ToLower(id), strings.ToLower(newID()), s.srv.opts.Hostname)
 	}
-	if !hasDate {
+	if !h.hasDate {
 		fmt.Fprintf(buf, "Date: %s\r\n", s.srv.opts.Now().Format(dateLayout))
+	}
+	if h.from == nil {
+		fmt.Fprintf(buf, "From: <%s>\r\n", s.from.String())
 	}
 }
 
 // headerHas reports whether the header block at the start of msg has a
-// field with the given lower-case name. RFC 5322 4.5.3's obsolete syntax
-// allows white space before the colon.
+// field with the given lower-case name.
 func headerHas(msg []byte, name string) bool {
-	for len(msg) > 0 {
-		line := msg
-		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-			line, msg = msg[:i], msg[i+1:]
-		} else {
-			msg = nil
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			return false // the end of the header
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			continue // a folded continuation
-		}
-		field, _, ok := bytes.Cut(line, []byte(":"))
-		if ok && strings.EqualFold(string(bytes.TrimRight(field, " \t")), name) {
-			return true
-		}
-	}
-	return false
+	fields, _ := scanHeader(msg, func(n string) bool { return strings.EqualFold(n, name) })
+	return len(fields) > 0
 }
 
 // clip shortens untrusted text for a log line.

@@ -11,7 +11,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// go-smtp v0.25.1 has two defects that no option or hook reaches:
+// go-smtp v0.25.1 has defects that no option or hook reaches:
 //
 //   - Its DATA reader (data.go) is net/textproto's dotReader without the
 //     UnreadByte after a CR: "\r\r\n" never returns it to the start of a
@@ -25,8 +25,12 @@ import (
 //   - Its MAIL parser reads SIZE with strconv.ParseUint(v, 10, 32), so a
 //     declared size beyond 4 GiB gets 501 before the session is asked,
 //     where RFC 1870 (size-value = 1*20DIGIT) wants 552 5.3.4.
+//   - Its EHLO reply starts "250-Hello <client>" where RFC 5321 4.1.1.1
+//     wants the server's name first, and its RCPT parser refuses
+//     <postmaster> without a domain, which RFC 5321 4.5.1 requires a
+//     server to accept (see wire_rewrite.go).
 //
-// Both are handled at the one place that sees every plaintext byte of a
+// All are handled at the one place that sees every plaintext byte of a
 // connection, also after STARTTLS: the textproto.Conn that go-smtp reads
 // commands and data from and writes replies to. go-smtp keeps it in an
 // unexported field, reached here through reflect and unsafe. The session
@@ -37,7 +41,8 @@ import (
 // applies the limit itself (readDotted). If a go-smtp upgrade changes the
 // layout, textConn finds nothing, the wire stays off, and a warning is
 // logged at start: DATA then falls back to scanning go-smtp's own reader
-// (see readMessage), and SIZE keeps go-smtp's 501. TestWireLayout fails
+// (see readMessage), SIZE keeps go-smtp's 501, the EHLO reply its form
+// and <postmaster> its 501. TestWireLayout fails
 // loudly in that case.
 
 // textConn returns the textproto.Conn of a go-smtp connection, or nil if
@@ -79,26 +84,33 @@ func lineLimit(c *gosmtp.Conn) *int {
 // wire is one connection's interposition on go-smtp's text stream: a
 // reader that hands go-smtp at most one line per read, so that it never
 // holds input it has not asked for and the last line handed over is the
-// command being answered, and a writer that turns go-smtp's 501 for an
-// all-digit SIZE into 552.
+// command being answered, and a writer that corrects some of go-smtp's
+// replies: 552 instead of 501 for an all-digit SIZE, and the server's
+// name in the reply to EHLO and HELO (wire_rewrite.go). The reader also
+// completes RCPT TO:<postmaster> (wire_rewrite.go).
 type wire struct {
 	conn  *gosmtp.Conn
 	tc    *textproto.Conn
 	br    *bufio.Reader // installed as tc.R: what go-smtp reads from
 	lines *lineReader
 	limit int64
+	// hostname goes first in the reply to EHLO and HELO; "" leaves
+	// go-smtp's reply as it is.
+	hostname string
 }
 
 // newWire installs a wire on c's text stream, or returns nil if the
 // stream cannot be reached. It must run on the connection's goroutine
-// between two commands, which is where go-smtp creates sessions.
+// between two commands, which is where go-smtp creates sessions: inside
+// its EHLO (or HELO) handling, before the reply, which the wire then
+// writes.
 func newWire(c *gosmtp.Conn, limit int64) *wire {
 	tc := textConn(c)
 	if tc == nil {
 		return nil
 	}
 	w := &wire{conn: c, tc: tc, limit: limit}
-	w.lines = &lineReader{src: tc.R}
+	w.lines = &lineReader{src: tc.R, greeted: true}
 	w.br = bufio.NewReader(w.lines)
 	tc.R = w.br
 	tc.W = bufio.NewWriter(&replyWriter{dst: tc.W, w: w})
@@ -109,29 +121,59 @@ func newWire(c *gosmtp.Conn, limit int64) *wire {
 func (w *wire) current() bool { return w != nil && w.tc.R == w.br }
 
 // lineReader reads from go-smtp's own buffered reader and returns at most
-// up to the end of one line per Read. It remembers the last complete line
-// when that line could be a MAIL command.
+// up to the end of one line per Read. It follows the command lines it
+// hands over (observe) and passes message content through untouched: the
+// octets of a BDAT chunk, which it counts from the BDAT command, and a
+// DATA message while readDotted reads it (see content).
 type lineReader struct {
 	src *bufio.Reader
+	// primary is the domain RCPT TO:<postmaster> is completed with; ""
+	// leaves the command to go-smtp, which refuses it.
+	primary string
 
-	cur      []byte // the line being read, while it may be a MAIL command
-	curOver  bool   // cur is not kept: too long, or not MAIL
-	lastMail []byte // the last complete line if it was kept, else nil
+	raw     bool   // a DATA message is being read: no command lines
+	skip    int64  // octets of a BDAT chunk still to hand over
+	pending []byte // the start of a rewritten command, not handed over yet
+	midLine bool   // the last octet handed over was not a LF
+
+	cur      []byte // the command line being read, while it may be kept
+	curOver  bool   // cur holds only the start of the line
+	lastMail []byte // the last complete command line if it was a MAIL, else nil
+	// greeted is set while the last command line was EHLO or HELO, and
+	// when the wire is installed (inside go-smtp's EHLO handling), until
+	// the first line of the reply.
+	greeted bool
 }
-
-// maxMailLine bounds the MAIL command kept for the SIZE check; a longer
-// one keeps go-smtp's reply.
-const maxMailLine = 4096
 
 func (r *lineReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		r.observe(p[:n])
+		return n, nil
 	}
 	if r.src.Buffered() == 0 {
 		// Blocks for input; errors (EOF, a deadline, go-smtp's
 		// ErrTooLongLine) pass through unchanged.
 		if _, err := r.src.Peek(1); err != nil {
 			return 0, err
+		}
+	}
+	if r.skip > 0 {
+		b, _ := r.src.Peek(int(min(int64(r.src.Buffered()), r.skip)))
+		n := copy(p, b)
+		r.src.Discard(n)
+		if r.skip -= int64(n); r.skip == 0 {
+			r.midLine = false // the next command starts after the chunk
+		}
+		return n, nil
+	}
+	if !r.raw && !r.midLine && r.primary != "" {
+		if r.completePostmaster() {
+			return r.Read(p)
 		}
 	}
 	b, _ := r.src.Peek(r.src.Buffered())
@@ -144,8 +186,29 @@ func (r *lineReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// observe follows line boundaries and keeps lines that start "MAIL".
+// content is called with true before readDotted reads a DATA message
+// from the wire and with false once it has: the message's lines are no
+// commands. readDotted stops after the line "." has been handed over, so
+// the next octet starts a command line.
+func (r *lineReader) content(on bool) {
+	r.raw = on
+	r.midLine = false
+	r.cur, r.curOver = r.cur[:0], false
+}
+
+// maxCommandLine bounds a MAIL or BDAT command line kept whole, beyond
+// go-smtp's own line limit; the first bytes of other lines are kept.
+const (
+	maxCommandLine = maxLineLength + 16
+	commandHead    = 8
+)
+
+// observe follows command lines as they are handed over, keeping whole
+// the ones that start MAIL or BDAT.
 func (r *lineReader) observe(b []byte) {
+	if r.raw {
+		return
+	}
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		part := b
@@ -154,28 +217,28 @@ func (r *lineReader) observe(b []byte) {
 		}
 		if !r.curOver {
 			r.cur = append(r.cur, part...)
-			if len(r.cur) > maxMailLine || (len(r.cur) >= 4 && !bytes.EqualFold(r.cur[:4], []byte("MAIL"))) {
-				r.cur, r.curOver = r.cur[:0], true
+			if len(r.cur) > maxCommandLine || len(r.cur) > commandHead && !isVerb(r.cur, "MAIL") && !isVerb(r.cur, "BDAT") {
+				r.cur, r.curOver = r.cur[:commandHead], true
 			}
 		}
 		if i < 0 {
+			r.midLine = true
 			return
 		}
-		r.lastMail = nil
-		if !r.curOver && len(r.cur) > 0 {
-			r.lastMail = append([]byte(nil), r.cur...)
-		}
+		r.midLine = false
+		r.commandLine(r.cur, !r.curOver)
 		r.cur, r.curOver = r.cur[:0], false
 		b = b[i+1:]
 	}
 }
 
 // replyWriter passes go-smtp's replies on, one line per write (go-smtp
-// flushes after each), and rewrites the one for an unparsable SIZE when
-// the size was a number too large for go-smtp.
+// flushes after each; a line longer than the buffer comes in two), and
+// rewrites some of them.
 type replyWriter struct {
-	dst *bufio.Writer // go-smtp's own writer
-	w   *wire
+	dst     *bufio.Writer // go-smtp's own writer
+	w       *wire
+	midLine bool // the last write did not end a line
 }
 
 // sizeUnparsable is go-smtp's reply to a SIZE it cannot parse as a 32-bit
@@ -184,10 +247,19 @@ var sizeUnparsable = []byte("501 5.5.4 Unable to parse SIZE as an integer\r\n")
 
 func (rw *replyWriter) Write(p []byte) (int, error) {
 	out := p
-	if bytes.Equal(p, sizeUnparsable) && bigSize(rw.w.lines.lastMail) {
+	lines := rw.w.lines
+	switch {
+	case rw.midLine:
+	case bytes.Equal(p, sizeUnparsable) && bigSize(lines.lastMail):
 		// RFC 1870 6.1: a size the server cannot accept gets 552.
 		out = fmt.Appendf(nil, "552 5.3.4 Message too big, the limit is %d bytes\r\n", rw.w.limit)
+	case lines.greeted:
+		out = greetReply(p, rw.w.hostname)
 	}
+	if !rw.midLine {
+		lines.greeted = false // only the reply's first line names the server
+	}
+	rw.midLine = !bytes.HasSuffix(p, []byte("\n"))
 	if _, err := rw.dst.Write(out); err != nil {
 		return 0, err
 	}

@@ -94,6 +94,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		TLS:             tlsConf,
 		Logger:          log,
+		PrimaryDomain:   cfg.Domains[0],
 	})
 	specs := []listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
