@@ -86,6 +86,13 @@ func (s *Service) AddDomain(ctx context.Context, name string) (DomainAdded, erro
 	if err != nil {
 		return DomainAdded{}, err
 	}
+	// A domain already there is refused before making keys for nothing
+	// (serve calls this at every start); the transaction checks again.
+	if snap, err := s.loadDomains(ctx); err != nil {
+		return DomainAdded{}, err
+	} else if snap.names[d] {
+		return DomainAdded{}, fmt.Errorf("%w: domain %s", ErrExists, d)
+	}
 	// The slow parts (key generation, bcrypt) run before the write
 	// transaction, which they would otherwise hold up.
 	rk, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
