@@ -24,10 +24,13 @@ func (r *Runner) signingDomain(ctx context.Context, sender string) (string, []ma
 		}
 		cands = []string{a.Domain}
 	} else {
+		// The hostname, then each parent that still has a dot (a
+		// public suffix such as "org" is never a local domain).
 		h := strings.ToLower(r.opts.Hostname)
-		for strings.Contains(h, ".") {
+		cands = append(cands, h)
+		for i := strings.IndexByte(h, '.'); i >= 0 && strings.Contains(h[i+1:], "."); i = strings.IndexByte(h, '.') {
+			h = h[i+1:]
 			cands = append(cands, h)
-			h = h[strings.IndexByte(h, '.')+1:]
 		}
 	}
 	for _, d := range cands {
