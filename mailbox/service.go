@@ -41,7 +41,8 @@ type Options struct {
 // Service is the mail host's domain logic over one store.
 type Service struct {
 	db      *store.DB
-	domains map[string]bool
+	domains map[string]bool // the config's; the database's are in dc
+	dc      domainCache
 	log     *slog.Logger
 	now     func() time.Time
 	limits  Limits
@@ -96,7 +97,3 @@ func New(db *store.DB, opts Options) (*Service, error) {
 	}
 	return s, nil
 }
-
-// IsLocalDomain reports whether domain (normalised) is one of the local
-// domains.
-func (s *Service) IsLocalDomain(domain string) bool { return s.domains[domain] }

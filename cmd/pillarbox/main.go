@@ -6,6 +6,7 @@
 //	pillarbox serve [--config FILE]
 //	pillarbox user add|passwd|del|list ...
 //	pillarbox alias add|del|list ...
+//	pillarbox domain add|del|list ...
 //	pillarbox queue list|show|retry|hold|release|delete ...
 package main
 
@@ -42,6 +43,9 @@ const usage = `usage:
   pillarbox alias add ALIAS TARGET[,TARGET...] [--config FILE]
   pillarbox alias del ALIAS [--config FILE]
   pillarbox alias list [--config FILE]
+  pillarbox domain add NAME [--config FILE]
+  pillarbox domain del NAME [--force] [--config FILE]
+  pillarbox domain list [--config FILE]
   pillarbox queue list [--config FILE]
   pillarbox queue show ID [--config FILE]
   pillarbox queue retry ID | --all [--config FILE]
@@ -69,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdAlias(ctx, e, args[1:])
 	case "queue":
 		return cmdQueue(ctx, e, args[1:])
+	case "domain":
+		return cmdDomain(ctx, e, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -206,19 +206,19 @@ func listenerCaps(specs []listenerSpec, cfg *Config, log *slog.Logger) (connCaps
 	return caps, nil
 }
 
-// ensurePostmaster gives a new installation its first account, so that
-// mail to postmaster (RFC 5321 4.5.1) has somewhere to go, and prints its
-// password once.
+// ensurePostmaster gives each domain of the config that is not yet in
+// the database its DKIM keys and its postmaster@ account (RFC 5321
+// 4.5.1), so that mail to postmaster has somewhere to go, and prints the
+// password and the DKIM records to publish once.
 func ensurePostmaster(ctx context.Context, svc *mailbox.Service, cfg *Config, e *env) error {
-	users, err := svc.Users(ctx)
-	if err != nil || len(users) > 0 {
-		return err
+	added, err := svc.EnsureDomains(ctx, cfg.Domains)
+	for _, a := range added {
+		if perr := printDomainAdded(e.stdout, a); perr != nil {
+			return perr
+		}
 	}
-	addr := "postmaster@" + cfg.Domains[0]
-	password := mailbox.GeneratePassword()
-	if err := svc.AddUser(ctx, addr, password); err != nil {
-		return fmt.Errorf("creating %s: %w", addr, err)
+	if err != nil {
+		return fmt.Errorf("adding the config's domains: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "created %s with password %s (shown only once; change it with 'pillarbox user passwd')\n", addr, password)
 	return nil
 }

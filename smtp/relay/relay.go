@@ -416,7 +416,15 @@ func (r *Runner) runJob(ctx context.Context, j *job) {
 			replies = fill(len(g.items), reply{temporary: true, status: "4.3.0", text: "local error reading the message"})
 		} else {
 			data = stripReturnPath(data)
-			replies = r.attempt(ctx, rt, &c, g, data)
+			if signed, err := r.sign(ctx, g.sender(), data); err != nil {
+				// Unsigned mail from a domain that publishes keys would
+				// be junked or refused: wait for the local fault to clear.
+				r.log.Error("relay: signing a queued message", "queue_id", g.items[0].ID, "err", err)
+				replies = fill(len(g.items), reply{temporary: true, status: "4.3.0", text: "local error signing the message"})
+			} else {
+				data = signed
+				replies = r.attempt(ctx, rt, &c, g, data)
+			}
 		}
 		recording.Wait()
 		recording.Go(func() {

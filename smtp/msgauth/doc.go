@@ -1,0 +1,2 @@
+// Package msgauth signs and verifies mail: DKIM, SPF, DMARC and Authentication-Results.
+package msgauth

@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Domain is a local domain kept in the database.
+type Domain struct {
+	ID      int64
+	Name    string // ASCII (punycode), lower-case
+	Created time.Time
+}
+
+// DKIMKey is one DKIM signing key of a domain.
+type DKIMKey struct {
+	ID         int64
+	DomainID   int64
+	Domain     string // the domain's name
+	Selector   string
+	Algorithm  string // "rsa-sha256" or "ed25519-sha256"
+	PrivateKey []byte // PKCS#8 DER
+	Created    time.Time
+	State      string // "active" or "retiring"
+}
+
+// DKIM key algorithms and states, as stored.
+const (
+	DKIMRSASHA256     = "rsa-sha256"
+	DKIMEd25519SHA256 = "ed25519-sha256"
+	DKIMActive        = "active"
+	DKIMRetiring      = "retiring"
+)
+
+// domainsGeneration names the counters row that changes whenever a
+// domain or one of its keys is added or removed, so that a running server
+// notices a change made by the CLI in another process with one cheap read.
+const domainsGeneration = "domains_generation"
+
+func (tx *Tx) touchDomains() error {
+	_, err := tx.exec(`INSERT INTO counters(name, value) VALUES (?, 1)
+		ON CONFLICT(name) DO UPDATE SET value = value + 1`, domainsGeneration)
+	if err != nil {
+		return fmt.Errorf("store: touch domains: %w", err)
+	}
+	return nil
+}
+
+// DomainsGeneration reads the counter that domain and key changes bump;
+// 0 before the first.
+func (db *DB) DomainsGeneration(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.rdb.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, domainsGeneration).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: domains generation: %w", err)
+	}
+	return v, nil
+}
+
+// CreateDomain inserts a domain; ErrExists if it is there already.
+func (tx *Tx) CreateDomain(name string, now time.Time) (int64, error) {
+	res, err := tx.exec(`INSERT INTO domains(name, created) VALUES (?, ?)`, name, now.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("store: create domain %s: %w", name, classify(err))
+	}
+	if err := tx.touchDomains(); err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// DomainByName looks a domain up inside the transaction.
+func (tx *Tx) DomainByName(name string) (Domain, error) {
+	var d Domain
+	var created int64
+	err := tx.queryRow(`SELECT id, name, created FROM domains WHERE name = ?`, name).Scan(&d.ID, &d.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("store: domain %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("store: domain %s: %w", name, err)
+	}
+	d.Created = time.Unix(created, 0)
+	return d, nil
+}
+
+// AddDKIMKey stores a key of domain domainID; ErrExists if the domain
+// has a key with that selector.
+func (tx *Tx) AddDKIMKey(domainID int64, selector, algorithm string, privateKey []byte, now time.Time) (int64, error) {
+	res, err := tx.exec(`INSERT INTO dkim_keys(domain_id, selector, algorithm, private_key, created, state)
+		VALUES (?, ?, ?, ?, ?, ?)`, domainID, selector, algorithm, privateKey, now.Unix(), DKIMActive)
+	if err != nil {
+		return 0, fmt.Errorf("store: add DKIM key %s: %w", selector, classify(err))
+	}
+	if err := tx.touchDomains(); err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// DomainUsers counts the accounts and aliases whose address is in
+// domain (normalised addresses end in "@" + domain).
+func (tx *Tx) DomainUsers(name string) (accounts, aliases int, err error) {
+	pat := "%@" + escapeLike(name)
+	if err := tx.queryRow(`SELECT count(*) FROM accounts WHERE address LIKE ? ESCAPE '\'`, pat).Scan(&accounts); err != nil {
+		return 0, 0, fmt.Errorf("store: domain users: %w", err)
+	}
+	if err := tx.queryRow(`SELECT count(DISTINCT address) FROM aliases WHERE address LIKE ? ESCAPE '\'`, pat).Scan(&aliases); err != nil {
+		return 0, 0, fmt.Errorf("store: domain users: %w", err)
+	}
+	return accounts, aliases, nil
+}
+
+// DeleteDomainUsers removes the accounts (with their mail) and aliases
+// of domain.
+func (tx *Tx) DeleteDomainUsers(name string) error {
+	pat := "%@" + escapeLike(name)
+	if _, err := tx.exec(`DELETE FROM aliases WHERE address LIKE ? ESCAPE '\'`, pat); err != nil {
+		return fmt.Errorf("store: delete domain users: %w", err)
+	}
+	res, err := tx.exec(`DELETE FROM accounts WHERE address LIKE ? ESCAPE '\'`, pat)
+	if err != nil {
+		return fmt.Errorf("store: delete domain users: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return tx.touchAccounts()
+	}
+	return nil
+}
+
+// DeleteDomain removes a domain and its keys; ErrNotFound if there is
+// none.
+func (tx *Tx) DeleteDomain(name string) error {
+	res, err := tx.exec(`DELETE FROM domains WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("store: delete domain: %w", err)
+	}
+	if err := mustAffect(res, "domain "+name); err != nil {
+		return err
+	}
+	return tx.touchDomains()
+}
+
+// escapeLike quotes LIKE's wildcards (and the escape character) in s.
+func escapeLike(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '%' || c == '_' || c == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// Domains lists the domains, ordered by name.
+func (db *DB) Domains(ctx context.Context) ([]Domain, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT id, name, created FROM domains ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: domains: %w", err)
+	}
+	defer rows.Close()
+	var out []Domain
+	for rows.Next() {
+		var d Domain
+		var created int64
+		if err := rows.Scan(&d.ID, &d.Name, &created); err != nil {
+			return nil, fmt.Errorf("store: domains: %w", err)
+		}
+		d.Created = time.Unix(created, 0)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: domains: %w", err)
+	}
+	return out, nil
+}
+
+// DKIMKeys lists the keys of every domain, ordered by domain, then age.
+func (db *DB) DKIMKeys(ctx context.Context) ([]DKIMKey, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT k.id, k.domain_id, d.name, k.selector, k.algorithm,
+		k.private_key, k.created, k.state FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
+		ORDER BY d.name, k.id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: DKIM keys: %w", err)
+	}
+	defer rows.Close()
+	var out []DKIMKey
+	for rows.Next() {
+		var k DKIMKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.DomainID, &k.Domain, &k.Selector, &k.Algorithm, &k.PrivateKey, &created, &k.State); err != nil {
+			return nil, fmt.Errorf("store: DKIM keys: %w", err)
+		}
+		k.Created = time.Unix(created, 0)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: DKIM keys: %w", err)
+	}
+	return out, nil
+}
