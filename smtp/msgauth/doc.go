@@ -1,0 +1,2 @@
+// Package msgauth signs outgoing mail with DKIM and checks incoming mail with SPF, DKIM and DMARC.
+package msgauth
