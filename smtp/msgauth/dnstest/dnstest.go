@@ -184,6 +184,15 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	if len(m.Answer) == 0 && !hasTXT && !hasA && !hasMX {
 		m.Rcode = dns.RcodeNameError
 	}
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		// A UDP answer must fit the client's buffer (RFC 6891 6.2.5), or
+		// carry the TC bit so that it asks again over TCP (RFC 7766).
+		size := dns.MinMsgSize
+		if o := req.IsEdns0(); o != nil {
+			size = int(o.UDPSize())
+		}
+		m.Truncate(size)
+	}
 	w.WriteMsg(m)
 }
 
