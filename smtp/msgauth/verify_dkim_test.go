@@ -75,4 +75,3 @@ func TestDKIM(t *testing.T) {
 		})
 	}
 }
-
