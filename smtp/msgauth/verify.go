@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-msgauth/dmarc"
 )
 
 // Resolver is the DNS the Verifier uses. *net.Resolver satisfies it; the
@@ -147,4 +149,43 @@ func verifyDNSError(err error, name string) error {
 	}
 	return &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true,
 		IsTimeout: errors.Is(err, context.DeadlineExceeded)}
+}
+
+// AuthenticatedFor reports whether SPF or a DKIM signature passed for domain
+// or a domain in the same organisational domain (relaxed alignment, RFC 7489
+// 3.1): the test for mail that claims a local domain at the MX.
+func (v Verdict) AuthenticatedFor(domain string) bool {
+	d, err := dmarcNormalizeDomain(domain)
+	if err != nil {
+		return false
+	}
+	if v.SPF.Result == SPFPass && dmarcAligned(v.SPF.Domain, d, dmarc.AlignmentRelaxed) {
+		return true
+	}
+	for _, s := range v.DKIM {
+		if s.Result == DKIMPass && dmarcAligned(s.Domain, d, dmarc.AlignmentRelaxed) {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary is a short form of the verdict for a log line, such as
+// "spf=pass dkim=pass,fail dmarc=fail/reject".
+func (v Verdict) Summary() string {
+	s := "spf=" + string(v.SPF.Result) + " dkim="
+	if len(v.DKIM) == 0 {
+		s += string(DKIMNone)
+	}
+	for i, d := range v.DKIM {
+		if i > 0 {
+			s += ","
+		}
+		s += string(d.Result)
+	}
+	s += " dmarc=" + string(v.DMARC.Result)
+	if v.DMARC.Disposition != "" && v.DMARC.Disposition != DMARCDispositionNone {
+		s += "/" + string(v.DMARC.Disposition)
+	}
+	return s
 }

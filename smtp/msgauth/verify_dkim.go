@@ -56,7 +56,7 @@ func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyFie
 	if len(outs) == 0 {
 		return nil
 	}
-	if !hasBody {
+	if !hasBody && end == len(msg) {
 		// go-msgauth needs the empty line that ends the header; a message
 		// without a body is canonicalised as having an empty one (RFC 6376
 		// 3.4.3, 3.4.4).
@@ -109,6 +109,8 @@ func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyFie
 		if e != nil {
 			outs[i].Reason = dkimReason(e)
 		}
+		// go-msgauth parses the header on its own: the d= it verified is
+		// the one alignment must use, whatever this package read.
 		if verifs[i].Domain != "" {
 			outs[i].Domain = verifs[i].Domain
 		}

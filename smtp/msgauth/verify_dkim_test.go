@@ -52,6 +52,8 @@ func TestDKIM(t *testing.T) {
 		{"signed absent header", ed.sign(t, base, "example.org", "ed", "From", "Subject", "Reply-To"), []DKIMResult{DKIMPass}, ""},
 		{"absent header added", replace(ed.sign(t, base, "example.org", "ed", "From", "Subject", "Reply-To"), "Subject: dinner\r\n", "Subject: dinner\r\nReply-To: evil@example.net\r\n"), []DKIMResult{DKIMFail}, "signature did not verify"},
 		{"no body separator", ed.sign(t, []byte("From: alice@example.org\r\nSubject: x\r\n\r\n"), "example.org", "ed"), []DKIMResult{DKIMPass}, ""},
+		// Past the parsing limit the header is left to go-msgauth whole.
+		{"header past the limit", ed.sign(t, verifyMessage("alice@example.org", strings.Repeat("X-Pad: "+strings.Repeat("a", 1000)+"\r\n", verifyMaxHeaderBytes/1000)), "example.org", "ed"), []DKIMResult{DKIMPass}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := tc.msg

@@ -146,3 +146,30 @@ func TestVerifyConcurrentLookups(t *testing.T) {
 		t.Errorf("Verify took %v with a %v timeout per lookup: the lookups ran one after the other", elapsed, timeout)
 	}
 }
+
+func TestVerdictAuthenticatedFor(t *testing.T) {
+	t.Parallel()
+	v := Verdict{
+		SPF:  SPFOutcome{Result: SPFPass, Domain: "bounce.example.org"},
+		DKIM: []DKIMOutcome{{Domain: "signer.example", Result: DKIMPass}, {Domain: "forged.example", Result: DKIMFail}},
+	}
+	for domain, want := range map[string]bool{
+		"example.org": true, "EXAMPLE.org": true, "mail.example.org": true, "signer.example": true,
+		"forged.example": false, "example.net": false, "": false,
+	} {
+		if got := v.AuthenticatedFor(domain); got != want {
+			t.Errorf("AuthenticatedFor(%q) = %v, want %v", domain, got, want)
+		}
+	}
+	v.SPF.Result = SPFSoftFail
+	if v.AuthenticatedFor("example.org") {
+		t.Error("a softfail authenticates")
+	}
+	if got, want := v.Summary(), "spf=softfail dkim=pass,fail dmarc="; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+	v.DMARC = DMARCOutcome{Result: DMARCFail, Disposition: DMARCDispositionReject}
+	if got, want := (Verdict{SPF: v.SPF, DMARC: v.DMARC}).Summary(), "spf=softfail dkim=none dmarc=fail/reject"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+}
