@@ -126,3 +126,27 @@ func TestHeaderUnsigned(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// FuzzVerdictHeader: whatever a message puts in d=, s= or a reason, Header
+// stays one field of four lines that parses back with its results.
+func FuzzVerdictHeader(f *testing.F) {
+	f.Add("example.org", "s1", "body hash did not verify")
+	f.Add("ex;ample", "s=\"x\"\r\n\r\nX: y", "a (comment) b=c; d")
+	f.Fuzz(func(t *testing.T, d, s, reason string) {
+		v := Verdict{
+			SPF:        SPFOutcome{Result: SPFFail, Domain: d, Reason: reason},
+			DKIM:       []DKIMOutcome{{Domain: d, Selector: s, Result: DKIMFail, Reason: reason}},
+			DMARC:      DMARCOutcome{Result: DMARCFail, Domain: d, Reason: reason},
+			authservID: "mx.pillarbox.test",
+		}
+		h := v.Header()
+		if strings.Count(h, "\r\n") != 4 || strings.Count(h, "\n") != 4 || strings.Count(h, "\r") != 4 {
+			t.Fatalf("not one field of four lines: %q", h)
+		}
+		_, value, _ := strings.Cut(h, ":")
+		id, results, err := authres.Parse(strings.ReplaceAll(strings.TrimSpace(value), "\r\n\t", " "))
+		if err != nil || id != "mx.pillarbox.test" || len(results) != 3 {
+			t.Fatalf("Parse = %q, %d results, %v\n%q", id, len(results), err, h)
+		}
+	})
+}
