@@ -54,7 +54,7 @@ type verifyKey struct {
 	record string
 }
 
-func newEd25519Key(t *testing.T) verifyKey {
+func newEd25519Key(t testing.TB) verifyKey {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func newEd25519Key(t *testing.T) verifyKey {
 	return verifyKey{priv, "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}
 }
 
-func newRSAKey(t *testing.T) verifyKey {
+func newRSAKey(t testing.TB) verifyKey {
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func newRSAKey(t *testing.T) verifyKey {
 }
 
 // sign prepends a relaxed/relaxed DKIM signature by domain and selector.
-func (k verifyKey) sign(t *testing.T, msg []byte, domain, selector string, headers ...string) []byte {
+func (k verifyKey) sign(t testing.TB, msg []byte, domain, selector string, headers ...string) []byte {
 	t.Helper()
 	if headers == nil {
 		headers = []string{"From", "To", "Subject", "Date", "Message-ID"}
@@ -171,5 +171,24 @@ func TestVerdictAuthenticatedFor(t *testing.T) {
 	v.DMARC = DMARCOutcome{Result: DMARCFail, Disposition: DMARCDispositionReject}
 	if got, want := (Verdict{SPF: v.SPF, DMARC: v.DMARC}).Summary(), "spf=softfail dkim=none dmarc=fail/reject"; got != want {
 		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+}
+
+// BenchmarkVerify: one message with two signatures, against the loopback
+// DNS server (no cache: every Verify asks it again).
+func BenchmarkVerify(b *testing.B) {
+	f := &verifyFixture{dns: dnstest.Start(b)}
+	f.v = NewVerifier(VerifierOptions{Resolver: f.dns.Resolver(), Hostname: "mx.pillarbox.test"})
+	ed, rs := newEd25519Key(b), newRSAKey(b)
+	f.dns.SetTXT("example.org", "v=spf1 ip4:192.0.2.0/24 -all")
+	f.dns.SetTXT("ed._domainkey.example.org", ed.record)
+	f.dns.SetTXT("rsa._domainkey.example.org", rs.record)
+	f.dns.SetTXT("_dmarc.example.org", "v=DMARC1; p=reject")
+	msg := rs.sign(b, ed.sign(b, verifyMessage("alice@example.org", "X-Body: "+strings.Repeat("x", 900)), "example.org", "ed"), "example.org", "rsa")
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := f.v.Verify(context.Background(), verifyClientIP, "h.example", "a@example.org", msg); v.DMARC.Result != DMARCPass {
+			b.Fatalf("verdict %s", v.Summary())
+		}
 	}
 }
