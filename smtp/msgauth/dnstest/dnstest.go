@@ -3,6 +3,7 @@ package dnstest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -35,16 +36,11 @@ func Start(t testing.TB) *Server {
 		txt: map[string][]string{}, a: map[string][]net.IP{}, mx: map[string][]string{},
 		servfail: map[string]bool{}, silent: map[string]bool{},
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := listen()
 	if err != nil {
-		t.Fatalf("dnstest: listen udp: %v", err)
+		t.Fatalf("dnstest: %v", err)
 	}
 	s.addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		pc.Close()
-		t.Fatalf("dnstest: listen tcp: %v", err)
-	}
 	h := dns.HandlerFunc(s.serve)
 	s.udp = &dns.Server{PacketConn: pc, Handler: h}
 	s.tcp = &dns.Server{Listener: ln, Handler: h}
@@ -60,6 +56,24 @@ func Start(t testing.TB) *Server {
 		s.tcp.Shutdown()
 	})
 	return s
+}
+
+// listen opens UDP and TCP on one loopback port. The port the system picks
+// for UDP may be taken for TCP by another process: try a few.
+func listen() (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 20 {
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("listen udp: %w", err)
+		}
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+	}
+	return nil, nil, fmt.Errorf("listen tcp: %w", err)
 }
 
 // Addr is the server's host:port, the same for UDP and TCP.
