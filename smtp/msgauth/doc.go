@@ -1,2 +1,3 @@
-// Package msgauth signs and verifies mail: DKIM, SPF, DMARC and Authentication-Results.
+// Package msgauth signs outgoing mail with DKIM and checks incoming mail
+// with SPF, DKIM and DMARC, writing the verdict as Authentication-Results.
 package msgauth

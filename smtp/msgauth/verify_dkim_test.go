@@ -1,0 +1,79 @@
+package msgauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func TestDKIM(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t)
+	ed, rs, other := newEd25519Key(t), newRSAKey(t), newEd25519Key(t)
+	f.dns.SetTXT("ed._domainkey.example.org", ed.record)
+	f.dns.SetTXT("rsa._domainkey.example.org", rs.record)
+	f.dns.SetTXT("revoked._domainkey.example.org", "v=DKIM1; k=ed25519; p=")
+	f.dns.ServFail("down._domainkey.example.org")
+	// An RSA key of 8192 bits: 1062 bytes, too costly to verify with.
+	f.dns.SetTXT("huge._domainkey.example.org", "v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(make([]byte, 1062)))
+	f.dns.SetTXT("garbage._domainkey.example.org", "v=DKIM1; k=rsa; p=!!!notbase64")
+	base := verifyMessage("alice@example.org")
+
+	replace := func(msg []byte, old, new string) []byte {
+		if !bytes.Contains(msg, []byte(old)) {
+			t.Fatalf("%q not in message", old)
+		}
+		return bytes.Replace(msg, []byte(old), []byte(new), 1)
+	}
+	for _, tc := range []struct {
+		name   string
+		msg    []byte
+		want   []DKIMResult
+		reason string
+	}{
+		{"unsigned", base, nil, ""},
+		{"ed25519", ed.sign(t, base, "example.org", "ed"), []DKIMResult{DKIMPass}, ""},
+		{"rsa", rs.sign(t, base, "example.org", "rsa"), []DKIMResult{DKIMPass}, ""},
+		{"bad body hash", replace(ed.sign(t, base, "example.org", "ed"), "hungry", "thirsty"), []DKIMResult{DKIMFail}, "body hash"},
+		{"bad signature", replace(ed.sign(t, base, "example.org", "ed"), "Subject: dinner", "Subject: lunch"), []DKIMResult{DKIMFail}, "signature did not verify"},
+		{"wrong key", other.sign(t, base, "example.org", "ed"), []DKIMResult{DKIMFail}, "signature did not verify"},
+		{"missing key", ed.sign(t, base, "example.org", "nokey"), []DKIMResult{DKIMPermError}, "no key"},
+		{"revoked key", ed.sign(t, base, "example.org", "revoked"), []DKIMResult{DKIMPermError}, "revoked"},
+		{"key lookup fails", ed.sign(t, base, "example.org", "down"), []DKIMResult{DKIMTempError}, "unavailable"},
+		{"oversized key", rs.sign(t, base, "example.org", "huge"), []DKIMResult{DKIMPermError}, "longer than RSA-4096"},
+		{"garbage key", rs.sign(t, base, "example.org", "garbage"), []DKIMResult{DKIMPermError}, "key syntax"},
+		{"one good one bad", ed.sign(t, other.sign(t, base, "example.org", "ed"), "example.org", "ed"), []DKIMResult{DKIMPass, DKIMFail}, ""},
+		{"malformed header", append([]byte("DKIM-Signature: garbage\r\n"), base...), []DKIMResult{DKIMPermError}, "malformed"},
+		{"missing tags", append([]byte("DKIM-Signature: v=1; d=example.org; s=ed\r\n"), base...), []DKIMResult{DKIMPermError}, "missing required tag"},
+		// RFC 6376 5.4: a signed header that is absent contributes nothing,
+		// and adding it afterwards breaks the signature.
+		{"signed absent header", ed.sign(t, base, "example.org", "ed", "From", "Subject", "Reply-To"), []DKIMResult{DKIMPass}, ""},
+		{"absent header added", replace(ed.sign(t, base, "example.org", "ed", "From", "Subject", "Reply-To"), "Subject: dinner\r\n", "Subject: dinner\r\nReply-To: evil@example.net\r\n"), []DKIMResult{DKIMFail}, "signature did not verify"},
+		{"no body separator", ed.sign(t, []byte("From: alice@example.org\r\nSubject: x\r\n\r\n"), "example.org", "ed"), []DKIMResult{DKIMPass}, ""},
+		// Past the parsing limit the header is left to go-msgauth whole.
+		{"header past the limit", ed.sign(t, verifyMessage("alice@example.org", strings.Repeat("X-Pad: "+strings.Repeat("a", 1000)+"\r\n", verifyMaxHeaderBytes/1000)), "example.org", "ed"), []DKIMResult{DKIMPass}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := tc.msg
+			if tc.name == "no body separator" {
+				// dkim.Sign adds the empty line; a message may arrive without it.
+				msg = bytes.TrimSuffix(msg, []byte("\r\n"))
+			}
+			fields, end, hasBody := verifyHeader(msg, verifyMaxHeaderBytes)
+			got := f.v.dkimCheck(context.Background(), msg, fields, end, hasBody)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %+v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i].Result != tc.want[i] || got[i].Domain != "example.org" && tc.name != "malformed header" {
+					t.Errorf("signature %d = %+v, want %s", i, got[i], tc.want[i])
+				}
+			}
+			if tc.reason != "" && !strings.Contains(got[len(got)-1].Reason, tc.reason) {
+				t.Errorf("reason %q, want it to say %q", got[len(got)-1].Reason, tc.reason)
+			}
+		})
+	}
+}
