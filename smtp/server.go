@@ -27,6 +27,7 @@ import (
 type Mailboxes interface {
 	Resolve(ctx context.Context, a mailbox.Address) (mailbox.Recipient, error)
 	Deliver(ctx context.Context, d *mailbox.Delivery) (mailbox.Delivered, error)
+	IsLocalDomain(domain string) bool
 }
 
 // Options configures a Server. Zero values are documented per field.
@@ -53,6 +54,9 @@ type Options struct {
 	// nothing is delivered and the connection is closed. Zero: 10 min,
 	// enough for 25 MiB at 350 kbit/s.
 	DataTimeout time.Duration
+	// Inbound is what the MX checks of each message's sender and does
+	// with the verdict. Zero: no checks.
+	Inbound Inbound
 	// WriteTimeout bounds each reply. Zero: 1 min.
 	WriteTimeout time.Duration
 	// Logger gets one line per accepted message. Zero: slog.Default().

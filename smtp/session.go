@@ -125,16 +125,35 @@ func (s *session) Data(r io.Reader) error {
 	var buf bytes.Buffer
 	buf.Grow(16 << 10)
 	s.writeTrace(&buf, id)
+	traceLen := buf.Len()
 	n, err := s.wire.readMessage(r, &buf, s.srv.opts.MaxMessageBytes)
 	if err != nil {
 		return err
 	}
-	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: buf.Bytes()})
+	raw, dec, err := s.checkInbound(buf.Bytes()[traceLen:])
+	if err != nil {
+		s.srv.log.Warn("smtp: refused", "id", id, "from", s.from, "to", strings.Join(s.rcptRaw, ","),
+			"auth", dec.summary, "reason", err.(*gosmtp.SMTPError).Message, "remote", remoteIP(s.conn))
+		return err
+	}
+	data := buf.Bytes()
+	if dec.header != "" {
+		// Return-Path stays first (RFC 5321 4.4); Authentication-Results
+		// goes above our Received, at the top of what came in (RFC 8601 5).
+		trace := buf.Bytes()[:traceLen]
+		rp := bytes.Index(trace, []byte("\r\n")) + 2
+		data = make([]byte, 0, len(dec.header)+traceLen+len(raw))
+		data = append(data, trace[:rp]...)
+		data = append(data, dec.header...)
+		data = append(data, trace[rp:]...)
+		data = append(data, raw...)
+	}
+	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk})
 	if err != nil {
 		return s.srv.deliveryError(id, err)
 	}
 	s.srv.log.Info("smtp: received", "id", id, "stored", res.ID, "from", s.from, "to", strings.Join(s.rcptRaw, ","),
-		"size", n, "message_id", res.MessageID, "remote", remoteIP(s.conn))
+		"size", n, "message_id", res.MessageID, "auth", dec.summary, "junk", dec.junk, "remote", remoteIP(s.conn))
 	return nil
 }
 

@@ -102,6 +102,8 @@ func (discardMailboxes) Deliver(context.Context, *mailbox.Delivery) (mailbox.Del
 	return mailbox.Delivered{Accounts: 1}, nil
 }
 
+func (discardMailboxes) IsLocalDomain(string) bool { return true }
+
 // BenchmarkAnalyze10K is the parse-once analysis of one generated 10 KB
 // message, which every delivery runs before it queues for the writer.
 func BenchmarkAnalyze10K(b *testing.B) {

@@ -101,6 +101,20 @@ type Config struct {
 		DelayWarning Duration `toml:"delay_warning"`
 	} `toml:"relay"`
 
+	Inbound struct {
+		// Verify checks SPF, DKIM and DMARC of every message the MX
+		// receives and puts the verdict in one Authentication-Results
+		// header. Default true.
+		Verify bool `toml:"verify"`
+		// DMARCReject refuses (550 5.7.1) a message that fails DMARC
+		// under p=reject; off, it goes to Junk. Default true.
+		DMARCReject bool `toml:"dmarc_reject"`
+		// RefuseLocalSpoof refuses (550 5.7.1) a message at the MX whose
+		// From or MAIL FROM is in a local domain but that passes neither
+		// SPF nor DKIM for it. Default true.
+		RefuseLocalSpoof bool `toml:"refuse_local_spoof"`
+	} `toml:"inbound"`
+
 	DNS struct {
 		// Resolver, as host:port, receives every DNS lookup Pillarbox
 		// makes (MX, and the mail authentication records), for example a
@@ -148,6 +162,9 @@ func DefaultConfig() *Config {
 	}
 	c.Relay.MaxAge = Duration{120 * time.Hour}
 	c.Relay.DelayWarning = Duration{4 * time.Hour}
+	c.Inbound.Verify = true
+	c.Inbound.DMARCReject = true
+	c.Inbound.RefuseLocalSpoof = true
 	return c
 }
 

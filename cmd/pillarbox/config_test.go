@@ -48,6 +48,7 @@ func TestDefaultConfig(t *testing.T) {
 	want.Relay.Retry = durations(5*time.Minute, 10*time.Minute, 20*time.Minute, 40*time.Minute, 80*time.Minute, 160*time.Minute)
 	want.Relay.MaxAge = Duration{120 * time.Hour}
 	want.Relay.DelayWarning = Duration{4 * time.Hour}
+	want.Inbound.Verify, want.Inbound.DMARCReject, want.Inbound.RefuseLocalSpoof = true, true, true
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("DefaultConfig() = %+v\nwant %+v", c, want)
 	}
@@ -82,6 +83,7 @@ func fullConfig() *Config {
 	c.Relay.Retry = durations(time.Minute, 150*time.Second, time.Hour)
 	c.Relay.MaxAge = Duration{72 * time.Hour}
 	c.Relay.DelayWarning = Duration{0}
+	c.Inbound.Verify, c.Inbound.DMARCReject, c.Inbound.RefuseLocalSpoof = true, false, true
 	c.DNS.Resolver = "127.0.0.53:53"
 	c.DNS.SPFAll = "-all"
 	return c

@@ -56,7 +56,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("STARTTLS on the default port: %v", err)
 	}
-	if err := c.SendMail("someone@example.net", []string{"postmaster@localhost"}, strings.NewReader("Subject: hi\r\n\r\nfirst message\r\n")); err != nil {
+	if err := c.SendMail("someone@example.net", []string{"postmaster@localhost"}, strings.NewReader("From: someone@example.net\r\nSubject: hi\r\n\r\nfirst message\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	c.Quit()

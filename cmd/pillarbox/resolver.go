@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"net"
+
+	"pillarbox/smtp"
+	"pillarbox/smtp/msgauth"
 )
 
 // newResolver returns the resolver that every lookup Pillarbox makes
@@ -18,5 +21,20 @@ func newResolver(addr string) *net.Resolver {
 		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, network, addr)
 		},
+	}
+}
+
+// inbound is the MX's sender checks as configured ([inbound], [dns]).
+func inbound(cfg *Config) smtp.Inbound {
+	if !cfg.Inbound.Verify {
+		return smtp.Inbound{}
+	}
+	return smtp.Inbound{
+		Verifier: msgauth.NewVerifier(msgauth.VerifierOptions{
+			Resolver: newResolver(cfg.DNS.Resolver),
+			Hostname: cfg.Hostname,
+		}),
+		DMARCReject:      cfg.Inbound.DMARCReject,
+		RefuseLocalSpoof: cfg.Inbound.RefuseLocalSpoof,
 	}
 }

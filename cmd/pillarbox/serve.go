@@ -95,6 +95,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		TLS:             tlsConf,
 		Logger:          log,
 		PrimaryDomain:   cfg.Domains[0],
+		Inbound:         inbound(cfg),
 	})
 	specs := []listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
