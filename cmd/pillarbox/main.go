@@ -46,6 +46,8 @@ const usage = `usage:
   pillarbox domain add NAME [--config FILE]
   pillarbox domain del NAME [--force] [--config FILE]
   pillarbox domain list [--config FILE]
+  pillarbox dns NAME [--config FILE]
+  pillarbox dns check NAME [--config FILE]
   pillarbox queue list [--config FILE]
   pillarbox queue show ID [--config FILE]
   pillarbox queue retry ID | --all [--config FILE]
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdQueue(ctx, e, args[1:])
 	case "domain":
 		return cmdDomain(ctx, e, args[1:])
+	case "dns":
+		return cmdDNS(ctx, e, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
