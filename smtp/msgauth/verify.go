@@ -30,6 +30,11 @@ type VerifierOptions struct {
 	Hostname string
 	// Timeout bounds each DNS lookup. Zero means 10 seconds.
 	Timeout time.Duration
+	// CacheTTL is how long DNS answers (and "no such name") are kept for
+	// later messages. Zero means 1 minute; negative means no cache.
+	CacheTTL time.Duration
+	// Now is the cache's clock. Nil means time.Now.
+	Now func() time.Time
 	// Sample returns a number in [0, 100) for DMARC pct sampling
 	// (RFC 7489 6.6.4). Nil means math/rand/v2.
 	Sample func() int
@@ -46,6 +51,15 @@ type Verifier struct {
 func NewVerifier(opts VerifierOptions) *Verifier {
 	v := &Verifier{hostname: opts.Hostname, sample: opts.Sample}
 	v.res = verifyResolver{r: opts.Resolver, timeout: opts.Timeout}
+	if opts.CacheTTL >= 0 {
+		v.res.cache = &verifyCache{ttl: opts.CacheTTL, now: opts.Now, entries: make(map[verifyCacheKey]verifyCacheEntry)}
+		if v.res.cache.ttl == 0 {
+			v.res.cache.ttl = time.Minute
+		}
+		if v.res.cache.now == nil {
+			v.res.cache.now = time.Now
+		}
+	}
 	if v.res.r == nil {
 		v.res.r = net.DefaultResolver
 	}
@@ -107,34 +121,43 @@ func (v *Verifier) Verify(ctx context.Context, ip net.IP, helo, mailFrom string,
 type verifyResolver struct {
 	r       Resolver
 	timeout time.Duration
+	cache   *verifyCache
 }
 
 func (vr verifyResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, vr.timeout)
-	defer cancel()
-	l, err := vr.r.LookupTXT(ctx, name)
-	return l, verifyDNSError(err, name)
+	return lookupCached(vr.cache, ctx, "LookupTXT", name, func(ctx context.Context, name string) (l []string, err error) {
+		ctx, cancel := context.WithTimeout(ctx, vr.timeout)
+		defer cancel()
+		l, err = vr.r.LookupTXT(ctx, name)
+		return l, verifyDNSError(err, name)
+	})
 }
 
 func (vr verifyResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	ctx, cancel := context.WithTimeout(ctx, vr.timeout)
-	defer cancel()
-	l, err := vr.r.LookupIPAddr(ctx, host)
-	return l, verifyDNSError(err, host)
+	return lookupCached(vr.cache, ctx, "LookupIPAddr", host, func(ctx context.Context, host string) (l []net.IPAddr, err error) {
+		ctx, cancel := context.WithTimeout(ctx, vr.timeout)
+		defer cancel()
+		l, err = vr.r.LookupIPAddr(ctx, host)
+		return l, verifyDNSError(err, host)
+	})
 }
 
 func (vr verifyResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	ctx, cancel := context.WithTimeout(ctx, vr.timeout)
-	defer cancel()
-	l, err := vr.r.LookupMX(ctx, name)
-	return l, verifyDNSError(err, name)
+	return lookupCached(vr.cache, ctx, "LookupMX", name, func(ctx context.Context, name string) (l []*net.MX, err error) {
+		ctx, cancel := context.WithTimeout(ctx, vr.timeout)
+		defer cancel()
+		l, err = vr.r.LookupMX(ctx, name)
+		return l, verifyDNSError(err, name)
+	})
 }
 
 func (vr verifyResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, vr.timeout)
-	defer cancel()
-	l, err := vr.r.LookupAddr(ctx, addr)
-	return l, verifyDNSError(err, addr)
+	return lookupCached(vr.cache, ctx, "LookupAddr", addr, func(ctx context.Context, addr string) (l []string, err error) {
+		ctx, cancel := context.WithTimeout(ctx, vr.timeout)
+		defer cancel()
+		l, err = vr.r.LookupAddr(ctx, addr)
+		return l, verifyDNSError(err, addr)
+	})
 }
 
 // verifyDNSError keeps a *net.DNSError (unwrapped) and makes anything else a
