@@ -76,26 +76,13 @@ func (tx *Tx) DeleteAccount(address string) error {
 const accountsGeneration = "accounts_generation"
 
 func (tx *Tx) touchAccounts() error {
-	_, err := tx.exec(`INSERT INTO counters(name, value) VALUES (?, 1)
-		ON CONFLICT(name) DO UPDATE SET value = value + 1`, accountsGeneration)
-	if err != nil {
-		return fmt.Errorf("store: touch accounts: %w", err)
-	}
-	return nil
+	return tx.bumpGeneration(accountsGeneration)
 }
 
 // AccountsGeneration reads the counter that account deletions and
 // password changes bump; 0 before the first.
 func (db *DB) AccountsGeneration(ctx context.Context) (int64, error) {
-	var v int64
-	err := db.rdb.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, accountsGeneration).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: accounts generation: %w", err)
-	}
-	return v, nil
+	return db.generation(ctx, accountsGeneration)
 }
 
 // Credentials returns the credential generation of each of the given

@@ -41,26 +41,13 @@ const (
 const domainsGeneration = "domains_generation"
 
 func (tx *Tx) touchDomains() error {
-	_, err := tx.exec(`INSERT INTO counters(name, value) VALUES (?, 1)
-		ON CONFLICT(name) DO UPDATE SET value = value + 1`, domainsGeneration)
-	if err != nil {
-		return fmt.Errorf("store: touch domains: %w", err)
-	}
-	return nil
+	return tx.bumpGeneration(domainsGeneration)
 }
 
 // DomainsGeneration reads the counter that domain and key changes bump;
 // 0 before the first.
 func (db *DB) DomainsGeneration(ctx context.Context) (int64, error) {
-	var v int64
-	err := db.rdb.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, domainsGeneration).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: domains generation: %w", err)
-	}
-	return v, nil
+	return db.generation(ctx, domainsGeneration)
 }
 
 // CreateDomain inserts a domain; ErrExists if it is there already.

@@ -155,12 +155,7 @@ func (tx *Tx) RetryQueueItems(id int64, now time.Time) (int, error) {
 // TouchQueue bumps the queue generation, which a running scheduler reads
 // once a second to notice changes made by another process.
 func (tx *Tx) TouchQueue() error {
-	_, err := tx.exec(`INSERT INTO counters(name, value) VALUES (?, 1)
-		ON CONFLICT(name) DO UPDATE SET value = value + 1`, queueGeneration)
-	if err != nil {
-		return fmt.Errorf("store: touch queue: %w", err)
-	}
-	return nil
+	return tx.bumpGeneration(queueGeneration)
 }
 
 func (tx *Tx) addAttempt(id int64, a QueueAttempt) error {
@@ -232,15 +227,7 @@ func (db *DB) QueueAttempts(ctx context.Context, id int64) ([]QueueAttempt, erro
 // QueueGeneration reads the counter that TouchQueue bumps; 0 before the
 // first touch.
 func (db *DB) QueueGeneration(ctx context.Context) (int64, error) {
-	var v int64
-	err := db.rdb.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, queueGeneration).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: queue generation: %w", err)
-	}
-	return v, nil
+	return db.generation(ctx, queueGeneration)
 }
 
 func (db *DB) queueItems(ctx context.Context, query string, args ...any) ([]QueueItem, error) {
