@@ -133,7 +133,7 @@ func (s *session) Data(r io.Reader) error {
 	raw, dec, err := s.checkInbound(buf.Bytes()[traceLen:])
 	if err != nil {
 		s.srv.log.Warn("smtp: refused", "id", id, "from", s.from, "to", strings.Join(s.rcptRaw, ","),
-			"auth", dec.summary, "reason", err.(*gosmtp.SMTPError).Message, "remote", remoteIP(s.conn))
+			"auth", dec.summary, "reason", err.Error(), "remote", remoteIP(s.conn))
 		return err
 	}
 	data := buf.Bytes()
