@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -402,7 +403,7 @@ func (t *Throttle) sweepLocked(now time.Time) {
 	for key, k := range t.keys {
 		all = append(all, ranked{key, t.value(k, now)})
 	}
-	slices.SortFunc(all, func(a, b ranked) int { return cmpFloat(a.value, b.value) })
+	slices.SortFunc(all, func(a, b ranked) int { return cmp.Compare(a.value, b.value) })
 	for _, r := range all[:len(all)-target] {
 		delete(t.keys, r.key)
 	}
@@ -416,16 +417,6 @@ func (t *Throttle) value(k *throttleKey, now time.Time) float64 {
 		v += float64(t.o.Budget)
 	}
 	return v
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func later(a, b time.Time) time.Time {

@@ -94,7 +94,7 @@ func (tx *Tx) AddDKIMKey(domainID int64, selector, algorithm string, privateKey 
 // DomainUsers counts the accounts and aliases whose address is in
 // domain (normalised addresses end in "@" + domain).
 func (tx *Tx) DomainUsers(name string) (accounts, aliases int, err error) {
-	pat := "%@" + escapeLike(name)
+	pat := "%@" + likeEscape(name)
 	if err := tx.queryRow(`SELECT count(*) FROM accounts WHERE address LIKE ? ESCAPE '\'`, pat).Scan(&accounts); err != nil {
 		return 0, 0, fmt.Errorf("store: domain users: %w", err)
 	}
@@ -107,7 +107,7 @@ func (tx *Tx) DomainUsers(name string) (accounts, aliases int, err error) {
 // DeleteDomainUsers removes the accounts (with their mail) and aliases
 // of domain.
 func (tx *Tx) DeleteDomainUsers(name string) error {
-	pat := "%@" + escapeLike(name)
+	pat := "%@" + likeEscape(name)
 	if _, err := tx.exec(`DELETE FROM aliases WHERE address LIKE ? ESCAPE '\'`, pat); err != nil {
 		return fmt.Errorf("store: delete domain users: %w", err)
 	}
@@ -132,18 +132,6 @@ func (tx *Tx) DeleteDomain(name string) error {
 		return err
 	}
 	return tx.touchDomains()
-}
-
-// escapeLike quotes LIKE's wildcards (and the escape character) in s.
-func escapeLike(s string) string {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '%' || c == '_' || c == '\\' {
-			out = append(out, '\\')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
 }
 
 // Domains lists the domains, ordered by name.
