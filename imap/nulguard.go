@@ -302,22 +302,71 @@ func parseLiteralMarker(line []byte) (n int64, nonSync, binary, ok bool) {
 	return n, nonSync, i > 0 && line[i-1] == '~', true
 }
 
-// contWatch counts the continuation requests go-imap writes, one flush
-// per response.
+// contWatch counts the continuation requests ("+ ...") go-imap writes.
+// The writer in front of it passes long responses on in chunks that may
+// start anywhere, so a chunk's first byte says nothing: it follows the
+// response framing instead, lines and the literals ("{n}" at a line's
+// end, then n bytes of message) that FETCH responses carry, and counts a
+// "+" only at the start of a response line.
 type contWatch struct {
 	dst *bufio.Writer // the library's writer
 	g   *nulGuard
+
+	midLine bool   // not at the start of a response line
+	skip    int64  // bytes of a literal still to pass
+	tail    []byte // the end of the current line, for a literal marker
 }
 
+// contTail bounds what contWatch keeps of a line: enough for "~{n}\r".
+const contTail = 32
+
 func (w *contWatch) Write(p []byte) (int, error) {
-	if len(p) > 0 && p[0] == '+' {
-		w.g.conts.Add(1)
-	}
+	w.observe(p)
 	n, err := w.dst.Write(p)
 	if err != nil {
 		return n, err
 	}
 	return n, w.dst.Flush()
+}
+
+func (w *contWatch) observe(p []byte) {
+	for len(p) > 0 {
+		if w.skip > 0 {
+			n := min(int64(len(p)), w.skip)
+			w.skip -= n
+			p = p[n:]
+			continue
+		}
+		if !w.midLine {
+			if p[0] == '+' {
+				w.g.conts.Add(1)
+			}
+			w.midLine = true
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.keep(p)
+			return
+		}
+		w.keep(p[:i])
+		p = p[i+1:]
+		// After a literal the response line goes on; otherwise a new
+		// line starts.
+		n, _, _, ok := parseLiteralMarker(w.tail)
+		w.skip, w.midLine = n, ok
+		w.tail = w.tail[:0]
+	}
+}
+
+// keep appends b to the line's tail, keeping its last contTail bytes.
+func (w *contWatch) keep(b []byte) {
+	if len(b) > contTail {
+		b = b[len(b)-contTail:]
+	}
+	w.tail = append(w.tail, b...)
+	if len(w.tail) > contTail {
+		w.tail = append(w.tail[:0], w.tail[len(w.tail)-contTail:]...)
+	}
 }
 
 // guardedSession installs the guard again at login when STARTTLS has
