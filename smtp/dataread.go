@@ -38,7 +38,14 @@ func (w *wire) readMessage(r io.Reader, dst *bytes.Buffer, limit int64) (int64, 
 		// The message's lines are no commands (wire_rewrite.go).
 		w.lines.content(true)
 		defer w.lines.content(false)
-		n, err := readDotted(w.br, dst, limit, maxLineLength)
+		// The DATA line was go-smtp's last read, so its reader holds
+		// nothing yet: read the message from below it, in large reads,
+		// rather than through lineReader's one line per read.
+		src := w.br
+		if w.br.Buffered() == 0 && len(w.lines.pending) == 0 {
+			src = w.lines.src
+		}
+		n, err := readDotted(src, dst, limit, maxLineLength)
 		return n, dataError(err)
 	}
 	start := dst.Len()
