@@ -11,6 +11,14 @@ import (
 
 var errLineTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: fmt.Sprintf("Message has a line longer than %d bytes", maxLineLength)}
 
+// tooBig refuses a message over the size limit at MAIL (RFC 1870 6.3),
+// for a declared SIZE the server parsed and, through the wire, for one
+// too large for go-smtp to parse.
+func tooBig(limit int64) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+		Message: fmt.Sprintf("Message too big, the limit is %d bytes", limit)}
+}
+
 var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Server shutting down, try again later"}
 
 // rcptError maps a resolution failure to the RCPT reply. Unknown errors

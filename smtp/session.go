@@ -63,8 +63,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
 		// RFC 1870 6.3: a declared size above the limit is refused at MAIL.
-		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
-			Message: fmt.Sprintf("Message too big, the limit is %d bytes", s.srv.opts.MaxMessageBytes)}
+		return tooBig(s.srv.opts.MaxMessageBytes)
 	}
 	if from != "" {
 		a, err := mailbox.ParseAddress(from)

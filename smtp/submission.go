@@ -202,8 +202,7 @@ func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
 		return errAccountGone
 	}
 	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
-		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
-			Message: fmt.Sprintf("Message too big, the limit is %d bytes", s.srv.opts.MaxMessageBytes)}
+		return tooBig(s.srv.opts.MaxMessageBytes)
 	}
 	if from == "" {
 		return errNullSender
@@ -350,13 +349,6 @@ func (s *submissionSession) completeHeader(buf *bytes.Buffer, h *submitHeader, i
 	if h.from == nil {
 		fmt.Fprintf(buf, "From: <%s>\r\n", s.from.String())
 	}
-}
-
-// headerHas reports whether the header block at the start of msg has a
-// field with the given lower-case name.
-func headerHas(msg []byte, name string) bool {
-	fields, _ := scanHeader(msg, func(n string) bool { return strings.EqualFold(n, name) })
-	return len(fields) > 0
 }
 
 // clip shortens untrusted text for a log line.

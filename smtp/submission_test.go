@@ -441,3 +441,10 @@ func wantSub(t *testing.T, what, s string, subs ...string) {
 		}
 	}
 }
+
+// headerHas reports, through scanHeader, whether the header block at the start of msg has a
+// field with the given lower-case name.
+func headerHas(msg []byte, name string) bool {
+	fields, _ := scanHeader(msg, func(n string) bool { return strings.EqualFold(n, name) })
+	return len(fields) > 0
+}

@@ -252,7 +252,8 @@ func (rw *replyWriter) Write(p []byte) (int, error) {
 	case rw.midLine:
 	case bytes.Equal(p, sizeUnparsable) && bigSize(lines.lastMail):
 		// RFC 1870 6.1: a size the server cannot accept gets 552.
-		out = fmt.Appendf(nil, "552 5.3.4 Message too big, the limit is %d bytes\r\n", rw.w.limit)
+		e := tooBig(rw.w.limit)
+		out = fmt.Appendf(nil, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 	case lines.greeted:
 		out = greetReply(p, rw.w.hostname)
 	}
