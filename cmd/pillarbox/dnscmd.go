@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"pillarbox/mailbox"
-	"pillarbox/smtp/msgauth"
 )
 
 // cmdDNS prints the records a local domain needs (`dns NAME`), or looks
@@ -70,14 +69,9 @@ func domainRecords(ctx context.Context, cfg *Config, svc *mailbox.Service, name 
 	if i < 0 {
 		return nil, fmt.Errorf("%s is not a local domain (pillarbox domain add %s)", a.Domain, a.Domain)
 	}
-	var dkim []dnsRecord
-	for _, k := range doms[i].Keys {
-		v, err := msgauth.KeyRecord(k.Public())
-		if err != nil {
-			return nil, err
-		}
-		dkim = append(dkim, dnsRecord{Name: k.Selector + "._domainkey." + a.Domain + ".", Type: "TXT", Value: v,
-			Required: true, Comment: "DKIM key " + k.Selector + " (" + k.Algorithm + ")"})
+	dkim, err := dkimRecords(a.Domain, doms[i].Keys)
+	if err != nil {
+		return nil, err
 	}
 	if len(dkim) == 0 {
 		return nil, fmt.Errorf("%s has no DKIM keys yet: they are made at the next start of serve", a.Domain)

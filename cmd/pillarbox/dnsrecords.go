@@ -2,8 +2,13 @@ package main
 
 import (
 	"fmt"
+	"hash/fnv"
+	"io"
 	"net"
 	"strings"
+
+	"pillarbox/mailbox"
+	"pillarbox/smtp/msgauth"
 )
 
 // dnsRecord is one record to publish for a mail domain.
@@ -51,7 +56,7 @@ func mailRecords(cfg *Config, domain string, dkim []dnsRecord) []dnsRecord {
 	recs = append(recs,
 		dnsRecord{Name: "_dmarc." + d, Type: "TXT", Value: "v=DMARC1; p=reject; adkim=r; aspf=r; rua=mailto:postmaster@" + domain,
 			Required: true, Comment: "DMARC: refuse mail that fails SPF and DKIM alignment; reports to postmaster (RFC 7489)"},
-		dnsRecord{Name: "_mta-sts." + d, Type: "TXT", Value: "v=STSv1; id=" + mtaSTSID(cfg, domain),
+		dnsRecord{Name: "_mta-sts." + d, Type: "TXT", Value: "v=STSv1; id=" + mtaSTSID(cfg),
 			Comment: "MTA-STS (RFC 8461): senders must use TLS to the MX; the policy below is served at https://mta-sts." + domain + "/.well-known/mta-sts.txt"},
 		dnsRecord{Name: "_smtp._tls." + d, Type: "TXT", Value: "v=TLSRPTv1; rua=mailto:postmaster@" + domain,
 			Comment: "TLS reporting (RFC 8460)"},
@@ -82,12 +87,10 @@ func spfAll(cfg *Config) string {
 }
 
 // mtaSTSID changes whenever the policy text does (RFC 8461 3.1).
-func mtaSTSID(cfg *Config, domain string) string {
-	var h uint32 = 2166136261 // FNV-1a of the policy
-	for _, b := range []byte(mtaSTSPolicy(cfg)) {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	return fmt.Sprintf("pb%08x", h)
+func mtaSTSID(cfg *Config) string {
+	h := fnv.New32a()
+	io.WriteString(h, mtaSTSPolicy(cfg))
+	return fmt.Sprintf("pb%08x", h.Sum32())
 }
 
 // mtaSTSPolicy is the text to serve as the domain's MTA-STS policy. It
@@ -104,6 +107,20 @@ func listenPort(listen, def string) string {
 		return def
 	}
 	return port
+}
+
+// dkimRecords are the TXT records of a domain's DKIM keys.
+func dkimRecords(domain string, keys []mailbox.DKIMKey) ([]dnsRecord, error) {
+	var recs []dnsRecord
+	for _, k := range keys {
+		v, err := msgauth.KeyRecord(k.Public())
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, dnsRecord{Name: k.Selector + "._domainkey." + domain + ".", Type: "TXT", Value: v,
+			Required: true, Comment: "DKIM key " + k.Selector + " (" + k.Algorithm + ")"})
+	}
+	return recs, nil
 }
 
 // writeZone prints records as a zone file, with the policy text and the

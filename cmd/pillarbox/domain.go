@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"pillarbox/mailbox"
-	"pillarbox/smtp/msgauth"
 )
 
 func cmdDomain(ctx context.Context, e *env, args []string) error {
@@ -83,12 +82,12 @@ func printDomainAdded(w io.Writer, a mailbox.DomainAdded) error {
 		fmt.Fprintf(w, "created %s with password %s (shown only once; change it with 'pillarbox user passwd')\n", a.Postmaster, a.Password)
 	}
 	fmt.Fprintf(w, "publish the DKIM keys of %s in DNS:\n", a.Domain.Name)
-	for _, k := range a.Domain.Keys {
-		rec, err := msgauth.KeyRecord(k.Public())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(w, msgauth.KeyZoneLine(a.Domain.Name, k.Selector, rec))
+	recs, err := dkimRecords(a.Domain.Name, a.Domain.Keys)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		fmt.Fprintln(w, r.zoneLine())
 	}
 	return nil
 }
