@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"pillarbox/mailbox/netlimit"
 )
 
 // ErrThrottled refuses a login attempt without checking its password:
@@ -426,19 +428,18 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// throttleAddr is the key of a client address: IPv4 addresses as they
-// are, IPv6 addresses by their /64, which one host usually has whole.
+// throttleAddr is the key of a client address: one client as the
+// connection limits count it (netlimit.ClientPrefix).
 func throttleAddr(remote string) string {
 	ip, err := netip.ParseAddr(remote)
 	if err != nil {
 		return clipKey(remote)
 	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
+	p, ok := netlimit.ClientPrefix(ip)
+	if !ok {
+		return clipKey(remote)
 	}
-	return ip.String()
+	return p.String()
 }
 
 // throttleAccount is the key of an account name: the normalised address

@@ -199,6 +199,13 @@ func clientKey(a net.Addr) (netip.Prefix, bool) {
 	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
 		ip = ap.Addr()
 	}
+	return ClientPrefix(ip)
+}
+
+// ClientPrefix is what counts as one client: an IPv4 address, or the /64
+// of an IPv6 address, which one host usually has whole. It is false for
+// an invalid address.
+func ClientPrefix(ip netip.Addr) (netip.Prefix, bool) {
 	ip = ip.Unmap().WithZone("")
 	if !ip.IsValid() {
 		return netip.Prefix{}, false
