@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -71,21 +72,28 @@ func (s *Service) AddUser(ctx context.Context, address, password string) error {
 	}
 	now := s.now()
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		id, err := tx.CreateAccount(a.String(), hash, now)
-		if err != nil {
-			return err
-		}
-		for _, f := range DefaultFolders {
-			if _, err := tx.CreateMailbox(id, f.Name, f.SpecialUse, true, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := createAccount(tx, a.String(), hash, now)
+		return err
 	})
 	if errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("%w: %s is already a user or an alias", ErrExists, a)
 	}
 	return err
+}
+
+// createAccount makes an account with its default folders inside tx;
+// store.ErrExists if the address is an account or an alias already.
+func createAccount(tx *store.Tx, address, hash string, now time.Time) (int64, error) {
+	id, err := tx.CreateAccount(address, hash, now)
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range DefaultFolders {
+		if _, err := tx.CreateMailbox(id, f.Name, f.SpecialUse, true, now); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }
 
 // SetPassword changes an account's password.

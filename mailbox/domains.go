@@ -138,17 +138,12 @@ func (s *Service) AddDomain(ctx context.Context, name string) (DomainAdded, erro
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		acct, err := tx.CreateAccount(postmaster, hash, now)
+		_, err = createAccount(tx, postmaster, hash, now)
 		if errors.Is(err, store.ErrExists) {
 			return nil // an alias: mail to postmaster goes somewhere already
 		}
 		if err != nil {
 			return err
-		}
-		for _, f := range DefaultFolders {
-			if _, err := tx.CreateMailbox(acct, f.Name, f.SpecialUse, true, now); err != nil {
-				return err
-			}
 		}
 		made = true
 		return nil
