@@ -270,10 +270,9 @@ func (s *Service) DKIMSigningKeys(ctx context.Context, domain string) ([]DKIMKey
 // domainSnapshot is the database's domains and keys at one generation of
 // the domains counter.
 type domainSnapshot struct {
-	gen     int64
-	checked time.Time // when gen was last read
-	names   map[string]bool
-	keys    map[string][]DKIMKey
+	gen   int64
+	names map[string]bool
+	keys  map[string][]DKIMKey
 }
 
 // domainCache holds the current snapshot. IsLocalDomain is called for
@@ -284,8 +283,9 @@ type domainSnapshot struct {
 // local at once, and one it deletes stops being local within
 // domainRecheck. Changes made through this Service reload at once.
 type domainCache struct {
-	snap atomic.Pointer[domainSnapshot]
-	mu   sync.Mutex // one reload at a time
+	snap    atomic.Pointer[domainSnapshot]
+	checked atomic.Int64 // unix nanoseconds when snap's gen was last read
+	mu      sync.Mutex   // one reload at a time
 }
 
 const domainRecheck = time.Second
@@ -301,7 +301,7 @@ func (s *Service) IsLocalDomain(domain string) bool {
 		return true
 	}
 	snap := s.dc.snap.Load()
-	if snap != nil && snap.names[domain] && s.now().Sub(snap.checked) < domainRecheck {
+	if snap != nil && snap.names[domain] && time.Duration(s.now().UnixNano()-s.dc.checked.Load()) < domainRecheck {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), domainLookupTimeout)
@@ -322,8 +322,8 @@ func (s *Service) loadDomains(ctx context.Context) (*domainSnapshot, error) {
 // refreshDomains reads the counter and reloads when it moved, or always
 // when force.
 func (s *Service) refreshDomains(ctx context.Context, force bool) (*domainSnapshot, error) {
-	s.dc.mu.Lock()
-	defer s.dc.mu.Unlock()
+	// The counter is read without the lock: most calls find it unchanged
+	// and need nothing else.
 	old := s.dc.snap.Load()
 	gen, err := s.db.DomainsGeneration(ctx)
 	if err != nil {
@@ -331,8 +331,13 @@ func (s *Service) refreshDomains(ctx context.Context, force bool) (*domainSnapsh
 	}
 	now := s.now()
 	if old != nil && old.gen == gen && !force {
-		s.dc.snap.Store(&domainSnapshot{gen: gen, checked: now, names: old.names, keys: old.keys})
-		return s.dc.snap.Load(), nil
+		s.dc.checked.Store(now.UnixNano())
+		return old, nil
+	}
+	s.dc.mu.Lock()
+	defer s.dc.mu.Unlock()
+	if cur := s.dc.snap.Load(); cur != old && cur != nil && cur.gen >= gen && !force {
+		return cur, nil // reloaded by another caller meanwhile
 	}
 	doms, err := s.db.Domains(ctx)
 	if err != nil {
@@ -342,7 +347,7 @@ func (s *Service) refreshDomains(ctx context.Context, force bool) (*domainSnapsh
 	if err != nil {
 		return old, err
 	}
-	snap := &domainSnapshot{gen: gen, checked: now, names: make(map[string]bool, len(doms)), keys: make(map[string][]DKIMKey)}
+	snap := &domainSnapshot{gen: gen, names: make(map[string]bool, len(doms)), keys: make(map[string][]DKIMKey)}
 	for _, d := range doms {
 		snap.names[d.Name] = true
 	}
@@ -362,5 +367,6 @@ func (s *Service) refreshDomains(ctx context.Context, force bool) (*domainSnapsh
 			Algorithm: r.Algorithm, State: r.State, Created: r.Created, Signer: signer})
 	}
 	s.dc.snap.Store(snap)
+	s.dc.checked.Store(now.UnixNano())
 	return snap, nil
 }

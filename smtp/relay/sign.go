@@ -34,9 +34,7 @@ func (r *Runner) signingDomain(ctx context.Context, sender string) (string, []ma
 		}
 	}
 	for _, d := range cands {
-		if !r.svc.IsLocalDomain(d) {
-			continue
-		}
+		// Only local domains have keys: no IsLocalDomain first.
 		keys, err := r.svc.DKIMSigningKeys(ctx, d)
 		if err != nil {
 			return "", nil, err
