@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,9 +38,11 @@ type DKIMKey struct {
 	Domain    string
 	Selector  string
 	Algorithm string // store.DKIMRSASHA256 or store.DKIMEd25519SHA256
-	State     string // store.DKIMActive or store.DKIMRetiring
+	State     string // store.DKIMPending, DKIMActive or DKIMRetiring
 	Created   time.Time
+	Changed   time.Time // when State last changed
 	Signer    crypto.Signer
+	id        int64 // the store's, 0 until stored
 }
 
 // Public returns the key's public half.
@@ -65,17 +68,47 @@ type DomainAdded struct {
 	Postmaster, Password string
 }
 
-// dkimSelectors returns the selectors of the two keys a domain gets in
-// the month of now: "pb<yyyymm>r" (RSA) and "pb<yyyymm>e" (Ed25519). The
-// date tells an operator which records are current when keys rotate.
-func dkimSelectors(now time.Time) (rsaSel, edSel string) {
+// dkimSelectors returns the selectors of a pair of keys made in the month
+// of now: "pb<yyyymm>r" (RSA) and "pb<yyyymm>e" (Ed25519) for n 1 (a new
+// domain's), "pb<yyyymm>r<n>" and "pb<yyyymm>e<n>" for a rotation's n.
+// The date tells an operator which records are current.
+func dkimSelectors(now time.Time, n int) (rsaSel, edSel string) {
 	p := "pb" + now.UTC().Format("200601")
-	return p + "r", p + "e"
+	suffix := ""
+	if n > 1 {
+		suffix = strconv.Itoa(n)
+	}
+	return p + "r" + suffix, p + "e" + suffix
 }
 
 // rsaKeyBits is the size of new RSA keys: RFC 8301 3.2 asks signers for
 // at least 1024 bits and recommends 2048.
 const rsaKeyBits = 2048
+
+// makeDKIMKeys makes a domain's pair of keys, RSA-2048 (rsa-sha256) and
+// Ed25519 (ed25519-sha256, RFC 8463), in state, with their PKCS#8 forms
+// to store.
+func makeDKIMKeys(domain, rsaSel, edSel, state string, now time.Time) ([]DKIMKey, [][]byte, error) {
+	rk, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailbox: RSA key: %w", err)
+	}
+	_, ek, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailbox: Ed25519 key: %w", err)
+	}
+	keys := []DKIMKey{
+		{Domain: domain, Selector: rsaSel, Algorithm: store.DKIMRSASHA256, State: state, Created: now, Changed: now, Signer: rk},
+		{Domain: domain, Selector: edSel, Algorithm: store.DKIMEd25519SHA256, State: state, Created: now, Changed: now, Signer: ek},
+	}
+	ders := make([][]byte, len(keys))
+	for i, k := range keys {
+		if ders[i], err = x509.MarshalPKCS8PrivateKey(k.Signer); err != nil {
+			return nil, nil, fmt.Errorf("mailbox: key %s: %w", k.Selector, err)
+		}
+	}
+	return keys, ders, nil
+}
 
 // AddDomain makes a local domain in the database, with two DKIM keys
 // (RSA-2048, rsa-sha256, and Ed25519, ed25519-sha256, RFC 8463) and its
@@ -95,25 +128,11 @@ func (s *Service) AddDomain(ctx context.Context, name string) (DomainAdded, erro
 	}
 	// The slow parts (key generation, bcrypt) run before the write
 	// transaction, which they would otherwise hold up.
-	rk, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
-	if err != nil {
-		return DomainAdded{}, fmt.Errorf("mailbox: RSA key: %w", err)
-	}
-	_, ek, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return DomainAdded{}, fmt.Errorf("mailbox: Ed25519 key: %w", err)
-	}
 	now := s.now()
-	rsaSel, edSel := dkimSelectors(now)
-	keys := []DKIMKey{
-		{Domain: d, Selector: rsaSel, Algorithm: store.DKIMRSASHA256, State: store.DKIMActive, Created: now, Signer: rk},
-		{Domain: d, Selector: edSel, Algorithm: store.DKIMEd25519SHA256, State: store.DKIMActive, Created: now, Signer: ek},
-	}
-	ders := make([][]byte, len(keys))
-	for i, k := range keys {
-		if ders[i], err = x509.MarshalPKCS8PrivateKey(k.Signer); err != nil {
-			return DomainAdded{}, fmt.Errorf("mailbox: key %s: %w", k.Selector, err)
-		}
+	rsaSel, edSel := dkimSelectors(now, 1)
+	keys, ders, err := makeDKIMKeys(d, rsaSel, edSel, store.DKIMActive, now)
+	if err != nil {
+		return DomainAdded{}, err
 	}
 	postmaster := "postmaster@" + d
 	password := GeneratePassword()
@@ -129,7 +148,7 @@ func (s *Service) AddDomain(ctx context.Context, name string) (DomainAdded, erro
 			return err
 		}
 		for i, k := range keys {
-			if _, err := tx.AddDKIMKey(id, k.Selector, k.Algorithm, ders[i], now); err != nil {
+			if _, err := tx.AddDKIMKey(id, k.Selector, k.Algorithm, k.State, ders[i], now); err != nil {
 				return err
 			}
 		}
@@ -364,7 +383,7 @@ func (s *Service) refreshDomains(ctx context.Context, force bool) (*domainSnapsh
 			continue
 		}
 		snap.keys[r.Domain] = append(snap.keys[r.Domain], DKIMKey{Domain: r.Domain, Selector: r.Selector,
-			Algorithm: r.Algorithm, State: r.State, Created: r.Created, Signer: signer})
+			Algorithm: r.Algorithm, State: r.State, Created: r.Created, Changed: r.Changed, Signer: signer, id: r.ID})
 	}
 	s.dc.snap.Store(snap)
 	s.dc.checked.Store(now.UnixNano())

@@ -24,15 +24,17 @@ type DKIMKey struct {
 	Algorithm  string // "rsa-sha256" or "ed25519-sha256"
 	PrivateKey []byte // PKCS#8 DER
 	Created    time.Time
-	State      string // "active" or "retiring"
+	State      string    // DKIMPending, DKIMActive or DKIMRetiring
+	Changed    time.Time // when State last changed
 }
 
 // DKIM key algorithms and states, as stored.
 const (
 	DKIMRSASHA256     = "rsa-sha256"
 	DKIMEd25519SHA256 = "ed25519-sha256"
-	DKIMActive        = "active"
-	DKIMRetiring      = "retiring"
+	DKIMPending       = "pending"  // made by a rotation, not yet signing
+	DKIMActive        = "active"   // signs
+	DKIMRetiring      = "retiring" // replaced; its record stays published a while
 )
 
 // domainsGeneration names the counters row that changes whenever a
@@ -77,11 +79,11 @@ func (tx *Tx) DomainByName(name string) (Domain, error) {
 	return d, nil
 }
 
-// AddDKIMKey stores a key of domain domainID; ErrExists if the domain
-// has a key with that selector.
-func (tx *Tx) AddDKIMKey(domainID int64, selector, algorithm string, privateKey []byte, now time.Time) (int64, error) {
-	res, err := tx.exec(`INSERT INTO dkim_keys(domain_id, selector, algorithm, private_key, created, state)
-		VALUES (?, ?, ?, ?, ?, ?)`, domainID, selector, algorithm, privateKey, now.Unix(), DKIMActive)
+// AddDKIMKey stores a key of domain domainID in state; ErrExists if the
+// domain has a key with that selector.
+func (tx *Tx) AddDKIMKey(domainID int64, selector, algorithm, state string, privateKey []byte, now time.Time) (int64, error) {
+	res, err := tx.exec(`INSERT INTO dkim_keys(domain_id, selector, algorithm, private_key, created, state, changed)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, domainID, selector, algorithm, privateKey, now.Unix(), state, now.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("store: add DKIM key %s: %w", selector, classify(err))
 	}
@@ -89,6 +91,40 @@ func (tx *Tx) AddDKIMKey(domainID int64, selector, algorithm string, privateKey 
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// SetDKIMKeyState moves key id to state.
+func (tx *Tx) SetDKIMKeyState(id int64, state string, now time.Time) error {
+	res, err := tx.exec(`UPDATE dkim_keys SET state = ?, changed = ? WHERE id = ?`, state, now.Unix(), id)
+	if err != nil {
+		return fmt.Errorf("store: DKIM key state: %w", err)
+	}
+	if err := mustAffect(res, fmt.Sprintf("DKIM key %d", id)); err != nil {
+		return err
+	}
+	return tx.touchDomains()
+}
+
+// DeleteDKIMKey removes key id.
+func (tx *Tx) DeleteDKIMKey(id int64) error {
+	res, err := tx.exec(`DELETE FROM dkim_keys WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store: delete DKIM key: %w", err)
+	}
+	if err := mustAffect(res, fmt.Sprintf("DKIM key %d", id)); err != nil {
+		return err
+	}
+	return tx.touchDomains()
+}
+
+// DomainDKIMKeys lists the keys of domain domainID inside the
+// transaction, oldest first.
+func (tx *Tx) DomainDKIMKeys(domainID int64) ([]DKIMKey, error) {
+	rows, err := tx.query(dkimKeysSelect+` WHERE k.domain_id = ? ORDER BY k.id`, domainID)
+	if err != nil {
+		return nil, fmt.Errorf("store: DKIM keys: %w", err)
+	}
+	return scanDKIMKeys(rows)
 }
 
 // DomainUsers counts the accounts and aliases whose address is in
@@ -157,23 +193,29 @@ func (db *DB) Domains(ctx context.Context) ([]Domain, error) {
 	return out, nil
 }
 
+// dkimKeysSelect reads DKIMKey rows, as scanDKIMKeys expects them.
+const dkimKeysSelect = `SELECT k.id, k.domain_id, d.name, k.selector, k.algorithm,
+	k.private_key, k.created, k.state, k.changed FROM dkim_keys k JOIN domains d ON d.id = k.domain_id`
+
 // DKIMKeys lists the keys of every domain, ordered by domain, then age.
 func (db *DB) DKIMKeys(ctx context.Context) ([]DKIMKey, error) {
-	rows, err := db.rdb.QueryContext(ctx, `SELECT k.id, k.domain_id, d.name, k.selector, k.algorithm,
-		k.private_key, k.created, k.state FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
-		ORDER BY d.name, k.id`)
+	rows, err := db.rdb.QueryContext(ctx, dkimKeysSelect+` ORDER BY d.name, k.id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: DKIM keys: %w", err)
 	}
+	return scanDKIMKeys(rows)
+}
+
+func scanDKIMKeys(rows *sql.Rows) ([]DKIMKey, error) {
 	defer rows.Close()
 	var out []DKIMKey
 	for rows.Next() {
 		var k DKIMKey
-		var created int64
-		if err := rows.Scan(&k.ID, &k.DomainID, &k.Domain, &k.Selector, &k.Algorithm, &k.PrivateKey, &created, &k.State); err != nil {
+		var created, changed int64
+		if err := rows.Scan(&k.ID, &k.DomainID, &k.Domain, &k.Selector, &k.Algorithm, &k.PrivateKey, &created, &k.State, &changed); err != nil {
 			return nil, fmt.Errorf("store: DKIM keys: %w", err)
 		}
-		k.Created = time.Unix(created, 0)
+		k.Created, k.Changed = time.Unix(created, 0), time.Unix(changed, 0)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {

@@ -21,10 +21,10 @@ func TestDomainsAndKeys(t *testing.T) {
 		if id, err = tx.CreateDomain("example.net", now); err != nil {
 			return err
 		}
-		if _, err := tx.AddDKIMKey(id, "s1", DKIMRSASHA256, []byte("rsa"), now); err != nil {
+		if _, err := tx.AddDKIMKey(id, "s1", DKIMRSASHA256, DKIMActive, []byte("rsa"), now); err != nil {
 			return err
 		}
-		_, err = tx.AddDKIMKey(id, "s2", DKIMEd25519SHA256, []byte("ed"), now)
+		_, err = tx.AddDKIMKey(id, "s2", DKIMEd25519SHA256, DKIMActive, []byte("ed"), now)
 		return err
 	})
 	if err != nil {
@@ -37,11 +37,17 @@ func TestDomainsAndKeys(t *testing.T) {
 	if !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate domain: %v", err)
 	}
-	err = db.Write(ctx, func(tx *Tx) error { _, err := tx.AddDKIMKey(id, "s1", DKIMRSASHA256, []byte("x"), now); return err })
+	err = db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.AddDKIMKey(id, "s1", DKIMRSASHA256, DKIMActive, []byte("x"), now)
+		return err
+	})
 	if !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate selector: %v", err)
 	}
-	err = db.Write(ctx, func(tx *Tx) error { _, err := tx.AddDKIMKey(id, "s3", "rsa-sha1", []byte("x"), now); return err })
+	err = db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.AddDKIMKey(id, "s3", "rsa-sha1", DKIMActive, []byte("x"), now)
+		return err
+	})
 	if err == nil {
 		t.Fatal("a rsa-sha1 key was stored")
 	}

@@ -34,3 +34,15 @@ func (db *DB) generation(ctx context.Context, name string) (int64, error) {
 	}
 	return v, nil
 }
+
+// NextSerial increments the named counter and returns its new value: a
+// number the counter never gives twice.
+func (tx *Tx) NextSerial(name string) (int64, error) {
+	var v int64
+	err := tx.queryRow(`INSERT INTO counters(name, value) VALUES (?, 1)
+		ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, name).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("store: next %s: %w", name, err)
+	}
+	return v, nil
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"pillarbox/mailbox"
+	"pillarbox/smtp/msgauth"
 )
 
 // cmdDNS prints the records a local domain needs (`dns NAME`), or looks
@@ -144,7 +145,7 @@ func txtAcceptable(rec dnsRecord, got string) bool {
 		g := norm(got)
 		return strings.Contains(g, "p=reject") || strings.Contains(g, "p=quarantine")
 	case strings.HasPrefix(rec.Value, "v=DKIM1"):
-		return norm(got) == norm(rec.Value)
+		return msgauth.SameKey(got, rec.Value)
 	}
 	return true
 }

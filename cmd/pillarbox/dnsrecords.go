@@ -9,6 +9,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/smtp/msgauth"
+	"pillarbox/store"
 )
 
 // dnsRecord is one record to publish for a mail domain.
@@ -109,7 +110,9 @@ func listenPort(listen, def string) string {
 	return port
 }
 
-// dkimRecords are the TXT records of a domain's DKIM keys.
+// dkimRecords are the TXT records of a domain's DKIM keys. Those of
+// active keys are required; a pending key's is the one to publish now,
+// and a retiring key's stays a while for mail it signed.
 func dkimRecords(domain string, keys []mailbox.DKIMKey) ([]dnsRecord, error) {
 	var recs []dnsRecord
 	for _, k := range keys {
@@ -117,8 +120,17 @@ func dkimRecords(domain string, keys []mailbox.DKIMKey) ([]dnsRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		recs = append(recs, dnsRecord{Name: k.Selector + "._domainkey." + domain + ".", Type: "TXT", Value: v,
-			Required: true, Comment: "DKIM key " + k.Selector + " (" + k.Algorithm + ")"})
+		rec := dnsRecord{Name: k.Selector + "._domainkey." + domain + ".", Type: "TXT", Value: v,
+			Comment: "DKIM key " + k.Selector + " (" + k.Algorithm + ")"}
+		switch k.State {
+		case store.DKIMPending:
+			rec.Comment += ", new: publish it; it starts signing once Pillarbox sees it"
+		case store.DKIMRetiring:
+			rec.Comment += ", retired: keep it until " + retiredUntil([]mailbox.DKIMKey{k}) + ", then remove it"
+		default:
+			rec.Required = true
+		}
+		recs = append(recs, rec)
 	}
 	return recs, nil
 }

@@ -7,6 +7,8 @@
 //	pillarbox user add|passwd|del|list ...
 //	pillarbox alias add|del|list ...
 //	pillarbox domain add|del|list ...
+//	pillarbox dns [check] NAME
+//	pillarbox dkim rotate|check|cancel ...
 //	pillarbox queue list|show|retry|hold|release|delete ...
 package main
 
@@ -48,6 +50,9 @@ const usage = `usage:
   pillarbox domain list [--config FILE]
   pillarbox dns NAME [--config FILE]
   pillarbox dns check NAME [--config FILE]
+  pillarbox dkim rotate NAME [--config FILE]
+  pillarbox dkim check [--config FILE]
+  pillarbox dkim cancel NAME [--config FILE]
   pillarbox queue list [--config FILE]
   pillarbox queue show ID [--config FILE]
   pillarbox queue retry ID | --all [--config FILE]
@@ -79,6 +84,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDomain(ctx, e, args[1:])
 	case "dns":
 		return cmdDNS(ctx, e, args[1:])
+	case "dkim":
+		return cmdDKIM(ctx, e, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -112,7 +112,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	specs = append(specs, more...)
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
-	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) })
+	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w))
 	caps, err := listenerCaps(specs, cfg, log)
 	if err != nil {
 		return err

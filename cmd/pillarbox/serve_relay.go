@@ -19,8 +19,9 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 		retry[i] = d.Duration
 	}
 	runner := relay.New(w.svc, relay.Options{
-		Hostname:  cfg.Hostname,
-		Smarthost: cfg.Relay.Smarthost,
+		Hostname:      cfg.Hostname,
+		PrimaryDomain: cfg.Domains[0],
+		Smarthost:     cfg.Relay.Smarthost,
 		Schedule: relay.Schedule{
 			Retry:        retry,
 			MaxAge:       cfg.Relay.MaxAge.Duration,

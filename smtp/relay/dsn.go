@@ -51,6 +51,7 @@ func (d dsnRecipient) status() string {
 // dsn is one notice to the sender of one message.
 type dsn struct {
 	Hostname   string // the reporting MTA
+	FromDomain string // the domain of its MAILER-DAEMON From; Hostname when empty
 	To         string // the original envelope sender
 	Arrival    time.Time
 	Date       time.Time
@@ -76,7 +77,11 @@ func (d *dsn) build() []byte {
 	}
 
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", d.Hostname)
+	from := d.FromDomain
+	if from == "" {
+		from = d.Hostname
+	}
+	fmt.Fprintf(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", from)
 	fmt.Fprintf(&b, "To: <%s>\r\n", d.To)
 	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
 	fmt.Fprintf(&b, "Date: %s\r\n", d.Date.Format(dateLayout))

@@ -26,6 +26,12 @@ type Options struct {
 	// Hostname is the EHLO name, the Reporting-MTA of notices and the
 	// domain of their MAILER-DAEMON sender. Zero: "localhost".
 	Hostname string
+	// PrimaryDomain is the local domain a notice comes from
+	// (MAILER-DAEMON@PrimaryDomain) when neither Hostname nor a domain
+	// above it has DKIM keys, so that the notice is signed for the domain
+	// in its From, as DMARC asks (RFC 7489 3.1). Zero: notices always
+	// come from Hostname.
+	PrimaryDomain string
 	// Smarthost, as host:port, receives all mail instead of the
 	// recipients' MX hosts. Zero: MX lookup.
 	Smarthost string
@@ -568,7 +574,7 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 			// RFC 5321 4.5.5 / RFC 3464: never a notice about a notice.
 			r.log.Info("relay: no notice for a message without sender", "queue_id", g.items[0].ID)
 		} else {
-			d := &dsn{Hostname: r.opts.Hostname, To: g.sender(), Arrival: g.items[0].Created, Date: now,
+			d := &dsn{Hostname: r.opts.Hostname, FromDomain: r.noticeDomain(ctx), To: g.sender(), Arrival: g.items[0].Created, Date: now,
 				Original: data, Recipients: report}
 			n = &mailbox.Notice{To: g.sender(), AccountID: g.items[0].AccountID, Data: d.build()}
 		}

@@ -12,9 +12,8 @@ import (
 // signingDomain returns the local domain whose DKIM keys sign a message
 // from sender, and those keys; "" when none applies. A message with a
 // sender is signed for the sender's domain. A notice Pillarbox made
-// (null sender, From MAILER-DAEMON@hostname) is signed for the hostname
-// or the nearest parent of it that is a local domain with keys, which
-// DMARC's relaxed alignment (RFC 7489 3.1.1) accepts for its From.
+// (null sender) is signed for the first domain of noticeCandidates with
+// keys, the domain noticeDomain put in its From or one above it.
 func (r *Runner) signingDomain(ctx context.Context, sender string) (string, []mailbox.DKIMKey, error) {
 	var cands []string
 	if sender != "" {
@@ -24,14 +23,7 @@ func (r *Runner) signingDomain(ctx context.Context, sender string) (string, []ma
 		}
 		cands = []string{a.Domain}
 	} else {
-		// The hostname, then each parent that still has a dot (a
-		// public suffix such as "org" is never a local domain).
-		h := strings.ToLower(r.opts.Hostname)
-		cands = append(cands, h)
-		for i := strings.IndexByte(h, '.'); i >= 0 && strings.Contains(h[i+1:], "."); i = strings.IndexByte(h, '.') {
-			h = h[i+1:]
-			cands = append(cands, h)
-		}
+		cands = r.noticeCandidates()
 	}
 	for _, d := range cands {
 		// Only local domains have keys: no IsLocalDomain first.
@@ -44,6 +36,39 @@ func (r *Runner) signingDomain(ctx context.Context, sender string) (string, []ma
 		}
 	}
 	return "", nil, nil
+}
+
+// noticeCandidates are the domains that may sign a notice, in order: the
+// hostname, each parent of it that still has a dot (a public suffix such
+// as "org" is never a local domain), which DMARC's relaxed alignment
+// (RFC 7489 3.1.1) accepts for a From at the hostname, then the primary
+// domain.
+func (r *Runner) noticeCandidates() []string {
+	h := strings.ToLower(r.opts.Hostname)
+	cands := []string{h}
+	for i := strings.IndexByte(h, '.'); i >= 0 && strings.Contains(h[i+1:], "."); i = strings.IndexByte(h, '.') {
+		h = h[i+1:]
+		cands = append(cands, h)
+	}
+	if r.opts.PrimaryDomain != "" {
+		cands = append(cands, strings.ToLower(r.opts.PrimaryDomain))
+	}
+	return cands
+}
+
+// noticeDomain is the domain of a notice's MAILER-DAEMON From: the
+// hostname when it or a parent has keys, else the primary domain when it
+// has keys (the hostname of a shared host is often outside the domains
+// it serves), else the hostname, unsigned.
+func (r *Runner) noticeDomain(ctx context.Context) string {
+	d, _, err := r.signingDomain(ctx, "")
+	if err != nil {
+		r.log.Warn("relay: DKIM keys for a notice", "err", err)
+	}
+	if d == "" || strings.HasSuffix("."+strings.ToLower(r.opts.Hostname), "."+d) {
+		return r.opts.Hostname
+	}
+	return d
 }
 
 // sign puts the DKIM signatures of the sender's domain on a message about

@@ -111,6 +111,26 @@ func TestRelaySignsBounce(t *testing.T) {
 	verifyBoth(t, "bounce", msg.data, "example.org", lookup)
 }
 
+// On a shared host whose name is outside the domains it serves, a notice
+// comes from MAILER-DAEMON@ the primary domain and is signed for it, so
+// that DMARC finds the signature aligned with the From.
+func TestRelaySignsBounceForPrimaryDomain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	lookup := publishKeys(t, e.svc, "example.org")
+	o := e.options()
+	o.Hostname = "mail.hoster.test"
+	o.PrimaryDomain = "Example.ORG"
+	o.Resolver = fakeResolver{"remote.test": {{Host: "mx.remote.test.", Pref: 10}}, "elsewhere.test": {{Host: "mx.elsewhere.test", Pref: 10}}}
+	e.dialer.set("mx.elsewhere.test:25", e.sink.addr)
+	e.sink.setScript("bob@remote.test", 550)
+	enqueueRaw(t, e, "zed@elsewhere.test", "bob@remote.test")
+	e.start(o)
+	msg := e.waitMsg()
+	wantContains(t, "bounce", msg.data, "From: Mail Delivery System <MAILER-DAEMON@example.org>", "Reporting-MTA: dns; mail.hoster.test")
+	verifyBoth(t, "bounce", msg.data, "example.org", lookup)
+}
+
 // A sender domain that is not local, or local without keys (a config
 // domain serve has not added yet), is sent unsigned; so is a bounce when
 // no domain above the hostname has keys.
