@@ -40,6 +40,8 @@ func cmdSMTP(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	verifyDB := fs.String("verify-db", "", "confirm delivery in the Pillarbox data `dir` (its pillarbox.db)")
 	verifyTimeout := fs.Duration("verify-timeout", 30*time.Second, "how long to wait for the mailboxes to show every accepted message")
 	asJSON := fs.Bool("json", false, "print the result as one JSON line on stdout (the summary goes to stderr)")
+	dkimKey := fs.String("dkim-key", "", "sign every message for the --from domain with this PEM private `file` (made before the run starts)")
+	dkimSel := fs.String("dkim-selector", "bench", "DKIM selector of --dkim-key")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -79,6 +81,15 @@ func cmdSMTP(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		RSET:    *rset,
 		Timeout: *timeout,
 		Gen:     newMessageGen(*from, *size),
+	}
+	if *dkimKey != "" {
+		key, err := loadDKIMKey(*dkimKey)
+		if err != nil {
+			return err
+		}
+		if load.Signed, err = signedMessages(load.Gen, rcpts, *n, *dkimSel, key); err != nil {
+			return err
+		}
 	}
 	vopts := verifyOptions{
 		IMAPAddr: *verifyIMAP,
@@ -198,6 +209,9 @@ type smtpLoad struct {
 	RSET    bool     // with Reuse: RSET after every message
 	Timeout time.Duration
 	Gen     *messageGen
+	// Signed, when set, holds every message of the run, made up front
+	// (DKIM-signed); message i goes to Rcpts[i % len(Rcpts)] as ever.
+	Signed [][]byte
 }
 
 // smtpResult is what a run measured.
@@ -358,7 +372,11 @@ func (w *smtpWorker) connect(ctx context.Context) error {
 // (the final dot, written by the Data writer's Close) to the reply.
 func (w *smtpWorker) send(i int64) (time.Duration, error) {
 	to := w.l.Rcpts[i%int64(len(w.l.Rcpts))]
-	w.buf = w.l.Gen.appendMessage(w.buf[:0], i, to, time.Now())
+	if w.l.Signed != nil {
+		w.buf = w.l.Signed[i]
+	} else {
+		w.buf = w.l.Gen.appendMessage(w.buf[:0], i, to, time.Now())
+	}
 	if err := w.c.Mail(w.l.From, &gosmtp.MailOptions{Size: int64(len(w.buf))}); err != nil {
 		return 0, err
 	}
