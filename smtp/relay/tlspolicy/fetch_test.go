@@ -106,7 +106,7 @@ func TestFetchPolicyRefused(t *testing.T) {
 			}},
 		{"body too large", func(e *env) {
 			e.host.set(func(h *policyHost) { h.body = enforcePolicy + "pad: " + strings.Repeat("x", MaxPolicySize) + "\n" })
-		}, wantMention("longer than 65536")},
+		}, wantMention("body longer than 65536")},
 		{"certificate for another name", func(e *env) {
 			e.host.set(func(h *policyHost) { h.cert = e.ca.issue(t, "mta-sts.other.test", "example.test") })
 		}, func(t *testing.T, err error) {

@@ -354,7 +354,11 @@ func (b *blockingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	b.mu.Lock()
 	b.n++
 	b.mu.Unlock()
-	<-b.release
+	select {
+	case <-b.release:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
 	return &http.Response{StatusCode: 200, Status: "200 OK", Request: r,
 		Header: http.Header{"Content-Type": {"text/plain"}}, Body: io.NopCloser(strings.NewReader(enforcePolicy))}, nil
 }
@@ -422,6 +426,36 @@ func TestLookupCanceledWait(t *testing.T) {
 		close(tr.release)
 		if r := <-first; r.Policy.Mode != ModeEnforce {
 			t.Errorf("first Lookup = %+v", r)
+		}
+	})
+}
+
+// TestLookupCanceledFetch: a fetch its caller gave up on says nothing of
+// the policy host, so the next lookup fetches at once instead of waiting
+// RetryAfter.
+func TestLookupCanceledFetch(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tr := &blockingTransport{release: make(chan struct{})}
+		f := NewFetcher(FetcherOptions{
+			Resolver:   mapResolver{"_mta-sts." + testDomain: {"v=STSv1; id=1"}},
+			HTTPClient: &http.Client{Transport: tr},
+		})
+		p := New(Options{Fetcher: f, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ctx, cancel := context.WithCancel(context.Background())
+		first := make(chan Result, 1)
+		go func() { first <- p.Lookup(ctx, testDomain) }()
+		synctest.Wait()
+		cancel()
+		if r := <-first; r.Policy.Mode != ModeNone || !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("canceled Lookup = %+v", r)
+		}
+		close(tr.release)
+		if r := p.Lookup(context.Background(), testDomain); r.Source != SourceFetch || r.Err != nil {
+			t.Errorf("next Lookup = %+v, want a fetch", r)
+		}
+		if n := tr.count(); n != 2 {
+			t.Errorf("%d requests, want 2", n)
 		}
 	})
 }
