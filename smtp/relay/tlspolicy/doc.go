@@ -11,10 +11,12 @@
 //
 // # What the relay must do
 //
-// Before each delivery attempt to a domain (not through a smarthost;
-// RFC 8461 3.4 would make the smarthost's domain the policy domain),
-// call Lookup and log Result.Err if set. Then, for each MX host in
-// preference order:
+// Before each delivery attempt to a domain (once per attempt, not per
+// message), call Lookup with the recipient domain and log Result.Err if
+// set; an address literal has no policy. Through a smarthost, RFC 8461
+// 3.4 makes the smarthost's domain the policy domain: look that up
+// instead, with the smarthost as the only "MX host". Then, for each MX
+// host in preference order:
 //
 //   - ModeEnforce (Result.RequiresTLS): skip hosts for which
 //     Result.Permits is false. Connect to the others only with STARTTLS
