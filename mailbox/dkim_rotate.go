@@ -86,8 +86,7 @@ func (s *Service) RotateDKIM(ctx context.Context, name string) (DKIMRotation, er
 				if err := tx.DeleteDKIMKey(k.ID); err != nil {
 					return err
 				}
-				forgotten = append(forgotten, DKIMKey{Domain: d, Selector: k.Selector, Algorithm: k.Algorithm,
-					State: k.State, Created: k.Created, Changed: k.Changed})
+				forgotten = append(forgotten, keyFacts(k))
 			}
 		}
 		for i, k := range keys {
@@ -106,6 +105,12 @@ func (s *Service) RotateDKIM(ctx context.Context, name string) (DKIMRotation, er
 	s.refreshDomains(ctx, true)
 	s.log.Info("DKIM rotation started", "domain", d, "pending", []string{keys[0].String(), keys[1].String()}, "forgotten", len(forgotten))
 	return DKIMRotation{Domain: d, Pending: keys, Forgotten: forgotten}, nil
+}
+
+// keyFacts describes a stored key that is gone or changed and is only
+// reported: its Signer is nil, so it has no Public either.
+func keyFacts(k store.DKIMKey) DKIMKey {
+	return DKIMKey{Domain: k.Domain, Selector: k.Selector, Algorithm: k.Algorithm, State: k.State, Created: k.Created, Changed: k.Changed}
 }
 
 // dkimRotationSerial names the counter that numbers rotations, so that a
@@ -137,7 +142,7 @@ func (s *Service) CancelDKIMRotation(ctx context.Context, name string) ([]DKIMKe
 			if err := tx.DeleteDKIMKey(k.ID); err != nil {
 				return err
 			}
-			gone = append(gone, DKIMKey{Domain: d, Selector: k.Selector, Algorithm: k.Algorithm, State: k.State, Created: k.Created, Changed: k.Changed})
+			gone = append(gone, keyFacts(k))
 		}
 		return nil
 	})
@@ -253,7 +258,8 @@ func (s *Service) promote(ctx context.Context, domain string, seen []DKIMKey) (b
 				return err
 			}
 			if next == store.DKIMRetiring {
-				retired = append(retired, DKIMKey{Domain: domain, Selector: k.Selector, Algorithm: k.Algorithm, State: next, Created: k.Created, Changed: now})
+				k.State, k.Changed = next, now
+				retired = append(retired, keyFacts(k))
 			}
 		}
 		done = true
