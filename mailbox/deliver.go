@@ -20,6 +20,10 @@ type Delivery struct {
 	// instead of INBOX, for mail the MX let in but does not trust (DMARC
 	// p=quarantine). An account without one gets it in INBOX.
 	Junk bool
+	// Notice, if set, is a notice to the sender sent in the same
+	// transaction: the "delivered" report that NOTIFY=SUCCESS asks for
+	// (RFC 3461 4.1). Zero: none.
+	Notice *Notice
 }
 
 // Delivered reports a committed delivery.
@@ -27,6 +31,9 @@ type Delivered struct {
 	ID        int64  // the stored message's id, shown in logs
 	MessageID string // the Message-ID header, without <>
 	Accounts  int    // how many accounts received it
+	// NoticeQueued is the queue item of a notice for a remote sender, or
+	// 0: the relay has mail to send.
+	NoticeQueued int64
 }
 
 // Deliver parses the message once and stores it for every recipient
@@ -44,11 +51,22 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	if err != nil {
 		return Delivered{}, err
 	}
+	var notice *noticePlan
+	if d.Notice != nil {
+		if notice, _, err = s.planNotice(ctx, d.Notice); err != nil {
+			return Delivered{}, fmt.Errorf("mailbox: deliver: %w", err)
+		}
+	}
 	now := s.now()
 	var res Delivered
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		var err error
-		res.ID, err = s.storeLocal(tx, blob, accounts, now, d.Junk)
+		res.NoticeQueued = 0
+		if res.ID, err = s.storeLocal(tx, blob, accounts, now, d.Junk); err != nil || notice == nil {
+			return err
+		}
+		sent, err := s.sendNoticeTx(tx, notice, now)
+		res.NoticeQueued = sent.QueueID
 		return err
 	})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"pillarbox/store"
@@ -214,6 +213,9 @@ type Notice struct {
 	AccountID int64
 	// Data is the whole notice message, without trace headers.
 	Data []byte
+	// RequireTLS queues a notice for a remote sender with REQUIRETLS, as
+	// RFC 8689 section 5 asks of a notice about a REQUIRETLS message.
+	RequireTLS bool
 }
 
 // NoticeSent tells where a notice went.
@@ -231,45 +233,12 @@ type NoticeSent struct {
 // and a notice only about such items is not sent.
 func (s *Service) FinishQueueItems(ctx context.Context, results []QueueResult, n *Notice) (NoticeSent, error) {
 	var sent NoticeSent
-	var blob *store.Blob
-	var local []int64
-	var remote Address
-	var localData []byte
+	var plan *noticePlan
 	if n != nil {
-		to, err := ParseAddress(n.To)
-		switch {
-		case n.To == "":
-			sent.Dropped = "the message had no sender"
-			n = nil
-		case err != nil:
-			sent.Dropped = err.Error()
-			n = nil
-		case s.IsLocalDomain(to.Domain):
-			r, err := s.Resolve(ctx, to)
-			if errors.Is(err, ErrNoSuchUser) {
-				sent.Dropped = "no local account has the sender address " + to.String()
-				n = nil
-				break
-			}
-			if err != nil {
-				return sent, err
-			}
-			local = r.Accounts
-			if slices.Contains(local, n.AccountID) {
-				local = []int64{n.AccountID}
-			}
-			// RFC 5321 4.4: the final delivery records the (null) reverse
-			// path of a notice.
-			localData = append([]byte("Return-Path: <>\r\n"), n.Data...)
-		default:
-			remote = to
-			localData = n.Data
-		}
-		if n != nil {
-			var err error
-			if blob, _, err = s.prepareBlob(localData); err != nil {
-				return sent, err
-			}
+		var err error
+		plan, sent.Dropped, err = s.planNotice(ctx, n)
+		if err != nil {
+			return sent, err
 		}
 	}
 	now := s.now()
@@ -296,36 +265,17 @@ func (s *Service) FinishQueueItems(ctx context.Context, results []QueueResult, n
 			}
 		}
 		sent.Accounts, sent.QueueID = 0, 0
-		if n == nil || reported == 0 {
+		if plan == nil || reported == 0 {
 			return nil
 		}
-		id, err := tx.InsertBlob(blob)
-		if err != nil {
-			return err
-		}
-		if len(local) > 0 {
-			for _, acct := range local {
-				if err := s.appendLocked(tx, acct, "INBOX", id, int64(len(localData)), now); err != nil {
-					return err
-				}
-			}
-			sent.Accounts = len(local)
-			return nil
-		}
-		sent.QueueID, err = tx.Enqueue(store.NewQueueItem{
-			BlobID:      id,
-			Sender:      "", // RFC 3464 / RFC 5321 4.5.5: notices have a null sender
-			Recipient:   remote.String(),
-			Domain:      remote.Domain,
-			Created:     now,
-			NextAttempt: now,
-		})
+		got, err := s.sendNoticeTx(tx, plan, now)
+		sent.Accounts, sent.QueueID = got.Accounts, got.QueueID
 		return err
 	})
 	if err != nil {
 		return NoticeSent{}, fmt.Errorf("mailbox: finish queue items: %w", err)
 	}
-	if n != nil && sent.Accounts == 0 && sent.QueueID == 0 {
+	if plan != nil && sent.Accounts == 0 && sent.QueueID == 0 {
 		sent.Dropped = "every item it reports on has been deleted"
 	}
 	return sent, nil

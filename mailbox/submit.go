@@ -17,6 +17,13 @@ type Submission struct {
 	Local   []Recipient // resolved recipients in local domains
 	Remote  []Address   // recipients in other domains
 	Data    []byte      // the whole message, trace headers included
+	// RemoteParams holds the DSN and REQUIRETLS parameters of remote
+	// recipients, queued with each. Zero (or a recipient missing): none.
+	RemoteParams map[Address]QueueParams
+	// Notice, if set, is a notice to the sender sent in the same
+	// transaction: the "delivered" report that NOTIFY=SUCCESS asks for
+	// on local delivery (RFC 3461 4.1). Zero: none.
+	Notice *Notice
 }
 
 // Submitted reports a committed submission.
@@ -65,6 +72,12 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 	if err != nil {
 		return Submitted{}, err
 	}
+	var notice *noticePlan
+	if sub.Notice != nil {
+		if notice, _, err = s.planNotice(ctx, sub.Notice); err != nil {
+			return Submitted{}, fmt.Errorf("mailbox: submit: %w", err)
+		}
+	}
 	now := s.now()
 	var res Submitted
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
@@ -86,11 +99,18 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 				Domain:      a.Domain,
 				Created:     now,
 				NextAttempt: now,
+				Params:      sub.RemoteParams[a],
 			})
 			if err != nil {
 				return err
 			}
 			res.Queued = append(res.Queued, qid)
+		}
+		if notice != nil {
+			// The sender is local (CanSendAs): the notice goes to its INBOX.
+			if _, err := s.sendNoticeTx(tx, notice, now); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

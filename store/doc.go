@@ -21,7 +21,8 @@
 //
 //   - queue(blob, sender, recipient, state, attempts, next_attempt,
 //     last_reply) and queue_attempts: the outbound queue, one row per
-//     recipient
+//     recipient; with (0006) the DSN parameters RET, ENVID, NOTIFY and
+//     ORCPT and the REQUIRETLS flag its MAIL and RCPT commands carried
 //
 //   - mailbox_counts (0002): per-mailbox MESSAGES, UNSEEN, DELETED, SIZE
 //     and deleted size, kept exact by triggers on messages, so SELECT and

@@ -29,6 +29,27 @@ type NewQueueItem struct {
 	Domain      string
 	Created     time.Time
 	NextAttempt time.Time
+	Params      QueueParams
+}
+
+// QueueParams is what a queue item's MAIL and RCPT commands asked of its
+// delivery beyond the addresses: the DSN extension's parameters (RFC
+// 3461) and REQUIRETLS (RFC 8689). The zero value asks for nothing.
+type QueueParams struct {
+	// Ret is RET (RFC 3461 4.3): "FULL", "HDRS", or "" when not given.
+	Ret string
+	// EnvID is ENVID (RFC 3461 4.4), decoded from xtext; "" when not
+	// given.
+	EnvID string
+	// Notify is NOTIFY (RFC 3461 4.1): "NEVER" or a comma-separated set
+	// of "SUCCESS", "FAILURE" and "DELAY"; "" when not given.
+	Notify string
+	// ORcpt is ORCPT (RFC 3461 4.2) as "type;address", decoded; "" when
+	// not given.
+	ORcpt string
+	// RequireTLS is REQUIRETLS (RFC 8689): deliver only over TLS with a
+	// verified certificate, to a next hop that offers REQUIRETLS.
+	RequireTLS bool
 }
 
 // QueueItem is one queued (message, recipient) pair.
@@ -45,6 +66,7 @@ type QueueItem struct {
 	NextAttempt time.Time
 	LastReply   string
 	Warned      bool
+	Params      QueueParams
 	// From the blob: filled by the read-pool queries.
 	MessageID string
 	Size      int64
@@ -63,9 +85,14 @@ func (tx *Tx) Enqueue(it NewQueueItem) (int64, error) {
 	if it.AccountID != 0 {
 		acct = it.AccountID
 	}
-	res, err := tx.exec(`INSERT INTO queue(blob_id, account_id, sender, recipient, domain, created, next_attempt)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, it.BlobID, acct, it.Sender, it.Recipient, it.Domain,
-		it.Created.Unix(), it.NextAttempt.Unix())
+	env := it.Params
+	if env.Ret != "" && env.Ret != "FULL" && env.Ret != "HDRS" {
+		return 0, fmt.Errorf("store: enqueue: RET %q", env.Ret)
+	}
+	res, err := tx.exec(`INSERT INTO queue(blob_id, account_id, sender, recipient, domain, created, next_attempt,
+		dsn_ret, dsn_envid, dsn_notify, dsn_orcpt, require_tls)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, it.BlobID, acct, it.Sender, it.Recipient, it.Domain,
+		it.Created.Unix(), it.NextAttempt.Unix(), env.Ret, env.EnvID, env.Notify, env.ORcpt, env.RequireTLS)
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue: %w", err)
 	}
@@ -168,7 +195,8 @@ func (tx *Tx) addAttempt(id int64, a QueueAttempt) error {
 }
 
 const queueItemQuery = `SELECT q.id, q.blob_id, coalesce(q.account_id, 0), q.sender, q.recipient, q.domain,
-	q.state, q.attempts, q.created, q.next_attempt, q.last_reply, q.warned, b.message_id, b.size
+	q.state, q.attempts, q.created, q.next_attempt, q.last_reply, q.warned, b.message_id, b.size,
+	q.dsn_ret, q.dsn_envid, q.dsn_notify, q.dsn_orcpt, q.require_tls
 	FROM queue q JOIN blobs b ON b.id = q.blob_id`
 
 // DueQueueItems returns up to limit queued (not held) items whose next
@@ -265,7 +293,8 @@ func scanQueueRow(scan func(...any) error) (QueueItem, error) {
 	var it QueueItem
 	var created, next int64
 	err := scan(&it.ID, &it.BlobID, &it.AccountID, &it.Sender, &it.Recipient, &it.Domain, &it.State,
-		&it.Attempts, &created, &next, &it.LastReply, &it.Warned, &it.MessageID, &it.Size)
+		&it.Attempts, &created, &next, &it.LastReply, &it.Warned, &it.MessageID, &it.Size,
+		&it.Params.Ret, &it.Params.EnvID, &it.Params.Notify, &it.Params.ORcpt, &it.Params.RequireTLS)
 	it.Created, it.NextAttempt = time.Unix(created, 0), time.Unix(next, 0)
 	return it, err
 }
