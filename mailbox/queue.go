@@ -199,6 +199,9 @@ type QueueResult struct {
 	// Warned marks a deferred item whose sender the Notice warns of the
 	// delay, so that it is warned only once.
 	Warned bool
+	// Reported marks a delivered item the Notice reports on (a success
+	// notice that NOTIFY=SUCCESS asked for).
+	Reported bool
 }
 
 // Notice is a delivery status notification (a bounce or a delay warning)
@@ -260,7 +263,7 @@ func (s *Service) FinishQueueItems(ctx context.Context, results []QueueResult, n
 			if err != nil {
 				return err
 			}
-			if r.Outcome == QueueFailed || r.Warned {
+			if r.Outcome == QueueFailed || r.Warned || r.Reported {
 				reported++
 			}
 		}

@@ -24,6 +24,7 @@ type reply struct {
 	remote    string // the host that answered or was tried, "" if none
 	temporary bool   // for code 0: may succeed later
 	tls       bool   // the remote answered over TLS
+	dsn       bool   // the remote offered DSN (RFC 3461): it reports from here on
 }
 
 func (r reply) ok() bool { return r.code/100 == 2 }
@@ -80,6 +81,11 @@ type conn struct {
 	tls    bool
 	broken bool // a non-SMTP error: do not use again
 	stop   func() bool
+
+	// tlsVerified is set by the TLS setup when the certificate was
+	// verified under MTA-STS enforce, DANE or a verified smarthost; only
+	// then may a REQUIRETLS message go this way (RFC 8689 4.2.1).
+	tlsVerified bool
 }
 
 // dial connects to host:port and says EHLO, with STARTTLS when the
@@ -227,25 +233,29 @@ func (c *conn) close() {
 // one reply per recipient, or a transaction error (the connection or the
 // MAIL command failed) that applies to them all. A message that needs
 // SMTPUTF8 fails permanently on a server that lacks it (RFC 6531 3.4).
+// The envelope's DSN parameters go along when the server offers DSN.
 //
 // The message goes out as CRLF lines, dot-stuffed by go-smtp's DATA
 // writer (RFC 5321 4.5.2), whatever line endings it was stored with.
-func (c *conn) send(from string, rcpts []string, data []byte, utf8 bool) ([]reply, error) {
+func (c *conn) send(env *envelope, data []byte) ([]reply, error) {
+	from, rcpts := env.from, env.rcpts
 	data = crlfLines(data)
-	if utf8 {
+	if env.utf8 {
 		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
 			return nil, &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7},
 				Message: "the receiving server does not support SMTPUTF8, which the addresses need"}
 		}
 	}
-	if err := c.c.Mail(from, &gosmtp.MailOptions{Size: int64(len(data)), UTF8: utf8}); err != nil {
+	mo := env.mail
+	mo.Size, mo.UTF8 = int64(len(data)), env.utf8
+	if err := c.c.Mail(from, &mo); err != nil {
 		c.fail(err)
 		return nil, err
 	}
 	out := make([]reply, len(rcpts))
 	var accepted []int
 	for i, rcpt := range rcpts {
-		if err := c.c.Rcpt(rcpt, nil); err != nil {
+		if err := c.c.Rcpt(rcpt, env.opts[i]); err != nil {
 			if c.fail(err) {
 				return nil, err
 			}
@@ -274,8 +284,9 @@ func (c *conn) send(from string, rcpts []string, data []byte, utf8 bool) ([]repl
 			out[i] = reply{code: 250, text: final.text, remote: c.host}
 		}
 	}
+	dsn := c.offers("DSN")
 	for i := range out {
-		out[i].tls = c.tls
+		out[i].tls, out[i].dsn = c.tls, dsn
 	}
 	return out, nil
 }

@@ -13,18 +13,26 @@ import (
 
 // Delivery status notifications (RFC 3464) in a multipart/report (RFC
 // 6522): a human-readable part, the machine-readable
-// message/delivery-status part, and the header of the original message
-// (text/rfc822-headers).
+// message/delivery-status part, and the original message: its header
+// (text/rfc822-headers), or all of it (message/rfc822) in a failure
+// notice for a message sent with RET=FULL (RFC 3461 4.3).
 
-// Actions of RFC 3464 section 2.3.3 that the relay reports.
+// Actions of RFC 3464 section 2.3.3 that Pillarbox reports.
 const (
-	actionFailed  = "failed"
-	actionDelayed = "delayed"
+	actionFailed    = "failed"
+	actionDelayed   = "delayed"
+	actionDelivered = "delivered" // stored in a local mailbox
+	// actionRelayed: handed to a next hop that does not offer DSN, so
+	// that no further notice can be asked for (RFC 3461 5.2.2).
+	actionRelayed = "relayed"
 )
 
 // dsnRecipient is one recipient's block of a notice.
 type dsnRecipient struct {
-	Recipient   string
+	Recipient string
+	// ORcpt is the recipient's ORCPT parameter as "type;address" (RFC
+	// 3461 4.2), reported as Original-Recipient; "" when not given.
+	ORcpt       string
 	Action      string
 	Reply       reply
 	LastAttempt time.Time
@@ -37,7 +45,10 @@ type dsnRecipient struct {
 // status is the RFC 3463 code for the block: the remote's enhanced code
 // when it sent one, else one derived from its reply code.
 func (d dsnRecipient) status() string {
+	success := d.Action == actionDelivered || d.Action == actionRelayed
 	switch {
+	case success && (d.Reply.status == "" || d.Reply.status[0] != '2'):
+		return "2.0.0"
 	case d.Reply.status != "":
 		return d.Reply.status
 	case d.Reply.code >= 400:
@@ -55,20 +66,41 @@ type dsn struct {
 	To         string // the original envelope sender
 	Arrival    time.Time
 	Date       time.Time
-	Original   []byte // the original message; only its header is included
+	// EnvID is the message's ENVID (RFC 3461 4.4), reported as
+	// Original-Envelope-Id; "" when not given.
+	EnvID string
+	// Original is the original message: its header is included, or all
+	// of it when Full is set and the notice reports a failure (RFC 3461
+	// 4.3: RET applies to failure notices).
+	Original   []byte
+	Full       bool
 	Recipients []dsnRecipient
+}
+
+// kind sums up a notice's recipients for its subject and text: "failed"
+// if any failed, else "delayed" if any is delayed, else "delivered".
+func (d *dsn) kind() string {
+	k := actionDelivered
+	for _, r := range d.Recipients {
+		switch r.Action {
+		case actionFailed:
+			return actionFailed
+		case actionDelayed:
+			k = actionDelayed
+		}
+	}
+	return k
 }
 
 // build renders the notice. It is sent with a null envelope sender.
 func (d *dsn) build() []byte {
-	failed := false
-	for _, r := range d.Recipients {
-		failed = failed || r.Action == actionFailed
-	}
-	subject := "Delayed Mail (still being retried)"
-	if failed {
-		subject = "Undelivered Mail Returned to Sender"
-	}
+	kind := d.kind()
+	subject := map[string]string{
+		actionFailed:    "Undelivered Mail Returned to Sender",
+		actionDelayed:   "Delayed Mail (still being retried)",
+		actionDelivered: "Successful Mail Delivery Report",
+	}[kind]
+	full := d.Full && kind == actionFailed
 	boundary := randomToken(12) + "/" + d.Hostname
 	header := mailbox.HeaderOf(d.Original)
 	var origID string
@@ -96,7 +128,7 @@ func (d *dsn) build() []byte {
 	b.WriteString("\r\nThis is a MIME-encapsulated delivery status notification.\r\n")
 
 	// The human-readable part.
-	text := d.humanText(failed)
+	text := d.humanText(kind, full)
 	fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
 	b.WriteString("Content-Description: Notification\r\n")
 	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
@@ -111,12 +143,19 @@ func (d *dsn) build() []byte {
 	fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
 	b.WriteString("Content-Description: Delivery report\r\n")
 	b.WriteString("Content-Type: message/delivery-status\r\n\r\n")
+	if d.EnvID != "" {
+		fmt.Fprintf(&b, "Original-Envelope-Id: %s\r\n", oneLine(d.EnvID))
+	}
 	fmt.Fprintf(&b, "Reporting-MTA: dns; %s\r\n", d.Hostname)
 	if !d.Arrival.IsZero() {
 		fmt.Fprintf(&b, "Arrival-Date: %s\r\n", d.Arrival.Format(dateLayout))
 	}
 	for _, r := range d.Recipients {
 		b.WriteString("\r\n")
+		if r.ORcpt != "" {
+			// RFC 3464 2.3.1: the ORCPT value, as given.
+			fmt.Fprintf(&b, "Original-Recipient: %s\r\n", oneLine(r.ORcpt))
+		}
 		fmt.Fprintf(&b, "Final-Recipient: rfc822; %s\r\n", r.Recipient)
 		fmt.Fprintf(&b, "Action: %s\r\n", r.Action)
 		fmt.Fprintf(&b, "Status: %s\r\n", r.status())
@@ -134,23 +173,46 @@ func (d *dsn) build() []byte {
 		}
 	}
 
-	// The original header (RFC 6522 section 3 allows the header alone).
+	// The original message, or its header (RFC 6522 section 3 allows the
+	// header alone).
 	fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
-	b.WriteString("Content-Description: Undelivered message header\r\n")
-	b.WriteString("Content-Type: text/rfc822-headers\r\n\r\n")
-	b.Write(bytes.TrimRight(header, "\r\n"))
-	b.WriteString("\r\n")
+	what := "Undelivered message"
+	if kind == actionDelivered {
+		what = "Delivered message"
+	}
+	if full {
+		fmt.Fprintf(&b, "Content-Description: %s\r\n", what)
+		b.WriteString("Content-Type: message/rfc822\r\n\r\n")
+		b.Write(crlfLines(d.Original))
+		if !bytes.HasSuffix(d.Original, []byte("\n")) {
+			b.WriteString("\r\n")
+		}
+	} else {
+		fmt.Fprintf(&b, "Content-Description: %s header\r\n", what)
+		b.WriteString("Content-Type: text/rfc822-headers\r\n\r\n")
+		b.Write(bytes.TrimRight(header, "\r\n"))
+		b.WriteString("\r\n")
+	}
 	fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
 	return b.Bytes()
 }
 
-func (d *dsn) humanText(failed bool) string {
+func (d *dsn) humanText(kind string, full bool) string {
 	var t strings.Builder
 	fmt.Fprintf(&t, "This is the mail system at host %s.\r\n\r\n", d.Hostname)
-	if failed {
+	switch kind {
+	case actionFailed:
 		t.WriteString("Your message could not be delivered to one or more recipients.\r\n")
-		t.WriteString("Its header is attached below.\r\n")
-	} else {
+		if full {
+			t.WriteString("It is attached below.\r\n")
+		} else {
+			t.WriteString("Its header is attached below.\r\n")
+		}
+	case actionDelivered:
+		t.WriteString("Your message reached the recipients below, as you asked to be told.\r\n")
+		t.WriteString("Where it was passed on to a system that does not report on delivery,\r\n")
+		t.WriteString("this is the last news of it.\r\n")
+	default:
 		t.WriteString("Your message has not been delivered yet to one or more recipients.\r\n")
 		var until time.Time
 		for _, r := range d.Recipients {
@@ -173,6 +235,12 @@ func (d dsnRecipient) reason() string {
 	if d.Expired != "" {
 		last := dsnRecipient{Reply: d.Reply}.reason()
 		return d.Expired + "; the last attempt: " + last
+	}
+	switch d.Action {
+	case actionDelivered:
+		return "delivered to the mailbox"
+	case actionRelayed:
+		return fmt.Sprintf("passed on to %s, which does not report on delivery", d.Reply.remote)
 	}
 	switch {
 	case d.Reply.code != 0 && d.Reply.remote != "":

@@ -458,12 +458,7 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 	if rt.fail != nil {
 		return fill(len(g.items), *rt.fail)
 	}
-	rcpts := make([]string, len(g.items))
-	utf8 := !isASCII(g.sender())
-	for i, it := range g.items {
-		rcpts[i] = it.Recipient
-		utf8 = utf8 || !isASCII(it.Recipient)
-	}
+	env := groupEnvelope(g)
 	start := 0
 	if *c != nil {
 		for i, h := range rt.hosts {
@@ -490,7 +485,15 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 			}
 			*c = nc
 		}
-		replies, err := (*c).send(g.sender(), rcpts, data, utf8)
+		if env.mail.RequireTLS {
+			if rp, refused := requireTLSRefusal(*c); refused {
+				// RFC 8689 4.2.1: try the next host; bounce if none
+				// qualifies. The connection may serve other messages.
+				last = rp
+				continue
+			}
+		}
+		replies, err := (*c).send(env, data)
 		if err != nil {
 			last = errReply(err, host)
 			if last.code != 0 && !last.isTemporary() {
@@ -530,13 +533,25 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 		res := mailbox.QueueResult{ID: it.ID, Attempt: mailbox.QueueAttempt{At: now, Remote: rp.remote, Reply: rp.String()}}
 		attrs := []any{"queue_id", it.ID, "rcpt", it.Recipient, "from", it.Sender, "remote", rp.remote,
 			"reply", rp.String(), "tls", rp.tls, "attempt", it.Attempts, "message_id", it.MessageID}
+		block := dsnRecipient{Recipient: it.Recipient, ORcpt: it.Params.ORcpt, Reply: rp, LastAttempt: now}
 		switch {
 		case rp.ok():
 			res.Outcome = mailbox.QueueDelivered
+			// RFC 3461 5.2.2: a next hop that offers DSN has the NOTIFY
+			// and reports success itself; one that does not gets the
+			// message "relayed", which is what the sender hears.
+			if !rp.dsn && notifies(it.Params, actionRelayed) {
+				block.Action = actionRelayed
+				report = append(report, block)
+				res.Reported = true
+			}
 			lines = append(lines, logLine{slog.LevelInfo, "relay: delivered", attrs})
 		case !rp.isTemporary():
 			res.Outcome = mailbox.QueueFailed
-			report = append(report, dsnRecipient{Recipient: it.Recipient, Action: actionFailed, Reply: rp, LastAttempt: now})
+			if notifies(it.Params, actionFailed) {
+				block.Action = actionFailed
+				report = append(report, block)
+			}
 			lines = append(lines, logLine{slog.LevelWarn, "relay: failed", attrs})
 		case stopping:
 			// Interrupted by shutdown: not a real attempt. The claim
@@ -550,16 +565,19 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 					rp.status = "4.4.7" // RFC 3463: delivery time expired
 				}
 				res.Outcome = mailbox.QueueFailed
-				report = append(report, dsnRecipient{Recipient: it.Recipient, Action: actionFailed, Reply: rp, LastAttempt: now,
-					Expired: fmt.Sprintf("gave up after %d attempts over %s", it.Attempts, now.Sub(it.Created).Round(time.Second))})
+				if notifies(it.Params, actionFailed) {
+					block.Action, block.Reply = actionFailed, rp
+					block.Expired = fmt.Sprintf("gave up after %d attempts over %s", it.Attempts, now.Sub(it.Created).Round(time.Second))
+					report = append(report, block)
+				}
 				lines = append(lines, logLine{slog.LevelWarn, "relay: expired", attrs})
 				break
 			}
 			res.Outcome, res.Next = mailbox.QueueDeferred, next
-			if it.Sender != "" && !it.Warned && sched.Warn(it.Created, now) {
+			if it.Sender != "" && !it.Warned && notifies(it.Params, actionDelayed) && sched.Warn(it.Created, now) {
 				res.Warned = true
-				report = append(report, dsnRecipient{Recipient: it.Recipient, Action: actionDelayed, Reply: rp, LastAttempt: now,
-					RetryUntil: it.Created.Add(sched.MaxAge)})
+				block.Action, block.RetryUntil = actionDelayed, it.Created.Add(sched.MaxAge)
+				report = append(report, block)
 			}
 			lines = append(lines, logLine{slog.LevelInfo, "relay: deferred", append(attrs, "next", next.Format(time.RFC3339))})
 		}
@@ -574,9 +592,10 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 			// RFC 5321 4.5.5 / RFC 3464: never a notice about a notice.
 			r.log.Info("relay: no notice for a message without sender", "queue_id", g.items[0].ID)
 		} else {
+			p := g.items[0].Params
 			d := &dsn{Hostname: r.opts.Hostname, FromDomain: r.noticeDomain(ctx), To: g.sender(), Arrival: g.items[0].Created, Date: now,
-				Original: data, Recipients: report}
-			n = &mailbox.Notice{To: g.sender(), AccountID: g.items[0].AccountID, Data: d.build()}
+				EnvID: p.EnvID, Original: data, Full: p.Ret == "FULL", Recipients: report}
+			n = &mailbox.Notice{To: g.sender(), AccountID: g.items[0].AccountID, Data: d.build(), RequireTLS: p.RequireTLS}
 		}
 	}
 	sent, err := r.svc.FinishQueueItems(context.WithoutCancel(ctx), results, n)
@@ -592,12 +611,7 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 	if err != nil || n == nil {
 		return
 	}
-	kind := "delay warning"
-	for _, d := range report {
-		if d.Action == actionFailed {
-			kind = "bounce"
-		}
-	}
+	kind := map[string]string{actionFailed: "bounce", actionDelayed: "delay warning", actionDelivered: "success notice"}[(&dsn{Recipients: report}).kind()]
 	switch {
 	case sent.Dropped != "":
 		r.log.Warn("relay: notice not sent", "kind", kind, "to", g.sender(), "reason", sent.Dropped)
