@@ -92,6 +92,11 @@ type Runner struct {
 	kick chan struct{}
 	done chan struct{}
 
+	// dialed, when set, sees each new connection before its first
+	// transaction; tests use it to stand in for the TLS verification
+	// that sets conn.tlsVerified.
+	dialed func(*conn)
+
 	mu       sync.Mutex
 	inflight map[int64]bool // queue ids of running attempts
 	active   map[string]int // connections per domain
@@ -484,6 +489,9 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 				continue
 			}
 			*c = nc
+			if r.dialed != nil {
+				r.dialed(nc)
+			}
 		}
 		if env.mail.RequireTLS {
 			if rp, refused := requireTLSRefusal(*c); refused {
