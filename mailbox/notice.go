@@ -92,3 +92,21 @@ func (s *Service) sendNoticeTx(tx *store.Tx, p *noticePlan, now time.Time) (Noti
 	})
 	return sent, err
 }
+
+// SuccessReport is what a "delivered" notice tells a sender who asked
+// for one with NOTIFY=SUCCESS (RFC 3461 4.1) about local delivery.
+type SuccessReport struct {
+	Sender     string // the envelope sender, never ""
+	AccountID  int64  // the submitting account, or 0
+	EnvID      string // ENVID, or ""
+	Arrival    time.Time
+	Original   []byte // the message as stored
+	RequireTLS bool   // the message came with REQUIRETLS
+	Recipients []SuccessRecipient
+}
+
+// SuccessRecipient is one delivered recipient of a SuccessReport.
+type SuccessRecipient struct {
+	Address string
+	ORcpt   string // ORCPT as "type;address", or ""
+}

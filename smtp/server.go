@@ -69,6 +69,11 @@ type Options struct {
 	// (mailbox.NormalizeDomain); one that is not valid is logged and
 	// ignored. Zero: such a recipient gets go-smtp's 501.
 	PrimaryDomain string
+	// Notices builds the "delivered" notice that NOTIFY=SUCCESS asks for
+	// when a message is delivered to local mailboxes (RFC 3461 4.1).
+	// Zero: none is sent; the DSN extension is still offered, and its
+	// parameters for remote recipients still go to the queue.
+	Notices Notices
 }
 
 // maxLineLength is the longest command or message line accepted.
@@ -137,6 +142,7 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	srv.ReadTimeout = opts.ReadTimeout
 	srv.WriteTimeout = opts.WriteTimeout
 	srv.EnableSMTPUTF8 = true
+	enableEnvelopeExtensions(srv)
 	srv.TLSConfig = opts.TLS
 	srv.ErrorLog = slogAdapter{opts.Logger}
 	s.srv = srv

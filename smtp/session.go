@@ -26,6 +26,10 @@ type session struct {
 	rcptRaw   []string
 	rcpts     []mailbox.Recipient
 	seenRcpts map[mailbox.Address]bool
+	// mail holds the MAIL command's DSN and REQUIRETLS parameters,
+	// params each recipient's (rcptRaw's order) on top of them.
+	mail   mailbox.QueueParams
+	params []mailbox.QueueParams
 
 	// inData is set from the start of DATA until go-smtp resets the
 	// session, which it does only after writing the reply: Shutdown waits
@@ -49,6 +53,7 @@ func (s *session) Reset() {
 	s.endData()
 	s.from, s.fromSet, s.utf8 = "", false, false
 	s.rcptRaw, s.rcpts, s.seenRcpts = nil, nil, nil
+	s.mail, s.params = mailbox.QueueParams{}, nil
 }
 
 func (s *session) Logout() error {
@@ -76,16 +81,25 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		}
 		s.from = a.String()
 	}
+	mail, err := mailParams(s.conn, opts)
+	if err != nil {
+		return err
+	}
+	s.mail = mail
 	s.fromSet = true
 	s.utf8 = opts != nil && opts.UTF8
 	return nil
 }
 
-func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if !s.fromSet {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
 	}
 	a, err := parseRcpt(to, s.utf8)
+	if err != nil {
+		return err
+	}
+	params, err := rcptParams(s.mail, opts)
 	if err != nil {
 		return err
 	}
@@ -102,6 +116,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	s.seenRcpts[a] = true
 	s.rcptRaw = append(s.rcptRaw, a.String())
 	s.rcpts = append(s.rcpts, r)
+	s.params = append(s.params, params)
 	return nil
 }
 
@@ -147,12 +162,23 @@ func (s *session) Data(r io.Reader) error {
 		data = append(data, trace[rp:]...)
 		data = append(data, raw...)
 	}
-	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk})
+	var notice *mailbox.Notice
+	if !dec.junk {
+		// Mail the checks distrust gets no notice: its sender is likely
+		// forged, and the notice would be backscatter.
+		notice = s.srv.successNotice(s.from, 0, s.mail, s.rcptRaw, s.params, data)
+	}
+	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk,
+		Notice: notice})
 	if err != nil {
 		return s.srv.deliveryError(id, err)
 	}
+	if res.NoticeQueued != 0 {
+		s.srv.opts.Notices.Kick()
+	}
 	s.srv.log.Info("smtp: received", "id", id, "stored", res.ID, "from", s.from, "to", strings.Join(s.rcptRaw, ","),
-		"size", n, "message_id", res.MessageID, "auth", dec.summary, "junk", dec.junk, "remote", remoteIP(s.conn))
+		"size", n, "message_id", res.MessageID, "auth", dec.summary, "junk", dec.junk, "remote", remoteIP(s.conn),
+		"success_notice", notice != nil)
 	return nil
 }
 

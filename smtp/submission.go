@@ -93,6 +93,13 @@ type submissionSession struct {
 	remote  []mailbox.Address
 	rcptRaw []string
 	seen    map[mailbox.Address]bool
+	// mail holds the MAIL command's DSN and REQUIRETLS parameters;
+	// localRaw and localParams the local recipients and theirs, for a
+	// success notice; remoteParams the remote ones', for the queue.
+	mail         mailbox.QueueParams
+	localRaw     []string
+	localParams  []mailbox.QueueParams
+	remoteParams map[mailbox.Address]mailbox.QueueParams
 }
 
 var _ gosmtp.AuthSession = (*submissionSession)(nil)
@@ -100,6 +107,7 @@ var _ gosmtp.AuthSession = (*submissionSession)(nil)
 func (s *submissionSession) Reset() {
 	s.from, s.fromSet, s.utf8 = mailbox.Address{}, false, false
 	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
+	s.mail, s.localRaw, s.localParams, s.remoteParams = mailbox.QueueParams{}, nil, nil, nil
 }
 
 func (s *submissionSession) Logout() error {
@@ -223,12 +231,16 @@ func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
 		s.srv.log.Warn("smtp: sender not owned", "user", s.acct.Address, "from", a.String(), "remote", remoteIP(s.conn))
 		return errNotOwner
 	}
-	s.from, s.fromSet = a, true
+	mail, err := mailParams(s.conn, opts)
+	if err != nil {
+		return err
+	}
+	s.from, s.fromSet, s.mail = a, true, mail
 	s.utf8 = opts != nil && opts.UTF8
 	return nil
 }
 
-func (s *submissionSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+func (s *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if !s.fromSet {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
 	}
@@ -242,14 +254,26 @@ func (s *submissionSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	if s.seen[a] {
 		return nil // RFC 5321 3.3: a duplicate recipient gets one copy
 	}
+	params, err := rcptParams(s.mail, opts)
+	if err != nil {
+		return err
+	}
 	if s.sub.IsLocalDomain(a.Domain) {
 		r, err := s.sub.Resolve(context.Background(), a)
 		if err != nil {
 			return s.srv.rcptError(a, err)
 		}
 		s.local = append(s.local, r)
+		s.localRaw = append(s.localRaw, a.String())
+		s.localParams = append(s.localParams, params)
 	} else {
 		s.remote = append(s.remote, a)
+		if params != (mailbox.QueueParams{}) {
+			if s.remoteParams == nil {
+				s.remoteParams = make(map[mailbox.Address]mailbox.QueueParams)
+			}
+			s.remoteParams[a] = params
+		}
 	}
 	if s.seen == nil {
 		s.seen = make(map[mailbox.Address]bool)
@@ -291,11 +315,13 @@ func (s *submissionSession) Data(r io.Reader) error {
 	writeWithoutBcc(&buf, body.Bytes(), h)
 
 	res, err := s.sub.Submit(context.Background(), &mailbox.Submission{
-		Account: *s.acct,
-		From:    s.from,
-		Local:   s.local,
-		Remote:  s.remote,
-		Data:    buf.Bytes(),
+		Account:      *s.acct,
+		From:         s.from,
+		Local:        s.local,
+		Remote:       s.remote,
+		Data:         buf.Bytes(),
+		RemoteParams: s.remoteParams,
+		Notice:       s.srv.successNotice(s.from.String(), s.acct.ID, s.mail, s.localRaw, s.localParams, buf.Bytes()),
 	})
 	if errors.Is(err, mailbox.ErrAccountGone) || s.ended.Load() && err != nil {
 		s.srv.log.Warn("smtp: submission refused, account gone", "id", id, "user", s.acct.Address)
