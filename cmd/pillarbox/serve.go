@@ -64,6 +64,9 @@ type wiring struct {
 	// shared by every listener that takes passwords (IMAP and
 	// submission), so that connections and protocols add no guesses.
 	throttle *mailbox.Throttle
+	// notices builds the success notices of local delivery (DSN); set
+	// by relayParts, the relay's Runner.
+	notices smtp.Notices
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
@@ -88,6 +91,16 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	}
 	tlsConf := serverTLSConfig(cert)
 
+	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
+		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
+	imapSpecs, err := imapListeners(w)
+	if err != nil {
+		return err
+	}
+	relaySpecs, workers, err := relayParts(w)
+	if err != nil {
+		return err
+	}
 	mx := smtp.NewMX(svc, smtp.Options{
 		Hostname:        cfg.Hostname,
 		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
@@ -96,20 +109,10 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		Logger:          log,
 		PrimaryDomain:   cfg.Domains[0],
 		Inbound:         inbound(cfg),
+		Notices:         w.notices,
 	})
-	specs := []listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}
-	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
-		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
-	more, err := imapListeners(w)
-	if err != nil {
-		return err
-	}
-	specs = append(specs, more...)
-	more, workers, err := relayParts(w)
-	if err != nil {
-		return err
-	}
-	specs = append(specs, more...)
+	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
+	specs = append(specs, relaySpecs...)
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w))

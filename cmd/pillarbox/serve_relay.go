@@ -30,6 +30,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 		Resolver: newResolver(cfg.DNS.Resolver),
 		Logger:   w.log,
 	})
+	w.notices = runner
 	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}
 	opts := smtp.SubmissionOptions{
 		Options: smtp.Options{
@@ -38,6 +39,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			MaxRecipients:   cfg.SMTP.MaxRecipients,
 			TLS:             w.tls,
 			Logger:          w.log,
+			Notices:         runner,
 		},
 		Throttle: w.throttle,
 	}
