@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 )
 
 // dsnSink is a smarthost on loopback that offers DSN, refuses
-// carol@remote.test, and hands over every transaction with its
+// carol@remote.test, defers dave@remote.test, and hands over every transaction with its
 // parameters.
 type dsnSink struct {
 	addr string
@@ -44,8 +45,11 @@ func (x *dsnSinkSession) Mail(from string, o *gosmtp.MailOptions) error {
 	return nil
 }
 func (x *dsnSinkSession) Rcpt(to string, o *gosmtp.RcptOptions) error {
-	if to == "carol@remote.test" {
+	switch to {
+	case "carol@remote.test":
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	case "dave@remote.test":
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 2, 0}, Message: "Mailbox busy"}
 	}
 	x.tx.rcpts, x.tx.opts = append(x.tx.rcpts, to), append(x.tx.opts, *o)
 	return nil
@@ -124,6 +128,10 @@ func TestDSNEndToEnd(t *testing.T) {
 	if err := c.Rcpt("carol@remote.test", &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifyNever}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Rcpt("dave@remote.test", &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifyDelayed},
+		OriginalRecipientType: gosmtp.DSNAddressTypeRFC822, OriginalRecipient: "Dave <d@remote.test>"}); err != nil {
+		t.Fatal(err)
+	}
 	w, err := c.Data()
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +151,16 @@ func TestDSNEndToEnd(t *testing.T) {
 		t.Errorf("RCPT parameters %+v", o)
 	}
 	srv.waitLog(t, `msg="relay: failed".*rcpt=carol@remote.test`, 20*time.Second)
+	srv.waitLog(t, `msg="relay: deferred".*rcpt=dave@remote.test`, 20*time.Second)
+	list := mustCLI(t, "", "queue", "list", "--config", cfg)
+	if strings.Count(list, "\n") != 2 {
+		t.Fatalf("queue list:\n%s", list)
+	}
+	id := strings.Fields(strings.Split(list, "\n")[1])[0]
+	show := mustCLI(t, "", "queue", "show", id, "--config", cfg)
+	if !regexp.MustCompile(`(?m)^parameters: +RET=HDRS ENVID=e2e-envid NOTIFY=DELAY ORCPT=rfc822;Dave <d@remote.test>$`).MatchString(show) {
+		t.Errorf("queue show:\n%s", show)
+	}
 
 	// A remote sender asks the MX for a success notice.
 	mx, err := gosmtp.Dial(srv.addrs["smtp"])

@@ -114,6 +114,24 @@ func printQueue(w io.Writer, items []mailbox.QueueItem) {
 	tw.Flush()
 }
 
+// queueParams shows an item's DSN and REQUIRETLS parameters as its MAIL
+// and RCPT commands gave them, or "none".
+func queueParams(p mailbox.QueueParams) string {
+	var out []string
+	for _, kv := range [][2]string{{"RET", p.Ret}, {"ENVID", p.EnvID}, {"NOTIFY", p.Notify}, {"ORCPT", p.ORcpt}} {
+		if kv[1] != "" {
+			out = append(out, kv[0]+"="+queueOneLine(kv[1]))
+		}
+	}
+	if p.RequireTLS {
+		out = append(out, "REQUIRETLS")
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, " ")
+}
+
 func printQueueDetail(w io.Writer, d mailbox.QueueDetail) {
 	it := d.Item
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
@@ -129,6 +147,7 @@ func printQueueDetail(w io.Writer, d mailbox.QueueDetail) {
 		{"next attempt", it.NextAttempt.Local().Format(queueTimeLayout)},
 		{"last reply", queueOneLine(it.LastReply)},
 		{"delay warned", strconv.FormatBool(it.Warned)},
+		{"parameters", queueParams(it.Params)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}
