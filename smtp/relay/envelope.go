@@ -2,6 +2,7 @@ package relay
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -29,9 +30,17 @@ func groupEnvelope(g *group) *envelope {
 	p := g.items[0].Params
 	env := &envelope{from: g.sender(), utf8: !isASCII(g.sender()), mail: gosmtp.MailOptions{
 		Return:     gosmtp.DSNReturn(p.Ret),
-		EnvelopeID: p.EnvID,
 		RequireTLS: p.RequireTLS,
 	}}
+	// go-smtp's client refuses a transaction whose parameters it cannot
+	// encode, which would read as a broken connection: what it would
+	// refuse is left out (the listeners never queue such values).
+	if env.mail.Return != gosmtp.DSNReturnFull && env.mail.Return != gosmtp.DSNReturnHeaders {
+		env.mail.Return = ""
+	}
+	if printable(p.EnvID) {
+		env.mail.EnvelopeID = p.EnvID
+	}
 	for _, it := range g.items {
 		env.rcpts = append(env.rcpts, it.Recipient)
 		env.opts = append(env.opts, rcptOptions(it))
@@ -48,15 +57,50 @@ func rcptOptions(it mailbox.QueueItem) *gosmtp.RcptOptions {
 		for _, v := range strings.Split(n, ",") {
 			o.Notify = append(o.Notify, gosmtp.DSNNotify(v))
 		}
+		if !validNotify(o.Notify) {
+			o.Notify = nil
+		}
 	}
-	if typ, addr, ok := strings.Cut(it.Params.ORcpt, ";"); ok {
-		o.OriginalRecipientType, o.OriginalRecipient = gosmtp.DSNAddressType(strings.ToUpper(typ)), addr
-	} else if isASCII(it.Recipient) {
+	typ, addr, _ := strings.Cut(it.Params.ORcpt, ";")
+	switch typ := gosmtp.DSNAddressType(strings.ToUpper(typ)); {
+	case typ == gosmtp.DSNAddressTypeRFC822 && addr != "" && printable(addr),
+		typ == gosmtp.DSNAddressTypeUTF8 && addr != "" && utf8.ValidString(addr):
+		o.OriginalRecipientType, o.OriginalRecipient = typ, addr
+	case printable(it.Recipient):
 		// RFC 3461 4.2: an ORCPT may be added where none came, so that
 		// the final notice names the address as it was given here.
 		o.OriginalRecipientType, o.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, it.Recipient
 	}
 	return o
+}
+
+// printable reports whether s is printable US-ASCII, as RFC 3461 wants
+// ENVID and an rfc822 ORCPT before xtext encoding.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// validNotify reports whether a NOTIFY list is one RFC 3461 4.1 allows:
+// NEVER alone, or each of SUCCESS, FAILURE and DELAY at most once.
+func validNotify(n []gosmtp.DSNNotify) bool {
+	seen := map[gosmtp.DSNNotify]bool{}
+	for _, v := range n {
+		switch v {
+		case gosmtp.DSNNotifyNever, gosmtp.DSNNotifySuccess, gosmtp.DSNNotifyFailure, gosmtp.DSNNotifyDelayed:
+		default:
+			return false
+		}
+		if seen[v] {
+			return false
+		}
+		seen[v] = true
+	}
+	return len(n) > 0 && (!seen[gosmtp.DSNNotifyNever] || len(n) == 1)
 }
 
 // notifies reports whether an item's NOTIFY asks for notices of the

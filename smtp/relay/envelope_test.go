@@ -418,3 +418,32 @@ func enqueueRawParams(t *testing.T, e *env, sender, rcpt string, p mailbox.Queue
 		t.Fatal(err)
 	}
 }
+
+// What goes out on RCPT for what was queued: values go-smtp's client
+// would refuse (and so break the connection over) are left out.
+func TestRcptOptions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		rcpt, notify, orcpt string
+		wantNotify          []gosmtp.DSNNotify
+		wantType, wantAddr  string
+	}{
+		{"bob@x.test", "", "", nil, "RFC822", "bob@x.test"},
+		{"bob@x.test", "SUCCESS,DELAY", "rfc822;Bob@old.test", []gosmtp.DSNNotify{"SUCCESS", "DELAY"}, "RFC822", "Bob@old.test"},
+		{"bob@x.test", "NEVER", "utf-8;bøb@x.test", []gosmtp.DSNNotify{"NEVER"}, "UTF-8", "bøb@x.test"},
+		{"bob@x.test", "NEVER,SUCCESS", "x400;whatever", nil, "RFC822", "bob@x.test"},
+		{"bob@x.test", "SOMETIMES", "rfc822;b\x01b@x.test", nil, "RFC822", "bob@x.test"},
+		{"bøb@x.test", "FAILURE,FAILURE", "", nil, "", ""},
+	} {
+		o := rcptOptions(mailbox.QueueItem{Recipient: tc.rcpt, Params: mailbox.QueueParams{Notify: tc.notify, ORcpt: tc.orcpt}})
+		if !slices.Equal(o.Notify, tc.wantNotify) || string(o.OriginalRecipientType) != tc.wantType || o.OriginalRecipient != tc.wantAddr {
+			t.Errorf("%s NOTIFY=%q ORCPT=%q: got %v %s;%s, want %v %s;%s", tc.rcpt, tc.notify, tc.orcpt,
+				o.Notify, o.OriginalRecipientType, o.OriginalRecipient, tc.wantNotify, tc.wantType, tc.wantAddr)
+		}
+	}
+	g := &group{items: []mailbox.QueueItem{{Sender: "a@x.test", Recipient: "b@y.test",
+		Params: mailbox.QueueParams{Ret: "BODY", EnvID: "bad\r\nid", RequireTLS: true}}}}
+	if env := groupEnvelope(g); env.mail.Return != "" || env.mail.EnvelopeID != "" || !env.mail.RequireTLS {
+		t.Errorf("MAIL options %+v", env.mail)
+	}
+}
