@@ -145,7 +145,7 @@ func TestMXSuccessNotice(t *testing.T) {
 	}
 	got := string(data)
 	for _, want := range []string{"Subject: Successful Mail Delivery Report", "Original-Envelope-Id: ENV-42\r\n",
-		"Original-Recipient: rfc822;Alice.Old@example.org\r\nFinal-Recipient: rfc822; alice@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n",
+		"Original-Recipient: rfc822; Alice.Old@example.org\r\nFinal-Recipient: rfc822; alice@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n",
 		"Subject: dsn"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("notice lacks %q:\n%s", want, got)

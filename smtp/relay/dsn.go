@@ -154,9 +154,10 @@ func (d *dsn) build() []byte {
 		b.WriteString("\r\n")
 		if r.ORcpt != "" {
 			// RFC 3464 2.3.1: the ORCPT value, as given.
-			fmt.Fprintf(&b, "Original-Recipient: %s\r\n", oneLine(r.ORcpt))
+			typ, addr, _ := strings.Cut(r.ORcpt, ";")
+			fmt.Fprintf(&b, "Original-Recipient: %s\r\n", reportAddress(typ, oneLine(addr)))
 		}
-		fmt.Fprintf(&b, "Final-Recipient: rfc822; %s\r\n", r.Recipient)
+		fmt.Fprintf(&b, "Final-Recipient: %s\r\n", reportAddress("rfc822", r.Recipient))
 		fmt.Fprintf(&b, "Action: %s\r\n", r.Action)
 		fmt.Fprintf(&b, "Status: %s\r\n", r.status())
 		if r.Reply.remote != "" {
@@ -253,6 +254,27 @@ func (d dsnRecipient) reason() string {
 
 // dateLayout is RFC 5322 section 3.3's date-time.
 const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+// reportAddress writes a typed address for a message/delivery-status
+// field, which is ASCII: an address with non-ASCII characters is of type
+// utf-8 and has them as \x{HEX} (RFC 6533 3, utf-8-addr-xtext).
+func reportAddress(typ, addr string) string {
+	if isASCII(addr) {
+		if strings.EqualFold(typ, "rfc822") {
+			return "rfc822; " + addr
+		}
+		return strings.ToLower(typ) + ";" + addr
+	}
+	var b strings.Builder
+	for _, r := range addr {
+		if r < 0x80 {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, "\\x{%X}", r)
+		}
+	}
+	return "utf-8; " + b.String()
+}
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 

@@ -113,3 +113,30 @@ func TestStripReturnPath(t *testing.T) {
 		}
 	}
 }
+
+// The delivery-status part stays ASCII: non-ASCII addresses are written
+// as utf-8 addresses with \x{HEX} (RFC 6533 3); ENVID and ORCPT are
+// reported (RFC 3464 2.2.1, 2.3.1); RET=FULL attaches the whole message
+// to a failure notice only.
+func TestDSNReportFields(t *testing.T) {
+	t.Parallel()
+	orig := "From: a@example.org\r\nSubject: s\r\n\r\nthe body\r\n"
+	d := &dsn{Hostname: "mx.example.org", To: "a@example.org", Date: t0, EnvID: "id 7", Original: []byte(orig), Full: true,
+		Recipients: []dsnRecipient{
+			{Recipient: "jörg@x.test", ORcpt: "utf-8;jörg@x.test", Action: actionFailed, Reply: reply{code: 550, text: "no"}},
+			{Recipient: "bob@x.test", ORcpt: "rfc822;Bob@x.test", Action: actionRelayed, Reply: reply{code: 250, text: "ok", remote: "mx.x.test"}},
+		}}
+	raw := string(d.build())
+	for _, want := range []string{"Original-Envelope-Id: id 7\r\n",
+		"Original-Recipient: utf-8; j\\x{F6}rg@x.test\r\nFinal-Recipient: utf-8; j\\x{F6}rg@x.test\r\nAction: failed\r\nStatus: 5.0.0\r\n",
+		"Original-Recipient: rfc822; Bob@x.test\r\nFinal-Recipient: rfc822; bob@x.test\r\nAction: relayed\r\nStatus: 2.0.0\r\n",
+		"Content-Type: message/rfc822\r\n\r\nFrom: a@example.org\r\nSubject: s\r\n\r\nthe body\r\n"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("notice lacks %q:\n%s", want, raw)
+		}
+	}
+	d.Recipients = d.Recipients[1:]
+	if raw := string(d.build()); strings.Contains(raw, "the body") || !strings.Contains(raw, "Subject: Successful Mail Delivery Report") {
+		t.Errorf("success notice with RET=FULL:\n%s", raw)
+	}
+}

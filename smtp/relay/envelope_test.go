@@ -230,7 +230,7 @@ func TestSuccessNoticeWithoutNextHopDSN(t *testing.T) {
 	}
 	wantContains(t, "notice", inbox[0], "Subject: Successful Mail Delivery Report", "Return-Path: <>")
 	status, typ, third := reportParts(t, inbox[0])
-	wantContains(t, "delivery status", status, "Original-Envelope-Id: env-1\r\n", "Original-Recipient: rfc822;bob@old.test\r\n",
+	wantContains(t, "delivery status", status, "Original-Envelope-Id: env-1\r\n", "Original-Recipient: rfc822; bob@old.test\r\n",
 		"Final-Recipient: rfc822; bob@ext.test\r\n", "Action: relayed\r\n", "Status: 2.0.0\r\n")
 	// RET=FULL is for failures (RFC 3461 4.3): a success shows the header.
 	if typ != "text/rfc822-headers" || strings.Contains(third, "secret body") {
