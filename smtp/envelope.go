@@ -16,7 +16,7 @@ import (
 // combinations, RET's values); what it leaves is checked here.
 
 // Notices builds the "delivered" notices that NOTIFY=SUCCESS asks for
-// on local delivery (RFC 3461 4.1), and is told when one was queued for
+// on local delivery (RFC 3461 5.2.3), and is told when one was queued for
 // a remote sender. The relay's Runner is one.
 type Notices interface {
 	DeliveredNotice(ctx context.Context, r mailbox.SuccessReport) *mailbox.Notice

@@ -545,7 +545,7 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 		switch {
 		case rp.ok():
 			res.Outcome = mailbox.QueueDelivered
-			// RFC 3461 5.2.2: a next hop that offers DSN has the NOTIFY
+			// RFC 3461 5.2.1, 5.2.2: a next hop that offers DSN has the NOTIFY
 			// and reports success itself; one that does not gets the
 			// message "relayed", which is what the sender hears.
 			if !rp.dsn && notifies(it.Params, actionRelayed) {

@@ -7,7 +7,7 @@ import (
 )
 
 // DeliveredNotice renders the notice that NOTIFY=SUCCESS asks for when a
-// message was delivered to local mailboxes (RFC 3461 4.1; Postfix sends
+// message was delivered to local mailboxes (RFC 3461 5.2.3; Postfix sends
 // one too): Action "delivered" per recipient, from MAILER-DAEMON as the
 // relay's other notices. A remote sender's copy is queued with the null
 // sender by whoever delivers it, and the relay signs it on its way out.
