@@ -109,4 +109,7 @@ type SuccessReport struct {
 type SuccessRecipient struct {
 	Address string
 	ORcpt   string // ORCPT as "type;address", or ""
+	// Expanded says the address is an alias for several accounts, each of
+	// which got the message (RFC 3461 5.2.7.3: "expanded").
+	Expanded bool
 }

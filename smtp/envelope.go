@@ -101,7 +101,7 @@ func wantsSuccess(p mailbox.QueueParams) bool {
 // successNotice returns the notice for the locally delivered recipients
 // that asked for one, or nil: none asked, the sender is null (RFC 5321
 // 4.5.5: never a notice about a notice), or there is no Notices.
-func (srv *Server) successNotice(from string, acct int64, mail mailbox.QueueParams, rcpts []string, params []mailbox.QueueParams, data []byte) *mailbox.Notice {
+func (srv *Server) successNotice(from string, acct int64, mail mailbox.QueueParams, rcpts []mailbox.Recipient, params []mailbox.QueueParams, data []byte) *mailbox.Notice {
 	if from == "" || srv.opts.Notices == nil {
 		return nil
 	}
@@ -109,7 +109,8 @@ func (srv *Server) successNotice(from string, acct int64, mail mailbox.QueuePara
 		Original: data, RequireTLS: mail.RequireTLS}
 	for i, r := range rcpts {
 		if wantsSuccess(params[i]) {
-			rep.Recipients = append(rep.Recipients, mailbox.SuccessRecipient{Address: r, ORcpt: params[i].ORcpt})
+			rep.Recipients = append(rep.Recipients, mailbox.SuccessRecipient{Address: r.Address.String(), ORcpt: params[i].ORcpt,
+				Expanded: len(r.Accounts) > 1})
 		}
 	}
 	if len(rep.Recipients) == 0 {

@@ -199,12 +199,13 @@ func TestSubmissionEnvelopeParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = sendWith(c, "alice@example.org", &gosmtp.MailOptions{Return: gosmtp.DSNReturnFull, EnvelopeID: "sub 1+2", RequireTLS: true},
-		[]string{"x@remote.test", "y@remote.test", "bob@example.org", "z@remote.test"},
+		[]string{"x@remote.test", "y@remote.test", "bob@example.org", "z@remote.test", "team@example.org"},
 		[]*gosmtp.RcptOptions{
 			{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess, gosmtp.DSNNotifyDelayed}, OriginalRecipientType: gosmtp.DSNAddressTypeRFC822, OriginalRecipient: "X <x@remote.test>"},
 			{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifyNever}},
 			{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess}},
 			nil,
+			{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess}},
 		}, plainMsg)
 	if err != nil {
 		t.Fatal(err)
@@ -227,13 +228,14 @@ func TestSubmissionEnvelopeParams(t *testing.T) {
 		t.Errorf("bob has %d messages", n)
 	}
 	inbox := e.inbox(t, "alice@example.org")
-	if len(inbox) != 1 {
-		t.Fatalf("alice has %d messages, want the notice", len(inbox))
+	if len(inbox) != 2 {
+		t.Fatalf("alice has %d messages, want the message (through team) and the notice", len(inbox))
 	}
+	// RFC 3461 5.2.7.3: an alias for several mailboxes is "expanded".
 	for _, w := range []string{"Return-Path: <>\r\n", "Final-Recipient: rfc822; bob@example.org\r\nAction: delivered\r\n",
-		"Original-Envelope-Id: sub 1+2\r\n"} {
-		if !strings.Contains(inbox[0], w) {
-			t.Errorf("notice lacks %q:\n%s", w, inbox[0])
+		"Final-Recipient: rfc822; team@example.org\r\nAction: expanded\r\nStatus: 2.0.0\r\n", "Original-Envelope-Id: sub 1+2\r\n"} {
+		if !strings.Contains(inbox[1], w) {
+			t.Errorf("notice lacks %q:\n%s", w, inbox[1])
 		}
 	}
 }

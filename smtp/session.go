@@ -166,7 +166,7 @@ func (s *session) Data(r io.Reader) error {
 	if !dec.junk {
 		// Mail the checks distrust gets no notice: its sender is likely
 		// forged, and the notice would be backscatter.
-		notice = s.srv.successNotice(s.from, 0, s.mail, s.rcptRaw, s.params, data)
+		notice = s.srv.successNotice(s.from, 0, s.mail, s.rcpts, s.params, data)
 	}
 	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk,
 		Notice: notice})

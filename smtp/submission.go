@@ -94,10 +94,9 @@ type submissionSession struct {
 	rcptRaw []string
 	seen    map[mailbox.Address]bool
 	// mail holds the MAIL command's DSN and REQUIRETLS parameters;
-	// localRaw and localParams the local recipients and theirs, for a
-	// success notice; remoteParams the remote ones', for the queue.
+	// localParams the local recipients' (local's order), for a success
+	// notice; remoteParams the remote ones', for the queue.
 	mail         mailbox.QueueParams
-	localRaw     []string
 	localParams  []mailbox.QueueParams
 	remoteParams map[mailbox.Address]mailbox.QueueParams
 }
@@ -107,7 +106,7 @@ var _ gosmtp.AuthSession = (*submissionSession)(nil)
 func (s *submissionSession) Reset() {
 	s.from, s.fromSet, s.utf8 = mailbox.Address{}, false, false
 	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
-	s.mail, s.localRaw, s.localParams, s.remoteParams = mailbox.QueueParams{}, nil, nil, nil
+	s.mail, s.localParams, s.remoteParams = mailbox.QueueParams{}, nil, nil
 }
 
 func (s *submissionSession) Logout() error {
@@ -264,7 +263,6 @@ func (s *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 			return s.srv.rcptError(a, err)
 		}
 		s.local = append(s.local, r)
-		s.localRaw = append(s.localRaw, a.String())
 		s.localParams = append(s.localParams, params)
 	} else {
 		s.remote = append(s.remote, a)
@@ -321,7 +319,7 @@ func (s *submissionSession) Data(r io.Reader) error {
 		Remote:       s.remote,
 		Data:         buf.Bytes(),
 		RemoteParams: s.remoteParams,
-		Notice:       s.srv.successNotice(s.from.String(), s.acct.ID, s.mail, s.localRaw, s.localParams, buf.Bytes()),
+		Notice:       s.srv.successNotice(s.from.String(), s.acct.ID, s.mail, s.local, s.localParams, buf.Bytes()),
 	})
 	if errors.Is(err, mailbox.ErrAccountGone) || s.ended.Load() && err != nil {
 		s.srv.log.Warn("smtp: submission refused, account gone", "id", id, "user", s.acct.Address)

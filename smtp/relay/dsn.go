@@ -25,6 +25,9 @@ const (
 	// actionRelayed: handed to a next hop that does not offer DSN, so
 	// that no further notice can be asked for (RFC 3461 5.2.2).
 	actionRelayed = "relayed"
+	// actionExpanded: delivered to a local alias that fans out to
+	// several mailboxes (RFC 3461 5.2.7.3).
+	actionExpanded = "expanded"
 )
 
 // dsnRecipient is one recipient's block of a notice.
@@ -45,7 +48,7 @@ type dsnRecipient struct {
 // status is the RFC 3463 code for the block: the remote's enhanced code
 // when it sent one, else one derived from its reply code.
 func (d dsnRecipient) status() string {
-	success := d.Action == actionDelivered || d.Action == actionRelayed
+	success := d.Action == actionDelivered || d.Action == actionRelayed || d.Action == actionExpanded
 	switch {
 	case success && (d.Reply.status == "" || d.Reply.status[0] != '2'):
 		return "2.0.0"
@@ -240,6 +243,8 @@ func (d dsnRecipient) reason() string {
 	switch d.Action {
 	case actionDelivered:
 		return "delivered to the mailbox"
+	case actionExpanded:
+		return "delivered to each of the mailboxes this address stands for"
 	case actionRelayed:
 		return fmt.Sprintf("passed on to %s, which does not report on delivery", d.Reply.remote)
 	}

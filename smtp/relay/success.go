@@ -16,7 +16,11 @@ func (r *Runner) DeliveredNotice(ctx context.Context, rep mailbox.SuccessReport)
 	d := &dsn{Hostname: r.opts.Hostname, FromDomain: r.noticeDomain(ctx), To: rep.Sender, Arrival: rep.Arrival, Date: now,
 		EnvID: rep.EnvID, Original: rep.Original}
 	for _, rc := range rep.Recipients {
-		d.Recipients = append(d.Recipients, dsnRecipient{Recipient: rc.Address, ORcpt: rc.ORcpt, Action: actionDelivered})
+		action := actionDelivered
+		if rc.Expanded {
+			action = actionExpanded
+		}
+		d.Recipients = append(d.Recipients, dsnRecipient{Recipient: rc.Address, ORcpt: rc.ORcpt, Action: action})
 	}
 	return &mailbox.Notice{To: rep.Sender, AccountID: rep.AccountID, Data: d.build(), RequireTLS: rep.RequireTLS}
 }
