@@ -90,8 +90,10 @@ func (s *dsnSink) wait(t *testing.T) dsnTx {
 
 // The DSN extension through the built binary: a client submits with
 // go-smtp's client and every DSN parameter; the smarthost (which offers
-// DSN) gets them; a refused recipient with NOTIFY=NEVER bounces nobody.
-// Then mail to the MX from a remote sender with NOTIFY=SUCCESS makes a
+// DSN) gets them; a refused recipient with NOTIFY=NEVER bounces nobody;
+// `queue show` lists a deferred recipient's parameters. A REQUIRETLS
+// message bounces, since the smarthost is not reached over verified
+// TLS. Then mail to the MX from a remote sender with NOTIFY=SUCCESS makes a
 // "delivered" notice that the relay takes to the smarthost, with the
 // null sender.
 func TestDSNEndToEnd(t *testing.T) {
@@ -162,6 +164,27 @@ func TestDSNEndToEnd(t *testing.T) {
 		t.Errorf("queue show:\n%s", show)
 	}
 
+	// REQUIRETLS, over STARTTLS: the smarthost is reached without
+	// verified TLS, so nothing goes there and alice gets a 5.7.10 bounce.
+	if ok, _ := c.Extension("REQUIRETLS"); !ok {
+		t.Fatal("submission over STARTTLS does not offer REQUIRETLS")
+	}
+	if err := c.Mail("alice@example.test", &gosmtp.MailOptions{RequireTLS: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("erin@remote.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	if w, err = c.Data(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "From: alice@example.test\r\nTo: erin@remote.test\r\nSubject: secret\r\n\r\nfor erin only\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.waitLog(t, `msg="relay: failed".*rcpt=erin@remote.test.*reply="REQUIRETLS: `, 20*time.Second)
+	srv.waitLog(t, `msg="relay: notice delivered" kind=bounce to=alice@example.test`, 20*time.Second)
+
 	// A remote sender asks the MX for a success notice.
 	mx, err := gosmtp.Dial(srv.addrs["smtp"])
 	if err != nil {
@@ -205,7 +228,9 @@ func TestDSNEndToEnd(t *testing.T) {
 	}
 	defer db.Close()
 	inbox := inboxData(t, db, "alice@example.test")
-	if len(inbox) != 1 || !strings.Contains(inbox[0], "Subject: tell me") {
-		t.Errorf("alice's INBOX: %d messages, want zoe's only (no bounce for carol)", len(inbox))
+	if len(inbox) != 2 || !strings.Contains(inbox[0], "Final-Recipient: rfc822; erin@remote.test\r\nAction: failed\r\nStatus: 5.7.10") ||
+		!strings.Contains(inbox[1], "Subject: tell me") {
+		t.Errorf("alice's INBOX: %d messages, want the REQUIRETLS bounce and zoe's message (no bounce for carol):\n%s",
+			len(inbox), strings.Join(inbox, "\n----\n"))
 	}
 }
