@@ -179,6 +179,8 @@ type authError struct {
 	host  string
 	reply *reply // the smarthost's reply, if it gave one
 	text  string // otherwise, what went wrong
+	tls   string // how the session used TLS (conn.tlsNote)
+	used  bool   // the session was over TLS
 }
 
 func (e *authError) Error() string {
@@ -194,7 +196,7 @@ func (e *authError) asReply() reply {
 	if e.reply != nil && len(e.reply.status) == 5 {
 		status = "4" + e.reply.status[1:]
 	}
-	return reply{status: status, text: e.Error(), remote: e.host, temporary: true}
+	return reply{status: status, text: e.Error(), remote: e.host, temporary: true, tls: e.used, tlsNote: e.tls}
 }
 
 // login authenticates to the smarthost, over TLS only (RFC 4954 4: the
@@ -202,7 +204,7 @@ func (e *authError) asReply() reply {
 func (r *Runner) login(cn *conn) error {
 	sec := &r.sec.Security
 	if !cn.tls {
-		return &authError{host: cn.host, text: "not sending the password without TLS"}
+		return &authError{host: cn.host, text: "not sending the password without TLS", tls: cn.tlsNote, used: cn.tls}
 	}
 	var client sasl.Client
 	switch {
@@ -211,7 +213,7 @@ func (r *Runner) login(cn *conn) error {
 	case cn.c.SupportsAuth(sasl.Login):
 		client = sasl.NewLoginClient(sec.SmarthostUser, sec.SmarthostPassword)
 	default:
-		return &authError{host: cn.host, text: "offers neither AUTH PLAIN nor AUTH LOGIN"}
+		return &authError{host: cn.host, text: "offers neither AUTH PLAIN nor AUTH LOGIN", tls: cn.tlsNote, used: cn.tls}
 	}
 	err := cn.c.Auth(client)
 	if err == nil {
@@ -221,7 +223,7 @@ func (r *Runner) login(cn *conn) error {
 	if errors.As(err, &se) {
 		rp := smtpReply(se, cn.host)
 		r.log.Warn("relay: smarthost login failed", "remote", cn.host, "reply", rp.String())
-		return &authError{host: cn.host, reply: &rp}
+		return &authError{host: cn.host, reply: &rp, tls: cn.tlsNote, used: cn.tls}
 	}
 	return err
 }

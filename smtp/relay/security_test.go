@@ -110,6 +110,7 @@ func TestSmarthostWrongPasswordDefers(t *testing.T) {
 		t.Fatalf("queue %+v", q)
 	}
 	wantContains(t, "last reply", q[0].LastReply, "535 5.7.8", "refused the login")
+	wantContains(t, "attempt TLS", e.attempts()[0].TLS, "certificate verified (smarthost)")
 	att := e.attempts()
 	if len(att) != 1 || !strings.Contains(att[0].Reply, "535 5.7.8 Authentication failed") || att[0].Remote != "smtp.provider.test" {
 		t.Errorf("attempts %+v", att)
