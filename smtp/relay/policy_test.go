@@ -195,3 +195,29 @@ func TestDANENoSTARTTLSDefers(t *testing.T) {
 	}
 	wantContains(t, "last reply", e.queue()[0].LastReply, "STARTTLS not offered", "requires TLS")
 }
+
+// TLSA records the resolver did not authenticate (no AD bit) are
+// ignored (RFC 7672 2.2): delivery is opportunistic, and a TLSA record
+// that does not match stops nothing.
+func TestDANEInsecureRecordsIgnored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testTLS(t))
+	dns := dnstest.Start(t)
+	dns.SetMX("remote.test", "mx.remote.test")
+	dns.SetA("mx.remote.test", "127.0.0.1")
+	dns.SetTLSA("_25._tcp.mx.remote.test", dnstest.TLSA{Usage: 3, Selector: 1, MatchingType: 1, Data: spkiSHA256(t, testTLS(t))})
+	res, err := dane.New(dane.Options{Addr: dns.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := e.options()
+	o.Resolver = nil
+	o.Security = Security{DANE: res}
+	e.submit("dane insecure", "bob@remote.test")
+	e.start(o)
+	if msg := e.waitMsg(); !msg.tls {
+		t.Error("not over TLS")
+	}
+	e.waitIdle()
+	wantContains(t, "log", e.logs.String(), "certificate not checked (opportunistic)")
+}
