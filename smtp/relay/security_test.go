@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-sasl"
 )
 
 // A receiver whose STARTTLS handshake fails gets the mail in plaintext
@@ -84,7 +86,7 @@ func TestSmarthostLoginOverSTARTTLS(t *testing.T) {
 			if !msg.tls || len(msg.rcpts) != 1 || msg.rcpts[0] != "bob@remote.test" {
 				t.Errorf("smarthost got %+v", msg)
 			}
-			if got := a.tried(); !slices.Equal(got, []string{"alice"}) {
+			if got := a.tried(); !slices.Equal(got, []string{"PLAIN alice"}) {
 				t.Errorf("logins %v", got)
 			}
 			if next := e.waitIdle(); !next.IsZero() {
@@ -92,6 +94,19 @@ func TestSmarthostLoginOverSTARTTLS(t *testing.T) {
 			}
 			wantContains(t, "log", e.logs.String(), "certificate verified (smarthost)")
 		})
+	}
+}
+
+// A smarthost that offers only AUTH LOGIN gets LOGIN.
+func TestSmarthostLoginMechanism(t *testing.T) {
+	t.Parallel()
+	e, a, o := smarthostEnv(t, false, "secret")
+	a.offer(sasl.Login)
+	e.submit("login", "bob@remote.test")
+	e.start(o)
+	e.waitMsg()
+	if got := a.tried(); !slices.Equal(got, []string{"LOGIN alice"}) {
+		t.Errorf("logins %v", got)
 	}
 }
 

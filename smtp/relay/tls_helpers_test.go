@@ -111,6 +111,7 @@ func spkiSHA256(t *testing.T, cfg *tls.Config) []byte {
 type authSink struct {
 	*sink
 	user, pass string
+	mechs      []string // offered; zero: PLAIN
 	mu         sync.Mutex
 	logins     []string // the user names tried
 }
@@ -143,6 +144,12 @@ func startAuthSink(t *testing.T, now func() time.Time, tlsConf *tls.Config, impl
 	return a
 }
 
+func (a *authSink) offer(mechs ...string) {
+	a.mu.Lock()
+	a.mechs = mechs
+	a.mu.Unlock()
+}
+
 func (a *authSink) tried() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -157,19 +164,49 @@ type authSession struct {
 
 var _ gosmtp.AuthSession = (*authSession)(nil)
 
-func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *authSession) AuthMechanisms() []string {
+	s.a.mu.Lock()
+	defer s.a.mu.Unlock()
+	if s.a.mechs != nil {
+		return s.a.mechs
+	}
+	return []string{sasl.Plain}
+}
 
-func (s *authSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
+func (s *authSession) Auth(mech string) (sasl.Server, error) {
+	check := func(_, user, pass string) error {
 		s.a.mu.Lock()
-		s.a.logins = append(s.a.logins, user)
+		s.a.logins = append(s.a.logins, mech+" "+user)
 		s.a.mu.Unlock()
 		if user != s.a.user || pass != s.a.pass {
 			return gosmtp.ErrAuthFailed
 		}
 		s.authed = true
 		return nil
-	}), nil
+	}
+	if mech == sasl.Login {
+		return &loginServer{check: check}, nil
+	}
+	return sasl.NewPlainServer(check), nil
+}
+
+// loginServer is the server side of AUTH LOGIN, which go-sasl lacks:
+// the user name (or the initial response), then the password.
+type loginServer struct {
+	user  *string
+	check func(identity, user, pass string) error
+}
+
+func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+	switch {
+	case l.user == nil && resp == nil:
+		return []byte("Username:"), false, nil
+	case l.user == nil:
+		u := string(resp)
+		l.user = &u
+		return []byte("Password:"), false, nil
+	}
+	return nil, true, l.check("", *l.user, string(resp))
 }
 
 func (s *authSession) Mail(from string, opts *gosmtp.MailOptions) error {
