@@ -24,6 +24,11 @@
 //     recipient; with (0006) the DSN parameters RET, ENVID, NOTIFY and
 //     ORCPT and the REQUIRETLS flag its MAIL and RCPT commands carried
 //
+//   - mta_sts_policies (0008): the relay's cache of MTA-STS policies, one
+//     row per policy domain with the policy text, when it was fetched,
+//     when it expires and when a delivery last used it; queue_attempts
+//     gained tls, how each attempt used TLS
+//
 //   - mailbox_counts (0002): per-mailbox MESSAGES, UNSEEN, DELETED, SIZE
 //     and deleted size, kept exact by triggers on messages, so SELECT and
 //     STATUS read one row; partial indexes for unseen and deleted messages

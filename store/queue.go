@@ -77,6 +77,10 @@ type QueueAttempt struct {
 	At     time.Time
 	Remote string // the host that answered, "" if none did
 	Reply  string
+	// TLS says how the session used TLS ("TLS 1.3, certificate
+	// verified (MTA-STS)", "none: STARTTLS failed ...; retried in
+	// plaintext"); "" when no session was opened.
+	TLS string
 }
 
 // Enqueue adds one queue row and returns its id.
@@ -186,8 +190,8 @@ func (tx *Tx) TouchQueue() error {
 }
 
 func (tx *Tx) addAttempt(id int64, a QueueAttempt) error {
-	_, err := tx.exec(`INSERT INTO queue_attempts(queue_id, at, remote, reply) VALUES (?, ?, ?, ?)`,
-		id, a.At.Unix(), a.Remote, a.Reply)
+	_, err := tx.exec(`INSERT INTO queue_attempts(queue_id, at, remote, reply, tls) VALUES (?, ?, ?, ?, ?)`,
+		id, a.At.Unix(), a.Remote, a.Reply, a.TLS)
 	if err != nil {
 		return fmt.Errorf("store: queue attempt: %w", err)
 	}
@@ -233,7 +237,7 @@ func (db *DB) QueueItem(ctx context.Context, id int64) (QueueItem, error) {
 
 // QueueAttempts lists an item's attempts in order.
 func (db *DB) QueueAttempts(ctx context.Context, id int64) ([]QueueAttempt, error) {
-	rows, err := db.rdb.QueryContext(ctx, `SELECT at, remote, reply FROM queue_attempts
+	rows, err := db.rdb.QueryContext(ctx, `SELECT at, remote, reply, tls FROM queue_attempts
 		WHERE queue_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: queue attempts: %w", err)
@@ -243,7 +247,7 @@ func (db *DB) QueueAttempts(ctx context.Context, id int64) ([]QueueAttempt, erro
 	for rows.Next() {
 		var a QueueAttempt
 		var at int64
-		if err := rows.Scan(&at, &a.Remote, &a.Reply); err != nil {
+		if err := rows.Scan(&at, &a.Remote, &a.Reply, &a.TLS); err != nil {
 			return nil, fmt.Errorf("store: queue attempts: %w", err)
 		}
 		a.At = time.Unix(at, 0)

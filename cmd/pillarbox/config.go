@@ -90,6 +90,24 @@ type Config struct {
 		// Smarthost, as host:port, receives all outgoing mail. Default ""
 		// (deliver directly to each domain's MX).
 		Smarthost string `toml:"smarthost"`
+		// SmarthostTLS secures the session with the smarthost:
+		// "starttls" (the default; STARTTLS is required), "implicit"
+		// (TLS from the first byte, as on port 465) or "none"
+		// (plaintext, no login). With TLS the certificate must chain to
+		// the system roots, or to SmarthostCA, and be valid for the
+		// smarthost's name.
+		SmarthostTLS string `toml:"smarthost_tls"`
+		// SmarthostUser logs in to the smarthost with AUTH PLAIN (or
+		// LOGIN), only over TLS. Default "" (no login).
+		SmarthostUser string `toml:"smarthost_user"`
+		// SmarthostPassword is SmarthostUser's password; or
+		// SmarthostPasswordFile names a file whose first line is the
+		// password, read at start. Exactly one goes with smarthost_user.
+		SmarthostPassword     string `toml:"smarthost_password"`
+		SmarthostPasswordFile string `toml:"smarthost_password_file"`
+		// SmarthostCA is a PEM file of CA certificates that verify the
+		// smarthost instead of the system roots. Default "".
+		SmarthostCA string `toml:"smarthost_ca"`
 		// Retry is the wait before each further delivery attempt; the last
 		// one repeats until MaxAge. Default 5m, 10m, 20m, 40m, 80m, 160m.
 		Retry []Duration `toml:"retry"`
@@ -120,6 +138,11 @@ type Config struct {
 		// makes (MX, and the mail authentication records), for example a
 		// local validating resolver. Default "" (the system's resolvers).
 		Resolver string `toml:"resolver"`
+		// DNSSEC says that Resolver validates DNSSEC and that the path to
+		// it is trusted (a resolver on the same host), so that its AD bit
+		// can be believed: the relay then does DANE (RFC 7672). Needs
+		// resolver. Default false (DANE off).
+		DNSSEC bool `toml:"dnssec"`
 		// SPFAll ends the SPF record that `pillarbox dns` prints: "~all"
 		// (softfail, the default) or "-all" (fail).
 		SPFAll string `toml:"spf_all"`
@@ -160,6 +183,7 @@ func DefaultConfig() *Config {
 	for _, m := range []time.Duration{5, 10, 20, 40, 80, 160} {
 		c.Relay.Retry = append(c.Relay.Retry, Duration{m * time.Minute})
 	}
+	c.Relay.SmarthostTLS = "starttls"
 	c.Relay.MaxAge = Duration{120 * time.Hour}
 	c.Relay.DelayWarning = Duration{4 * time.Hour}
 	c.Inbound.Verify = true
@@ -322,6 +346,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("relay.smarthost: %w", err)
 		}
 	}
+	if err := c.validateSmarthost(); err != nil {
+		return err
+	}
+	if c.DNS.DNSSEC && c.DNS.Resolver == "" {
+		return errors.New("dns.dnssec: needs dns.resolver, the validating resolver whose answers are trusted")
+	}
 	if len(c.Relay.Retry) == 0 {
 		return errors.New("relay.retry: must list at least one interval")
 	}
@@ -407,6 +437,37 @@ func checkHostPort(addr string, listen bool) error {
 	}
 	if _, err := normalizeDomain(host); err != nil {
 		return fmt.Errorf("address %s: %w", addr, err)
+	}
+	return nil
+}
+
+// validateSmarthost checks the smarthost's login and TLS keys: a
+// password goes with a user, and a login only over TLS (RFC 4954 4).
+func (c *Config) validateSmarthost() error {
+	r := &c.Relay
+	switch r.SmarthostTLS {
+	case "starttls", "implicit", "none":
+	default:
+		return fmt.Errorf("relay.smarthost_tls: %q: must be \"starttls\", \"implicit\" or \"none\"", r.SmarthostTLS)
+	}
+	if r.SmarthostCA != "" && r.Smarthost == "" {
+		return errors.New("relay.smarthost_ca: set without relay.smarthost")
+	}
+	if r.SmarthostUser == "" {
+		if r.SmarthostPassword != "" || r.SmarthostPasswordFile != "" {
+			return errors.New("relay.smarthost_password: set without relay.smarthost_user")
+		}
+		return nil
+	}
+	switch {
+	case r.Smarthost == "":
+		return errors.New("relay.smarthost_user: set without relay.smarthost")
+	case r.SmarthostTLS == "none":
+		return errors.New("relay.smarthost_user: the password is sent only over TLS: relay.smarthost_tls must not be \"none\"")
+	case r.SmarthostPassword != "" && r.SmarthostPasswordFile != "":
+		return errors.New("relay.smarthost_password: set both it and smarthost_password_file; choose one")
+	case r.SmarthostPassword == "" && r.SmarthostPasswordFile == "":
+		return errors.New("relay.smarthost_user: needs relay.smarthost_password or smarthost_password_file")
 	}
 	return nil
 }

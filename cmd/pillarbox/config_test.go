@@ -46,6 +46,7 @@ func TestDefaultConfig(t *testing.T) {
 	want.Submission.Listen = "127.0.0.1:2587"
 	want.IMAP.Listen = "127.0.0.1:2143"
 	want.Relay.Retry = durations(5*time.Minute, 10*time.Minute, 20*time.Minute, 40*time.Minute, 80*time.Minute, 160*time.Minute)
+	want.Relay.SmarthostTLS = "starttls"
 	want.Relay.MaxAge = Duration{120 * time.Hour}
 	want.Relay.DelayWarning = Duration{4 * time.Hour}
 	want.Inbound.Verify, want.Inbound.DMARCReject, want.Inbound.RefuseLocalSpoof = true, true, true
@@ -80,11 +81,16 @@ func fullConfig() *Config {
 	c.Limits.MaxConnections = 500
 	c.Limits.MaxConnectionsPerIP = 20
 	c.Relay.Smarthost = "smtp.provider.example:587"
+	c.Relay.SmarthostTLS = "implicit"
+	c.Relay.SmarthostUser = "pillarbox@provider.example"
+	c.Relay.SmarthostPasswordFile = "/etc/pillarbox/smarthost-password"
+	c.Relay.SmarthostCA = "/etc/pillarbox/provider-ca.pem"
 	c.Relay.Retry = durations(time.Minute, 150*time.Second, time.Hour)
 	c.Relay.MaxAge = Duration{72 * time.Hour}
 	c.Relay.DelayWarning = Duration{0}
 	c.Inbound.Verify, c.Inbound.DMARCReject, c.Inbound.RefuseLocalSpoof = true, false, true
 	c.DNS.Resolver = "127.0.0.53:53"
+	c.DNS.DNSSEC = true
 	c.DNS.SPFAll = "-all"
 	return c
 }
@@ -161,6 +167,18 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "listen bad host", text: "[submission]\nlisten_tls = \"bad_host:465\"\n", want: []string{"submission.listen_tls: "}},
 		{name: "smarthost without host", text: "[relay]\nsmarthost = \":25\"\n", want: []string{"relay.smarthost: "}},
 		{name: "smarthost port 0", text: "[relay]\nsmarthost = \"relay.example:0\"\n", want: []string{"relay.smarthost: "}},
+		{name: "smarthost_tls", text: "[relay]\nsmarthost_tls = \"tls\"\n", want: []string{"relay.smarthost_tls: ", "must be"}},
+		{name: "smarthost user without smarthost", text: "[relay]\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\n",
+			want: []string{"relay.smarthost_user: set without relay.smarthost"}},
+		{name: "smarthost login without TLS", text: "[relay]\nsmarthost = \"relay.example:587\"\nsmarthost_tls = \"none\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\n",
+			want: []string{"relay.smarthost_user: ", "only over TLS"}},
+		{name: "smarthost user without password", text: "[relay]\nsmarthost = \"relay.example:587\"\nsmarthost_user = \"u\"\n",
+			want: []string{"needs relay.smarthost_password or smarthost_password_file"}},
+		{name: "smarthost two passwords", text: "[relay]\nsmarthost = \"relay.example:587\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\nsmarthost_password_file = \"/f\"\n",
+			want: []string{"relay.smarthost_password: ", "choose one"}},
+		{name: "smarthost password without user", text: "[relay]\nsmarthost_password = \"p\"\n", want: []string{"without relay.smarthost_user"}},
+		{name: "smarthost_ca without smarthost", text: "[relay]\nsmarthost_ca = \"/ca.pem\"\n", want: []string{"relay.smarthost_ca: set without relay.smarthost"}},
+		{name: "dnssec without resolver", text: "[dns]\ndnssec = true\n", want: []string{"dns.dnssec: needs dns.resolver"}},
 		{name: "resolver by name", text: "[dns]\nresolver = \"dns.example:53\"\n", want: []string{"dns.resolver: ", "must be an IP address"}},
 		{name: "spf_all", text: "[dns]\nspf_all = \"?all\"\n", want: []string{"dns.spf_all: "}},
 		{name: "resolver without port", text: "[dns]\nresolver = \"127.0.0.1\"\n", want: []string{"dns.resolver: "}},

@@ -162,6 +162,9 @@ func printQueueDetail(w io.Writer, d mailbox.QueueDetail) {
 			remote = "-"
 		}
 		fmt.Fprintf(w, "  %s  %s  %s\n", a.At.Local().Format(queueTimeLayout), remote, queueOneLine(a.Reply))
+		if a.TLS != "" {
+			fmt.Fprintf(w, "    tls: %s\n", queueOneLine(a.TLS))
+		}
 	}
 	fmt.Fprintln(w, "header:")
 	for _, l := range strings.Split(string(bytes.TrimRight(d.Header, "\r\n")), "\n") {

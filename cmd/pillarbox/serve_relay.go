@@ -18,6 +18,10 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 	for i, d := range cfg.Relay.Retry {
 		retry[i] = d.Duration
 	}
+	sec, refresh, err := relaySecurity(w)
+	if err != nil {
+		return nil, nil, err
+	}
 	runner := relay.New(w.svc, relay.Options{
 		Hostname:      cfg.Hostname,
 		PrimaryDomain: cfg.Domains[0],
@@ -28,6 +32,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			DelayWarning: cfg.Relay.DelayWarning.Duration,
 		},
 		Resolver: newResolver(cfg.DNS.Resolver),
+		Security: sec,
 		Logger:   w.log,
 	})
 	w.notices = runner
@@ -51,7 +56,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 		specs = append(specs, listenerSpec{name: "submissions", addr: cfg.Submission.ListenTLS, implicitTLS: true,
 			srv: smtp.NewSubmission(sub, opts)})
 	}
-	return specs, []worker{runner.Run}, nil
+	return specs, []worker{runner.Run, refresh}, nil
 }
 
 // kickingSubmitter wakes the relay after every submission that queued

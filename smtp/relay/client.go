@@ -25,6 +25,7 @@ type reply struct {
 	temporary bool   // for code 0: may succeed later
 	tls       bool   // the remote answered over TLS
 	dsn       bool   // the remote offered DSN (RFC 3461): it reports from here on
+	tlsNote   string // how the session used TLS (conn.tlsNote)
 }
 
 func (r reply) ok() bool { return r.code/100 == 2 }
@@ -59,6 +60,10 @@ func smtpReply(e *gosmtp.SMTPError, host string) reply {
 // errReply turns any error into a reply: an SMTP reply, or a temporary
 // failure (network, timeout, TLS: RFC 5321 4.5.4.1 says to try later).
 func errReply(err error, host string) reply {
+	var ae *authError
+	if errors.As(err, &ae) {
+		return ae.asReply()
+	}
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) {
 		return smtpReply(se, host)
@@ -76,23 +81,50 @@ func describe(err error, host string) string {
 
 // conn is an open SMTP session with one host.
 type conn struct {
-	c      *gosmtp.Client
-	host   string
-	tls    bool
-	broken bool // a non-SMTP error: do not use again
-	stop   func() bool
-
+	c    *gosmtp.Client
+	host string
+	tls  bool
 	// tlsVerified is set by the TLS setup when the certificate was
-	// verified under MTA-STS enforce, DANE or a verified smarthost; only
-	// then may a REQUIRETLS message go this way (RFC 8689 4.2.1).
+	// verified under MTA-STS enforce, DANE (Verify) or a verified
+	// smarthost; only then may a REQUIRETLS message go this way (RFC
+	// 8689 4.1).
 	tlsVerified bool
+	// tlsNote says how the session used TLS, for the attempt's record.
+	tlsNote string
+	broken  bool // a non-SMTP error: do not use again
+	stop    func() bool
 }
 
-// dial connects to host:port and says EHLO, with STARTTLS when the
-// server offers it (RFC 3207; opportunistic, RFC 7435: the certificate
-// is not checked, and a failed TLS handshake is a deferral, not a reason
-// to send in the clear).
-func (r *Runner) dial(ctx context.Context, host, port string) (*conn, error) {
+// dial opens a session with host as plan (securityPlan) says: TLS where
+// the host's policy asks for it, or opportunistic STARTTLS (RFC 3207,
+// RFC 7435) that goes on in the clear when the server offers no
+// STARTTLS. When an opportunistic TLS handshake fails, the same host is
+// tried again at once in plaintext, as Postfix's "may" level does: a
+// receiver with a broken TLS stack would otherwise get no mail at all,
+// and without a policy plaintext is what a man in the middle could force
+// anyway. With a policy (MTA-STS enforce, DANE, a smarthost with TLS) a
+// TLS failure is an error: the next host, or a deferral.
+func (r *Runner) dial(ctx context.Context, rt *route, host string) (*conn, error) {
+	plan, err := r.securityPlan(ctx, rt, host)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.connect(ctx, host, rt.port, plan)
+	var he *handshakeError
+	if err != nil && errors.As(err, &he) && !plan.require && ctx.Err() == nil {
+		r.log.Info("relay: STARTTLS handshake failed, retrying in plaintext", "remote", host, "err", he.err)
+		if plan.testing != nil {
+			plan.testing(fmt.Errorf("STARTTLS handshake failed: %w", he.err))
+		}
+		plain := tlsPlan{skipTLS: true, note: "none: STARTTLS failed (" + he.err.Error() + "); retried in plaintext"}
+		c, err = r.connect(ctx, host, rt.port, plain)
+	}
+	return c, err
+}
+
+// connect connects to host:port and says EHLO, with TLS as plan says,
+// and logs in when plan says so.
+func (r *Runner) connect(ctx context.Context, host, port string, plan tlsPlan) (*conn, error) {
 	nc, err := r.opts.Dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, err
@@ -100,7 +132,13 @@ func (r *Runner) dial(ctx context.Context, host, port string) (*conn, error) {
 	// go-smtp's client knows no context: closing the connection is how
 	// shutdown interrupts a slow remote.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	c, usedTLS, err := r.handshake(nc, host)
+	var c *gosmtp.Client
+	var st tlsState
+	if plan.implicit {
+		c, st, err = r.implicitTLS(nc, host, plan)
+	} else {
+		c, st, err = r.handshake(nc, host, plan)
+	}
 	if err != nil {
 		stop()
 		nc.Close()
@@ -113,7 +151,41 @@ func (r *Runner) dial(ctx context.Context, host, port string) (*conn, error) {
 		c.Close()
 		return nil, err
 	}
-	return &conn{c: c, host: host, tls: usedTLS, stop: stop}, nil
+	cn := &conn{c: c, host: host, tls: st.used, tlsVerified: st.used && plan.verified, tlsNote: st.note, stop: stop}
+	if plan.auth {
+		if err := r.login(cn); err != nil {
+			cn.broken = true
+			cn.close()
+			return nil, err
+		}
+	}
+	return cn, nil
+}
+
+// tlsState is how a session's handshake went.
+type tlsState struct {
+	used bool
+	note string
+}
+
+// handshakeError is a failed TLS handshake after STARTTLS: the one
+// failure after which an opportunistic session is retried in plaintext.
+type handshakeError struct{ err error }
+
+func (e *handshakeError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e *handshakeError) Unwrap() error { return e.err }
+
+// implicitTLS does the TLS handshake at once (RFC 8314 3), for a
+// smarthost on a submissions port.
+func (r *Runner) implicitTLS(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Client, tlsState, error) {
+	tc := tls.Client(nc, plan.tlsConfig(r.opts.TLS, host))
+	nc.SetDeadline(time.Now().Add(r.opts.CommandTimeout))
+	err := tc.Handshake()
+	nc.SetDeadline(time.Time{})
+	if err != nil {
+		return nil, tlsState{}, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return gosmtp.NewClient(tc), tlsState{used: true, note: plan.describe(tc.ConnectionState())}, nil
 }
 
 // handshake reads the greeting and does the first EHLO and STARTTLS
@@ -121,7 +193,7 @@ func (r *Runner) dial(ctx context.Context, host, port string) (*conn, error) {
 // "localhost" and fails when STARTTLS is not offered. It returns a client
 // over the (possibly TLS) connection that replays the greeting, so that
 // the client's own EHLO comes next.
-func (r *Runner) handshake(nc net.Conn, host string) (*gosmtp.Client, bool, error) {
+func (r *Runner) handshake(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Client, tlsState, error) {
 	nc.SetDeadline(time.Now().Add(r.opts.CommandTimeout))
 	defer nc.SetDeadline(time.Time{})
 	br := bufio.NewReader(nc)
@@ -131,53 +203,68 @@ func (r *Runner) handshake(nc net.Conn, host string) (*gosmtp.Client, bool, erro
 	}{br, nc})
 	_, greeting, err := tp.ReadResponse(220)
 	if err != nil {
-		return nil, false, protoErr(err)
+		return nil, tlsState{}, protoErr(err)
 	}
 	greetLine := "220 " + strings.ReplaceAll(greeting, "\n", " ") + "\r\n"
 	replay := func(c net.Conn, rd io.Reader) *gosmtp.Client {
 		return gosmtp.NewClient(&replayConn{Conn: c, r: io.MultiReader(strings.NewReader(greetLine), rd)})
 	}
+	if plan.skipTLS {
+		return replay(nc, br), tlsState{note: plan.note}, nil
+	}
+	// plain goes on without TLS, unless the plan requires it.
+	plain := func(why string) (*gosmtp.Client, tlsState, error) {
+		if plan.require {
+			return nil, tlsState{}, fmt.Errorf("%s, but %s requires TLS", why, plan.why)
+		}
+		if plan.testing != nil {
+			plan.testing(errors.New(why))
+		}
+		return replay(nc, br), tlsState{note: "none: " + why}, nil
+	}
 	if err := tp.PrintfLine("EHLO %s", r.opts.Hostname); err != nil {
-		return nil, false, err
+		return nil, tlsState{}, err
 	}
 	_, ehlo, err := tp.ReadResponse(250)
 	if err != nil {
 		var te *textproto.Error
 		if errors.As(err, &te) {
 			// An old server without EHLO: go-smtp falls back to HELO.
-			return replay(nc, br), false, nil
+			return plain("EHLO refused")
 		}
-		return nil, false, err
+		return nil, tlsState{}, err
 	}
 	if !hasExtension(ehlo, "STARTTLS") {
-		return replay(nc, br), false, nil
+		return plain("STARTTLS not offered")
 	}
 	if err := tp.PrintfLine("STARTTLS"); err != nil {
-		return nil, false, err
+		return nil, tlsState{}, err
 	}
-	if _, _, err := tp.ReadResponse(220); err != nil {
+	if _, msg, err := tp.ReadResponse(220); err != nil {
 		var te *textproto.Error
 		if errors.As(err, &te) {
 			// Offered but refused (454 TLS not available): go on in the
 			// clear, as without the offer.
-			return replay(nc, br), false, nil
+			return plain(fmt.Sprintf("STARTTLS refused (%d %s)", te.Code, strings.Join(strings.Fields(msg), " ")))
 		}
-		return nil, false, err
+		return nil, tlsState{}, err
 	}
 	if br.Buffered() > 0 {
 		// Anything sent before the TLS handshake could be injected by a
 		// man in the middle (the STARTTLS command injection of CVE-2011-0411).
-		return nil, false, errors.New("STARTTLS: data after the 220 reply")
+		return nil, tlsState{}, errors.New("STARTTLS: data after the 220 reply")
 	}
-	cfg := r.opts.TLS.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = host
-	}
-	tc := tls.Client(nc, cfg)
+	tc := tls.Client(nc, plan.tlsConfig(r.opts.TLS, host))
 	if err := tc.Handshake(); err != nil {
-		return nil, false, fmt.Errorf("TLS handshake: %w", err)
+		return nil, tlsState{}, &handshakeError{err: err}
 	}
-	return replay(tc, tc), true, nil
+	cs := tc.ConnectionState()
+	if plan.testing != nil && plan.check != nil {
+		if err := plan.check(cs); err != nil {
+			plan.testing(err)
+		}
+	}
+	return replay(tc, tc), tlsState{used: true, note: plan.describe(cs)}, nil
 }
 
 // replayConn reads from r (the replayed greeting, then the connection).
@@ -268,9 +355,7 @@ func (c *conn) send(env *envelope, data []byte) ([]reply, error) {
 		if err := c.c.Reset(); err != nil {
 			c.fail(err)
 		}
-		for i := range out {
-			out[i].tls = c.tls
-		}
+		c.mark(out)
 		return out, nil
 	}
 	final := c.data(data)
@@ -284,11 +369,17 @@ func (c *conn) send(env *envelope, data []byte) ([]reply, error) {
 			out[i] = reply{code: 250, text: final.text, remote: c.host}
 		}
 	}
+	c.mark(out)
+	return out, nil
+}
+
+// mark notes on replies how the session used TLS, and whether the
+// remote offered DSN.
+func (c *conn) mark(out []reply) {
 	dsn := c.offers("DSN")
 	for i := range out {
-		out[i].tls, out[i].dsn = c.tls, dsn
+		out[i].tls, out[i].tlsNote, out[i].dsn = c.tls, c.tlsNote, dsn
 	}
-	return out, nil
 }
 
 type dataResult struct {

@@ -49,6 +49,9 @@ type Options struct {
 	// the host when empty. Zero: TLS 1.2 or later without checking the
 	// certificate (opportunistic TLS, RFC 7435).
 	TLS *tls.Config
+	// Security is the transport security: smarthost login and TLS,
+	// MTA-STS and DANE. Zero: see Security.
+	Security Security
 	// Clock is the scheduler's time. Zero: the system clock.
 	Clock Clock
 	// Logger gets one line per attempt and recipient. Zero: slog.Default().
@@ -88,6 +91,7 @@ const errorBackoff = 10 * time.Second
 type Runner struct {
 	svc  *mailbox.Service
 	opts Options
+	sec  *security
 	log  *slog.Logger
 	kick chan struct{}
 	done chan struct{}
@@ -152,6 +156,7 @@ func New(svc *mailbox.Service, opts Options) *Runner {
 	return &Runner{
 		svc:      svc,
 		opts:     opts,
+		sec:      &security{Security: opts.Security},
 		log:      opts.Logger,
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}, 1),
@@ -479,7 +484,7 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 			*c = nil
 		}
 		if *c == nil {
-			nc, err := r.dial(ctx, host, rt.port)
+			nc, err := r.dial(ctx, rt, host)
 			if err != nil {
 				if rt.implicit && isNotFound(err) {
 					// RFC 5321 5.1: no MX and no address: no such domain.
@@ -538,9 +543,9 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 	var lines []logLine
 	for i, it := range g.items {
 		rp := replies[i]
-		res := mailbox.QueueResult{ID: it.ID, Attempt: mailbox.QueueAttempt{At: now, Remote: rp.remote, Reply: rp.String()}}
+		res := mailbox.QueueResult{ID: it.ID, Attempt: mailbox.QueueAttempt{At: now, Remote: rp.remote, Reply: rp.String(), TLS: rp.tlsNote}}
 		attrs := []any{"queue_id", it.ID, "rcpt", it.Recipient, "from", it.Sender, "remote", rp.remote,
-			"reply", rp.String(), "tls", rp.tls, "attempt", it.Attempts, "message_id", it.MessageID}
+			"reply", rp.String(), "tls", rp.tls, "tls_note", rp.tlsNote, "attempt", it.Attempts, "message_id", it.MessageID}
 		block := dsnRecipient{Recipient: it.Recipient, ORcpt: it.Params.ORcpt, Reply: rp, LastAttempt: now}
 		switch {
 		case rp.ok():

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"slices"
 	"strings"
@@ -245,24 +244,6 @@ func TestOpportunisticSTARTTLS(t *testing.T) {
 	e2.start(e2.options())
 	if msg := e2.waitMsg(); msg.tls {
 		t.Error("tls without an offer")
-	}
-}
-
-func TestTLSFailureDefers(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, testTLS(t))
-	o := e.options()
-	// A client that checks certificates: the sink's self-signed one
-	// fails the handshake.
-	o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-	e.submit("tls fail", "bob@remote.test")
-	e.start(o)
-	if next := e.waitIdle(); !next.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("next %v, want a deferral", next)
-	}
-	q := e.queue()
-	if len(q) != 1 || !strings.Contains(q[0].LastReply, "TLS handshake") {
-		t.Errorf("queue %+v", q)
 	}
 }
 
