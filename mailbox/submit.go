@@ -17,6 +17,11 @@ type Submission struct {
 	Local   []Recipient // resolved recipients in local domains
 	Remote  []Address   // recipients in other domains
 	Data    []byte      // the whole message, trace headers included
+	// SentData is the sender's own copy for its \Sent folder when it
+	// differs from Data: the message with its Bcc fields, which
+	// submission removes from what the recipients get (RFC 5322 3.6.3).
+	// Nil: Data.
+	SentData []byte
 }
 
 // Submitted reports a committed submission.
@@ -25,6 +30,11 @@ type Submitted struct {
 	MessageID string  // the Message-ID header, without <>
 	Accounts  int     // how many local accounts received it
 	Queued    []int64 // one queue item per remote recipient
+	// SentFolder and SentUID say where the copy for the sender went;
+	// "" and 0 if none was filed (Options.NoSentCopy, or the account has
+	// no \Sent folder).
+	SentFolder string
+	SentUID    uint32
 }
 
 // ErrNotOwner means an account tried to send as an address it does not
@@ -46,10 +56,11 @@ func (s *Service) CanSendAs(ctx context.Context, acct Account, a Address) (bool,
 }
 
 // Submit parses the message once and, in one transaction, stores it in
-// the INBOX of every local recipient account and queues one item per
-// remote recipient: either all of it commits or none. It returns once
-// the transaction is durable; telling the relay about new items is the
-// caller's job.
+// the INBOX of every local recipient account, queues one item per remote
+// recipient and files the sender's copy in its \Sent folder (sent.go;
+// not with Options.NoSentCopy): either all of it commits or none. It
+// returns once the transaction is durable; telling the relay about new
+// items is the caller's job.
 func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error) {
 	accounts := accountsOf(sub.Local)
 	if len(accounts) == 0 && len(sub.Remote) == 0 {
@@ -64,6 +75,16 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 	blob, meta, err := s.prepareBlob(sub.Data)
 	if err != nil {
 		return Submitted{}, err
+	}
+	// The Sent copy shares the stored message unless it differs (Bcc).
+	var sentBlob *store.Blob
+	sentID := meta.Envelope.MessageID
+	if !s.noSent && sub.SentData != nil {
+		var sentMeta *Meta
+		if sentBlob, sentMeta, err = s.prepareBlob(sub.SentData); err != nil {
+			return Submitted{}, err
+		}
+		sentID = sentMeta.Envelope.MessageID
 	}
 	now := s.now()
 	var res Submitted
@@ -92,7 +113,18 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 			}
 			res.Queued = append(res.Queued, qid)
 		}
-		return nil
+		if s.noSent {
+			return nil
+		}
+		sent, size := id, int64(len(blob.Data))
+		if sentBlob != nil {
+			if sent, err = tx.InsertBlob(sentBlob); err != nil {
+				return err
+			}
+			size = int64(len(sentBlob.Data))
+		}
+		res.SentFolder, res.SentUID, err = s.fileSentCopy(tx, sub.Account.ID, sent, size, sentID, now)
+		return err
 	})
 	if err != nil {
 		return Submitted{}, fmt.Errorf("mailbox: submit: %w", err)

@@ -288,14 +288,16 @@ func (s *submissionSession) Data(r io.Reader) error {
 	buf.Grow(body.Len() + 1024)
 	s.writeTrace(&buf, id)
 	s.completeHeader(&buf, h, id)
+	sent := sentCopy(buf.Bytes(), body.Bytes(), h)
 	writeWithoutBcc(&buf, body.Bytes(), h)
 
 	res, err := s.sub.Submit(context.Background(), &mailbox.Submission{
-		Account: *s.acct,
-		From:    s.from,
-		Local:   s.local,
-		Remote:  s.remote,
-		Data:    buf.Bytes(),
+		Account:  *s.acct,
+		From:     s.from,
+		Local:    s.local,
+		Remote:   s.remote,
+		Data:     buf.Bytes(),
+		SentData: sent,
 	})
 	if errors.Is(err, mailbox.ErrAccountGone) || s.ended.Load() && err != nil {
 		s.srv.log.Warn("smtp: submission refused, account gone", "id", id, "user", s.acct.Address)
@@ -306,7 +308,7 @@ func (s *submissionSession) Data(r io.Reader) error {
 	}
 	s.srv.log.Info("smtp: submitted", "id", id, "stored", res.ID, "user", s.acct.Address, "from", s.from.String(),
 		"to", strings.Join(s.rcptRaw, ","), "local", res.Accounts, "queued", len(res.Queued), "size", n,
-		"message_id", res.MessageID, "remote", remoteIP(s.conn))
+		"message_id", res.MessageID, "sent_folder", res.SentFolder, "sent_uid", res.SentUID, "remote", remoteIP(s.conn))
 	return nil
 }
 

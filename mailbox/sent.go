@@ -1,0 +1,115 @@
+package mailbox
+
+import (
+	"time"
+
+	"pillarbox/store"
+)
+
+// The Sent copy (issue 9).
+//
+// Submit files a copy of each submitted message in the sender's folder
+// with the \Sent special use (RFC 6154), flagged \Seen, in the same
+// transaction as the local deliveries and the queue items: the 250 means
+// that the message is queued and filed, or neither happened. Most mail
+// apps upload their own copy as well (IMAP APPEND to the same folder),
+// which would leave two. So an APPEND to a \Sent folder whose message
+// carries the Message-ID of a copy that submission filed for the same
+// account within SentCopyWindow keeps the client's copy, whose UID the
+// client has just been told (APPENDUID, RFC 4315), and expunges the
+// automatic one, in one transaction; other sessions see the EXPUNGE as for
+// any other removal. A copy the user has since moved or deleted is no
+// longer one to replace (its record went with it), and an APPEND to
+// another folder, with another Message-ID, by another account or later
+// than the window keeps both.
+
+// SentCopyWindow is how long after a submission an APPEND of the same
+// message to a \Sent folder replaces the automatic copy. Mail apps upload
+// their copy right after the 250; a quarter of an hour covers a slow
+// upload of a large message and a client that queues it while offline for
+// a moment, and is short enough that a user who uploads an old message
+// again on purpose keeps both.
+const SentCopyWindow = 15 * time.Minute
+
+// sentFolder returns the account's folder with the \Sent special use
+// (wherever the user moved it; the first by name if there are several),
+// or ok false if it has none.
+func sentFolder(tx *store.Tx, account int64) (m store.Mailbox, ok bool, err error) {
+	boxes, err := tx.MailboxesOf(account)
+	if err != nil {
+		return store.Mailbox{}, false, err
+	}
+	for _, mb := range boxes {
+		if mb.SpecialUse == `\Sent` {
+			return mb, true, nil
+		}
+	}
+	return store.Mailbox{}, false, nil
+}
+
+// fileSentCopy adds the stored message blob (size octets, Message-ID
+// msgID) to the account's \Sent folder with \Seen inside tx, records it
+// as an automatic copy, and forgets the records past the window. It
+// returns the folder's name and the copy's UID, or "" and 0 if the
+// account has no \Sent folder (the user deleted it: Pillarbox does not
+// make it again behind the user's back).
+func (s *Service) fileSentCopy(tx *store.Tx, account, blob, size int64, msgID string, now time.Time) (string, uint32, error) {
+	mb, ok, err := sentFolder(tx, account)
+	if err != nil || !ok {
+		return "", 0, err
+	}
+	tx.Lock(mb.ID, s.mailboxLock(mb.ID))
+	uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: now,
+		Size: size, Flags: store.FlagSeen})
+	if err != nil {
+		return "", 0, err
+	}
+	tx.OnCommit(func() {
+		s.announce(Change{Kind: ChangeAdded, MailboxID: mb.ID, UID: uid, ModSeq: modseq})
+	})
+	if msgID == "" {
+		// Nothing an upload could be matched by; submission always
+		// adds a Message-ID, so only an unreadable one gets here.
+		return mb.Name, uid, nil
+	}
+	if err := tx.AddSentCopy(store.SentCopy{MailboxID: mb.ID, UID: uid, AccountID: account, MessageID: msgID, Saved: now}); err != nil {
+		return "", 0, err
+	}
+	if _, err := tx.PruneSentCopies(now.Add(-SentCopyWindow)); err != nil {
+		return "", 0, err
+	}
+	return mb.Name, uid, nil
+}
+
+// replaceSentCopies expunges, inside tx, the automatic Sent copies of
+// account with Message-ID msgID saved within the window before now,
+// because the client has just uploaded its own copy to a \Sent folder.
+// It returns how many it removed.
+func (s *Service) replaceSentCopies(tx *store.Tx, account int64, msgID string, now time.Time) (int, error) {
+	copies, err := tx.SentCopies(account, msgID, now.Add(-SentCopyWindow))
+	if err != nil || len(copies) == 0 {
+		return 0, err
+	}
+	// copies are ordered by mailbox, then UID, as RemoveMessages wants.
+	n := 0
+	for i := 0; i < len(copies); {
+		mbID := copies[i].MailboxID
+		var uids []uint32
+		for ; i < len(copies) && copies[i].MailboxID == mbID; i++ {
+			uids = append(uids, copies[i].UID)
+		}
+		m, err := s.mailboxForWrite(tx, account, mbID)
+		if err != nil {
+			return 0, err
+		}
+		removed, err := tx.RemoveMessages(m.ID, uids)
+		if err != nil {
+			return 0, err
+		}
+		// No origin: the appending session has to hear of it as well if
+		// it has the folder selected.
+		s.announceRemoved(tx, m.ID, removed, nil)
+		n += len(removed)
+	}
+	return n, nil
+}
