@@ -168,7 +168,7 @@ func (s *Service) mailboxForWrite(tx *store.Tx, account, id int64) (store.Mailbo
 // returns the folder and the message's UID. ErrNoSuchFolder if the folder
 // does not exist (INBOX is made again if it went). A message appended to
 // a \Sent folder replaces the copy that submission filed itself of the
-// same message (sent.go).
+// same message, and keeps submission from filing one (sent.go).
 func (s *Service) Append(ctx context.Context, account int64, name string, raw []byte, flags []string, date time.Time) (Folder, uint32, error) {
 	name, err := NormalizeFolderName(name)
 	if err != nil {
@@ -217,10 +217,13 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 		tx.OnCommit(func() {
 			s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq})
 		})
-		if m.SpecialUse == `\Sent` {
-			replaced, err = s.replaceSentCopies(tx, account, blob.MessageID, now)
+		if m.SpecialUse != `\Sent` {
+			return nil
 		}
-		return err
+		if replaced, err = s.replaceSentCopies(tx, account, blob.MessageID, now); err != nil {
+			return err
+		}
+		return s.recordSent(tx, m.ID, uid, account, blob.MessageID, store.SentUpload, now)
 	})
 	if err != nil {
 		return Folder{}, 0, fmt.Errorf("mailbox: append: %w", err)

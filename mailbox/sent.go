@@ -18,8 +18,11 @@ import (
 // account within SentCopyWindow keeps the client's copy, whose UID the
 // client has just been told (APPENDUID, RFC 4315), and expunges the
 // automatic one, in one transaction; other sessions see the EXPUNGE as for
-// any other removal. A copy the user has since moved or deleted is no
-// longer one to replace (its record went with it), and an APPEND to
+// any other removal. The other order counts too: a submission of a
+// message that the account uploaded to a \Sent folder within the window
+// (an app that files before it sends, or a message submitted again after
+// a lost 250) files no copy. A copy the user has since moved or deleted
+// is no longer one to match (its record went with it), and an APPEND to
 // another folder, with another Message-ID, by another account or later
 // than the window keeps both.
 
@@ -47,38 +50,57 @@ func sentFolder(tx *store.Tx, account int64) (m store.Mailbox, ok bool, err erro
 	return store.Mailbox{}, false, nil
 }
 
+// sentFiling says what became of the sender's copy of a submission.
+type sentFiling struct {
+	folder   string // "" if none was filed
+	uid      uint32
+	byClient bool // the account had uploaded the message already
+}
+
 // fileSentCopy adds the stored message blob (size octets, Message-ID
 // msgID) to the account's \Sent folder with \Seen inside tx, records it
 // as an automatic copy, and forgets the records past the window. It
-// returns the folder's name and the copy's UID, or "" and 0 if the
-// account has no \Sent folder (the user deleted it: Pillarbox does not
-// make it again behind the user's back).
-func (s *Service) fileSentCopy(tx *store.Tx, account, blob, size int64, msgID string, now time.Time) (string, uint32, error) {
+// files nothing if the account has uploaded the message to a \Sent
+// folder within the window, or has no \Sent folder (the user deleted
+// it: Pillarbox does not make it again behind the user's back).
+func (s *Service) fileSentCopy(tx *store.Tx, account, blob, size int64, msgID string, now time.Time) (sentFiling, error) {
+	uploads, err := tx.SentCopies(account, msgID, store.SentUpload, now.Add(-SentCopyWindow))
+	if err != nil || len(uploads) > 0 {
+		return sentFiling{byClient: len(uploads) > 0}, err
+	}
 	mb, ok, err := sentFolder(tx, account)
 	if err != nil || !ok {
-		return "", 0, err
+		return sentFiling{}, err
 	}
 	tx.Lock(mb.ID, s.mailboxLock(mb.ID))
 	uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: now,
 		Size: size, Flags: store.FlagSeen})
 	if err != nil {
-		return "", 0, err
+		return sentFiling{}, err
 	}
 	tx.OnCommit(func() {
 		s.announce(Change{Kind: ChangeAdded, MailboxID: mb.ID, UID: uid, ModSeq: modseq})
 	})
+	if err := s.recordSent(tx, mb.ID, uid, account, msgID, store.SentAuto, now); err != nil {
+		return sentFiling{}, err
+	}
+	return sentFiling{folder: mb.Name, uid: uid}, nil
+}
+
+// recordSent records the message at mailbox/uid as a Sent copy of the
+// given kind and forgets the records past the window. A message without
+// a Message-ID is not recorded: nothing could be matched by it
+// (submission always adds one, so only an unreadable one gets here).
+func (s *Service) recordSent(tx *store.Tx, mailbox int64, uid uint32, account int64, msgID, kind string, now time.Time) error {
 	if msgID == "" {
-		// Nothing an upload could be matched by; submission always
-		// adds a Message-ID, so only an unreadable one gets here.
-		return mb.Name, uid, nil
+		return nil
 	}
-	if err := tx.AddSentCopy(store.SentCopy{MailboxID: mb.ID, UID: uid, AccountID: account, MessageID: msgID, Saved: now}); err != nil {
-		return "", 0, err
+	err := tx.AddSentCopy(store.SentCopy{MailboxID: mailbox, UID: uid, AccountID: account, MessageID: msgID, Kind: kind, Saved: now})
+	if err != nil {
+		return err
 	}
-	if _, err := tx.PruneSentCopies(now.Add(-SentCopyWindow)); err != nil {
-		return "", 0, err
-	}
-	return mb.Name, uid, nil
+	_, err = tx.PruneSentCopies(now.Add(-SentCopyWindow))
+	return err
 }
 
 // replaceSentCopies expunges, inside tx, the automatic Sent copies of
@@ -86,7 +108,7 @@ func (s *Service) fileSentCopy(tx *store.Tx, account, blob, size int64, msgID st
 // because the client has just uploaded its own copy to a \Sent folder.
 // It returns how many it removed.
 func (s *Service) replaceSentCopies(tx *store.Tx, account int64, msgID string, now time.Time) (int, error) {
-	copies, err := tx.SentCopies(account, msgID, now.Add(-SentCopyWindow))
+	copies, err := tx.SentCopies(account, msgID, store.SentAuto, now.Add(-SentCopyWindow))
 	if err != nil || len(copies) == 0 {
 		return 0, err
 	}

@@ -346,7 +346,7 @@ func TestSentCopyRecordsPruned(t *testing.T) {
 	var copies []store.SentCopy
 	err := e.db.Write(ctx, func(tx *store.Tx) error {
 		var err error
-		copies, err = tx.SentCopies(e.alice.ID, "s1@example.org", time.Time{})
+		copies, err = tx.SentCopies(e.alice.ID, "s1@example.org", store.SentAuto, time.Time{})
 		return err
 	})
 	if err != nil || len(copies) != 0 {
@@ -354,5 +354,52 @@ func TestSentCopyRecordsPruned(t *testing.T) {
 	}
 	if n := len(e.messagesIn(t, e.alice.ID, "Sent")); n != 2 {
 		t.Errorf("%d messages in Sent, want both copies kept", n)
+	}
+}
+
+// The other order: an app that uploads before it sends, or a message
+// submitted again after the upload, gets no second copy within the
+// window; after it, or for another account, the copy is filed.
+func TestSubmitAfterUploadFilesNoCopy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		after  time.Duration
+		folder string
+		bob    bool // bob uploads
+		filed  bool
+	}{
+		{name: "within the window", after: SentCopyWindow, folder: "Sent"},
+		{name: "after the window", after: SentCopyWindow + time.Millisecond, folder: "Sent", filed: true},
+		{name: "uploaded to Drafts", folder: "Drafts", filed: true},
+		{name: "uploaded by another account", folder: "Sent", bob: true, filed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, clock := sentEnv(t, Options{})
+			acct := e.alice
+			if tt.bob {
+				acct = e.bob
+			}
+			if _, _, err := e.svc.Append(context.Background(), acct.ID, tt.folder, sentMsg("s1@example.org"), nil, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(queueNow.Add(tt.after))
+			res := e.submit(t, &Submission{Data: sentMsg("s1@example.org")})
+			if len(res.Queued) != 1 {
+				t.Fatalf("submitted %+v, want queued", res)
+			}
+			n := len(e.messagesIn(t, e.alice.ID, "Sent"))
+			if tt.filed {
+				if res.SentUID == 0 || res.SentByClient || tt.folder == "Sent" && !tt.bob && n != 2 {
+					t.Errorf("submitted %+v, %d in Sent; want the copy filed", res, n)
+				}
+				return
+			}
+			if res.SentUID != 0 || res.SentFolder != "" || !res.SentByClient || n != 1 {
+				t.Errorf("submitted %+v, %d in Sent; want no copy beside the upload", res, n)
+			}
+		})
 	}
 }

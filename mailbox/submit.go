@@ -31,10 +31,12 @@ type Submitted struct {
 	Accounts  int     // how many local accounts received it
 	Queued    []int64 // one queue item per remote recipient
 	// SentFolder and SentUID say where the copy for the sender went;
-	// "" and 0 if none was filed (Options.NoSentCopy, or the account has
-	// no \Sent folder).
-	SentFolder string
-	SentUID    uint32
+	// "" and 0 if none was filed: Options.NoSentCopy, the account has no
+	// \Sent folder, or (SentByClient) its mail app had uploaded the
+	// message already.
+	SentFolder   string
+	SentUID      uint32
+	SentByClient bool
 }
 
 // ErrNotOwner means an account tried to send as an address it does not
@@ -123,7 +125,8 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 			}
 			size = int64(len(sentBlob.Data))
 		}
-		res.SentFolder, res.SentUID, err = s.fileSentCopy(tx, sub.Account.ID, sent, size, sentID, now)
+		filed, err := s.fileSentCopy(tx, sub.Account.ID, sent, size, sentID, now)
+		res.SentFolder, res.SentUID, res.SentByClient = filed.folder, filed.uid, filed.byClient
 		return err
 	})
 	if err != nil {

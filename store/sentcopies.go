@@ -5,42 +5,49 @@ import (
 	"time"
 )
 
-// SentCopy is a message that submission filed in its sender's Sent
-// folder itself (see migrations/0006_sent_copies.sql).
+// Kinds of SentCopy.
+const (
+	SentAuto   = "auto"   // filed by submission
+	SentUpload = "upload" // uploaded by a mail app (IMAP APPEND)
+)
+
+// SentCopy is a recent copy of sent mail in a Sent folder (see
+// migrations/0006_sent_copies.sql).
 type SentCopy struct {
 	MailboxID int64
 	UID       uint32
 	AccountID int64
 	MessageID string    // the message's Message-ID, without <>; never ""
-	Saved     time.Time // when the submission committed
+	Kind      string    // SentAuto or SentUpload
+	Saved     time.Time // when it was stored
 }
 
-// AddSentCopy records that the message at c.MailboxID/c.UID is an
-// automatic Sent copy. The message must exist; the record goes with it.
+// AddSentCopy records the message at c.MailboxID/c.UID as a Sent copy.
+// The message must exist; the record goes with it.
 func (tx *Tx) AddSentCopy(c SentCopy) error {
 	if c.MessageID == "" {
 		return fmt.Errorf("store: sent copy: empty Message-ID")
 	}
-	_, err := tx.exec(`INSERT INTO sent_copies(mailbox_id, uid, account_id, message_id, saved) VALUES (?, ?, ?, ?, ?)`,
-		c.MailboxID, c.UID, c.AccountID, c.MessageID, c.Saved.UnixMilli())
+	_, err := tx.exec(`INSERT INTO sent_copies(mailbox_id, uid, account_id, message_id, kind, saved) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.MailboxID, c.UID, c.AccountID, c.MessageID, c.Kind, c.Saved.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store: sent copy: %w", classify(err))
 	}
 	return nil
 }
 
-// SentCopies returns the automatic Sent copies of an account with the
+// SentCopies returns an account's Sent copies of one kind with the
 // given Message-ID saved at since or later, by mailbox and UID. The
 // copy's mailbox must belong to the account too, so that no record can
 // ever reach another account's mail. An empty messageID matches nothing.
-func (tx *Tx) SentCopies(accountID int64, messageID string, since time.Time) ([]SentCopy, error) {
+func (tx *Tx) SentCopies(accountID int64, messageID, kind string, since time.Time) ([]SentCopy, error) {
 	if messageID == "" {
 		return nil, nil
 	}
-	rows, err := tx.query(`SELECT c.mailbox_id, c.uid, c.account_id, c.message_id, c.saved
+	rows, err := tx.query(`SELECT c.mailbox_id, c.uid, c.account_id, c.message_id, c.kind, c.saved
 		FROM sent_copies c JOIN mailboxes b ON b.id = c.mailbox_id
-		WHERE c.account_id = ? AND b.account_id = ? AND c.message_id = ? AND c.saved >= ?
-		ORDER BY c.mailbox_id, c.uid`, accountID, accountID, messageID, since.UnixMilli())
+		WHERE c.account_id = ? AND b.account_id = ? AND c.message_id = ? AND c.kind = ? AND c.saved >= ?
+		ORDER BY c.mailbox_id, c.uid`, accountID, accountID, messageID, kind, since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("store: sent copies: %w", err)
 	}
@@ -49,7 +56,7 @@ func (tx *Tx) SentCopies(accountID int64, messageID string, since time.Time) ([]
 	for rows.Next() {
 		var c SentCopy
 		var saved int64
-		if err := rows.Scan(&c.MailboxID, &c.UID, &c.AccountID, &c.MessageID, &saved); err != nil {
+		if err := rows.Scan(&c.MailboxID, &c.UID, &c.AccountID, &c.MessageID, &c.Kind, &saved); err != nil {
 			return nil, fmt.Errorf("store: sent copies: %w", err)
 		}
 		c.Saved = time.UnixMilli(saved)
@@ -64,7 +71,7 @@ func (tx *Tx) SentCopies(accountID int64, messageID string, since time.Time) ([]
 // PruneSentCopies forgets the records saved before cutoff (the messages
 // stay) and returns how many it removed: past the matching window they
 // can no longer match, and the table stays as small as a quarter of an
-// hour's submissions.
+// hour's sent mail.
 func (tx *Tx) PruneSentCopies(cutoff time.Time) (int64, error) {
 	res, err := tx.exec(`DELETE FROM sent_copies WHERE saved < ?`, cutoff.UnixMilli())
 	if err != nil {

@@ -31,7 +31,7 @@ func sentFixture(t *testing.T, db *DB) (accounts [2]int64, boxes [2]Mailbox) {
 			if err != nil {
 				return err
 			}
-			if err := tx.AddSentCopy(SentCopy{MailboxID: mb.ID, UID: uid, AccountID: id, MessageID: "m1@x.org", Saved: testNow}); err != nil {
+			if err := tx.AddSentCopy(SentCopy{MailboxID: mb.ID, UID: uid, AccountID: id, MessageID: "m1@x.org", Kind: SentAuto, Saved: testNow}); err != nil {
 				return err
 			}
 			accounts[i], boxes[i] = id, mb
@@ -47,10 +47,15 @@ func sentFixture(t *testing.T, db *DB) (accounts [2]int64, boxes [2]Mailbox) {
 // sentCopies reads the records of an account inside a write.
 func sentCopies(t *testing.T, db *DB, account int64, msgID string, since time.Time) []SentCopy {
 	t.Helper()
+	return sentCopiesOf(t, db, account, msgID, SentAuto, since)
+}
+
+func sentCopiesOf(t *testing.T, db *DB, account int64, msgID, kind string, since time.Time) []SentCopy {
+	t.Helper()
 	var out []SentCopy
 	err := db.Write(context.Background(), func(tx *Tx) error {
 		var err error
-		out, err = tx.SentCopies(account, msgID, since)
+		out, err = tx.SentCopies(account, msgID, kind, since)
 		return err
 	})
 	if err != nil {
@@ -65,8 +70,13 @@ func TestSentCopiesLookup(t *testing.T) {
 	acct, boxes := sentFixture(t, db)
 
 	got := sentCopies(t, db, acct[0], "m1@x.org", testNow.Add(-time.Minute))
-	if len(got) != 1 || got[0].MailboxID != boxes[0].ID || got[0].UID != 1 || got[0].AccountID != acct[0] || !got[0].Saved.Equal(testNow) {
+	if len(got) != 1 || got[0].MailboxID != boxes[0].ID || got[0].UID != 1 || got[0].AccountID != acct[0] ||
+		got[0].Kind != SentAuto || !got[0].Saved.Equal(testNow) {
 		t.Fatalf("account a's copies = %+v, want its own one at UID 1 in mailbox %d", got, boxes[0].ID)
+	}
+	// Kinds are apart.
+	if got := sentCopiesOf(t, db, acct[0], "m1@x.org", SentUpload, testNow.Add(-time.Minute)); len(got) != 0 {
+		t.Errorf("uploads = %+v, want none", got)
 	}
 	// The window is inclusive at its start, to the millisecond.
 	if got := sentCopies(t, db, acct[0], "m1@x.org", testNow); len(got) != 1 {
@@ -178,10 +188,26 @@ func TestAddSentCopyRefusesEmptyMessageID(t *testing.T) {
 	t.Parallel()
 	db := openTest(t, Options{})
 	err := db.Write(context.Background(), func(tx *Tx) error {
-		return tx.AddSentCopy(SentCopy{MailboxID: 1, UID: 1, AccountID: 1, Saved: testNow})
+		return tx.AddSentCopy(SentCopy{MailboxID: 1, UID: 1, AccountID: 1, Kind: SentAuto, Saved: testNow})
 	})
 	if err == nil || !strings.Contains(err.Error(), "empty Message-ID") {
 		t.Fatalf("err = %v, want the empty Message-ID refused", err)
+	}
+}
+
+func TestAddSentCopyRefusesUnknownKind(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	_, boxes := sentFixture(t, db)
+	err := db.Write(context.Background(), func(tx *Tx) error {
+		uid, _, err := tx.AppendMessage(NewMessage{MailboxID: boxes[0].ID, BlobID: 1, InternalDate: testNow, Size: 30})
+		if err != nil {
+			return err
+		}
+		return tx.AddSentCopy(SentCopy{MailboxID: boxes[0].ID, UID: uid, AccountID: boxes[0].AccountID, MessageID: "m@x", Kind: "other", Saved: testNow})
+	})
+	if err == nil || !strings.Contains(err.Error(), "CHECK") {
+		t.Fatalf("err = %v, want the CHECK constraint to refuse it", err)
 	}
 }
 
