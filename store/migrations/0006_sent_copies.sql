@@ -23,5 +23,5 @@ CREATE TABLE sent_copies (
 	PRIMARY KEY (mailbox_id, uid),
 	FOREIGN KEY (mailbox_id, uid) REFERENCES messages(mailbox_id, uid) ON DELETE CASCADE
 ) WITHOUT ROWID;
-CREATE INDEX sent_copies_message ON sent_copies(account_id, message_id);
+CREATE INDEX sent_copies_message ON sent_copies(account_id, message_id, kind, saved);
 CREATE INDEX sent_copies_saved ON sent_copies(saved);
