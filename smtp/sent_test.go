@@ -107,3 +107,29 @@ func TestSentCopyWithoutBccIsNil(t *testing.T) {
 		t.Errorf("sentCopy without Bcc = %q, want nil", got)
 	}
 }
+
+// A message at the size limit is filed whole in Sent, Bcc and trace
+// fields included, though the copy is then a little larger than the
+// limit (as the relayed message is): the limit bounds what a client
+// sends, not what the server adds. One octet more is refused before
+// anything is stored.
+func TestSubmissionSentCopyAtSizeLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 4096
+	e := startSubmission(t, limit)
+	c := subLogin(t, e.addr, "alice@example.org", "alice-pw")
+	head := "From: alice@example.org\r\nTo: x@remote.test\r\nBcc: y@remote.test\r\nSubject: big\r\n\r\n"
+	body := strings.Repeat("x", limit-len(head)-2) + "\r\n"
+	if err := send(c, "alice@example.org", []string{"x@remote.test", "y@remote.test"}, head+body); err != nil {
+		t.Fatal(err)
+	}
+	msgs, data := e.folder(t, "alice@example.org", "Sent")
+	if len(msgs) != 1 || !strings.HasSuffix(data[0], head+body) || msgs[0].Size <= limit {
+		t.Fatalf("Sent: %d messages, size %v", len(msgs), msgs)
+	}
+	err := send(c, "alice@example.org", []string{"x@remote.test"}, head+"x"+body)
+	subWantCode(t, "one octet over", err, 552, [3]int{5, 3, 4})
+	if msgs, _ := e.folder(t, "alice@example.org", "Sent"); len(msgs) != 1 {
+		t.Errorf("Sent holds %d messages after a refused one", len(msgs))
+	}
+}
