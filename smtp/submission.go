@@ -308,7 +308,8 @@ func (s *submissionSession) Data(r io.Reader) error {
 	}
 	s.srv.log.Info("smtp: submitted", "id", id, "stored", res.ID, "user", s.acct.Address, "from", s.from.String(),
 		"to", strings.Join(s.rcptRaw, ","), "local", res.Accounts, "queued", len(res.Queued), "size", n,
-		"message_id", res.MessageID, "sent_folder", res.SentFolder, "sent_uid", res.SentUID, "sent_by_client", res.SentByClient, "remote", remoteIP(s.conn))
+		"message_id", res.MessageID, "sent_folder", res.SentFolder, "sent_uid", res.SentUID,
+		"sent_by_client", res.SentByClient, "remote", remoteIP(s.conn))
 	return nil
 }
 
