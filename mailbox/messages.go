@@ -166,7 +166,9 @@ func (s *Service) mailboxForWrite(tx *store.Tx, account, id int64) (store.Mailbo
 // Append stores a message in an account's folder with the given flags
 // and internal date (zero: now), analysing it as delivery does, and
 // returns the folder and the message's UID. ErrNoSuchFolder if the folder
-// does not exist (INBOX is made again if it went).
+// does not exist (INBOX is made again if it went). A message appended to
+// a \Sent folder replaces the copy that submission filed itself of the
+// same message, and keeps submission from filing one (sent.go).
 func (s *Service) Append(ctx context.Context, account int64, name string, raw []byte, flags []string, date time.Time) (Folder, uint32, error) {
 	name, err := NormalizeFolderName(name)
 	if err != nil {
@@ -180,12 +182,15 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 	if err != nil {
 		return Folder{}, 0, err
 	}
+	now := s.now()
 	if date.IsZero() {
-		date = s.now()
+		date = now
 	}
 	var f Folder
 	var uid uint32
+	var replaced int
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		replaced = 0 // a retried fn starts over
 		m, err := tx.MailboxByName(account, name)
 		if errors.Is(err, store.ErrNotFound) && name == "INBOX" {
 			m, err = tx.CreateMailbox(account, name, "", true, s.now())
@@ -212,10 +217,20 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 		tx.OnCommit(func() {
 			s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq})
 		})
-		return nil
+		if m.SpecialUse != `\Sent` {
+			return nil
+		}
+		if replaced, err = s.replaceSentCopies(tx, account, blob.MessageID, now); err != nil {
+			return err
+		}
+		return s.recordSent(tx, m.ID, uid, account, blob.MessageID, store.SentUpload, now)
 	})
 	if err != nil {
 		return Folder{}, 0, fmt.Errorf("mailbox: append: %w", err)
+	}
+	if replaced > 0 {
+		s.log.Info("mailbox: sent copy replaced by the client's upload", "account", account, "folder", f.Name,
+			"uid", uid, "message_id", blob.MessageID, "expunged", replaced)
 	}
 	return f, uid, nil
 }

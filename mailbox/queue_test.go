@@ -10,7 +10,8 @@ import (
 
 func TestFinishQueueItems(t *testing.T) {
 	t.Parallel()
-	e := newQueueEnv(t)
+	// Without a Sent copy, which would keep the stored message.
+	e := newQueueEnvWith(t, Options{NoSentCopy: true})
 	ctx := context.Background()
 	y, _ := ParseAddress("y@remote.test")
 	z, _ := ParseAddress("z@remote.test")
@@ -102,7 +103,8 @@ func TestNoticeRouting(t *testing.T) {
 
 func TestQueueOperatorCommands(t *testing.T) {
 	t.Parallel()
-	e := newQueueEnv(t)
+	// Without a Sent copy, which would keep the stored message.
+	e := newQueueEnvWith(t, Options{NoSentCopy: true})
 	ctx := context.Background()
 	res, err := e.svc.Submit(ctx, &Submission{Account: e.alice, From: e.aliceAddr, Remote: []Address{e.x}, Data: []byte(submitMsg)})
 	if err != nil {

@@ -36,6 +36,10 @@ type Options struct {
 	Limits Limits
 	// BcryptCost is the bcrypt cost of new password hashes. Zero: 10.
 	BcryptCost int
+	// NoSentCopy stops Submit from filing a copy of each submitted
+	// message in the sender's \Sent folder (config [submission]
+	// save_sent = false). Zero: Submit files it (sent.go).
+	NoSentCopy bool
 }
 
 // Service is the mail host's domain logic over one store.
@@ -47,6 +51,7 @@ type Service struct {
 	now     func() time.Time
 	limits  Limits
 	cost    int
+	noSent  bool // Options.NoSentCopy
 
 	locks sync.Map // mailbox id → *sync.Mutex
 
@@ -72,6 +77,7 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		now:     opts.Now,
 		limits:  opts.Limits,
 		cost:    opts.BcryptCost,
+		noSent:  opts.NoSentCopy,
 
 		sessions: make(map[int64]map[*tracked]struct{}),
 	}

@@ -24,6 +24,11 @@ type Submission struct {
 	// transaction: the "delivered" report that NOTIFY=SUCCESS asks for
 	// on local delivery (RFC 3461 4.1). Zero: none.
 	Notice *Notice
+	// SentData is the sender's own copy for its \Sent folder when it
+	// differs from Data: the message with its Bcc fields, which
+	// submission removes from what the recipients get (RFC 5322 3.6.3).
+	// Nil: Data.
+	SentData []byte
 }
 
 // Submitted reports a committed submission.
@@ -32,6 +37,13 @@ type Submitted struct {
 	MessageID string  // the Message-ID header, without <>
 	Accounts  int     // how many local accounts received it
 	Queued    []int64 // one queue item per remote recipient
+	// SentFolder and SentUID say where the copy for the sender went;
+	// "" and 0 if none was filed: Options.NoSentCopy, the account has no
+	// \Sent folder, or (SentByClient) its mail app had uploaded the
+	// message already.
+	SentFolder   string
+	SentUID      uint32
+	SentByClient bool
 }
 
 // ErrNotOwner means an account tried to send as an address it does not
@@ -53,10 +65,11 @@ func (s *Service) CanSendAs(ctx context.Context, acct Account, a Address) (bool,
 }
 
 // Submit parses the message once and, in one transaction, stores it in
-// the INBOX of every local recipient account and queues one item per
-// remote recipient: either all of it commits or none. It returns once
-// the transaction is durable; telling the relay about new items is the
-// caller's job.
+// the INBOX of every local recipient account, queues one item per remote
+// recipient and files the sender's copy in its \Sent folder (sent.go;
+// not with Options.NoSentCopy): either all of it commits or none. It
+// returns once the transaction is durable; telling the relay about new
+// items is the caller's job.
 func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error) {
 	accounts := accountsOf(sub.Local)
 	if len(accounts) == 0 && len(sub.Remote) == 0 {
@@ -77,6 +90,16 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 		if notice, _, err = s.planNotice(ctx, sub.Notice); err != nil {
 			return Submitted{}, fmt.Errorf("mailbox: submit: %w", err)
 		}
+	}
+	// The Sent copy shares the stored message unless it differs (Bcc).
+	var sentBlob *store.Blob
+	sentID := meta.Envelope.MessageID
+	if !s.noSent && sub.SentData != nil {
+		var sentMeta *Meta
+		if sentBlob, sentMeta, err = s.prepareBlob(sub.SentData); err != nil {
+			return Submitted{}, err
+		}
+		sentID = sentMeta.Envelope.MessageID
 	}
 	now := s.now()
 	var res Submitted
@@ -112,7 +135,19 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 				return err
 			}
 		}
-		return nil
+		if s.noSent {
+			return nil
+		}
+		sent, size := id, int64(len(blob.Data))
+		if sentBlob != nil {
+			if sent, err = tx.InsertBlob(sentBlob); err != nil {
+				return err
+			}
+			size = int64(len(sentBlob.Data))
+		}
+		filed, err := s.fileSentCopy(tx, sub.Account.ID, sent, size, sentID, now)
+		res.SentFolder, res.SentUID, res.SentByClient = filed.folder, filed.uid, filed.byClient
+		return err
 	})
 	if err != nil {
 		return Submitted{}, fmt.Errorf("mailbox: submit: %w", err)

@@ -41,12 +41,23 @@ func (l *changeLog) count() int {
 
 func newQueueEnv(t *testing.T) *queueEnv {
 	t.Helper()
+	return newQueueEnvWith(t, Options{})
+}
+
+// newQueueEnvWith is newQueueEnv with opts, whose Domains, BcryptCost
+// and (if zero) Now it sets.
+func newQueueEnvWith(t *testing.T, opts Options) *queueEnv {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc, err := New(db, Options{Domains: []string{"example.org"}, BcryptCost: 4, Now: func() time.Time { return queueNow }})
+	opts.Domains, opts.BcryptCost = []string{"example.org"}, 4
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return queueNow }
+	}
+	svc, err := New(db, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +145,12 @@ func TestSubmitLocalAndRemoteTogether(t *testing.T) {
 	if a, b := e.inboxCount(t, "alice@example.org"), e.inboxCount(t, "bob@example.org"); a != 1 || b != 1 {
 		t.Errorf("alice %d, bob %d messages", a, b)
 	}
-	if n := e.changes.count(); n != 2 {
-		t.Errorf("%d changes announced, want 2", n)
+	// bob's INBOX, alice's (through team@) and alice's Sent.
+	if n := e.changes.count(); n != 3 {
+		t.Errorf("%d changes announced, want 3", n)
+	}
+	if res.SentFolder != "Sent" || res.SentUID != 1 {
+		t.Errorf("sent copy in %q UID %d, want Sent UID 1", res.SentFolder, res.SentUID)
 	}
 	q, err := e.svc.QueueList(ctx)
 	if err != nil || len(q) != 2 {

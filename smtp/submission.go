@@ -310,6 +310,7 @@ func (s *submissionSession) Data(r io.Reader) error {
 	buf.Grow(body.Len() + 1024)
 	s.writeTrace(&buf, id)
 	s.completeHeader(&buf, h, id)
+	sent := sentCopy(buf.Bytes(), body.Bytes(), h)
 	writeWithoutBcc(&buf, body.Bytes(), h)
 
 	res, err := s.sub.Submit(context.Background(), &mailbox.Submission{
@@ -320,6 +321,7 @@ func (s *submissionSession) Data(r io.Reader) error {
 		Data:         buf.Bytes(),
 		RemoteParams: s.remoteParams,
 		Notice:       s.srv.successNotice(s.from.String(), s.acct.ID, s.mail, s.local, s.localParams, buf.Bytes()),
+		SentData:     sent,
 	})
 	if errors.Is(err, mailbox.ErrAccountGone) || s.ended.Load() && err != nil {
 		s.srv.log.Warn("smtp: submission refused, account gone", "id", id, "user", s.acct.Address)
@@ -330,7 +332,8 @@ func (s *submissionSession) Data(r io.Reader) error {
 	}
 	s.srv.log.Info("smtp: submitted", "id", id, "stored", res.ID, "user", s.acct.Address, "from", s.from.String(),
 		"to", strings.Join(s.rcptRaw, ","), "local", res.Accounts, "queued", len(res.Queued), "size", n,
-		"message_id", res.MessageID, "remote", remoteIP(s.conn))
+		"message_id", res.MessageID, "sent_folder", res.SentFolder, "sent_uid", res.SentUID,
+		"sent_by_client", res.SentByClient, "remote", remoteIP(s.conn))
 	return nil
 }
 

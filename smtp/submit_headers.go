@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -37,7 +38,8 @@ import (
 //     local and remote (RFC 5322 3.6.3): the To and Cc recipients must not
 //     learn about the blind ones, and a blind recipient need not see the
 //     others. Pillarbox keeps no per-recipient copies, so the blind
-//     recipients get no Bcc field either, which RFC 5322 allows.
+//     recipients get no Bcc field either, which RFC 5322 allows. Only the
+//     copy filed in the sender's own Sent folder keeps them (sentCopy).
 //
 // The header ends at the first empty line, or with the message. Every
 // line in it that starts with a name and a colon is a field, however the
@@ -245,6 +247,25 @@ func (s *submissionSession) checkAuthors(ctx context.Context, id string, h *subm
 		return check("Sender", *h.sender)
 	}
 	return nil
+}
+
+// sentCopy returns the sender's own copy of a message with Bcc fields:
+// the prefix submission put in front of it (trace fields, and any
+// Message-ID, Date or From it added, so that both copies carry the same
+// ones) and msg whole. Nil if msg has no Bcc field, when the sender's
+// copy is the one the recipients get.
+//
+// The Sent copy keeps Bcc, as mail apps' own Sent copies do (Thunderbird,
+// Apple Mail, mutt): RFC 5322 3.6.3 hides the blind recipients from the
+// other recipients, not from the author, who needs the Sent folder to
+// show whom the message went to. It is the sender's own mailbox, and
+// the copy is never relayed.
+func sentCopy(prefix, msg []byte, h *submitHeader) []byte {
+	if !slices.ContainsFunc(h.fields, func(f headerField) bool { return f.is("bcc") }) {
+		return nil
+	}
+	out := make([]byte, 0, len(prefix)+len(msg))
+	return append(append(out, prefix...), msg...)
 }
 
 // writeWithoutBcc appends msg to buf without its Bcc fields.

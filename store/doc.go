@@ -34,6 +34,11 @@
 //     STATUS read one row; partial indexes for unseen and deleted messages
 //     and a covering index for FETCH FLAGS
 //
+//   - sent_copies (0009): the Sent copies of the last 15 minutes, filed
+//     by submission ('auto') or uploaded by a mail app ('upload'), by
+//     account and Message-ID, each going with its message, so that one
+//     copy of a sent message remains
+//
 // Triggers delete a blob when its last message or queue row goes.
 //
 // All writes go through one goroutine that owns the only write connection

@@ -240,39 +240,63 @@ func (db *DB) Path() string { return db.path }
 // migrate applies every embedded migration newer than PRAGMA user_version,
 // each in its own transaction.
 func (db *DB) migrate(ctx context.Context) error {
-	names, err := migrations.ReadDir("migrations")
+	entries, err := migrations.ReadDir("migrations")
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	sort.Strings(names)
+	versions, err := migrationVersions(names)
+	if err != nil {
+		return err
+	}
 	var current int
 	if err := db.conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("store: schema version: %w", err)
 	}
-	for _, e := range names {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("store: migration %q: name must start with NNNN_", e.Name())
-		}
+	for i, name := range names {
+		version := versions[i]
 		if version <= current {
 			continue
 		}
 		if version != current+1 {
 			// A gap means a migration is missing from this build; applying
 			// the later one would skip the missing one forever.
-			return fmt.Errorf("store: migration %s follows version %d: migrations must be numbered without gaps", e.Name(), current)
+			return fmt.Errorf("store: migration %s follows version %d: migrations must be numbered without gaps", name, current)
 		}
-		body, err := migrations.ReadFile("migrations/" + e.Name())
+		body, err := migrations.ReadFile("migrations/" + name)
 		if err != nil {
-			return fmt.Errorf("store: migration %s: %w", e.Name(), err)
+			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
 		if err := db.applyMigration(ctx, version, string(body)); err != nil {
-			return fmt.Errorf("store: migration %s: %w", e.Name(), err)
+			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
 		current = version
 	}
 	return nil
+}
+
+// migrationVersions returns the number of each migration file, names
+// sorted. A number used twice is an error: two branches that each added
+// a migration numbered the same would otherwise merge cleanly, and the
+// second file would be skipped for good.
+func migrationVersions(names []string) ([]int, error) {
+	out := make([]int, len(names))
+	for i, name := range names {
+		num, _, ok := strings.Cut(name, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil || version <= 0 {
+			return nil, fmt.Errorf("store: migration %q: name must start with NNNN_", name)
+		}
+		if i > 0 && version == out[i-1] {
+			return nil, fmt.Errorf("store: migrations %s and %s have the same number", names[i-1], name)
+		}
+		out[i] = version
+	}
+	return out, nil
 }
 
 // applyMigration runs one migration in a transaction with foreign keys

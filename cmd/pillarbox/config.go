@@ -54,6 +54,11 @@ type Config struct {
 		// ListenTLS is submission over implicit TLS (RFC 8314).
 		// Default "" (disabled).
 		ListenTLS string `toml:"listen_tls"`
+		// SaveSent files a copy of every submitted message in the
+		// sender's \Sent folder, flagged \Seen; a mail app's own upload
+		// of the same message within 15 minutes replaces it. Default
+		// true.
+		SaveSent bool `toml:"save_sent"`
 	} `toml:"submission"`
 
 	IMAP struct {
@@ -179,6 +184,7 @@ func DefaultConfig() *Config {
 	c.SMTP.MaxMessageBytes = 25 << 20
 	c.SMTP.MaxRecipients = 100
 	c.Submission.Listen = "127.0.0.1:2587"
+	c.Submission.SaveSent = true
 	c.IMAP.Listen = "127.0.0.1:2143"
 	for _, m := range []time.Duration{5, 10, 20, 40, 80, 160} {
 		c.Relay.Retry = append(c.Relay.Retry, Duration{m * time.Minute})

@@ -44,6 +44,7 @@ func TestDefaultConfig(t *testing.T) {
 	want.SMTP.MaxMessageBytes = 26214400
 	want.SMTP.MaxRecipients = 100
 	want.Submission.Listen = "127.0.0.1:2587"
+	want.Submission.SaveSent = true
 	want.IMAP.Listen = "127.0.0.1:2143"
 	want.Relay.Retry = durations(5*time.Minute, 10*time.Minute, 20*time.Minute, 40*time.Minute, 80*time.Minute, 160*time.Minute)
 	want.Relay.SmarthostTLS = "starttls"
@@ -74,6 +75,7 @@ func fullConfig() *Config {
 	c.SMTP.MaxRecipients = 50
 	c.Submission.Listen = "0.0.0.0:587"
 	c.Submission.ListenTLS = "0.0.0.0:465"
+	c.Submission.SaveSent = false
 	c.IMAP.Listen = "[::]:143"
 	c.IMAP.ListenTLS = "[::]:993"
 	c.TLS.Cert = "/etc/pillarbox/cert.pem"
@@ -111,6 +113,9 @@ func TestLoadConfig(t *testing.T) {
 	shortRetry := DefaultConfig()
 	shortRetry.Relay.Retry = durations(time.Minute)
 
+	noSent := DefaultConfig()
+	noSent.Submission.SaveSent = false
+
 	tests := []struct {
 		name string
 		path string // a testdata file, or
@@ -123,6 +128,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "listeners disabled", text: "[smtp]\nlisten = \"\"\n[submission]\nlisten = \"\"\n[imap]\nlisten = \"\"\n", want: disabled},
 		{name: "idn", text: `hostname = "MÄL.example"` + "\n" + `domains = ["Bücher.EXAMPLE", "straße.de", "xn--bcher-kva.example", "EXAMPLE.org"]`, want: idn},
 		{name: "retry replaces default list", text: "[relay]\nretry = [\"1m\"]\n", want: shortRetry},
+		{name: "save_sent off", text: "[submission]\nsave_sent = false\n", want: noSent},
+		{name: "save_sent on", text: "[submission]\nsave_sent = true\n", want: DefaultConfig()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,6 +207,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			want: []string{"limits.max_connections_per_ip: 11 is more than limits.max_connections (10)"}},
 		{name: "unknown limits key", text: "[limits]\nmax_conns = 10\n", want: []string{`unknown key "limits.max_conns"`}},
 		{name: "wrong type", text: "[smtp]\nmax_recipients = \"many\"\n", want: []string{"smtp.max_recipients"}},
+		{name: "save_sent not a bool", text: "[submission]\nsave_sent = \"no\"\n", want: []string{"submission.save_sent"}},
 		{name: "syntax error", text: "hostname = \n", want: []string{"pillarbox.toml:1: "}},
 		{name: "missing file", path: "does-not-exist.toml", want: []string{"does-not-exist.toml"}},
 	}
