@@ -21,7 +21,9 @@
 //
 //   - queue(blob, sender, recipient, state, attempts, next_attempt,
 //     last_reply) and queue_attempts: the outbound queue, one row per
-//     recipient
+//     recipient; created and next_attempt in milliseconds since the epoch
+//     (0007), with an index by (state, domain, next_attempt) for the
+//     scheduler's walk over destination domains
 //
 //   - mailbox_counts (0002): per-mailbox MESSAGES, UNSEEN, DELETED, SIZE
 //     and deleted size, kept exact by triggers on messages, so SELECT and

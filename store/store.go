@@ -249,12 +249,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("store: schema version: %w", err)
 	}
+	seen := make(map[int]bool)
 	for _, e := range names {
 		num, _, ok := strings.Cut(e.Name(), "_")
 		version, err := strconv.Atoi(num)
 		if !ok || err != nil {
 			return fmt.Errorf("store: migration %q: name must start with NNNN_", e.Name())
 		}
+		if seen[version] {
+			// Two branches each added a migration with this number: one
+			// of them would be skipped without a word.
+			return fmt.Errorf("store: migration %s: a second migration numbered %d", e.Name(), version)
+		}
+		seen[version] = true
 		if version <= current {
 			continue
 		}
