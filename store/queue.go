@@ -182,6 +182,39 @@ func (db *DB) DueQueueItems(ctx context.Context, now time.Time, limit int) ([]Qu
 		ORDER BY q.next_attempt, q.id LIMIT ?`, now.UnixMilli(), limit)
 }
 
+// The scheduler's two queries, each a seek in queue_domain_due
+// (TestQueueDomainQueriesUseIndex checks the plans).
+const (
+	nextDomainQuery = `SELECT domain, next_attempt FROM queue
+		WHERE state = 'queued' AND domain > ? ORDER BY domain, next_attempt LIMIT 1`
+	dueDomainQuery = queueItemQuery + ` WHERE q.state = 'queued' AND q.domain = ? AND q.next_attempt <= ?
+		ORDER BY q.next_attempt, q.id LIMIT ?`
+)
+
+// NextQueueDomain returns the first destination domain after the given
+// one, in byte order, that has a queued (not held) item, with the
+// earliest next attempt among that domain's queued items; ok is false
+// when there is none. It is one seek in the queue_domain_due index, so
+// that the scheduler can walk the domains of a large queue without
+// reading its items.
+func (db *DB) NextQueueDomain(ctx context.Context, after string) (domain string, first time.Time, ok bool, err error) {
+	var ms int64
+	err = db.rdb.QueryRowContext(ctx, nextDomainQuery, after).Scan(&domain, &ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("store: next queue domain: %w", err)
+	}
+	return domain, time.UnixMilli(ms), true, nil
+}
+
+// DueDomainQueueItems returns up to limit queued items for one domain
+// whose next attempt is at or before now, the earliest first.
+func (db *DB) DueDomainQueueItems(ctx context.Context, domain string, now time.Time, limit int) ([]QueueItem, error) {
+	return db.queueItems(ctx, dueDomainQuery, domain, now.UnixMilli(), limit)
+}
+
 // NextQueueAttempt returns the earliest next attempt of a queued item
 // later than after; ok is false when there is none.
 func (db *DB) NextQueueAttempt(ctx context.Context, after time.Time) (next time.Time, ok bool, err error) {
