@@ -27,8 +27,10 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			MaxAge:       cfg.Relay.MaxAge.Duration,
 			DelayWarning: cfg.Relay.DelayWarning.Duration,
 		},
-		Resolver: newResolver(cfg.DNS.Resolver),
-		Logger:   w.log,
+		Resolver:       newResolver(cfg.DNS.Resolver),
+		Logger:         w.log,
+		MaxConnections: cfg.Relay.MaxConnections,
+		PerDomain:      cfg.Relay.PerDomain,
 	})
 	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}
 	opts := smtp.SubmissionOptions{
