@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ func cmdBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dkim := fs.Bool("dkim", true, "sign with the sender domain's DKIM keys (RSA and Ed25519), as serve does for a local domain")
 	wait := fs.Duration("wait", 30*time.Minute, "how long to wait for the queue to empty")
 	asJSON := fs.Bool("json", false, "print the result as one JSON line on stdout (the summary goes to stderr)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain (not of building the queue) to `file`")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -86,6 +88,13 @@ func cmdBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer sink.close()
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	res, err := b.drain(ctx, sink, relay.Options{
 		Hostname:       "relay.bench-sender.example",
 		PrimaryDomain:  "bench-sender.example",
@@ -317,4 +326,21 @@ func longestGap(start time.Time, times []time.Time) time.Duration {
 		last = t
 	}
 	return gap
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("backlog: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
