@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"pillarbox/mailbox"
@@ -110,6 +111,8 @@ func cmdBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(human, "  relay      max_connections %d, per_domain %d, DKIM %t\n", *maxConns, *perDomain, *dkim)
 	fmt.Fprintf(human, "  delivered  %d of %d  duplicates %d  left in queue %d\n", res.Relayed, b.n, res.Duplicates, res.Left)
 	fmt.Fprintf(human, "  empty      %.3f s after the relay started  %.1f msg/s\n", res.Empty.Seconds(), rate(res.Relayed, res.Empty))
+	fmt.Fprintf(human, "  cpu        %.1f s for relay and sink while draining, %.2f ms per message\n", res.CPU.Seconds(),
+		float64(res.CPU.Microseconds())/1000/float64(max(res.Relayed, 1)))
 	fmt.Fprintf(human, "  sink       longest gap between messages %.3f s; at most %d connections at once\n", res.MaxGap.Seconds(), res.MaxConns)
 	if *asJSON {
 		out, err := json.Marshal(map[string]any{
@@ -117,7 +120,7 @@ func cmdBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			"max_connections": *maxConns, "per_domain": *perDomain, "dkim": *dkim,
 			"queue_s": round3(built.Seconds()), "relayed": res.Relayed, "duplicates": res.Duplicates, "left": res.Left,
 			"empty_s": round3(res.Empty.Seconds()), "msg_per_s": round1(rate(res.Relayed, res.Empty)),
-			"max_gap_s": round3(res.MaxGap.Seconds()), "max_sink_conns": res.MaxConns,
+			"max_gap_s": round3(res.MaxGap.Seconds()), "max_sink_conns": res.MaxConns, "cpu_s": round1(res.CPU.Seconds()),
 		})
 		if err != nil {
 			return err
@@ -245,11 +248,21 @@ type backlogResult struct {
 	Relayed, Duplicates, Left int
 	Empty, MaxGap             time.Duration
 	MaxConns                  int
+	CPU                       time.Duration // of the whole process (relay and sink) while draining
+}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // drain runs the relay until the queue is empty (the scheduler idle with
 // no next attempt) or wait passes, printing progress every 10 s.
-func (b *backlog) drain(ctx context.Context, sink *benchSink, opts relay.Options, wait time.Duration, progress io.Writer) (backlogResult, error) {
+func (b *backlog) drain(ctx context.Context, sink *benchSink, opts relay.Options, wait time.Duration, progress io.Writer) (res backlogResult, err error) {
 	empty := make(chan struct{}, 1)
 	opts.OnIdle = func(next time.Time) {
 		if next.IsZero() {
@@ -269,7 +282,8 @@ func (b *backlog) drain(ctx context.Context, sink *benchSink, opts relay.Options
 		<-done
 	}()
 
-	var res backlogResult
+	cpu0 := cpuTime()
+	defer func() { res.CPU = cpuTime() - cpu0 }()
 	deadline := time.After(wait)
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
