@@ -113,14 +113,15 @@ func cmdBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(human, "  empty      %.3f s after the relay started  %.1f msg/s\n", res.Empty.Seconds(), rate(res.Relayed, res.Empty))
 	fmt.Fprintf(human, "  cpu        %.1f s for relay and sink while draining, %.2f ms per message\n", res.CPU.Seconds(),
 		float64(res.CPU.Microseconds())/1000/float64(max(res.Relayed, 1)))
-	fmt.Fprintf(human, "  sink       longest gap between messages %.3f s; at most %d connections at once\n", res.MaxGap.Seconds(), res.MaxConns)
+	fmt.Fprintf(human, "  sink       longest gap between messages %.3f s; %d connections, at most %d at once\n",
+		res.MaxGap.Seconds(), res.Connections, res.MaxConns)
 	if *asJSON {
 		out, err := json.Marshal(map[string]any{
 			"mode": "backlog", "messages": b.n, "domains": b.domains, "size": *size,
 			"max_connections": *maxConns, "per_domain": *perDomain, "dkim": *dkim,
 			"queue_s": round3(built.Seconds()), "relayed": res.Relayed, "duplicates": res.Duplicates, "left": res.Left,
 			"empty_s": round3(res.Empty.Seconds()), "msg_per_s": round1(rate(res.Relayed, res.Empty)),
-			"max_gap_s": round3(res.MaxGap.Seconds()), "max_sink_conns": res.MaxConns, "cpu_s": round1(res.CPU.Seconds()),
+			"max_gap_s": round3(res.MaxGap.Seconds()), "max_sink_conns": res.MaxConns, "sink_connections": res.Connections, "cpu_s": round1(res.CPU.Seconds()),
 		})
 		if err != nil {
 			return err
@@ -247,7 +248,7 @@ func (b *backlog) build(ctx context.Context) (time.Duration, error) {
 type backlogResult struct {
 	Relayed, Duplicates, Left int
 	Empty, MaxGap             time.Duration
-	MaxConns                  int
+	MaxConns, Connections     int
 	CPU                       time.Duration // of the whole process (relay and sink) while draining
 }
 
@@ -325,6 +326,7 @@ wait:
 	res.Relayed = len(times)
 	res.Duplicates = sink.duplicates()
 	res.MaxConns = sink.maxConns()
+	res.Connections = sink.connections()
 	res.MaxGap = longestGap(start, times)
 	return res, nil
 }

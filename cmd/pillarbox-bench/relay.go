@@ -241,6 +241,7 @@ type benchSink struct {
 	dups     int
 	conns    int // open now
 	peak     int // open at once, at most
+	sessions int // connections in all
 	changed  chan struct{}
 }
 
@@ -254,6 +255,7 @@ func startBenchSink(addr, run string, n int) (*benchSink, error) {
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
 		s.mu.Lock()
 		s.conns++
+		s.sessions++
 		s.peak = max(s.peak, s.conns)
 		s.mu.Unlock()
 		return &benchSinkSession{s: s}, nil
@@ -337,6 +339,13 @@ func (s *benchSink) maxConns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak
+}
+
+// connections is the number of connections the sink has had.
+func (s *benchSink) connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
 }
 
 type benchSinkSession struct {
