@@ -131,6 +131,19 @@ func (s *Service) DueQueueItems(ctx context.Context, now time.Time, limit int) (
 	return s.db.DueQueueItems(ctx, now, limit)
 }
 
+// NextQueueDomain returns the first domain after the given one, in byte
+// order, with queued items, and the earliest next attempt among them;
+// ok is false when there is none.
+func (s *Service) NextQueueDomain(ctx context.Context, after string) (string, time.Time, bool, error) {
+	return s.db.NextQueueDomain(ctx, after)
+}
+
+// DueDomainQueueItems returns up to limit queued items for domain due at
+// now, the earliest first.
+func (s *Service) DueDomainQueueItems(ctx context.Context, domain string, now time.Time, limit int) ([]QueueItem, error) {
+	return s.db.DueDomainQueueItems(ctx, domain, now, limit)
+}
+
 // NextQueueAttempt returns the earliest next attempt after the given
 // time; ok is false when no queued item has one.
 func (s *Service) NextQueueAttempt(ctx context.Context, after time.Time) (time.Time, bool, error) {

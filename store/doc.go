@@ -22,7 +22,10 @@
 //   - queue(blob, sender, recipient, state, attempts, next_attempt,
 //     last_reply) and queue_attempts: the outbound queue, one row per
 //     recipient; with (0006) the DSN parameters RET, ENVID, NOTIFY and
-//     ORCPT and the REQUIRETLS flag its MAIL and RCPT commands carried
+//     ORCPT and the REQUIRETLS flag its MAIL and RCPT commands carried;
+//     created and next_attempt in milliseconds since the epoch (0007),
+//     with an index by (state, domain, next_attempt) for the scheduler's
+//     walk over destination domains
 //
 //   - mta_sts_policies (0008): the relay's cache of MTA-STS policies, one
 //     row per policy domain with the policy text, when it was fetched,

@@ -20,6 +20,10 @@ const (
 // notice it with one cheap read. See Tx.TouchQueue.
 const queueGeneration = "queue_generation"
 
+// Due times (created and next_attempt) are stored in milliseconds since
+// the epoch (migration 0007): in whole seconds, a retry step of one
+// second could come due after only a fraction of it.
+
 // NewQueueItem is one recipient of a message to queue.
 type NewQueueItem struct {
 	BlobID      int64
@@ -96,7 +100,7 @@ func (tx *Tx) Enqueue(it NewQueueItem) (int64, error) {
 	res, err := tx.exec(`INSERT INTO queue(blob_id, account_id, sender, recipient, domain, created, next_attempt,
 		dsn_ret, dsn_envid, dsn_notify, dsn_orcpt, require_tls)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, it.BlobID, acct, it.Sender, it.Recipient, it.Domain,
-		it.Created.Unix(), it.NextAttempt.Unix(), env.Ret, env.EnvID, env.Notify, env.ORcpt, env.RequireTLS)
+		it.Created.UnixMilli(), it.NextAttempt.UnixMilli(), env.Ret, env.EnvID, env.Notify, env.ORcpt, env.RequireTLS)
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue: %w", err)
 	}
@@ -113,7 +117,7 @@ func (tx *Tx) QueueItem(id int64) (QueueItem, error) {
 // and next_attempt moves to next, so that an attempt that never reports
 // back (the process died) is retried at next like a deferral.
 func (tx *Tx) ClaimQueueItem(id int64, next time.Time) error {
-	res, err := tx.exec(`UPDATE queue SET attempts = attempts + 1, next_attempt = ? WHERE id = ?`, next.Unix(), id)
+	res, err := tx.exec(`UPDATE queue SET attempts = attempts + 1, next_attempt = ? WHERE id = ?`, next.UnixMilli(), id)
 	if err != nil {
 		return fmt.Errorf("store: claim queue item %d: %w", id, err)
 	}
@@ -125,7 +129,7 @@ func (tx *Tx) ClaimQueueItem(id int64, next time.Time) error {
 // has been warned of the delay. The state (queued or held) is kept.
 func (tx *Tx) DeferQueueItem(id int64, a QueueAttempt, next time.Time, warned bool) error {
 	res, err := tx.exec(`UPDATE queue SET next_attempt = ?, last_reply = ?, warned = warned OR ? WHERE id = ?`,
-		next.Unix(), a.Reply, warned, id)
+		next.UnixMilli(), a.Reply, warned, id)
 	if err != nil {
 		return fmt.Errorf("store: defer queue item %d: %w", id, err)
 	}
@@ -156,7 +160,7 @@ func (tx *Tx) SetQueueState(id int64, state string, now time.Time) error {
 	args := []any{state, id}
 	if state == QueueQueued {
 		q = `UPDATE queue SET state = ?, next_attempt = min(next_attempt, ?) WHERE id = ?`
-		args = []any{state, now.Unix(), id}
+		args = []any{state, now.UnixMilli(), id}
 	}
 	res, err := tx.exec(q, args...)
 	if err != nil {
@@ -170,7 +174,7 @@ func (tx *Tx) SetQueueState(id int64, state string, now time.Time) error {
 // It returns how many items it changed.
 func (tx *Tx) RetryQueueItems(id int64, now time.Time) (int, error) {
 	q := `UPDATE queue SET next_attempt = ? WHERE state = 'queued'`
-	args := []any{now.Unix()}
+	args := []any{now.UnixMilli()}
 	if id != 0 {
 		q += ` AND id = ?`
 		args = append(args, id)
@@ -207,7 +211,40 @@ const queueItemQuery = `SELECT q.id, q.blob_id, coalesce(q.account_id, 0), q.sen
 // attempt is at or before now, the earliest first.
 func (db *DB) DueQueueItems(ctx context.Context, now time.Time, limit int) ([]QueueItem, error) {
 	return db.queueItems(ctx, queueItemQuery+` WHERE q.state = 'queued' AND q.next_attempt <= ?
-		ORDER BY q.next_attempt, q.id LIMIT ?`, now.Unix(), limit)
+		ORDER BY q.next_attempt, q.id LIMIT ?`, now.UnixMilli(), limit)
+}
+
+// The scheduler's two queries, each a seek in queue_domain_due
+// (TestQueueDomainQueriesUseIndex checks the plans).
+const (
+	nextDomainQuery = `SELECT domain, next_attempt FROM queue
+		WHERE state = 'queued' AND domain > ? ORDER BY domain, next_attempt LIMIT 1`
+	dueDomainQuery = queueItemQuery + ` WHERE q.state = 'queued' AND q.domain = ? AND q.next_attempt <= ?
+		ORDER BY q.next_attempt, q.id LIMIT ?`
+)
+
+// NextQueueDomain returns the first destination domain after the given
+// one, in byte order, that has a queued (not held) item, with the
+// earliest next attempt among that domain's queued items; ok is false
+// when there is none. It is one seek in the queue_domain_due index, so
+// that the scheduler can walk the domains of a large queue without
+// reading its items.
+func (db *DB) NextQueueDomain(ctx context.Context, after string) (domain string, first time.Time, ok bool, err error) {
+	var ms int64
+	err = db.rdb.QueryRowContext(ctx, nextDomainQuery, after).Scan(&domain, &ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("store: next queue domain: %w", err)
+	}
+	return domain, time.UnixMilli(ms), true, nil
+}
+
+// DueDomainQueueItems returns up to limit queued items for one domain
+// whose next attempt is at or before now, the earliest first.
+func (db *DB) DueDomainQueueItems(ctx context.Context, domain string, now time.Time, limit int) ([]QueueItem, error) {
+	return db.queueItems(ctx, dueDomainQuery, domain, now.UnixMilli(), limit)
 }
 
 // NextQueueAttempt returns the earliest next attempt of a queued item
@@ -215,14 +252,14 @@ func (db *DB) DueQueueItems(ctx context.Context, now time.Time, limit int) ([]Qu
 func (db *DB) NextQueueAttempt(ctx context.Context, after time.Time) (next time.Time, ok bool, err error) {
 	var v sql.NullInt64
 	err = db.rdb.QueryRowContext(ctx, `SELECT min(next_attempt) FROM queue
-		WHERE state = 'queued' AND next_attempt > ?`, after.Unix()).Scan(&v)
+		WHERE state = 'queued' AND next_attempt > ?`, after.UnixMilli()).Scan(&v)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next attempt: %w", err)
 	}
 	if !v.Valid {
 		return time.Time{}, false, nil
 	}
-	return time.Unix(v.Int64, 0), true, nil
+	return time.UnixMilli(v.Int64), true, nil
 }
 
 // QueueItems lists the whole queue in order of id.
@@ -299,6 +336,6 @@ func scanQueueRow(scan func(...any) error) (QueueItem, error) {
 	err := scan(&it.ID, &it.BlobID, &it.AccountID, &it.Sender, &it.Recipient, &it.Domain, &it.State,
 		&it.Attempts, &created, &next, &it.LastReply, &it.Warned, &it.MessageID, &it.Size,
 		&it.Params.Ret, &it.Params.EnvID, &it.Params.Notify, &it.Params.ORcpt, &it.Params.RequireTLS)
-	it.Created, it.NextAttempt = time.Unix(created, 0), time.Unix(next, 0)
+	it.Created, it.NextAttempt = time.UnixMilli(created), time.UnixMilli(next)
 	return it, err
 }

@@ -5,6 +5,8 @@
 //	pillarbox-bench smtp [flags]    send N messages over C SMTP connections
 //	pillarbox-bench relay [flags]   submit N messages for remote recipients and
 //	                                count them at a loopback sink the relay delivers to
+//	pillarbox-bench backlog [flags] queue N messages for D domains in a new data directory,
+//	                                run the relay on it and time until the queue is empty
 //	pillarbox-bench imap [flags]    fill a mailbox, time SELECT, FETCH and SEARCH on it,
 //	                                and run a mixed workload of short IMAP sessions
 //	pillarbox-bench guess [flags]   guess one account's password over C connections and
@@ -45,6 +47,8 @@ const usage = `usage:
       [--verify-timeout D] [--json]
   pillarbox-bench relay --user U --pass P [--addr HOST:PORT] [--sink HOST:PORT]
       [-n N] [-c C] [--size BYTES] [--to TEMPLATE] [--users U] [--wait D] [--json]
+  pillarbox-bench backlog [--data DIR] [--sink HOST:PORT] [-n N] [--domains D] [--size BYTES]
+      [-c C] [--max-connections M] [--per-domain P] [--dkim=BOOL] [--wait D] [--json]
   pillarbox-bench imap --user U --pass P [--addr HOST:PORT] [--mailbox NAME] [--fill N]
       [--size BYTES] [--clients C] [--duration D] [--idle K] [--idle-hold D] [--json]
   pillarbox-bench guess --user U [--addr HOST:PORT] [--proto imap|submission] [-c C]
@@ -64,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = cmdSMTP(ctx, args[1:], stdout, stderr)
 	case "relay":
 		err = cmdRelay(ctx, args[1:], stdout, stderr)
+	case "backlog":
+		err = cmdBacklog(ctx, args[1:], stdout, stderr)
 	case "imap":
 		err = cmdIMAP(ctx, args[1:], stdout, stderr)
 	case "guess":

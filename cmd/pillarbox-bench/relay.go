@@ -231,13 +231,17 @@ func (l *relayLoad) connect(ctx context.Context) (*gosmtp.Client, error) {
 // benchSink receives the relayed messages and notes when each arrived,
 // recognising them by the Message-ID the generator gave them.
 type benchSink struct {
-	srv *gosmtp.Server
-	re  *regexp.Regexp
+	srv  *gosmtp.Server
+	re   *regexp.Regexp
+	addr string // where it listens, the port chosen when asked for 0
 
 	mu       sync.Mutex
 	arrivals []time.Time
 	count    int
 	dups     int
+	conns    int // open now
+	peak     int // open at once, at most
+	sessions int // connections in all
 	changed  chan struct{}
 }
 
@@ -247,8 +251,15 @@ func startBenchSink(addr, run string, n int) (*benchSink, error) {
 		return nil, fmt.Errorf("relay: sink: %w", err)
 	}
 	s := &benchSink{re: regexp.MustCompile(`(?m)^Message-ID: <` + regexp.QuoteMeta(run) + `\.(\d+)@`),
-		arrivals: make([]time.Time, n), changed: make(chan struct{}, 1)}
-	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &benchSinkSession{s: s}, nil }))
+		arrivals: make([]time.Time, n), changed: make(chan struct{}, 1), addr: ln.Addr().String()}
+	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		s.mu.Lock()
+		s.conns++
+		s.sessions++
+		s.peak = max(s.peak, s.conns)
+		s.mu.Unlock()
+		return &benchSinkSession{s: s}, nil
+	}))
 	s.srv.Domain = "sink.relay-bench.test"
 	s.srv.ErrorLog = nopLog{}
 	go s.srv.Serve(ln)
@@ -316,10 +327,45 @@ func (s *benchSink) duplicates() int {
 	return s.dups
 }
 
-type benchSinkSession struct{ s *benchSink }
+// delivered is the number of distinct messages that arrived so far.
+func (s *benchSink) delivered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
 
-func (*benchSinkSession) Reset()                                 {}
-func (*benchSinkSession) Logout() error                          { return nil }
+// maxConns is the largest number of connections that were open at once.
+func (s *benchSink) maxConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+// connections is the number of connections the sink has had.
+func (s *benchSink) connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+type benchSinkSession struct {
+	s      *benchSink
+	closed bool
+}
+
+func (*benchSinkSession) Reset() {}
+
+// Logout ends the connection (go-smtp calls it once per session).
+func (ss *benchSinkSession) Logout() error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if !ss.closed {
+		ss.closed = true
+		ss.s.conns--
+	}
+	return nil
+}
+
 func (*benchSinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
 func (*benchSinkSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
 func (ss *benchSinkSession) Data(r io.Reader) error {

@@ -122,6 +122,16 @@ type Config struct {
 		// DelayWarning is when the sender is told delivery is delayed;
 		// 0 disables the warning. Default 4h.
 		DelayWarning Duration `toml:"delay_warning"`
+		// MaxConnections limits the outgoing SMTP connections open at
+		// once, to all destinations (with a smarthost: to it). Each one
+		// takes a file descriptor that the listeners' automatic caps
+		// leave free. Default 32.
+		MaxConnections int `toml:"max_connections"`
+		// PerDomain limits the connections open at once for one
+		// recipient domain, so that a large backlog for one domain
+		// leaves connections to the others and does not flood its MX
+		// hosts; at most MaxConnections. Default 4.
+		PerDomain int `toml:"per_domain"`
 	} `toml:"relay"`
 
 	Inbound struct {
@@ -192,6 +202,8 @@ func DefaultConfig() *Config {
 	c.Relay.SmarthostTLS = "starttls"
 	c.Relay.MaxAge = Duration{120 * time.Hour}
 	c.Relay.DelayWarning = Duration{4 * time.Hour}
+	c.Relay.MaxConnections = 32
+	c.Relay.PerDomain = 4
 	c.Inbound.Verify = true
 	c.Inbound.DMARCReject = true
 	c.Inbound.RefuseLocalSpoof = true
@@ -360,6 +372,15 @@ func (c *Config) validate() error {
 	}
 	if len(c.Relay.Retry) == 0 {
 		return errors.New("relay.retry: must list at least one interval")
+	}
+	if c.Relay.MaxConnections <= 0 {
+		return fmt.Errorf("relay.max_connections: must be positive, got %d", c.Relay.MaxConnections)
+	}
+	if c.Relay.PerDomain <= 0 {
+		return fmt.Errorf("relay.per_domain: must be positive, got %d", c.Relay.PerDomain)
+	}
+	if c.Relay.PerDomain > c.Relay.MaxConnections {
+		return fmt.Errorf("relay.per_domain: %d is more than relay.max_connections (%d)", c.Relay.PerDomain, c.Relay.MaxConnections)
 	}
 	if c.DNS.SPFAll != "" && c.DNS.SPFAll != "~all" && c.DNS.SPFAll != "-all" {
 		return fmt.Errorf("dns.spf_all: %q: must be \"~all\" or \"-all\"", c.DNS.SPFAll)

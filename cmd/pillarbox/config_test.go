@@ -50,6 +50,7 @@ func TestDefaultConfig(t *testing.T) {
 	want.Relay.SmarthostTLS = "starttls"
 	want.Relay.MaxAge = Duration{120 * time.Hour}
 	want.Relay.DelayWarning = Duration{4 * time.Hour}
+	want.Relay.MaxConnections, want.Relay.PerDomain = 32, 4
 	want.Inbound.Verify, want.Inbound.DMARCReject, want.Inbound.RefuseLocalSpoof = true, true, true
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("DefaultConfig() = %+v\nwant %+v", c, want)
@@ -90,6 +91,7 @@ func fullConfig() *Config {
 	c.Relay.Retry = durations(time.Minute, 150*time.Second, time.Hour)
 	c.Relay.MaxAge = Duration{72 * time.Hour}
 	c.Relay.DelayWarning = Duration{0}
+	c.Relay.MaxConnections, c.Relay.PerDomain = 64, 8
 	c.Inbound.Verify, c.Inbound.DMARCReject, c.Inbound.RefuseLocalSpoof = true, false, true
 	c.DNS.Resolver = "127.0.0.53:53"
 	c.DNS.DNSSEC = true
@@ -115,6 +117,8 @@ func TestLoadConfig(t *testing.T) {
 
 	noSent := DefaultConfig()
 	noSent.Submission.SaveSent = false
+	relayConns := DefaultConfig()
+	relayConns.Relay.MaxConnections, relayConns.Relay.PerDomain = 8, 8
 
 	tests := []struct {
 		name string
@@ -127,6 +131,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "empty file", text: "", want: DefaultConfig()},
 		{name: "listeners disabled", text: "[smtp]\nlisten = \"\"\n[submission]\nlisten = \"\"\n[imap]\nlisten = \"\"\n", want: disabled},
 		{name: "idn", text: `hostname = "MÄL.example"` + "\n" + `domains = ["Bücher.EXAMPLE", "straße.de", "xn--bcher-kva.example", "EXAMPLE.org"]`, want: idn},
+		{name: "relay connections", text: "[relay]\nmax_connections = 8\nper_domain = 8\n", want: relayConns},
 		{name: "retry replaces default list", text: "[relay]\nretry = [\"1m\"]\n", want: shortRetry},
 		{name: "save_sent off", text: "[submission]\nsave_sent = false\n", want: noSent},
 		{name: "save_sent on", text: "[submission]\nsave_sent = true\n", want: DefaultConfig()},
@@ -167,6 +172,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "zero retry", text: "[relay]\nretry = [\"1m\", \"0s\"]\n", want: []string{"relay.retry[1]: must be positive"}},
 		{name: "empty retry", text: "[relay]\nretry = []\n", want: []string{"relay.retry: must list"}},
 		{name: "zero max_age", text: "[relay]\nmax_age = \"0s\"\n", want: []string{"relay.max_age: must be positive"}},
+		{name: "zero relay max_connections", text: "[relay]\nmax_connections = 0\n", want: []string{"relay.max_connections: must be positive, got 0"}},
+		{name: "negative per_domain", text: "[relay]\nper_domain = -1\n", want: []string{"relay.per_domain: must be positive, got -1"}},
+		{name: "per_domain above max_connections", text: "[relay]\nmax_connections = 4\nper_domain = 5\n", want: []string{"relay.per_domain: 5 is more than relay.max_connections (4)"}},
+		{name: "per_domain above default max_connections", text: "[relay]\nper_domain = 33\n", want: []string{"relay.per_domain: 33 is more than relay.max_connections (32)"}},
+		{name: "max_connections not a number", text: "[relay]\nmax_connections = \"many\"\n", want: []string{"max_connections"}},
 		{name: "negative delay_warning", text: "[relay]\ndelay_warning = \"-1h\"\n", want: []string{"relay.delay_warning: must not be negative"}},
 		{name: "listen without port", path: "bad-listen.toml", want: []string{"smtp.listen: ", "missing port"}},
 		{name: "listen port not numeric", text: "[imap]\nlisten_tls = \"127.0.0.1:imaps\"\n", want: []string{"imap.listen_tls: ", "port must be a number"}},

@@ -7,10 +7,19 @@ import (
 
 // fdReserve is what the connection caps leave of the process's file
 // descriptors for everything else: SQLite (a writer, 8 readers and a
-// checkpointer, each with the database and its WAL open), up to 32
-// relay connections and their DNS lookups, the listeners, certificate
-// files, the log, and the moment a refused connection is open.
+// checkpointer, each with the database and its WAL open), up to
+// fdRelayConns relay connections and their DNS lookups, the listeners,
+// certificate files, the log, and the moment a refused connection is
+// open. A larger [relay] max_connections adds to it (fdReserveFor).
 const fdReserve = 256
+
+// fdRelayConns is the number of relay connections fdReserve counts.
+const fdRelayConns = 32
+
+// fdReserveFor is fdReserve with the relay connections cfg allows.
+func fdReserveFor(cfg *Config) uint64 {
+	return fdReserve + uint64(max(cfg.Relay.MaxConnections-fdRelayConns, 0))
+}
 
 // autoMaxConns bounds the automatic cap per listener whatever the
 // descriptor limit, since every connection costs memory as well.
@@ -36,16 +45,17 @@ func connectionCaps(cfg *Config, nofile uint64, listeners int) (connCaps, error)
 	if listeners == 0 {
 		return connCaps{}, nil
 	}
-	if nofile < fdReserve+uint64(listeners) {
+	reserve := fdReserveFor(cfg)
+	if nofile < reserve+uint64(listeners) {
 		return connCaps{}, fmt.Errorf("the process may open only %d files (RLIMIT_NOFILE), too few for %d listeners and %d other files: raise it (ulimit -n, LimitNOFILE=)",
-			nofile, listeners, fdReserve)
+			nofile, listeners, reserve)
 	}
-	budget := (nofile - fdReserve) / uint64(listeners)
+	budget := (nofile - reserve) / uint64(listeners)
 	var caps connCaps
 	if n := cfg.Limits.MaxConnections; n > 0 {
 		if uint64(n) > budget {
 			return connCaps{}, fmt.Errorf("limits.max_connections: %d listeners with %d connections each need more file descriptors than the %d the process may open (RLIMIT_NOFILE) less %d for the rest; lower it to %d or raise the limit",
-				listeners, n, nofile, fdReserve, budget)
+				listeners, n, nofile, reserve, budget)
 		}
 		caps.max = n
 	} else {

@@ -13,6 +13,11 @@ func TestConnectionCaps(t *testing.T) {
 		c.Limits.MaxConnections, c.Limits.MaxConnectionsPerIP = maxConns, perIP
 		return c
 	}
+	relay := func(maxConns int) *Config {
+		c := DefaultConfig()
+		c.Relay.MaxConnections = maxConns
+		return c
+	}
 	tests := []struct {
 		name      string
 		cfg       *Config
@@ -33,6 +38,8 @@ func TestConnectionCaps(t *testing.T) {
 		{name: "configured over the limit", cfg: limits(3949, 0), nofile: 20000, listeners: 5,
 			err: "limits.max_connections: 5 listeners with 3949 connections each need more file descriptors than the 20000"},
 		{name: "too few files", cfg: limits(0, 0), nofile: 260, listeners: 5, err: "may open only 260 files (RLIMIT_NOFILE)"},
+		{name: "relay connections above 32 come out of the budget", cfg: relay(1032), nofile: 2256, listeners: 5, want: connCaps{max: 200, perIP: 50}},
+		{name: "relay connections below 32 leave the reserve", cfg: relay(8), nofile: 1024, listeners: 3, want: connCaps{max: 256, perIP: 50}},
 		{name: "no listeners", cfg: limits(0, 0), nofile: 100, listeners: 0, want: connCaps{}},
 	}
 	for _, tt := range tests {

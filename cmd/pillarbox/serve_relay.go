@@ -31,9 +31,11 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			MaxAge:       cfg.Relay.MaxAge.Duration,
 			DelayWarning: cfg.Relay.DelayWarning.Duration,
 		},
-		Resolver: newResolver(cfg.DNS.Resolver),
-		Security: sec,
-		Logger:   w.log,
+		Resolver:       newResolver(cfg.DNS.Resolver),
+		Security:       sec,
+		Logger:         w.log,
+		MaxConnections: cfg.Relay.MaxConnections,
+		PerDomain:      cfg.Relay.PerDomain,
 	})
 	w.notices = runner
 	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}

@@ -78,12 +78,6 @@ type Options struct {
 	OnIdle func(next time.Time)
 }
 
-// batchSize bounds the due items read per scheduling round.
-const batchSize = 1000
-
-// maxGroupsPerJob bounds the messages one connection takes in a round.
-const maxGroupsPerJob = 20
-
 // errorBackoff is the wait after the store failed the scheduler.
 const errorBackoff = 10 * time.Second
 
@@ -101,10 +95,15 @@ type Runner struct {
 	// that sets conn.tlsVerified.
 	dialed func(*conn)
 
+	// cursor is the domain the scheduler last gave work to: the next walk
+	// over the domains starts after it. Only the scheduler goroutine
+	// (Run) touches it.
+	cursor string
+
 	mu       sync.Mutex
-	inflight map[int64]bool // queue ids of running attempts
-	active   map[string]int // connections per domain
-	total    int
+	inflight map[int64]bool        // queue ids of running attempts
+	load     map[string]domainLoad // running attempts per domain
+	total    int                   // connections in all
 }
 
 // New returns a Runner for the queue of svc.
@@ -161,7 +160,7 @@ func New(svc *mailbox.Service, opts Options) *Runner {
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}, 1),
 		inflight: make(map[int64]bool),
-		active:   make(map[string]int),
+		load:     make(map[string]domainLoad),
 	}
 }
 
@@ -220,53 +219,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// round starts the attempts that are due and returns the channel that
-// says when the next one is.
-func (r *Runner) round(ctx context.Context, wg *sync.WaitGroup) <-chan time.Time {
-	now := r.opts.Clock.Now()
-	due, err := r.svc.DueQueueItems(ctx, now, batchSize)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.log.Error("relay: reading the queue", "err", err)
-		}
-		return r.opts.Clock.After(errorBackoff)
-	}
-	started, err := r.dispatch(ctx, now, due, wg)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.log.Error("relay: claiming queue items", "err", err)
-		}
-		return r.opts.Clock.After(errorBackoff)
-	}
-	if started && len(due) == batchSize {
-		// There may be more due items than one batch: look again at once.
-		ch := make(chan time.Time, 1)
-		ch <- now
-		return ch
-	}
-	// Whether anything is in flight is read before the next due time: an
-	// attempt still running may yet move that time, and will start another
-	// round when it ends.
-	r.mu.Lock()
-	idle := r.total == 0
-	r.mu.Unlock()
-	next, ok, err := r.svc.NextQueueAttempt(ctx, now)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.log.Error("relay: reading the queue", "err", err)
-		}
-		return r.opts.Clock.After(errorBackoff)
-	}
-	var wake <-chan time.Time
-	if ok {
-		wake = r.opts.Clock.At(next)
-	}
-	if idle && r.opts.OnIdle != nil {
-		r.opts.OnIdle(next)
-	}
-	return wake
-}
-
 // group is the recipients of one message in one domain: they share one
 // SMTP transaction.
 type group struct {
@@ -279,125 +231,6 @@ func (g *group) sender() string { return g.items[0].Sender }
 type job struct {
 	domain string
 	groups []*group
-}
-
-// dispatch starts jobs for the due items that are not in flight, within
-// the connection limits, and reports whether it started any.
-func (r *Runner) dispatch(ctx context.Context, now time.Time, due []mailbox.QueueItem, wg *sync.WaitGroup) (bool, error) {
-	type domainGroups struct {
-		groups []*group
-		byBlob map[int64]*group
-	}
-	r.mu.Lock()
-	byDomain := make(map[string]*domainGroups)
-	var order []string
-	for _, it := range due {
-		if r.inflight[it.ID] {
-			continue
-		}
-		d := byDomain[it.Domain]
-		if d == nil {
-			d = &domainGroups{byBlob: make(map[int64]*group)}
-			byDomain[it.Domain] = d
-			order = append(order, it.Domain)
-		}
-		g := d.byBlob[it.BlobID]
-		if g == nil || g.sender() != it.Sender {
-			g = &group{}
-			d.byBlob[it.BlobID] = g
-			d.groups = append(d.groups, g)
-		}
-		g.items = append(g.items, it)
-	}
-	var jobs []*job
-	var claims []mailbox.QueueClaim
-	for _, dom := range order {
-		groups := byDomain[dom].groups
-		n := min(r.opts.PerDomain-r.active[dom], r.opts.MaxConnections-r.total, len(groups))
-		if n <= 0 {
-			continue // waits for a connection to finish
-		}
-		// Leave what n jobs should not take for the connections that
-		// free up next, so that a backlog keeps every slot busy.
-		groups = groups[:min(len(groups), n*maxGroupsPerJob)]
-		js := make([]*job, n)
-		for i := range js {
-			js[i] = &job{domain: dom}
-		}
-		for i, g := range groups {
-			js[i%n].groups = append(js[i%n].groups, g)
-			for _, it := range g.items {
-				r.inflight[it.ID] = true
-				claims = append(claims, mailbox.QueueClaim{ID: it.ID, Next: r.opts.Schedule.Lease(now, it.Attempts+1)})
-			}
-		}
-		r.active[dom] += n
-		r.total += n
-		jobs = append(jobs, js...)
-	}
-	r.mu.Unlock()
-	if len(jobs) == 0 {
-		return false, nil
-	}
-
-	claimed, err := r.svc.ClaimQueueItems(ctx, claims)
-	if err != nil {
-		for _, j := range jobs {
-			r.unmark(j)
-		}
-		return false, err
-	}
-	ok := make(map[int64]bool, len(claimed))
-	for _, id := range claimed {
-		ok[id] = true
-	}
-	r.mu.Lock()
-	for _, j := range jobs {
-		for _, g := range j.groups {
-			kept := g.items[:0]
-			for _, it := range g.items {
-				if ok[it.ID] {
-					it.Attempts++
-					kept = append(kept, it)
-				} else {
-					delete(r.inflight, it.ID) // gone (deleted) before the claim
-				}
-			}
-			g.items = kept
-		}
-	}
-	r.mu.Unlock()
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer r.release(j)
-			r.runJob(ctx, j)
-		}()
-	}
-	return true, nil
-}
-
-// release ends a job: its items and its connection slot are free again,
-// and the scheduler looks at the queue.
-func (r *Runner) release(j *job) {
-	r.unmark(j)
-	signal(r.done)
-}
-
-func (r *Runner) unmark(j *job) {
-	r.mu.Lock()
-	for _, g := range j.groups {
-		for _, it := range g.items {
-			delete(r.inflight, it.ID)
-		}
-	}
-	r.active[j.domain]--
-	if r.active[j.domain] == 0 {
-		delete(r.active, j.domain)
-	}
-	r.total--
-	r.mu.Unlock()
 }
 
 func (r *Runner) runJob(ctx context.Context, j *job) {
