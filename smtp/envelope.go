@@ -98,6 +98,16 @@ func wantsSuccess(p mailbox.QueueParams) bool {
 	return false
 }
 
+// wantsAnySuccess says whether a recipient asked for a success notice.
+func wantsAnySuccess(params []mailbox.QueueParams) bool {
+	for _, p := range params {
+		if wantsSuccess(p) {
+			return true
+		}
+	}
+	return false
+}
+
 // successNotice returns the notice for the locally delivered recipients
 // that asked for one, or nil: none asked, the sender is null (RFC 5321
 // 4.5.5: never a notice about a notice), or there is no Notices.

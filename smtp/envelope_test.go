@@ -15,6 +15,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
+	"pillarbox/smtp/msgauth"
+	"pillarbox/smtp/msgauth/dnstest"
 	"pillarbox/smtp/relay"
 )
 
@@ -110,7 +112,13 @@ func TestMXSuccessNotice(t *testing.T) {
 	t.Parallel()
 	// The runner needs the store that startMX makes: it is made there.
 	notices := &lateNotices{}
-	e := startMX(t, envOptions{opts: Options{Notices: notices}, wrap: func(m Mailboxes) Mailboxes {
+	// Notices go only to senders that SPF or DKIM vouched for: example.net
+	// lets 127.0.0.1 send; forged.test lets nobody.
+	dns := dnstest.Start(t)
+	dns.SetTXT("example.net", "v=spf1 ip4:127.0.0.1 -all")
+	dns.SetTXT("forged.test", "v=spf1 -all")
+	v := msgauth.NewVerifier(msgauth.VerifierOptions{Resolver: dns.Resolver(), Hostname: "mx.example.org", Timeout: 2 * time.Second})
+	e := startMX(t, envOptions{opts: Options{Notices: notices, Inbound: Inbound{Verifier: v}}, wrap: func(m Mailboxes) Mailboxes {
 		notices.kickCounter = newNotices(m.(*mailbox.Service))
 		return m
 	}})
@@ -158,8 +166,14 @@ func TestMXSuccessNotice(t *testing.T) {
 		t.Errorf("%d kicks, want 1", notices.kickCounter.kicks.Load())
 	}
 
-	// Without NOTIFY=SUCCESS, or from the null sender, no notice.
+	// Without NOTIFY=SUCCESS, from the null sender, or from a sender SPF
+	// does not vouch for (backscatter to a forged address), no notice.
 	c2 := dial(t, e.addr)
+	err = sendWith(c2, "victim@forged.test", nil, []string{"bob@example.org"},
+		[]*gosmtp.RcptOptions{{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess}}}, "Subject: spam\r\n\r\nx\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := send(c2, "zoe@example.net", []string{"bob@example.org"}, "Subject: plain\r\n\r\nx\r\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,10 @@ type inboundDecision struct {
 	header  string // Authentication-Results, CRLF-terminated; "" without checks
 	junk    bool
 	summary string // for the log line
+	// senderVerified says SPF or DKIM passed for the MAIL FROM domain:
+	// only then may a success notice go to the sender, who might
+	// otherwise be a forged bystander (backscatter).
+	senderVerified bool
 }
 
 // checkInbound verifies raw (the message as received, without our trace
@@ -56,6 +60,9 @@ func (s *session) checkInbound(raw []byte) ([]byte, inboundDecision, error) {
 	defer cancel()
 	v := in.Verifier.Verify(ctx, net.ParseIP(remoteIP(s.conn)), s.conn.Hostname(), s.from, raw)
 	d := inboundDecision{header: v.Header(), summary: v.Summary()}
+	if _, dom, ok := strings.Cut(s.from, "@"); ok {
+		d.senderVerified = v.AuthenticatedFor(dom)
+	}
 
 	if in.RefuseLocalSpoof {
 		for _, dom := range s.claimedLocalDomains(v) {

@@ -163,10 +163,13 @@ func (s *session) Data(r io.Reader) error {
 		data = append(data, raw...)
 	}
 	var notice *mailbox.Notice
-	if !dec.junk {
-		// Mail the checks distrust gets no notice: its sender is likely
-		// forged, and the notice would be backscatter.
+	if !dec.junk && dec.senderVerified {
+		// A notice goes only to a sender that SPF or DKIM vouched for
+		// (never without the checks): anyone can write another's address
+		// in MAIL FROM, and the notice would be backscatter to them.
 		notice = s.srv.successNotice(s.from, 0, s.mail, s.rcpts, s.params, data)
+	} else if wantsAnySuccess(s.params) {
+		s.srv.log.Info("smtp: no success notice to an unverified sender", "id", id, "from", s.from, "auth", dec.summary)
 	}
 	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk,
 		Notice: notice})

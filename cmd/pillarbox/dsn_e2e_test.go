@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"pillarbox/smtp/msgauth/dnstest"
 	"pillarbox/store"
 )
 
@@ -101,10 +102,16 @@ func TestDSNEndToEnd(t *testing.T) {
 	sink := startDSNSink(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
+	// The MX checks senders: a success notice goes only to one SPF
+	// vouches for (remote.test lets 127.0.0.1 send).
+	dns := dnstest.Start(t)
+	dns.SetTXT("remote.test", "v=spf1 ip4:127.0.0.1 -all")
 	cfg := writeServeConfig(t, dataDir, func(c *Config) {
 		c.Submission.Listen = "127.0.0.1:0"
 		c.Relay.Smarthost = sink.addr
 		c.Relay.Retry = []Duration{{time.Hour}}
+		c.Inbound.Verify = true
+		c.DNS.Resolver = dns.Addr()
 	})
 	mustCLI(t, "secret-pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
