@@ -221,3 +221,40 @@ func TestDANEInsecureRecordsIgnored(t *testing.T) {
 	e.waitIdle()
 	wantContains(t, "log", e.logs.String(), "certificate not checked (opportunistic)")
 }
+
+// DANE records that exist but are all unusable (PKIX-EE, usage 1, which
+// SMTP must not use) ask for TLS without a certificate check; under an
+// MTA-STS enforce policy the certificate must still be valid for the MX
+// name. A self-signed certificate is a deferral, not a delivery. Found
+// in review: the unusable records used to win.
+func TestDANEUnusableKeepsMTASTSEnforce(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	bad := testTLS(t) // self-signed, not from ca
+	e := newEnv(t, bad)
+	dns := dnstest.Start(t)
+	dns.SetMX("remote.test", "mx.remote.test")
+	dns.SetA("mx.remote.test", "127.0.0.1")
+	dns.SetTLSA("_25._tcp.mx.remote.test", dnstest.TLSA{Usage: 1, Selector: 1, MatchingType: 1, Data: spkiSHA256(t, bad)})
+	dns.Secure("remote.test", "mx.remote.test", "_25._tcp.mx.remote.test")
+	dns.SetTXT("_mta-sts.remote.test", "v=STSv1; id=20261124")
+	res, err := dane.New(dane.Options{Addr: dns.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := startPolicyServer(t, ca, enforcePolicy)
+	o := e.options()
+	o.Resolver = nil
+	o.Security = Security{DANE: res, MTASTS: ps.policies(e, dns, ca), RootCAs: ca.pool}
+	e.submit("enforce", "bob@remote.test")
+	e.start(o)
+	e.waitIdle()
+	select {
+	case m := <-e.sink.msgs:
+		t.Fatalf("delivered (tls=%v) to a certificate the enforce policy refuses", m.tls)
+	default:
+	}
+	if q := e.queue(); len(q) != 1 || q[0].Attempts != 1 {
+		t.Fatalf("queue %+v, want the message deferred after one attempt", q)
+	}
+}

@@ -121,7 +121,12 @@ func (r *Runner) securityPlan(ctx context.Context, rt *route, host string) (tlsP
 			// checks, not the scheduler's clock.
 			return tlsPlan{cfg: p.TLSConfig(r.opts.TLS, nil), require: true, verified: true, why: "DANE"}, nil
 		case dane.Encrypt:
-			return tlsPlan{cfg: p.TLSConfig(r.opts.TLS, nil), require: true, why: "DANE: " + p.Reason}, nil
+			// Unusable records still ask for TLS, but check nothing: an
+			// MTA-STS enforce policy's certificate check must not be lost
+			// to them.
+			if !rt.sts.RequiresTLS() {
+				return tlsPlan{cfg: p.TLSConfig(r.opts.TLS, nil), require: true, why: "DANE: " + p.Reason}, nil
+			}
 		}
 	}
 	switch {
