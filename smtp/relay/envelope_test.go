@@ -447,3 +447,39 @@ func TestRcptOptions(t *testing.T) {
 		t.Errorf("MAIL options %+v", env.mail)
 	}
 }
+
+// A notice (null sender) about a REQUIRETLS message asks for REQUIRETLS
+// too, but when no host qualifies it goes without rather than being
+// dropped (RFC 8689 5); before, it bounced to nobody and was lost.
+func TestRequireTLSNoticeNotDropped(t *testing.T) {
+	t.Parallel()
+	e, x, opts := newExtEnv(t, extSinkOptions{tls: testTLS(t), dsn: true})
+	enqueueRawParams(t, e, "", "bob@ext.test", mailbox.QueueParams{RequireTLS: true, Notify: "NEVER"})
+	e.start(opts)
+	e.waitIdle()
+	select {
+	case m := <-x.msgs:
+		if m.mail.RequireTLS {
+			t.Errorf("sent with REQUIRETLS to a host that cannot honour it")
+		}
+	default:
+		t.Fatalf("the notice was not delivered:\n%s", e.logs)
+	}
+}
+
+// RET=FULL is ignored for a REQUIRETLS message: its bounce carries the
+// header only (RFC 8689 5), since the bounce may travel without TLS.
+func TestRequireTLSBounceHeadersOnly(t *testing.T) {
+	t.Parallel()
+	e, _, opts := newExtEnv(t, extSinkOptions{tls: testTLS(t)})
+	e.submitParams("bob@ext.test", mailbox.QueueParams{RequireTLS: true, Ret: "FULL"})
+	e.start(opts)
+	e.waitIdle()
+	inbox := e.inbox("alice@example.org")
+	if len(inbox) != 1 {
+		t.Fatalf("%d notices, want one bounce", len(inbox))
+	}
+	if _, typ, _ := reportParts(t, inbox[0]); typ != "text/rfc822-headers" {
+		t.Fatalf("the bounce of a REQUIRETLS message attaches %s, want text/rfc822-headers", typ)
+	}
+}

@@ -331,15 +331,23 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 				r.dialed(nc)
 			}
 		}
+		sendEnv := env
 		if env.mail.RequireTLS {
-			if rp, refused := requireTLSRefusal(*c); refused {
+			if rp, refused := requireTLSRefusal(*c); refused && env.from != "" {
 				// RFC 8689 4.2.1: try the next host; bounce if none
 				// qualifies. The connection may serve other messages.
 				last = rp
 				continue
+			} else if refused {
+				// A notice about a REQUIRETLS message asks for it too, but
+				// must not be lost for want of it (RFC 8689 5): it goes
+				// without, and carries only headers (finish).
+				plain := *env
+				plain.mail.RequireTLS = false
+				sendEnv = &plain
 			}
 		}
-		replies, err := (*c).send(env, data)
+		replies, err := (*c).send(sendEnv, data)
 		if err != nil {
 			last = errReply(err, host)
 			if last.code != 0 && !last.isTemporary() {
@@ -438,9 +446,11 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 			// RFC 5321 4.5.5 / RFC 3464: never a notice about a notice.
 			r.log.Info("relay: no notice for a message without sender", "queue_id", g.items[0].ID)
 		} else {
+			// RFC 8689 5: a notice about a REQUIRETLS message carries the
+			// header only, whatever RET asked for.
 			p := g.items[0].Params
 			d := &dsn{Hostname: r.opts.Hostname, FromDomain: r.noticeDomain(ctx), To: g.sender(), Arrival: g.items[0].Created, Date: now,
-				EnvID: p.EnvID, Original: data, Full: p.Ret == "FULL", Recipients: report}
+				EnvID: p.EnvID, Original: data, Full: p.Ret == "FULL" && !p.RequireTLS, Recipients: report}
 			n = &mailbox.Notice{To: g.sender(), AccountID: g.items[0].AccountID, Data: d.build(), RequireTLS: p.RequireTLS}
 		}
 	}
