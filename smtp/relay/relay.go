@@ -303,6 +303,7 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 	}
 	env := groupEnvelope(g)
 	start := 0
+	connected := *c != nil
 	if *c != nil {
 		for i, h := range rt.hosts {
 			if h == (*c).host {
@@ -311,6 +312,15 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 		}
 	}
 	last := reply{temporary: true, status: "4.4.1", text: "no host to deliver to"}
+	defer func() {
+		if !connected && last.isTemporary() && ctx.Err() == nil {
+			// No host could be reached, or every one refused to start a
+			// session (a failed smarthost login among them): the job's
+			// other messages wait for the next attempt too, instead of
+			// dialling and logging in again for each of them.
+			rt.fail = &last
+		}
+	}()
 	for _, host := range rt.hosts[start:] {
 		if *c != nil && ((*c).host != host || (*c).broken) {
 			(*c).close()
@@ -327,6 +337,7 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 				continue
 			}
 			*c = nc
+			connected = true
 			if r.dialed != nil {
 				r.dialed(nc)
 			}

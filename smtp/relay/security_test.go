@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -139,6 +140,30 @@ func TestSmarthostWrongPasswordDefers(t *testing.T) {
 	default:
 	}
 	wantContains(t, "log", e.logs.String(), "relay: smarthost login failed", "relay: deferred")
+}
+
+// A refused login stops the job: its other messages wait for the next
+// attempt instead of logging in again each (found in review: ten queued
+// messages made ten failed logins in one round, a storm that gets an
+// account locked).
+func TestSmarthostWrongPasswordNoLoginStorm(t *testing.T) {
+	t.Parallel()
+	e, a, o := smarthostEnv(t, false, "wrong")
+	for i := range 10 {
+		e.submit(fmt.Sprintf("bad login %d", i), "bob@remote.test")
+	}
+	e.start(o)
+	e.waitIdle()
+	if got := len(a.tried()); got > 4 {
+		t.Errorf("%d logins for 10 messages, want at most one per connection (per_domain 4)", got)
+	}
+	q := e.queue()
+	if len(q) != 10 {
+		t.Fatalf("%d items queued, want 10", len(q))
+	}
+	for _, it := range q {
+		wantContains(t, "last reply", it.LastReply, "535 5.7.8")
+	}
 }
 
 // A smarthost certificate that does not chain to a trusted root defers
