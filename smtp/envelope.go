@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"strings"
+	"unicode"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -32,6 +33,7 @@ const (
 
 var (
 	errParamTooLong = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 4}, Message: "ENVID or ORCPT too long (RFC 3461)"}
+	errParamControl = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 4}, Message: "ORCPT holds a control character"}
 	// RFC 8689 4.1: REQUIRETLS is offered after STARTTLS only; 5.7.10 is
 	// "Encryption needed" (RFC 5248).
 	errRequireTLSNeedsTLS = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 10},
@@ -74,6 +76,11 @@ func rcptParams(mail mailbox.QueueParams, opts *gosmtp.RcptOptions) (mailbox.Que
 	}
 	if len(opts.OriginalRecipient) > maxORcpt {
 		return p, errParamTooLong
+	}
+	if strings.ContainsFunc(opts.OriginalRecipient, unicode.IsControl) {
+		// go-smtp decodes utf-8-addr escapes to any character; a control
+		// character has no place in an address or a notice's header.
+		return p, errParamControl
 	}
 	n := make([]string, len(opts.Notify))
 	for i, v := range opts.Notify {

@@ -89,6 +89,11 @@ func TestEnvelopeExtensionsOffered(t *testing.T) {
 		from := map[string]string{"mx": "zoe@example.net", "submission": "alice@example.org"}[name]
 		cmd(t, raw, "MAIL FROM:<"+from+"> ENVID="+strings.Repeat("x", 101), 501)
 		cmd(t, raw, "MAIL FROM:<"+from+"> ENVID="+strings.Repeat("x", 100), 250)
+		// A control character in a utf-8 ORCPT (escaped as \x{..}) would
+		// reach notices' headers, the queue listing and the log.
+		to := map[string]string{"mx": "alice@example.org", "submission": "bob@remote.example"}[name]
+		cmd(t, raw, `RCPT TO:<`+to+`> ORCPT=utf-8;x\x{01}y@example.org`, 501)
+		cmd(t, raw, `RCPT TO:<`+to+`> ORCPT=utf-8;x\x{E9}y@example.org`, 250)
 	}
 	tc, err := gosmtp.DialTLS(sub.tlsAddr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {

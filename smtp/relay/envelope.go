@@ -66,6 +66,9 @@ func rcptOptions(it mailbox.QueueItem) *gosmtp.RcptOptions {
 	case typ == gosmtp.DSNAddressTypeRFC822 && addr != "" && printable(addr),
 		typ == gosmtp.DSNAddressTypeUTF8 && addr != "" && utf8.ValidString(addr):
 		o.OriginalRecipientType, o.OriginalRecipient = typ, addr
+	case it.Params.ORcpt != "":
+		// One came but cannot be passed on: leave it out rather than put
+		// another in its place (RFC 3461 4.2 adds one only where none came).
 	case printable(it.Recipient):
 		// RFC 3461 4.2: an ORCPT may be added where none came, so that
 		// the final notice names the address as it was given here.
