@@ -480,6 +480,9 @@ func (c *Config) validateSmarthost() error {
 	if r.SmarthostCA != "" && r.Smarthost == "" {
 		return errors.New("relay.smarthost_ca: set without relay.smarthost")
 	}
+	if r.SmarthostCA != "" && r.SmarthostTLS == "none" {
+		return errors.New("relay.smarthost_ca: set, but relay.smarthost_tls is \"none\": no certificate is checked")
+	}
 	if r.SmarthostUser == "" {
 		if r.SmarthostPassword != "" || r.SmarthostPasswordFile != "" {
 			return errors.New("relay.smarthost_password: set without relay.smarthost_user")

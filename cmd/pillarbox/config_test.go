@@ -195,6 +195,8 @@ func TestLoadConfigErrors(t *testing.T) {
 			want: []string{"relay.smarthost_password: ", "choose one"}},
 		{name: "smarthost password without user", text: "[relay]\nsmarthost_password = \"p\"\n", want: []string{"without relay.smarthost_user"}},
 		{name: "smarthost_ca without smarthost", text: "[relay]\nsmarthost_ca = \"/ca.pem\"\n", want: []string{"relay.smarthost_ca: set without relay.smarthost"}},
+		{name: "smarthost_ca without TLS", text: "[relay]\nsmarthost = \"127.0.0.1:25\"\nsmarthost_tls = \"none\"\nsmarthost_ca = \"/ca.pem\"\n",
+			want: []string{"relay.smarthost_ca: set, but relay.smarthost_tls is \"none\""}},
 		{name: "dnssec without resolver", text: "[dns]\ndnssec = true\n", want: []string{"dns.dnssec: needs dns.resolver"}},
 		{name: "resolver by name", text: "[dns]\nresolver = \"dns.example:53\"\n", want: []string{"dns.resolver: ", "must be an IP address"}},
 		{name: "spf_all", text: "[dns]\nspf_all = \"?all\"\n", want: []string{"dns.spf_all: "}},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -51,8 +52,20 @@ func relaySecurity(w *wiring) (relay.Security, worker, error) {
 		}
 		sec.DANE = r
 		w.log.Info("DANE is on: TLSA records authenticated by the resolver are enforced", "resolver", cfg.DNS.Resolver)
+		if host, _, err := net.SplitHostPort(cfg.DNS.Resolver); err == nil && !net.ParseIP(host).IsLoopback() {
+			// The AD bit is only as good as the path to the resolver:
+			// anyone on it can forge answers that DANE then trusts.
+			w.log.Warn("DANE trusts the AD bit of a resolver that is not on this host: the network path to it must be trusted",
+				"resolver", cfg.DNS.Resolver)
+		}
 	} else if cfg.Relay.Smarthost == "" {
 		w.log.Info("DANE is off: set [dns] dnssec = true with a validating [dns] resolver to use it")
+	}
+	if cfg.Relay.Smarthost != "" {
+		// A smarthost that worked before issue 9 without TLS or with a
+		// self-signed certificate now defers every message: say so once.
+		w.log.Info("relay: smarthost TLS", "smarthost", cfg.Relay.Smarthost, "smarthost_tls", cfg.Relay.SmarthostTLS,
+			"certificate_checked", cfg.Relay.SmarthostTLS != "none", "login", cfg.Relay.SmarthostUser != "")
 	}
 	sec.MTASTS = tlspolicy.New(tlspolicy.Options{
 		Fetcher: tlspolicy.NewFetcher(tlspolicy.FetcherOptions{Resolver: newResolver(cfg.DNS.Resolver)}),
