@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -458,5 +459,39 @@ func TestHoldAndRelease(t *testing.T) {
 	}
 	if err := e.svc.QueueDelete(ctx, res.Queued[0]); err == nil {
 		t.Error("delete of a delivered item")
+	}
+}
+
+// A message for more than 100 recipients of one domain goes out in
+// transactions of at most 100 RCPTs (RFC 5321 4.5.3.1.8: a server need
+// take no more), and every recipient gets it. Found in review: a group
+// was never cut, so 250 recipients went in one transaction.
+func TestManyRecipientsSplitIntoTransactions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	var rcpts []string
+	var remote []mailbox.Address
+	for i := range 250 {
+		a, _ := mailbox.ParseAddress(fmt.Sprintf("r%d@remote.test", i))
+		rcpts, remote = append(rcpts, a.String()), append(remote, a)
+	}
+	from, _ := mailbox.ParseAddress("alice@example.org")
+	_, err := e.svc.Submit(context.Background(), &mailbox.Submission{Account: e.alice, From: from, Remote: remote,
+		Data: []byte("From: alice@example.org\r\nTo: undisclosed-recipients:;\r\nSubject: many\r\nMessage-ID: <many@example.org>\r\n\r\nHello.\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := e.options()
+	o.MaxConnections, o.PerDomain = 1, 1 // one job: the cut is per transaction, not per job
+	e.start(o)
+	got := map[string]bool{}
+	for len(got) < len(rcpts) {
+		m := e.waitMsg()
+		if len(m.rcpts) > 100 {
+			t.Fatalf("a transaction with %d recipients", len(m.rcpts))
+		}
+		for _, r := range m.rcpts {
+			got[r] = true
+		}
 	}
 }

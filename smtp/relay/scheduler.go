@@ -26,9 +26,12 @@ const (
 	// domain's backlog cannot keep a connection for ever.
 	maxGroupsPerJob = 20
 	// maxItemsPerJob bounds the items (one per recipient) read for one
-	// connection; a message with more recipients in one domain is sent
-	// in several transactions.
+	// connection.
 	maxItemsPerJob = 100
+	// maxRcptsPerTransaction: a message with more recipients in one
+	// domain is sent in several transactions, since a server need
+	// accept no more than 100 in one (RFC 5321 4.5.3.1.8).
+	maxRcptsPerTransaction = 100
 )
 
 // domainLoad is what runs for one destination domain.
@@ -182,7 +185,7 @@ func (r *Runner) groupLocked(items []mailbox.QueueItem) []*group {
 			continue
 		}
 		g := byBlob[it.BlobID]
-		if g == nil || g.sender() != it.Sender {
+		if g == nil || g.sender() != it.Sender || len(g.items) >= maxRcptsPerTransaction {
 			g = &group{}
 			byBlob[it.BlobID] = g
 			groups = append(groups, g)
