@@ -373,12 +373,19 @@ func (c *conn) send(env *envelope, data []byte) ([]reply, error) {
 	return out, nil
 }
 
+// markOne notes on a reply made for this session (a refusal, a failed
+// transaction) how the session used TLS, for the attempt's record.
+func (c *conn) markOne(rp *reply) {
+	rp.tls, rp.tlsNote = c.tls, c.tlsNote
+}
+
 // mark notes on replies how the session used TLS, and whether the
 // remote offered DSN.
 func (c *conn) mark(out []reply) {
 	dsn := c.offers("DSN")
 	for i := range out {
-		out[i].tls, out[i].tlsNote, out[i].dsn = c.tls, c.tlsNote, dsn
+		c.markOne(&out[i])
+		out[i].dsn = dsn
 	}
 }
 

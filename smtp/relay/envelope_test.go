@@ -332,6 +332,8 @@ func TestRequireTLSWithoutVerifiedTLS(t *testing.T) {
 	}
 	status, _, _ := reportParts(t, inbox[0])
 	wantContains(t, "delivery status", status, "Action: failed", "Status: 5.7.10")
+	// The attempt says how TLS was used, refusal or not.
+	wantContains(t, "log", e.logs.String(), `msg="relay: failed"`, "tls=true", `tls_note="TLS 1.3`)
 }
 
 // REQUIRETLS over verified TLS: a host without REQUIRETLS gets nothing

@@ -348,6 +348,7 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 				// RFC 8689 4.2.1: try the next host; bounce if none
 				// qualifies. The connection may serve other messages.
 				last = rp
+				(*c).markOne(&last)
 				continue
 			} else if refused {
 				// A notice about a REQUIRETLS message asks for it too, but
@@ -361,6 +362,7 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 		replies, err := (*c).send(sendEnv, data)
 		if err != nil {
 			last = errReply(err, host)
+			(*c).markOne(&last)
 			if last.code != 0 && !last.isTemporary() {
 				// The remote refused the transaction itself (MAIL FROM).
 				return fill(len(g.items), last)
