@@ -111,18 +111,6 @@ func newExtEnv(t *testing.T, o extSinkOptions) (*env, *extSink, Options) {
 	return e, x, opts
 }
 
-// startWith starts the runner after hook has seen it.
-func (e *env) startWith(opts Options, hook func(*Runner)) {
-	e.t.Helper()
-	e.runner = New(e.svc, opts)
-	hook(e.runner)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	e.done = make(chan error, 1)
-	go func() { e.done <- e.runner.Run(ctx) }()
-	e.t.Cleanup(e.stop)
-}
-
 // submitParams queues a message from alice to rcpt with the given
 // parameters.
 func (e *env) submitParams(rcpt string, p mailbox.QueueParams) {
@@ -343,11 +331,15 @@ func TestRequireTLSOverVerifiedTLS(t *testing.T) {
 	for _, offers := range []bool{false, true} {
 		t.Run(map[bool]string{false: "not offered", true: "offered"}[offers], func(t *testing.T) {
 			t.Parallel()
-			e, x, opts := newExtEnv(t, extSinkOptions{requireTLS: offers, tls: testTLS(t)})
+			// A smarthost whose certificate verifies against the test CA:
+			// the session's TLS is verified, as REQUIRETLS asks.
+			ca := newTestCA(t)
+			e, x, opts := newExtEnv(t, extSinkOptions{requireTLS: offers, tls: ca.serverTLS(t, "smtp.provider.test")})
+			e.dialer.set("smtp.provider.test:587", x.addr)
+			opts.Smarthost = "smtp.provider.test:587"
+			opts.Security = Security{RootCAs: ca.pool}
 			e.submitParams("bob@ext.test", mailbox.QueueParams{RequireTLS: true})
-			// Stands in for helper A's certificate checks: every TLS
-			// session counts as verified here, a plaintext one never.
-			e.startWith(opts, func(r *Runner) { r.dialed = func(c *conn) { c.tlsVerified = c.tls } })
+			e.start(opts)
 			if next := e.waitIdle(); !next.IsZero() {
 				t.Fatal("still queued")
 			}

@@ -90,11 +90,6 @@ type Runner struct {
 	kick chan struct{}
 	done chan struct{}
 
-	// dialed, when set, sees each new connection before its first
-	// transaction; tests use it to stand in for the TLS verification
-	// that sets conn.tlsVerified.
-	dialed func(*conn)
-
 	// cursor is the domain the scheduler last gave work to: the next walk
 	// over the domains starts after it. Only the scheduler goroutine
 	// (Run) touches it.
@@ -338,9 +333,6 @@ func (r *Runner) attempt(ctx context.Context, rt *route, c **conn, g *group, dat
 			}
 			*c = nc
 			connected = true
-			if r.dialed != nil {
-				r.dialed(nc)
-			}
 		}
 		sendEnv := env
 		if env.mail.RequireTLS {
