@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"pillarbox/mailbox"
@@ -85,11 +87,16 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	if err := ensurePostmaster(ctx, svc, cfg, e); err != nil {
 		return err
 	}
-	cert, err := loadOrCreateCert(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname, time.Now())
+	certs, err := serverCertificate(cfg, log)
 	if err != nil {
 		return err
 	}
-	tlsConf := serverTLSConfig(cert)
+	tlsConf := serverTLSConfig(certs.GetCertificate)
+	// SIGHUP reloads the certificate files (a certbot deploy hook); not
+	// caught, its default action would end the server (exit 129).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
 		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
@@ -115,7 +122,8 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	specs = append(specs, relaySpecs...)
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
-	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w))
+	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),
+		reloadOnSignal(certs, hup))
 	caps, err := listenerCaps(specs, cfg, log)
 	if err != nil {
 		return err
