@@ -31,8 +31,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	return serve(ctx, cfg, e, log)
+	return serve(ctx, cfg, e, newLogger(cfg.LogFormat, e.stderr))
 }
 
 // server is a protocol server with net/http's lifecycle.
