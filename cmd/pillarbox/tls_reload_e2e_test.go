@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -48,8 +49,8 @@ func (p e2ePair) install(t *testing.T, certFile, keyFile string) {
 
 // TestSIGHUPReloadsCertificate replaces the tls.cert/tls.key files of a
 // running server and sends SIGHUP: the server keeps running (before, the
-// signal ended it with exit 129), new connections on every TLS listener
-// get the new certificate, a session opened before goes on, and a broken
+// signal ended it with exit 129), new connections on every TLS listener (SMTP and IMAP
+// STARTTLS, submissions, imaps) get the new certificate, a session opened before goes on, and a broken
 // pair on a later SIGHUP keeps the good one.
 func TestSIGHUPReloadsCertificate(t *testing.T) {
 	t.Parallel()
@@ -60,6 +61,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 	cfg := writeServeConfig(t, filepath.Join(dir, "data"), func(c *Config) {
 		c.TLS.Cert, c.TLS.Key = certFile, keyFile
 		c.Submission.ListenTLS = "127.0.0.1:0"
+		c.IMAP.Listen = "127.0.0.1:0"
 		c.IMAP.ListenTLS = "127.0.0.1:0"
 	})
 	srv := startServer(t, cfg, dir)
@@ -93,12 +95,35 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0].SerialNumber
 	}
+	imapSTARTTLS := func() *big.Int {
+		t.Helper()
+		// imapclient does not show the connection state: the check that
+		// verifies the chain notes the serial.
+		var serial *big.Int
+		conf := clientTLS.Clone()
+		conf.VerifyConnection = func(cs tls.ConnectionState) error {
+			serial = cs.PeerCertificates[0].SerialNumber
+			return nil
+		}
+		c, err := imapclient.DialStartTLS(srv.addrs["imap"], &imapclient.Options{TLSConfig: conf})
+		if err != nil {
+			t.Fatalf("imap STARTTLS: %v", err)
+		}
+		defer c.Close()
+		if err := c.Noop().Wait(); err != nil {
+			t.Fatalf("imap NOOP after STARTTLS: %v", err)
+		}
+		return serial
+	}
 	checkAll := func(want e2ePair, when string) {
 		t.Helper()
 		c, got := starttls()
 		c.Close()
 		if got.Cmp(want.serial) != 0 {
 			t.Errorf("%s: smtp STARTTLS certificate serial %v, want %v", when, got, want.serial)
+		}
+		if got := imapSTARTTLS(); got == nil || got.Cmp(want.serial) != 0 {
+			t.Errorf("%s: imap STARTTLS certificate serial %v, want %v", when, got, want.serial)
 		}
 		for _, service := range []string{"submissions", "imaps"} {
 			if got := implicit(service); got.Cmp(want.serial) != 0 {
