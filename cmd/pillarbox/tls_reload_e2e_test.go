@@ -65,6 +65,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 		c.IMAP.ListenTLS = "127.0.0.1:0"
 	})
 	srv := startServer(t, cfg, dir)
+	srv.waitLog(t, `msg="tls certificate" source="files \(reloaded on change and on SIGHUP\)" serial=`+a.serial.String()+" ", time.Second)
 
 	roots := x509.NewCertPool()
 	roots.AddCert(a.leaf)

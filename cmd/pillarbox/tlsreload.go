@@ -190,7 +190,19 @@ func serverCertificate(cfg *Config, log *slog.Logger) (*certHolder, error) {
 		}
 		o.Static = cert
 	}
-	return newCertHolder(o)
+	h, err := newCertHolder(o)
+	if err != nil {
+		return nil, err
+	}
+	source := "self-signed in data_dir"
+	if h.fromFiles() {
+		source = "files (reloaded on change and on SIGHUP)"
+	}
+	if leaf := h.cert.Leaf; leaf != nil {
+		log.Info("tls certificate", "source", source, "serial", leaf.SerialNumber.String(),
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return h, nil
 }
 
 // reloadOnSignal returns the worker that reloads h at each value from
