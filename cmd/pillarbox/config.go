@@ -36,6 +36,10 @@ type Config struct {
 	// lower-cases them, converts internationalised names to punycode
 	// (A-labels) and drops duplicates. Default ["localhost"].
 	Domains []string `toml:"domains"`
+	// LogFormat is how serve writes its log to standard error: "text"
+	// (slog's key=value lines) or "json" (one JSON object a line, for a
+	// log collector). Default "text".
+	LogFormat string `toml:"log_format"`
 
 	SMTP struct {
 		// Listen is the address for incoming mail from other servers.
@@ -193,6 +197,7 @@ func DefaultConfig() *Config {
 	c.SMTP.Listen = "127.0.0.1:2525"
 	c.SMTP.MaxMessageBytes = 25 << 20
 	c.SMTP.MaxRecipients = 100
+	c.LogFormat = "text"
 	c.Submission.Listen = "127.0.0.1:2587"
 	c.Submission.SaveSent = true
 	c.IMAP.Listen = "127.0.0.1:2143"
@@ -312,6 +317,9 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log_format: %q: must be \"text\" or \"json\"", c.LogFormat)
 	}
 	if len(c.Domains) == 0 {
 		return errors.New("domains: must list at least one domain")

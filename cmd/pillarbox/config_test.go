@@ -39,7 +39,7 @@ func TestDefaultConfig(t *testing.T) {
 		t.Fatalf("DefaultConfig().Validate() = %v", err)
 	}
 	// The documented defaults, spelled out rather than computed.
-	want := &Config{Hostname: "localhost", DataDir: "./pillarbox-data", Domains: []string{"localhost"}}
+	want := &Config{Hostname: "localhost", DataDir: "./pillarbox-data", Domains: []string{"localhost"}, LogFormat: "text"}
 	want.SMTP.Listen = "127.0.0.1:2525"
 	want.SMTP.MaxMessageBytes = 26214400
 	want.SMTP.MaxRecipients = 100
@@ -67,9 +67,10 @@ func TestDefaultConfig(t *testing.T) {
 // fullConfig is what testdata/config/full.toml holds, after normalisation.
 func fullConfig() *Config {
 	c := &Config{
-		Hostname: "mail.example.org",
-		DataDir:  "/var/lib/pillarbox",
-		Domains:  []string{"example.org", "example.net", "xn--bcher-kva.example"},
+		Hostname:  "mail.example.org",
+		DataDir:   "/var/lib/pillarbox",
+		Domains:   []string{"example.org", "example.net", "xn--bcher-kva.example"},
+		LogFormat: "json",
 	}
 	c.SMTP.Listen = ":25"
 	c.SMTP.MaxMessageBytes = 10485760
@@ -117,6 +118,8 @@ func TestLoadConfig(t *testing.T) {
 
 	noSent := DefaultConfig()
 	noSent.Submission.SaveSent = false
+	jsonLogs := DefaultConfig()
+	jsonLogs.LogFormat = "json"
 	relayConns := DefaultConfig()
 	relayConns.Relay.MaxConnections, relayConns.Relay.PerDomain = 8, 8
 
@@ -135,6 +138,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "retry replaces default list", text: "[relay]\nretry = [\"1m\"]\n", want: shortRetry},
 		{name: "save_sent off", text: "[submission]\nsave_sent = false\n", want: noSent},
 		{name: "save_sent on", text: "[submission]\nsave_sent = true\n", want: DefaultConfig()},
+		{name: "json logs", text: "log_format = \"json\"\n", want: jsonLogs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +168,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	}{
 		{name: "unknown top-level key", path: "bad-unknown-key.toml", want: []string{"bad-unknown-key.toml", `unknown key "hostnme"`}},
 		{name: "unknown smtp key", path: "bad-unknown-smtp-key.toml", want: []string{`unknown key "smtp.max_size"`}},
+		{name: "log_format", text: "log_format = \"JSON\"\n", want: []string{`log_format: "JSON": must be "text" or "json"`}},
+		{name: "empty log_format", text: "log_format = \"\"\n", want: []string{`log_format: "": must be "text" or "json"`}},
 		{name: "unknown table", text: "[smtpd]\nlisten = \":25\"\n", want: []string{`unknown key "smtpd"`}},
 		{name: "several unknown keys", text: "[x]\na = 1\n[smtp]\nq = 1\n", want: []string{`unknown keys "x", "smtp.q"`}},
 		{name: "bad retry", path: "bad-retry.toml", want: []string{"bad-retry.toml:2: ", `relay.retry[2]: invalid duration "5x"`}},

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"pillarbox/mailbox"
@@ -29,8 +31,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	return serve(ctx, cfg, e, log)
+	return serve(ctx, cfg, e, newLogger(cfg.LogFormat, e.stderr))
 }
 
 // server is a protocol server with net/http's lifecycle.
@@ -85,11 +86,16 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	if err := ensurePostmaster(ctx, svc, cfg, e); err != nil {
 		return err
 	}
-	cert, err := loadOrCreateCert(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname, time.Now())
+	certs, err := serverCertificate(cfg, log)
 	if err != nil {
 		return err
 	}
-	tlsConf := serverTLSConfig(cert)
+	tlsConf := serverTLSConfig(certs.GetCertificate)
+	// SIGHUP reloads the certificate files (a certbot deploy hook); not
+	// caught, its default action would end the server (exit 129).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
 		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
@@ -115,7 +121,8 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	specs = append(specs, relaySpecs...)
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
-	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w))
+	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),
+		reloadOnSignal(certs, hup))
 	caps, err := listenerCaps(specs, cfg, log)
 	if err != nil {
 		return err

@@ -155,10 +155,11 @@ func writeFileAtomic(path string, data []byte) error {
 
 // serverTLSConfig builds the *tls.Config used by every listener: MinVersion
 // TLS 1.2, SessionTicketsDisabled: true (Microsoft's MTAs fail STARTTLS
-// with tickets on port 25).
-func serverTLSConfig(cert tls.Certificate) *tls.Config {
+// with tickets on port 25). The certificate comes from getCert at each
+// handshake (a certHolder's), so that a reloaded pair needs no new config.
+func serverTLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
 	return &tls.Config{
-		Certificates:           []tls.Certificate{cert},
+		GetCertificate:         getCert,
 		MinVersion:             tls.VersionTLS12,
 		SessionTicketsDisabled: true,
 	}

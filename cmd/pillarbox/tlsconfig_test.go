@@ -133,7 +133,7 @@ func TestExplicitCertFiles(t *testing.T) {
 func TestTLSHandshake(t *testing.T) {
 	t.Parallel()
 	cert := mustCert(t, "", "", t.TempDir(), "mail.example.org", time.Now())
-	cfg := serverTLSConfig(cert)
+	cfg := serverTLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil })
 	if cfg.MinVersion != tls.VersionTLS12 || !cfg.SessionTicketsDisabled {
 		t.Errorf("MinVersion %x, SessionTicketsDisabled %v", cfg.MinVersion, cfg.SessionTicketsDisabled)
 	}
