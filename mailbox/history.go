@@ -33,16 +33,20 @@ const historyPruneBatch = 100
 // Origin is where a message came from, for the history. The zero value
 // records nothing but the recipients.
 type Origin struct {
-	Client string // the client's IP address
-	Helo   string // its EHLO/HELO name
-	TLS    string // how the session used TLS, e.g. "TLS 1.3"; "" for none
-	User   string // the authenticated user, on submission
-	Auth   string // the Authentication-Results summary, on the MX
+	Session string // the id in the logs and the Received header
+	Client  string // the client's IP address
+	Helo    string // its EHLO/HELO name
+	TLS     string // how the session used TLS, e.g. "TLS 1.3"; "" for none
+	User    string // the authenticated user, on submission
+	Auth    string // the Authentication-Results summary, on the MX
 }
 
 func (o *Origin) detail(to []string) string {
 	var parts []string
 	if o != nil {
+		if o.Session != "" {
+			parts = append(parts, "id "+o.Session)
+		}
 		if o.Client != "" {
 			parts = append(parts, "client ["+o.Client+"] helo "+o.Helo)
 		}

@@ -44,7 +44,7 @@ func TestHistoryOfSubmissionAndRelay(t *testing.T) {
 	res, err := e.svc.Submit(ctx, &Submission{Account: e.alice, From: e.aliceAddr,
 		Local:  []Recipient{e.resolve(t, "team@example.org")},
 		Remote: []Address{e.x, y, z}, Data: []byte(submitMsg),
-		Origin: &Origin{Client: "192.0.2.7", Helo: "laptop", TLS: "TLS 1.3"}})
+		Origin: &Origin{Session: "s-1", Client: "192.0.2.7", Helo: "laptop", TLS: "TLS 1.3"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func (s *session) dataCmd(r io.Reader) error {
 		s.srv.log.Info("smtp: no success notice to an unverified sender", "id", id, "from", s.from, "auth", dec.summary)
 	}
 	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk,
-		Notice: notice, Origin: &mailbox.Origin{Client: remoteIP(s.conn), Helo: sanitizeHelo(s.conn.Hostname()),
+		Notice: notice, Origin: &mailbox.Origin{Session: id, Client: remoteIP(s.conn), Helo: sanitizeHelo(s.conn.Hostname()),
 			TLS: tlsNote(s.conn), Auth: dec.summary}})
 	if err != nil {
 		return s.srv.deliveryError(id, err)

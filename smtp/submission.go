@@ -334,7 +334,7 @@ func (s *submissionSession) dataCmd(r io.Reader) error {
 		RemoteParams: s.remoteParams,
 		Notice:       s.srv.successNotice(s.from.String(), s.acct.ID, s.mail, s.local, s.localParams, buf.Bytes()),
 		SentData:     sent,
-		Origin:       &mailbox.Origin{Client: remoteIP(s.conn), Helo: sanitizeHelo(s.conn.Hostname()), TLS: tlsNote(s.conn)},
+		Origin:       &mailbox.Origin{Session: id, Client: remoteIP(s.conn), Helo: sanitizeHelo(s.conn.Hostname()), TLS: tlsNote(s.conn)},
 	})
 	if errors.Is(err, mailbox.ErrAccountGone) || s.ended.Load() && err != nil {
 		s.srv.log.Warn("smtp: submission refused, account gone", "id", id, "user", s.acct.Address)

@@ -67,7 +67,11 @@ func TestTraceEndToEnd(t *testing.T) {
 
 	// The inbound message, by Message-ID, while serve runs.
 	in := mustCLI(t, "", "trace", "<inbound-trace@example.net>", "--config", cfg)
-	if l := traceLine(in, "received", "sender@example.net"); !strings.Contains(l, "client [127.0.0.1] helo client.example.net; TLS none") ||
+	logID := regexp.MustCompile(`msg="smtp: received" id=(\S+) `).FindStringSubmatch(srv.log())
+	if logID == nil {
+		t.Fatalf("no received line in the log:\n%s", srv.log())
+	}
+	if l := traceLine(in, "received", "sender@example.net"); !strings.Contains(l, "id "+logID[1]+"; client [127.0.0.1] helo client.example.net; TLS none") ||
 		!strings.Contains(l, "to alice@example.test") {
 		t.Errorf("received line %q in:\n%s", l, in)
 	}
