@@ -24,6 +24,9 @@ type Delivery struct {
 	// transaction: the "delivered" report that NOTIFY=SUCCESS asks for
 	// (RFC 3461 4.1). Zero: none.
 	Notice *Notice
+	// Origin describes the session for the delivery history. Nil: the
+	// history records no client.
+	Origin *Origin
 }
 
 // Delivered reports a committed delivery.
@@ -62,7 +65,16 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		var err error
 		res.NoticeQueued = 0
-		if res.ID, err = s.storeLocal(tx, blob, accounts, now, d.Junk); err != nil || notice == nil {
+		if res.ID, err = s.storeLocal(tx, blob, accounts, now, d.Junk); err != nil {
+			return err
+		}
+		evs, err := localEvents(tx, res.ID, blob.MessageID, d.Recipients, d.Junk)
+		if err != nil {
+			return err
+		}
+		received := store.HistoryEvent{Event: store.EventReceived, BlobID: res.ID, MessageID: blob.MessageID,
+			Address: senderOrNull(d.From), Detail: d.Origin.detail(addrList(d.Recipients, nil))}
+		if err := s.record(tx, now, append([]store.HistoryEvent{received}, evs...)...); err != nil || notice == nil {
 			return err
 		}
 		sent, err := s.sendNoticeTx(tx, notice, now)

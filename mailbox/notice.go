@@ -20,6 +20,7 @@ type noticePlan struct {
 	blob   *store.Blob
 	local  []int64
 	remote Address
+	to     string // the recipient, for the history
 	size   int64
 	// requireTLS queues the notice with REQUIRETLS.
 	requireTLS bool
@@ -35,7 +36,7 @@ func (s *Service) planNotice(ctx context.Context, n *Notice) (*noticePlan, strin
 	case err != nil:
 		return nil, err.Error(), nil
 	}
-	p := &noticePlan{requireTLS: n.RequireTLS}
+	p := &noticePlan{requireTLS: n.RequireTLS, to: to.String()}
 	data := n.Data
 	if s.IsLocalDomain(to.Domain) {
 		r, err := s.Resolve(ctx, to)
@@ -77,7 +78,8 @@ func (s *Service) sendNoticeTx(tx *store.Tx, p *noticePlan, now time.Time) (Noti
 			}
 		}
 		sent.Accounts = len(p.local)
-		return sent, nil
+		return sent, s.record(tx, now, store.HistoryEvent{Event: store.EventDelivered, BlobID: id,
+			MessageID: p.blob.MessageID, Address: p.to, Detail: "delivery status notification, locally"})
 	}
 	sent.QueueID, err = tx.Enqueue(store.NewQueueItem{
 		BlobID:      id,
@@ -90,7 +92,11 @@ func (s *Service) sendNoticeTx(tx *store.Tx, p *noticePlan, now time.Time) (Noti
 		// notice about a REQUIRETLS message travels under REQUIRETLS.
 		Params: QueueParams{Notify: "NEVER", RequireTLS: p.requireTLS},
 	})
-	return sent, err
+	if err != nil {
+		return sent, err
+	}
+	return sent, s.record(tx, now, store.HistoryEvent{Event: store.EventQueued, BlobID: id, QueueID: sent.QueueID,
+		MessageID: p.blob.MessageID, Address: p.remote.String(), Detail: "delivery status notification"})
 }
 
 // SuccessReport is what a "delivered" notice tells a sender who asked

@@ -109,8 +109,17 @@ func (s *Service) setQueueState(ctx context.Context, id int64, state string) err
 
 // QueueDelete removes an item without telling its sender.
 func (s *Service) QueueDelete(ctx context.Context, id int64) error {
+	now := s.now()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		it, err := tx.QueueItem(id)
+		if err != nil {
+			return err
+		}
 		if err := tx.RemoveQueueItem(id); err != nil {
+			return err
+		}
+		if err := s.record(tx, now, store.HistoryEvent{Event: store.EventDeleted, BlobID: it.BlobID, QueueID: id,
+			MessageID: it.MessageID, Address: it.Recipient, Detail: "queue item deleted by the operator"}); err != nil {
 			return err
 		}
 		return tx.TouchQueue()
@@ -260,25 +269,41 @@ func (s *Service) FinishQueueItems(ctx context.Context, results []QueueResult, n
 	now := s.now()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		reported := 0
+		var evs []store.HistoryEvent
 		for _, r := range results {
-			var err error
-			switch r.Outcome {
-			case QueueDelivered, QueueFailed:
-				err = tx.RemoveQueueItem(r.ID)
-			case QueueDeferred:
-				err = tx.DeferQueueItem(r.ID, r.Attempt, r.Next, r.Warned)
-			default:
-				err = fmt.Errorf("mailbox: queue item %d: unknown outcome %d", r.ID, r.Outcome)
-			}
+			it, err := tx.QueueItem(r.ID)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
+			ev := store.HistoryEvent{BlobID: it.BlobID, QueueID: r.ID, MessageID: it.MessageID, Address: it.Recipient,
+				Detail: attemptDetail(r.Attempt)}
+			switch r.Outcome {
+			case QueueDelivered:
+				ev.Event = store.EventRelayed
+				err = tx.RemoveQueueItem(r.ID)
+			case QueueFailed:
+				ev.Event = store.EventBounced
+				err = tx.RemoveQueueItem(r.ID)
+			case QueueDeferred:
+				ev.Event = store.EventDeferred
+				ev.Detail += "; next attempt " + r.Next.UTC().Format(time.RFC3339)
+				err = tx.DeferQueueItem(r.ID, r.Attempt, r.Next, r.Warned)
+			default:
+				err = fmt.Errorf("mailbox: queue item %d: unknown outcome %d", r.ID, r.Outcome)
+			}
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
 			if r.Outcome == QueueFailed || r.Warned || r.Reported {
 				reported++
 			}
+		}
+		if err := s.record(tx, now, evs...); err != nil {
+			return err
 		}
 		sent.Accounts, sent.QueueID = 0, 0
 		if plan == nil || reported == 0 {

@@ -40,6 +40,10 @@ type Options struct {
 	// message in the sender's \Sent folder (config [submission]
 	// save_sent = false). Zero: Submit files it (sent.go).
 	NoSentCopy bool
+	// HistoryKeep is how long the delivery history keeps an event
+	// (config history_days); older events are pruned by the writes that
+	// add new ones. Zero: 30 days.
+	HistoryKeep time.Duration
 }
 
 // Service is the mail host's domain logic over one store.
@@ -51,7 +55,8 @@ type Service struct {
 	now     func() time.Time
 	limits  Limits
 	cost    int
-	noSent  bool // Options.NoSentCopy
+	noSent  bool          // Options.NoSentCopy
+	keep    time.Duration // Options.HistoryKeep
 
 	locks sync.Map // mailbox id → *sync.Mutex
 
@@ -78,6 +83,7 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		limits:  opts.Limits,
 		cost:    opts.BcryptCost,
 		noSent:  opts.NoSentCopy,
+		keep:    opts.HistoryKeep,
 
 		sessions: make(map[int64]map[*tracked]struct{}),
 	}
@@ -86,6 +92,9 @@ func New(db *store.DB, opts Options) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.keep <= 0 {
+		s.keep = 30 * 24 * time.Hour
 	}
 	if s.cost == 0 {
 		s.cost = 10

@@ -29,6 +29,9 @@ type Submission struct {
 	// submission removes from what the recipients get (RFC 5322 3.6.3).
 	// Nil: Data.
 	SentData []byte
+	// Origin describes the session for the delivery history. Nil: the
+	// history records only the account.
+	Origin *Origin
 }
 
 // Submitted reports a committed submission.
@@ -113,6 +116,17 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 			return err
 		}
 		res.ID = id
+		origin := Origin{User: sub.Account.Address}
+		if sub.Origin != nil {
+			origin = *sub.Origin
+			origin.User = sub.Account.Address
+		}
+		local, err := localEvents(tx, id, blob.MessageID, sub.Local, false)
+		if err != nil {
+			return err
+		}
+		evs := append([]store.HistoryEvent{{Event: store.EventReceived, BlobID: id, MessageID: blob.MessageID,
+			Address: sub.From.String(), Detail: origin.detail(addrList(sub.Local, sub.Remote))}}, local...)
 		for _, a := range sub.Remote {
 			qid, err := tx.Enqueue(store.NewQueueItem{
 				BlobID:      id,
@@ -128,6 +142,11 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 				return err
 			}
 			res.Queued = append(res.Queued, qid)
+			evs = append(evs, store.HistoryEvent{Event: store.EventQueued, BlobID: id, QueueID: qid,
+				MessageID: blob.MessageID, Address: a.String(), Detail: "for relay"})
+		}
+		if err := s.record(tx, now, evs...); err != nil {
+			return err
 		}
 		if notice != nil {
 			// The sender is local (CanSendAs): the notice goes to its INBOX.

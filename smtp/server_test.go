@@ -72,7 +72,9 @@ func startMX(t *testing.T, eo envOptions) *testEnv {
 	if o.TLS == nil {
 		o.TLS = testTLSConfig(t, "mx.example.org")
 	}
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	o.Now = func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
 	srv := NewMX(mb, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -62,6 +63,10 @@ func (s *session) Logout() error {
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	return s.srv.refused(s.conn, "MAIL", from, s.mailCmd(from, opts))
+}
+
+func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
 	s.Reset()
 	if s.srv.isClosing() {
 		return errShuttingDown
@@ -92,6 +97,10 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	return s.srv.refused(s.conn, "RCPT", to, s.rcptCmd(to, opts))
+}
+
+func (s *session) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
 	if !s.fromSet {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
 	}
@@ -121,6 +130,10 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	return s.srv.refused(s.conn, "DATA", s.from, s.dataCmd(r))
+}
+
+func (s *session) dataCmd(r io.Reader) error {
 	defer s.srv.limitData(s.conn)()
 	if len(s.rcpts) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
@@ -172,7 +185,8 @@ func (s *session) Data(r io.Reader) error {
 		s.srv.log.Info("smtp: no success notice to an unverified sender", "id", id, "from", s.from, "auth", dec.summary)
 	}
 	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk,
-		Notice: notice})
+		Notice: notice, Origin: &mailbox.Origin{Session: id, Client: remoteIP(s.conn), Helo: sanitizeHelo(s.conn.Hostname()),
+			TLS: tlsNote(s.conn), Auth: dec.summary}})
 	if err != nil {
 		return s.srv.deliveryError(id, err)
 	}
@@ -217,6 +231,26 @@ func (s *session) writeTrace(buf *bytes.Buffer, id string) {
 		fmt.Fprintf(buf, "\r\n\tfor <%s>", s.rcptRaw[0])
 	}
 	fmt.Fprintf(buf, ";\r\n\t%s\r\n", opts.Now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}
+
+// refused logs a refused MAIL, RCPT or DATA with the client's address
+// and the reply, so that every refusal can be found in the log; arg is
+// the command's address (clipped: it comes from the client). It returns
+// err.
+func (srv *Server) refused(c *gosmtp.Conn, cmd, arg string, err error) error {
+	if err != nil {
+		srv.log.Info("smtp: refused", "command", cmd, "arg", clip(arg, 100), "reason", err.Error(), "remote", remoteIP(c))
+	}
+	return err
+}
+
+// tlsNote says how the session uses TLS, for the delivery history.
+func tlsNote(c *gosmtp.Conn) string {
+	st, ok := c.TLSConnectionState()
+	if !ok {
+		return ""
+	}
+	return tls.VersionName(st.Version) + ", " + tls.CipherSuiteName(st.CipherSuite)
 }
 
 func (srv *Server) isClosing() bool {

@@ -145,7 +145,7 @@ func (s *submissionSession) AuthMechanisms() []string {
 // Auth implements gosmtp.AuthSession.
 func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 	if !plaintextAuthAllowed(s.conn) {
-		return nil, errEncryptionRequired
+		return nil, s.srv.refused(s.conn, "AUTH", mech, errEncryptionRequired)
 	}
 	switch mech {
 	case mechPlain:
@@ -153,7 +153,7 @@ func (s *submissionSession) Auth(mech string) (sasl.Server, error) {
 	case mechLogin:
 		return newLoginServer(s.login), nil
 	}
-	return nil, gosmtp.ErrAuthUnknownMechanism
+	return nil, s.srv.refused(s.conn, "AUTH", mech, gosmtp.ErrAuthUnknownMechanism)
 }
 
 // login checks a password and remembers the account. The throttle
@@ -198,6 +198,10 @@ func (s *submissionSession) login(identity, username, password string) error {
 }
 
 func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	return s.srv.refused(s.conn, "MAIL", from, s.mailCmd(from, opts))
+}
+
+func (s *submissionSession) mailCmd(from string, opts *gosmtp.MailOptions) error {
 	s.Reset()
 	if s.srv.isClosing() {
 		return errShuttingDown
@@ -240,6 +244,10 @@ func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	return s.srv.refused(s.conn, "RCPT", to, s.rcptCmd(to, opts))
+}
+
+func (s *submissionSession) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
 	if !s.fromSet {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
 	}
@@ -282,6 +290,10 @@ func (s *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *submissionSession) Data(r io.Reader) error {
+	return s.srv.refused(s.conn, "DATA", s.from.String(), s.dataCmd(r))
+}
+
+func (s *submissionSession) dataCmd(r io.Reader) error {
 	defer s.srv.limitData(s.conn)()
 	if len(s.local)+len(s.remote) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
@@ -322,6 +334,7 @@ func (s *submissionSession) Data(r io.Reader) error {
 		RemoteParams: s.remoteParams,
 		Notice:       s.srv.successNotice(s.from.String(), s.acct.ID, s.mail, s.local, s.localParams, buf.Bytes()),
 		SentData:     sent,
+		Origin:       &mailbox.Origin{Session: id, Client: remoteIP(s.conn), Helo: sanitizeHelo(s.conn.Hostname()), TLS: tlsNote(s.conn)},
 	})
 	if errors.Is(err, mailbox.ErrAccountGone) || s.ended.Load() && err != nil {
 		s.srv.log.Warn("smtp: submission refused, account gone", "id", id, "user", s.acct.Address)

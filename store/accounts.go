@@ -283,3 +283,17 @@ func mustAffect(res sql.Result, what string) error {
 	}
 	return nil
 }
+
+// AccountAddress returns the address of an account inside the
+// transaction; ErrNotFound if there is none.
+func (tx *Tx) AccountAddress(id int64) (string, error) {
+	var a string
+	err := tx.queryRow(`SELECT address FROM accounts WHERE id = ?`, id).Scan(&a)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: account %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: account %d: %w", id, err)
+	}
+	return a, nil
+}

@@ -23,7 +23,7 @@ func openService(cfgPath string) (*Config, *store.DB, *mailbox.Service, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains})
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, HistoryKeep: cfg.historyKeep()})
 	if err != nil {
 		db.Close()
 		return nil, nil, nil, err

@@ -40,6 +40,9 @@ type Config struct {
 	// (slog's key=value lines) or "json" (one JSON object a line, for a
 	// log collector). Default "text".
 	LogFormat string `toml:"log_format"`
+	// HistoryDays is how many days the delivery history (pillarbox
+	// trace) keeps each event. Default 30.
+	HistoryDays int `toml:"history_days"`
 
 	SMTP struct {
 		// Listen is the address for incoming mail from other servers.
@@ -193,6 +196,8 @@ func DefaultConfig() *Config {
 		Hostname: "localhost",
 		DataDir:  "./pillarbox-data",
 		Domains:  []string{"localhost"},
+		// HistoryDays: see the field.
+		HistoryDays: 30,
 	}
 	c.SMTP.Listen = "127.0.0.1:2525"
 	c.SMTP.MaxMessageBytes = 25 << 20
@@ -323,6 +328,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.Domains) == 0 {
 		return errors.New("domains: must list at least one domain")
+	}
+	if c.HistoryDays < 1 {
+		return fmt.Errorf("history_days: %d, want 1 or more", c.HistoryDays)
 	}
 	var domains []string
 	for i, d := range c.Domains {
@@ -508,4 +516,9 @@ func (c *Config) validateSmarthost() error {
 		return errors.New("relay.smarthost_user: needs relay.smarthost_password or smarthost_password_file")
 	}
 	return nil
+}
+
+// historyKeep is how long the delivery history keeps an event.
+func (c *Config) historyKeep() time.Duration {
+	return time.Duration(c.HistoryDays) * 24 * time.Hour
 }

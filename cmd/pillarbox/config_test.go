@@ -39,7 +39,7 @@ func TestDefaultConfig(t *testing.T) {
 		t.Fatalf("DefaultConfig().Validate() = %v", err)
 	}
 	// The documented defaults, spelled out rather than computed.
-	want := &Config{Hostname: "localhost", DataDir: "./pillarbox-data", Domains: []string{"localhost"}, LogFormat: "text"}
+	want := &Config{Hostname: "localhost", DataDir: "./pillarbox-data", Domains: []string{"localhost"}, LogFormat: "text", HistoryDays: 30}
 	want.SMTP.Listen = "127.0.0.1:2525"
 	want.SMTP.MaxMessageBytes = 26214400
 	want.SMTP.MaxRecipients = 100
@@ -67,10 +67,11 @@ func TestDefaultConfig(t *testing.T) {
 // fullConfig is what testdata/config/full.toml holds, after normalisation.
 func fullConfig() *Config {
 	c := &Config{
-		Hostname:  "mail.example.org",
-		DataDir:   "/var/lib/pillarbox",
-		Domains:   []string{"example.org", "example.net", "xn--bcher-kva.example"},
-		LogFormat: "json",
+		Hostname:    "mail.example.org",
+		DataDir:     "/var/lib/pillarbox",
+		Domains:     []string{"example.org", "example.net", "xn--bcher-kva.example"},
+		LogFormat:   "json",
+		HistoryDays: 7,
 	}
 	c.SMTP.Listen = ":25"
 	c.SMTP.MaxMessageBytes = 10485760
@@ -174,6 +175,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "several unknown keys", text: "[x]\na = 1\n[smtp]\nq = 1\n", want: []string{`unknown keys "x", "smtp.q"`}},
 		{name: "bad retry", path: "bad-retry.toml", want: []string{"bad-retry.toml:2: ", `relay.retry[2]: invalid duration "5x"`}},
 		{name: "bad max_age", path: "bad-max-age.toml", want: []string{`relay.max_age: invalid duration "five days"`}},
+		{name: "history_days zero", text: "history_days = 0\n", want: []string{"history_days: 0, want 1 or more"}},
 		{name: "duration without unit", text: "[relay]\ndelay_warning = 5\n", want: []string{`relay.delay_warning: invalid duration "5"`}},
 		{name: "zero retry", text: "[relay]\nretry = [\"1m\", \"0s\"]\n", want: []string{"relay.retry[1]: must be positive"}},
 		{name: "empty retry", text: "[relay]\nretry = []\n", want: []string{"relay.retry: must list"}},

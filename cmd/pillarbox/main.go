@@ -57,6 +57,8 @@ const usage = `usage:
   pillarbox queue show ID [--config FILE]
   pillarbox queue retry ID | --all [--config FILE]
   pillarbox queue hold|release|delete ID [--config FILE]
+  pillarbox trace qID | mID | ID | MESSAGE-ID | ADDRESS [--limit N] [--config FILE]
+      (q12: queue item 12, m34: stored message 34, a bare number: both)
 `
 
 // env is what a command may touch of the outside world.
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDNS(ctx, e, args[1:])
 	case "dkim":
 		return cmdDKIM(ctx, e, args[1:])
+	case "trace":
+		return cmdTrace(ctx, e, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

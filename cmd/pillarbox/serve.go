@@ -79,7 +79,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log, NoSentCopy: !cfg.Submission.SaveSent})
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log, NoSentCopy: !cfg.Submission.SaveSent, HistoryKeep: cfg.historyKeep()})
 	if err != nil {
 		return err
 	}

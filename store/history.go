@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Events of the delivery history (migrations/0010_history.sql).
+const (
+	EventReceived  = "received"  // came in by SMTP or submission
+	EventDelivered = "delivered" // stored in local accounts
+	EventQueued    = "queued"    // queued for a remote recipient
+	EventDeferred  = "deferred"  // a relay attempt failed for now
+	EventRelayed   = "relayed"   // a remote host accepted it
+	EventBounced   = "bounced"   // failed for good
+	EventDeleted   = "deleted"   // the operator deleted the queue item
+)
+
+// HistoryEvent is one event in a message's story.
+type HistoryEvent struct {
+	ID        int64
+	At        time.Time
+	Event     string
+	BlobID    int64  // the stored message, 0 if none
+	QueueID   int64  // the queue item, 0 if none
+	MessageID string // the Message-ID, without <>
+	Address   string // the recipient concerned; the sender for received
+	Detail    string
+}
+
+// AddHistory records an event in the transaction that makes it happen,
+// so that it costs no commit of its own.
+func (tx *Tx) AddHistory(e HistoryEvent) error {
+	_, err := tx.exec(`INSERT INTO history(at, event, blob_id, queue_id, message_id, address, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.At.UnixMilli(), e.Event, e.BlobID, e.QueueID, e.MessageID, e.Address, e.Detail)
+	if err != nil {
+		return fmt.Errorf("store: history: %w", err)
+	}
+	return nil
+}
+
+// PruneHistory removes up to limit events older than cutoff, the oldest
+// first, and returns how many it removed: a writer calls it with a small
+// limit so that its transaction stays short however much is due.
+func (tx *Tx) PruneHistory(cutoff time.Time, limit int) (int64, error) {
+	res, err := tx.exec(`DELETE FROM history WHERE id IN
+		(SELECT id FROM history WHERE at < ? ORDER BY at LIMIT ?)`, cutoff.UnixMilli(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune history: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune history: %w", err)
+	}
+	return n, nil
+}
+
+// History keys: what a lookup matches.
+const (
+	HistoryByBlob      = "blob_id"
+	HistoryByQueue     = "queue_id"
+	HistoryByMessageID = "message_id"
+	HistoryByAddress   = "address"
+)
+
+// History returns the stories of the messages that the key matches:
+// every event of each stored message that has an event with column by
+// equal to value, and the matching events themselves, latest first, at
+// most limit events. by is one of the HistoryBy constants.
+func (db *DB) History(ctx context.Context, by string, value any, limit int) ([]HistoryEvent, error) {
+	switch by {
+	case HistoryByBlob, HistoryByQueue, HistoryByMessageID, HistoryByAddress:
+	default:
+		return nil, fmt.Errorf("store: history: unknown key %q", by)
+	}
+	q := historyQuery(by)
+	rows, err := db.rdb.QueryContext(ctx, q, value, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: history: %w", err)
+	}
+	defer rows.Close()
+	var out []HistoryEvent
+	for rows.Next() {
+		var e HistoryEvent
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Event, &e.BlobID, &e.QueueID, &e.MessageID, &e.Address, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: history: %w", err)
+		}
+		e.At = time.UnixMilli(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: history: %w", err)
+	}
+	return out, nil
+}
+
+// historyQuery is History's query for one key. Each arm is a seek in an
+// index (history_<key>, then history_blob), so that a lookup costs the
+// size of the stories it finds, not of the history
+// (TestHistoryQueriesUseIndexes).
+func historyQuery(by string) string {
+	const cols = `SELECT id, at, event, blob_id, queue_id, message_id, address, detail FROM history`
+	return cols + ` WHERE ` + by + ` = ?1
+		UNION
+		` + cols + ` WHERE blob_id IN (SELECT blob_id FROM history WHERE ` + by + ` = ?1 AND blob_id != 0)
+		ORDER BY at DESC, id DESC LIMIT ?2`
+}
