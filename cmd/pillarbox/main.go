@@ -29,9 +29,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "pillarbox: %v\n", err)
-		}
+		fmt.Fprintf(os.Stderr, "pillarbox: %v\n", err)
 		os.Exit(1)
 	}
 }
@@ -56,7 +54,9 @@ const usage = `usage:
   pillarbox queue list [--config FILE]
   pillarbox queue show ID [--config FILE]
   pillarbox queue retry ID | --all [--config FILE]
-  pillarbox queue hold|release|delete ID [--config FILE]
+  pillarbox queue hold ID [--config FILE]
+  pillarbox queue release ID [--config FILE]
+  pillarbox queue delete ID [--config FILE]
 `
 
 // env is what a command may touch of the outside world.
@@ -71,6 +71,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return errors.New("missing command")
 	}
+	err := dispatch(ctx, e, args)
+	// -h or --help anywhere among a command's flags asks for its usage:
+	// that is an answer, on stdout, not a failure.
+	var h *helpError
+	if errors.As(err, &h) {
+		printHelp(stdout, args[0], h)
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	stdout, stderr := e.stdout, e.stderr
 	switch args[0] {
 	case "serve":
 		return cmdServe(ctx, e, args[1:])
