@@ -4,6 +4,7 @@
 // commands that manage users, aliases and the queue.
 //
 //	pillarbox serve [--config FILE]
+//	pillarbox version
 //	pillarbox user add|passwd|del|list ...
 //	pillarbox alias add|del|list ...
 //	pillarbox domain add|del|list ...
@@ -35,6 +36,7 @@ func main() {
 }
 
 const usage = `usage:
+  pillarbox version | --version
   pillarbox serve [--config FILE]
   pillarbox user add ADDRESS [--password-stdin] [--config FILE]
   pillarbox user passwd ADDRESS [--password-stdin] [--config FILE]
@@ -99,6 +101,9 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdDNS(ctx, e, args[1:])
 	case "dkim":
 		return cmdDKIM(ctx, e, args[1:])
+	case "version", "-version", "--version":
+		printVersion(stdout)
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
