@@ -70,6 +70,22 @@ type wiring struct {
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
+	// Everything that can be found wrong is found before the database is
+	// created or a password printed.
+	listeners, err := preflight(cfg)
+	if err != nil {
+		return err
+	}
+	// Those a server took are closed again harmlessly.
+	defer func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+	}()
+	caps, err := listenerCaps(configListeners(cfg), cfg, log)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -116,10 +132,6 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w))
-	caps, err := listenerCaps(specs, cfg, log)
-	if err != nil {
-		return err
-	}
 
 	var running []server
 	errc := make(chan error, len(specs)+len(workers))
@@ -128,9 +140,12 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 			if sp.addr == "" {
 				continue
 			}
-			ln, err := net.Listen("tcp", sp.addr)
-			if err != nil {
-				return fmt.Errorf("%s: %w", sp.name, err)
+			ln, ok := listeners[sp.name]
+			if !ok {
+				var err error
+				if ln, err = net.Listen("tcp", sp.addr); err != nil {
+					return fmt.Errorf("%s: %w", sp.name, err)
+				}
 			}
 			// The caps are checked beneath TLS, so that a refused client
 			// costs no handshake; on implicit TLS it cannot read a plain
