@@ -40,7 +40,7 @@ const usage = `usage:
   pillarbox serve [--config FILE]
   pillarbox user add ADDRESS [--password-stdin] [--config FILE]
   pillarbox user passwd ADDRESS [--password-stdin] [--config FILE]
-  pillarbox user del ADDRESS [--config FILE]
+  pillarbox user del ADDRESS [--force] [--config FILE]
   pillarbox user list [--config FILE]
   pillarbox alias add ALIAS TARGET[,TARGET...] [--config FILE]
   pillarbox alias del ALIAS [--config FILE]
