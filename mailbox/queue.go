@@ -91,9 +91,25 @@ func (s *Service) QueueHold(ctx context.Context, id int64) error {
 	return s.setQueueState(ctx, id, QueueHeld)
 }
 
-// QueueRelease lets a held item be delivered again, at once.
+// QueueRelease lets a held item be delivered again, at once. Releasing
+// an item that is not held is an error: it would otherwise make a
+// deferred item due at once, which is what QueueRetry is for.
 func (s *Service) QueueRelease(ctx context.Context, id int64) error {
-	return s.setQueueState(ctx, id, QueueQueued)
+	now := s.now()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		it, err := tx.QueueItem(id)
+		if err != nil {
+			return err
+		}
+		if it.State != QueueHeld {
+			return fmt.Errorf("mailbox: queue item %d is not held (it is %s)", id, it.State)
+		}
+		if err := tx.SetQueueState(id, QueueQueued, now); err != nil {
+			return err
+		}
+		return tx.TouchQueue()
+	})
+	return queueErr(id, err)
 }
 
 func (s *Service) setQueueState(ctx context.Context, id int64, state string) error {

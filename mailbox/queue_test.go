@@ -149,6 +149,10 @@ func TestQueueOperatorCommands(t *testing.T) {
 	if due, _ := e.svc.DueQueueItems(ctx, queueNow, 10); len(due) != 1 {
 		t.Error("a released item is not due")
 	}
+	// Released again, it is not held: an error, not a silent success.
+	if err := e.svc.QueueRelease(ctx, id); err == nil || errors.Is(err, ErrNoSuchItem) {
+		t.Errorf("release of an item that is not held: %v", err)
+	}
 	if err := e.svc.QueueDelete(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +188,58 @@ func TestHeaderOf(t *testing.T) {
 		if got := string(HeaderOf([]byte(in))); got != want {
 			t.Errorf("HeaderOf(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestQueueRetryKeepsBackoff: attempts is the step of the relay's
+// backoff (relay.Schedule.Next), and a manual retry's attempt must not
+// count as one more step. The old retry kept the count, so the attempt it
+// caused lengthened every wait after it.
+func TestQueueRetryKeepsBackoff(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnvWith(t, Options{NoSentCopy: true})
+	ctx := context.Background()
+	res, err := e.svc.Submit(ctx, &Submission{Account: e.alice, From: e.aliceAddr, Remote: []Address{e.x}, Data: []byte(submitMsg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Queued[0]
+	attempts := func() int {
+		t.Helper()
+		it, err := e.db.QueueItem(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it.Attempts
+	}
+	// Two attempts made, the next one an hour away.
+	for range 2 {
+		if _, err := e.svc.ClaimQueueItems(ctx, []QueueClaim{{id, queueNow.Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := attempts(); n != 2 {
+		t.Fatalf("attempts after two claims: %d", n)
+	}
+	if n, err := e.svc.QueueRetry(ctx, id); err != nil || n != 1 {
+		t.Fatalf("retry: %d, %v", n, err)
+	}
+	// The retried item is due, and its own attempt brings the count back
+	// to 2, not 3.
+	if n := attempts(); n != 1 {
+		t.Errorf("attempts after retry: %d, want 1", n)
+	}
+	// Retried again before the relay took it: nothing more given back.
+	if _, err := e.svc.QueueRetry(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := attempts(); n != 1 {
+		t.Errorf("attempts after a second retry: %d, want 1", n)
+	}
+	if _, err := e.svc.ClaimQueueItems(ctx, []QueueClaim{{id, queueNow.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := attempts(); n != 2 {
+		t.Errorf("attempts after the retried attempt: %d, want 2 (as before the retry)", n)
 	}
 }

@@ -173,7 +173,14 @@ func (tx *Tx) SetQueueState(id int64, state string, now time.Time) error {
 // id, or every queued item when id is 0. Held items are left alone.
 // It returns how many items it changed.
 func (tx *Tx) RetryQueueItems(id int64, now time.Time) (int, error) {
-	q := `UPDATE queue SET next_attempt = ? WHERE state = 'queued'`
+	// attempts is the step of the relay's backoff: an item waiting for
+	// a later attempt gives one step back, which the attempt made now
+	// takes again, so that an operator's retry does not lengthen the
+	// waits after it. An item already due (say, retried twice) keeps
+	// its count.
+	q := `UPDATE queue SET next_attempt = ?1,
+		attempts = CASE WHEN next_attempt > ?1 AND attempts > 0 THEN attempts - 1 ELSE attempts END
+		WHERE state = 'queued'`
 	args := []any{now.UnixMilli()}
 	if id != 0 {
 		q += ` AND id = ?`

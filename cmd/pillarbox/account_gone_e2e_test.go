@@ -24,7 +24,7 @@ func TestDeletedAccountSessionsEnd(t *testing.T) {
 		c.Submission.Listen = "127.0.0.1:0"
 	})
 	const dave, erin = "dave@example.test", "erin@example.test"
-	mustCLI(t, "pw-dave\n", "user", "add", dave, "--password-stdin", "--config", cfg)
+	mustCLI(t, "pw-dave-1\n", "user", "add", dave, "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 
 	ic, err := imapclient.DialInsecure(srv.addrs["imap"], nil)
@@ -32,7 +32,7 @@ func TestDeletedAccountSessionsEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ic.Close()
-	if err := ic.Login(dave, "pw-dave").Wait(); err != nil {
+	if err := ic.Login(dave, "pw-dave-1").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ic.Select("INBOX", nil).Wait(); err != nil {
@@ -46,13 +46,13 @@ func TestDeletedAccountSessionsEnd(t *testing.T) {
 	if err := sc.Hello("client.example"); err != nil {
 		t.Fatal(err)
 	}
-	if err := sc.Auth(sasl.NewPlainClient("", dave, "pw-dave")); err != nil {
+	if err := sc.Auth(sasl.NewPlainClient("", dave, "pw-dave-1")); err != nil {
 		t.Fatal(err)
 	}
 
 	deleted := time.Now()
 	mustCLI(t, "", "user", "del", dave, "--config", cfg)
-	mustCLI(t, "pw-erin\n", "user", "add", erin, "--password-stdin", "--config", cfg)
+	mustCLI(t, "pw-erin-1\n", "user", "add", erin, "--password-stdin", "--config", cfg)
 	smtpSend(t, srv.addrs["smtp"], erin, "for erin only")
 
 	select {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
@@ -31,11 +32,16 @@ func openService(cfgPath string) (*Config, *store.DB, *mailbox.Service, error) {
 	return cfg, db, svc, nil
 }
 
+// minPasswordChars is the shortest password the CLI takes from a user;
+// generated ones are longer.
+const minPasswordChars = 8
+
 func dbPath(cfg *Config) string { return filepath.Join(cfg.DataDir, "pillarbox.db") }
 
 func cmdUser(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := commandFlags("user")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	force := fs.Bool("force", false, "with del: delete a postmaster@ account too")
 	sub, pos, err := splitSubcommand(fs, args, "add, passwd, del, list", "add", "passwd", "del", "list")
 	if err != nil {
 		return err
@@ -47,6 +53,11 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 	} else if *fromStdin {
 		return fmt.Errorf("user %s: --password-stdin only applies to add and passwd", sub)
 	}
+	if sub == "del" {
+		usageLine += " [--force]"
+	} else if *force {
+		return fmt.Errorf("user %s: --force only applies to del", sub)
+	}
 	if len(pos) != n {
 		return fmt.Errorf("user %s: want %d argument(s), got %d (usage: %s)", sub, n, len(pos), usageLine)
 	}
@@ -57,8 +68,18 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 			if password, err = readPasswordLine(e.stdin); err != nil {
 				return fmt.Errorf("user %s: %w", sub, err)
 			}
+			if n := utf8.RuneCountInString(password); n < minPasswordChars {
+				return fmt.Errorf("user %s: the password has %d characters, want at least %d (without --password-stdin one is generated)", sub, n, minPasswordChars)
+			}
 		} else {
 			password, generated = mailbox.GeneratePassword(), true
+		}
+	}
+	// Mail to postmaster must be deliverable (RFC 5321 4.5.1); losing
+	// that account is rarely what a typo meant.
+	if sub == "del" && !*force {
+		if local, _, ok := strings.Cut(pos[0], "@"); ok && strings.EqualFold(local, "postmaster") {
+			return fmt.Errorf("user del: %s receives the mail for postmaster (RFC 5321 4.5.1); add --force to delete it anyway", pos[0])
 		}
 	}
 	_, db, svc, err := openService(*cfgPath)

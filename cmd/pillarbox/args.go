@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"io"
+	"slices"
 	"strings"
 )
 
@@ -38,9 +42,53 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 	}
 	if err := fs.Parse(flags); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, &helpError{fs: fs, pos: positional}
+		}
 		return nil, err
 	}
 	return positional, nil
+}
+
+// helpError is what parseArgs returns for -h or --help: the command's
+// flags and positional arguments, so that run can print the usage of the
+// subcommand asked about. It wraps flag.ErrHelp.
+type helpError struct {
+	fs  *flag.FlagSet
+	pos []string
+}
+
+func (h *helpError) Error() string { return flag.ErrHelp.Error() }
+func (h *helpError) Unwrap() error { return flag.ErrHelp }
+
+// printHelp writes the usage lines of command (narrowed to its
+// subcommand when h names one) and its flags to w.
+func printHelp(w io.Writer, command string, h *helpError) {
+	var lines []string
+	for _, l := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(l, "  pillarbox "+command+" ") || l == "  pillarbox "+command {
+			lines = append(lines, l)
+		}
+	}
+	if len(h.pos) > 0 {
+		var sub []string
+		for _, l := range lines {
+			if f := strings.Fields(l); len(f) > 2 && slices.Contains(strings.Split(f[2], "|"), h.pos[0]) {
+				sub = append(sub, l)
+			}
+		}
+		if len(sub) > 0 {
+			lines = sub
+		}
+	}
+	fmt.Fprintln(w, "usage:")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w, "flags:")
+	h.fs.SetOutput(w)
+	h.fs.PrintDefaults()
+	h.fs.SetOutput(io.Discard)
 }
 
 // takesValue reports whether arg is "-name" or "--name" for a flag of fs

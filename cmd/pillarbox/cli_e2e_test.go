@@ -50,9 +50,9 @@ func TestCLIAccounts(t *testing.T) {
 		args        []string
 		want        string
 	}{
-		{"existing user", "x\n", []string{"user", "add", "alice@example.test", "--password-stdin"}, "already"},
-		{"unknown domain", "x\n", []string{"user", "add", "carol@example.com", "--password-stdin"}, "not local"},
-		{"bad address", "x\n", []string{"user", "add", "carol", "--password-stdin"}, "invalid address"},
+		{"existing user", "longenough\n", []string{"user", "add", "alice@example.test", "--password-stdin"}, "already"},
+		{"unknown domain", "longenough\n", []string{"user", "add", "carol@example.com", "--password-stdin"}, "not local"},
+		{"bad address", "longenough\n", []string{"user", "add", "carol", "--password-stdin"}, "invalid address"},
 		{"password too long", strings.Repeat("p", 73) + "\n", []string{"user", "add", "carol@example.test", "--password-stdin"}, "72"},
 		{"empty stdin", "", []string{"user", "add", "carol@example.test", "--password-stdin"}, "password"},
 		{"unknown user", "", []string{"user", "del", "nobody@example.test"}, "no such user"},

@@ -43,8 +43,8 @@ func TestCrashTrials(t *testing.T) {
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	cfg := writeServeConfig(t, dataDir, func(c *Config) { c.Relay.Smarthost = sink.addr })
-	mustCLI(t, "pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
-	mustCLI(t, "pw\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "password\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "password\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
 
 	acked := map[string][]string{} // Message-ID → its recipients, for every 250
 	lost, duplicated, unacked := 0, 0, 0

@@ -40,7 +40,7 @@ func TestHostileCrossAccount(t *testing.T) {
 		c.Relay.Smarthost = sink.addr
 	})
 	mustCLI(t, "pw-alice\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
-	mustCLI(t, "pw-bob\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "pw-bobby1\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
 	mustCLI(t, "", "alias", "add", "bobalias@example.test", "bob@example.test", "--config", cfg)
 	mustCLI(t, "", "alias", "add", "postmaster@example.test", "bob@example.test", "--config", cfg)
 	mustCLI(t, "", "alias", "add", "team@example.test", "alice@example.test,bob@example.test", "--config", cfg)
@@ -56,7 +56,7 @@ func TestHostileCrossAccount(t *testing.T) {
 	// Bob's own client, read through the same kind of tee, must see his
 	// secret: this shows that the check of what alice read can fail.
 	bobSeen := &lockedBuffer{}
-	bob := dialIMAP(t, srv.addrs["imap"], "bob@example.test", "pw-bob", bobSeen, nil)
+	bob := dialIMAP(t, srv.addrs["imap"], "bob@example.test", "pw-bobby1", bobSeen, nil)
 	if _, err := bob.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}

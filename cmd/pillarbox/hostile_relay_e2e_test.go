@@ -34,7 +34,7 @@ func TestHostileRelay(t *testing.T) {
 		c.Relay.Smarthost = sink.addr
 	})
 	mustCLI(t, "pw-alice\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
-	mustCLI(t, "pw-bob\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "pw-bobby1\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
 	mustCLI(t, "", "alias", "add", "postmaster@example.test", "bob@example.test", "--config", cfg)
 	mustCLI(t, "", "alias", "add", "bobalias@example.test", "bob@example.test", "--config", cfg)
 	srv := startServer(t, cfg, dir)

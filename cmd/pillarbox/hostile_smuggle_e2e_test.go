@@ -68,7 +68,7 @@ func TestHostileSmuggling(t *testing.T) {
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	cfg := writeServeConfig(t, dataDir, func(c *Config) { c.Relay.Smarthost = sink.addr })
-	mustCLI(t, "pw-bob\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "pw-bobby1\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 
 	variants := smuggleVariants()

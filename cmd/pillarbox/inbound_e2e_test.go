@@ -26,7 +26,7 @@ func TestInboundChecksEndToEnd(t *testing.T) {
 		c.Inbound.Verify = true
 		c.DNS.Resolver = dns.Addr()
 	})
-	mustCLI(t, "pw\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "password\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 
 	send := func(from string) error {

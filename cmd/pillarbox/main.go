@@ -4,6 +4,7 @@
 // commands that manage users, aliases and the queue.
 //
 //	pillarbox serve [--config FILE]
+//	pillarbox version
 //	pillarbox user add|passwd|del|list ...
 //	pillarbox alias add|del|list ...
 //	pillarbox domain add|del|list ...
@@ -29,18 +30,17 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "pillarbox: %v\n", err)
-		}
+		fmt.Fprintf(os.Stderr, "pillarbox: %v\n", err)
 		os.Exit(1)
 	}
 }
 
 const usage = `usage:
+  pillarbox version | --version
   pillarbox serve [--config FILE]
   pillarbox user add ADDRESS [--password-stdin] [--config FILE]
   pillarbox user passwd ADDRESS [--password-stdin] [--config FILE]
-  pillarbox user del ADDRESS [--config FILE]
+  pillarbox user del ADDRESS [--force] [--config FILE]
   pillarbox user list [--config FILE]
   pillarbox alias add ALIAS TARGET[,TARGET...] [--config FILE]
   pillarbox alias del ALIAS [--config FILE]
@@ -56,7 +56,9 @@ const usage = `usage:
   pillarbox queue list [--config FILE]
   pillarbox queue show ID [--config FILE]
   pillarbox queue retry ID | --all [--config FILE]
-  pillarbox queue hold|release|delete ID [--config FILE]
+  pillarbox queue hold ID [--config FILE]
+  pillarbox queue release ID [--config FILE]
+  pillarbox queue delete ID [--config FILE]
   pillarbox trace qID | mID | ID | MESSAGE-ID | ADDRESS [--limit N] [--config FILE]
       (q12: queue item 12, m34: stored message 34, a bare number: both)
 `
@@ -73,6 +75,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return errors.New("missing command")
 	}
+	err := dispatch(ctx, e, args)
+	// -h or --help anywhere among a command's flags asks for its usage:
+	// that is an answer, on stdout, not a failure.
+	var h *helpError
+	if errors.As(err, &h) {
+		printHelp(stdout, args[0], h)
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	stdout, stderr := e.stdout, e.stderr
 	switch args[0] {
 	case "serve":
 		return cmdServe(ctx, e, args[1:])
@@ -90,6 +105,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDKIM(ctx, e, args[1:])
 	case "trace":
 		return cmdTrace(ctx, e, args[1:])
+	case "version", "-version", "--version":
+		printVersion(stdout)
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

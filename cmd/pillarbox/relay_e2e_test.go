@@ -78,6 +78,11 @@ func TestRelayEndToEnd(t *testing.T) {
 	if strings.Count(show, "451 4.2.0 Mailbox busy") != 4 || !strings.Contains(show, "Subject: e2e relay") {
 		t.Errorf("queue show:\n%s", show)
 	}
+	// dave's item is queued, not held: releasing it is an error (the old
+	// code made it due at once, as retry does).
+	if _, errOut, code := cli(t, "", "queue", "release", id, "--config", cfg); code == 0 || !strings.Contains(errOut, "is not held") {
+		t.Errorf("queue release of a queued item: exit %d, %q", code, errOut)
+	}
 	// The CLI runs in another process: the server notices within a
 	// second.
 	start := time.Now()

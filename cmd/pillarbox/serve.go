@@ -71,6 +71,29 @@ type wiring struct {
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
+	// SIGHUP reloads the certificate files (a certbot deploy hook); not
+	// caught, its default action would end the server (exit 129). It is
+	// caught from the start, and one that comes early is handled once the
+	// certificate is loaded.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// Everything that can be found wrong is found before the database is
+	// created or a password printed.
+	listeners, err := preflight(cfg)
+	if err != nil {
+		return err
+	}
+	// Those a server took are closed again harmlessly.
+	defer func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+	}()
+	caps, err := listenerCaps(configListeners(cfg), cfg, log)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -91,11 +114,6 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		return err
 	}
 	tlsConf := serverTLSConfig(certs.GetCertificate)
-	// SIGHUP reloads the certificate files (a certbot deploy hook); not
-	// caught, its default action would end the server (exit 129).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
 		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
@@ -123,10 +141,6 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),
 		reloadOnSignal(certs, hup))
-	caps, err := listenerCaps(specs, cfg, log)
-	if err != nil {
-		return err
-	}
 
 	var running []server
 	errc := make(chan error, len(specs)+len(workers))
@@ -135,9 +149,12 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 			if sp.addr == "" {
 				continue
 			}
-			ln, err := net.Listen("tcp", sp.addr)
-			if err != nil {
-				return fmt.Errorf("%s: %w", sp.name, err)
+			ln, ok := listeners[sp.name]
+			if !ok {
+				var err error
+				if ln, err = net.Listen("tcp", sp.addr); err != nil {
+					return fmt.Errorf("%s: %w", sp.name, err)
+				}
 			}
 			// The caps are checked beneath TLS, so that a refused client
 			// costs no handshake; on implicit TLS it cannot read a plain

@@ -34,7 +34,7 @@ func TestServeEndToEnd(t *testing.T) {
 	host, port, _ := net.SplitHostPort(addr)
 
 	// A user added while serve runs receives mail at once.
-	mustCLI(t, "pw-bob\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "pw-bobby1\n", "user", "add", "bob@example.test", "--password-stdin", "--config", cfg)
 	mustCLI(t, "", "alias", "add", "team@example.test", "alice@example.test,bob@example.test", "--config", cfg)
 
 	sent := 0
@@ -119,7 +119,7 @@ func TestCrashKeepsEveryAcknowledgedMessage(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := writeServeConfig(t, data, nil)
-	mustCLI(t, "pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "password\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 	addr := srv.addrs["smtp"]
 
@@ -205,7 +205,7 @@ func TestDiskFull(t *testing.T) {
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	data := filepath.Join(mnt, "data")
 	cfg := writeServeConfig(t, data, nil)
-	mustCLI(t, "pw\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
+	mustCLI(t, "password\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 	addr := srv.addrs["smtp"]
 
