@@ -25,10 +25,10 @@ const (
 	HistoryByAddress   = store.HistoryByAddress
 )
 
-// historyPruneBatch bounds the old events one write removes, so that a
-// backlog (a server that was down for a while, a shortened history_days)
-// is worked off over many transactions without making any of them long.
-const historyPruneBatch = 100
+// historyPruneBatch bounds the old events one transaction removes, so
+// that a backlog (a server that was down for a while, a shortened
+// history_days) is worked off without making any transaction long.
+const historyPruneBatch = 1000
 
 // Origin is where a message came from, for the history. The zero value
 // records nothing but the recipients.
@@ -75,8 +75,8 @@ func (s *Service) History(ctx context.Context, by string, value any, limit int) 
 	return s.db.History(ctx, by, value, limit)
 }
 
-// record adds events inside tx and prunes a bounded batch of events
-// older than Options.HistoryKeep.
+// record adds events inside tx. Pruning is PruneHistory's, off the
+// delivery path: the writer is what ingest waits for.
 func (s *Service) record(tx *store.Tx, now time.Time, evs ...store.HistoryEvent) error {
 	for _, e := range evs {
 		e.At = now
@@ -84,8 +84,26 @@ func (s *Service) record(tx *store.Tx, now time.Time, evs ...store.HistoryEvent)
 			return err
 		}
 	}
-	_, err := tx.PruneHistory(now.Add(-s.keep), historyPruneBatch)
-	return err
+	return nil
+}
+
+// PruneHistory deletes the events older than Options.HistoryKeep, a
+// bounded batch per transaction so that no write waits long behind it,
+// and returns how many went. serve runs it periodically.
+func (s *Service) PruneHistory(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			n, err = tx.PruneHistory(s.now().Add(-s.keep), historyPruneBatch)
+			return err
+		})
+		total += n
+		if err != nil || n < historyPruneBatch {
+			return total, err
+		}
+	}
 }
 
 // localEvents are the "delivered" events of local recipients, each

@@ -136,6 +136,9 @@ func TestHistoryOfDeliveryAndPruning(t *testing.T) {
 	}
 	clock.add(2 * time.Hour)
 	second := deliver("b@remote.test")
+	if n, err := e.svc.PruneHistory(ctx); err != nil || n != 2 {
+		t.Fatalf("pruned %d events, %v; want the first story's 2", n, err)
+	}
 	if evs, _ := e.svc.History(ctx, HistoryByStored, first.ID, 10); len(evs) != 0 {
 		t.Errorf("events older than HistoryKeep kept: %q", storyOf(evs))
 	}
