@@ -92,11 +92,12 @@ func (s *Service) record(tx *store.Tx, now time.Time, evs ...store.HistoryEvent)
 // and returns how many went. serve runs it periodically.
 func (s *Service) PruneHistory(ctx context.Context) (int64, error) {
 	var total int64
+	cutoff := s.now().Add(-s.keep)
 	for {
 		var n int64
 		err := s.db.Write(ctx, func(tx *store.Tx) error {
 			var err error
-			n, err = tx.PruneHistory(s.now().Add(-s.keep), historyPruneBatch)
+			n, err = tx.PruneHistory(cutoff, historyPruneBatch)
 			return err
 		})
 		total += n

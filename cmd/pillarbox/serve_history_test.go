@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,9 +22,10 @@ func TestPruneHistoryRuns(t *testing.T) {
 	}
 	defer db.Close()
 	var logs lockedBuffer
-	clock := time.Unix(1_800_000_000, 0)
+	var clock atomic.Int64
+	clock.Store(1_800_000_000)
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4,
-		Now: func() time.Time { return clock }, HistoryKeep: time.Hour})
+		Now: func() time.Time { return time.Unix(clock.Load(), 0) }, HistoryKeep: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func TestPruneHistoryRuns(t *testing.T) {
 	if evs, _ := svc.History(ctx, mailbox.HistoryByMessageID, "old@remote.test", 10); len(evs) != 2 {
 		t.Fatalf("pruned too early: %d events left", len(evs))
 	}
-	clock = clock.Add(2 * time.Hour)
+	clock.Add(int64(2 * time.Hour / time.Second))
 	ticks <- time.Time{} // the tick's pass runs
 	ticks <- time.Time{} // and is done
 	if evs, _ := svc.History(ctx, mailbox.HistoryByMessageID, "old@remote.test", 10); len(evs) != 0 {
