@@ -204,13 +204,14 @@ func TestQueueRetryKeepsBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.Queued[0]
-	attempts := func() int {
+	// counts returns the tries made and the backoff step.
+	counts := func() (int, int) {
 		t.Helper()
 		it, err := e.db.QueueItem(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return it.Attempts
+		return it.Attempts, it.BackoffStep()
 	}
 	// Two attempts made, the next one an hour away.
 	for range 2 {
@@ -218,28 +219,28 @@ func TestQueueRetryKeepsBackoff(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := attempts(); n != 2 {
-		t.Fatalf("attempts after two claims: %d", n)
+	if a, s := counts(); a != 2 || s != 2 {
+		t.Fatalf("after two claims: %d attempts, step %d", a, s)
 	}
 	if n, err := e.svc.QueueRetry(ctx, id); err != nil || n != 1 {
 		t.Fatalf("retry: %d, %v", n, err)
 	}
-	// The retried item is due, and its own attempt brings the count back
-	// to 2, not 3.
-	if n := attempts(); n != 1 {
-		t.Errorf("attempts after retry: %d, want 1", n)
+	// The retried item is due; the try it asked for will not be a step
+	// of the backoff, and the attempts stay the tries made.
+	if a, s := counts(); a != 2 || s != 1 {
+		t.Errorf("after retry: %d attempts, step %d; want 2, 1", a, s)
 	}
 	// Retried again before the relay took it: nothing more given back.
 	if _, err := e.svc.QueueRetry(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if n := attempts(); n != 1 {
-		t.Errorf("attempts after a second retry: %d, want 1", n)
+	if a, s := counts(); a != 2 || s != 1 {
+		t.Errorf("after a second retry: %d attempts, step %d; want 2, 1", a, s)
 	}
 	if _, err := e.svc.ClaimQueueItems(ctx, []QueueClaim{{id, queueNow.Add(time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
-	if n := attempts(); n != 2 {
-		t.Errorf("attempts after the retried attempt: %d, want 2 (as before the retry)", n)
+	if a, s := counts(); a != 3 || s != 2 {
+		t.Errorf("after the retried attempt: %d attempts, step %d; want 3 tries, step 2 (as before the retry)", a, s)
 	}
 }

@@ -58,22 +58,31 @@ type QueueParams struct {
 
 // QueueItem is one queued (message, recipient) pair.
 type QueueItem struct {
-	ID          int64
-	BlobID      int64
-	AccountID   int64 // 0 when none (bounces, deleted accounts)
-	Sender      string
-	Recipient   string
-	Domain      string
-	State       string
-	Attempts    int
-	Created     time.Time
-	NextAttempt time.Time
-	LastReply   string
-	Warned      bool
-	Params      QueueParams
+	ID        int64
+	BlobID    int64
+	AccountID int64 // 0 when none (bounces, deleted accounts)
+	Sender    string
+	Recipient string
+	Domain    string
+	State     string
+	Attempts  int // tries made
+	// ManualRetries are the tries an operator asked for while the item
+	// waited for a later one; they are not steps of the backoff.
+	ManualRetries int
+	Created       time.Time
+	NextAttempt   time.Time
+	LastReply     string
+	Warned        bool
+	Params        QueueParams
 	// From the blob: filled by the read-pool queries.
 	MessageID string
 	Size      int64
+}
+
+// BackoffStep is how far along the retry schedule the item is: its
+// tries, less those an operator asked for.
+func (it QueueItem) BackoffStep() int {
+	return max(0, it.Attempts-it.ManualRetries)
 }
 
 // QueueAttempt is one recorded delivery attempt of a queue item.
@@ -173,13 +182,12 @@ func (tx *Tx) SetQueueState(id int64, state string, now time.Time) error {
 // id, or every queued item when id is 0. Held items are left alone.
 // It returns how many items it changed.
 func (tx *Tx) RetryQueueItems(id int64, now time.Time) (int, error) {
-	// attempts is the step of the relay's backoff: an item waiting for
-	// a later attempt gives one step back, which the attempt made now
-	// takes again, so that an operator's retry does not lengthen the
-	// waits after it. An item already due (say, retried twice) keeps
-	// its count.
+	// An item waiting for a later attempt counts the one made now as a
+	// manual retry, not a step of the backoff (QueueItem.BackoffStep), so
+	// that an operator's retry does not lengthen the waits after it. An
+	// item already due (say, retried twice) counts nothing more.
 	q := `UPDATE queue SET next_attempt = ?1,
-		attempts = CASE WHEN next_attempt > ?1 AND attempts > 0 THEN attempts - 1 ELSE attempts END
+		manual_retries = CASE WHEN next_attempt > ?1 AND manual_retries < attempts THEN manual_retries + 1 ELSE manual_retries END
 		WHERE state = 'queued'`
 	args := []any{now.UnixMilli()}
 	if id != 0 {
@@ -211,7 +219,7 @@ func (tx *Tx) addAttempt(id int64, a QueueAttempt) error {
 
 const queueItemQuery = `SELECT q.id, q.blob_id, coalesce(q.account_id, 0), q.sender, q.recipient, q.domain,
 	q.state, q.attempts, q.created, q.next_attempt, q.last_reply, q.warned, b.message_id, b.size,
-	q.dsn_ret, q.dsn_envid, q.dsn_notify, q.dsn_orcpt, q.require_tls
+	q.dsn_ret, q.dsn_envid, q.dsn_notify, q.dsn_orcpt, q.require_tls, q.manual_retries
 	FROM queue q JOIN blobs b ON b.id = q.blob_id`
 
 // DueQueueItems returns up to limit queued (not held) items whose next
@@ -342,7 +350,7 @@ func scanQueueRow(scan func(...any) error) (QueueItem, error) {
 	var created, next int64
 	err := scan(&it.ID, &it.BlobID, &it.AccountID, &it.Sender, &it.Recipient, &it.Domain, &it.State,
 		&it.Attempts, &created, &next, &it.LastReply, &it.Warned, &it.MessageID, &it.Size,
-		&it.Params.Ret, &it.Params.EnvID, &it.Params.Notify, &it.Params.ORcpt, &it.Params.RequireTLS)
+		&it.Params.Ret, &it.Params.EnvID, &it.Params.Notify, &it.Params.ORcpt, &it.Params.RequireTLS, &it.ManualRetries)
 	it.Created, it.NextAttempt = time.UnixMilli(created), time.UnixMilli(next)
 	return it, err
 }

@@ -418,7 +418,7 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 			r.log.Info("relay: interrupted", attrs...)
 			continue
 		default:
-			next, expired := sched.Next(it.Created, now, it.Attempts)
+			next, expired := sched.Next(it.Created, now, it.BackoffStep())
 			if expired {
 				if rp.code == 0 {
 					rp.status = "4.4.7" // RFC 3463: delivery time expired

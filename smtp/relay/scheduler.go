@@ -208,7 +208,7 @@ func (r *Runner) claimAndStart(ctx context.Context, now time.Time, jobs []*job, 
 	for _, j := range jobs {
 		for _, g := range j.groups {
 			for _, it := range g.items {
-				claims = append(claims, mailbox.QueueClaim{ID: it.ID, Next: r.opts.Schedule.Lease(now, it.Attempts+1)})
+				claims = append(claims, mailbox.QueueClaim{ID: it.ID, Next: r.opts.Schedule.Lease(now, it.BackoffStep()+1)})
 			}
 		}
 	}
