@@ -125,16 +125,11 @@ func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, n
 // junkFolder names the account's folder with the \Junk special use
 // (wherever the user moved it), or INBOX if it has none.
 func junkFolder(tx *store.Tx, account int64) (string, error) {
-	boxes, err := tx.MailboxesOf(account)
-	if err != nil {
-		return "", err
+	mb, ok, err := specialFolder(tx, account, `\Junk`)
+	if err != nil || !ok {
+		return "INBOX", err
 	}
-	for _, mb := range boxes {
-		if mb.SpecialUse == `\Junk` {
-			return mb.Name, nil
-		}
-	}
-	return "INBOX", nil
+	return mb.Name, nil
 }
 
 // prepareBlob analyses raw once and builds the row that stores it.

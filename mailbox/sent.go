@@ -34,16 +34,16 @@ import (
 // again on purpose keeps both.
 const SentCopyWindow = 15 * time.Minute
 
-// sentFolder returns the account's folder with the \Sent special use
+// specialFolder returns the account's folder with the special use
 // (wherever the user moved it; the first by name if there are several),
 // or ok false if it has none.
-func sentFolder(tx *store.Tx, account int64) (m store.Mailbox, ok bool, err error) {
+func specialFolder(tx *store.Tx, account int64, use string) (m store.Mailbox, ok bool, err error) {
 	boxes, err := tx.MailboxesOf(account)
 	if err != nil {
 		return store.Mailbox{}, false, err
 	}
 	for _, mb := range boxes {
-		if mb.SpecialUse == `\Sent` {
+		if mb.SpecialUse == use {
 			return mb, true, nil
 		}
 	}
@@ -68,7 +68,7 @@ func (s *Service) fileSentCopy(tx *store.Tx, account, blob, size int64, msgID st
 	if err != nil || len(uploads) > 0 {
 		return sentFiling{byClient: len(uploads) > 0}, err
 	}
-	mb, ok, err := sentFolder(tx, account)
+	mb, ok, err := specialFolder(tx, account, `\Sent`)
 	if err != nil || !ok {
 		return sentFiling{}, err
 	}
