@@ -58,8 +58,8 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 	} else if *force {
 		return fmt.Errorf("user %s: --force only applies to del", sub)
 	}
-	if len(pos) != n {
-		return fmt.Errorf("user %s: want %d argument(s), got %d (usage: %s)", sub, n, len(pos), usageLine)
+	if err := argCount("user "+sub, pos, n, usageLine); err != nil {
+		return err
 	}
 
 	password, generated := "", false
@@ -116,14 +116,12 @@ func cmdAlias(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	usage := map[string]string{
-		"add":  "pillarbox alias add ALIAS TARGET[,TARGET...]",
-		"del":  "pillarbox alias del ALIAS",
-		"list": "pillarbox alias list",
-	}
-	want := map[string]int{"add": 2, "del": 1, "list": 0}
-	if len(pos) != want[sub] {
-		return fmt.Errorf("alias %s: want %d argument(s), got %d (usage: %s)", sub, want[sub], len(pos), usage[sub])
+	if err := subArgCount("alias", sub, pos, map[string]subUsage{
+		"add":  {2, "pillarbox alias add ALIAS TARGET[,TARGET...]"},
+		"del":  {1, "pillarbox alias del ALIAS"},
+		"list": {0, "pillarbox alias list"},
+	}); err != nil {
+		return err
 	}
 	_, db, svc, err := openService(*cfgPath)
 	if err != nil {

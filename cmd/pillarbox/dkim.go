@@ -21,14 +21,12 @@ func cmdDKIM(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	usage := map[string]string{
-		"rotate": "pillarbox dkim rotate NAME",
-		"check":  "pillarbox dkim check",
-		"cancel": "pillarbox dkim cancel NAME",
-	}
-	want := map[string]int{"rotate": 1, "check": 0, "cancel": 1}
-	if len(pos) != want[sub] {
-		return fmt.Errorf("dkim %s: want %d argument(s), got %d (usage: %s)", sub, want[sub], len(pos), usage[sub])
+	if err := subArgCount("dkim", sub, pos, map[string]subUsage{
+		"rotate": {1, "pillarbox dkim rotate NAME"},
+		"check":  {0, "pillarbox dkim check"},
+		"cancel": {1, "pillarbox dkim cancel NAME"},
+	}); err != nil {
+		return err
 	}
 	cfg, db, svc, err := openService(*cfgPath)
 	if err != nil {

@@ -16,14 +16,12 @@ func cmdDomain(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	usage := map[string]string{
-		"add":  "pillarbox domain add NAME",
-		"list": "pillarbox domain list",
-		"del":  "pillarbox domain del NAME [--force]",
-	}
-	want := map[string]int{"add": 1, "list": 0, "del": 1}
-	if len(pos) != want[sub] {
-		return fmt.Errorf("domain %s: want %d argument(s), got %d (usage: %s)", sub, want[sub], len(pos), usage[sub])
+	if err := subArgCount("domain", sub, pos, map[string]subUsage{
+		"add":  {1, "pillarbox domain add NAME"},
+		"list": {0, "pillarbox domain list"},
+		"del":  {1, "pillarbox domain del NAME [--force]"},
+	}); err != nil {
+		return err
 	}
 	if *force && sub != "del" {
 		return fmt.Errorf("domain %s: --force only applies to del", sub)

@@ -148,8 +148,31 @@ func parseCommand(fs *flag.FlagSet, args []string, want int, usageLine string) (
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (usage: %s)", fs.Name(), err, usageLine)
 	}
-	if len(pos) != want {
-		return nil, fmt.Errorf("%s: want %d argument(s), got %d (usage: %s)", fs.Name(), want, len(pos), usageLine)
+	if err := argCount(fs.Name(), pos, want, usageLine); err != nil {
+		return nil, err
 	}
 	return pos, nil
+}
+
+// argCount checks the number of positional arguments of name (a
+// command, or "command subcommand").
+func argCount(name string, pos []string, want int, usageLine string) error {
+	if len(pos) != want {
+		return fmt.Errorf("%s: want %d argument(s), got %d (usage: %s)", name, want, len(pos), usageLine)
+	}
+	return nil
+}
+
+// subUsage is a subcommand's number of positional arguments and its
+// usage line.
+type subUsage struct {
+	args int
+	line string
+}
+
+// subArgCount checks sub's positional arguments against its entry in
+// usages.
+func subArgCount(command, sub string, pos []string, usages map[string]subUsage) error {
+	u := usages[sub]
+	return argCount(command+" "+sub, pos, u.args, u.line)
 }
