@@ -334,10 +334,10 @@ func TestRequireTLSOverVerifiedTLS(t *testing.T) {
 			// A smarthost whose certificate verifies against the test CA:
 			// the session's TLS is verified, as REQUIRETLS asks.
 			ca := newTestCA(t)
-			e, x, opts := newExtEnv(t, extSinkOptions{requireTLS: offers, tls: ca.serverTLS(t, "smtp.provider.test")})
+			e, x, opts := newExtEnv(t, extSinkOptions{requireTLS: offers, tls: ca.ServerTLS(t, "smtp.provider.test")})
 			e.dialer.set("smtp.provider.test:587", x.addr)
 			opts.Smarthost = "smtp.provider.test:587"
-			opts.Security = Security{RootCAs: ca.pool}
+			opts.Security = Security{RootCAs: ca.Pool}
 			e.submitParams("bob@ext.test", mailbox.QueueParams{RequireTLS: true})
 			e.start(opts)
 			if next := e.waitIdle(); !next.IsZero() {

@@ -8,6 +8,7 @@ import (
 
 	"pillarbox/smtp/msgauth/dnstest"
 	"pillarbox/smtp/relay/dane"
+	"pillarbox/smtp/relay/internal/testca"
 )
 
 const enforcePolicy = "version: STSv1\nmode: enforce\nmx: mx.remote.test\nmax_age: 86400\n"
@@ -15,13 +16,13 @@ const enforcePolicy = "version: STSv1\nmode: enforce\nmx: mx.remote.test\nmax_ag
 // newSTSEnv gives remote.test an MTA-STS policy with body, served over
 // HTTPS on loopback with a certificate from ca, and returns e's options
 // with that policy lookup, trusting ca.
-func newSTSEnv(t *testing.T, ca *testCA, e *env, body string) Options {
+func newSTSEnv(t *testing.T, ca *testca.CA, e *env, body string) Options {
 	t.Helper()
 	dns := dnstest.Start(t)
 	dns.SetTXT("_mta-sts.remote.test", "v=STSv1; id=20261124")
 	ps := startPolicyServer(t, ca, body)
 	o := e.options()
-	o.Security = Security{MTASTS: ps.policies(e, dns, ca), RootCAs: ca.pool}
+	o.Security = Security{MTASTS: ps.policies(e, dns, ca), RootCAs: ca.Pool}
 	return o
 }
 
@@ -31,7 +32,7 @@ func newSTSEnv(t *testing.T, ca *testCA, e *env, body string) Options {
 func TestMTASTSEnforceUsesOnlyPolicyHosts(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t)
-	e := newEnv(t, ca.serverTLS(t, "mx.remote.test"))
+	e := newEnv(t, ca.ServerTLS(t, "mx.remote.test"))
 	rogue := startSink(t, e.clock.Now, nil)
 	e.dialer.set("mx.rogue.test:25", rogue.addr)
 	o := newSTSEnv(t, ca, e, enforcePolicy)
@@ -87,7 +88,7 @@ func TestMTASTSEnforceBadCertificateOrNoHost(t *testing.T) {
 	}
 	wantContains(t, "last reply", e.queue()[0].LastReply, "certificate")
 
-	e2 := newEnv(t, ca.serverTLS(t, "mx.remote.test"))
+	e2 := newEnv(t, ca.ServerTLS(t, "mx.remote.test"))
 	o2 := newSTSEnv(t, ca, e2, strings.Replace(enforcePolicy, "mx.remote.test", "mx.elsewhere.test", 1))
 	e2.submit("no host", "bob@remote.test")
 	e2.start(o2)
@@ -245,7 +246,7 @@ func TestDANEUnusableKeepsMTASTSEnforce(t *testing.T) {
 	ps := startPolicyServer(t, ca, enforcePolicy)
 	o := e.options()
 	o.Resolver = nil
-	o.Security = Security{DANE: res, MTASTS: ps.policies(e, dns, ca), RootCAs: ca.pool}
+	o.Security = Security{DANE: res, MTASTS: ps.policies(e, dns, ca), RootCAs: ca.Pool}
 	e.submit("enforce", "bob@remote.test")
 	e.start(o)
 	e.waitIdle()

@@ -63,12 +63,12 @@ func smarthostEnv(t *testing.T, implicit bool, pass string) (*env, *authSink, Op
 	t.Helper()
 	ca := newTestCA(t)
 	e := newEnv(t, nil)
-	a := startAuthSink(t, e.clock.Now, ca.serverTLS(t, "smtp.provider.test"), implicit, "alice", "secret")
+	a := startAuthSink(t, e.clock.Now, ca.ServerTLS(t, "smtp.provider.test"), implicit, "alice", "secret")
 	e.sink = a.sink
 	e.dialer.set("smtp.provider.test:587", a.addr)
 	o := e.options()
 	o.Smarthost = "smtp.provider.test:587"
-	o.Security = Security{SmarthostUser: "alice", SmarthostPassword: pass, RootCAs: ca.pool}
+	o.Security = Security{SmarthostUser: "alice", SmarthostPassword: pass, RootCAs: ca.Pool}
 	if implicit {
 		o.Security.SmarthostTLS = "implicit"
 	}
@@ -171,7 +171,7 @@ func TestSmarthostWrongPasswordNoLoginStorm(t *testing.T) {
 func TestSmarthostUntrustedCertificateDefers(t *testing.T) {
 	t.Parallel()
 	e, a, o := smarthostEnv(t, false, "secret")
-	o.Security.RootCAs = newTestCA(t).pool // another CA
+	o.Security.RootCAs = newTestCA(t).Pool // another CA
 	e.submit("untrusted", "bob@remote.test")
 	e.start(o)
 	if next := e.waitIdle(); !next.Equal(t0.Add(time.Minute)) {
@@ -208,7 +208,7 @@ func TestSmarthostWithoutTLSDefers(t *testing.T) {
 func TestTLSVerifiedOnlyWhenVerified(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t)
-	e := newEnv(t, ca.serverTLS(t, "mx.remote.test"))
+	e := newEnv(t, ca.ServerTLS(t, "mx.remote.test"))
 	r := New(e.svc, e.options())
 	ctx := context.Background()
 	c, err := r.dial(ctx, &route{hosts: []string{"mx.remote.test"}, port: "25"}, "mx.remote.test")
@@ -222,7 +222,7 @@ func TestTLSVerifiedOnlyWhenVerified(t *testing.T) {
 
 	o := e.options()
 	o.Smarthost = net.JoinHostPort("mx.remote.test", "25")
-	o.Security.RootCAs = ca.pool
+	o.Security.RootCAs = ca.Pool
 	r = New(e.svc, o)
 	c, err = r.dial(ctx, &route{hosts: []string{"mx.remote.test"}, port: "25", smarthost: true}, "mx.remote.test")
 	if err != nil {

@@ -2,17 +2,12 @@ package relay
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,67 +19,12 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/smtp/msgauth/dnstest"
+	"pillarbox/smtp/relay/internal/testca"
 	"pillarbox/smtp/relay/tlspolicy"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "relay test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// serverTLS returns a server configuration with a certificate for names
-// signed by the CA.
-func (ca *testCA) serverTLS(t *testing.T, names ...string) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     names,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
+// newTestCA makes the relay tests' certificate authority.
+func newTestCA(t *testing.T) *testca.CA { return testca.New(t, "relay test CA") }
 
 // brokenTLS is a server configuration whose every handshake fails, as
 // with a receiver whose TLS stack is broken: STARTTLS is offered and
@@ -225,7 +165,7 @@ type policyServer struct {
 	hits int
 }
 
-func startPolicyServer(t *testing.T, ca *testCA, body string) *policyServer {
+func startPolicyServer(t *testing.T, ca *testca.CA, body string) *policyServer {
 	t.Helper()
 	p := &policyServer{body: body}
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -240,7 +180,7 @@ func startPolicyServer(t *testing.T, ca *testCA, body string) *policyServer {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, body)
 	}))
-	p.srv.TLS = ca.serverTLS(t, "mta-sts.remote.test")
+	p.srv.TLS = ca.ServerTLS(t, "mta-sts.remote.test")
 	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	p.srv.StartTLS()
 	t.Cleanup(p.srv.Close)
@@ -249,14 +189,14 @@ func startPolicyServer(t *testing.T, ca *testCA, body string) *policyServer {
 
 // policies returns MTA-STS Policies that find remote.test's TXT record
 // at dns and download its policy from p, trusting ca, on the clock of e.
-func (p *policyServer) policies(e *env, dns *dnstest.Server, ca *testCA) *tlspolicy.Policies {
+func (p *policyServer) policies(e *env, dns *dnstest.Server, ca *testca.CA) *tlspolicy.Policies {
 	addr := p.srv.Listener.Addr().String()
 	f := tlspolicy.NewFetcher(tlspolicy.FetcherOptions{
 		Resolver: dns.Resolver(),
 		Dialer: dialFunc(func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		}),
-		RootCAs: ca.pool,
+		RootCAs: ca.Pool,
 	})
 	return tlspolicy.New(tlspolicy.Options{Fetcher: f, Now: e.clock.Now, Logger: e.options().Logger})
 }

@@ -108,7 +108,7 @@ func TestFetchPolicyRefused(t *testing.T) {
 			e.host.set(func(h *policyHost) { h.body = enforcePolicy + "pad: " + strings.Repeat("x", MaxPolicySize) + "\n" })
 		}, wantMention("body longer than 65536")},
 		{"certificate for another name", func(e *env) {
-			e.host.set(func(h *policyHost) { h.cert = e.ca.issue(t, "mta-sts.other.test", "example.test") })
+			e.host.set(func(h *policyHost) { h.cert = e.ca.Issue(t, "mta-sts.other.test", "example.test") })
 		}, func(t *testing.T, err error) {
 			var he x509.HostnameError
 			if !errors.As(err, &he) {
@@ -116,7 +116,7 @@ func TestFetchPolicyRefused(t *testing.T) {
 			}
 		}},
 		{"certificate from an unknown CA", func(e *env) {
-			e.host.set(func(h *policyHost) { h.cert = newTestCA(t).issue(t, "mta-sts.example.test") })
+			e.host.set(func(h *policyHost) { h.cert = newTestCA(t).Issue(t, "mta-sts.example.test") })
 		}, func(t *testing.T, err error) {
 			var ue x509.UnknownAuthorityError
 			if !errors.As(err, &ue) {
@@ -159,7 +159,7 @@ func TestFetchPolicyInjectedClient(t *testing.T) {
 	e := newEnv(t)
 	client := &http.Client{Transport: &http.Transport{
 		DialContext:     e.host.dialer().DialContext,
-		TLSClientConfig: &tls.Config{RootCAs: e.ca.pool},
+		TLSClientConfig: &tls.Config{RootCAs: e.ca.Pool},
 	}}
 	f := NewFetcher(FetcherOptions{HTTPClient: client})
 	if _, err := f.FetchPolicy(context.Background(), testDomain); err != nil {
@@ -184,7 +184,7 @@ func TestFetchPolicyTimeout(t *testing.T) {
 	e.host.set(func(h *policyHost) { h.block, h.gotReq = true, got })
 	// The timeout must leave room for the TLS handshake on a loaded
 	// machine: the point is that it also ends the wait for the reply.
-	f := NewFetcher(FetcherOptions{Dialer: e.host.dialer(), RootCAs: e.ca.pool, Timeout: 2 * time.Second})
+	f := NewFetcher(FetcherOptions{Dialer: e.host.dialer(), RootCAs: e.ca.Pool, Timeout: 2 * time.Second})
 	_, err := f.FetchPolicy(context.Background(), testDomain)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want the deadline", err)

@@ -3,16 +3,10 @@ package tlspolicy
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,65 +15,11 @@ import (
 	"time"
 
 	"pillarbox/smtp/msgauth/dnstest"
+	"pillarbox/smtp/relay/internal/testca"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "tlspolicy test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue returns a server certificate for names, signed by the CA.
-func (ca *testCA) issue(t *testing.T, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     names,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
+// newTestCA makes the tlspolicy tests' certificate authority.
+func newTestCA(t *testing.T) *testca.CA { return testca.New(t, "tlspolicy test CA") }
 
 const policyPath = "/.well-known/mta-sts.txt"
 
@@ -231,7 +171,7 @@ const testDomain = "example.test"
 // on a fake clock in front of them.
 type env struct {
 	t        *testing.T
-	ca       *testCA
+	ca       *testca.CA
 	host     *policyHost
 	dns      *dnstest.Server
 	clock    *fakeClock
@@ -245,13 +185,13 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, ca: newTestCA(t), dns: dnstest.Start(t), store: NewMemoryStore(), logs: &syncBuffer{},
 		clock: &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
-	e.host = startPolicyHost(t, e.ca.issue(t, "mta-sts."+testDomain))
+	e.host = startPolicyHost(t, e.ca.Issue(t, "mta-sts."+testDomain))
 	e.host.set(func(h *policyHost) { h.body = enforcePolicy })
 	e.dns.SetTXT("_mta-sts."+testDomain, "v=STSv1; id=20260301")
 	e.fetcher = NewFetcher(FetcherOptions{
 		Resolver: e.dns.Resolver(),
 		Dialer:   e.host.dialer(),
-		RootCAs:  e.ca.pool,
+		RootCAs:  e.ca.Pool,
 		Timeout:  10 * time.Second,
 	})
 	e.policies = New(Options{

@@ -43,7 +43,7 @@ func handshake(t *testing.T, cert tls.Certificate, cfg *tls.Config) error {
 func TestTLSConfig(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t)
-	cert := ca.issue(t, "mx1.example.test", "*.mx.example.test")
+	cert := ca.Issue(t, "mx1.example.test", "*.mx.example.test")
 	// The relay's base configuration skips verification (opportunistic
 	// TLS); under a policy it must not.
 	base := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10}
@@ -54,10 +54,10 @@ func TestTLSConfig(t *testing.T) {
 		roots *x509.CertPool
 		ok    bool
 	}{
-		{"name in the certificate", "mx1.example.test", ca.pool, true},
-		{"trailing dot and case", "MX1.Example.Test.", ca.pool, true},
-		{"wildcard certificate", "a.mx.example.test", ca.pool, true},
-		{"other name", "mx2.example.test", ca.pool, false},
+		{"name in the certificate", "mx1.example.test", ca.Pool, true},
+		{"trailing dot and case", "MX1.Example.Test.", ca.Pool, true},
+		{"wildcard certificate", "a.mx.example.test", ca.Pool, true},
+		{"other name", "mx2.example.test", ca.Pool, false},
 		{"system roots", "mx1.example.test", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestTLSConfig(t *testing.T) {
 	if !base.InsecureSkipVerify || base.ServerName != "" {
 		t.Error("the base configuration was changed")
 	}
-	if cfg := TLSConfig(nil, "mx1.example.test", ca.pool); cfg.RootCAs != ca.pool || cfg.MinVersion != tls.VersionTLS12 {
+	if cfg := TLSConfig(nil, "mx1.example.test", ca.Pool); cfg.RootCAs != ca.Pool || cfg.MinVersion != tls.VersionTLS12 {
 		t.Errorf("config from nil %+v", cfg)
 	}
 }
