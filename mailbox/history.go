@@ -112,13 +112,18 @@ func (s *Service) PruneHistory(ctx context.Context) (int64, error) {
 func localEvents(tx *store.Tx, blob int64, msgID string, rcpts []Recipient, junk bool) ([]store.HistoryEvent, error) {
 	var evs []store.HistoryEvent
 	for _, r := range rcpts {
-		var names []string
-		for _, id := range r.Accounts {
-			a, err := tx.AccountAddress(id)
-			if err != nil {
-				return nil, err
+		// Resolve read the names already: only a Recipient made without
+		// it costs a lookup per account inside the write.
+		names := r.Names
+		if len(names) != len(r.Accounts) {
+			names = nil
+			for _, id := range r.Accounts {
+				a, err := tx.AccountAddress(id)
+				if err != nil {
+					return nil, err
+				}
+				names = append(names, a)
 			}
-			names = append(names, a)
 		}
 		d := "locally to " + strings.Join(names, ",")
 		if junk {

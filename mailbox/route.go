@@ -13,6 +13,9 @@ import (
 type Recipient struct {
 	Address  Address // as the sender wrote it, normalised
 	Accounts []int64
+	// Names are the accounts' addresses as Resolve read them, for the
+	// delivery history; empty when the Recipient was made otherwise.
+	Names []string
 }
 
 // Resolve finds the local accounts for an address in a local domain:
@@ -27,7 +30,7 @@ func (s *Service) Resolve(ctx context.Context, a Address) (Recipient, error) {
 	for _, cand := range []Address{a, a.Base()} {
 		acct, err := s.db.AccountByAddress(ctx, cand.String())
 		if err == nil {
-			r.Accounts = []int64{acct.ID}
+			r.Accounts, r.Names = []int64{acct.ID}, []string{acct.Address}
 			return r, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -36,7 +39,7 @@ func (s *Service) Resolve(ctx context.Context, a Address) (Recipient, error) {
 		targets, err := s.db.AliasTargets(ctx, cand.String())
 		if err == nil {
 			for _, t := range targets {
-				r.Accounts = append(r.Accounts, t.ID)
+				r.Accounts, r.Names = append(r.Accounts, t.ID), append(r.Names, t.Address)
 			}
 			return r, nil
 		}
