@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -81,7 +82,50 @@ type Config struct {
 		// error.
 		Cert string `toml:"cert"`
 		Key  string `toml:"key"`
+		// ACME gets and renews certificates from an ACME CA (RFC 8555)
+		// for the hostname and for mta-sts. and autoconfig. under every
+		// local domain, answering its challenges on the [https] listener
+		// (TLS-ALPN-01) and the [http] listener (HTTP-01), one of which
+		// must be on. The account key and certificates are kept in
+		// DataDir. Excludes Cert and Key. Default false.
+		ACME bool `toml:"acme"`
+		// ACMEEmail is the contact address given to the CA, which writes
+		// to it about expiring certificates. Default "" (none).
+		ACMEEmail string `toml:"acme_email"`
+		// ACMEDirectory is the CA's directory URL. Default: Let's
+		// Encrypt's production directory.
+		ACMEDirectory string `toml:"acme_directory"`
+		// ACMECARoots is a PEM file of the roots that the CA's own HTTPS
+		// certificate chains to, for a private CA. Default "" (the
+		// system's roots).
+		ACMECARoots string `toml:"acme_ca_roots"`
+		// ACMERenewBefore is how long before expiry a certificate is
+		// renewed. Zero: 30 days, or a third of the certificate's
+		// lifetime if that is shorter.
+		ACMERenewBefore Duration `toml:"acme_renew_before"`
 	} `toml:"tls"`
+
+	// HTTP is the plain HTTP listener: ACME HTTP-01 challenges and mail
+	// apps' autoconfiguration. Listen "" (the default) turns it off;
+	// ":80" in production.
+	HTTP struct {
+		Listen string `toml:"listen"`
+	} `toml:"http"`
+
+	// HTTPS is the HTTPS listener: ACME TLS-ALPN-01 challenges, mail
+	// apps' autoconfiguration, Autodiscover, the Apple profile and the
+	// MTA-STS policy. Listen "" (the default) turns it off; ":443" in
+	// production.
+	HTTPS struct {
+		Listen string `toml:"listen"`
+	} `toml:"https"`
+
+	// Admin is the operator's HTTP listener: Prometheus /metrics and
+	// /healthz. Default "127.0.0.1:2780"; "" turns it off. It has no
+	// authentication, so keep it on loopback or a private network.
+	Admin struct {
+		Listen string `toml:"listen"`
+	} `toml:"admin"`
 
 	Limits struct {
 		// MaxConnections caps the connections each listener holds open
@@ -96,6 +140,15 @@ type Config struct {
 		// one IPv4 address or one IPv6 /64. Zero: 50, or MaxConnections
 		// if that is lower.
 		MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+		// ConnectionsPerMinute caps, per listener, the new connections
+		// from one IPv4 address or one IPv6 /64 in a minute, with bursts
+		// up to the same number. Zero: 60.
+		ConnectionsPerMinute int `toml:"connections_per_minute"`
+		// MessagesPerMinute caps the messages one IPv4 address or IPv6 /64
+		// may send in a minute, counted over the MX and submission, with
+		// bursts up to the same number; one more is deferred with 450
+		// 4.7.0. Zero: 120.
+		MessagesPerMinute int `toml:"messages_per_minute"`
 	} `toml:"limits"`
 
 	Relay struct {
@@ -206,6 +259,8 @@ func DefaultConfig() *Config {
 	c.Submission.Listen = "127.0.0.1:2587"
 	c.Submission.SaveSent = true
 	c.IMAP.Listen = "127.0.0.1:2143"
+	c.Admin.Listen = "127.0.0.1:2780"
+	c.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	for _, m := range []time.Duration{5, 10, 20, 40, 80, 160} {
 		c.Relay.Retry = append(c.Relay.Retry, Duration{m * time.Minute})
 	}
@@ -348,6 +403,9 @@ func (c *Config) validate() error {
 		{"submission.listen_tls", c.Submission.ListenTLS},
 		{"imap.listen", c.IMAP.Listen},
 		{"imap.listen_tls", c.IMAP.ListenTLS},
+		{"http.listen", c.HTTP.Listen},
+		{"https.listen", c.HTTPS.Listen},
+		{"admin.listen", c.Admin.Listen},
 	} {
 		if l.addr == "" {
 			continue
@@ -372,8 +430,17 @@ func (c *Config) validate() error {
 		return fmt.Errorf("limits.max_connections_per_ip: %d is more than limits.max_connections (%d)",
 			c.Limits.MaxConnectionsPerIP, c.Limits.MaxConnections)
 	}
+	if c.Limits.ConnectionsPerMinute < 0 {
+		return fmt.Errorf("limits.connections_per_minute: must not be negative (0 is the default), got %d", c.Limits.ConnectionsPerMinute)
+	}
+	if c.Limits.MessagesPerMinute < 0 {
+		return fmt.Errorf("limits.messages_per_minute: must not be negative (0 is the default), got %d", c.Limits.MessagesPerMinute)
+	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: cert and key must be set together (leave both empty for a self-signed certificate)")
+	}
+	if err := c.validateACME(); err != nil {
+		return err
 	}
 	if c.Relay.Smarthost != "" {
 		if err := checkHostPort(c.Relay.Smarthost, false); err != nil {
@@ -521,4 +588,29 @@ func (c *Config) validateSmarthost() error {
 // historyKeep is how long the delivery history keeps an event.
 func (c *Config) historyKeep() time.Duration {
 	return time.Duration(c.HistoryDays) * 24 * time.Hour
+}
+
+// validateACME checks [tls]'s ACME keys against the rest.
+func (c *Config) validateACME() error {
+	t := &c.TLS
+	if !t.ACME {
+		if t.ACMEEmail != "" || t.ACMECARoots != "" || t.ACMERenewBefore.Duration != 0 {
+			return errors.New("tls: acme_email, acme_ca_roots or acme_renew_before set, but tls.acme is false")
+		}
+		return nil
+	}
+	if t.Cert != "" {
+		return errors.New("tls.acme: set together with tls.cert and tls.key; choose one")
+	}
+	if c.HTTP.Listen == "" && c.HTTPS.Listen == "" {
+		return errors.New("tls.acme: the CA's challenges need http.listen (HTTP-01) or https.listen (TLS-ALPN-01)")
+	}
+	u, err := url.Parse(t.ACMEDirectory)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("tls.acme_directory: %q: must be an https:// URL", t.ACMEDirectory)
+	}
+	if t.ACMERenewBefore.Duration < 0 {
+		return fmt.Errorf("tls.acme_renew_before: must not be negative, got %s", t.ACMERenewBefore)
+	}
+	return nil
 }

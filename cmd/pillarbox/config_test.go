@@ -46,6 +46,8 @@ func TestDefaultConfig(t *testing.T) {
 	want.Submission.Listen = "127.0.0.1:2587"
 	want.Submission.SaveSent = true
 	want.IMAP.Listen = "127.0.0.1:2143"
+	want.Admin.Listen = "127.0.0.1:2780"
+	want.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	want.Relay.Retry = durations(5*time.Minute, 10*time.Minute, 20*time.Minute, 40*time.Minute, 80*time.Minute, 160*time.Minute)
 	want.Relay.SmarthostTLS = "starttls"
 	want.Relay.MaxAge = Duration{120 * time.Hour}
@@ -85,6 +87,9 @@ func fullConfig() *Config {
 	c.TLS.Key = "/etc/pillarbox/key.pem"
 	c.Limits.MaxConnections = 500
 	c.Limits.MaxConnectionsPerIP = 20
+	c.Limits.ConnectionsPerMinute, c.Limits.MessagesPerMinute = 30, 40
+	c.HTTP.Listen, c.HTTPS.Listen, c.Admin.Listen = ":80", ":443", "127.0.0.1:9100"
+	c.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	c.Relay.Smarthost = "smtp.provider.example:587"
 	c.Relay.SmarthostTLS = "implicit"
 	c.Relay.SmarthostUser = "pillarbox@provider.example"
@@ -121,6 +126,11 @@ func TestLoadConfig(t *testing.T) {
 	noSent.Submission.SaveSent = false
 	jsonLogs := DefaultConfig()
 	jsonLogs.LogFormat = "json"
+	acme := DefaultConfig()
+	acme.TLS.ACME, acme.TLS.ACMEEmail = true, "postmaster@example.org"
+	acme.TLS.ACMEDirectory, acme.TLS.ACMECARoots = "https://ca.example/dir", "/etc/pillarbox/ca.pem"
+	acme.TLS.ACMERenewBefore = Duration{240 * time.Hour}
+	acme.HTTP.Listen = ":80"
 	relayConns := DefaultConfig()
 	relayConns.Relay.MaxConnections, relayConns.Relay.PerDomain = 8, 8
 
@@ -140,6 +150,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "save_sent off", text: "[submission]\nsave_sent = false\n", want: noSent},
 		{name: "save_sent on", text: "[submission]\nsave_sent = true\n", want: DefaultConfig()},
 		{name: "json logs", text: "log_format = \"json\"\n", want: jsonLogs},
+		{name: "acme", text: "[tls]\nacme = true\nacme_email = \"postmaster@example.org\"\nacme_directory = \"https://ca.example/dir\"\nacme_ca_roots = \"/etc/pillarbox/ca.pem\"\nacme_renew_before = \"240h\"\n[http]\nlisten = \":80\"\n", want: acme},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,6 +230,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "empty data_dir", text: `data_dir = ""`, want: []string{"data_dir: "}},
 		{name: "tls cert without key", path: "bad-tls-cert-only.toml", want: []string{"tls: cert and key must be set together"}},
 		{name: "tls key without cert", text: "[tls]\nkey = \"k.pem\"\n", want: []string{"tls: cert and key must be set together"}},
+		{name: "acme with cert", text: "[tls]\nacme = true\ncert = \"c.pem\"\nkey = \"k.pem\"\n[https]\nlisten = \":443\"\n", want: []string{"tls.acme: set together with tls.cert"}},
+		{name: "acme without challenge listener", text: "[tls]\nacme = true\n", want: []string{"tls.acme: ", "http.listen", "https.listen"}},
+		{name: "acme plain http directory", text: "[tls]\nacme = true\nacme_directory = \"http://ca.example/dir\"\n[http]\nlisten = \":80\"\n", want: []string{"tls.acme_directory: ", "https://"}},
+		{name: "acme email without acme", text: "[tls]\nacme_email = \"a@example.org\"\n", want: []string{"tls.acme is false"}},
+		{name: "negative connections_per_minute", text: "[limits]\nconnections_per_minute = -1\n", want: []string{"limits.connections_per_minute: must not be negative"}},
+		{name: "negative messages_per_minute", text: "[limits]\nmessages_per_minute = -1\n", want: []string{"limits.messages_per_minute: must not be negative"}},
+		{name: "admin listen bad", text: "[admin]\nlisten = \"9100\"\n", want: []string{"admin.listen: "}},
 		{name: "zero max_recipients", path: "bad-max-recipients.toml", want: []string{"smtp.max_recipients: must be positive"}},
 		{name: "negative max_message_bytes", text: "[smtp]\nmax_message_bytes = -1\n", want: []string{"smtp.max_message_bytes: must be positive"}},
 		{name: "negative max_connections", text: "[limits]\nmax_connections = -1\n", want: []string{"limits.max_connections: must not be negative"}},

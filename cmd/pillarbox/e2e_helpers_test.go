@@ -63,6 +63,7 @@ func writeServeConfig(t *testing.T, dataDir string, edit func(*Config)) string {
 	c.SMTP.Listen = "127.0.0.1:0"
 	c.Submission.Listen = ""
 	c.IMAP.Listen = ""
+	c.Admin.Listen = ""
 	// The tests' smarthosts are plaintext sinks; the tests of the
 	// smarthost's TLS set this back.
 	c.Relay.SmarthostTLS = "none"
