@@ -19,6 +19,11 @@ func tooBig(limit int64) *gosmtp.SMTPError {
 		Message: fmt.Sprintf("Message too big, the limit is %d bytes", limit)}
 }
 
+// errMessageRate defers a transaction from a client over its per-minute
+// message rate (RFC 3463 X.7.0: other security status, as Postfix's
+// message rate limit).
+var errMessageRate = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many messages from your address, try again later"}
+
 var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Server shutting down, try again later"}
 
 // rcptError maps a resolution failure to the RCPT reply. Unknown errors

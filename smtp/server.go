@@ -69,6 +69,11 @@ type Options struct {
 	// (mailbox.NormalizeDomain); one that is not valid is logged and
 	// ignored. Zero: such a recipient gets go-smtp's 501.
 	PrimaryDomain string
+	// MessageRate limits how many transactions (MAIL commands) a client
+	// address may start a minute; one over it gets 450 4.7.0. Share one
+	// between the MX and submission to count a client's messages on both.
+	// Nil: no limit.
+	MessageRate *netlimit.Rate
 	// Notices builds the "delivered" notice that NOTIFY=SUCCESS asks for
 	// when a message is delivered to local mailboxes (RFC 3461 4.1).
 	// Zero: none is sent; the DSN extension is still offered, and its

@@ -71,6 +71,9 @@ func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
 	if s.srv.isClosing() {
 		return errShuttingDown
 	}
+	if !s.srv.opts.MessageRate.AllowAddr(s.conn.Conn().RemoteAddr()) {
+		return errMessageRate
+	}
 	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
 		// RFC 1870 6.3: a declared size above the limit is refused at MAIL.
 		return tooBig(s.srv.opts.MaxMessageBytes)

@@ -212,6 +212,9 @@ func (s *submissionSession) mailCmd(from string, opts *gosmtp.MailOptions) error
 	if s.ended.Load() {
 		return errAccountGone
 	}
+	if !s.srv.opts.MessageRate.AllowAddr(s.conn.Conn().RemoteAddr()) {
+		return errMessageRate
+	}
 	if opts != nil && opts.Size > s.srv.opts.MaxMessageBytes {
 		return tooBig(s.srv.opts.MaxMessageBytes)
 	}

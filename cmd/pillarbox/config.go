@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/net/idna"
+
+	"pillarbox/mailbox/netlimit"
 )
 
 // Config is the server configuration, read from a TOML file by LoadConfig.
@@ -149,6 +152,20 @@ type Config struct {
 		// bursts up to the same number; one more is deferred with 450
 		// 4.7.0. Zero: 120.
 		MessagesPerMinute int `toml:"messages_per_minute"`
+		// SMTPCommandTimeout bounds the wait for each SMTP command line,
+		// however slowly it trickles in; the client then gets 421 4.4.2
+		// and is disconnected. Zero: 10 min (RFC 5321 4.5.3.2).
+		SMTPCommandTimeout Duration `toml:"smtp_command_timeout"`
+		// SMTPDataTimeout bounds a whole message transfer, from the 354 to
+		// the last byte, so that a client dribbling a byte a second is cut
+		// off with 421 4.4.2 and nothing is stored. Zero: 10 min, enough
+		// for 25 MiB at 350 kbit/s.
+		SMTPDataTimeout Duration `toml:"smtp_data_timeout"`
+		// RateExempt lists the networks the per-minute rates do not
+		// apply to, as CIDR prefixes. Default: loopback
+		// (["127.0.0.0/8", "::1/128"]), where the host's own programs
+		// and a local webmail connect from; [] limits everyone.
+		RateExempt []string `toml:"rate_exempt"`
 	} `toml:"limits"`
 
 	Relay struct {
@@ -260,6 +277,7 @@ func DefaultConfig() *Config {
 	c.Submission.SaveSent = true
 	c.IMAP.Listen = "127.0.0.1:2143"
 	c.Admin.Listen = "127.0.0.1:2780"
+	c.Limits.RateExempt = []string{"127.0.0.0/8", "::1/128"}
 	c.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	for _, m := range []time.Duration{5, 10, 20, 40, 80, 160} {
 		c.Relay.Retry = append(c.Relay.Retry, Duration{m * time.Minute})
@@ -435,6 +453,14 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.MessagesPerMinute < 0 {
 		return fmt.Errorf("limits.messages_per_minute: must not be negative (0 is the default), got %d", c.Limits.MessagesPerMinute)
+	}
+	if c.Limits.SMTPCommandTimeout.Duration < 0 || c.Limits.SMTPDataTimeout.Duration < 0 {
+		return errors.New("limits.smtp_command_timeout, smtp_data_timeout: must not be negative (0 is the default)")
+	}
+	for i, p := range c.Limits.RateExempt {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("limits.rate_exempt[%d]: %q: want a CIDR prefix such as 192.0.2.0/24", i, p)
+		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: cert and key must be set together (leave both empty for a self-signed certificate)")
@@ -613,4 +639,35 @@ func (c *Config) validateACME() error {
 		return fmt.Errorf("tls.acme_renew_before: must not be negative, got %s", t.ACMERenewBefore)
 	}
 	return nil
+}
+
+// Per-minute rates when [limits] leaves them zero.
+const (
+	defaultConnectionsPerMinute = 60
+	defaultMessagesPerMinute    = 120
+)
+
+// connRate returns a fresh per-client rate of new connections, one per
+// listener.
+func (c *Config) connRate() *netlimit.Rate {
+	return netlimit.NewRate(netlimit.RateOptions{PerMinute: cmp.Or(c.Limits.ConnectionsPerMinute, defaultConnectionsPerMinute),
+		Exempt: c.rateExempt()})
+}
+
+// messageRate returns the per-client rate of messages, one for the MX
+// and submission together.
+func (c *Config) messageRate() *netlimit.Rate {
+	return netlimit.NewRate(netlimit.RateOptions{PerMinute: cmp.Or(c.Limits.MessagesPerMinute, defaultMessagesPerMinute),
+		Exempt: c.rateExempt()})
+}
+
+// rateExempt parses RateExempt, which validate has checked.
+func (c *Config) rateExempt() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range c.Limits.RateExempt {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pfx.Masked())
+		}
+	}
+	return out
 }

@@ -47,6 +47,7 @@ func TestDefaultConfig(t *testing.T) {
 	want.Submission.SaveSent = true
 	want.IMAP.Listen = "127.0.0.1:2143"
 	want.Admin.Listen = "127.0.0.1:2780"
+	want.Limits.RateExempt = []string{"127.0.0.0/8", "::1/128"}
 	want.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	want.Relay.Retry = durations(5*time.Minute, 10*time.Minute, 20*time.Minute, 40*time.Minute, 80*time.Minute, 160*time.Minute)
 	want.Relay.SmarthostTLS = "starttls"
@@ -88,6 +89,8 @@ func fullConfig() *Config {
 	c.Limits.MaxConnections = 500
 	c.Limits.MaxConnectionsPerIP = 20
 	c.Limits.ConnectionsPerMinute, c.Limits.MessagesPerMinute = 30, 40
+	c.Limits.RateExempt = []string{"192.0.2.0/24"}
+	c.Limits.SMTPCommandTimeout, c.Limits.SMTPDataTimeout = Duration{5 * time.Minute}, Duration{20 * time.Minute}
 	c.HTTP.Listen, c.HTTPS.Listen, c.Admin.Listen = ":80", ":443", "127.0.0.1:9100"
 	c.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	c.Relay.Smarthost = "smtp.provider.example:587"
@@ -236,6 +239,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "acme email without acme", text: "[tls]\nacme_email = \"a@example.org\"\n", want: []string{"tls.acme is false"}},
 		{name: "negative connections_per_minute", text: "[limits]\nconnections_per_minute = -1\n", want: []string{"limits.connections_per_minute: must not be negative"}},
 		{name: "negative messages_per_minute", text: "[limits]\nmessages_per_minute = -1\n", want: []string{"limits.messages_per_minute: must not be negative"}},
+		{name: "bad rate_exempt", text: "[limits]\nrate_exempt = [\"127.0.0.1\"]\n", want: []string{"limits.rate_exempt[0]: ", "CIDR"}},
+		{name: "negative smtp_data_timeout", text: "[limits]\nsmtp_data_timeout = \"-1s\"\n", want: []string{"smtp_data_timeout: must not be negative"}},
 		{name: "admin listen bad", text: "[admin]\nlisten = \"9100\"\n", want: []string{"admin.listen: "}},
 		{name: "zero max_recipients", path: "bad-max-recipients.toml", want: []string{"smtp.max_recipients: must be positive"}},
 		{name: "negative max_message_bytes", text: "[smtp]\nmax_message_bytes = -1\n", want: []string{"smtp.max_message_bytes: must be positive"}},

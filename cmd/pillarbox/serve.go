@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -68,6 +69,9 @@ type wiring struct {
 	// notices builds the success notices of local delivery (DSN); set
 	// by relayParts, the relay's Runner.
 	notices smtp.Notices
+	// messageRate is every client address's per-minute message budget,
+	// shared by the MX and submission.
+	messageRate *netlimit.Rate
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
@@ -116,7 +120,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	tlsConf := serverTLSConfig(certs.GetCertificate)
 
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
-		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
+		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{}), messageRate: cfg.messageRate()}
 	imapSpecs, err := imapListeners(w)
 	if err != nil {
 		return err
@@ -134,6 +138,9 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		PrimaryDomain:   cfg.Domains[0],
 		Inbound:         inbound(cfg),
 		Notices:         w.notices,
+		MessageRate:     w.messageRate,
+		ReadTimeout:     cfg.Limits.SMTPCommandTimeout.Duration,
+		DataTimeout:     cfg.Limits.SMTPDataTimeout.Duration,
 	})
 	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
 	specs = append(specs, relaySpecs...)
@@ -163,7 +170,8 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 			if sp.implicitTLS {
 				refusal = nil
 			}
-			ln = netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP, Refusal: refusal, Logger: log})
+			ln = netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP,
+				ConnRate: cfg.connRate(), Refusal: refusal, Logger: log})
 			if sp.implicitTLS {
 				ln = tls.NewListener(ln, tlsConf)
 			}
@@ -230,7 +238,9 @@ func listenerCaps(specs []listenerSpec, cfg *Config, log *slog.Logger) (connCaps
 	if err != nil {
 		return connCaps{}, fmt.Errorf("config: %w", err)
 	}
-	log.Info("connection limits", "per_listener", caps.max, "per_ip", caps.perIP, "listeners", n, "nofile", nofile)
+	log.Info("connection limits", "per_listener", caps.max, "per_ip", caps.perIP, "listeners", n, "nofile", nofile,
+		"connections_per_minute", cmp.Or(cfg.Limits.ConnectionsPerMinute, defaultConnectionsPerMinute),
+		"messages_per_minute", cmp.Or(cfg.Limits.MessagesPerMinute, defaultMessagesPerMinute), "rate_exempt", cfg.Limits.RateExempt)
 	return caps, nil
 }
 

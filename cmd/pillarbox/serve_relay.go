@@ -47,6 +47,9 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			TLS:             w.tls,
 			Logger:          w.log,
 			Notices:         runner,
+			MessageRate:     w.messageRate,
+			ReadTimeout:     cfg.Limits.SMTPCommandTimeout.Duration,
+			DataTimeout:     cfg.Limits.SMTPDataTimeout.Duration,
 		},
 		Throttle: w.throttle,
 	}

@@ -22,6 +22,10 @@ type Options struct {
 	// address or one IPv6 /64, the block a single site usually gets.
 	// Zero: no cap.
 	MaxConnsPerIP int
+	// ConnRate limits how often one client may connect; a connection
+	// over it is refused like one over a cap. Give each Listener its own.
+	// Nil: no limit.
+	ConnRate *Rate
 	// Refusal is written to a connection over a cap before it is closed,
 	// such as SMTP's 421 or IMAP's BYE. Nil: closed without a word, which
 	// is right for implicit TLS, where the client expects a handshake.
@@ -115,17 +119,25 @@ func (l *Listener) Accept() (net.Conn, error) {
 // admit takes a slot for c, or refuses it and returns nil.
 func (l *Listener) admit(c net.Conn) *Conn {
 	key, keyed := clientKey(c.RemoteAddr())
+	// Every attempt spends from the client's rate, refused or not: one
+	// that hammers a full listener is still hammering.
+	limited := !l.opts.ConnRate.AllowAddr(c.RemoteAddr())
 	l.mu.Lock()
-	over := l.opts.MaxConns > 0 && l.open >= l.opts.MaxConns
-	if !over && keyed && l.opts.MaxConnsPerIP > 0 && l.perIP[key] >= l.opts.MaxConnsPerIP {
-		over = true
+	reason := ""
+	switch {
+	case limited:
+		reason = "connections_per_minute"
+	case l.opts.MaxConns > 0 && l.open >= l.opts.MaxConns:
+		reason = "max_connections"
+	case keyed && l.opts.MaxConnsPerIP > 0 && l.perIP[key] >= l.opts.MaxConnsPerIP:
+		reason = "max_connections_per_ip"
 	}
-	if over {
+	if reason != "" {
 		refused, open := l.countRefusalLocked()
 		l.mu.Unlock()
 		if refused > 0 {
-			l.log.Warn("netlimit: connections refused, over the cap", "addr", l.inner.Addr().String(), "refused", refused,
-				"last_client", key.String(), "open", open, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxConnsPerIP)
+			l.log.Warn("netlimit: connections refused", "addr", l.inner.Addr().String(), "refused", refused,
+				"last_client", key.String(), "last_reason", reason, "open", open, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxConnsPerIP)
 		}
 		l.refuse(c)
 		return nil
@@ -191,15 +203,20 @@ func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 // the /64 of an IPv6 address, since one IPv6 host can pick any address
 // in its block.
 func clientKey(a net.Addr) (netip.Prefix, bool) {
+	return ClientPrefix(addrIP(a))
+}
+
+// addrIP is a's IP address, or the zero Addr when it has none.
+func addrIP(a net.Addr) netip.Addr {
 	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ip, _ = netip.AddrFromSlice(ta.IP)
 	} else if a == nil {
-		return netip.Prefix{}, false
+		return netip.Addr{}
 	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
 		ip = ap.Addr()
 	}
-	return ClientPrefix(ip)
+	return ip
 }
 
 // ClientPrefix is what counts as one client: an IPv4 address, or the /64
