@@ -78,6 +78,14 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 
 // Idle writes every change made by others as it commits, until stop.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s.idleMu.Lock()
+	if s.ended {
+		s.idleMu.Unlock()
+		return nil
+	}
+	s.idling.Add(1)
+	s.idleMu.Unlock()
+	defer s.idling.Done()
 	v := s.view
 	if v == nil {
 		<-stop

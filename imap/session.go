@@ -35,6 +35,15 @@ type session struct {
 	// busy is held while a command changes mail, so that Shutdown lets it
 	// finish before it closes the connection.
 	busy sync.Mutex
+
+	// The library runs Idle in a goroutine of its own and calls Close as
+	// soon as the connection's read fails, without waiting for Idle to
+	// return. Close therefore marks the session ended under idleMu and
+	// waits for idling before it lets go of the view; an Idle that starts
+	// after that returns at once.
+	idleMu sync.Mutex
+	ended  bool
+	idling sync.WaitGroup
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
@@ -71,6 +80,12 @@ const commandTimeout = 5 * time.Minute
 
 // Close ends the session (the library calls it when the connection ends).
 func (s *session) Close() error {
+	s.idleMu.Lock()
+	s.ended = true
+	s.idleMu.Unlock()
+	// The library has closed Idle's stop channel before it calls Close:
+	// an Idle still running returns after the poll it is in.
+	s.idling.Wait()
 	if s.stopTracking != nil {
 		s.stopTracking()
 	}
