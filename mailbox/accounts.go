@@ -171,8 +171,12 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 	if err != nil {
 		return Account{}, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(acct.PasswordHash), []byte(password)) != nil {
-		return Account{}, ErrAuthFailed
+	now := s.now()
+	if !s.auth.verified(acct.ID, acct.PasswordHash, password, now) {
+		if bcrypt.CompareHashAndPassword([]byte(acct.PasswordHash), []byte(password)) != nil {
+			return Account{}, ErrAuthFailed
+		}
+		s.auth.remember(acct.ID, acct.PasswordHash, password, now)
 	}
 	return Account{ID: acct.ID, Address: acct.Address, Credential: acct.Credential}, nil
 }

@@ -64,6 +64,8 @@ type Service struct {
 	// as one with a wrong password, so timing does not tell which accounts
 	// exist. Made on first use: bcrypt is slow on purpose.
 	dummyHash func() []byte
+	// auth spares a repeated correct login its bcrypt comparison.
+	auth *authCache
 
 	mu        sync.RWMutex
 	listeners []Listener
@@ -86,6 +88,7 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		keep:    opts.HistoryKeep,
 
 		sessions: make(map[int64]map[*tracked]struct{}),
+		auth:     newAuthCache(authCacheTTL, authCacheMax),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
