@@ -72,7 +72,7 @@ func webWiring(t *testing.T, cfg *Config) *wiring {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains})
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
