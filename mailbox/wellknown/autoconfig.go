@@ -35,11 +35,10 @@ type tbServer struct {
 
 // autoconfig serves the Thunderbird document. The domain it describes
 // comes from the query's emailaddress (Thunderbird always sends it), else
-// from the Host; on the server's own name without an address it lists
-// every local domain. The address is never written back: the document
-// names it as %EMAILADDRESS%, which the app fills in.
+// from the Host; on the server's own name without an address it names no
+// domain. The address is never written back: the document names it as
+// %EMAILADDRESS%, which the app fills in.
 func (h *handler) autoconfig(w http.ResponseWriter, r *http.Request, domain string) {
-	var domains []string
 	if addr := r.URL.Query().Get("emailaddress"); addr != "" {
 		a, local, err := h.localAddress(addr)
 		if err != nil {
@@ -50,26 +49,15 @@ func (h *handler) autoconfig(w http.ResponseWriter, r *http.Request, domain stri
 			http.NotFound(w, r)
 			return
 		}
-		domains = []string{a.Domain}
-	} else if domain != "" {
-		domains = []string{domain}
-	} else if h.domains != nil {
-		all, err := h.domains.Domains(r.Context())
-		if err != nil {
-			h.log.Error("wellknown: listing the local domains", "err", err)
-			http.Error(w, "500 internal error", http.StatusInternalServerError)
-			return
-		}
-		for _, d := range all {
-			domains = append(domains, d.Name)
-		}
+		domain = a.Domain
 	}
-	id, name := h.host, h.host
-	if len(domains) == 1 {
-		id, name = domains[0], domains[0]
+	var domains []string
+	id := h.host
+	if domain != "" {
+		domains, id = []string{domain}, domain
 	}
 	doc := clientConfig{Version: "1.1", Provider: emailProvider{
-		ID: id, Domains: domains, DisplayName: name + " mail", DisplayShortName: name,
+		ID: id, Domains: domains, DisplayName: id + " mail", DisplayShortName: id,
 	}}
 	for _, e := range h.ports.incoming() {
 		doc.Provider.Incoming = append(doc.Provider.Incoming, h.tbServer("imap", e))
@@ -83,7 +71,7 @@ func (h *handler) autoconfig(w http.ResponseWriter, r *http.Request, domain stri
 		http.Error(w, "500 internal error", http.StatusInternalServerError)
 		return
 	}
-	h.log.Debug("wellknown: autoconfig served", "domains", domains, "client", r.RemoteAddr)
+	h.log.Debug("wellknown: autoconfig served", "domain", domain, "client", r.RemoteAddr)
 	cache := cachePublic
 	if r.URL.RawQuery != "" {
 		cache = cachePrivate

@@ -1,7 +1,6 @@
 package wellknown_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"pillarbox/mailbox"
 	"pillarbox/mailbox/wellknown"
 )
 
@@ -34,16 +32,6 @@ func (d *domainSet) IsLocalDomain(name string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Contains(d.names, name)
-}
-
-func (d *domainSet) Domains(context.Context) ([]mailbox.Domain, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []mailbox.Domain
-	for _, n := range d.names {
-		out = append(out, mailbox.Domain{Name: n})
-	}
-	return out, nil
 }
 
 func (d *domainSet) add(name string) {

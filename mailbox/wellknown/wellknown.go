@@ -5,7 +5,6 @@
 package wellknown
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,14 +15,14 @@ import (
 )
 
 // Domains tells which domains are local. *mailbox.Service implements it.
-// The list changes while the server runs (`pillarbox domain add`), so it
-// is asked at each request.
+// The domains change while the server runs (`pillarbox domain add`), so
+// it is asked at each request. No document lists the local domains: a
+// host serving several customers' domains would otherwise tell anyone
+// who its customers are.
 type Domains interface {
 	// IsLocalDomain reports whether a normalised domain (lower-case,
 	// A-labels) is local.
 	IsLocalDomain(domain string) bool
-	// Domains lists the local domains.
-	Domains(ctx context.Context) ([]mailbox.Domain, error)
 }
 
 // Ports are the ports mail apps are told to use; 0 means the service is
@@ -47,8 +46,8 @@ type Options struct {
 	// the MTA-STS policy, as `pillarbox dns` publishes it. Required: New
 	// panics when it is empty.
 	Hostname string
-	// Domains tells which domains are local. Nil: none is, and only the
-	// requests that name no domain are answered.
+	// Domains tells which domains are local. Nil: none is, and only
+	// the autoconfig document of the server's own name is served.
 	Domains Domains
 	// Ports are the advertised ports. Zero: nothing is offered, and the
 	// documents list no server.
