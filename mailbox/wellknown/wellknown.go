@@ -2,6 +2,20 @@
 // mail apps and remote MTAs: Thunderbird autoconfig, Outlook Autodiscover,
 // an Apple configuration profile and the MTA-STS policy (RFC 8461), and
 // nothing else.
+//
+// The Host header (case-insensitive, any port ignored) must be the
+// server's hostname, a local domain, or autoconfig., autodiscover. or
+// mta-sts. under a local domain; any other host, any other path, and a
+// document on a host it does not belong to get 404:
+//
+//	GET  /.well-known/autoconfig/mail/config-v1.1.xml  hostname, domain, autoconfig., autodiscover.
+//	GET  /mail/config-v1.1.xml                         autoconfig.<domain>
+//	POST /autodiscover/autodiscover.xml (any case)     hostname, domain, autoconfig., autodiscover.
+//	GET  /apple/pillarbox.mobileconfig?email=ADDRESS   hostname, domain, autoconfig., autodiscover.
+//	GET  /.well-known/mta-sts.txt                      mta-sts.<domain>, over HTTPS only
+//
+// A known path with another method gets 405. The documents never say
+// whether an account exists: only the address's domain is checked.
 package wellknown
 
 import (
