@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"pillarbox/mailbox"
+	"pillarbox/mailbox/wellknown"
 	"pillarbox/smtp/msgauth"
 	"pillarbox/store"
 )
@@ -94,10 +95,12 @@ func mtaSTSID(cfg *Config) string {
 	return fmt.Sprintf("pb%08x", h.Sum32())
 }
 
-// mtaSTSPolicy is the text to serve as the domain's MTA-STS policy. It
-// starts in testing mode, so that a mistake costs reports, not mail.
+// mtaSTSPolicy is the domain's MTA-STS policy text: mode enforce, the MX
+// host of the MX record above, the default max_age. It is the text that
+// webHandler serves at https://mta-sts.<domain>/.well-known/mta-sts.txt,
+// made by the same function.
 func mtaSTSPolicy(cfg *Config) string {
-	return "version: STSv1\nmode: testing\nmx: " + cfg.Hostname + "\nmax_age: 604800\n"
+	return wellknown.MTASTSPolicy([]string{cfg.Hostname}, 0)
 }
 
 // listenPort is the port of a listen address, or def when the address
@@ -144,7 +147,7 @@ func writeZone(b *strings.Builder, cfg *Config, domain string, recs []dnsRecord)
 	}
 	fmt.Fprintf(b, "\n; MTA-STS policy text:\n")
 	for _, l := range strings.Split(strings.TrimSpace(mtaSTSPolicy(cfg)), "\n") {
-		fmt.Fprintf(b, ";   %s\n", l)
+		fmt.Fprintf(b, ";   %s\n", strings.TrimSuffix(l, "\r"))
 	}
 	fmt.Fprintf(b, "\n; Reverse DNS: each public address of %s needs a PTR record naming %s,\n"+
 		"; and %s an A/AAAA record back to it; receivers refuse mail from hosts without it.\n",

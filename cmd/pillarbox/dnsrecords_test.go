@@ -30,7 +30,9 @@ func TestMailRecords(t *testing.T) {
 		"_submissions._tcp.example.org. IN SRV 0 0 0 .\n", // not offered
 		"_imap._tcp.example.org. IN SRV 0 1 143 mx.example.org.\n",
 		"_imaps._tcp.example.org. IN SRV 0 1 993 mx.example.org.\n",
-		";   mode: testing\n",
+		";   mode: enforce\n",
+		";   mx: mx.example.org\n",
+		";   max_age: 604800\n",
 		"needs a PTR record naming mx.example.org",
 	} {
 		if !strings.Contains(zone, want) {
