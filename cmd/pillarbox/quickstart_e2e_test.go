@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/emersion/go-imap/v2"
@@ -130,6 +131,12 @@ func TestQuickstartEndToEnd(t *testing.T) {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q:\n%s", strings.TrimSpace(want), unit)
 		}
+	}
+	// systemd's SIGKILL must not cut serve's own grace short.
+	if m := regexp.MustCompile(`\nTimeoutStopSec=(\d+)s\n`).FindStringSubmatch(unit); m == nil {
+		t.Errorf("unit has no TimeoutStopSec in seconds:\n%s", unit)
+	} else if stop, _ := time.ParseDuration(m[1] + "s"); stop <= shutdownGrace {
+		t.Errorf("TimeoutStopSec %v, want more than serve's grace %v", stop, shutdownGrace)
 	}
 	verifyUnit(t, unit)
 	for _, want := range []string{"useradd --system", "chown -R pillarbox:pillarbox " + data,

@@ -184,16 +184,16 @@ func writeQuickstartReport(b *strings.Builder, p *quickstartPlan, cfg *Config, a
 		printPostmaster(b, added)
 	}
 
-	fmt.Fprintf(b, "\n=== DNS records (pillarbox dns %s prints them again)\n", p.Domain)
+	cfgArg := ""
+	if p.Config != quickstartConfig {
+		cfgArg = " --config " + shellWord(p.Config)
+	}
+	fmt.Fprintf(b, "\n=== DNS records (pillarbox dns %s%s prints them again)\n", p.Domain, cfgArg)
 	writeZone(b, cfg, p.Domain, recs)
 
 	fmt.Fprintf(b, "\n=== systemd unit: save as /etc/systemd/system/pillarbox.service\n")
 	b.WriteString(unit)
 
-	cfgArg := ""
-	if p.Config != quickstartConfig {
-		cfgArg = " --config " + shellWord(p.Config)
-	}
 	fmt.Fprintf(b, "\n=== Next steps\n")
 	step := 0
 	next := func(format string, args ...any) {
