@@ -76,9 +76,7 @@ func domainLine(d mailbox.Domain) string {
 // lines. Only the public halves of the keys are printed.
 func printDomainAdded(w io.Writer, a mailbox.DomainAdded) error {
 	fmt.Fprintf(w, "added domain %s\n", a.Domain.Name)
-	if a.Postmaster != "" {
-		fmt.Fprintf(w, "created %s with password %s (shown only once; change it with 'pillarbox user passwd')\n", a.Postmaster, a.Password)
-	}
+	printPostmaster(w, a)
 	fmt.Fprintf(w, "publish the DKIM keys of %s in DNS:\n", a.Domain.Name)
 	recs, err := dkimRecords(a.Domain.Name, a.Domain.Keys)
 	if err != nil {
@@ -88,4 +86,13 @@ func printDomainAdded(w io.Writer, a mailbox.DomainAdded) error {
 		fmt.Fprintln(w, r.zoneLine())
 	}
 	return nil
+}
+
+// printPostmaster says which postmaster@ account AddDomain made and its
+// password, the only time that password is shown; nothing when it made
+// none.
+func printPostmaster(w io.Writer, a mailbox.DomainAdded) {
+	if a.Postmaster != "" {
+		fmt.Fprintf(w, "created %s with password %s (shown only once; change it with 'pillarbox user passwd')\n", a.Postmaster, a.Password)
+	}
 }

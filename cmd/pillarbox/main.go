@@ -3,6 +3,7 @@
 // submission server with a retrying relay queue, an IMAP front, and the
 // commands that manage users, aliases and the queue.
 //
+//	pillarbox quickstart HOSTNAME DOMAIN
 //	pillarbox serve [--config FILE]
 //	pillarbox version
 //	pillarbox user add|passwd|del|list ...
@@ -37,6 +38,7 @@ func main() {
 
 const usage = `usage:
   pillarbox version | --version
+  pillarbox quickstart HOSTNAME DOMAIN [--config FILE] [--data-dir DIR] [--acme-email ADDR] [--no-acme] [--force]
   pillarbox serve [--config FILE]
   pillarbox user add ADDRESS [--password-stdin] [--config FILE]
   pillarbox user passwd ADDRESS [--password-stdin] [--config FILE]
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func dispatch(ctx context.Context, e *env, args []string) error {
 	stdout, stderr := e.stdout, e.stderr
 	switch args[0] {
+	case "quickstart":
+		return cmdQuickstart(ctx, e, args[1:])
 	case "serve":
 		return cmdServe(ctx, e, args[1:])
 	case "user":
