@@ -257,6 +257,12 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("store: schema version: %w", err)
 	}
+	if latest := versions[len(versions)-1]; current > latest {
+		// A database from a newer build: its later migrations may have
+		// changed what this build reads and writes, and running on it
+		// could lose or corrupt mail without a word.
+		return fmt.Errorf("store: the database is at schema version %d, newer than this build's %d: run the newer Pillarbox, or restore a backup taken before the upgrade", current, latest)
+	}
 	for i, name := range names {
 		version := versions[i]
 		if version <= current {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -406,5 +407,34 @@ func TestCloseAnswersEveryone(t *testing.T) {
 	accts, _ := db2.Accounts(ctx)
 	if len(accts) != okCount {
 		t.Fatalf("%d accounts stored, %d writes acknowledged", len(accts), okCount)
+	}
+}
+
+// TestRefusesNewerSchema: a database a newer build has migrated is
+// refused with a message that says so, rather than run on by a build
+// that does not know what its later migrations changed (a downgrade).
+func TestRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "p.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, Options{})
+	if err == nil {
+		db.Close()
+		t.Fatalf("Open of a schema %d database by a build at %d succeeded", v+1, v)
+	}
+	if want := fmt.Sprintf("schema version %d, newer than this build's %d", v+1, v); !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open = %v, want it to say %q", err, want)
 	}
 }
