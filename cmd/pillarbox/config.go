@@ -665,9 +665,16 @@ func (c *Config) messageRate() *netlimit.Rate {
 func (c *Config) rateExempt() []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range c.Limits.RateExempt {
-		if pfx, err := netip.ParsePrefix(p); err == nil {
-			out = append(out, pfx.Masked())
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			continue
 		}
+		// Client addresses are compared unmapped: an IPv4-mapped prefix
+		// (::ffff:192.0.2.0/120) means its IPv4 network.
+		if a := pfx.Addr(); a.Is4In6() && pfx.Bits() >= 96 {
+			pfx = netip.PrefixFrom(a.Unmap(), pfx.Bits()-96)
+		}
+		out = append(out, pfx.Masked())
 	}
 	return out
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -342,5 +344,18 @@ func TestNormalizeDomain(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("normalizeDomain(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// TestRateExemptPrefixes: the exemptions are compared with unmapped
+// client addresses, so an IPv4-mapped prefix means its IPv4 network.
+func TestRateExemptPrefixes(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	c.Limits.RateExempt = []string{"::ffff:192.0.2.0/120", "10.1.2.3/8", "::1/128"}
+	got := c.rateExempt()
+	want := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rateExempt() = %v, want %v", got, want)
 	}
 }

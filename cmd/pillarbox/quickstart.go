@@ -51,6 +51,14 @@ func cmdQuickstart(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("quickstart: %w", err)
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("quickstart: the path of this program, for the unit: %w", err)
+	}
+	unit, err := renderUnit(p, exe)
+	if err != nil {
+		return fmt.Errorf("quickstart: %w", err)
+	}
 	if err := writeVerifiedConfig(p.Config, text); err != nil {
 		return fmt.Errorf("quickstart: %w", err)
 	}
@@ -66,14 +74,11 @@ func cmdQuickstart(ctx context.Context, e *env, args []string) error {
 	}
 	recs, err := domainRecords(ctx, cfg, svc, p.Domain)
 	if err != nil {
-		return fmt.Errorf("quickstart: %w", err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("quickstart: the path of this program, for the unit: %w", err)
-	}
-	unit, err := renderUnit(p, exe)
-	if err != nil {
+		// The password is shown only once: an error after the domain is
+		// made must not lose it.
+		if added.Password != "" {
+			fmt.Fprintf(e.stderr, "quickstart: %s's password is %s\n", added.Postmaster, added.Password)
+		}
 		return fmt.Errorf("quickstart: %w", err)
 	}
 	var b strings.Builder
@@ -208,5 +213,21 @@ func writeVerifiedConfig(path string, text []byte) error {
 	if _, err := LoadConfig(f.Name()); err != nil {
 		return fmt.Errorf("the config written does not load (a bug in quickstart): %w", err)
 	}
-	return os.Rename(f.Name(), path)
+	// --force keeps the config it replaces beside it: it may list other
+	// domains or certificate files.
+	if old, err := os.ReadFile(path); err == nil {
+		if err := os.WriteFile(path+".bak", old, 0o640); err != nil {
+			return fmt.Errorf("keeping the old config as %s.bak: %w", path, err)
+		}
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	// The rename is durable once the directory is.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

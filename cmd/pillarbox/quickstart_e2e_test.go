@@ -319,8 +319,16 @@ func TestQuickstartExistingConfig(t *testing.T) {
 		t.Fatalf("second run: exit %d, stdout %q, stderr %q; want exit 1 and one line", code, stdout, stderr)
 	}
 	sameTree(t, "a refused run", dir, before)
+	first, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	_, _, out = quickstartRun(t, dir, "--force", "--no-acme")
+	// The config replaced is kept beside the new one.
+	if bak, err := os.ReadFile(cfgPath + ".bak"); err != nil || !bytes.Equal(bak, first) {
+		t.Errorf("%s.bak after --force: %v, same as the first config: %v", cfgPath, err, bytes.Equal(bak, first))
+	}
 	if strings.Contains(out, "with password ") || !strings.Contains(out, "example.test was already in "+data) {
 		t.Errorf("--force run over an existing domain:\n%s", out)
 	}

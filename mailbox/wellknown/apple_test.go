@@ -99,7 +99,7 @@ type plistKey string
 
 func fetchProfile(t *testing.T, s *testServers, host, addr string) (map[string]any, map[string]any) {
 	t.Helper()
-	r := s.get(t, host, wellknown.ApplePath+"?email="+url.QueryEscape(addr))
+	r := s.getTLS(t, host, wellknown.ApplePath+"?email="+url.QueryEscape(addr))
 	wantStatus(t, "profile", r, 200)
 	if ct := r.header.Get("Content-Type"); ct != "application/x-apple-aspen-config" {
 		t.Errorf("Content-Type %q", ct)
@@ -190,10 +190,10 @@ func TestAppleProfileRefusals(t *testing.T) {
 	t.Parallel()
 	h, _ := newHandler(t, nil)
 	s := serveBoth(t, h)
-	wantStatus(t, "no email", s.get(t, "example.org", wellknown.ApplePath), 400)
-	wantStatus(t, "bad email", s.get(t, "example.org", wellknown.ApplePath+"?email=nobody"), 400)
-	wantStatus(t, "foreign", s.get(t, "example.org", wellknown.ApplePath+"?email=a%40evil.test"), 404)
-	wantStatus(t, "foreign host", s.get(t, "evil.test", wellknown.ApplePath+"?email=a%40example.org"), 404)
+	wantStatus(t, "no email", s.getTLS(t, "example.org", wellknown.ApplePath), 400)
+	wantStatus(t, "bad email", s.getTLS(t, "example.org", wellknown.ApplePath+"?email=nobody"), 400)
+	wantStatus(t, "foreign", s.getTLS(t, "example.org", wellknown.ApplePath+"?email=a%40evil.test"), 404)
+	wantStatus(t, "foreign host", s.getTLS(t, "evil.test", wellknown.ApplePath+"?email=a%40example.org"), 404)
 	h2, _ := newHandler(t, func(o *wellknown.Options) { o.Ports = wellknown.Ports{IMAPS: 993} })
 	s2 := serveBoth(t, h2)
 	wantStatus(t, "no submission offered", s2.get(t, "example.org", wellknown.ApplePath+"?email=a%40example.org"), 404)
@@ -204,7 +204,7 @@ func TestAppleProfileHostileAddress(t *testing.T) {
 	h, _ := newHandler(t, nil)
 	s := serveBoth(t, h)
 	hostile := `"<&\"x</string><true/>"@example.org`
-	r := s.get(t, "example.org", wellknown.ApplePath+"?email="+url.QueryEscape(hostile))
+	r := s.getTLS(t, "example.org", wellknown.ApplePath+"?email="+url.QueryEscape(hostile))
 	if strings.Contains(r.body, "<&") || strings.Contains(r.body, "x</string>") {
 		t.Errorf("unescaped input in\n%s", r.body)
 	}

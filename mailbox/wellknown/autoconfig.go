@@ -2,6 +2,7 @@ package wellknown
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"net/http"
 )
@@ -51,11 +52,10 @@ func (h *handler) autoconfig(w http.ResponseWriter, r *http.Request, domain stri
 		}
 		domain = a.Domain
 	}
-	var domains []string
-	id := h.host
-	if domain != "" {
-		domains, id = []string{domain}, domain
-	}
+	// Thunderbird refuses an emailProvider without a <domain>: on the
+	// server's own name, with no address to go by, that name stands in.
+	id := cmp.Or(domain, h.host)
+	domains := []string{id}
 	doc := clientConfig{Version: "1.1", Provider: emailProvider{
 		ID: id, Domains: domains, DisplayName: id + " mail", DisplayShortName: id,
 	}}

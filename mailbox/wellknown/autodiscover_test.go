@@ -88,7 +88,7 @@ func TestAutodiscoverSTARTTLSOnly(t *testing.T) {
 	t.Parallel()
 	h, _ := newHandler(t, func(o *wellknown.Options) { o.Ports = wellknown.Ports{IMAP: 143, Submission: 587} })
 	s := serveBoth(t, h)
-	a := parseAD(t, s.do(t, false, "POST", "example.org", "/autodiscover/autodiscover.xml", strings.NewReader(outlookRequest("bob@example.org"))))
+	a := parseAD(t, s.do(t, true, "POST", "example.org", "/autodiscover/autodiscover.xml", strings.NewReader(outlookRequest("bob@example.org"))))
 	got := a.Response.Account.Protocols
 	if len(got) != 2 || got[0].Port != 143 || got[0].Encryption != "TLS" || got[1].Port != 587 || got[1].Encryption != "TLS" {
 		t.Errorf("protocols %+v, want IMAP 143 and SMTP 587 with Encryption TLS", got)
@@ -100,7 +100,7 @@ func TestAutodiscoverRefusals(t *testing.T) {
 	h, _ := newHandler(t, nil)
 	s := serveBoth(t, h)
 	post := func(body string) reply {
-		return s.do(t, false, "POST", "example.org", "/autodiscover/autodiscover.xml", strings.NewReader(body))
+		return s.do(t, true, "POST", "example.org", "/autodiscover/autodiscover.xml", strings.NewReader(body))
 	}
 	wantStatus(t, "foreign address", post(outlookRequest("bob@evil.test")), 404)
 	wantStatus(t, "bad address", post(outlookRequest("not an address")), 400)
@@ -128,7 +128,7 @@ func TestAutodiscoverHostileAddress(t *testing.T) {
 	h, _ := newHandler(t, nil)
 	s := serveBoth(t, h)
 	hostile := `"<&\"x</loginname>"@example.org`
-	r := s.do(t, false, "POST", "example.org", "/autodiscover/autodiscover.xml", strings.NewReader(outlookRequest(hostile)))
+	r := s.do(t, true, "POST", "example.org", "/autodiscover/autodiscover.xml", strings.NewReader(outlookRequest(hostile)))
 	a := parseAD(t, r)
 	for _, p := range a.Response.Account.Protocols {
 		if p.LoginName != hostile {

@@ -110,6 +110,12 @@ func (s *testServers) get(t *testing.T, host, target string) reply {
 	return s.do(t, false, http.MethodGet, host, target, nil)
 }
 
+// getTLS is get over HTTPS.
+func (s *testServers) getTLS(t *testing.T, host, target string) reply {
+	t.Helper()
+	return s.do(t, true, http.MethodGet, host, target, nil)
+}
+
 func stripPort(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		return h

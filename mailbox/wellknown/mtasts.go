@@ -46,10 +46,6 @@ func clampMaxAge(d time.Duration) time.Duration {
 // rather than a policy an attacker on the path could have written; the
 // MX host is this server, as `pillarbox dns` publishes the MX record.
 func (h *handler) mtasts(w http.ResponseWriter, r *http.Request, domain string) {
-	if r.TLS == nil {
-		http.NotFound(w, r)
-		return
-	}
 	h.log.Debug("wellknown: MTA-STS policy served", "domain", domain, "client", r.RemoteAddr)
 	write(w, "text/plain", cachePublic, []byte(MTASTSPolicy([]string{h.host}, h.maxAge)))
 }

@@ -178,13 +178,29 @@ func (h *handler) route(r *http.Request) *route {
 	case p == AutoconfigHostPath:
 		return &route{[]hostKind{hostAutoconfig}, []string{http.MethodGet, http.MethodHead}, h.autoconfig}
 	case strings.EqualFold(p, AutodiscoverPath):
-		return &route{everywhere, []string{http.MethodPost}, h.autodiscover}
+		return &route{everywhere, []string{http.MethodPost}, tlsOnly(h.autodiscover)}
 	case p == ApplePath:
-		return &route{everywhere, []string{http.MethodGet, http.MethodHead}, h.apple}
+		return &route{everywhere, []string{http.MethodGet, http.MethodHead}, tlsOnly(h.apple)}
 	case p == MTASTSPath:
-		return &route{[]hostKind{hostMTASTS}, []string{http.MethodGet, http.MethodHead}, h.mtasts}
+		// RFC 8461 3.3: the policy is fetched over HTTPS only.
+		return &route{[]hostKind{hostMTASTS}, []string{http.MethodGet, http.MethodHead}, tlsOnly(h.mtasts)}
 	}
 	return nil
+}
+
+// tlsOnly serves f over HTTPS only, and 404 over plain HTTP. Outlook
+// and Apple devices fetch these documents over HTTPS, and a document
+// fetched over plain HTTP could be rewritten on the way to send the
+// user's password elsewhere. Thunderbird's autoconfig is the exception
+// its own protocol makes (it tries HTTP too, and checks the result).
+func tlsOnly(f func(http.ResponseWriter, *http.Request, string)) func(http.ResponseWriter, *http.Request, string) {
+	return func(w http.ResponseWriter, r *http.Request, domain string) {
+		if r.TLS == nil {
+			http.NotFound(w, r)
+			return
+		}
+		f(w, r, domain)
+	}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package wellknown_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestNotFound(t *testing.T) {
 			t.Errorf("GET %s%s: 404 body %q", c.host, c.target, r.body)
 		}
 	}
-	post := s.do(t, false, "POST", "mta-sts.example.org", wellknown.AutodiscoverPath, strings.NewReader(outlookRequest("a@example.org")))
+	post := s.do(t, true, "POST", "mta-sts.example.org", wellknown.AutodiscoverPath, strings.NewReader(outlookRequest("a@example.org")))
 	wantStatus(t, "autodiscover on the policy host", post, 404)
 }
 
@@ -91,7 +92,7 @@ func TestHeaders(t *testing.T) {
 	}{
 		{s.get(t, "autoconfig.example.org", "/mail/config-v1.1.xml"), "public, max-age=3600"},
 		{s.get(t, "autoconfig.example.org", "/mail/config-v1.1.xml?emailaddress=a%40example.org"), "private, no-store"},
-		{s.get(t, "example.org", wellknown.ApplePath+"?email=a%40example.org"), "private, no-store"},
+		{s.getTLS(t, "example.org", wellknown.ApplePath+"?email=a%40example.org"), "private, no-store"},
 		{s.do(t, true, "GET", "mta-sts.example.org", wellknown.MTASTSPath, nil), "public, max-age=3600"},
 	} {
 		wantStatus(t, "document", c.r, 200)
@@ -108,7 +109,7 @@ func TestNilDomains(t *testing.T) {
 	t.Parallel()
 	s := serveBoth(t, wellknown.New(wellknown.Options{Hostname: "MX.example.org", Ports: allPorts}))
 	cfg := parseTB(t, s.get(t, "mx.example.org", wellknown.AutoconfigPath))
-	if cfg.Provider.ID != "mx.example.org" || len(cfg.Provider.Domains) != 0 || len(cfg.Provider.Incoming) != 2 {
+	if cfg.Provider.ID != "mx.example.org" || !slices.Equal(cfg.Provider.Domains, []string{"mx.example.org"}) || len(cfg.Provider.Incoming) != 2 {
 		t.Errorf("config %+v", cfg.Provider)
 	}
 	wantStatus(t, "a domain", s.get(t, "example.org", wellknown.AutoconfigPath), 404)
@@ -122,4 +123,22 @@ func TestEmptyHostnamePanics(t *testing.T) {
 		}
 	}()
 	wellknown.New(wellknown.Options{})
+}
+
+// TestPasswordDocumentsOnlyOverTLS: Autodiscover and the Apple profile,
+// which a client follows to send its password, are not served over plain
+// HTTP, where they could be rewritten on the way; the same requests over
+// HTTPS are.
+func TestPasswordDocumentsOnlyOverTLS(t *testing.T) {
+	t.Parallel()
+	h, _ := newHandler(t, nil)
+	s := serveBoth(t, h)
+	for _, secure := range []bool{false, true} {
+		want := 404
+		if secure {
+			want = 200
+		}
+		wantStatus(t, "autodiscover", s.do(t, secure, "POST", "example.org", wellknown.AutodiscoverPath, strings.NewReader(outlookRequest("a@example.org"))), want)
+		wantStatus(t, "apple profile", s.do(t, secure, "GET", "example.org", wellknown.ApplePath+"?email=a%40example.org", nil), want)
+	}
 }
