@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/acme"
+
+	"pillarbox/mailbox/netlimit"
 )
 
 // The HTTP listeners' abuse limits. Their requests are small (a
@@ -51,6 +53,7 @@ func newHTTPServer(h http.Handler, tlsConf *tls.Config, log *slog.Logger) *httpS
 }
 
 func (s *httpServer) Serve(ln net.Listener) error {
+	ln = keepAliveListener{ln}
 	if s.tlsConf != nil {
 		ln = tls.NewListener(ln, s.tlsConf)
 	}
@@ -98,3 +101,26 @@ func httpListeners(w *wiring, ac *acmeCerts) []listenerSpec {
 	}
 	return specs
 }
+
+// keepAliveListener gives net/http connections whose read timeouts are
+// not final. netlimit.Conn ends reading at the first timeout, which
+// guards the mail protocols against dribbling clients; but net/http
+// interrupts its own background read between two requests of a
+// keep-alive connection with a deadline in the past, and would then
+// find the connection dead. Its own timeouts (ReadHeaderTimeout and the
+// rest) guard it instead. The cap's slot is still freed at Close.
+type keepAliveListener struct{ net.Listener }
+
+func (l keepAliveListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if lc, ok := c.(*netlimit.Conn); ok {
+		return resumableConn{lc}, err
+	}
+	return c, err
+}
+
+// resumableConn reads past netlimit.Conn's final timeout, straight from
+// the connection beneath; deadlines and Close are still netlimit's.
+type resumableConn struct{ *netlimit.Conn }
+
+func (c resumableConn) Read(p []byte) (int, error) { return c.Conn.Conn.Read(p) }
