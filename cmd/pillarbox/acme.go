@@ -162,7 +162,7 @@ func (a *acmeCerts) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 		}
 		return a.fallback(hello)
 	}
-	if hello.SupportsCertificate(cur) != nil {
+	if h.SupportsCertificate(cur) != nil {
 		// A client without ECDSA: autocert gets it an RSA certificate.
 		return a.m.GetCertificate(&h)
 	}
@@ -178,10 +178,11 @@ func (a *acmeCerts) HTTPHandler(next http.Handler) http.Handler { return a.m.HTT
 // ECDSA, the certificate autocert makes for current clients.
 func (a *acmeCerts) hostnameHello() *tls.ClientHelloInfo {
 	return &tls.ClientHelloInfo{
-		ServerName:       a.hostname,
-		SignatureSchemes: []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
-		SupportedCurves:  []tls.CurveID{tls.CurveP256},
-		CipherSuites:     []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		ServerName:        a.hostname,
+		SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
+		SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
+		SupportedCurves:   []tls.CurveID{tls.CurveP256},
+		CipherSuites:      []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
 	}
 }
 
