@@ -59,6 +59,20 @@ func TestHTTPListeners(t *testing.T) {
 		}
 	}
 
+	// HTTPS speaks HTTP/2 to a client that offers it (RFC 9113 3.2).
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: other.DialContext, ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "mx.example.test"}}}
+	resp, err := h2.Get("https://" + srv.addrs["https"] + "/no-such-page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("HTTP/2 GET: %s %s", resp.Proto, resp.Status)
+	}
+	h2.CloseIdleConnections()
+
 	// One connection held open from 127.0.0.1 on each; the next is over
 	// the cap.
 	for _, name := range []string{"http", "https"} {
