@@ -59,9 +59,12 @@ func TestHTTPListeners(t *testing.T) {
 		}
 	}
 
-	// HTTPS speaks HTTP/2 to a client that offers it (RFC 9113 3.2).
+	// HTTPS speaks HTTP/2 to a client that offers it (RFC 9113 3.2);
+	// from 127.0.0.3, as 127.0.0.2's connection may not be seen closed
+	// yet.
+	third := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 10 * time.Second}
 	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: other.DialContext, ForceAttemptHTTP2: true,
+		DialContext: third.DialContext, ForceAttemptHTTP2: true,
 		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "mx.example.test"}}}
 	resp, err := h2.Get("https://" + srv.addrs["https"] + "/no-such-page")
 	if err != nil {
