@@ -350,3 +350,16 @@ func serveSink(t *testing.T, newSession func() gosmtp.Session, cleanup func()) s
 	})
 	return ln.Addr().String()
 }
+
+// freePort returns a loopback port that was free a moment ago, for a
+// listener whose port must be known before it starts (Pebble's
+// validation ports, the ports the web documents name).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -117,7 +117,19 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tlsConf := serverTLSConfig(certs.GetCertificate)
+	var workers []worker
+	getCert, reload := certs.GetCertificate, certs.Reload
+	var ac *acmeCerts
+	if cfg.TLS.ACME {
+		// The self-signed certificate stays, for the hostname until the
+		// CA's first one comes.
+		if ac, err = newACMECerts(cfg, svc.IsLocalDomain, certs.GetCertificate, log); err != nil {
+			return err
+		}
+		getCert, reload = ac.GetCertificate, ac.Reload
+		workers = append(workers, ac.worker)
+	}
+	tlsConf := serverTLSConfig(getCert)
 
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
 		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{}), messageRate: cfg.messageRate()}
@@ -125,10 +137,11 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	relaySpecs, workers, err := relayParts(w)
+	relaySpecs, relayWorkers, err := relayParts(w)
 	if err != nil {
 		return err
 	}
+	workers = append(workers, relayWorkers...)
 	mx := smtp.NewMX(svc, smtp.Options{
 		Hostname:        cfg.Hostname,
 		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
@@ -144,10 +157,11 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	})
 	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
 	specs = append(specs, relaySpecs...)
+	specs = append(specs, httpListeners(w, ac)...)
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),
-		reloadOnSignal(certs, hup), historyWorker(w))
+		reloadOnSignal(reload, hup), historyWorker(w))
 
 	var running []server
 	errc := make(chan error, len(specs)+len(workers))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // configListeners names the listeners the config turns on, by the names
@@ -21,6 +22,8 @@ func configListeners(cfg *Config) []listenerSpec {
 		{name: "imaps", addr: cfg.IMAP.ListenTLS},
 		{name: "submission", addr: cfg.Submission.Listen},
 		{name: "submissions", addr: cfg.Submission.ListenTLS},
+		{name: "http", addr: cfg.HTTP.Listen},
+		{name: "https", addr: cfg.HTTPS.Listen},
 	} {
 		if sp.addr != "" {
 			out = append(out, sp)
@@ -44,6 +47,11 @@ func preflight(cfg *Config) (map[string]net.Listener, error) {
 	}
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	if cfg.TLS.ACME {
+		if err := checkACME(cfg); err != nil {
+			return nil, err
+		}
 	}
 	lns := map[string]net.Listener{}
 	for _, sp := range configListeners(cfg) {
@@ -109,4 +117,33 @@ func probeWrite(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// checkACME checks what ACME needs that the config alone cannot say: a
+// hostname a CA can issue for, readable acme_ca_roots, and a usable
+// data_dir/acme (checkDataDir has checked data_dir, and so that a
+// missing acme directory can be made in it).
+func checkACME(cfg *Config) error {
+	if !strings.Contains(cfg.Hostname, ".") || net.ParseIP(cfg.Hostname) != nil {
+		return fmt.Errorf("tls.acme: hostname %q is not a DNS name a CA issues certificates for", cfg.Hostname)
+	}
+	if cfg.TLS.ACMECARoots != "" {
+		if _, err := loadCARoots(cfg.TLS.ACMECARoots); err != nil {
+			return err
+		}
+	}
+	dir := acmeDir(cfg)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("tls.acme: %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("tls.acme: %s: exists and is not a directory", dir)
+	}
+	if err := probeWrite(dir); err != nil {
+		return fmt.Errorf("tls.acme: %s: not writable: %w", dir, err)
+	}
+	return nil
 }

@@ -205,17 +205,17 @@ func serverCertificate(cfg *Config, log *slog.Logger) (*certHolder, error) {
 	return h, nil
 }
 
-// reloadOnSignal returns the worker that reloads h at each value from
-// sig (SIGHUP). A failed reload is logged by h and does not stop the
-// server.
-func reloadOnSignal(h *certHolder, sig <-chan os.Signal) worker {
+// reloadOnSignal returns the worker that calls reload (a certHolder's or
+// acmeCerts' Reload) at each value from sig (SIGHUP). A failed reload is
+// logged by reload and does not stop the server.
+func reloadOnSignal(reload func(reason string) error, sig <-chan os.Signal) worker {
 	return func(ctx context.Context) error {
 		for {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case s := <-sig:
-				_ = h.Reload("signal " + s.String())
+				_ = reload("signal " + s.String())
 			}
 		}
 	}

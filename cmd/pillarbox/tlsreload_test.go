@@ -218,7 +218,7 @@ func TestCertHolderReloadOnSignal(t *testing.T) {
 	sig := make(chan os.Signal) // unbuffered: a send returns once the worker took it
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- reloadOnSignal(f.h, sig)(ctx) }()
+	go func() { done <- reloadOnSignal(f.h.Reload, sig)(ctx) }()
 	sig <- syscall.SIGHUP
 	// The worker takes this second one only after the first reload.
 	sig <- syscall.SIGHUP

@@ -22,18 +22,6 @@ import (
 	"pillarbox/mailbox/wellknown"
 )
 
-// freePort returns a loopback port free a moment ago. The documents name
-// ports, so the listeners they describe get fixed ones rather than 0.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // webE2E is a running server with [http] and [https] listeners, fetched
 // from with curl.
 type webE2E struct {
@@ -123,9 +111,6 @@ func plistPairs(t *testing.T, body string) map[string][]string {
 // name against the config and against `pillarbox dns`, and then follows
 // them as a mail app would: IMAP login and SMTP greeting over TLS on the
 // advertised ports, verifying the certificate.
-//
-// The listeners come from serve_http.go (branch h-acme); until serve
-// opens them the server logs no service=https line and the test skips.
 func TestWebDocuments(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
@@ -155,7 +140,7 @@ func TestWebDocuments(t *testing.T) {
 	mustCLI(t, pass+"\n", "user", "add", user, "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 	if srv.addrs["https"] == "" || srv.addrs["http"] == "" {
-		t.Skip("needs the [http]/[https] listeners: the server logged no service=http and service=https lines")
+		t.Fatalf("the server logged no service=http and service=https lines: %v", srv.addrs)
 	}
 	w := webE2E{dir: dir, certFile: certFile, httpAddr: srv.addrs["http"], tlsAddr: srv.addrs["https"]}
 	wantIn := []string{fmt.Sprintf("mx.example.test %d SSL", pIMAPS), fmt.Sprintf("mx.example.test %d STARTTLS", pIMAP)}
