@@ -110,8 +110,9 @@ func newACMECerts(cfg *Config, isLocal func(string) bool, fallback func(*tls.Cli
 }
 
 // policy allows exactly the names Pillarbox needs certificates for: the
-// hostname (SMTP, IMAP, HTTPS), and mta-sts.<domain> (RFC 8461 3.3) and
-// autoconfig.<domain> (Thunderbird) for each local domain. Anything else
+// hostname (SMTP, IMAP, HTTPS), and mta-sts.<domain> (RFC 8461 3.3),
+// autoconfig.<domain> (Thunderbird) and autodiscover.<domain> (Outlook)
+// for each local domain. Anything else
 // would let a client make the server ask the CA for names of its
 // choosing, and spend the CA's rate limits.
 func (a *acmeCerts) policy(_ context.Context, host string) error {
@@ -124,12 +125,12 @@ func (a *acmeCerts) policy(_ context.Context, host string) error {
 	if host == a.hostname {
 		return nil
 	}
-	for _, prefix := range []string{"mta-sts.", "autoconfig."} {
+	for _, prefix := range []string{"mta-sts.", "autoconfig.", "autodiscover."} {
 		if d, ok := strings.CutPrefix(host, prefix); ok && a.isLocal(d) {
 			return nil
 		}
 	}
-	return fmt.Errorf("acme: %q is neither the hostname nor mta-sts. or autoconfig. of a local domain", host)
+	return fmt.Errorf("acme: %q is neither the hostname nor mta-sts., autoconfig. or autodiscover. of a local domain", host)
 }
 
 // GetCertificate is the tls.Config.GetCertificate of every listener.

@@ -48,6 +48,8 @@ func TestACMEPolicy(t *testing.T) {
 		"mx.example.test:80":      true, // HTTP-01's Host header
 		"mta-sts.example.test":    true,
 		"autoconfig.other.test":   true,
+		"autodiscover.other.test": true,
+		"www.other.test":          false,
 		"mta-sts.unknown.test":    false,
 		"www.example.test":        false,
 		"example.test":            false,

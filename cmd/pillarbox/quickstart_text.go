@@ -60,8 +60,9 @@ listen = "127.0.0.1:2780"
 
 [tls]
 {{- if .ACME}}
-# Certificates from Let's Encrypt for the hostname and for mta-sts. and
-# autoconfig. under every domain, renewed before they expire. The CA
+# Certificates from Let's Encrypt for the hostname and for mta-sts.,
+# autoconfig. and autodiscover. under every domain, renewed before they
+# expire. The CA
 # must reach this host on port 80 or 443 under those names.
 acme = true
 # The CA's contact address for this account.
@@ -226,8 +227,8 @@ func writeQuickstartReport(b *strings.Builder, p *quickstartPlan, cfg *Config, a
 		shellWord(p.DataDir), shellWord(p.Config))
 	next("Save the unit above as /etc/systemd/system/pillarbox.service, then:\n   systemctl daemon-reload\n   systemctl enable --now pillarbox\n   journalctl -u pillarbox -f")
 	next("Open TCP ports 25 (MX), 465 and 587 (submission), 143 and 993 (IMAP), 80 and 443 (ACME, autoconfiguration, MTA-STS) in the firewall.")
-	next("Point %s at this host (A/AAAA), and mta-sts.%s and autoconfig.%s too (or CNAME them to %s).",
-		p.Hostname, p.Domain, p.Domain, p.Hostname)
+	next("Point %s at this host (A/AAAA), and mta-sts.%s, autoconfig.%s and autodiscover.%s too (or CNAME them to %s).",
+		p.Hostname, p.Domain, p.Domain, p.Domain, p.Hostname)
 	next("Ask your hosting provider for a PTR record naming %s on each public address of this host.", p.Hostname)
 	next("Publish the DNS records above, then check them:\n   sudo -u pillarbox %s dns check %s%s", shellWord(exe), p.Domain, cfgArg)
 }
