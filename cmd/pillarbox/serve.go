@@ -68,6 +68,8 @@ type wiring struct {
 	// notices builds the success notices of local delivery (DSN); set
 	// by relayParts, the relay's Runner.
 	notices smtp.Notices
+	// metrics is serve's Prometheus registry and the hooks that feed it.
+	metrics *metrics
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
@@ -97,12 +99,15 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	db, err := store.Open(dbPath(cfg), store.Options{Logger: log})
+	m := newMetrics()
+	db, err := store.Open(dbPath(cfg), store.Options{Logger: log, ObserveCommit: m.observeCommit})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log, NoSentCopy: !cfg.Submission.SaveSent, HistoryKeep: cfg.historyKeep()})
+	m.watchStore(db)
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log, NoSentCopy: !cfg.Submission.SaveSent,
+		HistoryKeep: cfg.historyKeep(), OnDelivered: m.deliveredLocal})
 	if err != nil {
 		return err
 	}
@@ -116,7 +121,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	tlsConf := serverTLSConfig(certs.GetCertificate)
 
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
-		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{})}
+		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{}), metrics: m}
 	imapSpecs, err := imapListeners(w)
 	if err != nil {
 		return err
@@ -134,9 +139,11 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		PrimaryDomain:   cfg.Domains[0],
 		Inbound:         inbound(cfg),
 		Notices:         w.notices,
+		Metrics:         m.smtp("smtp"),
 	})
 	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
 	specs = append(specs, relaySpecs...)
+	specs = append(specs, listenerSpec{name: "admin", addr: cfg.Admin.Listen, srv: newAdminServer(m, db.CheckWritable, log)})
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),
@@ -163,7 +170,8 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 			if sp.implicitTLS {
 				refusal = nil
 			}
-			ln = netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP, Refusal: refusal, Logger: log})
+			ln = m.countConns(sp.name, netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP,
+				Refusal: refusal, Logger: log, Refused: m.refusedConns(sp.name)}))
 			if sp.implicitTLS {
 				ln = tls.NewListener(ln, tlsConf)
 			}

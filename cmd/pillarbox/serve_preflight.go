@@ -21,6 +21,7 @@ func configListeners(cfg *Config) []listenerSpec {
 		{name: "imaps", addr: cfg.IMAP.ListenTLS},
 		{name: "submission", addr: cfg.Submission.Listen},
 		{name: "submissions", addr: cfg.Submission.ListenTLS},
+		{name: "admin", addr: cfg.Admin.Listen},
 	} {
 		if sp.addr != "" {
 			out = append(out, sp)

@@ -36,6 +36,8 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 		Logger:         w.log,
 		MaxConnections: cfg.Relay.MaxConnections,
 		PerDomain:      cfg.Relay.PerDomain,
+		OnAttempt:      w.metrics.relayAttempt,
+		OnBounce:       w.metrics.relayBounce,
 	})
 	w.notices = runner
 	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}
@@ -47,6 +49,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			TLS:             w.tls,
 			Logger:          w.log,
 			Notices:         runner,
+			Metrics:         w.metrics.smtp("submission"),
 		},
 		Throttle: w.throttle,
 	}
