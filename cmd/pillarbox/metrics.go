@@ -122,13 +122,21 @@ func (m *metrics) loginHook(protocol string) func(mailbox.LoginOutcome) {
 type smtpMetrics struct {
 	received prometheus.Counter
 	refused  [smtp.RefusalCount]prometheus.Counter
-	login    func(mailbox.LoginOutcome)
+	login    func(mailbox.LoginOutcome) // nil on the MX, which has no logins
 }
 
-// smtp returns the hooks of the SMTP servers labelled listener ("smtp"
-// for the MX, "submission" for both submission listeners).
-func (m *metrics) smtp(listener string) smtp.Metrics {
-	s := &smtpMetrics{received: m.received.WithLabelValues(listener), login: m.loginHook(listener)}
+// smtpMX returns the MX's hooks (listener "smtp").
+func (m *metrics) smtpMX() smtp.Metrics { return m.smtpHooks("smtp", false) }
+
+// smtpSubmission returns the hooks of both submission listeners
+// (listener and login protocol "submission").
+func (m *metrics) smtpSubmission() smtp.Metrics { return m.smtpHooks("submission", true) }
+
+func (m *metrics) smtpHooks(listener string, logins bool) *smtpMetrics {
+	s := &smtpMetrics{received: m.received.WithLabelValues(listener)}
+	if logins {
+		s.login = m.loginHook(listener)
+	}
 	for r := range smtp.RefusalCount {
 		s.refused[r] = m.rejected.WithLabelValues(listener, r.String())
 	}
@@ -144,7 +152,11 @@ func (s *smtpMetrics) Refused(r smtp.Refusal) {
 	s.refused[r].Inc()
 }
 
-func (s *smtpMetrics) Login(o mailbox.LoginOutcome) { s.login(o) }
+func (s *smtpMetrics) Login(o mailbox.LoginOutcome) {
+	if s.login != nil {
+		s.login(o)
+	}
+}
 
 // connRefusalReasons are the reasons netlimit gives Options.Refused;
 // anything else is counted as "other".

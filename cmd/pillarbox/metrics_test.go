@@ -208,7 +208,7 @@ func TestHooksCount(t *testing.T) {
 	t.Parallel()
 	m := newMetrics()
 	base := startAdmin(t, m, func(context.Context) error { return nil })
-	mx, sub := m.smtp("smtp"), m.smtp("submission")
+	mx, sub := m.smtpMX(), m.smtpSubmission()
 	mx.Received()
 	mx.Refused(smtp.RefusedRcptUnknown)
 	mx.Refused(smtp.RefusedRcptUnknown)
@@ -237,6 +237,7 @@ func TestHooksCount(t *testing.T) {
 		`pillarbox_logins_total{protocol="submission",result="success"}`:                       1,
 		`pillarbox_logins_total{protocol="imap",result="throttled"}`:                           1,
 		`pillarbox_logins_total{protocol="imap",result="success"}`:                             0,
+		`pillarbox_logins_total{protocol="smtp",result="success"}`:                             -1, // the MX has no logins
 		`pillarbox_messages_delivered_local_total`:                                             2,
 		`pillarbox_relay_attempts_total{result="deferred"}`:                                    1,
 		`pillarbox_relay_attempts_total{result="delivered"}`:                                   1,
@@ -250,7 +251,11 @@ func TestHooksCount(t *testing.T) {
 		`pillarbox_store_commit_duration_seconds_sum`:                                          0.002,
 	}
 	for k, v := range want {
-		if g, ok := got[k]; !ok || g != v {
+		if g, ok := got[k]; v < 0 {
+			if ok {
+				t.Errorf("%s is served", k)
+			}
+		} else if !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
@@ -260,13 +265,14 @@ func TestHooksCount(t *testing.T) {
 // add, no allocation (the labelled children are looked up once).
 func TestHooksDoNotAllocate(t *testing.T) {
 	m := newMetrics()
-	mx := m.smtp("smtp")
+	mx, sub := m.smtpMX(), m.smtpSubmission()
 	login := m.loginHook("imap")
 	refused := m.refusedConns("smtp")
 	if n := testing.AllocsPerRun(100, func() {
 		mx.Received()
 		mx.Refused(smtp.RefusedRelayDenied)
 		mx.Login(mailbox.LoginFailed)
+		sub.Login(mailbox.LoginFailed)
 		login(mailbox.LoginSucceeded)
 		m.deliveredLocal(1)
 		m.relayAttempt(mailbox.QueueDeferred)
@@ -288,7 +294,8 @@ func TestMetricsLint(t *testing.T) {
 	defer db.Close()
 	m := newMetrics()
 	m.watchStore(db)
-	m.smtp("smtp").Received()
+	m.smtpMX().Received()
+	m.smtpSubmission().Login(mailbox.LoginFailed)
 	m.loginHook("imap")(mailbox.LoginSucceeded)
 	m.relayAttempt(mailbox.QueueDelivered)
 	m.refusedConns("smtp")(netlimit.RefusedMaxConns)

@@ -139,7 +139,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		PrimaryDomain:   cfg.Domains[0],
 		Inbound:         inbound(cfg),
 		Notices:         w.notices,
-		Metrics:         m.smtp("smtp"),
+		Metrics:         m.smtpMX(),
 	})
 	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
 	specs = append(specs, relaySpecs...)

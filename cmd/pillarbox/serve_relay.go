@@ -49,7 +49,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			TLS:             w.tls,
 			Logger:          w.log,
 			Notices:         runner,
-			Metrics:         w.metrics.smtp("submission"),
+			Metrics:         w.metrics.smtpSubmission(),
 		},
 		Throttle: w.throttle,
 	}
