@@ -22,10 +22,10 @@ type Metrics interface {
 }
 
 // Refusal is why a command was refused: one of a small fixed set, so
-// that it can be a metric's label, never the client's text. Only what
-// the sessions refuse is counted: go-smtp answers some commands itself
-// (a SIZE= over the limit at MAIL, a recipient over MaxRecipients, a
-// command it cannot parse) without the session seeing them.
+// that it can be a metric's label, never the client's text. go-smtp
+// answers some commands itself without the session seeing them: its
+// size and recipient limits are counted from the wire (wire.go), when
+// it can be reached; a command it cannot parse is not counted.
 type Refusal uint8
 
 // The reasons of refusals. RefusalCount is how many there are.
@@ -38,6 +38,7 @@ const (
 	RefusedSize                        // 552: over the size limit
 	RefusedRate                        // over a rate limit
 	RefusedAuthRequired                // 530 5.7.0, or AUTH without TLS (538)
+	RefusedTooManyRcpts                // 452 4.5.3: over MaxRecipients
 	RefusedSender                      // submission: a sender the account does not own, or <>
 	RefusedSyntax                      // 5xx for a malformed or out-of-sequence command
 	RefusedTemporary                   // 4xx: a local error, storage full, shutting down
@@ -45,7 +46,7 @@ const (
 )
 
 var refusalNames = [RefusalCount]string{"other", "rcpt_unknown", "relay_denied", "dmarc", "local_spoof", "size", "rate",
-	"auth_required", "sender", "syntax", "temporary"}
+	"auth_required", "too_many_rcpts", "sender", "syntax", "temporary"}
 
 // String is the reason's label value.
 func (r Refusal) String() string {

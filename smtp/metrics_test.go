@@ -50,7 +50,7 @@ func (m *countMetrics) String() string {
 func TestMXMetrics(t *testing.T) {
 	t.Parallel()
 	m := &countMetrics{}
-	e := startMX(t, envOptions{opts: Options{MaxMessageBytes: 200, Metrics: m}})
+	e := startMX(t, envOptions{opts: Options{MaxMessageBytes: 200, MaxRecipients: 2, Metrics: m}})
 	tc, _ := rawConn(t, e.addr)
 	cmd(t, tc, "EHLO client.test", 250)
 	cmd(t, tc, "MAIL FROM:<a@@b>", 553)
@@ -58,8 +58,12 @@ func TestMXMetrics(t *testing.T) {
 	cmd(t, tc, "RCPT TO:<nobody@example.org>", 550)
 	cmd(t, tc, "RCPT TO:<someone@elsewhere.test>", 554)
 	cmd(t, tc, "RCPT TO:<bob@example.org>", 250)
+	cmd(t, tc, "RCPT TO:<alice@example.org>", 250)
+	cmd(t, tc, "RCPT TO:<carol@example.org>", 452) // go-smtp's own limit
 	cmd(t, tc, "DATA", 354)
 	cmd(t, tc, "Subject: big\r\n\r\n"+strings.Repeat("x", 300)+"\r\n.", 552)
+	cmd(t, tc, "MAIL FROM:<x@remote.test> SIZE=1000", 552)                 // go-smtp's own check
+	cmd(t, tc, "MAIL FROM:<x@remote.test> SIZE=99999999999999999999", 552) // rewritten by the wire
 	cmd(t, tc, "MAIL FROM:<x@remote.test>", 250)
 	cmd(t, tc, "RCPT TO:<bob@example.org>", 250)
 	cmd(t, tc, "DATA", 354)
@@ -67,7 +71,7 @@ func TestMXMetrics(t *testing.T) {
 	cmd(t, tc, "QUIT", 221)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	want := map[Refusal]int{RefusedSyntax: 1, RefusedRcptUnknown: 1, RefusedRelayDenied: 1, RefusedSize: 1}
+	want := map[Refusal]int{RefusedSyntax: 1, RefusedRcptUnknown: 1, RefusedRelayDenied: 1, RefusedSize: 3, RefusedTooManyRcpts: 1}
 	if m.received != 1 || fmt.Sprint(m.refused) != fmt.Sprint(want) || len(m.logins) != 0 {
 		t.Fatalf("got received %d, refused %v, logins %v; want 1 received and refused %v", m.received, m.refused, m.logins, want)
 	}
