@@ -313,3 +313,43 @@ func TestMetricsLint(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminKeepAlive: behind a netlimit listener, as serve puts it, the
+// admin server answers several requests on one connection. net/http
+// ends the background read of each request with a deadline in the past,
+// which a netlimit.Conn would take as a final timeout.
+func TestAdminKeepAlive(t *testing.T) {
+	t.Parallel()
+	m := newMetrics()
+	a := newAdminServer(m, func(context.Context) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := m.countConns("admin", netlimit.NewListener(inner, netlimit.Options{MaxConns: 10,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ln) }()
+	defer func() {
+		a.Shutdown(context.Background())
+		<-served
+	}()
+	base := "http://" + inner.Addr().String()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
+	for i := range 3 {
+		resp, err := c.Get(base + "/healthz")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %s", i, resp.Status)
+		}
+	}
+	// The scrape comes on a second connection, its client's own.
+	got := scrape(t, base+"/metrics")
+	if n := got[`pillarbox_connections_accepted_total{listener="admin"}`]; n != 2 {
+		t.Errorf("three requests on one client and a scrape took %v connections, want 2", n)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"pillarbox/mailbox/netlimit"
 )
 
 // healthTimeout bounds /healthz's write: a store that cannot commit one
@@ -52,11 +54,36 @@ func newAdminServer(m *metrics, checkWritable func(context.Context) error, log *
 // Serve serves ln until Shutdown; it returns nil then, as the other
 // servers' Serve returns smtp.ErrServerClosed.
 func (a *adminServer) Serve(ln net.Listener) error {
-	if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := a.srv.Serve(httpListener{ln}); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("admin: %w", err)
 	}
 	return nil
 }
+
+// httpListener hands net/http connections whose read timeouts are not
+// final. netlimit.Conn ends reading for good at the first timeout, for
+// the mail protocols' sake; net/http stops its background read after
+// every request with a deadline in the past and then reads the next
+// request, so keep-alive would end after one request. The http.Server's
+// own timeouts bound its connections instead; closing still frees the
+// listener's slot.
+type httpListener struct{ net.Listener }
+
+func (l httpListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if nc, ok := c.(*netlimit.Conn); ok {
+		return httpConn{nc}, nil
+	}
+	return c, err
+}
+
+// httpConn reads and sets deadlines on the connection beneath a
+// netlimit.Conn, and closes through it.
+type httpConn struct{ *netlimit.Conn }
+
+func (c httpConn) Read(p []byte) (int, error)        { return c.Conn.Conn.Read(p) }
+func (c httpConn) SetReadDeadline(t time.Time) error { return c.Conn.Conn.SetReadDeadline(t) }
+func (c httpConn) SetDeadline(t time.Time) error     { return c.Conn.Conn.SetDeadline(t) }
 
 // Shutdown stops accepting and waits for the requests in flight.
 func (a *adminServer) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
