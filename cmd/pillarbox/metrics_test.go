@@ -353,3 +353,50 @@ func TestAdminKeepAlive(t *testing.T) {
 		t.Errorf("three requests on one client and a scrape took %v connections, want 2", n)
 	}
 }
+
+// TestStoreGauges: the queue's items by state and the age of the oldest
+// queued one, read at scrape time.
+func TestStoreGauges(t *testing.T) {
+	t.Parallel()
+	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.UnixMilli(1_800_000_000_000)
+	m := newMetrics()
+	m.now = func() time.Time { return t0.Add(90 * time.Second) }
+	m.watchStore(db)
+	err = db.Write(context.Background(), func(tx *store.Tx) error {
+		blob, err := tx.InsertBlob(&store.Blob{Data: []byte("Subject: q\r\n\r\nx\r\n"), MessageID: "q@x", Envelope: []byte("{}"), Structure: []byte("{}")})
+		if err != nil {
+			return err
+		}
+		for i, rcpt := range []string{"held@remote.test", "a@remote.test", "b@remote.test"} {
+			id, err := tx.Enqueue(store.NewQueueItem{BlobID: blob, Sender: "s@example.test", Recipient: rcpt, Domain: "remote.test",
+				Created: t0.Add(time.Duration(i) * 30 * time.Second), NextAttempt: t0})
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				if err := tx.SetQueueState(id, store.QueueHeld, t0); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startAdmin(t, m, db.CheckWritable)
+	got := scrape(t, base+"/metrics")
+	// The held item is the oldest, but not queued: the age is the
+	// second item's, created at t0+30s.
+	for k, v := range map[string]float64{`pillarbox_queue_items{state="queued"}`: 2, `pillarbox_queue_items{state="held"}`: 1,
+		"pillarbox_queue_oldest_age_seconds": 60, "pillarbox_search_index_backlog": 1} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
