@@ -400,3 +400,19 @@ func TestStoreGauges(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMessageHooks is what the metrics add to one received
+// message: received, delivered to one account, and one commit observed
+// (an upper bound: commits are shared).
+func BenchmarkMessageHooks(b *testing.B) {
+	m := newMetrics()
+	mx := m.smtpMX()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mx.Received()
+			m.deliveredLocal(1)
+			m.observeCommit(1, time.Millisecond)
+		}
+	})
+}
