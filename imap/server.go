@@ -47,6 +47,10 @@ type Options struct {
 	MaxSearches int
 	// Logger gets errors and one line per login. Zero: slog.Default().
 	Logger *slog.Logger
+	// OnLogin, if set, is told how each login attempt (LOGIN or
+	// AUTHENTICATE) ended. For metrics: it runs on the connection's
+	// goroutine and must be quick. Zero: nothing is told.
+	OnLogin func(mailbox.LoginOutcome)
 	// Debug, if not nil, receives the raw protocol of every connection,
 	// passwords included. For tests only.
 	Debug io.Writer
@@ -112,6 +116,13 @@ func New(svc *mailbox.Service, opts Options) *Server {
 		s.log.Warn("imap: go-imap's connection layout is not the expected one: a NUL in a mailbox name gets the library's NO [SERVERBUG] (see nulguard.go)")
 	}
 	return s
+}
+
+// onLogin calls Options.OnLogin, if set.
+func (s *Server) onLogin(o mailbox.LoginOutcome) {
+	if s.opts.OnLogin != nil {
+		s.opts.OnLogin(o)
+	}
 }
 
 // caps are the capabilities advertised. The library derives the

@@ -126,12 +126,15 @@ func (s *session) Login(username, password string) error {
 	attempt, err := s.srv.opts.Throttle.Begin(s.srv.down, s.ip, username)
 	if err != nil {
 		var te *mailbox.ThrottledError
+		outcome := mailbox.LoginThrottled
 		switch {
 		case !errors.As(err, &te):
+			outcome = mailbox.LoginError
 			s.srv.log.Info("imap login wait ended", "user", clip(username), "remote", s.ip, "err", err)
 		case te.Log:
 			s.srv.log.Warn("imap login refused: too many failures", "user", clip(username), "remote", s.ip, "refusals", te.Unlogged)
 		}
+		s.srv.onLogin(outcome)
 		return errThrottled
 	}
 	if attempt.Waited > 0 {
@@ -140,14 +143,17 @@ func (s *session) Login(username, password string) error {
 	acct, err := s.srv.svc.Authenticate(ctx, username, password)
 	if errors.Is(err, mailbox.ErrAuthFailed) {
 		attempt.Fail()
+		s.srv.onLogin(mailbox.LoginFailed)
 		s.srv.log.Info("imap login failed", "user", clip(username), "remote", s.ip)
 		return imapserver.ErrAuthFailed
 	}
 	if err != nil {
 		attempt.Abandon()
+		s.srv.onLogin(mailbox.LoginError)
 		return s.fail("login", err)
 	}
 	attempt.Succeed()
+	s.srv.onLogin(mailbox.LoginSucceeded)
 	s.account = acct
 	// Deleting the account or changing its password ends the session: BYE
 	// closes the connection, which also fails a command in flight.

@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
@@ -36,7 +37,12 @@ func TestLoginThrottle(t *testing.T) {
 			mu.Unlock()
 			return nil
 		}})
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{Throttle: th}, true)
+	outcomes := map[mailbox.LoginOutcome]int{}
+	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{Throttle: th, OnLogin: func(o mailbox.LoginOutcome) {
+		mu.Lock()
+		outcomes[o]++
+		mu.Unlock()
+	}}, true)
 
 	login := func(from, user, pass string) error {
 		t.Helper()
@@ -90,6 +96,11 @@ func TestLoginThrottle(t *testing.T) {
 	defer mu.Unlock()
 	if len(slept) != 0 {
 		t.Errorf("logins waited %v", slept)
+	}
+	// Every attempt is counted once, by its outcome (OnLogin).
+	want := map[mailbox.LoginOutcome]int{mailbox.LoginFailed: 4, mailbox.LoginThrottled: 3, mailbox.LoginSucceeded: 3}
+	if fmt.Sprint(outcomes) != fmt.Sprint(want) {
+		t.Errorf("login outcomes %v, want %v", outcomes, want)
 	}
 }
 

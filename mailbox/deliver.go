@@ -119,7 +119,17 @@ func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, n
 			return 0, err
 		}
 	}
+	s.countDelivered(tx, len(accounts))
 	return id, nil
+}
+
+// countDelivered tells Options.OnDelivered of a delivery to n accounts
+// once tx has committed; a request that fails or is rolled back tells
+// nothing.
+func (s *Service) countDelivered(tx *store.Tx, n int) {
+	if f := s.onDelivered; f != nil && n > 0 {
+		tx.OnCommit(func() { f(n) })
+	}
 }
 
 // junkFolder names the account's folder with the \Junk special use

@@ -78,6 +78,7 @@ func (s *Service) sendNoticeTx(tx *store.Tx, p *noticePlan, now time.Time) (Noti
 			}
 		}
 		sent.Accounts = len(p.local)
+		s.countDelivered(tx, sent.Accounts)
 		return sent, s.record(tx, now, store.HistoryEvent{Event: store.EventDelivered, BlobID: id,
 			MessageID: p.blob.MessageID, Address: p.to, Detail: "delivery status notification, locally"})
 	}

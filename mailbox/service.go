@@ -44,6 +44,13 @@ type Options struct {
 	// (config history_days); older events are pruned by the writes that
 	// add new ones. Zero: 30 days.
 	HistoryKeep time.Duration
+	// OnDelivered, if set, is told of each committed local delivery with
+	// how many accounts' mailboxes received the message: mail from the MX
+	// and from submission, and notices (bounces, delay warnings, success
+	// notices) delivered to a local sender; not Sent copies nor APPEND.
+	// It runs on the store's writer goroutine: it must be quick. Zero:
+	// nothing is told.
+	OnDelivered func(accounts int)
 }
 
 // Service is the mail host's domain logic over one store.
@@ -57,6 +64,8 @@ type Service struct {
 	cost    int
 	noSent  bool          // Options.NoSentCopy
 	keep    time.Duration // Options.HistoryKeep
+	// onDelivered is Options.OnDelivered.
+	onDelivered func(accounts int)
 
 	locks sync.Map // mailbox id → *sync.Mutex
 
@@ -86,6 +95,8 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		cost:    opts.BcryptCost,
 		noSent:  opts.NoSentCopy,
 		keep:    opts.HistoryKeep,
+
+		onDelivered: opts.OnDelivered,
 
 		sessions: make(map[int64]map[*tracked]struct{}),
 		auth:     newAuthCache(authCacheTTL, authCacheMax),

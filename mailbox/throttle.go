@@ -459,3 +459,20 @@ func clipKey(s string) string {
 	}
 	return s
 }
+
+// LoginOutcome is how one login attempt ended, as the protocols tell it
+// to their metrics hooks.
+type LoginOutcome uint8
+
+const (
+	// LoginSucceeded: the password was right.
+	LoginSucceeded LoginOutcome = iota
+	// LoginFailed: unknown user or wrong password.
+	LoginFailed
+	// LoginThrottled: refused by the Throttle without checking the
+	// password, after too many failures.
+	LoginThrottled
+	// LoginError: the check itself failed (the store, or the server
+	// going down during the throttle's wait).
+	LoginError
+)

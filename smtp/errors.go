@@ -31,12 +31,12 @@ var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.Enhanced
 func (srv *Server) rcptError(a mailbox.Address, err error) error {
 	switch {
 	case errors.Is(err, mailbox.ErrNotLocal):
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+		return errRelayDenied
 	case errors.Is(err, mailbox.ErrNoSuchUser):
-		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+		return errNoSuchUser
 	}
 	srv.log.Error("smtp: resolve recipient", "rcpt", a.String(), "err", err)
-	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local error, try again later"}
+	return errRcptTempFail
 }
 
 // deliveryError maps a failed delivery to the reply after DATA. Nothing

@@ -67,8 +67,8 @@ func (s *session) checkInbound(raw []byte) ([]byte, inboundDecision, error) {
 	if in.RefuseLocalSpoof {
 		for _, dom := range s.claimedLocalDomains(v) {
 			if !v.AuthenticatedFor(dom) && !temporary(v) {
-				return nil, d, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
-					Message: fmt.Sprintf("Message claims to be from %s, a domain of this server, but is not authenticated (%s)", dom, v.Summary())}
+				return nil, d, &reasoned{why: RefusedLocalSpoof, SMTPError: &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+					Message: fmt.Sprintf("Message claims to be from %s, a domain of this server, but is not authenticated (%s)", dom, v.Summary())}}
 			}
 		}
 	}
@@ -80,8 +80,8 @@ func (s *session) checkInbound(raw []byte) ([]byte, inboundDecision, error) {
 				if reason == "" {
 					reason = v.Summary()
 				}
-				return nil, d, &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
-					Message: fmt.Sprintf("DMARC policy of %s rejects this message (%s)", v.DMARC.Domain, reason)}
+				return nil, d, &reasoned{why: RefusedDMARC, SMTPError: &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+					Message: fmt.Sprintf("DMARC policy of %s rejects this message (%s)", v.DMARC.Domain, reason)}}
 			}
 			d.junk = true
 		case msgauth.DMARCDispositionQuarantine:

@@ -79,6 +79,9 @@ type Options struct {
 	// Zero: none is sent; the DSN extension is still offered, and its
 	// parameters for remote recipients still go to the queue.
 	Notices Notices
+	// Metrics counts messages received, refusals by reason and, on
+	// submission, logins. Zero: nothing is counted.
+	Metrics Metrics
 }
 
 // maxLineLength is the longest command or message line accepted.
@@ -127,6 +130,9 @@ func NewMX(mb Mailboxes, opts Options) *Server {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
 	}
 	if opts.PrimaryDomain != "" {
 		d, err := mailbox.NormalizeDomain(opts.PrimaryDomain)

@@ -196,6 +196,7 @@ func (s *session) dataCmd(r io.Reader) error {
 	if res.NoticeQueued != 0 {
 		s.srv.opts.Notices.Kick()
 	}
+	s.srv.opts.Metrics.Received()
 	s.srv.log.Info("smtp: received", "id", id, "stored", res.ID, "from", s.from, "to", strings.Join(s.rcptRaw, ","),
 		"size", n, "message_id", res.MessageID, "auth", dec.summary, "junk", dec.junk, "remote", remoteIP(s.conn),
 		"success_notice", notice != nil)
@@ -240,9 +241,18 @@ func (s *session) writeTrace(buf *bytes.Buffer, id string) {
 // and the reply, so that every refusal can be found in the log; arg is
 // the command's address (clipped: it comes from the client). It returns
 // err.
+//
+// It also counts the refusal by its reason (Options.Metrics), and hands
+// go-smtp the bare reply of a reasoned one, since go-smtp maps replies
+// by type assertion.
 func (srv *Server) refused(c *gosmtp.Conn, cmd, arg string, err error) error {
-	if err != nil {
-		srv.log.Info("smtp: refused", "command", cmd, "arg", clip(arg, 100), "reason", err.Error(), "remote", remoteIP(c))
+	if err == nil {
+		return nil
+	}
+	srv.log.Info("smtp: refused", "command", cmd, "arg", clip(arg, 100), "reason", err.Error(), "remote", remoteIP(c))
+	srv.opts.Metrics.Refused(refusalOf(err))
+	if r, ok := err.(*reasoned); ok {
+		return r.SMTPError
 	}
 	return err
 }

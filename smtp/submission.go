@@ -164,12 +164,15 @@ func (s *submissionSession) login(identity, username, password string) error {
 	attempt, err := s.throttle.Begin(s.srv.down, ip, username)
 	if err != nil {
 		var te *mailbox.ThrottledError
+		outcome := mailbox.LoginThrottled
 		switch {
 		case !errors.As(err, &te):
+			outcome = mailbox.LoginError
 			s.srv.log.Info("smtp: submission login wait ended", "user", clip(username, 100), "remote", ip, "err", err)
 		case te.Log:
 			s.srv.log.Warn("smtp: submission login refused: too many failures", "user", clip(username, 100), "remote", ip, "refusals", te.Unlogged)
 		}
+		s.srv.opts.Metrics.Login(outcome)
 		return errLoginThrottled
 	}
 	if attempt.Waited > 0 {
@@ -183,15 +186,18 @@ func (s *submissionSession) login(identity, username, password string) error {
 	}
 	if errors.Is(err, mailbox.ErrAuthFailed) {
 		attempt.Fail()
+		s.srv.opts.Metrics.Login(mailbox.LoginFailed)
 		s.srv.log.Warn("smtp: submission login failed", "user", clip(username, 100), "remote", ip)
 		return gosmtp.ErrAuthFailed
 	}
 	if err != nil {
 		attempt.Abandon()
+		s.srv.opts.Metrics.Login(mailbox.LoginError)
 		s.srv.log.Error("smtp: submission login", "user", clip(username, 100), "remote", ip, "err", err)
 		return errAuthTemporary
 	}
 	attempt.Succeed()
+	s.srv.opts.Metrics.Login(mailbox.LoginSucceeded)
 	s.acct = &acct
 	s.stopTracking = s.sub.TrackSession(acct, s.endSession)
 	return nil
@@ -346,6 +352,7 @@ func (s *submissionSession) dataCmd(r io.Reader) error {
 	if err != nil {
 		return s.srv.deliveryError(id, err)
 	}
+	s.srv.opts.Metrics.Received()
 	s.srv.log.Info("smtp: submitted", "id", id, "stored", res.ID, "user", s.acct.Address, "from", s.from.String(),
 		"to", strings.Join(s.rcptRaw, ","), "local", res.Accounts, "queued", len(res.Queued), "size", n,
 		"message_id", res.MessageID, "sent_folder", res.SentFolder, "sent_uid", res.SentUID,

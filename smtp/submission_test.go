@@ -32,6 +32,7 @@ type subEnv struct {
 	throttle *mailbox.Throttle
 	log      *subLog
 	servers  []*Server // plain and implicit TLS
+	metrics  *countMetrics
 }
 
 type subLog struct {
@@ -79,7 +80,7 @@ func startSubmissionWith(t *testing.T, maxBytes int64, th *mailbox.Throttle) *su
 	if err := svc.SetAlias(ctx, "team@example.org", []string{"alice@example.org", "bob@example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	e := &subEnv{svc: svc, db: db, log: &subLog{}, throttle: th}
+	e := &subEnv{svc: svc, db: db, log: &subLog{}, throttle: th, metrics: &countMetrics{}}
 	tlsConf := testTLSConfig(t, "mail.example.org")
 	opts := SubmissionOptions{
 		Options: Options{
@@ -89,6 +90,7 @@ func startSubmissionWith(t *testing.T, maxBytes int64, th *mailbox.Throttle) *su
 			TLS:             tlsConf,
 			Logger:          slog.New(slog.NewTextHandler(e.log, nil)),
 			Now:             func() time.Time { return subNow },
+			Metrics:         e.metrics,
 		},
 		Throttle: e.throttle,
 	}

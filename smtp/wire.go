@@ -97,6 +97,9 @@ type wire struct {
 	// hostname goes first in the reply to EHLO and HELO; "" leaves
 	// go-smtp's reply as it is.
 	hostname string
+	// metrics counts the refusals go-smtp makes without asking the
+	// session (libraryRefusal); nil counts nothing.
+	metrics Metrics
 }
 
 // newWire installs a wire on c's text stream, or returns nil if the
@@ -252,10 +255,15 @@ func (rw *replyWriter) Write(p []byte) (int, error) {
 	case rw.midLine:
 	case bytes.Equal(p, sizeUnparsable) && bigSize(lines.lastMail):
 		// RFC 1870 6.1: a size the server cannot accept gets 552.
+		rw.w.countRefusal(RefusedSize)
 		e := tooBig(rw.w.limit)
 		out = fmt.Appendf(nil, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 	case lines.greeted:
 		out = greetReply(p, rw.w.hostname)
+	default:
+		if r, ok := libraryRefusal(p); ok {
+			rw.w.countRefusal(r)
+		}
 	}
 	if !rw.midLine {
 		lines.greeted = false // only the reply's first line names the server
@@ -265,6 +273,34 @@ func (rw *replyWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), rw.dst.Flush()
+}
+
+// go-smtp's own refusals, which it answers without calling the session:
+// a declared SIZE or a BDAT chunk over MaxMessageBytes (conn.go,
+// handleMail and handleBdat), and a RCPT over MaxRecipients (handleRcpt).
+// Their texts differ from every reply of Pillarbox's sessions.
+var (
+	libSizeExceeded = []byte("552 5.3.4 Max message size exceeded\r\n")
+	libTooManyRcpts = []byte("452 4.5.3 Maximum limit of ")
+)
+
+// libraryRefusal tells whether the reply line p is one of go-smtp's own
+// refusals, and why.
+func libraryRefusal(p []byte) (Refusal, bool) {
+	switch {
+	case bytes.Equal(p, libSizeExceeded):
+		return RefusedSize, true
+	case bytes.HasPrefix(p, libTooManyRcpts):
+		return RefusedTooManyRcpts, true
+	}
+	return 0, false
+}
+
+// countRefusal counts a refusal the sessions did not see.
+func (w *wire) countRefusal(r Refusal) {
+	if w.metrics != nil {
+		w.metrics.Refused(r)
+	}
 }
 
 // bigSize reports whether a MAIL command line declares a SIZE that is a

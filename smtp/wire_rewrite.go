@@ -182,6 +182,7 @@ func (s *Server) installWire(c *gosmtp.Conn) *wire {
 	w := newWire(c, s.opts.MaxMessageBytes)
 	if w != nil {
 		w.hostname = s.opts.Hostname
+		w.metrics = s.opts.Metrics
 		w.lines.primary = s.opts.PrimaryDomain
 	}
 	return w

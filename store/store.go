@@ -52,6 +52,12 @@ type Options struct {
 	// MaxPages, when positive, caps the database size in pages (PRAGMA
 	// max_page_count). Tests use it to make the store "full".
 	MaxPages int
+	// ObserveCommit, if set, is called on the writer goroutine after each
+	// committed batch with how many write requests it held and how long
+	// its transaction took, from BEGIN to the durable COMMIT. For
+	// metrics: it must be quick, since every writer waits for it. Zero:
+	// nothing is measured.
+	ObserveCommit func(requests int, took time.Duration)
 }
 
 // DB is an open Pillarbox database.
@@ -72,6 +78,7 @@ type DB struct {
 	closeErr error
 	stmts    map[string]*sql.Stmt // writer's prepared statements
 	stats    stats
+	observe  func(requests int, took time.Duration) // Options.ObserveCommit
 
 	cdb       *sql.DB // the checkpointer's connection
 	ckpt      chan struct{}
@@ -136,6 +143,8 @@ func Open(path string, opts Options) (*DB, error) {
 		quit:   make(chan struct{}),
 		exited: make(chan struct{}),
 		stmts:  make(map[string]*sql.Stmt),
+
+		observe: opts.ObserveCommit,
 	}
 	if db.max <= 0 {
 		db.max = 256

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts the writer's work since Open.
@@ -151,6 +152,10 @@ func (db *DB) commit(batch []*request) {
 	}
 
 	db.restartWALIfLong(ctx)
+	var began time.Time
+	if db.observe != nil {
+		began = time.Now()
+	}
 	if _, err := db.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
@@ -200,6 +205,9 @@ func (db *DB) commit(batch []*request) {
 		return
 	}
 	db.stats.commits.Add(1)
+	if db.observe != nil {
+		db.observe(len(batch), time.Since(began))
+	}
 	db.noteCommit()
 	db.notePending(tx.pendingText)
 	for _, f := range tx.onCommit {

@@ -16,10 +16,11 @@ import (
 // TestEmbeddedDefault runs `pillarbox serve` with no config, as the
 // README's first command does: data in ./pillarbox-data, SMTP on
 // 127.0.0.1:2525, postmaster@localhost created with its password printed,
-// and a self-signed certificate for STARTTLS.
+// a self-signed certificate for STARTTLS, and the admin listener on
+// 127.0.0.1:2780.
 func TestEmbeddedDefault(t *testing.T) {
 	// Not parallel: it needs the fixed default ports.
-	for _, addr := range []string{"127.0.0.1:2525"} {
+	for _, addr := range []string{"127.0.0.1:2525", "127.0.0.1:2780"} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Skipf("default port %s is busy: %v", addr, err)
@@ -60,6 +61,9 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
+	if code, body := get(t, "GET", "http://127.0.0.1:2780/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("default admin listener's /healthz: %d %q", code, body)
+	}
 	cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("serve after SIGINT: %v", err)

@@ -54,7 +54,7 @@ func TestServePortTakenCreatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	for _, name := range []string{"smtp", "imap", "submission"} {
+	for _, name := range []string{"smtp", "imap", "submission", "admin"} {
 		t.Run(name, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")
 			cfg := writeServeConfig(t, dataDir, func(c *Config) {
@@ -65,6 +65,8 @@ func TestServePortTakenCreatesNothing(t *testing.T) {
 					c.IMAP.Listen = busy.Addr().String()
 				case "submission":
 					c.Submission.Listen = busy.Addr().String()
+				case "admin":
+					c.Admin.Listen = busy.Addr().String()
 				}
 			})
 			serveRefused(t, cfg, dataDir, name+": cannot listen on "+busy.Addr().String())

@@ -72,6 +72,8 @@ type wiring struct {
 	// messageRate is every client address's per-minute message budget,
 	// shared by the MX and submission.
 	messageRate *netlimit.Rate
+	// metrics is serve's Prometheus registry and the hooks that feed it.
+	metrics *metrics
 }
 
 func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
@@ -101,12 +103,15 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	db, err := store.Open(dbPath(cfg), store.Options{Logger: log})
+	m := newMetrics()
+	db, err := store.Open(dbPath(cfg), store.Options{Logger: log, ObserveCommit: m.observeCommit})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log, NoSentCopy: !cfg.Submission.SaveSent, HistoryKeep: cfg.historyKeep()})
+	m.watchStore(db)
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log, NoSentCopy: !cfg.Submission.SaveSent,
+		HistoryKeep: cfg.historyKeep(), OnDelivered: m.deliveredLocal})
 	if err != nil {
 		return err
 	}
@@ -132,7 +137,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	tlsConf := serverTLSConfig(getCert)
 
 	w := &wiring{cfg: cfg, db: db, svc: svc, tls: tlsConf, log: log,
-		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{}), messageRate: cfg.messageRate()}
+		throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{}), messageRate: cfg.messageRate(), metrics: m}
 	imapSpecs, err := imapListeners(w)
 	if err != nil {
 		return err
@@ -154,10 +159,12 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		MessageRate:     w.messageRate,
 		ReadTimeout:     cfg.Limits.SMTPCommandTimeout.Duration,
 		DataTimeout:     cfg.Limits.SMTPDataTimeout.Duration,
+		Metrics:         m.smtpMX(),
 	})
 	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
 	specs = append(specs, relaySpecs...)
 	specs = append(specs, httpListeners(w, ac)...)
+	specs = append(specs, listenerSpec{name: "admin", addr: cfg.Admin.Listen, srv: newAdminServer(m, db.CheckWritable, log)})
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),
@@ -184,8 +191,8 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 			if sp.implicitTLS {
 				refusal = nil
 			}
-			ln = netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP,
-				ConnRate: cfg.connRate(), Refusal: refusal, Logger: log})
+			ln = m.countConns(sp.name, netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP,
+				ConnRate: cfg.connRate(), Refusal: refusal, Logger: log, Refused: m.refusedConns(sp.name)}))
 			if sp.implicitTLS {
 				ln = tls.NewListener(ln, tlsConf)
 			}

@@ -14,6 +14,7 @@ func imapListeners(w *wiring) ([]listenerSpec, error) {
 		AppendLimit: w.cfg.SMTP.MaxMessageBytes,
 		Throttle:    w.throttle, // shared with submission: one per process
 		Logger:      w.log,
+		OnLogin:     w.metrics.loginHook("imap"),
 	})
 	return []listenerSpec{
 		{name: "imap", addr: w.cfg.IMAP.Listen, srv: srv},

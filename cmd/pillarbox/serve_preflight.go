@@ -24,6 +24,7 @@ func configListeners(cfg *Config) []listenerSpec {
 		{name: "submissions", addr: cfg.Submission.ListenTLS},
 		{name: "http", addr: cfg.HTTP.Listen},
 		{name: "https", addr: cfg.HTTPS.Listen},
+		{name: "admin", addr: cfg.Admin.Listen},
 	} {
 		if sp.addr != "" {
 			out = append(out, sp)

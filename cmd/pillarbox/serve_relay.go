@@ -36,6 +36,8 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 		Logger:         w.log,
 		MaxConnections: cfg.Relay.MaxConnections,
 		PerDomain:      cfg.Relay.PerDomain,
+		OnAttempt:      w.metrics.relayAttempt,
+		OnBounce:       w.metrics.relayBounce,
 	})
 	w.notices = runner
 	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}
@@ -50,6 +52,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 			MessageRate:     w.messageRate,
 			ReadTimeout:     cfg.Limits.SMTPCommandTimeout.Duration,
 			DataTimeout:     cfg.Limits.SMTPDataTimeout.Duration,
+			Metrics:         w.metrics.smtpSubmission(),
 		},
 		Throttle: w.throttle,
 	}

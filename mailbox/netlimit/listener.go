@@ -33,10 +33,22 @@ type Options struct {
 	// Logger gets accept errors and, at most once a minute, how many
 	// connections were refused. Zero: slog.Default().
 	Logger *slog.Logger
+	// Refused, if set, is called with the reason of each connection
+	// refused: "max_connections" (the listener's cap) or
+	// "max_connections_per_ip". For metrics; it runs in Accept, so it
+	// must be quick. Zero: refusals are only logged.
+	Refused func(reason string)
 	// Now is the clock of refusals and of the connections' read limits.
 	// Zero: time.Now.
 	Now func() time.Time
 }
+
+// Reasons given to Options.Refused.
+const (
+	RefusedMaxConns      = "max_connections"
+	RefusedMaxConnsPerIP = "max_connections_per_ip"
+	RefusedConnRate      = "connections_per_minute"
+)
 
 // refusalTimeout bounds the write of a refusal. A new connection's send
 // buffer is empty, so the write does not wait in practice, and Accept
@@ -126,11 +138,11 @@ func (l *Listener) admit(c net.Conn) *Conn {
 	reason := ""
 	switch {
 	case limited:
-		reason = "connections_per_minute"
+		reason = RefusedConnRate
 	case l.opts.MaxConns > 0 && l.open >= l.opts.MaxConns:
-		reason = "max_connections"
+		reason = RefusedMaxConns
 	case keyed && l.opts.MaxConnsPerIP > 0 && l.perIP[key] >= l.opts.MaxConnsPerIP:
-		reason = "max_connections_per_ip"
+		reason = RefusedMaxConnsPerIP
 	}
 	if reason != "" {
 		refused, open := l.countRefusalLocked()
@@ -138,6 +150,9 @@ func (l *Listener) admit(c net.Conn) *Conn {
 		if refused > 0 {
 			l.log.Warn("netlimit: connections refused", "addr", l.inner.Addr().String(), "refused", refused,
 				"last_client", key.String(), "last_reason", reason, "open", open, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxConnsPerIP)
+		}
+		if l.opts.Refused != nil {
+			l.opts.Refused(reason)
 		}
 		l.refuse(c)
 		return nil

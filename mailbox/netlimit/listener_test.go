@@ -362,3 +362,35 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 		t.Fatalf("log after a minute:\n%s\nwant refused=1, then refused=2", logged.String())
 	}
 }
+
+// TestRefusedReasons: each refusal is reported with the cap that made
+// it, before the client is closed.
+func TestRefusedReasons(t *testing.T) {
+	t.Parallel()
+	reasons := make(chan string, 4)
+	_, addr := startEcho(t, Options{MaxConns: 3, MaxConnsPerIP: 1, Refused: func(r string) { reasons <- r }})
+	next := func() string {
+		t.Helper()
+		select {
+		case r := <-reasons:
+			return r
+		default:
+			t.Fatal("refusal not reported")
+			return ""
+		}
+	}
+	dialFrom(t, "127.0.0.1", addr).wantServed()
+	dialFrom(t, "127.0.0.1", addr).wantRefused("")
+	if r := next(); r != RefusedMaxConnsPerIP {
+		t.Errorf("per-IP refusal reported as %q", r)
+	}
+	dialFrom(t, "127.0.0.2", addr).wantServed()
+	dialFrom(t, "127.0.0.3", addr).wantServed()
+	dialFrom(t, "127.0.0.4", addr).wantRefused("")
+	if r := next(); r != RefusedMaxConns {
+		t.Errorf("total cap refusal reported as %q", r)
+	}
+	if len(reasons) != 0 {
+		t.Errorf("%d more refusals reported than made", len(reasons))
+	}
+}

@@ -76,6 +76,15 @@ type Options struct {
 	// attempt in flight, with the earliest next attempt (zero when no
 	// queued item has one). For tests and monitoring; it must be quick.
 	OnIdle func(next time.Time)
+	// OnAttempt, if set, is told the outcome of each recipient's
+	// delivery attempt once it is recorded: delivered, deferred, or
+	// failed (a permanent refusal, or a deferral past Schedule.MaxAge).
+	// An attempt cut short by shutdown is not one. For metrics; it must
+	// be quick. Zero: nothing is told.
+	OnAttempt func(mailbox.QueueOutcome)
+	// OnBounce, if set, is called for each failure notice (bounce) sent
+	// or queued to a sender, once recorded. Zero: nothing is told.
+	OnBounce func()
 }
 
 // errorBackoff is the wait after the store failed the scheduler.
@@ -463,6 +472,10 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 	if err != nil {
 		// The items stay claimed and are retried at their lease.
 		r.log.Error("relay: recording attempt failed", "queue_id", g.items[0].ID, "err", err)
+	} else if r.opts.OnAttempt != nil {
+		for _, res := range results {
+			r.opts.OnAttempt(res.Outcome)
+		}
 	}
 	// One line per recipient and attempt, logged once the outcome is
 	// recorded, so that what the log says is what the queue holds.
@@ -473,6 +486,9 @@ func (r *Runner) finish(ctx context.Context, g *group, replies []reply, data []b
 		return
 	}
 	kind := map[string]string{actionFailed: "bounce", actionDelayed: "delay warning", actionDelivered: "success notice"}[(&dsn{Recipients: report}).kind()]
+	if kind == "bounce" && sent.Dropped == "" && r.opts.OnBounce != nil {
+		r.opts.OnBounce()
+	}
 	switch {
 	case sent.Dropped != "":
 		r.log.Warn("relay: notice not sent", "kind", kind, "to", g.sender(), "reason", sent.Dropped)

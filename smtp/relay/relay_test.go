@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,13 @@ func TestWholeSchedule(t *testing.T) {
 	e.sink.setScript("carol@remote.test", 550)
 	e.sink.setScript("dave@remote.test", 451)
 	e.submit("whole schedule", "bob@remote.test", "carol@remote.test", "dave@remote.test")
-	e.start(e.options())
+	o := e.options()
+	var mu sync.Mutex
+	outcomes := map[mailbox.QueueOutcome]int{}
+	bounces := 0
+	o.OnAttempt = func(oc mailbox.QueueOutcome) { mu.Lock(); outcomes[oc]++; mu.Unlock() }
+	o.OnBounce = func() { mu.Lock(); bounces++; mu.Unlock() }
+	e.start(o)
 
 	moves := e.runSchedule()
 	m := time.Minute
@@ -85,6 +92,15 @@ func TestWholeSchedule(t *testing.T) {
 	}
 	wantContains(t, "log", log, "relay: delivered", "relay: failed", "relay: expired", "relay: notice delivered",
 		"remote=mx.remote.test", `reply="451 4.2.0 Mailbox busy, try later"`)
+	// The hooks saw each recorded attempt: bob deferred twice then
+	// delivered, carol failed, dave deferred six times then expired;
+	// carol's and dave's bounces.
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[mailbox.QueueOutcome]int{mailbox.QueueDelivered: 1, mailbox.QueueDeferred: 8, mailbox.QueueFailed: 2}
+	if fmt.Sprint(outcomes) != fmt.Sprint(want) || bounces != 2 {
+		t.Errorf("attempts %v and %d bounces, want %v and 2", outcomes, bounces, want)
+	}
 }
 
 func TestRecipientsShareTransaction(t *testing.T) {
