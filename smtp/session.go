@@ -37,6 +37,15 @@ type session struct {
 	// for that so that no committed message loses its 250.
 	dataMu sync.Mutex
 	inData bool
+
+	// running is held by Data while it runs. During BDAT, go-smtp runs
+	// Data in a goroutine of its own and resets the session from the
+	// connection's goroutine (on RSET, a new MAIL, an error) without
+	// waiting for it; it closes the chunk pipe first, so that Data ends
+	// soon. Reset waits on running before it clears the envelope that
+	// Data reads.
+	running sync.Mutex
+	bdat    bdatGuard // under running
 }
 
 // endData releases the server's in-flight count once the reply to DATA
@@ -51,6 +60,9 @@ func (s *session) endData() {
 }
 
 func (s *session) Reset() {
+	s.running.Lock()
+	defer s.running.Unlock()
+	s.bdat.settle()
 	s.endData()
 	s.from, s.fromSet, s.utf8 = "", false, false
 	s.rcptRaw, s.rcpts, s.seenRcpts = nil, nil, nil
@@ -133,7 +145,11 @@ func (s *session) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	return s.srv.refused(s.conn, "DATA", s.from, s.dataCmd(r))
+	s.running.Lock()
+	defer s.running.Unlock()
+	s.bdat.started(r)
+	err := s.dataCmd(r)
+	return s.srv.refused(s.conn, "DATA", s.from, err)
 }
 
 func (s *session) dataCmd(r io.Reader) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,11 +100,19 @@ type submissionSession struct {
 	mail         mailbox.QueueParams
 	localParams  []mailbox.QueueParams
 	remoteParams map[mailbox.Address]mailbox.QueueParams
+
+	// running is held by Data while it runs, and Reset waits on it: see
+	// session.running.
+	running sync.Mutex
+	bdat    bdatGuard // under running
 }
 
 var _ gosmtp.AuthSession = (*submissionSession)(nil)
 
 func (s *submissionSession) Reset() {
+	s.running.Lock()
+	defer s.running.Unlock()
+	s.bdat.settle()
 	s.from, s.fromSet, s.utf8 = mailbox.Address{}, false, false
 	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
 	s.mail, s.localParams, s.remoteParams = mailbox.QueueParams{}, nil, nil
@@ -299,7 +308,11 @@ func (s *submissionSession) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *submissionSession) Data(r io.Reader) error {
-	return s.srv.refused(s.conn, "DATA", s.from.String(), s.dataCmd(r))
+	s.running.Lock()
+	defer s.running.Unlock()
+	s.bdat.started(r)
+	err := s.dataCmd(r)
+	return s.srv.refused(s.conn, "DATA", s.from.String(), err)
 }
 
 func (s *submissionSession) dataCmd(r io.Reader) error {
