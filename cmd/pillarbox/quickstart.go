@@ -190,44 +190,17 @@ func writeVerifiedConfig(path string, text []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	if err := f.Chmod(0o640); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(text); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if _, err := LoadConfig(f.Name()); err != nil {
-		return fmt.Errorf("the config written does not load (a bug in quickstart): %w", err)
-	}
-	// --force keeps the config it replaces beside it: it may list other
-	// domains or certificate files.
-	if old, err := os.ReadFile(path); err == nil {
-		if err := os.WriteFile(path+".bak", old, 0o640); err != nil {
-			return fmt.Errorf("keeping the old config as %s.bak: %w", path, err)
+	return writeFileVerified(path, text, 0o640, func(tmp string) error {
+		if _, err := LoadConfig(tmp); err != nil {
+			return fmt.Errorf("the config written does not load (a bug in quickstart): %w", err)
 		}
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// The rename is durable once the directory is.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+		// --force keeps the config it replaces beside it: it may list
+		// other domains or certificate files.
+		if old, err := os.ReadFile(path); err == nil {
+			if err := os.WriteFile(path+".bak", old, 0o640); err != nil {
+				return fmt.Errorf("keeping the old config as %s.bak: %w", path, err)
+			}
+		}
+		return nil
+	})
 }

@@ -129,13 +129,22 @@ func selfSigned(hostname string, now time.Time) (certPEM, keyPEM []byte, err err
 // writeFileAtomic writes data to path with mode 0600 through a synced
 // temporary file and a rename, so path never holds a partial file.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	return writeFileVerified(path, data, 0o600, nil)
+}
+
+// writeFileVerified writes data to a temporary file beside path with
+// mode, syncs it, lets verify (if not nil) look at it by name, renames it
+// over path and syncs the directory, so that path holds either its old
+// contents or all of data, also after a crash. An error from verify
+// leaves path as it was.
+func writeFileVerified(path string, data []byte, mode os.FileMode, verify func(tmp string) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	// CreateTemp already uses 0600; Chmod says so where it matters.
-	if err := f.Chmod(0o600); err != nil {
+	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return err
 	}
@@ -150,7 +159,20 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if verify != nil {
+		if err := verify(f.Name()); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // serverTLSConfig builds the *tls.Config used by every listener: MinVersion
