@@ -41,3 +41,52 @@ func TestBDATResetMidMessage(t *testing.T) {
 		t.Errorf("bob has %d messages, want 1", n)
 	}
 }
+
+// TestBDATEmptyChunk: an empty chunk that is not the LAST is refused
+// before go-smtp starts a goroutine for it; pipelined with RSET and
+// further transfers it used to leave that goroutine to run late, read
+// the next transfer's envelope and answer it (or block for good), and
+// the session's Reset to wait on it for ever. Every command gets its
+// reply, in order, and "BDAT 0 LAST" still ends a message.
+func TestBDATEmptyChunk(t *testing.T) {
+	t.Parallel()
+	e := startMX(t, envOptions{})
+	tc, nc := rawConn(t, e.addr)
+	cmd(t, tc, "EHLO client.example.net", 250)
+	var b []byte
+	const reps = 200
+	for range reps {
+		b = append(b, "MAIL FROM:<zoe@example.net>\r\nRCPT TO:<alice@example.org>\r\nBDAT 0\r\nRSET\r\n"...)
+		b = append(b, "MAIL FROM:<zoe@example.net>\r\nRCPT TO:<alice@example.org>\r\nBDAT 3\r\nabcRSET\r\n"...)
+	}
+	b = append(b, "NOOP\r\n"...)
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range reps {
+		for j, want := range []int{250, 250, 501, 250, 250, 250, 250, 250} {
+			code, msg, err := tc.ReadResponse(want)
+			if err != nil {
+				t.Fatalf("round %d, reply %d: %d %s (%v), want %d", i, j, code, msg, err, want)
+			}
+			if j == 2 && msg != "5.5.4 An empty BDAT chunk must be the LAST" {
+				t.Fatalf("empty chunk: %d %q", code, msg)
+			}
+		}
+	}
+	if code, m, err := tc.ReadResponse(250); err != nil {
+		t.Fatalf("NOOP after the rounds: %d %s %v", code, m, err)
+	}
+	cmd(t, tc, "MAIL FROM:<zoe@example.net>", 250)
+	cmd(t, tc, "RCPT TO:<bob@example.org>", 250)
+	msg := "Subject: zero last\r\n\r\nhi\r\n"
+	fmt.Fprintf(nc, "BDAT %d\r\n%sBDAT 0 LAST\r\n", len(msg), msg)
+	for _, want := range []int{250, 250} {
+		if code, m, err := tc.ReadResponse(want); err != nil {
+			t.Fatalf("chunk then BDAT 0 LAST: %d %s %v", code, m, err)
+		}
+	}
+	if n := inboxCount(t, e, "bob@example.org"); n != 1 {
+		t.Fatalf("bob has %d messages, want 1", n)
+	}
+}

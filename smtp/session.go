@@ -62,7 +62,7 @@ func (s *session) endData() {
 func (s *session) Reset() {
 	s.running.Lock()
 	defer s.running.Unlock()
-	s.bdat.settle()
+	s.bdat.settle(s.srv.log)
 	s.endData()
 	s.from, s.fromSet, s.utf8 = "", false, false
 	s.rcptRaw, s.rcpts, s.seenRcpts = nil, nil, nil

@@ -112,7 +112,7 @@ var _ gosmtp.AuthSession = (*submissionSession)(nil)
 func (s *submissionSession) Reset() {
 	s.running.Lock()
 	defer s.running.Unlock()
-	s.bdat.settle()
+	s.bdat.settle(s.srv.log)
 	s.from, s.fromSet, s.utf8 = mailbox.Address{}, false, false
 	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
 	s.mail, s.localParams, s.remoteParams = mailbox.QueueParams{}, nil, nil

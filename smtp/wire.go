@@ -146,6 +146,10 @@ type lineReader struct {
 	// when the wire is installed (inside go-smtp's EHLO handling), until
 	// the first line of the reply.
 	greeted bool
+	// emptyChunk is set while the last command line was an empty BDAT
+	// chunk that is not the last, handed over so that go-smtp refuses it
+	// (refuseEmptyChunk), until its reply.
+	emptyChunk bool
 }
 
 func (r *lineReader) Read(p []byte) (int, error) {
@@ -174,8 +178,11 @@ func (r *lineReader) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	if !r.raw && !r.midLine && r.primary != "" {
-		if r.completePostmaster() {
+	if !r.raw && !r.midLine {
+		if r.refuseEmptyChunk() {
+			return r.Read(p)
+		}
+		if r.primary != "" && r.completePostmaster() {
 			return r.Read(p)
 		}
 	}
@@ -260,6 +267,10 @@ func (rw *replyWriter) Write(p []byte) (int, error) {
 		out = fmt.Appendf(nil, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 	case lines.greeted:
 		out = greetReply(p, rw.w.hostname)
+	case lines.emptyChunk && bytes.Equal(p, bdatUnknownArg):
+		rw.w.countRefusal(RefusedSyntax)
+		out = emptyChunkRefusal
+		lines.emptyChunk = false
 	default:
 		if r, ok := libraryRefusal(p); ok {
 			rw.w.countRefusal(r)
