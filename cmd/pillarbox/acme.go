@@ -51,6 +51,8 @@ type acmeCerts struct {
 	// has it. Nil until the first is there.
 	current atomic.Pointer[tls.Certificate]
 	warned  atomic.Bool // the fallback was logged
+	// extra spaces out the orders for the names beside the hostname.
+	extra *nameBackoff
 }
 
 // acmeDir is where the ACME account key and certificates are kept.
@@ -95,7 +97,7 @@ func newACMECerts(cfg *Config, isLocal func(string) bool, fallback func(*tls.Cli
 	if err := os.MkdirAll(acmeDir(cfg), 0o700); err != nil {
 		return nil, fmt.Errorf("tls.acme: %w", err)
 	}
-	a := &acmeCerts{hostname: cfg.Hostname, isLocal: isLocal, fallback: fallback, log: log}
+	a := &acmeCerts{hostname: cfg.Hostname, isLocal: isLocal, fallback: fallback, log: log, extra: newNameBackoff(time.Now)}
 	a.m = &autocert.Manager{
 		Prompt:      autocert.AcceptTOS,
 		Email:       cfg.TLS.ACMEEmail,
@@ -145,12 +147,20 @@ func (a *acmeCerts) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	}
 	h := *hello
 	name := strings.TrimSuffix(strings.ToLower(h.ServerName), ".")
-	if name == "" || a.policy(hello.Context(), name) != nil {
+	if name == "" || a.policy(hello.Context(), name) != nil || name != a.hostname && !a.extra.allowed(name) {
 		name = a.hostname
 	}
 	h.ServerName = name
 	if name != a.hostname {
-		return a.m.GetCertificate(&h)
+		c, err := a.m.GetCertificate(&h)
+		if err != nil {
+			wait := a.extra.failed(name)
+			a.log.Error("acme: no certificate for a name beside the hostname; not asking the CA for it again for a while",
+				"name", name, "retry_in", wait, "err", err)
+			return nil, err
+		}
+		a.extra.succeeded(name)
+		return c, nil
 	}
 	cur := a.current.Load()
 	if cur == nil {

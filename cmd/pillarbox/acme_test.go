@@ -172,3 +172,44 @@ func TestACMECachePut(t *testing.T) {
 		t.Fatalf("Get after Put: %v", err)
 	}
 }
+
+// TestACMEExtraNameBackoff: a name beside the hostname whose order
+// fails is not ordered again for an hour, doubling to a day; meanwhile
+// a hello for it gets the hostname's certificate, and the CA is not
+// asked (here it refuses at once, and each ask would log a line).
+func TestACMEExtraNameBackoff(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	a := testACMECerts(t, &buf, "example.test")
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	a.extra.now = func() time.Time { return now }
+	hello := &tls.ClientHelloInfo{ServerName: "mta-sts.example.test", SupportedProtos: []string{"http/1.1"}}
+	if _, err := a.GetCertificate(hello); err == nil {
+		t.Fatal("a CA that refuses gave a certificate")
+	}
+	if n := strings.Count(buf.String(), "not asking the CA"); n != 1 {
+		t.Fatalf("%d failure lines after one order, want 1:\n%s", n, buf.String())
+	}
+	// Within the hour: the hostname's (fallback) certificate, no order.
+	for range 3 {
+		c, err := a.GetCertificate(hello)
+		if err != nil || c == nil || c.Leaf == nil && len(c.Certificate) == 0 {
+			t.Fatalf("during the backoff: %v, %v", c, err)
+		}
+	}
+	if n := strings.Count(buf.String(), "not asking the CA"); n != 1 {
+		t.Fatalf("%d failure lines during the backoff, want still 1", n)
+	}
+	now = now.Add(time.Hour)
+	a.GetCertificate(hello)
+	if !strings.Contains(buf.String(), "retry_in=2h0m0s") {
+		t.Fatalf("second failure does not double the wait:\n%s", buf.String())
+	}
+	for range 10 {
+		now = now.Add(25 * time.Hour)
+		a.GetCertificate(hello)
+	}
+	if !strings.Contains(buf.String(), "retry_in=24h0m0s") || strings.Contains(buf.String(), "retry_in=48h") {
+		t.Fatalf("the wait is not capped at a day:\n%s", buf.String())
+	}
+}
