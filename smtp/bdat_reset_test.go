@@ -2,6 +2,9 @@ package smtp
 
 import (
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -14,7 +17,8 @@ import (
 // the one while the other cleared it (a data race under -race).
 func TestBDATResetMidMessage(t *testing.T) {
 	t.Parallel()
-	e := startMX(t, envOptions{})
+	var log lockedLog
+	e := startMX(t, envOptions{opts: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}})
 	tc, nc := rawConn(t, e.addr)
 	cmd(t, tc, "EHLO client.example.net", 250)
 	for i := range 10 {
@@ -40,6 +44,28 @@ func TestBDATResetMidMessage(t *testing.T) {
 	if n := inboxCount(t, e, "bob@example.org"); n != 1 {
 		t.Errorf("bob has %d messages, want 1", n)
 	}
+	// A transfer the client reset is not a refusal.
+	if strings.Contains(log.String(), "command=DATA") {
+		t.Errorf("a reset BDAT transfer logged as refused:\n%s", log.String())
+	}
+}
+
+// lockedLog is a log buffer the server writes from its goroutines.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // TestBDATEmptyChunk: an empty chunk that is not the LAST is refused

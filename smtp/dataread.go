@@ -70,6 +70,9 @@ func dataError(err error) error {
 		return gosmtp.ErrDataTooLarge
 	case errors.Is(err, gosmtp.ErrTooLongLine):
 		return errLineTooLong
+	case errors.Is(err, gosmtp.ErrDataReset):
+		// The client ended a BDAT transfer; go-smtp answers nothing.
+		return gosmtp.ErrDataReset
 	case errors.As(err, &se):
 		return se
 	}

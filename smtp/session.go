@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -264,6 +265,11 @@ func (s *session) writeTrace(buf *bytes.Buffer, id string) {
 func (srv *Server) refused(c *gosmtp.Conn, cmd, arg string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, gosmtp.ErrDataReset) {
+		// The client ended a BDAT transfer (RSET, a new MAIL): nothing
+		// was refused, and go-smtp writes no reply for it.
+		return err
 	}
 	srv.log.Info("smtp: refused", "command", cmd, "arg", clip(arg, 100), "reason", err.Error(), "remote", remoteIP(c))
 	srv.opts.Metrics.Refused(refusalOf(err))

@@ -46,6 +46,16 @@ func newHTTPServer(h http.Handler, tlsConf *tls.Config, log *slog.Logger) *httpS
 		WriteTimeout:      httpWriteTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		MaxHeaderBytes:    httpMaxHeaderBytes,
+		// HTTP/2 clears the connection's write deadline and applies
+		// WriteTimeout per stream: without a byte timeout, a client that
+		// stops reading holds the connection, and its cap's slot, for
+		// ever.
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 32,
+			WriteByteTimeout:     httpWriteTimeout,
+			SendPingTimeout:      httpIdleTimeout / 2,
+			PingTimeout:          15 * time.Second,
+		},
 		// Failed handshakes and malformed requests are the server's
 		// only errors; they are worth a line, not a warning.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelInfo),
