@@ -76,9 +76,9 @@ func scrape(t *testing.T, url string) map[string]float64 {
 
 // startAdmin serves an admin server for m over db on 127.0.0.1:0 and
 // returns its base URL.
-func startAdmin(t *testing.T, m *metrics, check func(context.Context) error) string {
+func startAdmin(t *testing.T, m *metrics, check func(context.Context) error, now func() time.Time) string {
 	t.Helper()
-	a := newAdminServer(m, check, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a := newAdminServer(m, check, now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,8 @@ func TestAdminServer(t *testing.T) {
 	}
 	defer db.Close()
 	m.watchStore(db)
-	base := startAdmin(t, m, db.CheckWritable)
+	var clock atomic.Int64 // seconds
+	base := startAdmin(t, m, db.CheckWritable, func() time.Time { return time.Unix(clock.Load(), 0) })
 
 	if code, body := get(t, "GET", base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q, want 200 ok", code, body)
@@ -149,6 +150,7 @@ func TestAdminServer(t *testing.T) {
 	}
 
 	db.Close()
+	clock.Add(1) // past healthFresh, or the last result answers
 	if code, body := get(t, "GET", base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "closed") {
 		t.Errorf("/healthz on a closed store: %d %q, want 503 naming the error", code, body)
 	}
@@ -168,11 +170,12 @@ func TestHealthOneCheckAtATime(t *testing.T) {
 	t.Parallel()
 	var started atomic.Int32
 	release := make(chan struct{})
+	var clock atomic.Int64 // seconds
 	h := &health{timeout: 100 * time.Millisecond, check: func(ctx context.Context) error {
 		started.Add(1)
 		<-release
 		return errors.New("stuck")
-	}}
+	}, now: func() time.Time { return time.Unix(clock.Load(), 0) }}
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() { errs <- h.run(context.Background()) }()
@@ -198,8 +201,36 @@ func TestHealthOneCheckAtATime(t *testing.T) {
 		}
 		<-r.done
 	}
+	clock.Add(1) // past healthFresh: a new check, not the hung one's result
 	if err := h.run(context.Background()); err != nil {
 		t.Errorf("after the hang: %v", err)
+	}
+}
+
+// TestHealthReusesFreshResult: requests one after another within
+// healthFresh share one check, so that hammering /healthz does not make
+// a committed write each; after it, a new check runs.
+func TestHealthReusesFreshResult(t *testing.T) {
+	t.Parallel()
+	var checks atomic.Int32
+	var clock atomic.Int64 // milliseconds
+	h := &health{timeout: time.Second, check: func(context.Context) error {
+		checks.Add(1)
+		return nil
+	}, now: func() time.Time { return time.UnixMilli(clock.Load()) }}
+	for range 10 {
+		if err := h.run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(50)
+	}
+	if n := checks.Load(); n != 1 {
+		t.Fatalf("%d checks for 10 requests within %v, want 1", n, healthFresh)
+	}
+	clock.Add(int64(healthFresh / time.Millisecond))
+	h.run(context.Background())
+	if n := checks.Load(); n != 2 {
+		t.Fatalf("%d checks after %v, want 2", n, healthFresh)
 	}
 }
 
@@ -207,7 +238,7 @@ func TestHealthOneCheckAtATime(t *testing.T) {
 func TestHooksCount(t *testing.T) {
 	t.Parallel()
 	m := newMetrics()
-	base := startAdmin(t, m, func(context.Context) error { return nil })
+	base := startAdmin(t, m, func(context.Context) error { return nil }, nil)
 	mx, sub := m.smtpMX(), m.smtpSubmission()
 	mx.Received()
 	mx.Refused(smtp.RefusedRcptUnknown)
@@ -321,7 +352,7 @@ func TestMetricsLint(t *testing.T) {
 func TestAdminKeepAlive(t *testing.T) {
 	t.Parallel()
 	m := newMetrics()
-	a := newAdminServer(m, func(context.Context) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a := newAdminServer(m, func(context.Context) error { return nil }, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +420,7 @@ func TestStoreGauges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := startAdmin(t, m, db.CheckWritable)
+	base := startAdmin(t, m, db.CheckWritable, nil)
 	got := scrape(t, base+"/metrics")
 	// The held item is the oldest, but not queued: the age is the
 	// second item's, created at t0+30s.

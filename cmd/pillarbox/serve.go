@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
 	specs = append(specs, relaySpecs...)
 	specs = append(specs, httpListeners(w, ac)...)
-	specs = append(specs, listenerSpec{name: "admin", addr: cfg.Admin.Listen, srv: newAdminServer(m, db.CheckWritable, log)})
+	specs = append(specs, listenerSpec{name: "admin", addr: cfg.Admin.Listen, srv: newAdminServer(m, db.CheckWritable, nil, log)})
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),

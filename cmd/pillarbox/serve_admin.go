@@ -26,7 +26,10 @@ type adminServer struct {
 
 // newAdminServer serves m's registry and a health check that commits a
 // write to the store (checkWritable, store.DB.CheckWritable in serve).
-func newAdminServer(m *metrics, checkWritable func(context.Context) error, log *slog.Logger) *adminServer {
+//
+// now is the clock of /healthz's reuse of a fresh result (nil:
+// time.Now).
+func newAdminServer(m *metrics, checkWritable func(context.Context) error, now func() time.Time, log *slog.Logger) *adminServer {
 	mux := http.NewServeMux()
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -36,7 +39,7 @@ func newAdminServer(m *metrics, checkWritable func(context.Context) error, log *
 		ErrorHandling: promhttp.ContinueOnError,
 		Timeout:       2 * storeScrapeTimeout,
 	}))
-	h := &health{check: checkWritable, timeout: healthTimeout}
+	h := &health{check: checkWritable, timeout: healthTimeout, now: now}
 	mux.HandleFunc("GET /healthz", h.serveHTTP)
 	return &adminServer{srv: &http.Server{
 		Handler:           mux,
@@ -72,9 +75,19 @@ type health struct {
 	check   func(context.Context) error
 	timeout time.Duration
 
+	// now is the clock of reuse. Zero: time.Now.
+	now func() time.Time
+
 	mu      sync.Mutex
 	running *healthRun // the check in flight, or nil
+	last    *healthRun // the last check that ended, reused for healthFresh
+	lastAt  time.Time
 }
+
+// healthFresh is how long a check's result answers the requests after
+// it: each check commits a write, and requests one after another must
+// not become a write and an fsync each.
+const healthFresh = time.Second
 
 // healthRun is one check; err is set before done is closed.
 type healthRun struct {
@@ -85,8 +98,15 @@ type healthRun struct {
 // run joins the check in flight, or starts one, and waits for it up to
 // the timeout.
 func (h *health) run(ctx context.Context) error {
+	now := time.Now
+	if h.now != nil {
+		now = h.now
+	}
 	h.mu.Lock()
 	r := h.running
+	if r == nil && h.last != nil && now().Sub(h.lastAt) < healthFresh {
+		r = h.last
+	}
 	if r == nil {
 		r = &healthRun{done: make(chan struct{})}
 		h.running = r
@@ -95,7 +115,7 @@ func (h *health) run(ctx context.Context) error {
 			r.err = h.check(cctx)
 			cancel()
 			h.mu.Lock()
-			h.running = nil
+			h.running, h.last, h.lastAt = nil, r, now()
 			h.mu.Unlock()
 			close(r.done)
 		}()
