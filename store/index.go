@@ -11,7 +11,7 @@ import (
 const indexBatch = 256
 
 // The indexer runs once indexAfterRows texts are pending, or indexIdle
-// after the last one arrived. SEARCH does not wait for either: it flushes.
+// (Options.IndexIdle) after the last one arrived. SEARCH does not wait for either: it flushes.
 const (
 	indexAfterRows = 64
 	indexIdle      = 2 * time.Second
@@ -59,7 +59,7 @@ func (db *DB) notePending(n int) {
 		db.kickIndexer()
 		return
 	}
-	db.idxTimer.Reset(indexIdle)
+	db.idxTimer.Reset(db.idxIdle)
 }
 
 func (db *DB) indexer() {

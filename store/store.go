@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -58,6 +59,10 @@ type Options struct {
 	// metrics: it must be quick, since every writer waits for it. Zero:
 	// nothing is measured.
 	ObserveCommit func(requests int, took time.Duration)
+	// IndexIdle is how long after the last new text the indexer moves
+	// pending texts into the full-text index, if fewer than 64 are
+	// pending. Zero: 2 s. Tests that look at the backlog set it long.
+	IndexIdle time.Duration
 }
 
 // DB is an open Pillarbox database.
@@ -88,6 +93,7 @@ type DB struct {
 
 	idx         chan struct{} // kicks the indexer
 	idxTimer    *time.Timer   // kicks it after a quiet period
+	idxIdle     time.Duration // that period (Options.IndexIdle)
 	pendingRows int           // texts pending since the last kick; writer goroutine only
 	idxStop     chan struct{}
 	idxOnce     sync.Once
@@ -145,6 +151,7 @@ func Open(path string, opts Options) (*DB, error) {
 		stmts:  make(map[string]*sql.Stmt),
 
 		observe: opts.ObserveCommit,
+		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
 	}
 	if db.max <= 0 {
 		db.max = 256
