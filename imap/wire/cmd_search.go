@@ -11,9 +11,9 @@ import (
 // return options (RFC 4731, RFC 5182 SAVE).
 type Search struct {
 	Base
-	UID     bool
-	Charset string              // upper case; "" when absent
-	Return  *imap.SearchOptions // nil without RETURN; RETURN () means ALL
+	UID      bool
+	Charset  string              // upper case; "" when absent
+	Return   *imap.SearchOptions // nil without RETURN; RETURN () means ALL
 	Criteria SearchCriteria
 }
 

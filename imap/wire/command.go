@@ -314,21 +314,24 @@ func (r *Reader) mailboxName(s string, pattern bool) string {
 		if !utf8.ValidString(s) {
 			r.fail("Invalid UTF-8 mailbox name")
 		}
-		for i := 0; i < len(s); i++ {
-			if s[i] < 0x20 || s[i] == 0x7f {
-				r.fail("Invalid character in mailbox name")
+	} else {
+		d, err := DecodeMUTF7(s)
+		if err != nil {
+			if pattern {
+				r.fail("Invalid modified UTF-7 in pattern")
 			}
+			r.fail("Invalid modified UTF-7 mailbox name")
 		}
-		return s
+		s = d
 	}
-	d, err := DecodeMUTF7(s)
-	if err != nil {
-		if pattern {
-			r.fail("Invalid modified UTF-7 in pattern")
+	// Control characters, raw or encoded, have no place in a name (RFC
+	// 9051 section 5.1 lets the server refuse them).
+	for _, c := range s {
+		if c < 0x20 || (c >= 0x7f && c < 0xa0) {
+			r.fail("Invalid character in mailbox name")
 		}
-		r.fail("Invalid modified UTF-7 mailbox name")
 	}
-	return d
+	return s
 }
 
 // listMailbox reads list-mailbox = 1*list-char / string, decoded like a

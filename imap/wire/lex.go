@@ -271,6 +271,9 @@ func (r *Reader) list(empty bool, item func()) {
 			r.leave()
 			return
 		}
+		if r.atEnd() {
+			r.fail("Expected ')'")
+		}
 		r.sp()
 	}
 }
