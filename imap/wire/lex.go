@@ -142,9 +142,9 @@ func (r *Reader) nstring() (s string, ok bool) {
 }
 
 // quoted = DQUOTE *QUOTED-CHAR DQUOTE, with "\\" and "\"" the only escapes.
-// 8-bit characters are allowed only as UTF-8 under UTF8=ACCEPT (RFC 9051
-// section 9: QUOTED-CHAR includes UTF8-2..4 only when the client enabled it
-// is our reading of RFC 6855 section 3).
+// 8-bit characters are allowed only as valid UTF-8, and only under
+// SetUTF8Accept or SetUTF8Quoted (RFC 9051 section 9 QUOTED-CHAR, RFC 6855
+// section 3); RFC 3501's QUOTED-CHAR is 7-bit.
 func (r *Reader) quoted() string {
 	r.expect('"')
 	start := r.pos
@@ -176,7 +176,7 @@ func (r *Reader) quoted() string {
 		case c == 0 || c == '\r' || c == '\n':
 			r.fail("Invalid character in quoted string")
 		case c >= 0x80:
-			if !r.utf8 {
+			if !r.utf8 && !r.utf8q {
 				r.fail("8-bit character in quoted string")
 			}
 			eightBit = true

@@ -17,7 +17,8 @@ type Reader struct {
 	opts Options
 
 	authed bool
-	utf8   bool
+	utf8   bool // UTF8=ACCEPT: UTF-8 mailbox names and quoted strings
+	utf8q  bool // UTF-8 in quoted strings only (RFC 9051 QUOTED-CHAR)
 
 	line  []byte // the current line segment, without its CRLF
 	pos   int
@@ -50,6 +51,12 @@ func (r *Reader) SetAuthenticated(v bool) { r.authed = v }
 // may then carry UTF-8, and mailbox names are UTF-8 rather than modified
 // UTF-7.
 func (r *Reader) SetUTF8Accept(v bool) { r.utf8 = v }
+
+// SetUTF8Quoted lets quoted strings carry UTF-8 without switching mailbox
+// names away from modified UTF-7: RFC 9051's QUOTED-CHAR includes UTF8-2,
+// UTF8-3 and UTF8-4, so a session may set it once IMAP4rev2 is enabled.
+// Off, an 8-bit byte in a quoted string is a BAD (RFC 3501 section 9).
+func (r *Reader) SetUTF8Quoted(v bool) { r.utf8q = v }
 
 // ReadCommand reads the next command. On a parse error it returns an *Error
 // (see its doc for what the caller answers); any other error is an I/O

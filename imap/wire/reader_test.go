@@ -368,3 +368,20 @@ func TestUTF8Accept(t *testing.T) {
 		t.Errorf("got %v %v", c, err)
 	}
 }
+
+func TestUTF8Quoted(t *testing.T) {
+	t.Parallel()
+	in := "a LOGIN \"jöe\" pw\r\nb SELECT \"Entw&APw-rfe\"\r\nc LOGIN \"\xff\" pw\r\n"
+	tr := newTestReader(in, Options{})
+	tr.SetUTF8Quoted(true)
+	if c, err := tr.ReadCommand(); err != nil || c.(*Login).Username != "jöe" {
+		t.Errorf("got %v %v", c, err)
+	}
+	// Mailbox names are still modified UTF-7.
+	if c, err := tr.ReadCommand(); err != nil || c.(*Select).Mailbox != "Entwürfe" {
+		t.Errorf("got %v %v", c, err)
+	}
+	if _, err := tr.ReadCommand(); err == nil || !strings.Contains(err.Error(), "Invalid UTF-8") {
+		t.Errorf("invalid UTF-8 in a quoted string: %v", err)
+	}
+}
