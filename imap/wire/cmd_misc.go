@@ -1,6 +1,8 @@
 package wire
 
-import "strings"
+import (
+	"strings"
+)
 
 // GetQuota is GETQUOTA root (RFC 9208).
 type GetQuota struct {
@@ -128,4 +130,113 @@ func (r *Reader) notifyGroup() NotifyGroup {
 	r.expect(')')
 	r.leave()
 	return g
+}
+
+// GetMetadata is GETMETADATA [(options)] mailbox entries (RFC 5464
+// section 4.2); Mailbox "" means server annotations.
+type GetMetadata struct {
+	Base
+	Mailbox string
+	Entries []string
+	MaxSize int64 // -1 when absent
+	Depth   int   // 0, 1, or -1 for infinity
+}
+
+// SetMetadata is SETMETADATA mailbox (entry value ...) (RFC 5464 section
+// 4.3). A NIL value (removal) has Value nil.
+type SetMetadata struct {
+	Base
+	Mailbox string
+	Entries []MetadataEntry
+}
+
+// MetadataEntry is one entry of SETMETADATA.
+type MetadataEntry struct {
+	Name  string
+	Value []byte // nil for NIL
+}
+
+// metadataMailbox reads a mailbox where "" (the server) is allowed.
+func (r *Reader) metadataMailbox() string {
+	s := r.astring()
+	if s == "" {
+		return ""
+	}
+	return r.mailboxName(s, false)
+}
+
+// metadataEntry reads entry = astring, a slash-separated path (RFC 5464
+// section 3.2: no "*", "%", "//", trailing "/", or control characters).
+func (r *Reader) metadataEntry() string {
+	e := r.astring()
+	if !strings.HasPrefix(e, "/") || strings.HasSuffix(e, "/") || strings.Contains(e, "//") ||
+		strings.ContainsAny(e, "*%") {
+		r.fail("Invalid metadata entry name")
+	}
+	for i := 0; i < len(e); i++ {
+		if e[i] < 0x20 || e[i] == 0x7f {
+			r.fail("Invalid metadata entry name")
+		}
+	}
+	return e
+}
+
+func (r *Reader) parseGetMetadata(b Base) Command {
+	c := &GetMetadata{Base: b, MaxSize: -1}
+	r.sp()
+	if r.peek() == '(' {
+		r.list(false, func() {
+			switch r.keyword() {
+			case "MAXSIZE":
+				r.sp()
+				c.MaxSize = r.number64()
+			case "DEPTH":
+				r.sp()
+				switch r.keyword() {
+				case "0":
+					c.Depth = 0
+				case "1":
+					c.Depth = 1
+				case "INFINITY":
+					c.Depth = -1
+				default:
+					r.fail("Invalid DEPTH")
+				}
+			default:
+				r.fail("Unknown GETMETADATA option")
+			}
+		})
+		r.sp()
+	}
+	c.Mailbox = r.metadataMailbox()
+	r.sp()
+	if r.peek() == '(' {
+		r.list(false, func() { c.Entries = append(c.Entries, r.metadataEntry()) })
+	} else {
+		c.Entries = []string{r.metadataEntry()}
+	}
+	return c
+}
+
+func (r *Reader) parseSetMetadata(b Base) Command {
+	c := &SetMetadata{Base: b}
+	r.sp()
+	c.Mailbox = r.metadataMailbox()
+	r.sp()
+	r.list(false, func() {
+		e := MetadataEntry{Name: r.metadataEntry()}
+		r.sp()
+		switch {
+		case r.peek() == '"':
+			e.Value = []byte(r.quoted())
+		case r.atLiteral():
+			e.Value = r.literalBytes(true)
+		default:
+			if r.keyword() != "NIL" {
+				r.fail("Expected value or NIL")
+			}
+		}
+		c.Entries = append(c.Entries, e)
+	})
+	return c
 }

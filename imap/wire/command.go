@@ -199,6 +199,10 @@ func (r *Reader) parseCommand() Command {
 		cmd = r.parseSetQuota(b)
 	case "NOTIFY":
 		cmd = r.parseNotify(b)
+	case "GETMETADATA":
+		cmd = r.parseGetMetadata(b)
+	case "SETMETADATA":
+		cmd = r.parseSetMetadata(b)
 	default:
 		r.fail("Unknown command")
 	}

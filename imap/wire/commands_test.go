@@ -36,6 +36,7 @@ func TestParseCommands(t *testing.T) {
 		{"a AUTHENTICATE EXTERNAL =\r\n", &Authenticate{Base: b("a", "AUTHENTICATE"), Mechanism: "EXTERNAL",
 			HasInitialResponse: true, InitialResponse: []byte{}}},
 		{"a1 LOGIN joe \"se\\\"c\\\\ret\"\r\n", &Login{Base: b("a1", "LOGIN"), Username: "joe", Password: `se"c\ret`}},
+		{"a1 LOGIN ~ ~x\r\n", &Login{Base: b("a1", "LOGIN"), Username: "~", Password: "~x"}}, // found by FuzzWriterString
 		{"a1 LOGIN {3}\r\njoe {2+}\r\npw\r\n", &Login{Base: b("a1", "LOGIN"), Username: "joe", Password: "pw"}},
 		{"a ENABLE condstore UTF8=ACCEPT\r\n", &Enable{Base: b("a", "ENABLE"), Caps: []string{"CONDSTORE", "UTF8=ACCEPT"}}},
 		{"a COMPRESS deflate\r\n", &Compress{Base: b("a", "COMPRESS"), Mechanism: "DEFLATE"}},
@@ -103,6 +104,11 @@ func TestParseCommands(t *testing.T) {
 			Criteria: SearchCriteria{SearchCriteria: imap.SearchCriteria{Since: day(2000, 3, 5)}}}},
 		{"a GETQUOTA \"\"\r\n", &GetQuota{Base: b("a", "GETQUOTA")}},
 		{"a SETQUOTA \"\" (STORAGE 512 messages 10)\r\n", &SetQuota{Base: b("a", "SETQUOTA"), Limits: []QuotaLimit{{"STORAGE", 512}, {"MESSAGES", 10}}}},
+		{"a GETMETADATA \"\" /shared/comment\r\n", &GetMetadata{Base: b("a", "GETMETADATA"), Entries: []string{"/shared/comment"}, MaxSize: -1}},
+		{"a GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX (/private/a /shared/b)\r\n", &GetMetadata{Base: b("a", "GETMETADATA"), Mailbox: "INBOX",
+			Entries: []string{"/private/a", "/shared/b"}, MaxSize: 1024, Depth: -1}},
+		{"a SETMETADATA INBOX (/private/comment \"My comment\" /shared/x NIL /shared/y ~{3}\r\na\x00b)\r\n", &SetMetadata{Base: b("a", "SETMETADATA"), Mailbox: "INBOX",
+			Entries: []MetadataEntry{{"/private/comment", []byte("My comment")}, {"/shared/x", nil}, {"/shared/y", []byte("a\x00b")}}}},
 		{"a NOTIFY NONE\r\n", &Notify{Base: b("a", "NOTIFY"), None: true}},
 		{"a NOTIFY SET STATUS (selected (MessageNew (UID FLAGS) MessageExpunge)) (subtree (Lists x) (MailboxName)) (personal NONE)\r\n",
 			&Notify{Base: b("a", "NOTIFY"), Status: true, Groups: []NotifyGroup{
@@ -236,6 +242,10 @@ func TestParseErrors(t *testing.T) {
 		{"a LOGIN {3}\r\na\x00b pw\r\n", "a", "NUL byte"},
 		{"a LOGIN ~{3}\r\n", "a", "Binary literal not allowed"},
 		{"a LOGIN {3-}\r\n", "a", "Invalid literal"},
+		{"a GETMETADATA INBOX /shared/*\r\n", "a", "Invalid metadata entry"},
+		{"a GETMETADATA INBOX shared\r\n", "a", "Invalid metadata entry"},
+		{"a GETMETADATA (DEPTH 2) INBOX /a\r\n", "a", "Invalid DEPTH"},
+		{"a SETMETADATA INBOX (/a FOO)\r\n", "a", "Expected value"},
 	}
 	for _, tt := range tests {
 		_, err := parseOne(t, tt.in)

@@ -103,13 +103,25 @@ func (r *Reader) keywordFrom(ok func(byte) bool) string {
 	return strings.ToUpper(string(b))
 }
 
+// atLiteral reports whether a literal ("{" or "~{") starts at r.pos; "~"
+// alone is an ASTRING-CHAR.
+func (r *Reader) atLiteral() bool {
+	switch r.peek() {
+	case '{':
+		return true
+	case '~':
+		return r.pos+1 < len(r.line) && r.line[r.pos+1] == '{'
+	}
+	return false
+}
+
 // astring = 1*ASTRING-CHAR / string.
 func (r *Reader) astring() string {
-	switch r.peek() {
-	case '"':
-		return r.quoted()
-	case '{', '~':
+	if r.atLiteral() {
 		return string(r.literalString())
+	}
+	if r.peek() == '"' {
+		return r.quoted()
 	}
 	b := r.run(isAstringChar)
 	if len(b) == 0 {
@@ -120,11 +132,11 @@ func (r *Reader) astring() string {
 
 // str = quoted / literal.
 func (r *Reader) str() string {
-	switch r.peek() {
-	case '"':
-		return r.quoted()
-	case '{', '~':
+	if r.atLiteral() {
 		return string(r.literalString())
+	}
+	if r.peek() == '"' {
+		return r.quoted()
 	}
 	r.fail("Expected string")
 	return ""

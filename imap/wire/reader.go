@@ -69,6 +69,11 @@ func (r *Reader) ReadCommand() (cmd Command, err error) {
 		}
 	}
 	r.tag, r.name, r.used, r.depth = "", "", 0, 0
+	if cap(r.line) > 16<<10 {
+		// Do not keep a long line's buffer for the life of an idle
+		// connection.
+		r.line = nil
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			cmd, err = nil, r.recovered(v)
@@ -319,7 +324,13 @@ func (r *Reader) literalHeader(kind literalKind, binaryOK bool) (n int64, binary
 // literalString reads a buffered literal at r.pos (the announcement ends
 // the line), then the next line segment of the command.
 func (r *Reader) literalString() []byte {
-	n, _ := r.literalHeader(litString, false)
+	return r.literalBytes(false)
+}
+
+// literalBytes is literalString, accepting a binary literal (which may
+// hold NUL) when binaryOK is set.
+func (r *Reader) literalBytes(binaryOK bool) []byte {
+	n, binary := r.literalHeader(litString, binaryOK)
 	r.charge(n)
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r.br, buf); err != nil {
@@ -328,7 +339,7 @@ func (r *Reader) literalString() []byte {
 	// The line that follows is still part of this command; read it before
 	// checking the content so an error leaves the stream in step.
 	r.readLine()
-	if bytes.IndexByte(buf, 0) >= 0 {
+	if !binary && bytes.IndexByte(buf, 0) >= 0 {
 		r.fail("NUL byte in literal")
 	}
 	return buf
