@@ -65,3 +65,23 @@ func TestAllocationBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestKeywordsDoNotAllocate(t *testing.T) {
+	for _, w := range []string{"fetch", "Uid", "BODY.PEEK", "flags", "CHANGEDSINCE"} {
+		b := []byte(w)
+		var got string
+		if n := testing.AllocsPerRun(100, func() { got = upperKeyword(b) }); n != 0 {
+			t.Errorf("upperKeyword(%q): %v allocations", w, n)
+		}
+		if got != strings.ToUpper(w) {
+			t.Errorf("upperKeyword(%q) = %q", w, got)
+		}
+	}
+	if got := upperKeyword([]byte("x-Unknown")); got != "X-UNKNOWN" {
+		t.Errorf("unknown word: %q", got)
+	}
+	long := strings.Repeat("a", 40)
+	if got := upperKeyword([]byte(long)); got != strings.ToUpper(long) {
+		t.Errorf("long word: %q", got)
+	}
+}

@@ -91,7 +91,13 @@ func (r *Reader) atom() string {
 }
 
 // keyword reads an atom and returns it in upper case.
-func (r *Reader) keyword() string { return strings.ToUpper(r.atom()) }
+func (r *Reader) keyword() string {
+	b := r.run(isAtomChar)
+	if len(b) == 0 {
+		r.fail("Expected atom")
+	}
+	return upperKeyword(b)
+}
 
 // keywordFrom reads an atom made of characters ok, in upper case; used
 // where an atom may be followed directly by "[" or "<" (fetch-att).
@@ -100,7 +106,7 @@ func (r *Reader) keywordFrom(ok func(byte) bool) string {
 	if len(b) == 0 {
 		r.fail("Expected keyword")
 	}
-	return strings.ToUpper(string(b))
+	return upperKeyword(b)
 }
 
 // atLiteral reports whether a literal ("{" or "~{") starts at r.pos; "~"

@@ -294,14 +294,15 @@ func (r *Reader) literalHeader(kind literalKind, binaryOK bool) (n int64, binary
 		}
 	}
 	tooBig := n > limit
-	if nonSync && r.opts.LiteralMinus && n > 4096 {
-		tooBig = true // RFC 7888 section 4
-	}
 	if !tooBig && kind == litString && r.used+n > r.opts.MaxCommandSize {
 		tooBig = true
 	}
-	if tooBig {
-		pe := &parseError{no: true, code: "TOOBIG", reason: fmt.Sprintf("Literal of %d bytes too large", n)}
+	// RFC 7888 section 4: under LITERAL- a non-synchronising literal over
+	// 4096 bytes is a client error (BAD), not a size the server refuses
+	// (NO).
+	minusViolation := nonSync && r.opts.LiteralMinus && n > 4096
+	if tooBig || minusViolation {
+		pe := &parseError{no: !minusViolation, code: "TOOBIG", reason: fmt.Sprintf("Literal of %d bytes too large", n)}
 		if nonSync {
 			// RFC 7888: the bytes are on their way; skip or close.
 			if n > r.opts.MaxSkip {

@@ -102,8 +102,8 @@ func TestLiteralMinus(t *testing.T) {
 	tr := newTestReader("a LOGIN {5000+}\r\n", Options{LiteralMinus: true, MaxSkip: 1})
 	tr.SetAuthenticated(true)
 	_, err := tr.ReadCommand()
-	if e := err.(*Error); e.Code != "TOOBIG" || !e.Fatal {
-		t.Errorf("LITERAL- over 4096: %+v", e)
+	if e := err.(*Error); e.Code != "TOOBIG" || !e.Fatal || e.NO {
+		t.Errorf("LITERAL- over 4096: %+v, want fatal BAD [TOOBIG]", e)
 	}
 	tr = newTestReader("a LOGIN {4+}\r\nuser pw\r\n", Options{LiteralMinus: true})
 	if _, err := tr.ReadCommand(); err != nil {
