@@ -11,8 +11,11 @@ import (
 // return options (RFC 4731, RFC 5182 SAVE).
 type Search struct {
 	Base
-	UID      bool
-	Charset  string              // upper case; "" when absent
+	UID bool
+	// Charset is upper case, "" when absent. The parser takes strings as
+	// bytes; the session answers NO [BADCHARSET (UTF-8 US-ASCII)] for a
+	// charset it does not know (RFC 9051 section 6.4.4).
+	Charset  string
 	Return   *imap.SearchOptions // nil without RETURN; RETURN () means ALL
 	Criteria SearchCriteria
 }

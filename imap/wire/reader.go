@@ -58,6 +58,25 @@ func (r *Reader) SetUTF8Accept(v bool) { r.utf8 = v }
 // Off, an 8-bit byte in a quoted string is a BAD (RFC 3501 section 9).
 func (r *Reader) SetUTF8Quoted(v bool) { r.utf8q = v }
 
+// SetMaxAppendSize changes Options.MaxAppendSize, for an APPENDLIMIT that
+// depends on the account (RFC 7889); n <= 0 restores the default.
+func (r *Reader) SetMaxAppendSize(n int64) {
+	o := r.opts
+	o.MaxAppendSize = n
+	r.opts = o.withDefaults()
+}
+
+// Buffered returns the number of bytes the client sent that are buffered
+// but not yet read. After STARTTLS and COMPRESS it must be 0: bytes sent
+// before the switch are an injection attempt (RFC 9051 section 6.2.1, the
+// STARTTLS command injection of CVE-2011-0411), and the session closes the
+// connection rather than read them.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Reset makes the Reader read from br, keeping its state and options: for
+// the TLS or DEFLATE stream after STARTTLS or COMPRESS.
+func (r *Reader) Reset(br *bufio.Reader) { r.br = br }
+
 // ReadCommand reads the next command. On a parse error it returns an *Error
 // (see its doc for what the caller answers); any other error is an I/O
 // error from the connection. Before reading, it discards whatever is left

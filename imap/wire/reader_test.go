@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"strings"
@@ -383,5 +384,38 @@ func TestUTF8Quoted(t *testing.T) {
 	}
 	if _, err := tr.ReadCommand(); err == nil || !strings.Contains(err.Error(), "Invalid UTF-8") {
 		t.Errorf("invalid UTF-8 in a quoted string: %v", err)
+	}
+}
+
+func TestBufferedAndReset(t *testing.T) {
+	t.Parallel()
+	// A client that pipelines a command after STARTTLS: the session must
+	// see it buffered and refuse to go on.
+	tr := newTestReader("a STARTTLS\r\nb LOGIN x y\r\n", Options{})
+	if _, err := tr.ReadCommand(); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Buffered() == 0 {
+		t.Error("pipelined bytes after STARTTLS not reported")
+	}
+	tr = newTestReader("a STARTTLS\r\n", Options{})
+	tr.ReadCommand()
+	if n := tr.Buffered(); n != 0 {
+		t.Errorf("Buffered() = %d with nothing pipelined", n)
+	}
+	tr.Reset(bufio.NewReader(strings.NewReader("c NOOP\r\n")))
+	if c, err := tr.ReadCommand(); err != nil || c.CommandTag() != "c" {
+		t.Errorf("after Reset: %v %v", c, err)
+	}
+}
+
+func TestSetMaxAppendSize(t *testing.T) {
+	t.Parallel()
+	tr := newTestReader("a APPEND INBOX {2000}\r\n", Options{})
+	tr.SetAuthenticated(true)
+	tr.SetMaxAppendSize(1000)
+	tr.ReadCommand()
+	if _, err := tr.NextAppendMessage(); err == nil || err.(*Error).Code != "TOOBIG" {
+		t.Errorf("got %v", err)
 	}
 }

@@ -32,6 +32,10 @@ type Writer struct {
 // NewWriter returns a Writer over bw.
 func NewWriter(bw *bufio.Writer) *Writer { return &Writer{bw: bw} }
 
+// Reset makes the Writer write into bw (after STARTTLS or COMPRESS); the
+// old buffer must have been flushed.
+func (w *Writer) Reset(bw *bufio.Writer) { w.bw = bw }
+
 // SetUTF8Accept records ENABLE UTF8=ACCEPT: quoted strings may then carry
 // UTF-8, and mailbox names are written as UTF-8 instead of modified UTF-7
 // (RFC 6855 section 3).
