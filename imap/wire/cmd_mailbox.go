@@ -155,6 +155,17 @@ func (r *Reader) seqMatch() *SeqMatch {
 	r.sp()
 	m.UIDs = r.uidSetNoRes()
 	r.expect(')')
+	// RFC 7162 section 3.2.5.2: "*" is not allowed in either set.
+	for _, rg := range m.Seqs {
+		if rg.Stop == 0 {
+			r.fail("Invalid known-sequence-set")
+		}
+	}
+	for _, rg := range m.UIDs {
+		if rg.Stop == 0 {
+			r.fail("Invalid known-uid-set")
+		}
+	}
 	return m
 }
 

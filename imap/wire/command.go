@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // Command is one parsed command. The concrete types are the structs below
@@ -174,7 +176,7 @@ func (r *Reader) parseCommand() Command {
 		c := &Expunge{Base: b, UID: uid}
 		if uid {
 			r.sp()
-			c.UIDs = r.uidSetNoRes()
+			c.UIDs = r.uidSet().(imap.UIDSet) // "$" allowed (RFC 5182)
 		}
 		cmd = c
 	case "SEARCH":

@@ -70,6 +70,7 @@ func TestParseCommands(t *testing.T) {
 				HighestModSeq: true, AppendLimit: true, NumDeleted: true, NumRecent: true, UIDValidity: true, NumUnseen: true, DeletedStorage: true}}},
 		{"a EXPUNGE\r\n", &Expunge{Base: b("a", "EXPUNGE")}},
 		{"a UID EXPUNGE 3000:3002\r\n", &Expunge{Base: b("a", "EXPUNGE"), UID: true, UIDs: us(3000, 3002)}},
+		{"a UID EXPUNGE $\r\n", &Expunge{Base: b("a", "EXPUNGE"), UID: true, UIDs: imap.SearchRes()}},
 		{"a COPY 2:4 MEETING\r\n", &Copy{Base: b("a", "COPY"), Set: ss(2, 4), Mailbox: "MEETING"}},
 		{"a UID MOVE 4,* Trash\r\n", &Copy{Base: b("a", "MOVE"), UID: true, Set: us(4, 4, 0, 0), Mailbox: "Trash"}},
 		{"a MOVE $ Trash\r\n", &Copy{Base: b("a", "MOVE"), Set: imap.SearchRes(), Mailbox: "Trash"}},
@@ -219,6 +220,9 @@ func TestParseErrors(t *testing.T) {
 		{"a CREATE &U,BTFw-&ZeVnLIqe-\r\n", "a", "Invalid modified UTF-7"},
 		{"a CREATE \"Tom & Jerry\"\r\n", "a", "Invalid modified UTF-7"},
 		{"a CREATE &AAA-\r\n", "a", "Invalid character in mailbox name"},
+		{"a SELECT INBOX (QRESYNC (1 2 1:* ))\r\n", "a", "Invalid known-uids"},
+		{"a SELECT INBOX (QRESYNC (1 2 (1:* 1:5)))\r\n", "a", "Invalid known-sequence-set"},
+		{"a SELECT INBOX (QRESYNC (1 2 (1:5 *)))\r\n", "a", "Invalid known-uid-set"},
 		{"a SELECT INBOX (FOO)\r\n", "a", "Unknown SELECT parameter"},
 		{"a SELECT INBOX (QRESYNC (0 1))\r\n", "a", "must not be zero"},
 		{"a SELECT INBOX (QRESYNC (1 0))\r\n", "a", "Invalid mod-sequence"},
@@ -283,5 +287,28 @@ func TestDepthAndItemLimits(t *testing.T) {
 	keys := "a SEARCH " + strings.TrimSuffix(strings.Repeat("SEEN ", 11), " ") + "\r\n"
 	if _, err := newTestReader(keys, Options{MaxItems: 10}).ReadCommand(); err == nil || !strings.Contains(err.Error(), "Too many search keys") {
 		t.Errorf("11 keys with MaxItems 10: %v", err)
+	}
+}
+
+// DeepEqual cannot tell imap.SearchRes() from an empty set: check "$"
+// explicitly where it is allowed.
+func TestSearchResDollar(t *testing.T) {
+	t.Parallel()
+	for in, get := range map[string]func(Command) imap.NumSet{
+		"a UID EXPUNGE $\r\n":     func(c Command) imap.NumSet { return c.(*Expunge).UIDs },
+		"a MOVE $ Trash\r\n":      func(c Command) imap.NumSet { return c.(*Copy).Set },
+		"a UID FETCH $ FLAGS\r\n": func(c Command) imap.NumSet { return c.(*Fetch).Set },
+		"a STORE $ +FLAGS x\r\n":  func(c Command) imap.NumSet { return c.(*Store).Set },
+		"a SEARCH UID $\r\n":      func(c Command) imap.NumSet { return c.(*Search).Criteria.UID[0] },
+		"a SEARCH $\r\n":          func(c Command) imap.NumSet { return c.(*Search).Criteria.UID[0] },
+	} {
+		c, err := parseOne(t, in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if !imap.IsSearchRes(get(c)) {
+			t.Errorf("%q: set is not imap.SearchRes()", in)
+		}
 	}
 }

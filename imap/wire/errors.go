@@ -37,10 +37,6 @@ func (e *Error) Error() string {
 	return s
 }
 
-// ErrNotSupported is wrapped by a Reason-bearing *Error for syntax the
-// parser recognises but does not parse (see doc.go).
-var ErrNotSupported = errors.New("wire: not supported")
-
 // ErrNULInLiteral is returned by a Literal's Read when a normal (not
 // binary) literal carries a NUL byte, which RFC 9051 section 4.3 forbids.
 var ErrNULInLiteral = errors.New("wire: NUL byte in a non-binary literal")
