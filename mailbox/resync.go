@@ -51,8 +51,9 @@ func (r *Reader) ChangedSince(modseq uint64, lo, hi uint32, fn func(ChangedMessa
 // longer than the folder keeps them, or since before this server
 // recorded them), floorExceeded is true and the set holds every UID
 // below UIDNEXT that is not in the folder: a superset of what the client
-// missed, which RFC 7162 allows; the caller may narrow it to the UIDs the
-// client says it knows (the known-uids of SELECT (QRESYNC ...)).
+// missed, whose extra UIDs it does not have; the caller may narrow it to
+// the UIDs the client says it knows (the known-uids of SELECT (QRESYNC
+// ...)).
 func (r *Reader) VanishedSince(modseq uint64) (uids UIDSet, floorExceeded bool, err error) {
 	rs, exceeded, err := r.snap.VanishedSince(r.ctx, r.folder.ID, modseq)
 	if err != nil {

@@ -32,7 +32,7 @@ type FlagChange struct {
 type Removed struct {
 	UID    uint32
 	Seq    uint32 // position in the mailbox (from 1) just before it went
-	ModSeq uint64 // the mailbox's MODSEQ of the removal (RFC 7162 3.2.10)
+	ModSeq uint64 // the mailbox's MODSEQ of the removal (RFC 7162 3.2)
 }
 
 // Copied pairs a copied message's UID with its copy's.
@@ -302,9 +302,10 @@ func (tx *Tx) ExpungeDeleted(mailboxID int64, ranges []UIDRange) ([]Removed, err
 // RemoveMessages removes the messages with the given ascending UIDs from
 // a mailbox and returns those it removed with their sequence numbers.
 // Every removal of messages from a mailbox that stays goes through here:
-// it raises the mailbox's HIGHESTMODSEQ (RFC 7162 3.2.10: an expunge is
-// a change a QRESYNC client must be told of) and remembers each UID with
-// that MODSEQ in vanished, for VanishedSince.
+// it raises the mailbox's HIGHESTMODSEQ and remembers each UID with that
+// MODSEQ in vanished, for VanishedSince (RFC 7162 3.2: EXPUNGE, UID
+// EXPUNGE, CLOSE and MOVE must increment the mailbox's mod-sequence and
+// associate it with the expunged UIDs).
 func (tx *Tx) RemoveMessages(mailboxID int64, uids []uint32) ([]Removed, error) {
 	if len(uids) == 0 {
 		return nil, nil

@@ -87,9 +87,10 @@ const gapsQuery = `SELECT prev + 1, uid - 1 FROM
 // have seen (modseq is below the mailbox's vanished_floor), the exact
 // list is gone: floorExceeded is then true and the ranges hold every UID
 // below UIDNEXT that is not in the mailbox, which includes every UID
-// expunged since modseq (UIDs are never given twice). RFC 7162 3.2.5
-// lets the server answer so; a caller may narrow the set to the client's
-// known UIDs.
+// expunged since modseq (UIDs are never given twice): a superset, whose
+// extra UIDs a client does not have and ignores in VANISHED (EARLIER)
+// (RFC 7162 3.2.10); a caller may narrow it to the known-uids of
+// SELECT (QRESYNC ...) (3.2.5).
 func (s *Snapshot) VanishedSince(ctx context.Context, mailboxID int64, modseq uint64) (uids []UIDRange, floorExceeded bool, err error) {
 	var floor uint64
 	var uidnext uint32
