@@ -92,3 +92,25 @@ func (s *Service) PruneVanished(ctx context.Context) (int64, error) {
 	}
 	return total, nil
 }
+
+// Intersect returns the UIDs in both s and t, as sorted disjoint ranges:
+// how a caller narrows VanishedSince's answer to the UIDs a command
+// names (UID FETCH ... (VANISHED)) or the client knows (the known-uids
+// of SELECT (QRESYNC ...), RFC 7162 3.2.5). Both sets must be sorted and
+// disjoint.
+func (s UIDSet) Intersect(t UIDSet) UIDSet {
+	var out UIDSet
+	for i, j := 0, 0; i < len(s) && j < len(t); {
+		lo, hi := max(s[i].Start, t[j].Start), min(s[i].Stop, t[j].Stop)
+		if lo <= hi {
+			out = append(out, UIDRange{Start: lo, Stop: hi})
+		}
+		// Drop the range that ends first: it meets nothing further on.
+		if s[i].Stop < t[j].Stop {
+			i++
+		} else {
+			j++
+		}
+	}
+	return out
+}

@@ -290,3 +290,35 @@ func TestServicePruneVanished(t *testing.T) {
 		t.Errorf("bob: %v (exceeded %v), want %v", st.vanished, st.exceeded, bobUIDs)
 	}
 }
+
+func TestUIDSetIntersect(t *testing.T) {
+	t.Parallel()
+	r := func(pairs ...uint32) UIDSet {
+		var s UIDSet
+		for i := 0; i < len(pairs); i += 2 {
+			s = append(s, UIDRange{Start: pairs[i], Stop: pairs[i+1]})
+		}
+		return s
+	}
+	for _, tc := range []struct{ a, b, want UIDSet }{
+		{nil, r(1, 5), nil},
+		{r(1, 5), nil, nil},
+		{r(1, 5), r(6, 9), nil},
+		{r(1, 5), r(5, 9), r(5, 5)},
+		{r(1, 10), r(2, 3, 5, 5, 9, 12), r(2, 3, 5, 5, 9, 10)},
+		{r(2, 3, 5, 5, 9, 12), r(1, 10), r(2, 3, 5, 5, 9, 10)},
+		{r(1, 3, 7, 9), r(2, 8), r(2, 3, 7, 8)},
+		{r(1, 0xffffffff), r(4294967295, 4294967295), r(4294967295, 4294967295)},
+	} {
+		got := tc.a.Intersect(tc.b)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v ∩ %v = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		// Brute force over the small UIDs agrees.
+		for u := uint32(1); u <= 20; u++ {
+			if got.Contains(u) != (tc.a.Contains(u) && tc.b.Contains(u)) {
+				t.Errorf("%v ∩ %v: uid %d wrong", tc.a, tc.b, u)
+			}
+		}
+	}
+}
