@@ -28,9 +28,13 @@ type Changed struct {
 // changedQuery reads the changed messages of a UID range. INDEXED BY
 // holds SQLite to messages_modseq: a client resynchronising asks for
 // the changes since a recent MODSEQ, a short range of that index,
-// whatever the size of the mailbox; without it the planner may walk the
-// whole mailbox in UID order to spare itself the sort. The statement
-// fails, rather than slows down, if the index goes.
+// whatever the size of the mailbox; without it the planner walks the
+// whole mailbox in UID order (the (mailbox_id, uid) key) to spare itself
+// the sort. The statement fails, rather than slows down, if the index
+// goes. The price is paid by a client asking from far back: the rows
+// then come through the index and are sorted (about 120 ms for 90,000
+// changed messages on the test machine, against a few µs for an
+// unchanged mailbox).
 const changedQuery = `SELECT uid, modseq, flags, keywords FROM messages INDEXED BY messages_modseq
 	WHERE mailbox_id = ? AND modseq > ? AND uid BETWEEN ? AND ? ORDER BY uid`
 
