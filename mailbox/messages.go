@@ -296,7 +296,7 @@ func (s *Service) announceRemoved(tx *store.Tx, mailbox int64, removed []store.R
 	tx.OnCommit(func() {
 		for i := len(removed) - 1; i >= 0; i-- {
 			r := removed[i]
-			s.announce(Change{Kind: ChangeExpunged, MailboxID: mailbox, UID: r.UID, Seq: r.Seq, Origin: origin})
+			s.announce(Change{Kind: ChangeExpunged, MailboxID: mailbox, UID: r.UID, ModSeq: r.ModSeq, Seq: r.Seq, Origin: origin})
 		}
 	})
 }
@@ -357,7 +357,7 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 		// when MOVE targets the source folder itself).
 		tx.OnCommit(func() {
 			for _, c := range copied {
-				s.announce(Change{Kind: ChangeAdded, MailboxID: dst.ID, UID: c.DstUID, Origin: origin})
+				s.announce(Change{Kind: ChangeAdded, MailboxID: dst.ID, UID: c.DstUID, ModSeq: c.ModSeq, Origin: origin})
 			}
 		})
 		s.announceRemoved(tx, src.ID, removed, origin)

@@ -31,6 +31,8 @@ type Reader struct {
 	snap   *store.Snapshot
 	folder Folder
 	counts FolderCounts
+	// highestModSeq is the folder's HIGHESTMODSEQ in the snapshot.
+	highestModSeq uint64
 }
 
 // ReadMailbox runs fn with a Reader of the folder with the given id. The
@@ -56,7 +58,7 @@ func (s *Service) ReadMailbox(ctx context.Context, id int64, locked func(Folder,
 	if err != nil {
 		return err
 	}
-	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts})
+	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts, highestModSeq: m.HighestModSeq})
 }
 
 // Folder returns the folder as of the snapshot.

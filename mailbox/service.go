@@ -51,6 +51,10 @@ type Options struct {
 	// It runs on the store's writer goroutine: it must be quick. Zero:
 	// nothing is told.
 	OnDelivered func(accounts int)
+	// VanishedKeep is how many expunged UIDs each folder remembers for
+	// QRESYNC; PruneVanished forgets older ones (see resync.go). Zero:
+	// DefaultVanishedKeep.
+	VanishedKeep int
 }
 
 // Service is the mail host's domain logic over one store.
@@ -64,6 +68,8 @@ type Service struct {
 	cost    int
 	noSent  bool          // Options.NoSentCopy
 	keep    time.Duration // Options.HistoryKeep
+	// vanishedKeep is Options.VanishedKeep.
+	vanishedKeep int
 	// onDelivered is Options.OnDelivered.
 	onDelivered func(accounts int)
 
@@ -96,6 +102,8 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		noSent:  opts.NoSentCopy,
 		keep:    opts.HistoryKeep,
 
+		vanishedKeep: opts.VanishedKeep,
+
 		onDelivered: opts.OnDelivered,
 
 		sessions: make(map[int64]map[*tracked]struct{}),
@@ -109,6 +117,9 @@ func New(db *store.DB, opts Options) (*Service, error) {
 	}
 	if s.keep <= 0 {
 		s.keep = 30 * 24 * time.Hour
+	}
+	if s.vanishedKeep <= 0 {
+		s.vanishedKeep = DefaultVanishedKeep
 	}
 	if s.cost == 0 {
 		s.cost = 10

@@ -42,6 +42,13 @@
 //     account and Message-ID, each going with its message, so that one
 //     copy of a sent message remains
 //
+//   - vanished: the UIDs removed from each mailbox with the MODSEQ
+//     of their removal, for QRESYNC, written by RemoveMessages and
+//     indexed by (mailbox, modseq); mailboxes.vanished_floor, the highest
+//     MODSEQ of a removal no longer remembered (PruneVanished keeps the
+//     newest rows of each mailbox), below which VanishedSince answers
+//     with every UID that is gone
+//
 // Triggers delete a blob when its last message or queue row goes.
 //
 // All writes go through one goroutine that owns the only write connection

@@ -30,13 +30,15 @@ type FlagChange struct {
 
 // Removed is a message a write removed from its mailbox.
 type Removed struct {
-	UID uint32
-	Seq uint32 // position in the mailbox (from 1) just before it went
+	UID    uint32
+	Seq    uint32 // position in the mailbox (from 1) just before it went
+	ModSeq uint64 // the mailbox's MODSEQ of the removal (RFC 7162 3.2)
 }
 
 // Copied pairs a copied message's UID with its copy's.
 type Copied struct {
 	SrcUID, DstUID uint32
+	ModSeq         uint64 // the copy's MODSEQ in the destination
 }
 
 // bumpModSeq gives the mailbox a new HIGHESTMODSEQ and returns it.
@@ -299,6 +301,11 @@ func (tx *Tx) ExpungeDeleted(mailboxID int64, ranges []UIDRange) ([]Removed, err
 
 // RemoveMessages removes the messages with the given ascending UIDs from
 // a mailbox and returns those it removed with their sequence numbers.
+// Every removal of messages from a mailbox that stays goes through here:
+// it raises the mailbox's HIGHESTMODSEQ and remembers each UID with that
+// MODSEQ in vanished, for VanishedSince (RFC 7162 3.2: EXPUNGE, UID
+// EXPUNGE, CLOSE and MOVE must increment the mailbox's mod-sequence and
+// associate it with the expunged UIDs).
 func (tx *Tx) RemoveMessages(mailboxID int64, uids []uint32) ([]Removed, error) {
 	if len(uids) == 0 {
 		return nil, nil
@@ -307,7 +314,8 @@ func (tx *Tx) RemoveMessages(mailboxID int64, uids []uint32) ([]Removed, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.bumpModSeq(mailboxID); err != nil {
+	modseq, err := tx.bumpModSeq(mailboxID)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]Removed, len(uids))
@@ -315,7 +323,10 @@ func (tx *Tx) RemoveMessages(mailboxID int64, uids []uint32) ([]Removed, error) 
 		if _, err := tx.exec(`DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid); err != nil {
 			return nil, fmt.Errorf("store: remove: %w", err)
 		}
-		out[i] = Removed{UID: uid, Seq: seqs[i]}
+		if _, err := tx.exec(`INSERT INTO vanished(mailbox_id, uid, modseq) VALUES (?, ?, ?)`, mailboxID, uid, modseq); err != nil {
+			return nil, fmt.Errorf("store: remove: remember uid %d: %w", uid, err)
+		}
+		out[i] = Removed{UID: uid, Seq: seqs[i], ModSeq: modseq}
 	}
 	return out, nil
 }
@@ -374,7 +385,7 @@ func (tx *Tx) CopyMessages(src int64, ranges []UIDRange, dst int64) ([]Copied, e
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, dst, uid, modseq, x.blob, x.date, x.size, x.flags, x.keywords); err != nil {
 			return nil, fmt.Errorf("store: copy: %w", err)
 		}
-		out[i] = Copied{SrcUID: x.uid, DstUID: uid}
+		out[i] = Copied{SrcUID: x.uid, DstUID: uid, ModSeq: modseq}
 	}
 	return out, nil
 }

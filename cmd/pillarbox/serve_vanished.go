@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"pillarbox/mailbox"
+)
+
+// vanishedPruneEvery is how often serve trims the expunged UIDs that
+// folders remember for QRESYNC (and once at start). A folder exceeds
+// its keep only by what was expunged meanwhile, so hourly is plenty.
+const vanishedPruneEvery = time.Hour
+
+// vanishedWorker trims the folders' remembered expunges in the
+// background, off the delivery path.
+func vanishedWorker(w *wiring) worker {
+	return func(ctx context.Context) error {
+		t := time.NewTicker(vanishedPruneEvery)
+		defer t.Stop()
+		return pruneVanished(ctx, w.svc, t.C, w.log)
+	}
+}
+
+// pruneVanished prunes at once and at every tick, until ctx ends.
+func pruneVanished(ctx context.Context, svc *mailbox.Service, ticks <-chan time.Time, log *slog.Logger) error {
+	for {
+		n, err := svc.PruneVanished(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("qresync: forgetting old expunges", "err", err)
+		case n > 0:
+			log.Info("qresync: forgot old expunges", "uids", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticks:
+		}
+	}
+}
