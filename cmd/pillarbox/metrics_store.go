@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,10 @@ const storeScrapeTimeout = 2 * time.Second
 // keeps them up to date, and the CLI's changes from another process
 // (queue hold, delete) show too.
 type storeGauges struct {
+	// one lets a single scrape query at a time: the queries use the
+	// lookup pool that RCPT and logins share, and concurrent scrapes
+	// must not take more than one of its connections.
+	one                    *sync.Mutex
 	db                     *store.DB
 	now                    func() time.Time
 	queue, oldest, backlog *prometheus.Desc
@@ -27,7 +32,7 @@ type storeGauges struct {
 
 // watchStore registers db's gauges.
 func (m *metrics) watchStore(db *store.DB) {
-	m.reg.MustRegister(storeGauges{db: db, now: m.now,
+	m.reg.MustRegister(storeGauges{one: new(sync.Mutex), db: db, now: m.now,
 		queue: prometheus.NewDesc("pillarbox_queue_items", "Outbound queue items (one per recipient) by state: queued, or held by the operator.",
 			[]string{"state"}, nil),
 		oldest: prometheus.NewDesc("pillarbox_queue_oldest_age_seconds",
@@ -46,6 +51,8 @@ func (g storeGauges) Describe(ch chan<- *prometheus.Desc) {
 // Collect runs the queries; one that fails is reported as the scrape's
 // error for its metrics, and the others are still served.
 func (g storeGauges) Collect(ch chan<- prometheus.Metric) {
+	g.one.Lock()
+	defer g.one.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeScrapeTimeout)
 	defer cancel()
 	if c, err := g.db.QueueCounts(ctx); err != nil {
