@@ -231,9 +231,19 @@ func (a *acmeCerts) worker(ctx context.Context) error {
 // for a renewal overdue.
 const acmeWatchInterval = time.Hour
 
+// renewThreshold is how long before a certificate's end autocert renews
+// it: acme_renew_before, or a third of the lifetime, at most 30 days
+// either way (autocert's domainRenewal.next).
+func (a *acmeCerts) renewThreshold(leaf *x509.Certificate) time.Duration {
+	if a.m.RenewBefore > 0 {
+		return min(a.m.RenewBefore, 30*24*time.Hour)
+	}
+	return min(leaf.NotAfter.Sub(leaf.NotBefore)/3, 30*24*time.Hour)
+}
+
 // watch logs an error, once an interval, while the hostname's
-// certificate has less than a tenth of its lifetime left: autocert
-// renews well before that, so by then renewing has failed.
+// certificate has less than half its renewal threshold left: autocert
+// renews at the threshold, so by then renewing has failed for a while.
 func (a *acmeCerts) watch(ctx context.Context) error {
 	t := time.NewTicker(acmeWatchInterval)
 	defer t.Stop()
@@ -244,7 +254,7 @@ func (a *acmeCerts) watch(ctx context.Context) error {
 		case <-t.C:
 		}
 		leaf := a.current.Load().Leaf
-		if left := time.Until(leaf.NotAfter); left < leaf.NotAfter.Sub(leaf.NotBefore)/10 {
+		if left := time.Until(leaf.NotAfter); left < a.renewThreshold(leaf)/2 {
 			a.log.Error("acme: the hostname's certificate is not renewed and expires soon; check the CA's reachability and the log",
 				"serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
 		}
@@ -293,10 +303,10 @@ func (c acmeCache) Put(ctx context.Context, key string, data []byte) error {
 	} else {
 		c.certs.log.Info("acme certificate issued", attrs...)
 	}
-	if life := leaf.NotAfter.Sub(leaf.NotBefore); c.certs.m.RenewBefore >= life {
+	if life, th := leaf.NotAfter.Sub(leaf.NotBefore), c.certs.renewThreshold(leaf); th >= life {
 		// autocert would renew it again at once, and again.
 		c.certs.log.Warn("acme: tls.acme_renew_before is not shorter than the certificate's lifetime; lower it",
-			"renew_before", c.certs.m.RenewBefore.String(), "lifetime", life.String())
+			"renew_before", th.String(), "lifetime", life.String())
 	}
 	return nil
 }

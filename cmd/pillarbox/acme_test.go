@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"strings"
 	"testing"
@@ -211,5 +212,31 @@ func TestACMEExtraNameBackoff(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "retry_in=24h0m0s") || strings.Contains(buf.String(), "retry_in=48h") {
 		t.Fatalf("the wait is not capped at a day:\n%s", buf.String())
+	}
+}
+
+// TestACMERenewThreshold follows autocert's rule: acme_renew_before, or
+// a third of the lifetime, at most 30 days either way.
+func TestACMERenewThreshold(t *testing.T) {
+	t.Parallel()
+	a := testACMECerts(t, new(bytes.Buffer), "example.test")
+	day := 24 * time.Hour
+	leaf := func(life time.Duration) *x509.Certificate {
+		nb := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		return &x509.Certificate{NotBefore: nb, NotAfter: nb.Add(life)}
+	}
+	for _, c := range []struct {
+		renewBefore, life, want time.Duration
+	}{
+		{0, 90 * day, 30 * day},
+		{0, 6 * day, 2 * day},
+		{day, 90 * day, day},
+		{60 * day, 90 * day, 30 * day},
+		{50 * time.Second, time.Minute, 50 * time.Second},
+	} {
+		a.m.RenewBefore = c.renewBefore
+		if got := a.renewThreshold(leaf(c.life)); got != c.want {
+			t.Errorf("renew_before %v, lifetime %v: %v, want %v", c.renewBefore, c.life, got, c.want)
+		}
 	}
 }
