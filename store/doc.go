@@ -42,6 +42,10 @@
 //     account and Message-ID, each going with its message, so that one
 //     copy of a sent message remains
 //
+//   - accounts.quota and accounts.usage (0012): each account's storage
+//     limit in octets (0: none) and the sum of its messages' sizes, kept
+//     exact by triggers on messages and mailboxes (quota.go)
+//
 // Triggers delete a blob when its last message or queue row goes.
 //
 // All writes go through one goroutine that owns the only write connection
