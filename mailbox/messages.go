@@ -202,6 +202,9 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 			return err
 		}
 		tx.Lock(m.ID, s.mailboxLock(m.ID))
+		if err := checkQuota(tx, account, int64(len(raw))); err != nil {
+			return err
+		}
 		id, err := tx.InsertBlob(blob)
 		if err != nil {
 			return err
@@ -334,9 +337,27 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 			return err
 		}
 		tx.Lock(dst.ID, s.mailboxLock(dst.ID))
+		before, err := tx.Quota(account)
+		if err != nil {
+			return err
+		}
 		copied, err := tx.CopyMessages(src.ID, set, dst.ID)
 		if err != nil {
 			return err
+		}
+		// A COPY adds the copies' sizes to the account's usage; a MOVE,
+		// within the account, adds nothing in the end. The copies' sizes
+		// are known once they are written: a COPY that did not fit is
+		// undone with this request's savepoint, before anything else
+		// sees it.
+		if !move {
+			after, err := tx.Quota(account)
+			if err != nil {
+				return err
+			}
+			if added := after.Usage - before.Usage; added > 0 && !before.Fits(added) {
+				return &QuotaError{Account: account, Limit: before.Limit, Usage: before.Usage, Size: added}
+			}
 		}
 		res = CopyResult{Dest: folderOf(dst)}
 		for _, c := range copied {
