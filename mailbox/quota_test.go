@@ -210,3 +210,27 @@ func TestCheckQuota(t *testing.T) {
 		t.Fatalf("quota of an unknown user: %v", err)
 	}
 }
+
+// Options.DefaultQuota is the quota of accounts made from then on, and
+// of a new domain's postmaster; the accounts that exist keep theirs.
+func TestDefaultQuota(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnvWith(t, Options{DefaultQuota: 5 << 20})
+	ctx := context.Background()
+	if q, err := e.svc.UserQuota(ctx, "alice@example.org"); err != nil || q.Limit != 5<<20 {
+		t.Fatalf("alice made with a default quota: %+v, %v", q, err)
+	}
+	other, err := New(e.db, Options{Domains: []string{"example.org"}, BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.AddUser(ctx, "carol@example.org", "pw-carol"); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := other.UserQuota(ctx, "carol@example.org"); err != nil || q.Limit != 0 {
+		t.Fatalf("carol made without a default: %+v, %v", q, err)
+	}
+	if q, err := e.svc.UserQuota(ctx, "alice@example.org"); err != nil || q.Limit != 5<<20 {
+		t.Fatalf("alice after another service: %+v, %v", q, err)
+	}
+}

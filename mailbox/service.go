@@ -51,6 +51,11 @@ type Options struct {
 	// It runs on the store's writer goroutine: it must be quick. Zero:
 	// nothing is told.
 	OnDelivered func(accounts int)
+	// DefaultQuota is the storage quota in octets that AddUser (and a
+	// domain's postmaster account) starts an account with (config
+	// [limits] default_quota); accounts that exist keep theirs. Zero: no
+	// quota.
+	DefaultQuota int64
 }
 
 // Service is the mail host's domain logic over one store.
@@ -62,8 +67,10 @@ type Service struct {
 	now     func() time.Time
 	limits  Limits
 	cost    int
-	noSent  bool          // Options.NoSentCopy
-	keep    time.Duration // Options.HistoryKeep
+	noSent  bool // Options.NoSentCopy
+	// defaultQuota is Options.DefaultQuota.
+	defaultQuota int64
+	keep         time.Duration // Options.HistoryKeep
 	// onDelivered is Options.OnDelivered.
 	onDelivered func(accounts int)
 
@@ -87,14 +94,15 @@ type Service struct {
 // returned as an error.
 func New(db *store.DB, opts Options) (*Service, error) {
 	s := &Service{
-		db:      db,
-		domains: make(map[string]bool),
-		log:     opts.Logger,
-		now:     opts.Now,
-		limits:  opts.Limits,
-		cost:    opts.BcryptCost,
-		noSent:  opts.NoSentCopy,
-		keep:    opts.HistoryKeep,
+		db:           db,
+		domains:      make(map[string]bool),
+		log:          opts.Logger,
+		now:          opts.Now,
+		limits:       opts.Limits,
+		cost:         opts.BcryptCost,
+		noSent:       opts.NoSentCopy,
+		defaultQuota: max(opts.DefaultQuota, 0),
+		keep:         opts.HistoryKeep,
 
 		onDelivered: opts.OnDelivered,
 

@@ -20,11 +20,15 @@ func openService(cfgPath string) (*Config, *store.DB, *mailbox.Service, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	quota, err := cfg.defaultQuota()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	db, err := store.Open(dbPath(cfg), store.Options{})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, HistoryKeep: cfg.historyKeep()})
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, HistoryKeep: cfg.historyKeep(), DefaultQuota: quota})
 	if err != nil {
 		db.Close()
 		return nil, nil, nil, err

@@ -50,16 +50,23 @@ func smtpTry(t *testing.T, addr, to, msg string) error {
 
 var quotaLineRE = regexp.MustCompile(`^alice@example\.test: (\d+) bytes used \([^)]*\) of (\d+) `)
 
-// TestQuotaEndToEnd sets a small quota with `pillarbox user quota`,
+// TestQuotaEndToEnd makes an account with [limits] default_quota, sets
+// a smaller quota with `pillarbox user quota`,
 // delivers through the MX until the mailbox is full (452 4.2.2), sees
 // APPEND refused with NO [OVERQUOTA], raises the quota from the CLI
 // while the server runs, and sees both work again.
 func TestQuotaEndToEnd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfg := writeServeConfig(t, filepath.Join(dir, "data"), func(c *Config) { c.IMAP.Listen = "127.0.0.1:0" })
+	cfg := writeServeConfig(t, filepath.Join(dir, "data"), func(c *Config) {
+		c.IMAP.Listen = "127.0.0.1:0"
+		c.Limits.DefaultQuota = "8K"
+	})
 	const user, pass = "alice@example.test", "pw-alice-123"
 	mustCLI(t, pass+"\n", "user", "add", user, "--password-stdin", "--config", cfg)
+	if out := mustCLI(t, "", "user", "quota", user, "--config", cfg); !strings.Contains(out, "of 8192 (8.0 KiB)") {
+		t.Fatalf("a new account has not [limits] default_quota:\n%s", out)
+	}
 	if out := mustCLI(t, "", "user", "quota", user, "4K", "--config", cfg); !strings.Contains(out, "of 4096 (4.0 KiB)") {
 		t.Fatalf("user quota %s 4K:\n%s", user, out)
 	}
