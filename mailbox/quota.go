@@ -77,6 +77,16 @@ func (s *Service) CheckQuota(ctx context.Context, accounts []int64, size int64) 
 	return nil
 }
 
+// AccountQuota returns the quota and usage of a logged-in account, for
+// the IMAP QUOTA commands (RFC 9208) to come.
+func (s *Service) AccountQuota(ctx context.Context, account int64) (Quota, error) {
+	q, err := s.db.Quota(ctx, account)
+	if errors.Is(err, store.ErrNotFound) {
+		return Quota{}, fmt.Errorf("%w: account %d", ErrAccountGone, account)
+	}
+	return q, err
+}
+
 // UserQuota returns an account's quota and usage by address.
 func (s *Service) UserQuota(ctx context.Context, address string) (Quota, error) {
 	a, err := ParseAddress(address)

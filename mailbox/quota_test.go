@@ -234,3 +234,47 @@ func TestDefaultQuota(t *testing.T) {
 		t.Fatalf("alice after another service: %+v, %v", q, err)
 	}
 }
+
+// A mail app's upload of its Sent copy replaces the copy submission
+// filed, so it is taken even when the account is full; another message
+// is not.
+func TestSentUploadAtFullQuota(t *testing.T) {
+	t.Parallel()
+	e, _ := sentEnv(t, Options{})
+	ctx := context.Background()
+	data := sentMsg("full@example.org")
+	if res := e.submit(t, &Submission{Data: data}); res.SentFolder == "" {
+		t.Fatalf("no Sent copy filed: %+v", res)
+	}
+	used := e.usage(t, "alice@example.org")
+	// Less room than one more message takes.
+	e.setQuota(t, "alice@example.org", used+int64(len(data))/2)
+	if _, _, err := e.svc.Append(ctx, e.alice.ID, "Sent", data, []string{`\Seen`}, time.Time{}); err != nil {
+		t.Fatalf("upload of the Sent copy at a full quota: %v", err)
+	}
+	if got := e.usage(t, "alice@example.org"); got != used {
+		t.Fatalf("usage %d after the replacing upload, want %d", got, used)
+	}
+	_, _, err := e.svc.Append(ctx, e.alice.ID, "Sent", sentMsg("other@example.org"), nil, time.Time{})
+	wantQuotaError(t, "upload of another message", err, false)
+	if got := len(e.messagesIn(t, e.alice.ID, "Sent")); got != 1 {
+		t.Fatalf("%d messages in Sent, want the upload alone", got)
+	}
+}
+
+// AccountQuota reads by account id; a deleted account is ErrAccountGone.
+func TestAccountQuota(t *testing.T) {
+	t.Parallel()
+	e := newQueueEnv(t)
+	ctx := context.Background()
+	e.setQuota(t, "bob@example.org", 2048)
+	if q, err := e.svc.AccountQuota(ctx, e.bob.ID); err != nil || q.Limit != 2048 || q.Usage != 0 {
+		t.Fatalf("%+v, %v", q, err)
+	}
+	if err := e.svc.DeleteUser(ctx, "bob@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.AccountQuota(ctx, e.bob.ID); !errors.Is(err, ErrAccountGone) {
+		t.Fatalf("deleted account: %v", err)
+	}
+}

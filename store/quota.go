@@ -66,3 +66,10 @@ func (tx *Tx) SetQuota(address string, limit int64) error {
 	}
 	return mustAffect(res, "account "+address)
 }
+
+// StorageKiB is the quota as RFC 9208 5.1's STORAGE resource reports
+// it, in units of 1024 octets, both rounded up: a mailbox with anything
+// in it never reads 0, and usage within the limit never reads above it.
+func (q Quota) StorageKiB() (usage, limit int64) {
+	return (q.Usage + 1023) / 1024, (q.Limit + 1023) / 1024
+}

@@ -214,3 +214,22 @@ func TestMigrationToQuota(t *testing.T) {
 	}
 	wantUsage(t, db, 1, 370, "expunge after migration")
 }
+
+func TestStorageKiB(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		q            Quota
+		usage, limit int64
+	}{
+		{Quota{}, 0, 0},
+		{Quota{Usage: 1, Limit: 1024}, 1, 1},
+		{Quota{Usage: 1024, Limit: 1025}, 1, 2},
+		{Quota{Usage: 1500, Limit: 1500}, 2, 2},
+		{Quota{Usage: 5 << 20, Limit: 2 << 30}, 5 << 10, 2 << 20},
+	} {
+		u, l := tc.q.StorageKiB()
+		if u != tc.usage || l != tc.limit {
+			t.Errorf("%+v: %d, %d KiB; want %d, %d", tc.q, u, l, tc.usage, tc.limit)
+		}
+	}
+}
