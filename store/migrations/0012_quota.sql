@@ -2,13 +2,12 @@
 -- STORAGE resource).
 --
 -- quota is the limit in octets, 0 for none. usage is the sum of the
--- sizes of the account's messages, kept exact by the triggers below in
--- the transaction of every write that adds, copies, moves or removes a
--- message (a folder deleted is counted by its own trigger: its messages go
--- through the foreign key after the folder row, when theirs can no
--- longer find the account), so that a quota check reads one
--- row. A blob shared by two messages of one account counts twice: RFC
--- 9208 5.1 counts the messages, whatever the server shares on disk.
+-- sizes of the account's messages, so that a quota check reads one row.
+-- The triggers below keep it exact in the transaction of every write
+-- that adds, copies, moves or removes a message; a folder deleted with
+-- its messages has a trigger of its own (see the last one). A blob shared
+-- by two messages of one account counts twice: RFC 9208 5.1 counts the
+-- messages, whatever the server shares on disk.
 ALTER TABLE accounts ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN usage INTEGER NOT NULL DEFAULT 0;
 
