@@ -37,6 +37,14 @@ func (s *session) fail(what string, err error) error {
 		return no(imap.ResponseCodeUnknownCTE, "Unknown Content-Transfer-Encoding")
 	case errors.Is(err, mailbox.ErrSearchLimit):
 		return no(imap.ResponseCodeLimit, "Search too complex: "+detail(err, mailbox.ErrSearchLimit))
+	case errors.Is(err, mailbox.ErrOverQuota):
+		// RFC 9208 4.3 (and RFC 5530 3): APPEND, COPY and MOVE that would
+		// take the account past its storage quota fail with OVERQUOTA.
+		var qe *mailbox.QuotaError
+		if errors.As(err, &qe) && qe.Permanent() {
+			return no(imap.ResponseCodeOverQuota, "Message larger than the mailbox quota")
+		}
+		return no(imap.ResponseCodeOverQuota, "Mailbox quota exceeded")
 	case errors.Is(err, store.ErrFull):
 		return no(imap.ResponseCodeUnavailable, "Storage is full, try again later")
 	case errors.Is(err, context.DeadlineExceeded):

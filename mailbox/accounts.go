@@ -72,7 +72,7 @@ func (s *Service) AddUser(ctx context.Context, address, password string) error {
 	}
 	now := s.now()
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		_, err := createAccount(tx, a.String(), hash, now)
+		_, err := createAccount(tx, a.String(), hash, now, s.defaultQuota)
 		return err
 	})
 	if errors.Is(err, store.ErrExists) {
@@ -81,12 +81,18 @@ func (s *Service) AddUser(ctx context.Context, address, password string) error {
 	return err
 }
 
-// createAccount makes an account with its default folders inside tx;
-// store.ErrExists if the address is an account or an alias already.
-func createAccount(tx *store.Tx, address, hash string, now time.Time) (int64, error) {
+// createAccount makes an account with its default folders and the
+// given quota (0: none) inside tx; store.ErrExists if the address is an
+// account or an alias already.
+func createAccount(tx *store.Tx, address, hash string, now time.Time, quota int64) (int64, error) {
 	id, err := tx.CreateAccount(address, hash, now)
 	if err != nil {
 		return 0, err
+	}
+	if quota > 0 {
+		if err := tx.SetQuota(address, quota); err != nil {
+			return 0, err
+		}
 	}
 	for _, f := range DefaultFolders {
 		if _, err := tx.CreateMailbox(id, f.Name, f.SpecialUse, true, now); err != nil {

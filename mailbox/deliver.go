@@ -27,6 +27,12 @@ type Delivery struct {
 	// Origin describes the session for the delivery history. Nil: the
 	// history records no client.
 	Origin *Origin
+	// Partial stores the message for the accounts that have room in
+	// their quota and reports the others in Delivered.OverQuota; Deliver
+	// fails only if no account has room. Zero: one account without room
+	// fails the whole delivery (with its *QuotaError), for a caller that
+	// has one reply for every recipient and no other way to report one.
+	Partial bool
 }
 
 // Delivered reports a committed delivery.
@@ -37,6 +43,17 @@ type Delivered struct {
 	// NoticeQueued is the queue item of a notice for a remote sender, or
 	// 0: the relay has mail to send.
 	NoticeQueued int64
+	// OverQuota lists, with Delivery.Partial, the recipients with an
+	// account that did not receive the message because it would have gone
+	// over its quota, each with its *QuotaError.
+	OverQuota []QuotaRefusal
+}
+
+// QuotaRefusal is a recipient that did not receive a message for its
+// quota.
+type QuotaRefusal struct {
+	Recipient Address
+	Err       *QuotaError
 }
 
 // Deliver parses the message once and stores it for every recipient
@@ -64,11 +81,17 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	var res Delivered
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		var err error
-		res.NoticeQueued = 0
-		if res.ID, err = s.storeLocal(tx, blob, accounts, now, d.Junk); err != nil {
+		res.NoticeQueued, res.OverQuota = 0, nil
+		var refused map[int64]*QuotaError
+		if res.ID, refused, err = s.storeLocal(tx, blob, accounts, now, d.Junk, d.Partial); err != nil {
 			return err
 		}
-		evs, err := localEvents(tx, res.ID, blob.MessageID, d.Recipients, d.Junk)
+		rcpts := d.Recipients
+		if len(refused) > 0 {
+			rcpts, res.OverQuota = splitRefused(d.Recipients, refused)
+		}
+		res.Accounts = len(accounts) - len(refused)
+		evs, err := localEvents(tx, res.ID, blob.MessageID, rcpts, d.Junk)
 		if err != nil {
 			return err
 		}
@@ -85,8 +108,47 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 		return Delivered{}, fmt.Errorf("mailbox: deliver: %w", err)
 	}
 	res.MessageID = meta.Envelope.MessageID
-	res.Accounts = len(accounts)
+	for _, r := range res.OverQuota {
+		s.log.Warn("mailbox: over quota, not delivered", "stored", res.ID, "message_id", res.MessageID,
+			"rcpt", r.Recipient.String(), "err", r.Err.Error())
+	}
 	return res, nil
+}
+
+// splitRefused returns the recipients with the accounts that received
+// the message, and a refusal for each recipient with an account that
+// did not.
+func splitRefused(rcpts []Recipient, refused map[int64]*QuotaError) ([]Recipient, []QuotaRefusal) {
+	var kept []Recipient
+	var out []QuotaRefusal
+	for _, r := range rcpts {
+		var got []int64
+		var first *QuotaError
+		for _, a := range r.Accounts {
+			if e := refused[a]; e != nil {
+				if first == nil {
+					first = e
+				}
+				continue
+			}
+			got = append(got, a)
+		}
+		if first != nil {
+			out = append(out, QuotaRefusal{Recipient: r.Address, Err: first})
+		}
+		if len(got) > 0 {
+			k := Recipient{Address: r.Address, Accounts: got}
+			if len(r.Names) == len(r.Accounts) {
+				for i, a := range r.Accounts {
+					if refused[a] == nil {
+						k.Names = append(k.Names, r.Names[i])
+					}
+				}
+			}
+			kept = append(kept, k)
+		}
+	}
+	return kept, out
 }
 
 // accountsOf returns the accounts that recipients resolve to, each once
@@ -101,26 +163,50 @@ func accountsOf(rcpts []Recipient) []int64 {
 	return slices.Compact(accounts)
 }
 
-// storeLocal stores blob once and adds it to the INBOX of each account,
-// inside tx; it returns the blob's id.
-func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk bool) (int64, error) {
+// storeLocal stores blob once and adds it to the INBOX of each account
+// that has room for it in its quota, inside tx; it returns the blob's id.
+// An account without room fails it, unless partial is set: then it
+// returns those accounts' refusals, and fails only if every account
+// refused (with the first temporary refusal if any, so that a sender
+// tries again while waiting can help).
+func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk, partial bool) (int64, map[int64]*QuotaError, error) {
 	id, err := tx.InsertBlob(blob)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	size := int64(len(blob.Data))
+	var refused map[int64]*QuotaError
+	var worst *QuotaError
 	for _, acct := range accounts {
+		if err := checkQuota(tx, acct, size); err != nil {
+			var qe *QuotaError
+			if !partial || !errors.As(err, &qe) {
+				return 0, nil, err
+			}
+			if refused == nil {
+				refused = make(map[int64]*QuotaError)
+			}
+			refused[acct] = qe
+			if worst == nil || worst.Permanent() && !qe.Permanent() {
+				worst = qe
+			}
+			continue
+		}
 		folder := "INBOX"
 		if junk {
 			if folder, err = junkFolder(tx, acct); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
-		if err := s.appendLocked(tx, acct, folder, id, int64(len(blob.Data)), now); err != nil {
-			return 0, err
+		if err := s.appendLocked(tx, acct, folder, id, size, now); err != nil {
+			return 0, nil, err
 		}
 	}
-	s.countDelivered(tx, len(accounts))
-	return id, nil
+	if worst != nil && len(refused) == len(accounts) {
+		return 0, nil, worst
+	}
+	s.countDelivered(tx, len(accounts)-len(refused))
+	return id, refused, nil
 }
 
 // countDelivered tells Options.OnDelivered of a delivery to n accounts

@@ -157,7 +157,7 @@ func (s *Service) AddDomain(ctx context.Context, name string) (DomainAdded, erro
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		_, err = createAccount(tx, postmaster, hash, now)
+		_, err = createAccount(tx, postmaster, hash, now, s.defaultQuota)
 		if errors.Is(err, store.ErrExists) {
 			return nil // an alias: mail to postmaster goes somewhere already
 		}

@@ -202,6 +202,14 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 			return err
 		}
 		tx.Lock(m.ID, s.mailboxLock(m.ID))
+		before, err := tx.Quota(account)
+		if err != nil {
+			return err
+		}
+		size := int64(len(raw))
+		if before.Limit > 0 && size > before.Limit {
+			return &QuotaError{Account: account, Limit: before.Limit, Usage: before.Usage, Size: size}
+		}
 		id, err := tx.InsertBlob(blob)
 		if err != nil {
 			return err
@@ -217,13 +225,27 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 		tx.OnCommit(func() {
 			s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq})
 		})
-		if m.SpecialUse != `\Sent` {
-			return nil
+		if m.SpecialUse == `\Sent` {
+			if replaced, err = s.replaceSentCopies(tx, account, blob.MessageID, now); err != nil {
+				return err
+			}
+			if err := s.recordSent(tx, m.ID, uid, account, blob.MessageID, store.SentUpload, now); err != nil {
+				return err
+			}
 		}
-		if replaced, err = s.replaceSentCopies(tx, account, blob.MessageID, now); err != nil {
+		// The quota is checked on the net change, inside the transaction:
+		// a mail app's upload of its Sent copy replaces the copy
+		// submission filed (sent.go), so it fits wherever that one did.
+		// A message that does not fit is undone with this request's
+		// savepoint before anyone sees it.
+		after, err := tx.Quota(account)
+		if err != nil {
 			return err
 		}
-		return s.recordSent(tx, m.ID, uid, account, blob.MessageID, store.SentUpload, now)
+		if after.Limit > 0 && after.Usage > after.Limit && after.Usage > before.Usage {
+			return &QuotaError{Account: account, Limit: before.Limit, Usage: before.Usage, Size: size}
+		}
+		return nil
 	})
 	if err != nil {
 		return Folder{}, 0, fmt.Errorf("mailbox: append: %w", err)
@@ -334,9 +356,27 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 			return err
 		}
 		tx.Lock(dst.ID, s.mailboxLock(dst.ID))
+		before, err := tx.Quota(account)
+		if err != nil {
+			return err
+		}
 		copied, err := tx.CopyMessages(src.ID, set, dst.ID)
 		if err != nil {
 			return err
+		}
+		// A COPY adds the copies' sizes to the account's usage; a MOVE,
+		// within the account, adds nothing in the end. The copies' sizes
+		// are known once they are written: a COPY that did not fit is
+		// undone with this request's savepoint, before anything else
+		// sees it.
+		if !move {
+			after, err := tx.Quota(account)
+			if err != nil {
+				return err
+			}
+			if added := after.Usage - before.Usage; added > 0 && !before.Fits(added) {
+				return &QuotaError{Account: account, Limit: before.Limit, Usage: before.Usage, Size: added}
+			}
 		}
 		res = CopyResult{Dest: folderOf(dst)}
 		for _, c := range copied {

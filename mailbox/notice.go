@@ -67,17 +67,38 @@ func (s *Service) planNotice(ctx context.Context, n *Notice) (*noticePlan, strin
 // recipients, or queues it for its remote one, inside tx.
 func (s *Service) sendNoticeTx(tx *store.Tx, p *noticePlan, now time.Time) (NoticeSent, error) {
 	var sent NoticeSent
+	local := p.local
+	if len(local) > 0 {
+		// A notice that does not fit in the sender's quota is dropped
+		// with a log line, never refused back: that would be a bounce of
+		// a bounce (RFC 5321 6.1 wants no loops), and failing here would
+		// undo the delivery or queue update it goes with.
+		local = nil
+		for _, acct := range p.local {
+			if err := checkQuota(tx, acct, p.size); errors.Is(err, ErrOverQuota) {
+				s.log.Warn("mailbox: notice dropped: over quota", "to", p.to, "account", acct, "err", err.Error())
+				continue
+			} else if err != nil {
+				return sent, err
+			}
+			local = append(local, acct)
+		}
+		if len(local) == 0 {
+			sent.Dropped = "the sender's mailbox is over its quota"
+			return sent, nil
+		}
+	}
 	id, err := tx.InsertBlob(p.blob)
 	if err != nil {
 		return sent, err
 	}
-	if len(p.local) > 0 {
-		for _, acct := range p.local {
+	if len(local) > 0 {
+		for _, acct := range local {
 			if err := s.appendLocked(tx, acct, "INBOX", id, p.size, now); err != nil {
 				return sent, err
 			}
 		}
-		sent.Accounts = len(p.local)
+		sent.Accounts = len(local)
 		s.countDelivered(tx, sent.Accounts)
 		return sent, s.record(tx, now, store.HistoryEvent{Event: store.EventDelivered, BlobID: id,
 			MessageID: p.blob.MessageID, Address: p.to, Detail: "delivery status notification, locally"})

@@ -327,12 +327,15 @@ func (s *Service) FinishQueueItems(ctx context.Context, results []QueueResult, n
 		}
 		got, err := s.sendNoticeTx(tx, plan, now)
 		sent.Accounts, sent.QueueID = got.Accounts, got.QueueID
+		if got.Dropped != "" {
+			sent.Dropped = got.Dropped
+		}
 		return err
 	})
 	if err != nil {
 		return NoticeSent{}, fmt.Errorf("mailbox: finish queue items: %w", err)
 	}
-	if plan != nil && sent.Accounts == 0 && sent.QueueID == 0 {
+	if plan != nil && sent.Accounts == 0 && sent.QueueID == 0 && sent.Dropped == "" {
 		sent.Dropped = "every item it reports on has been deleted"
 	}
 	return sent, nil

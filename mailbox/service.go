@@ -55,6 +55,11 @@ type Options struct {
 	// QRESYNC; PruneVanished forgets older ones (see resync.go). Zero:
 	// DefaultVanishedKeep.
 	VanishedKeep int
+	// DefaultQuota is the storage quota in octets that AddUser (and a
+	// domain's postmaster account) starts an account with (config
+	// [limits] default_quota); accounts that exist keep theirs. Zero: no
+	// quota.
+	DefaultQuota int64
 }
 
 // Service is the mail host's domain logic over one store.
@@ -70,6 +75,8 @@ type Service struct {
 	keep    time.Duration // Options.HistoryKeep
 	// vanishedKeep is Options.VanishedKeep.
 	vanishedKeep int
+	// defaultQuota is Options.DefaultQuota.
+	defaultQuota int64
 	// onDelivered is Options.OnDelivered.
 	onDelivered func(accounts int)
 
@@ -93,14 +100,15 @@ type Service struct {
 // returned as an error.
 func New(db *store.DB, opts Options) (*Service, error) {
 	s := &Service{
-		db:      db,
-		domains: make(map[string]bool),
-		log:     opts.Logger,
-		now:     opts.Now,
-		limits:  opts.Limits,
-		cost:    opts.BcryptCost,
-		noSent:  opts.NoSentCopy,
-		keep:    opts.HistoryKeep,
+		db:           db,
+		domains:      make(map[string]bool),
+		log:          opts.Logger,
+		now:          opts.Now,
+		limits:       opts.Limits,
+		cost:         opts.BcryptCost,
+		noSent:       opts.NoSentCopy,
+		defaultQuota: max(opts.DefaultQuota, 0),
+		keep:         opts.HistoryKeep,
 
 		vanishedKeep: opts.VanishedKeep,
 

@@ -47,6 +47,9 @@ type Submitted struct {
 	SentFolder   string
 	SentUID      uint32
 	SentByClient bool
+	// SentOverQuota says no copy was filed because it did not fit in the
+	// sender's quota; the message was sent all the same.
+	SentOverQuota bool
 }
 
 // ErrNotOwner means an account tried to send as an address it does not
@@ -108,10 +111,11 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 	var res Submitted
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		res.Queued = res.Queued[:0] // a retried fn starts over
+		res.SentOverQuota = false
 		if err := checkCredential(tx, sub.Account); err != nil {
 			return err
 		}
-		id, err := s.storeLocal(tx, blob, accounts, now, false)
+		id, _, err := s.storeLocal(tx, blob, accounts, now, false, false)
 		if err != nil {
 			return err
 		}
@@ -159,10 +163,21 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 		}
 		sent, size := id, int64(len(blob.Data))
 		if sentBlob != nil {
+			size = int64(len(sentBlob.Data))
+		}
+		// The message goes out even if the sender's own copy has no room:
+		// refusing to send for want of space to file it would be worse.
+		// The copy is then not filed; Submitted.SentOverQuota says so.
+		if err := checkQuota(tx, sub.Account.ID, size); errors.Is(err, ErrOverQuota) {
+			res.SentOverQuota = true
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if sentBlob != nil {
 			if sent, err = tx.InsertBlob(sentBlob); err != nil {
 				return err
 			}
-			size = int64(len(sentBlob.Data))
 		}
 		filed, err := s.fileSentCopy(tx, sub.Account.ID, sent, size, sentID, now)
 		res.SentFolder, res.SentUID, res.SentByClient = filed.folder, filed.uid, filed.byClient
@@ -173,5 +188,9 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 	}
 	res.MessageID = meta.Envelope.MessageID
 	res.Accounts = len(accounts)
+	if res.SentOverQuota {
+		s.log.Warn("mailbox: sent copy not filed: over quota", "account", sub.Account.Address, "stored", res.ID,
+			"message_id", res.MessageID)
+	}
 	return res, nil
 }

@@ -40,8 +40,15 @@ func (srv *Server) rcptError(a mailbox.Address, err error) error {
 }
 
 // deliveryError maps a failed delivery to the reply after DATA. Nothing
-// was stored, and every reply is temporary so the sender tries again.
+// was stored, and every reply but a message larger than a recipient's
+// whole quota is temporary, so the sender tries again.
 func (srv *Server) deliveryError(id string, err error) error {
+	if r := quotaReply(err); r != nil {
+		// Only the whole message can be answered after DATA: with
+		// mailbox.Delivery.Partial off, no recipient got it.
+		srv.log.Warn("smtp: over quota, message refused", "id", id, "reply", r.Error(), "err", err)
+		return r
+	}
 	if errors.Is(err, mailbox.ErrStorageFull) {
 		srv.log.Error("smtp: storage full, message deferred", "id", id, "err", err)
 		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}

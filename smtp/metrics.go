@@ -42,11 +42,12 @@ const (
 	RefusedSender                      // submission: a sender the account does not own, or <>
 	RefusedSyntax                      // 5xx for a malformed or out-of-sequence command
 	RefusedTemporary                   // 4xx: a local error, storage full, shutting down
+	RefusedQuota                       // 452 4.2.2 / 552 5.2.2: a recipient's mailbox quota
 	RefusalCount
 )
 
 var refusalNames = [RefusalCount]string{"other", "rcpt_unknown", "relay_denied", "dmarc", "local_spoof", "size", "rate",
-	"auth_required", "too_many_rcpts", "sender", "syntax", "temporary"}
+	"auth_required", "too_many_rcpts", "sender", "syntax", "temporary", "quota"}
 
 // String is the reason's label value.
 func (r Refusal) String() string {
@@ -90,6 +91,8 @@ func refusalOf(err error) Refusal {
 		return RefusedSender
 	case errMessageRate:
 		return RefusedRate
+	case errMailboxFull, errQuotaTooBig:
+		return RefusedQuota
 	}
 	var se *gosmtp.SMTPError
 	if !errors.As(err, &se) {

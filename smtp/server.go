@@ -28,6 +28,9 @@ type Mailboxes interface {
 	Resolve(ctx context.Context, a mailbox.Address) (mailbox.Recipient, error)
 	Deliver(ctx context.Context, d *mailbox.Delivery) (mailbox.Delivered, error)
 	IsLocalDomain(domain string) bool
+	// CheckQuota fails with a *mailbox.QuotaError if a message of size
+	// octets (0: unknown) would not fit in one of the accounts now.
+	CheckQuota(ctx context.Context, accounts []int64, size int64) error
 }
 
 // Options configures a Server. Zero values are documented per field.

@@ -24,6 +24,7 @@ type session struct {
 
 	from      string // normalised envelope sender, "" for <>
 	fromSet   bool
+	size      int64 // the SIZE declared at MAIL (RFC 1870), 0 if none
 	utf8      bool
 	rcptRaw   []string
 	rcpts     []mailbox.Recipient
@@ -65,7 +66,7 @@ func (s *session) Reset() {
 	defer s.running.Unlock()
 	s.bdat.settle(s.srv.log)
 	s.endData()
-	s.from, s.fromSet, s.utf8 = "", false, false
+	s.from, s.fromSet, s.utf8, s.size = "", false, false, 0
 	s.rcptRaw, s.rcpts, s.seenRcpts = nil, nil, nil
 	s.mail, s.params = mailbox.QueueParams{}, nil
 }
@@ -108,6 +109,9 @@ func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
 	}
 	s.mail = mail
 	s.fromSet = true
+	if opts != nil {
+		s.size = opts.Size
+	}
 	s.utf8 = opts != nil && opts.UTF8
 	return nil
 }
@@ -134,6 +138,9 @@ func (s *session) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
 	r, err := s.srv.mb.Resolve(context.Background(), a)
 	if err != nil {
 		return s.srv.rcptError(a, err)
+	}
+	if err := s.srv.rcptQuotaError(a, s.srv.mb.CheckQuota(context.Background(), r.Accounts, s.size)); err != nil {
+		return err
 	}
 	if s.seenRcpts == nil {
 		s.seenRcpts = make(map[mailbox.Address]bool)

@@ -24,6 +24,8 @@ type Submitter interface {
 	IsLocalDomain(domain string) bool
 	Resolve(ctx context.Context, a mailbox.Address) (mailbox.Recipient, error)
 	Submit(ctx context.Context, sub *mailbox.Submission) (mailbox.Submitted, error)
+	// CheckQuota is Mailboxes.CheckQuota, for local recipients.
+	CheckQuota(ctx context.Context, accounts []int64, size int64) error
 	// TrackSession has end called when the account is deleted or its
 	// password changes; stop ends the tracking.
 	TrackSession(acct mailbox.Account, end func(reason string)) (stop func())
@@ -89,6 +91,7 @@ type submissionSession struct {
 
 	from    mailbox.Address
 	fromSet bool
+	size    int64 // the SIZE declared at MAIL (RFC 1870), 0 if none
 	utf8    bool
 	local   []mailbox.Recipient
 	remote  []mailbox.Address
@@ -113,7 +116,7 @@ func (s *submissionSession) Reset() {
 	s.running.Lock()
 	defer s.running.Unlock()
 	s.bdat.settle(s.srv.log)
-	s.from, s.fromSet, s.utf8 = mailbox.Address{}, false, false
+	s.from, s.fromSet, s.utf8, s.size = mailbox.Address{}, false, false, 0
 	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
 	s.mail, s.localParams, s.remoteParams = mailbox.QueueParams{}, nil, nil
 }
@@ -258,6 +261,9 @@ func (s *submissionSession) mailCmd(from string, opts *gosmtp.MailOptions) error
 	}
 	s.from, s.fromSet, s.mail = a, true, mail
 	s.utf8 = opts != nil && opts.UTF8
+	if opts != nil {
+		s.size = opts.Size
+	}
 	return nil
 }
 
@@ -287,6 +293,9 @@ func (s *submissionSession) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
 		r, err := s.sub.Resolve(context.Background(), a)
 		if err != nil {
 			return s.srv.rcptError(a, err)
+		}
+		if err := s.srv.rcptQuotaError(a, s.sub.CheckQuota(context.Background(), r.Accounts, s.size)); err != nil {
+			return err
 		}
 		s.local = append(s.local, r)
 		s.localParams = append(s.localParams, params)

@@ -18,6 +18,9 @@ type Account struct {
 	// Credential goes up with every password change, so that a session
 	// can tell that the password it logged in with is no longer valid.
 	Credential int64
+	// Quota is the account's storage limit in octets, 0 for none; Usage
+	// the sum of its messages' sizes (see quota.go).
+	Quota, Usage int64
 }
 
 // Alias is an address that delivers to one or more accounts.
@@ -181,7 +184,7 @@ func (tx *Tx) DeleteAlias(alias string) error {
 	return mustAffect(res, "alias "+alias)
 }
 
-const accountQuery = `SELECT id, address, password_hash, created, credential FROM accounts`
+const accountQuery = `SELECT id, address, password_hash, created, credential, quota, usage FROM accounts`
 
 // AccountByAddress looks an account up by its normalised address.
 func (db *DB) AccountByAddress(ctx context.Context, address string) (Account, error) {
@@ -199,7 +202,7 @@ func (db *DB) Accounts(ctx context.Context) ([]Account, error) {
 	for rows.Next() {
 		var a Account
 		var created int64
-		if err := rows.Scan(&a.ID, &a.Address, &a.PasswordHash, &created, &a.Credential); err != nil {
+		if err := rows.Scan(&a.ID, &a.Address, &a.PasswordHash, &created, &a.Credential, &a.Quota, &a.Usage); err != nil {
 			return nil, fmt.Errorf("store: accounts: %w", err)
 		}
 		a.Created = time.Unix(created, 0)
@@ -262,7 +265,7 @@ func (db *DB) Aliases(ctx context.Context) ([]Alias, error) {
 func scanAccount(row *sql.Row, address string) (Account, error) {
 	var a Account
 	var created int64
-	err := row.Scan(&a.ID, &a.Address, &a.PasswordHash, &created, &a.Credential)
+	err := row.Scan(&a.ID, &a.Address, &a.PasswordHash, &created, &a.Credential, &a.Quota, &a.Usage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("store: account %s: %w", address, ErrNotFound)
 	}

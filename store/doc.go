@@ -49,6 +49,10 @@
 //     newest rows of each mailbox), below which VanishedSince answers
 //     with every UID that is gone
 //
+//   - accounts.quota and accounts.usage (0013): each account's storage
+//     limit in octets (0: none) and the sum of its messages' sizes, kept
+//     exact by triggers on messages and mailboxes (quota.go)
+//
 // Triggers delete a blob when its last message or queue row goes.
 //
 // All writes go through one goroutine that owns the only write connection

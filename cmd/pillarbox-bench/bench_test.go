@@ -104,6 +104,8 @@ func (discardMailboxes) Deliver(context.Context, *mailbox.Delivery) (mailbox.Del
 
 func (discardMailboxes) IsLocalDomain(string) bool { return true }
 
+func (discardMailboxes) CheckQuota(context.Context, []int64, int64) error { return nil }
+
 // BenchmarkAnalyze10K is the parse-once analysis of one generated 10 KB
 // message, which every delivery runs before it queues for the writer.
 func BenchmarkAnalyze10K(b *testing.B) {

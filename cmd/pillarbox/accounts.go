@@ -20,11 +20,15 @@ func openService(cfgPath string) (*Config, *store.DB, *mailbox.Service, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	quota, err := cfg.defaultQuota()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	db, err := store.Open(dbPath(cfg), store.Options{})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, HistoryKeep: cfg.historyKeep()})
+	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, HistoryKeep: cfg.historyKeep(), DefaultQuota: quota})
 	if err != nil {
 		db.Close()
 		return nil, nil, nil, err
@@ -42,12 +46,19 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := commandFlags("user")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	force := fs.Bool("force", false, "with del: delete a postmaster@ account too")
-	sub, pos, err := splitSubcommand(fs, args, "add, passwd, del, list", "add", "passwd", "del", "list")
+	sub, pos, err := splitSubcommand(fs, args, "add, passwd, del, list, quota", "add", "passwd", "del", "list", "quota")
 	if err != nil {
 		return err
 	}
-	n := map[string]int{"add": 1, "passwd": 1, "del": 1, "list": 0}[sub]
+	n := map[string]int{"add": 1, "passwd": 1, "del": 1, "list": 0, "quota": 1}[sub]
 	usageLine := "pillarbox user " + sub + map[int]string{0: "", 1: " ADDRESS"}[n]
+	if sub == "quota" {
+		// SIZE is optional: without it, the quota is shown.
+		usageLine += " [SIZE]"
+		if len(pos) == 2 {
+			n = 2
+		}
+	}
 	if sub == "add" || sub == "passwd" {
 		usageLine += " [--password-stdin]"
 	} else if *fromStdin {
@@ -94,6 +105,8 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 		err = svc.SetPassword(ctx, pos[0], password)
 	case "del":
 		err = svc.DeleteUser(ctx, pos[0])
+	case "quota":
+		err = userQuota(ctx, e, svc, pos)
 	case "list":
 		var users []string
 		users, err = svc.Users(ctx)

@@ -166,6 +166,11 @@ type Config struct {
 		// (["127.0.0.0/8", "::1/128"]), where the host's own programs
 		// and a local webmail connect from; [] limits everyone.
 		RateExempt []string `toml:"rate_exempt"`
+		// DefaultQuota is the storage quota of accounts created from now
+		// on (`user add`, a domain's postmaster), as `user quota` takes
+		// it: "500M", "2G". Accounts that exist keep theirs; `pillarbox
+		// user quota` changes one. Default "" (no quota).
+		DefaultQuota string `toml:"default_quota"`
 	} `toml:"limits"`
 
 	Relay struct {
@@ -457,6 +462,9 @@ func (c *Config) validate() error {
 	if c.Limits.SMTPCommandTimeout.Duration < 0 || c.Limits.SMTPDataTimeout.Duration < 0 {
 		return errors.New("limits.smtp_command_timeout, smtp_data_timeout: must not be negative (0 is the default)")
 	}
+	if _, err := c.defaultQuota(); err != nil {
+		return err
+	}
 	for i, p := range c.Limits.RateExempt {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			return fmt.Errorf("limits.rate_exempt[%d]: %q: want a CIDR prefix such as 192.0.2.0/24", i, p)
@@ -677,4 +685,16 @@ func (c *Config) rateExempt() []netip.Prefix {
 		out = append(out, pfx.Masked())
 	}
 	return out
+}
+
+// defaultQuota is [limits] default_quota in octets, 0 when unset.
+func (c *Config) defaultQuota() (int64, error) {
+	if c.Limits.DefaultQuota == "" {
+		return 0, nil
+	}
+	n, err := parseQuotaSize(c.Limits.DefaultQuota)
+	if err != nil {
+		return 0, fmt.Errorf("limits.default_quota: %w", err)
+	}
+	return n, nil
 }

@@ -192,6 +192,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "bad retry", path: "bad-retry.toml", want: []string{"bad-retry.toml:2: ", `relay.retry[2]: invalid duration "5x"`}},
 		{name: "bad max_age", path: "bad-max-age.toml", want: []string{`relay.max_age: invalid duration "five days"`}},
 		{name: "history_days zero", text: "history_days = 0\n", want: []string{"history_days: 0, want 1 or more"}},
+		{name: "bad default_quota", text: "[limits]\ndefault_quota = \"lots\"\n", want: []string{`limits.default_quota: invalid size "lots"`}},
 		{name: "duration without unit", text: "[relay]\ndelay_warning = 5\n", want: []string{`relay.delay_warning: invalid duration "5"`}},
 		{name: "zero retry", text: "[relay]\nretry = [\"1m\", \"0s\"]\n", want: []string{"relay.retry[1]: must be positive"}},
 		{name: "empty retry", text: "[relay]\nretry = []\n", want: []string{"relay.retry: must list"}},

@@ -10,7 +10,7 @@ import (
 func TestHelpEveryCommand(t *testing.T) {
 	cases := [][]string{
 		{"serve"},
-		{"user"}, {"user", "add"}, {"user", "passwd"}, {"user", "del"}, {"user", "list"},
+		{"user"}, {"user", "add"}, {"user", "passwd"}, {"user", "del"}, {"user", "list"}, {"user", "quota"},
 		{"alias"}, {"alias", "add"}, {"alias", "del"}, {"alias", "list"},
 		{"domain"}, {"domain", "add"}, {"domain", "del"}, {"domain", "list"},
 		{"dns"}, {"dns", "check"},

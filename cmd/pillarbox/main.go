@@ -44,6 +44,8 @@ const usage = `usage:
   pillarbox user passwd ADDRESS [--password-stdin] [--config FILE]
   pillarbox user del ADDRESS [--force] [--config FILE]
   pillarbox user list [--config FILE]
+  pillarbox user quota ADDRESS [SIZE] [--config FILE]
+      (SIZE in bytes or with K, M, G, T: 500M, 2G; 0 or none: no quota)
   pillarbox alias add ALIAS TARGET[,TARGET...] [--config FILE]
   pillarbox alias del ALIAS [--config FILE]
   pillarbox alias list [--config FILE]

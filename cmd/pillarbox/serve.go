@@ -110,8 +110,12 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	}
 	defer db.Close()
 	m.watchStore(db)
+	quota, err := cfg.defaultQuota()
+	if err != nil {
+		return err
+	}
 	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: log, NoSentCopy: !cfg.Submission.SaveSent,
-		HistoryKeep: cfg.historyKeep(), OnDelivered: m.deliveredLocal})
+		HistoryKeep: cfg.historyKeep(), OnDelivered: m.deliveredLocal, DefaultQuota: quota})
 	if err != nil {
 		return err
 	}
