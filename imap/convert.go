@@ -32,6 +32,8 @@ func addresses(l []mailbox.EnvAddress) []imap.Address {
 		return nil
 	}
 	out := make([]imap.Address, len(l))
+	// a.Route (the addr-adl) is left out: go-imap's imap.Address has no
+	// field for it, so imapserver writes NIL there.
 	for i, a := range l {
 		out[i] = imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
 	}

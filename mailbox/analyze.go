@@ -16,8 +16,17 @@ import (
 // name, Host: ""}, end: all empty. An address without a domain gets the Host
 // ".MISSING-HOST-NAME.", as other IMAP servers do, so that it cannot be taken
 // for a group marker.
+//
+// Route is the obsolete source route of an angle address (RFC 5322 section
+// 4.4, obs-route; the ENVELOPE's addr-adl, RFC 9051 section 7.5.2):
+// "<@relay1, @relay2:user@example.org>" has Route "@relay1,@relay2", the
+// domains joined by commas without white space, comments or the final
+// colon, as Dovecot sends it. Empty for nearly every address. go-imap's
+// imap.Address has no field for it, so the imapserver-based session sends
+// NIL; imap/wire's Address writer has one.
 type EnvAddress struct {
 	Name    string `json:"n,omitempty"` // decoded (RFC 2047) UTF-8
+	Route   string `json:"rt,omitempty"`
 	Mailbox string `json:"m,omitempty"`
 	Host    string `json:"h,omitempty"`
 }

@@ -272,19 +272,76 @@ func (a *analyzer) mailboxAddress(s string) (EnvAddress, bool) {
 		}
 		return EnvAddress{Name: name, Host: missingHost}, true
 	}
-	spec = strings.Join(strings.Fields(stripComments(spec)), "")
-	if strings.HasPrefix(spec, "@") {
-		// Obsolete source route: "@relay1,@relay2:local@domain".
-		if _, after, ok := strings.Cut(spec, ":"); ok {
-			spec = after
+	spec = stripComments(spec)
+	route, rest, hasRoute := cutRoute(spec)
+	if hasRoute {
+		// Without its route the address may be one that go-message
+		// parses, with a quoted local part kept as it is.
+		if addr, err := mail.ParseAddress(name + "<" + rest + ">"); err == nil {
+			e := splitAddrSpec(addr.Address)
+			e.Name = toUTF8(addr.Name)
+			e.Route = route
+			return e, true
 		}
+		spec = rest
 	}
+	spec = strings.Join(strings.Fields(spec), "")
 	if spec == "" {
 		return EnvAddress{}, false
 	}
 	e := splitAddrSpec(spec)
 	e.Name = a.phrase(name)
+	e.Route = route
 	return e, true
+}
+
+// cutRoute splits the obsolete source route off the inside of an angle
+// address, comments removed: "@relay1, @relay2:local@domain" gives
+// "@relay1,@relay2" and "local@domain" (RFC 5322 section 4.4: obs-route =
+// obs-domain-list ":"; obs-domain-list = *(CFWS / ",") "@" domain
+// *("," [CFWS] ["@" domain])). Elements that are not "@domain" are left
+// out. Without the colon the route is malformed: the "@domain" words
+// before the address are dropped, and the route is empty. ok is false
+// when spec has no route.
+func cutRoute(spec string) (route, rest string, ok bool) {
+	t := strings.TrimLeft(spec, " \t,")
+	if !strings.HasPrefix(t, "@") {
+		return "", spec, false
+	}
+	end := -1
+	literal := false // inside a domain literal, "[IPv6:...]"
+	for i := 0; i < len(t) && end < 0; i++ {
+		switch t[i] {
+		case '[':
+			literal = true
+		case ']':
+			literal = false
+		case ':':
+			if !literal {
+				end = i
+			}
+		}
+	}
+	if end < 0 {
+		words := strings.FieldsFunc(t, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' })
+		n := 0
+		for n < len(words) && strings.HasPrefix(words[n], "@") {
+			n++
+		}
+		if n == len(words) {
+			return "", spec, false
+		}
+		return "", strings.Join(words[n:], " "), true
+	}
+	var elems []string
+	for _, el := range strings.Split(t[:end], ",") {
+		el = strings.Join(strings.Fields(el), "")
+		if len(el) < 2 || el[0] != '@' || strings.ContainsAny(el[1:], "@<>") {
+			continue
+		}
+		elems = append(elems, el)
+	}
+	return toUTF8(strings.Join(elems, ",")), t[end+1:], true
 }
 
 // splitAddrSpec splits local@domain into an ENVELOPE mailbox and host.

@@ -500,7 +500,7 @@ func TestAnalyzeCases(t *testing.T) {
 			wantEqual(t, "To", env.To, []EnvAddress{
 				{Mailbox: "x", Host: "y.example"},
 				{Name: "Quoted, Name", Mailbox: "q", Host: "example.org"},
-				{Mailbox: "route", Host: "example.org"},
+				{Route: "@relay.example", Mailbox: "route", Host: "example.org"},
 				{Mailbox: "mailer-daemon", Host: missingHost},
 			})
 			wantEqual(t, "Cc", env.Cc, []EnvAddress{{Name: "a:b", Mailbox: "ab", Host: "example.org"}})
@@ -827,7 +827,10 @@ func checkEnvelope(env *Envelope) error {
 	strs = append(strs, env.InReplyTo...)
 	for _, l := range [][]EnvAddress{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
 		for _, a := range l {
-			strs = append(strs, a.Name, a.Mailbox, a.Host)
+			strs = append(strs, a.Name, a.Route, a.Mailbox, a.Host)
+			if a.Route != "" && (a.Route[0] != '@' || strings.ContainsAny(a.Route, " \t\r\n")) {
+				return fmt.Errorf("envelope: route %q", a.Route)
+			}
 		}
 	}
 	if len(env.From) > 0 && (len(env.Sender) == 0 || len(env.ReplyTo) == 0) {

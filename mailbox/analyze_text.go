@@ -168,36 +168,67 @@ func decodeBase64(src []byte) []byte {
 
 // decodeQuotedPrintable decodes a quoted-printable body (RFC 2045 section
 // 6.7) leniently: a '=' that starts no valid escape is kept.
+//
+// White space (space, tab) at the end of an encoded line, and at the end
+// of the body, is transport padding that rule 3 tells the decoder to
+// delete; a '=' followed by such padding and the line end is a soft line
+// break (rule 5), and one with only padding after it at the end of the
+// body is dropped. A line break is CRLF in the decoded text (rule 4), also
+// where the stored message has a bare LF, as Dovecot decodes it.
 func decodeQuotedPrintable(src []byte) []byte {
 	dst := make([]byte, 0, len(src))
 	for i := 0; i < len(src); i++ {
 		c := src[i]
-		if c != '=' {
-			dst = append(dst, c)
-			continue
-		}
-		if i+2 < len(src) && isHex(src[i+1]) && isHex(src[i+2]) {
-			dst = append(dst, unhex(src[i+1])<<4|unhex(src[i+2]))
-			i += 2
-			continue
-		}
-		// Soft line break: '=', optional white space, line end.
-		j := i + 1
-		for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
-			j++
-		}
-		switch {
-		case j == len(src):
-			i = j
-		case src[j] == '\n':
-			i = j
-		case src[j] == '\r' && j+1 < len(src) && src[j+1] == '\n':
-			i = j + 1
+		switch c {
+		case ' ', '\t':
+			j := skipBlanks(src, i)
+			if !atLineEnd(src, j) {
+				dst = append(dst, src[i:j]...)
+			}
+			i = j - 1
+		case '\n':
+			if i == 0 || src[i-1] != '\r' {
+				dst = append(dst, '\r')
+			}
+			dst = append(dst, '\n')
+		case '=':
+			if i+2 < len(src) && isHex(src[i+1]) && isHex(src[i+2]) {
+				dst = append(dst, unhex(src[i+1])<<4|unhex(src[i+2]))
+				i += 2
+				continue
+			}
+			// Soft line break: '=', optional padding, line end.
+			j := skipBlanks(src, i+1)
+			switch {
+			case j == len(src):
+				i = j
+			case src[j] == '\n':
+				i = j
+			case src[j] == '\r' && j+1 < len(src) && src[j+1] == '\n':
+				i = j + 1
+			default:
+				dst = append(dst, c)
+			}
 		default:
 			dst = append(dst, c)
 		}
 	}
 	return dst
+}
+
+// skipBlanks returns the index of the first byte at or after i in src
+// that is neither a space nor a tab.
+func skipBlanks(src []byte, i int) int {
+	for i < len(src) && (src[i] == ' ' || src[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// atLineEnd reports whether src[i:] starts with a line end (CRLF or a bare
+// LF) or is empty. A bare CR ends no line.
+func atLineEnd(src []byte, i int) bool {
+	return i == len(src) || src[i] == '\n' || src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n'
 }
 
 func isHex(c byte) bool {

@@ -77,6 +77,7 @@ func FuzzAnalyze(f *testing.F) {
 		"Content-Type: text/plain; charset=utf-16\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=FF=FE=",
 		"From: a:b,c;d<e@f>,(g<h>)\"i\r\nTo: =?utf-8?q?x?= =?",
 		"Content-Type: ; ;=;\"\r\nContent-Disposition: ;\r\n\r\n",
+		"From: <@a,@b:c@d>, g: N <@[x:y],,@e :\"f g\"@h>;\r\nTo: <@a b@c>, <@:>, <@x:@y:z@w\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
