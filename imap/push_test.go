@@ -255,7 +255,12 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 					return
 				default:
 				}
-				n := c.Mailbox().NumMessages
+				mb := c.Mailbox()
+				if mb == nil {
+					errs <- fmt.Errorf("watcher: the mailbox is no longer selected (connection state %v)", c.State())
+					return
+				}
+				n := mb.NumMessages
 				if n == 0 {
 					continue
 				}
