@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
-	"io/fs"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,24 +14,8 @@ import (
 func TestMigrationToKeyStates(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "p.db")
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := 1; v <= 4; v++ {
-		names, _ := fs.Glob(migrations, fmt.Sprintf("migrations/%04d_*.sql", v))
-		if len(names) != 1 {
-			t.Fatalf("migration %d: %v", v, names)
-		}
-		body, err := migrations.ReadFile(names[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := raw.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", names[0], err)
-		}
-	}
-	_, err = raw.Exec(`PRAGMA user_version = 4;
+	raw := rawAtVersion(t, path, 4)
+	_, err := raw.Exec(`
 		INSERT INTO domains(id, name, created) VALUES (1, 'x.org', 5);
 		INSERT INTO dkim_keys(domain_id, selector, algorithm, private_key, created, state) VALUES
 			(1, 'a', 'rsa-sha256', 'k1', 100, 'active'), (1, 'b', 'ed25519-sha256', 'k2', 100, 'retiring'),

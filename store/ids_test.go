@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,20 +73,8 @@ func TestIDsNeverReused(t *testing.T) {
 func TestMigrationKeepsRowsAndIDs(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "p.db")
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"0001_init.sql", "0002_imap.sql"} {
-		body, err := migrations.ReadFile("migrations/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := raw.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	_, err = raw.Exec(`PRAGMA user_version = 2;
+	raw := rawAtVersion(t, path, 2)
+	_, err := raw.Exec(`
 		INSERT INTO accounts(id, address, password_hash, created) VALUES (7, 'a@x.org', 'h', 1), (9, 'b@x.org', 'h', 1);
 		INSERT INTO aliases(address, account_id) VALUES ('team@x.org', 7), ('team@x.org', 9);
 		INSERT INTO mailboxes(id, account_id, name, uidvalidity) VALUES (3, 7, 'INBOX', 1), (4, 9, 'INBOX', 2);

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -59,24 +58,8 @@ func TestQueueDueTimesInMilliseconds(t *testing.T) {
 func TestMigrationQueueMillis(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "p.db")
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := migrations.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range names[:6] {
-		body, err := migrations.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := raw.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-	}
-	_, err = raw.Exec(`PRAGMA user_version = 6;
+	raw := rawAtVersion(t, path, 6)
+	_, err := raw.Exec(`
 		INSERT INTO accounts(id, address, password_hash, created) VALUES (7, 'a@x.org', 'h', 1);
 		INSERT INTO blobs(id, size, envelope, structure, data) VALUES (5, 3, '{}', '{}', 'abc');
 		INSERT INTO queue(id, blob_id, account_id, sender, recipient, domain, state, attempts, created, next_attempt, last_reply, warned)

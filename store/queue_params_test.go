@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"io/fs"
 	"path/filepath"
 	"testing"
 	"time"
@@ -66,24 +63,8 @@ func TestQueueParamsRoundTrip(t *testing.T) {
 func TestMigrationToQueueParams(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "p.db")
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := 1; v <= 5; v++ {
-		names, _ := fs.Glob(migrations, fmt.Sprintf("migrations/%04d_*.sql", v))
-		if len(names) != 1 {
-			t.Fatalf("migration %d: %v", v, names)
-		}
-		body, err := migrations.ReadFile(names[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := raw.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", names[0], err)
-		}
-	}
-	_, err = raw.Exec(`PRAGMA user_version = 5;
+	raw := rawAtVersion(t, path, 5)
+	_, err := raw.Exec(`
 		INSERT INTO blobs(id, size, message_id, envelope, structure, data) VALUES (1, 3, 'm@x', '{}', '{}', 'x\r\n');
 		INSERT INTO queue(id, blob_id, sender, recipient, domain, created, next_attempt)
 			VALUES (7, 1, 'a@example.org', 'bob@remote.test', 'remote.test', 100, 100);`)

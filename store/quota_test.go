@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
-	"io/fs"
 	"path/filepath"
 	"testing"
 )
@@ -165,24 +162,8 @@ func TestSetQuota(t *testing.T) {
 func TestMigrationToQuota(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "q.db")
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := 1; v <= 11; v++ {
-		names, _ := fs.Glob(migrations, fmt.Sprintf("migrations/%04d_*.sql", v))
-		if len(names) != 1 {
-			t.Fatalf("migration %d: %v", v, names)
-		}
-		body, err := migrations.ReadFile(names[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := raw.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", names[0], err)
-		}
-	}
-	_, err = raw.Exec(`PRAGMA user_version = 11;
+	raw := rawAtVersion(t, path, 11)
+	_, err := raw.Exec(`
 		INSERT INTO accounts(id, address, password_hash, created) VALUES (1, 'a@example.org', 'x', 0), (2, 'b@example.org', 'x', 0), (3, 'c@example.org', 'x', 0);
 		INSERT INTO mailboxes(id, account_id, name, uidvalidity) VALUES (1, 1, 'INBOX', 1), (2, 1, 'Archive', 2), (3, 2, 'INBOX', 3);
 		INSERT INTO blobs(id, size, envelope, structure, data) VALUES (1, 300, '{}', '{}', 'x'), (2, 70, '{}', '{}', 'y');
