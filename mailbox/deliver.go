@@ -33,6 +33,14 @@ type Delivery struct {
 	// fails the whole delivery (with its *QuotaError), for a caller that
 	// has one reply for every recipient and no other way to report one.
 	Partial bool
+	// Grace stores the message for every account, even one it takes
+	// over its quota: the caller checked the quotas when it accepted the
+	// recipients (SMTP RCPT, CheckQuota), and has one reply left for all
+	// of them, so that a refusal now would defer or bounce the message
+	// for recipients with room too. The overshoot is one message per
+	// transaction, as Dovecot's quota_grace allows; the next RCPT to a
+	// full account is refused. Grace overrides Partial.
+	Grace bool
 }
 
 // Delivered reports a committed delivery.
@@ -83,7 +91,14 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 		var err error
 		res.NoticeQueued, res.OverQuota = 0, nil
 		var refused map[int64]*QuotaError
-		if res.ID, refused, err = s.storeLocal(tx, blob, accounts, now, d.Junk, d.Partial); err != nil {
+		mode := quotaAll
+		switch {
+		case d.Grace:
+			mode = quotaGrace
+		case d.Partial:
+			mode = quotaPartial
+		}
+		if res.ID, refused, err = s.storeLocal(tx, blob, accounts, now, d.Junk, mode); err != nil {
 			return err
 		}
 		rcpts := d.Recipients
@@ -163,13 +178,22 @@ func accountsOf(rcpts []Recipient) []int64 {
 	return slices.Compact(accounts)
 }
 
-// storeLocal stores blob once and adds it to the INBOX of each account
-// that has room for it in its quota, inside tx; it returns the blob's id.
-// An account without room fails it, unless partial is set: then it
-// returns those accounts' refusals, and fails only if every account
-// refused (with the first temporary refusal if any, so that a sender
-// tries again while waiting can help).
-func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk, partial bool) (int64, map[int64]*QuotaError, error) {
+// How storeLocal treats an account without room in its quota.
+type quotaMode int
+
+const (
+	quotaAll     quotaMode = iota // it fails the whole delivery
+	quotaPartial                  // it is left out, and reported
+	quotaGrace                    // it gets the message anyway (Delivery.Grace)
+)
+
+// storeLocal stores blob once and adds it to the INBOX of each account,
+// inside tx; it returns the blob's id. An account without room in its
+// quota fails it (quotaAll), gets it anyway (quotaGrace), or is left out
+// (quotaPartial): then storeLocal returns those accounts' refusals, and
+// fails only if every account refused (with the first temporary refusal
+// if any, so that a sender tries again while waiting can help).
+func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk bool, mode quotaMode) (int64, map[int64]*QuotaError, error) {
 	id, err := tx.InsertBlob(blob)
 	if err != nil {
 		return 0, nil, err
@@ -178,9 +202,11 @@ func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, n
 	var refused map[int64]*QuotaError
 	var worst *QuotaError
 	for _, acct := range accounts {
-		if err := checkQuota(tx, acct, size); err != nil {
+		if mode == quotaGrace {
+			// Not checked here; see Delivery.Grace.
+		} else if err := checkQuota(tx, acct, size); err != nil {
 			var qe *QuotaError
-			if !partial || !errors.As(err, &qe) {
+			if mode != quotaPartial || !errors.As(err, &qe) {
 				return 0, nil, err
 			}
 			if refused == nil {

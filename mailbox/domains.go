@@ -157,7 +157,10 @@ func (s *Service) AddDomain(ctx context.Context, name string) (DomainAdded, erro
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		_, err = createAccount(tx, postmaster, hash, now, s.defaultQuota)
+		// No default quota for postmaster@: the DMARC and TLS reports
+		// the published records ask for come here, and a full postmaster
+		// would refuse the abuse reports RFC 5321 4.5.1 sends to it.
+		_, err = createAccount(tx, postmaster, hash, now, 0)
 		if errors.Is(err, store.ErrExists) {
 			return nil // an alias: mail to postmaster goes somewhere already
 		}

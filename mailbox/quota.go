@@ -55,26 +55,37 @@ func checkQuota(tx *store.Tx, account, size int64) error {
 }
 
 // CheckQuota tells, without a transaction, whether a message of size
-// octets would fit in each of the accounts now: the early answer an SMTP
-// RCPT gives (with the SIZE the client declared, or 0 when it declared
-// none, which refuses only accounts that are already full). The answer
-// can change before the message is stored; delivery checks again inside
-// its transaction.
+// octets has room in the accounts now: the answer an SMTP RCPT gives
+// (with the SIZE the client declared, or 0 when it declared none, which
+// refuses only accounts that are already full), before the message is
+// stored with Delivery.Grace. A recipient that fans out to several
+// accounts (an alias) is refused only if none of them has room: one
+// member's full mailbox must not keep the message from the others, who
+// get it; the full one gets it over its quota, by grace. The error is
+// the first refusal, a temporary one if any.
 func (s *Service) CheckQuota(ctx context.Context, accounts []int64, size int64) error {
+	var first *QuotaError
 	for _, acct := range accounts {
 		q, err := s.db.Quota(ctx, acct)
 		if errors.Is(err, store.ErrNotFound) {
-			continue // gone since Resolve: delivery will say so
+			return nil // gone since Resolve: delivery will say so
 		}
 		if err != nil {
 			return fmt.Errorf("mailbox: quota: %w", err)
 		}
 		// Full means not one more octet fits.
-		if !q.Fits(max(size, 1)) {
-			return &QuotaError{Account: acct, Limit: q.Limit, Usage: q.Usage, Size: size}
+		if q.Fits(max(size, 1)) {
+			return nil
+		}
+		qe := &QuotaError{Account: acct, Limit: q.Limit, Usage: q.Usage, Size: size}
+		if first == nil || first.Permanent() && !qe.Permanent() {
+			first = qe
 		}
 	}
-	return nil
+	if first == nil {
+		return nil
+	}
+	return first
 }
 
 // AccountQuota returns the quota and usage of a logged-in account, for

@@ -141,29 +141,35 @@ func TestAppendCopyMoveQuota(t *testing.T) {
 	}
 }
 
-// Submission refuses local recipients without room as a whole; the
-// sender's Sent copy that does not fit is skipped, the message still
-// sent; a notice to a full sender is dropped without failing the
-// delivery it goes with.
+// Submission stores the local copies by grace (their quotas were
+// checked at RCPT), even over a quota; the sender's Sent copy that does
+// not fit is skipped, the message still sent; a notice to a full sender
+// is dropped without failing the delivery it goes with.
 func TestSubmitAndNoticeOverQuota(t *testing.T) {
 	t.Parallel()
 	e, _ := sentEnv(t, Options{})
 	ctx := context.Background()
 	e.setQuota(t, "bob@example.org", 10)
 	bob := e.resolve(t, "bob@example.org")
-	_, err := e.svc.Submit(ctx, &Submission{Account: e.alice, From: e.aliceAddr, Local: []Recipient{bob}, Data: sentMsg("s1@example.org")})
-	wantQuotaError(t, "submission to a full local account", err, true)
-	if items, _ := e.svc.QueueList(ctx); len(items) != 0 {
-		t.Fatal("a refused submission queued something")
+	if _, err := e.svc.Submit(ctx, &Submission{Account: e.alice, From: e.aliceAddr, Local: []Recipient{bob}, Data: sentMsg("s1@example.org")}); err != nil {
+		t.Fatalf("submission admitted at RCPT: %v", err)
+	}
+	if got := e.usage(t, "bob@example.org"); got <= 10 {
+		t.Fatalf("bob's usage %d: the admitted message was not stored by grace", got)
 	}
 
 	e.setQuota(t, "alice@example.org", 10)
+	before := e.usage(t, "alice@example.org") // the first message's Sent copy
+	blobs, err := e.db.CountBlobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res := e.submit(t, &Submission{Data: sentMsg("s2@example.org")})
 	if !res.SentOverQuota || res.SentFolder != "" || len(res.Queued) != 1 {
 		t.Fatalf("submission from a full account: %+v", res)
 	}
-	if got := e.usage(t, "alice@example.org"); got != 0 {
-		t.Fatalf("alice's usage %d after a skipped Sent copy", got)
+	if got := e.usage(t, "alice@example.org"); got != before {
+		t.Fatalf("alice's usage %d after a skipped Sent copy, want %d", got, before)
 	}
 
 	// A bounce to the full sender is dropped; the queue item goes.
@@ -179,8 +185,8 @@ func TestSubmitAndNoticeOverQuota(t *testing.T) {
 	if items, _ := e.svc.QueueList(ctx); len(items) != 0 {
 		t.Fatal("the failed item stayed")
 	}
-	if n, _ := e.db.CountBlobs(ctx); n != 0 {
-		t.Fatalf("%d blobs left behind", n)
+	if n, _ := e.db.CountBlobs(ctx); n != blobs {
+		t.Fatalf("%d blobs after the bounce, want the %d before the second message", n, blobs)
 	}
 }
 
@@ -201,7 +207,11 @@ func TestCheckQuota(t *testing.T) {
 	if err := e.svc.CheckQuota(ctx, []int64{e.alice.ID}, 100); err != nil {
 		t.Fatalf("100 octets of room, 100 declared: %v", err)
 	}
-	wantQuotaError(t, "101 declared", e.svc.CheckQuota(ctx, []int64{e.bob.ID, e.alice.ID}, 101), false)
+	wantQuotaError(t, "101 declared", e.svc.CheckQuota(ctx, []int64{e.alice.ID}, 101), false)
+	// An alias with a member that has room is not refused for a full one.
+	if err := e.svc.CheckQuota(ctx, []int64{e.alice.ID, e.bob.ID}, 101); err != nil {
+		t.Fatalf("alias of a full account and one with room: %v", err)
+	}
 	wantQuotaError(t, "more than the quota declared", e.svc.CheckQuota(ctx, []int64{e.alice.ID}, int64(len(msg))+101), true)
 	if err := e.svc.CheckQuota(ctx, []int64{99999}, 1<<30); err != nil {
 		t.Fatalf("unknown account: %v", err)
@@ -232,6 +242,14 @@ func TestDefaultQuota(t *testing.T) {
 	}
 	if q, err := e.svc.UserQuota(ctx, "alice@example.org"); err != nil || q.Limit != 5<<20 {
 		t.Fatalf("alice after another service: %+v, %v", q, err)
+	}
+	// A new domain's postmaster gets none: the DMARC and TLS reports go
+	// there, and a full postmaster would refuse abuse reports.
+	if _, err := e.svc.AddDomain(ctx, "example.net"); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := e.svc.UserQuota(ctx, "postmaster@example.net"); err != nil || q.Limit != 0 {
+		t.Fatalf("a new domain's postmaster: %+v, %v, want no quota", q, err)
 	}
 }
 

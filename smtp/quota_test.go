@@ -109,32 +109,43 @@ func TestRcptDeclaredSizeOverQuota(t *testing.T) {
 	}
 }
 
-// Without a declared SIZE, a message that does not fit is refused after
-// DATA: 452 4.2.2 if it might fit later, 552 5.2.2 if it is larger than
-// the quota; nothing is stored for anyone, since after DATA the MX has
-// one reply for all recipients.
-func TestDataOverQuota(t *testing.T) {
+// TestDataGrace: after DATA there is one reply for every recipient, so
+// a message admitted at RCPT is stored for each, also one that it takes
+// over its quota (mailbox.Delivery.Grace): alice's nearly full mailbox
+// must not defer or bounce bob's copy. The next RCPT to alice, now full,
+// gets 452 4.2.2, and an alias with a member that has room is not
+// refused for alice.
+func TestDataGrace(t *testing.T) {
 	t.Parallel()
 	e := startMX(t, envOptions{})
 	fillQuota(t, e.svc, "alice@example.org", 2000, 1200)
 	c := dial(t, e.addr)
-	for _, tc := range []struct {
-		size int
-		code int
-		enh  gosmtp.EnhancedCode
-	}{{1000, 452, gosmtp.EnhancedCode{4, 2, 2}}, {2500, 552, gosmtp.EnhancedCode{5, 2, 2}}} {
-		if err := c.Mail("zoe@example.net", nil); err != nil {
-			t.Fatal(err)
-		}
-		for _, to := range []string{"alice@example.org", "bob@example.org"} {
-			if err := c.Rcpt(to, nil); err != nil {
-				t.Fatalf("RCPT %s: %v", to, err)
-			}
-		}
-		wantCode(t, sendData(t, c, quotaBody("d@x", tc.size)), tc.code, tc.enh)
+	if err := c.Mail("zoe@example.net", nil); err != nil {
+		t.Fatal(err)
 	}
-	if inboxCount(t, e, "alice@example.org") != 1 || inboxCount(t, e, "bob@example.org") != 0 {
-		t.Fatal("a refused message was stored")
+	for _, to := range []string{"alice@example.org", "bob@example.org"} {
+		if err := c.Rcpt(to, nil); err != nil {
+			t.Fatalf("RCPT %s: %v", to, err)
+		}
+	}
+	if err := sendData(t, c, quotaBody("d@x", 1000)); err != nil {
+		t.Fatalf("DATA admitted at RCPT: %v", err)
+	}
+	if inboxCount(t, e, "alice@example.org") != 2 || inboxCount(t, e, "bob@example.org") != 1 {
+		t.Fatal("the admitted message was not stored for both")
+	}
+	if err := c.Mail("zoe@example.net", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, c.Rcpt("alice@example.org", nil), 452, gosmtp.EnhancedCode{4, 2, 2})
+	if err := c.Rcpt("team@example.org", nil); err != nil {
+		t.Fatalf("RCPT to an alias of full alice and bob: %v", err)
+	}
+	if err := sendData(t, c, quotaBody("team@x", 100)); err != nil {
+		t.Fatalf("DATA to the alias: %v", err)
+	}
+	if inboxCount(t, e, "bob@example.org") != 2 {
+		t.Fatal("bob did not get the alias's message")
 	}
 }
 
@@ -150,7 +161,9 @@ func TestSubmissionOverQuota(t *testing.T) {
 	}
 	c := subLogin(t, e.addr, "alice@example.org", "alice-pw")
 	msg := "From: alice@example.org\r\nSubject: big\r\n\r\n" + strings.Repeat("y", 1200) + "\r\n"
-	for i, want := range []int{250, 452} {
+	// The second message is admitted at RCPT (bob is not full yet) and
+	// stored by grace, over the quota; then bob is full.
+	for i, want := range []int{250, 250} {
 		if err := c.Mail("alice@example.org", nil); err != nil {
 			t.Fatal(err)
 		}

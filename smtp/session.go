@@ -211,7 +211,9 @@ func (s *session) dataCmd(r io.Reader) error {
 	} else if wantsAnySuccess(s.params) {
 		s.srv.log.Info("smtp: no success notice to an unverified sender", "id", id, "from", s.from, "auth", dec.summary)
 	}
-	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk,
+	// Grace: each recipient's quota was checked at RCPT, and this reply
+	// is the only one left for all of them (mailbox.Delivery.Grace).
+	res, err := s.srv.mb.Deliver(context.Background(), &mailbox.Delivery{From: s.from, Recipients: s.rcpts, Data: data, Junk: dec.junk, Grace: true,
 		Notice: notice, Origin: &mailbox.Origin{Session: id, Client: remoteIP(s.conn), Helo: sanitizeHelo(s.conn.Hostname()),
 			TLS: tlsNote(s.conn), Auth: dec.summary}})
 	if err != nil {

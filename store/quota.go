@@ -71,5 +71,15 @@ func (tx *Tx) SetQuota(address string, limit int64) error {
 // it, in units of 1024 octets, both rounded up: a mailbox with anything
 // in it never reads 0, and usage within the limit never reads above it.
 func (q Quota) StorageKiB() (usage, limit int64) {
-	return (q.Usage + 1023) / 1024, (q.Limit + 1023) / 1024
+	return ceilKiB(q.Usage), ceilKiB(q.Limit)
+}
+
+// ceilKiB is n octets in KiB, rounded up, without overflowing near the
+// largest int64.
+func ceilKiB(n int64) int64 {
+	k := n / 1024
+	if n%1024 != 0 {
+		k++
+	}
+	return k
 }

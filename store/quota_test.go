@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"testing"
 )
@@ -207,6 +208,7 @@ func TestStorageKiB(t *testing.T) {
 		{Quota{Usage: 1024, Limit: 1025}, 1, 2},
 		{Quota{Usage: 1500, Limit: 1500}, 2, 2},
 		{Quota{Usage: 5 << 20, Limit: 2 << 30}, 5 << 10, 2 << 20},
+		{Quota{Usage: 0, Limit: math.MaxInt64}, 0, math.MaxInt64/1024 + 1}, // no overflow near the top
 	} {
 		u, l := tc.q.StorageKiB()
 		if u != tc.usage || l != tc.limit {

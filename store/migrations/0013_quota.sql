@@ -1,4 +1,4 @@
--- Pillarbox schema, version 12: per-account storage quotas (RFC 9208's
+-- Pillarbox schema, version 13: per-account storage quotas (RFC 9208's
 -- STORAGE resource).
 --
 -- quota is the limit in octets, 0 for none. usage is the sum of the
