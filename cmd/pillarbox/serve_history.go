@@ -24,13 +24,21 @@ func historyWorker(w *wiring) worker {
 
 // pruneHistory prunes at once and at every tick, until ctx ends.
 func pruneHistory(ctx context.Context, svc *mailbox.Service, ticks <-chan time.Time, log *slog.Logger) error {
+	return pruneLoop(ctx, ticks, log, svc.PruneHistory, "history: pruning old events", "history: pruned old events", "events")
+}
+
+// pruneLoop runs prune at once and at every tick, until ctx ends,
+// logging a failure as failed and what it removed as done, counted in
+// unit. A failure is logged and retried at the next tick: the data it
+// trims only grows meanwhile.
+func pruneLoop(ctx context.Context, ticks <-chan time.Time, log *slog.Logger, prune func(context.Context) (int64, error), failed, done, unit string) error {
 	for {
-		n, err := svc.PruneHistory(ctx)
+		n, err := prune(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			log.Error("history: pruning old events", "err", err)
+			log.Error(failed, "err", err)
 		case n > 0:
-			log.Info("history: pruned old events", "events", n)
+			log.Info(done, unit, n)
 		}
 		select {
 		case <-ctx.Done():

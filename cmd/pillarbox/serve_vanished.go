@@ -25,18 +25,5 @@ func vanishedWorker(w *wiring) worker {
 
 // pruneVanished prunes at once and at every tick, until ctx ends.
 func pruneVanished(ctx context.Context, svc *mailbox.Service, ticks <-chan time.Time, log *slog.Logger) error {
-	for {
-		n, err := svc.PruneVanished(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("qresync: forgetting old expunges", "err", err)
-		case n > 0:
-			log.Info("qresync: forgot old expunges", "uids", n)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ticks:
-		}
-	}
+	return pruneLoop(ctx, ticks, log, svc.PruneVanished, "qresync: forgetting old expunges", "qresync: forgot old expunges", "uids")
 }
