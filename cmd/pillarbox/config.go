@@ -143,6 +143,12 @@ type Config struct {
 		// one IPv4 address or one IPv6 /64. Zero: 50, or MaxConnections
 		// if that is lower.
 		MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+		// MaxConnectionsTotal caps the connections open at once over all
+		// the listeners together; one more is refused like one over a
+		// listener's cap. Zero: automatic, the file descriptors the
+		// process may open less those kept for the rest, and at most
+		// 8192.
+		MaxConnectionsTotal int `toml:"max_connections_total"`
 		// ConnectionsPerMinute caps, per listener, the new connections
 		// from one IPv4 address or one IPv6 /64 in a minute, with bursts
 		// up to the same number. Zero: 60.
@@ -452,6 +458,9 @@ func (c *Config) validate() error {
 	if c.Limits.MaxConnections > 0 && c.Limits.MaxConnectionsPerIP > c.Limits.MaxConnections {
 		return fmt.Errorf("limits.max_connections_per_ip: %d is more than limits.max_connections (%d)",
 			c.Limits.MaxConnectionsPerIP, c.Limits.MaxConnections)
+	}
+	if c.Limits.MaxConnectionsTotal < 0 {
+		return fmt.Errorf("limits.max_connections_total: must not be negative (0 is automatic), got %d", c.Limits.MaxConnectionsTotal)
 	}
 	if c.Limits.ConnectionsPerMinute < 0 {
 		return fmt.Errorf("limits.connections_per_minute: must not be negative (0 is the default), got %d", c.Limits.ConnectionsPerMinute)

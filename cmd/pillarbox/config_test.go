@@ -90,6 +90,7 @@ func fullConfig() *Config {
 	c.TLS.Key = "/etc/pillarbox/key.pem"
 	c.Limits.MaxConnections = 500
 	c.Limits.MaxConnectionsPerIP = 20
+	c.Limits.MaxConnectionsTotal = 1500
 	c.Limits.ConnectionsPerMinute, c.Limits.MessagesPerMinute = 30, 40
 	c.Limits.RateExempt = []string{"192.0.2.0/24"}
 	c.Limits.SMTPCommandTimeout, c.Limits.SMTPDataTimeout = Duration{5 * time.Minute}, Duration{20 * time.Minute}
@@ -240,6 +241,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "acme without challenge listener", text: "[tls]\nacme = true\n", want: []string{"tls.acme: ", "http.listen", "https.listen"}},
 		{name: "acme plain http directory", text: "[tls]\nacme = true\nacme_directory = \"http://ca.example/dir\"\n[http]\nlisten = \":80\"\n", want: []string{"tls.acme_directory: ", "https://"}},
 		{name: "acme email without acme", text: "[tls]\nacme_email = \"a@example.org\"\n", want: []string{"tls.acme is false"}},
+		{name: "negative max_connections_total", text: "[limits]\nmax_connections_total = -1\n", want: []string{"limits.max_connections_total: must not be negative"}},
 		{name: "negative connections_per_minute", text: "[limits]\nconnections_per_minute = -1\n", want: []string{"limits.connections_per_minute: must not be negative"}},
 		{name: "negative messages_per_minute", text: "[limits]\nmessages_per_minute = -1\n", want: []string{"limits.messages_per_minute: must not be negative"}},
 		{name: "bad rate_exempt", text: "[limits]\nrate_exempt = [\"127.0.0.1\"]\n", want: []string{"limits.rate_exempt[0]: ", "CIDR"}},

@@ -29,7 +29,7 @@ func TestConnectionCapsEndToEnd(t *testing.T) {
 	})
 	mustCLI(t, "pw-alice\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
-	srv.waitLog(t, `msg="connection limits" per_listener=4 per_ip=2 listeners=2`, time.Second)
+	srv.waitLog(t, `msg="connection limits" per_listener=4 per_ip=2 total=\d+ listeners=2`, time.Second)
 
 	dialFrom := func(src, addr string) (net.Conn, *bufio.Reader) {
 		t.Helper()

@@ -160,7 +160,7 @@ func (s *smtpMetrics) Login(o mailbox.LoginOutcome) {
 
 // connRefusalReasons are the reasons netlimit gives Options.Refused;
 // anything else is counted as "other".
-var connRefusalReasons = []string{netlimit.RefusedMaxConns, netlimit.RefusedMaxConnsPerIP, "connections_per_minute"}
+var connRefusalReasons = []string{netlimit.RefusedMaxConns, netlimit.RefusedMaxConnsPerIP, netlimit.RefusedConnRate, netlimit.RefusedTotal}
 
 // refusedConns counts the connections refused on listener name
 // (netlimit.Options.Refused).

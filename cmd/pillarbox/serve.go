@@ -176,6 +176,8 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 
 	var running []server
 	errc := make(chan error, len(specs)+len(workers))
+	// One cap over every listener.
+	total := netlimit.NewTotal(caps.total)
 	startErr := func() error {
 		for _, sp := range specs {
 			if sp.addr == "" {
@@ -196,7 +198,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 				refusal = nil
 			}
 			ln = m.countConns(sp.name, netlimit.NewListener(ln, netlimit.Options{MaxConns: caps.max, MaxConnsPerIP: caps.perIP,
-				ConnRate: cfg.connRate(), Refusal: refusal, Logger: log, Refused: m.refusedConns(sp.name)}))
+				Total: total, ConnRate: cfg.connRate(), Refusal: refusal, Logger: log, Refused: m.refusedConns(sp.name)}))
 			if sp.implicitTLS {
 				ln = tls.NewListener(ln, tlsConf)
 			}
@@ -263,7 +265,7 @@ func listenerCaps(specs []listenerSpec, cfg *Config, log *slog.Logger) (connCaps
 	if err != nil {
 		return connCaps{}, fmt.Errorf("config: %w", err)
 	}
-	log.Info("connection limits", "per_listener", caps.max, "per_ip", caps.perIP, "listeners", n, "nofile", nofile,
+	log.Info("connection limits", "per_listener", caps.max, "per_ip", caps.perIP, "total", caps.total, "listeners", n, "nofile", nofile,
 		"connections_per_minute", cmp.Or(cfg.Limits.ConnectionsPerMinute, defaultConnectionsPerMinute),
 		"messages_per_minute", cmp.Or(cfg.Limits.MessagesPerMinute, defaultMessagesPerMinute), "rate_exempt", cfg.Limits.RateExempt)
 	return caps, nil

@@ -31,10 +31,15 @@ const autoMaxConns = 4096
 // NAT address has several devices.
 const autoMaxPerIP = 50
 
-// connCaps are the connection caps of each listener.
+// connCaps are the connection caps of each listener, and of all of them
+// together.
 type connCaps struct {
-	max, perIP int
+	max, perIP, total int
 }
+
+// autoMaxTotal bounds the automatic cap over all listeners, for the
+// memory every connection costs.
+const autoMaxTotal = 8192
 
 // connectionCaps works out each listener's caps from the config, the
 // descriptor limit nofile and the number of listeners, so that all the
@@ -66,6 +71,10 @@ func connectionCaps(cfg *Config, nofile uint64, listeners int) (connCaps, error)
 		caps.perIP = autoMaxPerIP
 	}
 	caps.perIP = min(caps.perIP, caps.max)
+	caps.total = cfg.Limits.MaxConnectionsTotal
+	if caps.total == 0 {
+		caps.total = int(min(nofile-reserve, autoMaxTotal))
+	}
 	return caps, nil
 }
 

@@ -22,6 +22,10 @@ type Options struct {
 	// address or one IPv6 /64, the block a single site usually gets.
 	// Zero: no cap.
 	MaxConnsPerIP int
+	// Total caps the connections open at once over every Listener that
+	// shares it; one more is refused like one over MaxConns. Nil: no
+	// such cap.
+	Total *Total
 	// ConnRate limits how often one client may connect; a connection
 	// over it is refused like one over a cap. Give each Listener its own.
 	// Nil: no limit.
@@ -48,6 +52,7 @@ const (
 	RefusedMaxConns      = "max_connections"
 	RefusedMaxConnsPerIP = "max_connections_per_ip"
 	RefusedConnRate      = "connections_per_minute"
+	RefusedTotal         = "max_connections_total"
 )
 
 // refusalTimeout bounds the write of a refusal. A new connection's send
@@ -143,6 +148,10 @@ func (l *Listener) admit(c net.Conn) *Conn {
 		reason = RefusedMaxConns
 	case keyed && l.opts.MaxConnsPerIP > 0 && l.perIP[key] >= l.opts.MaxConnsPerIP:
 		reason = RefusedMaxConnsPerIP
+	case !l.opts.Total.acquire():
+		// Taken last, so that a connection refused for another cap
+		// does not hold a slot of every listener's.
+		reason = RefusedTotal
 	}
 	if reason != "" {
 		refused, open := l.countRefusalLocked()
@@ -188,6 +197,7 @@ func (l *Listener) refuse(c net.Conn) {
 }
 
 func (l *Listener) release(key netip.Prefix, keyed bool) {
+	l.opts.Total.release()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.open--

@@ -158,3 +158,30 @@ func TestListenerConnRate(t *testing.T) {
 	clk.add(30 * time.Second)
 	dialFrom(t, "127.0.0.1", addr).wantServed()
 }
+
+// TestTotalAcrossListeners: listeners sharing a Total refuse a
+// connection once the total is reached, whichever listener it comes to,
+// and a closed connection frees its slot for any of them.
+func TestTotalAcrossListeners(t *testing.T) {
+	t.Parallel()
+	total := NewTotal(3)
+	la, a := startEcho(t, Options{Total: total, Refusal: []byte(refusal)})
+	_, b := startEcho(t, Options{Total: total, Refusal: []byte(refusal)})
+	c1 := dialFrom(t, "127.0.0.1", a)
+	c1.wantServed()
+	dialFrom(t, "127.0.0.2", a).wantServed()
+	dialFrom(t, "127.0.0.3", b).wantServed()
+	dialFrom(t, "127.0.0.4", b).wantRefused(refusal)
+	dialFrom(t, "127.0.0.5", a).wantRefused(refusal)
+	if n := total.Open(); n != 3 {
+		t.Fatalf("Total.Open() = %d, want 3", n)
+	}
+	if n := la.Open(); n != 2 {
+		t.Fatalf("listener a holds %d, want 2 (refusals hold nothing)", n)
+	}
+	c1.hangUp()
+	dialFrom(t, "127.0.0.6", b).wantServed()
+	if NewTotal(0) != nil {
+		t.Fatal("NewTotal(0) is a cap")
+	}
+}
