@@ -360,15 +360,27 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 		if err != nil {
 			return err
 		}
+		if !move && before.Limit > 0 {
+			// Refused before the copies are written: a full account's
+			// COPY of a large folder must not hold the writer, which
+			// every delivery waits for, with inserts that are undone.
+			size, err := tx.SizeOfUIDs(src.ID, set)
+			if err != nil {
+				return err
+			}
+			if size > 0 && !before.Fits(size) {
+				return &QuotaError{Account: account, Limit: before.Limit, Usage: before.Usage, Size: size}
+			}
+		}
 		copied, err := tx.CopyMessages(src.ID, set, dst.ID)
 		if err != nil {
 			return err
 		}
 		// A COPY adds the copies' sizes to the account's usage; a MOVE,
-		// within the account, adds nothing in the end. The copies' sizes
-		// are known once they are written: a COPY that did not fit is
-		// undone with this request's savepoint, before anything else
-		// sees it.
+		// within the account, adds nothing in the end. Checked again from
+		// the usage the copies made, in case the sum above and the copies
+		// differ: a COPY that did not fit is undone with this request's
+		// savepoint, before anything else sees it.
 		if !move {
 			after, err := tx.Quota(account)
 			if err != nil {

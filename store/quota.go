@@ -83,3 +83,19 @@ func ceilKiB(n int64) int64 {
 	}
 	return k
 }
+
+// SizeOfUIDs returns the total size of the messages in mailbox within
+// ranges, read from the (mailbox_id, uid) key: what a COPY of them would
+// add to the account's usage, known before anything is written.
+func (tx *Tx) SizeOfUIDs(mailbox int64, ranges []UIDRange) (int64, error) {
+	var total int64
+	for _, r := range ranges {
+		var n int64
+		if err := tx.queryRow(`SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
+			mailbox, r.Start, r.Stop).Scan(&n); err != nil {
+			return 0, fmt.Errorf("store: size of messages: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}

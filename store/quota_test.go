@@ -216,3 +216,43 @@ func TestStorageKiB(t *testing.T) {
 		}
 	}
 }
+
+// SizeOfUIDs sums the sizes of a mailbox's messages within the ranges:
+// what a COPY would add, known before it writes.
+func TestSizeOfUIDs(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	var got [4]int64
+	err := db.Write(ctx, func(tx *Tx) error {
+		acct, err := tx.CreateAccount("alice@example.org", "x", testNow)
+		if err != nil {
+			return err
+		}
+		mb, err := tx.CreateMailbox(acct, "INBOX", "", true, testNow)
+		if err != nil {
+			return err
+		}
+		for _, size := range []int64{100, 20, 3} {
+			blob, err := tx.InsertBlob(&Blob{Data: make([]byte, size), Envelope: []byte("{}"), Structure: []byte("{}")})
+			if err != nil {
+				return err
+			}
+			if _, _, err := tx.AppendMessage(NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: testNow, Size: size}); err != nil {
+				return err
+			}
+		}
+		for i, rs := range [][]UIDRange{{{Start: 1, Stop: 3}}, {{Start: 2, Stop: 2}, {Start: 3, Stop: 9}}, {{Start: 4, Stop: 9}}, nil} {
+			if got[i], err = tx.SizeOfUIDs(mb.ID, rs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [4]int64{123, 23, 0, 0}; got != want {
+		t.Fatalf("SizeOfUIDs = %v, want %v", got, want)
+	}
+}
