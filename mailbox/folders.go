@@ -333,22 +333,29 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 	return err
 }
 
-// SetSubscribed subscribes or unsubscribes a folder.
+// SetSubscribed subscribes or unsubscribes a name. Subscriptions are
+// names, not folders (RFC 9051 6.3.7): a name without a folder can be
+// subscribed, as Dovecot allows, and stays subscribed when its folder is
+// deleted or renamed. Unsubscribing a name that is not subscribed
+// succeeds: the list is as asked.
 func (s *Service) SetSubscribed(ctx context.Context, account int64, name string, subscribed bool) error {
 	name, err := NormalizeFolderName(name)
 	if err != nil {
 		return err
 	}
 	return s.db.Write(ctx, func(tx *store.Tx) error {
-		m, err := tx.MailboxByName(account, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
+		if subscribed {
+			return tx.Subscribe(account, name)
 		}
-		if err != nil {
-			return err
-		}
-		return tx.SetSubscribed(m.ID, subscribed)
+		_, err := tx.Unsubscribe(account, name)
+		return err
 	})
+}
+
+// Subscriptions returns an account's subscribed names in order; some may
+// name no folder.
+func (s *Service) Subscriptions(ctx context.Context, account int64) ([]string, error) {
+	return s.db.Subscriptions(ctx, account)
 }
 
 // FolderHasChildren reports whether any of folders is below name.
