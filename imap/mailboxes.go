@@ -234,9 +234,12 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		case f == nil:
 			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
 		}
-		if hasChild(existing, name) {
+		switch {
+		case hasChild(existing, name):
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
+		case f != nil || levels[name]:
+			// A name that is only subscribed gets neither: it is no
+			// mailbox that could have children (RFC 5258 3.4's example).
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
 		}
 		if subs[name] && (options.ReturnSubscribed || subscribedOnly) {
