@@ -58,8 +58,9 @@ func (s *session) Delete(name string) error {
 }
 
 // Rename renames a folder with its children (RFC 9051 6.3.6). The
-// subscriptions stay with the old names: they are names, not folders
-// (RFC 9051 6.3.7), and the client moves them if it wants to.
+// subscriptions stay with the old names: RFC 9051 6.3.6 says RENAME does
+// not update them, and a client that wants them moved sends SUBSCRIBE and
+// UNSUBSCRIBE itself.
 func (s *session) Rename(oldName, newName string, _ *imap.RenameOptions) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
