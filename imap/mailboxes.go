@@ -204,10 +204,15 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 
 	for _, name := range names {
 		f := byName[name]
+		// RFC 5258 3.5: with RECURSIVEMATCH a name is returned for its
+		// subscribed descendants only when one of them is not returned
+		// itself, that is, does not match the patterns.
 		var childSubscribed bool
 		if options.SelectRecursiveMatch {
 			prefix := name + string(mailbox.Delimiter)
-			childSubscribed = slices.ContainsFunc(subscribed, func(n string) bool { return strings.HasPrefix(n, prefix) })
+			childSubscribed = slices.ContainsFunc(subscribed, func(n string) bool {
+				return strings.HasPrefix(n, prefix) && !matches(n)
+			})
 		}
 		if !matches(name) {
 			continue

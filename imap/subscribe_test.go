@@ -133,3 +133,26 @@ func TestListWriterLayout(t *testing.T) {
 		t.Error("a zero ListWriter reads as LSUB")
 	}
 }
+
+// RFC 5258 3.5: LIST (SUBSCRIBED RECURSIVEMATCH) returns a parent with
+// CHILDINFO only for a subscribed descendant that is not returned itself.
+func TestRecursiveMatchChildInfo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client("alice")
+	if err := c.Create("p/c", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe("p/c").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.raw("alice")
+	contains(t, r.ok(`LIST (SUBSCRIBED RECURSIVEMATCH) "" ("p")`), `"p"`, `CHILDINFO ("SUBSCRIBED")`)
+	u := r.ok(`LIST (SUBSCRIBED RECURSIVEMATCH) "" ("p" "p/c")`)
+	contains(t, u, `\Subscribed) "/" "p/c"`)
+	for _, l := range u {
+		if strings.HasSuffix(l, `"p" (CHILDINFO ("SUBSCRIBED"))`) {
+			t.Errorf("parent listed although its subscribed child is: %q", l)
+		}
+	}
+}
