@@ -261,7 +261,8 @@ func (s *Service) DeleteFolder(ctx context.Context, account int64, name string) 
 // RenameFolder renames a folder and every folder below it, creating the
 // levels above the new name that are missing. Renaming INBOX moves its
 // messages to the new folder and leaves an empty INBOX, whose sub-folders
-// stay where they are (RFC 9051 6.3.6).
+// stay where they are (RFC 9051 6.3.6). Subscriptions stay with the old
+// names (same section).
 func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newName string) error {
 	oldName, err := NormalizeFolderName(oldName)
 	if err != nil {
@@ -333,22 +334,30 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 	return err
 }
 
-// SetSubscribed subscribes or unsubscribes a folder.
+// SetSubscribed subscribes or unsubscribes a name. Subscriptions are
+// names, not folders (RFC 9051 6.3.7): a name without a folder can be
+// subscribed, as Dovecot allows, and stays subscribed when its folder is
+// deleted or renamed (RFC 9051 6.3.6: RENAME does not update the
+// subscriptions). Unsubscribing a name that is not subscribed
+// succeeds: the list is as asked.
 func (s *Service) SetSubscribed(ctx context.Context, account int64, name string, subscribed bool) error {
 	name, err := NormalizeFolderName(name)
 	if err != nil {
 		return err
 	}
 	return s.db.Write(ctx, func(tx *store.Tx) error {
-		m, err := tx.MailboxByName(account, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
+		if subscribed {
+			return tx.Subscribe(account, name)
 		}
-		if err != nil {
-			return err
-		}
-		return tx.SetSubscribed(m.ID, subscribed)
+		_, err := tx.Unsubscribe(account, name)
+		return err
 	})
+}
+
+// Subscriptions returns an account's subscribed names in order; some may
+// name no folder.
+func (s *Service) Subscriptions(ctx context.Context, account int64) ([]string, error) {
+	return s.db.Subscriptions(ctx, account)
 }
 
 // FolderHasChildren reports whether any of folders is below name.

@@ -79,8 +79,72 @@ func TestFolderLifecycle(t *testing.T) {
 	if err := s.DeleteFolder(ctx, acct.ID, "inbox"); !errors.Is(err, ErrNotAllowed) {
 		t.Errorf("DeleteFolder INBOX: %v", err)
 	}
-	if err := s.SetSubscribed(ctx, acct.ID, "nope", true); !errors.Is(err, ErrNoSuchFolder) {
-		t.Errorf("subscribe to a missing folder: %v", err)
+}
+
+// Subscriptions are names (RFC 9051 6.3.7): a name without a folder can
+// be subscribed, and DELETE and RENAME leave the subscriptions alone.
+func TestSubscriptionsAreNames(t *testing.T) {
+	t.Parallel()
+	s, db := newTestService(t)
+	ctx := context.Background()
+	mustAddUser(t, s, "alice@example.org")
+	acct, err := db.AccountByAddress(ctx, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribed := func() []string {
+		t.Helper()
+		got, err := s.Subscriptions(ctx, acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	before := subscribed()
+	if err := s.SetSubscribed(ctx, acct.ID, "nope/child", true); err != nil {
+		t.Fatalf("subscribe to a missing folder: %v", err)
+	}
+	if err := s.SetSubscribed(ctx, acct.ID, "nope/child", true); err != nil {
+		t.Fatalf("subscribe twice: %v", err)
+	}
+	if err := s.SetSubscribed(ctx, acct.ID, "a//b", true); !errors.Is(err, ErrBadFolderName) {
+		t.Errorf("subscribe to an invalid name: %v", err)
+	}
+	for _, n := range []string{"Old", "Gone"} {
+		if err := s.CreateFolder(ctx, acct.ID, n, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetSubscribed(ctx, acct.ID, n, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteFolder(ctx, acct.ID, "Gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RenameFolder(ctx, acct.ID, "Old", "New"); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(append(slices.Clone(before), "Gone", "Old", "nope/child")))
+	if got := subscribed(); !slices.Equal(got, want) {
+		t.Errorf("subscriptions = %q, want %q", got, want)
+	}
+	if f, err := s.Folder(ctx, acct.ID, "New"); err != nil || f.Subscribed {
+		t.Errorf("renamed folder: %+v, %v; want it unsubscribed", f, err)
+	}
+	// A folder created under a subscribed name shows as subscribed.
+	if err := s.CreateFolder(ctx, acct.ID, "Gone", ""); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.Folder(ctx, acct.ID, "Gone"); err != nil || !f.Subscribed {
+		t.Errorf("recreated folder: %+v, %v; want it subscribed", f, err)
+	}
+	for _, n := range []string{"nope/child", "never"} {
+		if err := s.SetSubscribed(ctx, acct.ID, n, false); err != nil {
+			t.Errorf("unsubscribe %s: %v", n, err)
+		}
+	}
+	if got := subscribed(); slices.Contains(got, "nope/child") {
+		t.Errorf("after unsubscribe: %q", got)
 	}
 }
 

@@ -8,7 +8,8 @@
 //   - accounts(address, bcrypt password_hash); aliases(address → account)
 //
 //   - mailboxes(account, name, uidvalidity unique across the database,
-//     uidnext, highestmodseq, special_use, subscribed)
+//     uidnext, highestmodseq, special_use); subscriptions(account, name)
+//     (0014): the subscribed names, apart from the mailboxes
 //
 //   - blobs(size, message_id, sent_date, envelope JSON, structure JSON,
 //     data): one row per received message, shared by every recipient

@@ -59,7 +59,9 @@ func (s *Snapshot) Mailbox(ctx context.Context, id int64) (Mailbox, MailboxCount
 	var m Mailbox
 	var c MailboxCounts
 	err := s.tx.QueryRowContext(ctx, `SELECT b.id, b.account_id, b.name, b.uidvalidity, b.uidnext, b.highestmodseq,
-		b.special_use, b.subscribed, c.messages, c.unseen, c.deleted, c.size, c.deleted_size
+		b.special_use,
+		EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = b.account_id AND s.name = b.name),
+		c.messages, c.unseen, c.deleted, c.size, c.deleted_size
 		FROM mailboxes b JOIN mailbox_counts c ON c.mailbox_id = b.id WHERE b.id = ?`, id).Scan(
 		&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed,
 		&c.Messages, &c.Unseen, &c.Deleted, &c.Size, &c.DeletedSize)

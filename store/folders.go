@@ -59,15 +59,6 @@ func (tx *Tx) DeleteMailbox(id int64) error {
 	return mustAffect(res, fmt.Sprintf("mailbox %d", id))
 }
 
-// SetSubscribed changes whether a mailbox is subscribed.
-func (tx *Tx) SetSubscribed(id int64, subscribed bool) error {
-	res, err := tx.exec(`UPDATE mailboxes SET subscribed = ? WHERE id = ?`, subscribed, id)
-	if err != nil {
-		return fmt.Errorf("store: subscribe: %w", err)
-	}
-	return mustAffect(res, fmt.Sprintf("mailbox %d", id))
-}
-
 // MailboxCounts returns a mailbox's totals.
 func (db *DB) MailboxCounts(ctx context.Context, id int64) (MailboxCounts, error) {
 	return scanCounts(db.rdb.QueryRowContext(ctx, countsQuery, id), id)

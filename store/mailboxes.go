@@ -20,17 +20,23 @@ type Mailbox struct {
 	Subscribed    bool
 }
 
-const mailboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed FROM mailboxes`
+// mailboxQuery reads Subscribed from the subscriptions (migration 0014):
+// a mailbox is subscribed when its name is.
+const mailboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name)
+	FROM mailboxes`
 
 // CreateMailbox creates a mailbox with a UIDVALIDITY never used before in
-// this database. ErrExists if the account already has that name.
+// this database. ErrExists if the account already has that name. With
+// subscribed, its name is also subscribed; without, a subscription the
+// name already has stays.
 func (tx *Tx) CreateMailbox(accountID int64, name, specialUse string, subscribed bool, now time.Time) (Mailbox, error) {
 	v, err := tx.nextUIDValidity(now)
 	if err != nil {
 		return Mailbox{}, err
 	}
-	res, err := tx.exec(`INSERT INTO mailboxes(account_id, name, uidvalidity, special_use, subscribed)
-		VALUES (?, ?, ?, ?, ?)`, accountID, name, v, specialUse, subscribed)
+	res, err := tx.exec(`INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)
+		VALUES (?, ?, ?, ?)`, accountID, name, v, specialUse)
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: create mailbox %q: %w", name, classify(err))
 	}
@@ -38,8 +44,12 @@ func (tx *Tx) CreateMailbox(accountID int64, name, specialUse string, subscribed
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: create mailbox %q: %w", name, err)
 	}
-	return Mailbox{ID: id, AccountID: accountID, Name: name, UIDValidity: v, UIDNext: 1,
-		HighestModSeq: 1, SpecialUse: specialUse, Subscribed: subscribed}, nil
+	if subscribed {
+		if err := tx.Subscribe(accountID, name); err != nil {
+			return Mailbox{}, err
+		}
+	}
+	return tx.MailboxByID(id)
 }
 
 // nextUIDValidity hands out UIDVALIDITY values from a counter that only

@@ -248,7 +248,24 @@ func (x *crossProber) nameRound(c *imapclient.Client, names []string, round stri
 		check("MOVE", n, err)
 		scratchEmpty = err == nil
 		c.Unselect().Wait()
-		check("SUBSCRIBE", n, c.Subscribe(n).Wait())
+		// Subscriptions are names (RFC 9051 6.3.7): SUBSCRIBE to a name
+		// without a folder succeeds, as on Dovecot. What must hold is that
+		// the subscription is alice's own name and shows nothing of bob's:
+		// LIST (SUBSCRIBED) gives it \NonExistent, without STATUS.
+		err = c.Subscribe(n).Wait()
+		x.attempts++
+		t.Logf("%s: SUBSCRIBE %q: %s", round, n, errText(err))
+		if err == nil && !isOwned(n) {
+			got, err := c.List("", n, &imap.ListOptions{SelectSubscribed: true,
+				ReturnStatus: &imap.StatusOptions{NumMessages: true}}).Collect()
+			for _, d := range got {
+				nonExistent := slices.Contains(d.Attrs, imap.MailboxAttrNonExistent)
+				if !allowed[d.Mailbox] && (!nonExistent || d.Status != nil) {
+					x.violate("%s: alice's subscription %q lists as %q %v with status %v", round, n, d.Mailbox, d.Attrs, d.Status != nil)
+				}
+			}
+			t.Logf("%s: LIST (SUBSCRIBED) %q: %d, %s", round, n, len(got), errText(err))
+		}
 		err = c.Unsubscribe(n).Wait()
 		x.attempts++
 		t.Logf("%s: UNSUBSCRIBE %q: %s", round, n, errText(err))
