@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"slices"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
@@ -22,10 +24,15 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	rev1 := !s.conn.EnabledCaps().Has(imap.CapIMAP4rev2)
 	var v *view
-	data := &imap.SelectData{Flags: systemFlags}
+	data := &imap.SelectData{}
+	var keywords []string
 	err = s.srv.svc.ReadMailbox(ctx, f.ID, func(f mailbox.Folder, c mailbox.FolderCounts) {
 		v = s.srv.hub.attach(f, c.Messages, options.ReadOnly)
 	}, func(r *mailbox.Reader) error {
+		var err error
+		if keywords, err = r.Keywords(); err != nil {
+			return err
+		}
 		f := r.Folder()
 		data.NumMessages = r.Counts().Messages
 		data.UIDNext = imap.UID(f.UIDNext)
@@ -46,13 +53,26 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		}
 		return nil, s.fail("select", err)
 	}
+	// FLAGS and PERMANENTFLAGS list the folder's keywords too (RFC 9051
+	// 7.3.5), which the box keeps for announcing new ones.
+	v.box.knowKeywords(keywords)
+	data.Flags = append(append([]imap.Flag(nil), systemFlags...), keywordFlags(keywords)...)
 	if options.ReadOnly {
 		data.PermanentFlags = []imap.Flag{}
 	} else {
-		data.PermanentFlags = append(append([]imap.Flag(nil), systemFlags...), imap.FlagWildcard)
+		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
 	}
 	s.view = v
 	return data, nil
+}
+
+// keywordFlags turns keywords into flags.
+func keywordFlags(kws []string) []imap.Flag {
+	out := make([]imap.Flag, len(kws))
+	for i, k := range kws {
+		out[i] = imap.Flag(k)
+	}
+	return out
 }
 
 // Unselect closes the selected folder (also after CLOSE's expunge).

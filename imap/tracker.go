@@ -2,6 +2,8 @@ package imap
 
 import (
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -59,6 +61,35 @@ type box struct {
 	trim  int // trim log when it grows this long
 	views map[*view]struct{}
 	gone  bool // the folder was deleted, or its state was lost
+	// keywords are the folder's keywords its sessions were told of in
+	// FLAGS (at SELECT, or since): a flag change that brings a new one
+	// announces the whole list again first (RFC 9051 7.3.5).
+	keywords map[string]string // by lower case, as first spelled
+}
+
+// knowKeywords adds a SELECT's keywords to what the box's sessions know.
+func (b *box) knowKeywords(kws []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range kws {
+		if l := strings.ToLower(k); b.keywords[l] == "" {
+			b.keywords[l] = k
+		}
+	}
+}
+
+// mailboxFlagsLocked returns FLAGS: the system flags and the keywords.
+func (b *box) mailboxFlagsLocked() []imap.Flag {
+	out := append([]imap.Flag(nil), systemFlags...)
+	kws := make([]string, 0, len(b.keywords))
+	for _, k := range b.keywords {
+		kws = append(kws, k)
+	}
+	slices.Sort(kws)
+	for _, k := range kws {
+		out = append(out, imap.Flag(k))
+	}
+	return out
 }
 
 // version is the version of the last change.
@@ -90,7 +121,7 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool) *view {
 	b := h.boxes[f.ID]
 	if b == nil {
 		b = &box{id: f.ID, tracker: imapserver.NewMailboxTracker(count), count: count,
-			views: make(map[*view]struct{}), trim: minTrim}
+			views: make(map[*view]struct{}), trim: minTrim, keywords: make(map[string]string)}
 		h.boxes[f.ID] = b
 	}
 	b.mu.Lock()
@@ -159,8 +190,18 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 			source = v.st // the session that stored the flags says so itself
 		}
 		flags := make([]imap.Flag, len(c.Flags))
+		fresh := false
 		for i, f := range c.Flags {
 			flags[i] = imap.Flag(f)
+			if l := strings.ToLower(f); !strings.HasPrefix(l, `\`) && b.keywords[l] == "" {
+				b.keywords[l] = f
+				fresh = true
+			}
+		}
+		if fresh {
+			// Every session, the one that stored it too, learns the new
+			// keyword before a message shows it.
+			b.tracker.QueueMailboxFlags(b.mailboxFlagsLocked())
 		}
 		b.tracker.QueueMessageFlags(c.Seq, imap.UID(c.UID), flags, source)
 	case mailbox.ChangeFolderDeleted:

@@ -95,6 +95,12 @@ func (r *Reader) MaxUID() (uint32, error) {
 	return r.snap.MaxUID(r.ctx, r.folder.ID)
 }
 
+// Keywords returns the folder's keywords (those its messages have or
+// had), for FLAGS and PERMANENTFLAGS.
+func (r *Reader) Keywords() ([]string, error) {
+	return r.snap.Keywords(r.ctx, r.folder.ID)
+}
+
 // FirstUnseen returns the sequence number of the first message without
 // \Seen, 0 if there is none.
 func (r *Reader) FirstUnseen() (uint32, error) {

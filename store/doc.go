@@ -9,7 +9,9 @@
 //
 //   - mailboxes(account, name, uidvalidity unique across the database,
 //     uidnext, highestmodseq, special_use); subscriptions(account, name)
-//     (0014): the subscribed names, apart from the mailboxes
+//     (0015): the subscribed names, apart from the mailboxes;
+//     mailbox_keywords(mailbox, keyword) (0014): the keywords FLAGS
+//     lists, once each whatever their case
 //
 //   - blobs(size, message_id, sent_date, envelope JSON, structure JSON,
 //     data): one row per received message, shared by every recipient

@@ -73,6 +73,11 @@ func (tx *Tx) SetFlags(mailboxID int64, ranges []UIDRange, op FlagOp, flags int,
 	if err != nil {
 		return nil, fmt.Errorf("store: set flags: %w", err)
 	}
+	if op != FlagsRemove && len(changed) > 0 {
+		if err := tx.noteKeywords(mailboxID, strings.Join(keywords, " ")); err != nil {
+			return nil, err
+		}
+	}
 	slicesSortChanges(changed)
 	uids := make([]uint32, len(changed))
 	for i, c := range changed {
@@ -379,6 +384,15 @@ func (tx *Tx) CopyMessages(src int64, ranges []UIDRange, dst int64) ([]Copied, e
 		return nil, fmt.Errorf("store: copy: mailbox %d: UIDs exhausted", dst)
 	}
 	out := make([]Copied, len(rs))
+	noted := map[string]bool{}
+	for _, x := range rs {
+		if x.keywords != "" && !noted[x.keywords] {
+			noted[x.keywords] = true
+			if err := tx.noteKeywords(dst, x.keywords); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for i, x := range rs {
 		uid := first + uint32(i)
 		if _, err := tx.exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords)

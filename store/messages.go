@@ -92,6 +92,9 @@ func (tx *Tx) AppendMessage(m NewMessage) (uid uint32, modseq uint64, err error)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: append: %w", err)
 	}
+	if err := tx.noteKeywords(m.MailboxID, strings.Join(m.Keywords, " ")); err != nil {
+		return 0, 0, err
+	}
 	return uid, modseq, nil
 }
 

@@ -6,7 +6,7 @@ import (
 )
 
 // Subscriptions are a set of names per account, kept apart from the
-// mailboxes (migrations/0014_subscriptions.sql): deleting or renaming a
+// mailboxes (migrations/0015_subscriptions.sql): deleting or renaming a
 // mailbox leaves them as they are, and a name needs no mailbox to be
 // subscribed (RFC 9051 6.3.7).
 

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// A version 13 database with subscribed mailboxes opens migrated (0014):
+// A version 13 database with subscribed mailboxes opens migrated (0015):
 // the subscribed names are in the subscriptions, the mailboxes keep their
 // ids and read as subscribed, and deleting one then leaves its name
 // subscribed.

@@ -1,4 +1,4 @@
--- Pillarbox schema, version 14: subscriptions are a set of names per
+-- Pillarbox schema, version 15: subscriptions are a set of names per
 -- account, apart from the mailboxes (RFC 9051 6.3.7 and 6.3.8, RFC 5258).
 --
 -- A name stays subscribed when its mailbox is deleted or renamed, and a
