@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
@@ -362,4 +364,29 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// submissionLogin connects to the submission listener at addr (with
+// STARTTLS if startTLS, not verifying the certificate), greets as helo and
+// logs in with AUTH PLAIN; the client is closed when the test ends.
+func submissionLogin(t *testing.T, addr, helo, user, pass string, startTLS bool) *gosmtp.Client {
+	t.Helper()
+	var c *gosmtp.Client
+	var err error
+	if startTLS {
+		c, err = gosmtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = gosmtp.Dial(addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello(helo); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
 )
 
 // TestHostileRelay replays the relay probes of the hostile round against
@@ -66,16 +63,7 @@ func TestHostileRelay(t *testing.T) {
 	// The control: alice sends to a remote recipient as herself, which is
 	// what submission is for. It must reach the sink, and it must be the
 	// only thing that does.
-	c, err := gosmtp.Dial(srv.addrs["submission"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", "pw-alice")); err != nil {
-		t.Fatal(err)
-	}
+	c := submissionLogin(t, srv.addrs["submission"], "client.example", "alice@example.test", "pw-alice", false)
 	if err := c.SendMail("alice@example.test", []string{"control@remote.test"},
 		strings.NewReader("Subject: relay control\r\n\r\nlegitimate\r\n")); err != nil {
 		t.Fatal(err)

@@ -43,16 +43,7 @@ func TestSmarthostLoginEndToEnd(t *testing.T) {
 	mustCLI(t, "pw-alice\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 
-	c, err := gosmtp.Dial(srv.addrs["submission"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", "pw-alice")); err != nil {
-		t.Fatal(err)
-	}
+	c := submissionLogin(t, srv.addrs["submission"], "client.example", "alice@example.test", "pw-alice", false)
 	if err := c.SendMail("alice@example.test", []string{"bob@remote.test"},
 		strings.NewReader("From: alice@example.test\r\nSubject: via smarthost\r\n\r\nhello\r\n")); err != nil {
 		t.Fatal(err)

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"crypto/tls"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
 )
 
 // traceLine finds the line of a trace output for an event and address.
@@ -46,16 +42,7 @@ func TestTraceEndToEnd(t *testing.T) {
 
 	smtpSend(t, srv.addrs["smtp"], "alice@example.test", "inbound trace")
 
-	c, err := gosmtp.DialStartTLS(srv.addrs["submission"], &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Hello("laptop.example"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", "secret-pw")); err != nil {
-		t.Fatal(err)
-	}
+	c := submissionLogin(t, srv.addrs["submission"], "laptop.example", "alice@example.test", "secret-pw", true)
 	msg := "From: alice@example.test\r\nTo: bob@remote.test\r\nSubject: traced\r\nMessage-ID: <out1@example.test>\r\n\r\nhi\r\n"
 	if err := c.SendMail("alice@example.test", []string{"bob@remote.test", "dave@remote.test", "carol@remote.test"}, strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
