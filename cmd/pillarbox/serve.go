@@ -151,20 +151,10 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		return err
 	}
 	workers = append(workers, relayWorkers...)
-	mx := smtp.NewMX(svc, smtp.Options{
-		Hostname:        cfg.Hostname,
-		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
-		MaxRecipients:   cfg.SMTP.MaxRecipients,
-		TLS:             tlsConf,
-		Logger:          log,
-		PrimaryDomain:   cfg.Domains[0],
-		Inbound:         inbound(cfg),
-		Notices:         w.notices,
-		MessageRate:     w.messageRate,
-		ReadTimeout:     cfg.Limits.SMTPCommandTimeout.Duration,
-		DataTimeout:     cfg.Limits.SMTPDataTimeout.Duration,
-		Metrics:         m.smtpMX(),
-	})
+	mxOpts := w.smtpOptions(w.notices, m.smtpMX())
+	mxOpts.PrimaryDomain = cfg.Domains[0]
+	mxOpts.Inbound = inbound(cfg)
+	mx := smtp.NewMX(svc, mxOpts)
 	specs := append([]listenerSpec{{name: "smtp", addr: cfg.SMTP.Listen, srv: mx}}, imapSpecs...)
 	specs = append(specs, relaySpecs...)
 	specs = append(specs, httpListeners(w, ac)...)
@@ -246,6 +236,25 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return startErr
+}
+
+// smtpOptions are the options the MX and submission share: the limits,
+// TLS, the log and the per-client message rate, with the notices that
+// local delivery sends and the counters of the listener.
+func (w *wiring) smtpOptions(notices smtp.Notices, metrics smtp.Metrics) smtp.Options {
+	cfg := w.cfg
+	return smtp.Options{
+		Hostname:        cfg.Hostname,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		TLS:             w.tls,
+		Logger:          w.log,
+		Notices:         notices,
+		MessageRate:     w.messageRate,
+		ReadTimeout:     cfg.Limits.SMTPCommandTimeout.Duration,
+		DataTimeout:     cfg.Limits.SMTPDataTimeout.Duration,
+		Metrics:         metrics,
+	}
 }
 
 // listenerCaps returns the connection caps of each listener in specs

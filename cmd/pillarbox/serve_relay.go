@@ -42,18 +42,7 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 	w.notices = runner
 	sub := kickingSubmitter{Service: w.svc, kick: runner.Kick}
 	opts := smtp.SubmissionOptions{
-		Options: smtp.Options{
-			Hostname:        cfg.Hostname,
-			MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
-			MaxRecipients:   cfg.SMTP.MaxRecipients,
-			TLS:             w.tls,
-			Logger:          w.log,
-			Notices:         runner,
-			MessageRate:     w.messageRate,
-			ReadTimeout:     cfg.Limits.SMTPCommandTimeout.Duration,
-			DataTimeout:     cfg.Limits.SMTPDataTimeout.Duration,
-			Metrics:         w.metrics.smtpSubmission(),
-		},
+		Options:  w.smtpOptions(runner, w.metrics.smtpSubmission()),
 		Throttle: w.throttle,
 	}
 	var specs []listenerSpec
