@@ -26,7 +26,7 @@ func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (mai
 	var uids mailbox.UIDSet
 	err := s.read(ctx, v, func(r *mailbox.Reader, m *mapping) error {
 		var err error
-		uids, err = resolve(r, m, v, set)
+		uids, err = resolve(r, m, v, set, false)
 		return err
 	})
 	return uids, err

@@ -16,9 +16,11 @@ import (
 // the largest UID in the folder for UIDs (RFC 9051 6.4.8: "UID n:*" with
 // n above it still names the last message). '$' is the saved search
 // result (RFC 5182). A sequence number the client cannot know is an
-// error (BAD); a message it knows but that was expunged since is left
-// out.
-func resolve(r *mailbox.Reader, m *mapping, v *view, set imap.NumSet) (mailbox.UIDSet, error) {
+// error (BAD), or, with pastEnd (SEARCH), names no message, so that
+// "SEARCH 5:7" in a mailbox of 2 messages matches nothing and "SEARCH
+// 1:7" matches both, as Dovecot answers; a message the client knows but
+// that was expunged since is left out.
+func resolve(r *mailbox.Reader, m *mapping, v *view, set imap.NumSet, pastEnd bool) (mailbox.UIDSet, error) {
 	if imap.IsSearchRes(set) {
 		return slices.Clone(v.saved), nil
 	}
@@ -72,7 +74,13 @@ func resolve(r *mailbox.Reader, m *mapping, v *view, set imap.NumSet) (mailbox.U
 				lo, hi = hi, lo
 			}
 			if hi > m.known {
-				return nil, bad("Invalid sequence number: the mailbox has fewer messages")
+				if !pastEnd {
+					return nil, bad("Invalid sequence number: the mailbox has fewer messages")
+				}
+				if lo > m.known {
+					continue
+				}
+				hi = m.known
 			}
 			client = append(client, mailbox.UIDRange{Start: lo, Stop: hi})
 		}

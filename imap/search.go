@@ -139,14 +139,14 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 		Larger: c.Larger, Smaller: c.Smaller,
 	}
 	for _, set := range c.SeqNum {
-		uids, err := resolve(r, m, v, clipSeqSet(set, m.known))
+		uids, err := resolve(r, m, v, set, true)
 		if err != nil {
 			return out, err
 		}
 		out.UIDs = append(out.UIDs, uids)
 	}
 	for _, set := range c.UID {
-		uids, err := resolve(r, m, v, set)
+		uids, err := resolve(r, m, v, set, true)
 		if err != nil {
 			return out, err
 		}
@@ -174,35 +174,4 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 		out.Or = append(out.Or, [2]mailbox.Criteria{a, b})
 	}
 	return out, nil
-}
-
-// clipSeqSet cuts the sequence numbers in set above known, the largest
-// the client knows: in SEARCH they name no message, so that "SEARCH 5:7"
-// in a mailbox of 2 messages matches nothing and "SEARCH 1:7" matches
-// both, as Dovecot answers, where FETCH and STORE refuse them with BAD.
-// A UID set or the saved result is returned as it is.
-func clipSeqSet(set imap.NumSet, known uint32) imap.NumSet {
-	seq, ok := set.(imap.SeqSet)
-	if !ok {
-		return set
-	}
-	out := make(imap.SeqSet, 0, len(seq))
-	for _, rg := range seq {
-		lo, hi := rg.Start, rg.Stop
-		// '*' is the last message the client knows (none: no message).
-		if lo == 0 {
-			lo = known
-		}
-		if hi == 0 {
-			hi = known
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		if lo == 0 || lo > known {
-			continue
-		}
-		out = append(out, imap.SeqRange{Start: lo, Stop: min(hi, known)})
-	}
-	return out
 }
