@@ -1,153 +1,29 @@
 package imap
 
 import (
+	"bufio"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
-	"sync"
+	"strings"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
-	"pillarbox/mailbox/netlimit"
+	"pillarbox/imap/wire"
 )
 
-// The library flushes its writer after every response line, which makes
-// a system call per message of a FETCH of many messages. coalescingConn
-// gathers the writes made while the session is not waiting for input and
-// sends them when it starts to wait (a Read), when the buffer is full, or
-// at Close; writes made while a Read waits (IDLE updates, BYE) go out at
-// once. Since the server always reads again after answering, nothing
-// written stays behind.
-type coalescingConn struct {
-	net.Conn
-
-	mu       sync.Mutex
-	buf      []byte
-	reading  bool
-	err      error     // the first write error, returned from then on
-	deadline time.Time // the write deadline the library set last
-}
-
-// coalesceLimit is the most a connection holds back.
-const coalesceLimit = 32 << 10
-
-// keepBuffer is the largest buffer kept between bursts, so that idle
-// connections stay small.
-const keepBuffer = 4 << 10
-
-// flushTimeout bounds the sending of what was held back. The library's
-// own deadline for those writes has usually been lifted by then (it sets
-// one around each response), and a client that stops reading must not
-// hold the session forever.
-const flushTimeout = 30 * time.Second
-
-func (c *coalescingConn) flushLocked() error {
-	return c.flushWithin(flushTimeout)
-}
-
-func (c *coalescingConn) flushWithin(d time.Duration) error {
-	if c.err != nil {
-		return c.err
-	}
-	if len(c.buf) == 0 {
-		return nil
-	}
-	c.Conn.SetWriteDeadline(time.Now().Add(d))
-	_, err := c.Conn.Write(c.buf)
-	if cap(c.buf) > keepBuffer {
-		c.buf = nil
-	} else {
-		c.buf = c.buf[:0]
-	}
-	c.err = err
-	return err
-}
-
-func (c *coalescingConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return 0, c.err
-	}
-	if c.reading || len(c.buf)+len(p) > coalesceLimit {
-		if err := c.flushLocked(); err != nil {
-			return 0, err
-		}
-	}
-	if c.reading || len(p) > coalesceLimit {
-		c.Conn.SetWriteDeadline(c.deadline)
-		n, err := c.Conn.Write(p)
-		if err != nil {
-			c.err = err
-		}
-		return n, err
-	}
-	c.buf = append(c.buf, p...)
-	return len(p), nil
-}
-
-func (c *coalescingConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	c.reading = true
-	// A failed flush is kept for the next Write; the Read tells how the
-	// connection ended (EOF when the client hung up), which is what the
-	// library acts on.
-	c.flushLocked()
-	c.mu.Unlock()
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	c.reading = false
-	c.mu.Unlock()
-	return n, err
-}
-
-// Close sends what is held back, within a short time even if a deadline
-// has passed (TLS sets one to now after its close_notify alert), and
-// closes the connection.
-func (c *coalescingConn) Close() error {
-	c.mu.Lock()
-	c.flushWithin(5 * time.Second)
-	c.mu.Unlock()
-	return c.Conn.Close()
-}
-
-// SetWriteDeadline records the deadline for the writes that reach the
-// connection: the library sets one around every response, and most of
-// them only fill the buffer.
-func (c *coalescingConn) SetWriteDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.deadline = t
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *coalescingConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.deadline = t
-	c.mu.Unlock()
-	return c.Conn.SetDeadline(t)
-}
-
-// NetConn returns the connection beneath, so that netlimit.Of finds it.
-func (c *coalescingConn) NetConn() net.Conn { return c.Conn }
-
-// coalescingListener wraps the connections of a plain TCP listener. A TLS
-// connection is left as it is: the library tells TLS by its type.
-type coalescingListener struct {
-	net.Listener
-}
-
-func (l coalescingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	if _, isTLS := c.(*tls.Conn); isTLS {
-		return c, nil
-	}
-	return &coalescingConn{Conn: c}, nil
-}
+// Timeouts of a connection. RFC 9051 section 5.4: an authenticated
+// client is logged out after at least 30 minutes of inactivity; before
+// login a short wait keeps port scanners and stuck clients from holding
+// connections.
+const (
+	handshakeTimeout   = 30 * time.Second // implicit TLS and STARTTLS handshakes
+	preAuthTimeout     = 60 * time.Second // waiting for a command before login
+	authTimeout        = 35 * time.Minute // waiting for a command, or in IDLE, after login (RFC 2177 clients renew at 29)
+	commandReadTimeout = 30 * time.Second // the rest of a command once its first byte came
+	writeTimeout       = 60 * time.Second // one flush of responses to the client
+	byeWriteTimeout    = 5 * time.Second  // the last words before a close
+)
 
 // Refusal is the greeting for a connection over a connection cap, for a
 // netlimit.Listener's Options.Refusal: a BYE greeting refuses the
@@ -157,53 +33,223 @@ func (s *Server) Refusal() []byte {
 	return []byte("* BYE [UNAVAILABLE] Too many connections\r\n")
 }
 
-// handshakeTimeout bounds an implicit-TLS handshake, like the library's
-// wait for a command before login.
-const handshakeTimeout = 30 * time.Second
+// maxPreAuthErrors is how many commands a client that has not logged in
+// may get wrong before it is told BYE: enough for any client probing
+// what the server knows, too few for a scan to go on for long.
+const maxPreAuthErrors = 20
 
-// startConn prepares a new connection for its session. On implicit TLS
-// it completes the handshake within handshakeTimeout: the library would
-// do it inside the greeting's write with no read deadline at all, so a
-// client that connected and sent nothing held the connection for ever.
-// Then it sets what a read timeout does (closeOnTimeout).
-func startConn(c *imapserver.Conn) error {
-	tc, implicitTLS := c.NetConn().(*tls.Conn)
-	if implicitTLS {
+// serveConn runs one connection from its greeting to its close.
+func (s *Server) serveConn(nc net.Conn, loopback bool) {
+	sess := newSession(s, nc, loopback)
+	defer sess.Close()
+	if !s.register(sess) {
+		sess.writeBye("Server shutting down")
+		return
+	}
+	if tc, ok := nc.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(handshakeTimeout))
 		if err := tc.Handshake(); err != nil {
-			return &imap.Error{Type: imap.StatusResponseTypeBye, Text: "TLS handshake failed"}
+			s.log.Info("imap: TLS handshake failed", "remote", sess.ip, "err", err)
+			return
 		}
 		tc.SetDeadline(time.Time{})
+		sess.tls = true
 	}
-	closeOnTimeout(c, tc)
+	if s.opts.Debug != nil {
+		sess.setConn(debugConn{Conn: sess.nc, w: s.opts.Debug})
+	}
+	sess.lock()
+	sess.w.StatusResponse("", wire.OK, sess.capabilityCode(), "Pillarbox IMAP ready")
+	err := sess.flush()
+	sess.unlock()
+	if err != nil {
+		return
+	}
+	sess.serve()
+}
+
+// register adds a session to those Shutdown ends; false when shutting
+// down already.
+func (s *Server) register(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+// serve reads and runs commands until the client logs out, the
+// connection fails or the session is ended.
+func (s *session) serve() {
+	errs := 0
+	for {
+		if s.account.ID == 0 {
+			s.nc.SetReadDeadline(time.Now().Add(preAuthTimeout))
+		} else {
+			s.nc.SetReadDeadline(time.Now().Add(authTimeout))
+		}
+		s.awaiting = true
+		cmd, err := s.r.ReadCommand()
+		s.awaiting = false
+		if err != nil {
+			var we *wire.Error
+			if !errors.As(err, &we) {
+				s.readFailed(err)
+				return
+			}
+			s.lock()
+			s.w.ErrorResponse(we)
+			if we.Fatal {
+				s.w.StatusResponse("", wire.BYE, "", "Cannot read the command, closing")
+			}
+			ferr := s.flush()
+			s.unlock()
+			if we.Fatal || ferr != nil {
+				return
+			}
+			if s.account.ID == 0 {
+				if errs++; errs > maxPreAuthErrors {
+					s.writeBye("Too many invalid commands")
+					return
+				}
+			}
+			continue
+		}
+		if !s.execute(cmd) {
+			return
+		}
+	}
+}
+
+// readFailed ends a connection whose read failed: a timeout gets a BYE
+// (RFC 9051 7.1.5's autologout), a closed connection nothing.
+func (s *session) readFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.writeBye("Autologout; timed out waiting for the client")
+		return
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isReset(err) && !s.isEnded() {
+		s.srv.log.Info("imap: read failed", "remote", s.ip, "err", err)
+	}
+}
+
+func isReset(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "broken pipe")
+}
+
+// lock takes the connection's writer. Responses to a command are written
+// under it, and so are the updates IDLE sends and the BYE another
+// goroutine sends (an account deleted, a shutdown).
+func (s *session) lock()   { s.wmu.Lock() }
+func (s *session) unlock() { s.wmu.Unlock() }
+
+// flush sends what was written, within writeTimeout. It must run under
+// lock.
+func (s *session) flush() error {
+	s.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err := s.w.Flush()
+	if err == nil {
+		err = s.w.Err()
+	}
+	return err
+}
+
+// continueLiteral answers a synchronising literal with "+" (the wire
+// Reader's callback). Within a command the command's goroutine holds the
+// writer already.
+func (s *session) continueLiteral() error {
+	if !s.inCommand {
+		s.lock()
+		defer s.unlock()
+	}
+	s.w.Continue("Ready for literal data")
+	return s.flush()
+}
+
+// writeBye says BYE and closes the connection. Any goroutine may call it;
+// it waits for a command that is writing to finish its response.
+func (s *session) writeBye(text string) {
+	s.endOnce.Do(func() {
+		s.markEnded()
+		s.lock()
+		s.nc.SetWriteDeadline(time.Now().Add(byeWriteTimeout))
+		s.w.StatusResponse("", wire.BYE, "", text)
+		s.w.Flush()
+		s.unlock()
+		s.nc.Close()
+	})
+}
+
+// startTLS switches the connection to TLS after STARTTLS's OK has been
+// sent (RFC 9051 6.2.1). Bytes the client sent after STARTTLS and before
+// the handshake would be read as if they came over TLS (CVE-2011-0411):
+// the connection is closed instead.
+func (s *session) startTLS() error {
+	if s.r.Buffered() > 0 {
+		return errors.New("imap: data after STARTTLS before the handshake")
+	}
+	tc := tls.Server(s.nc, s.srv.opts.TLS)
+	tc.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	tc.SetDeadline(time.Time{})
+	s.lock() // a BYE from another goroutine writes through s.nc
+	s.setConn(tc)
+	s.unlock()
+	s.tls = true
 	return nil
 }
 
-// closeOnTimeout makes the first read timeout on c end the session with
-// a BYE (RFC 9051 7.1.5's autologout). The library reads with fixed
-// deadlines (30 s before login and for the rest of a command once its
-// first byte came, 35 min after login and in IDLE); when one passes in
-// the middle of a command it answers NO [SERVERBUG] and waits for the
-// next one, so a client sending a byte every 30 s would hold the
-// connection for ever. Beneath the library, the netlimit.Conn's reads
-// end at the first timeout; this says why and closes.
-//
-// implicitTLS is c's TLS connection if its handshake is complete. After
-// STARTTLS the read that timed out may be the handshake's, which holds
-// the lock a write through TLS needs: such a connection is closed
-// without a BYE.
-func closeOnTimeout(c *imapserver.Conn, implicitTLS *tls.Conn) {
-	nc := netlimit.Of(c.NetConn())
-	if nc == nil {
-		return
+// setConn makes the session read and write through nc (after STARTTLS or
+// COMPRESS).
+func (s *session) setConn(nc net.Conn) {
+	s.nc = nc
+	s.br = bufio.NewReaderSize(firstByte{s}, readBufferSize)
+	s.bw.Reset(nc)
+	s.r.Reset(s.br)
+}
+
+// Buffer sizes: small, so that a thousand idle connections stay small;
+// literals stream through them.
+const (
+	readBufferSize  = 4 << 10
+	writeBufferSize = 16 << 10
+)
+
+// debugConn copies what a connection reads and writes to w (Options.Debug).
+type debugConn struct {
+	net.Conn
+	w io.Writer
+}
+
+func (c debugConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.w.Write(p[:n])
+	return n, err
+}
+
+func (c debugConn) Write(p []byte) (int, error) {
+	c.w.Write(p)
+	return c.Conn.Write(p)
+}
+
+// firstByte reads from the session's connection. When the first bytes of
+// a command arrive, the wait for a command (minutes) gives way to a short
+// deadline for the rest of it: a client that sends a byte now and then
+// cannot hold the connection beyond it. Commands that carry much data
+// (APPEND) set a longer one themselves.
+type firstByte struct{ s *session }
+
+func (f firstByte) Read(p []byte) (int, error) {
+	n, err := f.s.nc.Read(p)
+	if n > 0 && f.s.awaiting {
+		f.s.awaiting = false
+		f.s.nc.SetReadDeadline(time.Now().Add(commandReadTimeout))
 	}
-	nc.OnTimeout(func() {
-		if tc, ok := c.NetConn().(*tls.Conn); ok && tc != implicitTLS {
-			nc.Close()
-			return
-		}
-		// It runs inside a Read of the command reader, when the library
-		// holds no lock for writing.
-		c.Bye("Autologout; timed out waiting for the client")
-	})
+	return n, err
 }

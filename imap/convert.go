@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"strings"
+
 	"github.com/emersion/go-imap/v2"
 
 	"pillarbox/mailbox"
@@ -22,9 +24,20 @@ func envelope(e *mailbox.Envelope) *imap.Envelope {
 		To:        addresses(e.To),
 		Cc:        addresses(e.Cc),
 		Bcc:       addresses(e.Bcc),
-		InReplyTo: e.InReplyTo,
-		MessageID: e.MessageID,
+		InReplyTo: bracketed(e.InReplyTo),
+		MessageID: strings.Join(bracketed([]string{e.MessageID}), ""),
 	}
+}
+
+// bracketed puts message ids back in their angle brackets.
+func bracketed(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if id != "" {
+			out = append(out, "<"+id+">")
+		}
+	}
+	return out
 }
 
 func addresses(l []mailbox.EnvAddress) []imap.Address {
@@ -33,7 +46,8 @@ func addresses(l []mailbox.EnvAddress) []imap.Address {
 	}
 	out := make([]imap.Address, len(l))
 	// a.Route (the addr-adl) is left out: go-imap's imap.Address has no
-	// field for it, so imapserver writes NIL there.
+	// field for it. Only an enclosed message's envelope goes through here;
+	// writeEnvelope writes a message's own with its routes.
 	for i, a := range l {
 		out[i] = imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
 	}

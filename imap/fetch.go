@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
 
@@ -70,7 +70,7 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 			m = *mm
 			if counted {
 				for _, e := range m.events[min(nevents, len(m.events)):] {
-					if e.expunge && e.n <= below {
+					if e.kind == eventExpunged && e.n <= below {
 						below--
 					}
 				}
@@ -124,20 +124,17 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 	return nil
 }
 
-// Fetch answers FETCH and UID FETCH.
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	v, err := s.selected()
-	if err != nil {
-		return err
-	}
+// cmdFetch answers FETCH and UID FETCH (RFC 9051 6.4.5).
+func (s *session) cmdFetch(c *wire.Fetch) error {
+	v := s.view
 	ctx, cancel := s.ctx()
 	defer cancel()
-	uids, err := s.resolveSet(ctx, v, numSet)
+	uids, err := s.resolveSet(ctx, v, c.Set)
 	if err != nil {
 		return s.fail("fetch", err)
 	}
-	opts := *options
-	if !v.readOnly && setsSeen(options) {
+	f := fetchOf(c)
+	if !v.readOnly && f.setsSeen() {
 		// RFC 9051 6.4.5: BODY[...] (not PEEK) sets \Seen; the new flags go
 		// with the response, since this session is not told of its own
 		// change.
@@ -147,9 +144,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		if err != nil {
 			return s.fail("fetch", err)
 		}
-		opts.Flags = true
+		f.Flags = true
 	}
-	return s.fetchUIDs(ctx, w, v, uids, &opts)
+	return s.fetchUIDs(ctx, v, uids, f)
 }
 
 func setsSeen(o *imap.FetchOptions) bool {
@@ -167,12 +164,13 @@ func setsSeen(o *imap.FetchOptions) bool {
 }
 
 // fetchUIDs writes the FETCH responses for the messages in uids.
-func (s *session) fetchUIDs(ctx context.Context, w *imapserver.FetchWriter, v *view, uids mailbox.UIDSet, o *imap.FetchOptions) error {
+func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f *fetchItems) error {
 	want := mailbox.WantFlags
-	if o.InternalDate || o.RFC822Size || len(o.BodySection) > 0 {
+	o := &f.FetchOptions
+	if o.InternalDate || o.RFC822Size || len(o.BodySection) > 0 || f.RFC822 || f.RFC822Header || f.RFC822Text {
 		want = mailbox.WantRow
 	}
-	if o.Envelope || o.BodyStructure != nil || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
+	if o.Envelope || o.BodyStructure != nil || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 || f.RFC822Header || f.RFC822Text {
 		want = mailbox.WantStructure
 	}
 	for _, bs := range o.BodySection {
@@ -181,90 +179,12 @@ func (s *session) fetchUIDs(ctx context.Context, w *imapserver.FetchWriter, v *v
 		}
 	}
 	err := s.eachMessage(ctx, v, uids, want, func(msg *mailbox.Message, seq uint32) error {
-		return s.writeMessage(ctx, w, msg, seq, o)
+		return s.writeMessage(ctx, msg, seq, f)
 	})
 	if err != nil {
 		return s.fail("fetch", err)
 	}
 	return nil
-}
-
-// writeMessage loads what o asks of msg and writes one FETCH response.
-// The writer holds the connection while it is open, so everything is
-// loaded first.
-func (s *session) writeMessage(ctx context.Context, w *imapserver.FetchWriter, msg *mailbox.Message, seq uint32, o *imap.FetchOptions) error {
-	src := &source{svc: s.srv.svc, ctx: ctx, msg: msg}
-	bodies := make([][]byte, len(o.BodySection))
-	for i, bs := range o.BodySection {
-		b, err := src.bodySection(bs)
-		if err != nil {
-			return skipGone(err)
-		}
-		bodies[i] = b
-	}
-	binaries := make([][]byte, len(o.BinarySection))
-	for i, bs := range o.BinarySection {
-		b, err := src.binarySection(bs.Part)
-		if err != nil {
-			return skipGone(err)
-		}
-		binaries[i] = partial(b, bs.Partial)
-	}
-	binarySizes := make([]uint32, len(o.BinarySectionSize))
-	for i, bs := range o.BinarySectionSize {
-		b, err := src.binarySection(bs.Part)
-		if err != nil {
-			return skipGone(err)
-		}
-		binarySizes[i] = uint32(min(len(b), 1<<32-1))
-	}
-
-	rw := w.CreateMessage(seq)
-	if o.UID {
-		rw.WriteUID(imap.UID(msg.UID))
-	}
-	if o.Flags {
-		rw.WriteFlags(flagsOf(msg.Flags))
-	}
-	if o.InternalDate {
-		rw.WriteInternalDate(msg.InternalDate.UTC())
-	}
-	if o.RFC822Size {
-		rw.WriteRFC822Size(msg.Size)
-	}
-	if o.Envelope {
-		rw.WriteEnvelope(envelope(msg.Envelope))
-	}
-	if o.BodyStructure != nil {
-		rw.WriteBodyStructure(bodyStructure(msg.Structure))
-	}
-	for i, bs := range o.BodySection {
-		if err := writeLiteral(rw.WriteBodySection(bs, int64(len(bodies[i]))), bodies[i]); err != nil {
-			rw.Close()
-			return err
-		}
-	}
-	for i, bs := range o.BinarySection {
-		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(binaries[i]))), binaries[i]); err != nil {
-			rw.Close()
-			return err
-		}
-	}
-	for i, bs := range o.BinarySectionSize {
-		rw.WriteBinarySectionSize(bs, binarySizes[i])
-	}
-	return rw.Close()
-}
-
-func writeLiteral(wc interface {
-	Write([]byte) (int, error)
-	Close() error
-}, b []byte) error {
-	_, err := wc.Write(b)
-	if cerr := wc.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // skipGone leaves out a message that was expunged while it was read.

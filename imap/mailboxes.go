@@ -2,27 +2,27 @@ package imap
 
 import (
 	"context"
-	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
 
 // Create makes a folder (RFC 9051 6.3.4), with a special use if asked
 // (RFC 6154 CREATE-SPECIAL-USE). A trailing delimiter is only a hint that
 // the folder will have children.
-func (s *session) Create(name string, options *imap.CreateOptions) error {
+func (s *session) cmdCreate(c *wire.Create) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	name := c.Mailbox
 	var use string
-	switch len(options.SpecialUse) {
+	switch len(c.SpecialUse) {
 	case 0:
 	case 1:
-		use = string(options.SpecialUse[0])
+		use = string(c.SpecialUse[0])
 	default:
 		return no(codeUseAttr, "A mailbox can have one special use")
 	}
@@ -37,7 +37,7 @@ func (s *session) Create(name string, options *imap.CreateOptions) error {
 // selected, is left with nothing selected. Its name stays subscribed if it
 // was (RFC 9051 6.3.7: the server does not remove a name from the
 // subscriptions on its own); LIST (SUBSCRIBED) then shows it \NonExistent.
-func (s *session) Delete(name string) error {
+func (s *session) cmdDelete(name string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var selected bool
@@ -61,45 +61,39 @@ func (s *session) Delete(name string) error {
 // subscriptions stay with the old names: RFC 9051 6.3.6 says RENAME does
 // not update them, and a client that wants them moved sends SUBSCRIBE and
 // UNSUBSCRIBE itself.
-func (s *session) Rename(oldName, newName string, _ *imap.RenameOptions) error {
+func (s *session) cmdRename(c *wire.Rename) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	s.busy.Lock()
 	defer s.busy.Unlock()
-	return s.fail("rename", s.srv.svc.RenameFolder(ctx, s.account.ID, oldName, newName))
+	return s.fail("rename", s.srv.svc.RenameFolder(ctx, s.account.ID, c.From, c.To))
 }
 
-// Subscribe adds a name to the subscriptions (RFC 9051 6.3.7). The name
-// needs no mailbox: the RFC lets a server refuse such a name, and Dovecot,
-// like Pillarbox, does not.
-func (s *session) Subscribe(name string) error {
+// setSubscribed adds a name to the subscriptions or removes it (RFC 9051
+// 6.3.7 and 6.3.8). The name needs no mailbox: the RFC lets a server
+// refuse such a name, and Dovecot, like Pillarbox, does not.
+func (s *session) setSubscribed(name string, on bool) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.fail("subscribe", s.srv.svc.SetSubscribed(ctx, s.account.ID, name, true))
+	return s.fail("subscribe", s.srv.svc.SetSubscribed(ctx, s.account.ID, name, on))
 }
 
-// Unsubscribe removes a name from the subscriptions (RFC 9051 6.3.8),
-// whether or not a mailbox has it.
-func (s *session) Unsubscribe(name string) error {
+// cmdStatus answers STATUS (RFC 9051 6.3.11).
+func (s *session) cmdStatus(c *wire.Status) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.fail("unsubscribe", s.srv.svc.SetSubscribed(ctx, s.account.ID, name, false))
-}
-
-// Status answers STATUS with every item asked for: the library's writer
-// dereferences the fields of the items without checking them.
-func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	f, err := s.srv.svc.Folder(ctx, s.account.ID, name)
+	f, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
 	if err != nil {
-		return nil, s.fail("status", err)
+		return s.fail("status", err)
 	}
-	data, err := s.status(ctx, f, options)
-	return data, s.fail("status", err)
+	if err := s.writeStatus(ctx, f, &c.Options); err != nil {
+		return s.fail("status", err)
+	}
+	return nil
 }
 
-func (s *session) status(ctx context.Context, f mailbox.Folder, o *imap.StatusOptions) (*imap.StatusData, error) {
+// writeStatus writes a STATUS response with the items o asks for.
+func (s *session) writeStatus(ctx context.Context, f mailbox.Folder, o *imap.StatusOptions) error {
 	var c mailbox.FolderCounts
 	// Read the folder and its totals together: UIDNEXT and MESSAGES must
 	// agree.
@@ -108,31 +102,64 @@ func (s *session) status(ctx context.Context, f mailbox.Folder, o *imap.StatusOp
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	d := &imap.StatusData{Mailbox: f.Name, UIDNext: imap.UID(f.UIDNext), UIDValidity: f.UIDValidity}
-	zero := uint32(0)
-	limit := s.AppendLimit()
-	d.NumMessages = &c.Messages
-	d.NumUnseen = &c.Unseen
-	d.NumDeleted = &c.Deleted
-	d.Size = &c.Size
-	d.DeletedStorage = &c.DeletedSize
-	d.NumRecent = &zero
-	d.AppendLimit = &limit
-	d.HighestModSeq = 0
-	return d, nil
+	w := s.w
+	w.Untagged()
+	w.Token("STATUS ")
+	s.writeMailbox(f.Name)
+	w.Token(" (")
+	sep := func() {}
+	item := func(name string, n uint64) {
+		sep()
+		sep = w.SP
+		w.Token(name)
+		w.SP()
+		w.Number64(n)
+	}
+	if o.NumMessages {
+		item("MESSAGES", uint64(c.Messages))
+	}
+	if o.UIDNext {
+		item("UIDNEXT", uint64(f.UIDNext))
+	}
+	if o.UIDValidity {
+		item("UIDVALIDITY", uint64(f.UIDValidity))
+	}
+	if o.NumUnseen {
+		item("UNSEEN", uint64(c.Unseen))
+	}
+	if o.NumDeleted {
+		item("DELETED", uint64(c.Deleted))
+	}
+	if o.Size {
+		item("SIZE", uint64(c.Size))
+	}
+	if o.AppendLimit {
+		item("APPENDLIMIT", uint64(s.srv.opts.AppendLimit))
+	}
+	if o.DeletedStorage {
+		item("DELETED-STORAGE", uint64(c.DeletedSize))
+	}
+	if o.NumRecent {
+		item("RECENT", 0)
+	}
+	w.Token(")")
+	w.CRLF()
+	return nil
 }
 
 // List answers LIST (RFC 9051 6.3.9, with RFC 5258 LIST-EXTENDED, RFC
 // 5819 LIST-STATUS and RFC 6154 SPECIAL-USE) and LSUB (RFC 3501 6.3.9),
 // which the library passes as LIST (SUBSCRIBED) with its own writer.
-func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+func (s *session) cmdList(c *wire.List) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	if len(patterns) == 0 {
+	ref, patterns, options := c.Reference, slices.Clone(c.Patterns), &c.Options
+	if len(patterns) == 1 && patterns[0] == "" {
 		// LIST "" "": the hierarchy delimiter and the root.
-		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: mailbox.Delimiter})
+		s.writeList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: mailbox.Delimiter})
+		return nil
 	}
 	folders, err := s.srv.svc.Folders(ctx, s.account.ID)
 	if err != nil {
@@ -148,12 +175,9 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			patterns[i] = canonicalInbox(p)
 		}
 	}
-	if isLSUB(w) {
-		return lsub(w, ref, patterns, subscribed)
-	}
 	matches := func(name string) bool {
 		for _, p := range patterns {
-			if imapserver.MatchList(name, mailbox.Delimiter, ref, p) {
+			if matchList(name, ref, p) {
 				return true
 			}
 		}
@@ -259,23 +283,33 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		if childSubscribed && !subs[name] {
 			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
 		}
+		s.writeList(data)
 		if options.ReturnStatus != nil && f != nil {
-			if data.Status, err = s.status(ctx, *f, options.ReturnStatus); err != nil {
+			// RFC 5819: the STATUS response follows its LIST response.
+			if err := s.writeStatus(ctx, *f, options.ReturnStatus); err != nil {
 				return s.fail("list", err)
 			}
-		}
-		if err := w.WriteList(data); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-// lsub answers LSUB (RFC 3501 6.3.9) from the subscribed names alone,
-// whether their folders exist or not. Where a '%' stops at a level above
-// a subscribed name and that level is not subscribed itself, the level is
-// shown with \Noselect.
-func lsub(w *imapserver.ListWriter, ref string, patterns []string, subscribed []string) error {
+// cmdLsub answers LSUB (RFC 3501 6.3.9) from the subscribed names
+// alone, whether their folders exist or not. Where a '%' stops at a level
+// above a subscribed name and that level is not subscribed itself, the
+// level is shown with \Noselect.
+func (s *session) cmdLsub(c *wire.Lsub) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	subscribed, err := s.srv.svc.Subscriptions(ctx, s.account.ID)
+	if err != nil {
+		return s.fail("lsub", err)
+	}
+	ref := canonicalInbox(c.Reference)
+	patterns := []string{c.Pattern}
+	if ref == "" {
+		patterns[0] = canonicalInbox(c.Pattern)
+	}
 	subs := make(map[string]bool, len(subscribed))
 	for _, n := range subscribed {
 		subs[n] = true
@@ -302,29 +336,43 @@ func lsub(w *imapserver.ListWriter, ref string, patterns []string, subscribed []
 	}
 	slices.SortFunc(out, func(a, b *imap.ListData) int { return strings.Compare(a.Mailbox, b.Mailbox) })
 	for _, d := range out {
-		if err := w.WriteList(d); err != nil {
-			return err
-		}
+		s.writeListAs("LSUB", d)
 	}
 	return nil
 }
 
-// isLSUB reports whether w writes LSUB responses: imapserver passes LSUB
-// to the session as LIST (SUBSCRIBED) and keeps the difference in the
-// writer's unexported lsub field, which is read here (reading, not
-// setting, an unexported bool is allowed by reflect). TestListWriterLayout
-// fails loudly when a go-imap upgrade changes it.
-func isLSUB(w *imapserver.ListWriter) bool {
-	if w == nil {
-		return false
+// writeList writes a LIST response (RFC 9051 7.3.1) with its extended
+// data (RFC 5258 CHILDINFO).
+func (s *session) writeList(d *imap.ListData) { s.writeListAs("LIST", d) }
+
+func (s *session) writeListAs(name string, d *imap.ListData) {
+	w := s.w
+	w.Untagged()
+	w.Token(name)
+	w.Token(" (")
+	for i, a := range d.Attrs {
+		if i > 0 {
+			w.SP()
+		}
+		w.Token(string(a))
 	}
-	f := reflect.ValueOf(w).Elem().FieldByName("lsub")
-	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
+	w.Token(") ")
+	if d.Delim == 0 {
+		w.NIL()
+	} else {
+		w.String(string(d.Delim))
+	}
+	w.SP()
+	s.writeMailbox(d.Mailbox)
+	if d.ChildInfo != nil && d.ChildInfo.Subscribed {
+		w.Token(` ("CHILDINFO" ("SUBSCRIBED"))`)
+	}
+	w.CRLF()
 }
 
 func matchAny(name, ref string, patterns []string) bool {
 	for _, p := range patterns {
-		if imapserver.MatchList(name, mailbox.Delimiter, ref, p) {
+		if matchList(name, ref, p) {
 			return true
 		}
 	}
@@ -351,9 +399,55 @@ func hasChild(sortedNames []string, name string) bool {
 func percentMatch(name, ref string, patterns []string) bool {
 	for _, p := range patterns {
 		if strings.Contains(p, "%") && !strings.Contains(p, "*") &&
-			imapserver.MatchList(name, mailbox.Delimiter, ref, p) {
+			matchList(name, ref, p) {
 			return true
 		}
 	}
 	return false
+}
+
+// matchList reports whether name matches the reference and pattern of a
+// LIST (RFC 9051 6.3.9): '*' matches any characters, '%' any but the
+// hierarchy delimiter. The pattern is appended to the reference. Dynamic
+// programming over positions keeps it linear in each, whatever the
+// wildcards.
+func matchList(name, ref, pattern string) bool {
+	p := ref + pattern
+	// ok[j]: name[:i] matches p[:j], for the current i.
+	ok := make([]bool, len(p)+1)
+	ok[0] = true
+	for j := 1; j <= len(p); j++ {
+		ok[j] = ok[j-1] && (p[j-1] == '*' || p[j-1] == '%')
+	}
+	prev := make([]bool, len(p)+1)
+	for i := 1; i <= len(name); i++ {
+		copy(prev, ok)
+		c := name[i-1]
+		ok[0] = false
+		for j := 1; j <= len(p); j++ {
+			switch pc := p[j-1]; pc {
+			case '*':
+				ok[j] = ok[j-1] || prev[j]
+			case '%':
+				ok[j] = ok[j-1] || (prev[j] && c != mailbox.Delimiter)
+			default:
+				ok[j] = prev[j-1] && pc == c
+			}
+		}
+	}
+	return ok[len(p)]
+}
+
+// writeMailbox writes a mailbox name as a string (INBOX as an atom), as
+// Dovecot does and as some clients expect: in modified UTF-7 (RFC 3501 5.1.3), or UTF-8 once
+// the client enabled UTF8=ACCEPT.
+func (s *session) writeMailbox(name string) {
+	if strings.EqualFold(name, "INBOX") {
+		s.w.Token("INBOX")
+		return
+	}
+	if !s.enabled.utf8 {
+		name = wire.EncodeMUTF7(name)
+	}
+	s.w.String(name)
 }

@@ -100,7 +100,7 @@ func TestListPatterns(t *testing.T) {
 		}
 	}
 	u := r.ok(`LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"`)
-	contains(t, u, `"Work"`, `CHILDINFO ("SUBSCRIBED")`)
+	contains(t, u, `"Work"`, `("CHILDINFO" ("SUBSCRIBED"))`)
 	u = r.ok(`LSUB "" "*"`)
 	contains(t, u, `* LSUB`, `"Work/Old"`)
 	for _, l := range u {
@@ -277,10 +277,9 @@ func TestUnicodeNames(t *testing.T) {
 	r := e.raw("alice")
 	// Modified UTF-7 on the wire (RFC 3501 5.1.3) for IMAP4rev1 clients.
 	contains(t, r.ok(`LIST "" "K*"`), `"K&APw-che/&ZeVnLIqe-"`)
-	// Invalid modified UTF-7: the library refuses it before the session
-	// sees it, with NO [SERVERBUG].
-	r.expect(`CREATE "&Jjo"`, "NO")
-	r.expect(`CREATE "bad&-name&"`, "NO")
+	// Invalid modified UTF-7 is a syntax error.
+	r.expect(`CREATE "&Jjo"`, "BAD Invalid modified UTF-7")
+	r.expect(`CREATE "bad&-name&"`, "BAD Invalid modified UTF-7")
 	r.ok("NOOP")
 	for _, bad := range []string{`"a//b"`, `"/abs"`, `"a/../b"`, `"#shared"`, `"x*y"`, `"tab&AAk-here"`, `"zero&IA0-width"`, `"right&IC4-left"`} {
 		_, st := r.cmd("CREATE " + bad)
@@ -315,7 +314,9 @@ func TestIsolation(t *testing.T) {
 		if strings.HasPrefix(st, "OK") {
 			t.Errorf("bob got STATUS of %q", name)
 		}
-		b.expect(`DELETE "`+name+`"`, "NO")
+		if _, st := b.cmd(`DELETE "` + name + `"`); strings.HasPrefix(st, "OK") {
+			t.Errorf("bob deleted %q", name)
+		}
 	}
 	u := b.ok("SELECT INBOX")
 	contains(t, u, "* 0 EXISTS")

@@ -2,46 +2,90 @@ package imap
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
 
-// Append stores a message (RFC 9051 6.3.12) and answers APPENDUID (RFC
-// 4315). The message is analysed once, as delivery does.
-func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+// cmdAppend stores messages (RFC 9051 6.3.12) and answers APPENDUID (RFC
+// 4315). Each message is analysed once, as delivery does.
+func (s *session) cmdAppend(c *wire.Append) (result, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	// The library has checked the literal's size against AppendLimit.
-	raw, err := io.ReadAll(r)
+	f, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
+	if errors.Is(err, mailbox.ErrNoSuchFolder) {
+		// Refused before the client sends the message (the Reader skips
+		// what it sends anyway).
+		return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
+	}
 	if err != nil {
-		return nil, err
+		return result{}, s.fail("append", err)
+	}
+	msg, err := s.r.NextAppendMessage()
+	if err != nil {
+		return result{}, s.readErr(err)
+	}
+	if msg == nil || msg.Body == nil {
+		return result{}, bad("CATENATE is not supported")
+	}
+	raw, err := io.ReadAll(msg.Body)
+	if err != nil {
+		return result{}, s.readErr(err)
+	}
+	if next, err := s.r.NextAppendMessage(); err != nil || next != nil {
+		if err != nil {
+			return result{}, s.readErr(err)
+		}
+		return result{}, bad("MULTIAPPEND is not supported")
 	}
 	if len(raw) == 0 {
-		return nil, no(imap.ResponseCodeCannot, "An empty message cannot be stored")
+		return result{}, no(imap.ResponseCodeCannot, "An empty message cannot be stored")
 	}
 	s.busy.Lock()
 	defer s.busy.Unlock()
-	f, uid, err := s.srv.svc.Append(ctx, s.account.ID, name, raw, flagNames(options.Flags), options.Time)
+	f, uid, err := s.srv.svc.Append(ctx, s.account.ID, f.Name, raw, flagNames(msg.Flags), msg.Time)
 	if errors.Is(err, mailbox.ErrNoSuchFolder) {
-		return nil, no(imap.ResponseCodeTryCreate, "No such mailbox")
+		return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
 	}
 	if err != nil {
-		return nil, s.fail("append", err)
+		return result{}, s.fail("append", err)
 	}
-	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: f.UIDValidity}, nil
+	return result{code: fmt.Sprintf("APPENDUID %d %d", f.UIDValidity, uid), text: "APPEND completed"}, nil
+}
+
+// readErr turns an error reading a command's later parts into the
+// command's answer: a parse error is a BAD (or NO [TOOBIG]); a NUL in a
+// literal a BAD; anything else ends the connection.
+func (s *session) readErr(err error) error {
+	var we *wire.Error
+	switch {
+	case errors.As(err, &we):
+		if we.Fatal {
+			return errClose
+		}
+		if we.NO {
+			return no(imap.ResponseCode(we.Code), we.Reason)
+		}
+		return bad(we.Reason)
+	case errors.Is(err, wire.ErrNULInLiteral):
+		return bad("NUL is only allowed in a binary literal (RFC 3516)")
+	}
+	return errClose
 }
 
 // Store changes flags (RFC 9051 6.4.6) and answers with the new flags
 // unless .SILENT; other sessions hear of the change through the tracker.
-func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
+func (s *session) cmdStore(c *wire.Store) error {
 	v, err := s.writable()
 	if err != nil {
 		return err
 	}
+	numSet, flags := c.Set, &c.Flags
 	ctx, cancel := s.ctx()
 	defer cancel()
 	uids, err := s.resolveSet(ctx, v, numSet)
@@ -66,22 +110,23 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if flags.Silent {
 		return nil
 	}
-	_, isUID := numSet.(imap.UIDSet)
-	return s.fetchUIDs(ctx, w, v, uids, &imap.FetchOptions{Flags: true, UID: isUID})
+	f := &fetchItems{}
+	f.Flags, f.UID = true, c.UID
+	return s.fetchUIDs(ctx, v, uids, f)
 }
 
 // Expunge removes the messages with \Deleted (RFC 9051 6.4.3), or those
 // of them in uids (UID EXPUNGE, RFC 4315). The EXPUNGE responses come
-// from the tracker in the poll after the command, as for every other
-// session; CLOSE calls this too and then drops them. In a folder opened
-// with EXAMINE nothing is removed.
-func (s *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	v, err := s.selected()
+// from the box in the poll after the command, as for every other session.
+// In a folder opened with EXAMINE it is refused.
+func (s *session) cmdExpunge(c *wire.Expunge) error {
+	v, err := s.writable()
 	if err != nil {
 		return err
 	}
-	if v.readOnly {
-		return nil
+	var uids *imap.UIDSet
+	if c.UID {
+		uids = &c.UIDs
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
@@ -99,32 +144,29 @@ func (s *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	return s.fail("expunge", s.srv.svc.Expunge(ctx, s.account.ID, v.folder.ID, set, v))
 }
 
-// Copy copies messages to another folder (RFC 9051 6.4.7) with COPYUID
-// (RFC 4315); the copies share the stored message.
-func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	v, err := s.selected()
-	if err != nil {
-		return nil, err
+// cmdCopy copies (RFC 9051 6.4.7) or moves (RFC 6851) messages to
+// another folder with COPYUID (RFC 4315); copies share the stored
+// message. For MOVE, COPYUID comes in an untagged OK before the EXPUNGE
+// responses of the poll after the command.
+func (s *session) cmdCopy(c *wire.Copy) (result, error) {
+	move := c.CommandName() == "MOVE"
+	v := s.view
+	if move {
+		var err error
+		if v, err = s.writable(); err != nil {
+			return result{}, err
+		}
 	}
-	res, err := s.copy(v, numSet, dest, false)
+	res, err := s.copy(v, c.Set, c.Mailbox, move)
 	if err != nil || len(res.SrcUIDs) == 0 {
-		return nil, err
+		return result{}, err
 	}
-	return copyData(res), nil
-}
-
-// Move moves messages (RFC 6851): COPYUID first, and the EXPUNGE
-// responses from the tracker in the poll after the command.
-func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	v, err := s.writable()
-	if err != nil {
-		return err
+	code := copyUID(res)
+	if move {
+		s.w.StatusResponse("", wire.OK, code, "Moved")
+		return result{}, nil
 	}
-	res, err := s.copy(v, numSet, dest, true)
-	if err != nil || len(res.SrcUIDs) == 0 {
-		return err
-	}
-	return w.WriteCopyData(copyData(res))
+	return result{code: code, text: "COPY completed"}, nil
 }
 
 func (s *session) copy(v *view, numSet imap.NumSet, dest string, move bool) (mailbox.CopyResult, error) {
@@ -143,10 +185,31 @@ func (s *session) copy(v *view, numSet imap.NumSet, dest string, move bool) (mai
 	return res, s.fail("copy", err)
 }
 
-func copyData(res mailbox.CopyResult) *imap.CopyData {
-	return &imap.CopyData{
-		UIDValidity: res.Dest.UIDValidity,
-		SourceUIDs:  uidListSet(res.SrcUIDs),
-		DestUIDs:    uidListSet(res.DstUIDs),
+// copyUID is the COPYUID response code (RFC 4315 3).
+func copyUID(res mailbox.CopyResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "COPYUID %d ", res.Dest.UIDValidity)
+	writeUIDs(&b, res.SrcUIDs)
+	b.WriteByte(' ')
+	writeUIDs(&b, res.DstUIDs)
+	return b.String()
+}
+
+// writeUIDs writes UIDs, in their order, as a set with ranges where they
+// run on.
+func writeUIDs(b *strings.Builder, uids []uint32) {
+	for i := 0; i < len(uids); {
+		j := i
+		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
+			j++
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(b, "%d", uids[i])
+		if j > i {
+			fmt.Fprintf(b, ":%d", uids[j])
+		}
+		i = j + 1
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
 
@@ -18,27 +18,110 @@ import (
 // bounded: criteria past mailbox's limits are refused before any work, at
 // most Options.MaxSearches run at once, and each stops after
 // Options.SearchTimeout. All three answer NO [LIMIT] (RFC 5530 3).
-func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	v, err := s.selected()
-	if err != nil {
-		return nil, err
+func (s *session) cmdSearch(c *wire.Search) error {
+	v := s.view
+	switch c.Charset {
+	case "", "UTF-8", "US-ASCII":
+	default:
+		// RFC 9051 6.4.4: the charsets the server supports, in the code.
+		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	data, uids, err := s.search(v, kind, criteria)
+	criteria, ok := c.Criteria.IMAP()
+	if !ok {
+		return bad("Search key not supported")
+	}
+	options := c.Return
+	data, uids, err := s.search(v, c.UID, &criteria)
 	if err != nil {
-		if options.ReturnSave {
+		if options != nil && options.ReturnSave {
 			v.saved = nil // RFC 5182 2.1: a failed search empties $
 		}
-		return nil, err
+		return err
 	}
-	if options.ReturnSave {
+	if options != nil && options.ReturnSave {
 		v.saved = uids
 	}
-	return data, nil
+	s.writeSearch(c.Tag, c.UID, options, data)
+	return nil
+}
+
+// writeSearch answers a search: SEARCH for an IMAP4rev1 client that did
+// not ask for ESEARCH (RFC 3501 7.2.5), else ESEARCH (RFC 4731, RFC 9051
+// 7.3.4). A search that only saves its result answers nothing (RFC 5182
+// 2.4).
+func (s *session) writeSearch(tag string, uid bool, o *imap.SearchOptions, data *imap.SearchData) {
+	w := s.w
+	if o == nil && !s.enabled.rev2 {
+		w.Untagged()
+		w.Token("SEARCH")
+		for _, n := range numbers(data.All) {
+			w.SP()
+			w.Number(n)
+		}
+		w.CRLF()
+		return
+	}
+	if o == nil {
+		o = &imap.SearchOptions{ReturnAll: true}
+	}
+	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
+		return
+	}
+	w.Untagged()
+	w.Token("ESEARCH (TAG ")
+	w.String(tag)
+	w.Token(")")
+	if uid {
+		w.Token(" UID")
+	}
+	if o.ReturnMin && data.Count > 0 {
+		w.Token(" MIN ")
+		w.Number(data.Min)
+	}
+	if o.ReturnMax && data.Count > 0 {
+		w.Token(" MAX ")
+		w.Number(data.Max)
+	}
+	if o.ReturnAll && data.Count > 0 {
+		w.Token(" ALL ")
+		w.NumSet(data.All)
+	}
+	if o.ReturnCount {
+		w.Token(" COUNT ")
+		w.Number(data.Count)
+	}
+	w.CRLF()
+}
+
+// numbers lists the numbers of a set, in order.
+func numbers(set imap.NumSet) []uint32 {
+	var out []uint32
+	switch set := set.(type) {
+	case imap.SeqSet:
+		for _, r := range set {
+			for n := r.Start; ; n++ {
+				out = append(out, n)
+				if n == r.Stop {
+					break
+				}
+			}
+		}
+	case imap.UIDSet:
+		for _, r := range set {
+			for n := r.Start; ; n++ {
+				out = append(out, uint32(n))
+				if n == r.Stop {
+					break
+				}
+			}
+		}
+	}
+	return out
 }
 
 // search runs a search within its limits; it returns the UIDs found as
 // well, for SAVE.
-func (s *session) search(v *view, kind imapserver.NumKind, criteria *imap.SearchCriteria) (*imap.SearchData, []mailbox.UIDRange, error) {
+func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria) (*imap.SearchData, []mailbox.UIDRange, error) {
 	if err := searchSize(criteria).Check(); err != nil {
 		return nil, nil, s.fail("search", err)
 	}
@@ -68,7 +151,7 @@ func (s *session) search(v *view, kind imapserver.NumKind, criteria *imap.Search
 		}
 		// Sequence numbers are needed for SEARCH, and to leave out the
 		// messages the client has not been told of yet.
-		withSeq := kind == imapserver.NumKindSeq || len(m.events) > 0
+		withSeq := !byUID || len(m.events) > 0
 		return r.Search(&c, withSeq, func(uid, seq uint32) error {
 			if withSeq {
 				if seq = m.toClient(seq); seq == 0 {
@@ -77,7 +160,7 @@ func (s *session) search(v *view, kind imapserver.NumKind, criteria *imap.Search
 			}
 			uids = appendNum(uids, uid)
 			n := uid
-			if kind == imapserver.NumKindSeq {
+			if !byUID {
 				seqs = appendNum(seqs, seq)
 				n = seq
 			}
@@ -95,7 +178,7 @@ func (s *session) search(v *view, kind imapserver.NumKind, criteria *imap.Search
 		}
 		return nil, nil, s.fail("search", err)
 	}
-	if kind == imapserver.NumKindSeq {
+	if !byUID {
 		set := imap.SeqSet{}
 		for _, r := range seqs {
 			set = append(set, imap.SeqRange{Start: r.Start, Stop: r.Stop})

@@ -102,7 +102,11 @@ func TestSearchLimitsRaw(t *testing.T) {
 			t.Errorf("%s: %q, want NO [LIMIT]", tc.what, st)
 		}
 	}
-	contains(t, r.ok("SEARCH RETURN (SAVE) OR TEXT q0 BODY hello"), "* ESEARCH")
+	// RFC 5182 2.1's example: SAVE alone answers no ESEARCH.
+	if u := r.ok("SEARCH RETURN (SAVE) OR TEXT q0 BODY hello"); len(u) != 0 {
+		t.Errorf("SEARCH RETURN (SAVE): %q", u)
+	}
+	contains(t, r.ok("UID SEARCH $"), "* SEARCH 1")
 	r.expect("SEARCH RETURN (SAVE) "+strings.Repeat("NOT ", 100)+"SEEN", "NO [LIMIT]")
 	if u := r.ok("UID SEARCH $"); len(u) != 1 || strings.TrimSpace(strings.TrimPrefix(u[0], "* SEARCH")) != "" {
 		t.Errorf("$ after a refused SAVE: %q", u) // RFC 5182 2.1

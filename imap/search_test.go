@@ -98,10 +98,10 @@ func TestSearchKeys(t *testing.T) {
 			t.Errorf("SEARCH %s = %q, want %q", tc.criteria, got, tc.want)
 		}
 	}
-	r.expect("SEARCH CHARSET KOI8-R ALL", "NO [BADCHARSET]")
+	r.expect("SEARCH CHARSET KOI8-R ALL", "NO [BADCHARSET (UTF-8 US-ASCII)]")
 	// Past the end names no message (TestSearchSequencePastEnd).
 	contains(t, r.ok("SEARCH 9"), "* SEARCH")
-	r.expect("SEARCH FOO", "NO") // the library's parser: NO [SERVERBUG]
+	r.expect("SEARCH FOO", "BAD Unknown search key")
 	r.expect("SEARCH (SEEN", "BAD")
 }
 

@@ -1,11 +1,16 @@
 package imap
 
 import (
+	"errors"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
 
@@ -13,37 +18,40 @@ import (
 // made by any client (\* in PERMANENTFLAGS).
 var systemFlags = []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagSeen, imap.FlagDraft}
 
-// Select opens a folder (SELECT or EXAMINE). The library has already
-// closed the previous one with Unselect.
-func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+// cmdSelect opens a folder (SELECT or EXAMINE, RFC 9051 6.3.2 and
+// 6.3.3). The folder selected before is closed first, even if this one
+// cannot be opened.
+func (s *session) cmdSelect(c *wire.Select) (result, error) {
+	if s.view != nil {
+		s.closeView()
+		// RFC 9051 7.1: CLOSED tells the client that updates of the old
+		// folder end here.
+		s.w.StatusResponse("", wire.OK, "CLOSED", "Previous mailbox is now closed")
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	f, err := s.srv.svc.Folder(ctx, s.account.ID, name)
+	f, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
 	if err != nil {
-		return nil, s.fail("select", err)
+		return result{}, s.fail("select", err)
 	}
-	rev1 := !s.conn.EnabledCaps().Has(imap.CapIMAP4rev2)
+	rev1 := !s.enabled.rev2
 	var v *view
-	data := &imap.SelectData{}
 	var keywords []string
-	err = s.srv.svc.ReadMailbox(ctx, f.ID, func(f mailbox.Folder, c mailbox.FolderCounts) {
-		v = s.srv.hub.attach(f, c.Messages, options.ReadOnly)
+	var counts mailbox.FolderCounts
+	var firstUnseen uint32
+	err = s.srv.svc.ReadMailbox(ctx, f.ID, func(f mailbox.Folder, fc mailbox.FolderCounts) {
+		v = s.srv.hub.attach(f, fc.Messages, c.ReadOnly)
 	}, func(r *mailbox.Reader) error {
 		var err error
 		if keywords, err = r.Keywords(); err != nil {
 			return err
 		}
-		f := r.Folder()
-		data.NumMessages = r.Counts().Messages
-		data.UIDNext = imap.UID(f.UIDNext)
-		data.UIDValidity = f.UIDValidity
+		f, counts = r.Folder(), r.Counts()
 		if rev1 {
 			// The snapshot is the client's view: it was just attached.
-			n, err := r.FirstUnseen()
-			if err != nil {
+			if firstUnseen, err = r.FirstUnseen(); err != nil {
 				return err
 			}
-			data.FirstUnseenSeqNum = n
 		}
 		return nil
 	})
@@ -51,19 +59,63 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		if v != nil {
 			v.close()
 		}
-		return nil, s.fail("select", err)
+		return result{}, s.fail("select", err)
 	}
 	// FLAGS and PERMANENTFLAGS list the folder's keywords too (RFC 9051
 	// 7.3.5), which the box keeps for announcing new ones.
 	v.box.knowKeywords(keywords)
-	data.Flags = append(append([]imap.Flag(nil), systemFlags...), keywordFlags(keywords)...)
-	if options.ReadOnly {
-		data.PermanentFlags = []imap.Flag{}
-	} else {
-		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
+	flags := append(slices.Clone(systemFlags), keywordFlags(keywords)...)
+	w := s.w
+	w.Untagged()
+	w.Number(counts.Messages)
+	w.Token(" EXISTS")
+	w.CRLF()
+	if rev1 {
+		w.Untagged()
+		w.Token("0 RECENT")
+		w.CRLF()
+	}
+	w.Untagged()
+	w.Token("FLAGS ")
+	w.Flags(flags)
+	w.CRLF()
+	perm := "PERMANENTFLAGS ()"
+	if !c.ReadOnly {
+		perm = "PERMANENTFLAGS " + flagList(append(flags, imap.FlagWildcard))
+	}
+	w.StatusResponse("", wire.OK, perm, "Flags permitted")
+	if rev1 && firstUnseen > 0 {
+		w.StatusResponse("", wire.OK, "UNSEEN "+strconv.FormatUint(uint64(firstUnseen), 10), "First unseen")
+	}
+	w.StatusResponse("", wire.OK, "UIDVALIDITY "+strconv.FormatUint(uint64(f.UIDValidity), 10), "UIDs valid")
+	w.StatusResponse("", wire.OK, "UIDNEXT "+strconv.FormatUint(uint64(f.UIDNext), 10), "Predicted next UID")
+	if !rev1 {
+		// RFC 9051 6.3.2: the mailbox's LIST response, for its name as
+		// the server spells it.
+		w.Untagged()
+		w.Token(`LIST () "/" `)
+		s.writeMailbox(f.Name)
+		w.CRLF()
 	}
 	s.view = v
-	return data, nil
+	if c.ReadOnly {
+		return result{code: "READ-ONLY", text: "EXAMINE completed"}, nil
+	}
+	return result{code: "READ-WRITE", text: "SELECT completed"}, nil
+}
+
+// flagList formats flags as a parenthesised list.
+func flagList(flags []imap.Flag) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, f := range flags {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(string(f))
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 // keywordFlags turns keywords into flags.
@@ -75,55 +127,164 @@ func keywordFlags(kws []string) []imap.Flag {
 	return out
 }
 
-// Unselect closes the selected folder (also after CLOSE's expunge).
-func (s *session) Unselect() error {
+// closeView closes the selected folder (UNSELECT, CLOSE, a new SELECT).
+func (s *session) closeView() {
 	if s.view != nil {
 		s.view.close()
 		s.view = nil
 	}
+}
+
+// cmdClose expunges (unless the folder is read-only) and closes the
+// folder without telling the client of the expunges (RFC 9051 6.4.2).
+func (s *session) cmdClose() (result, error) {
+	v := s.view
+	if !v.readOnly {
+		ctx, cancel := s.ctx()
+		defer cancel()
+		s.busy.Lock()
+		err := s.srv.svc.Expunge(ctx, s.account.ID, v.folder.ID, nil, v)
+		s.busy.Unlock()
+		if err != nil {
+			return result{}, s.fail("close", err)
+		}
+	}
+	s.closeView()
+	return result{}, nil
+}
+
+// pollView writes the changes others made that the client has not been
+// told of, in the order they committed: all of them, or those before the
+// first expunge unless allowExpunge. It runs under the writer's lock.
+func (s *session) pollView(allowExpunge bool) error {
+	v := s.view
+	if v.isGone() {
+		s.w.StatusResponse("", wire.BYE, "", "The selected mailbox was deleted")
+		s.flush()
+		s.markEnded()
+		return errClose
+	}
+	evs := v.pending()
+	if len(evs) == 0 {
+		return nil
+	}
+	w := s.w
+	known := v.known
+	exists := false
+	writeExists := func() {
+		if exists {
+			w.Untagged()
+			w.Number(known)
+			w.Token(" EXISTS")
+			w.CRLF()
+			exists = false
+		}
+	}
+	n := 0
+loop:
+	for i := range evs {
+		e := &evs[i]
+		switch e.kind {
+		case eventAdded:
+			known = e.n
+			exists = true
+		case eventExpunged:
+			if !allowExpunge {
+				break loop
+			}
+			writeExists()
+			w.Untagged()
+			w.Number(e.n)
+			w.Token(" EXPUNGE")
+			w.CRLF()
+			known--
+		case eventFlags:
+			if e.origin == v {
+				break // the session that stored the flags answered itself
+			}
+			writeExists()
+			w.Untagged()
+			w.Number(e.n)
+			w.Token(" FETCH (UID ")
+			w.Number(e.uid)
+			w.Token(" FLAGS ")
+			w.Flags(e.flags)
+			w.Token(")")
+			w.CRLF()
+		case eventFolderFlags:
+			w.Untagged()
+			w.Token("FLAGS ")
+			w.Flags(e.flags)
+			w.CRLF()
+		}
+		n++
+	}
+	writeExists()
+	v.apply(n, known)
 	return nil
 }
 
-// Poll writes the changes made by others (after every command).
-func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if s.view == nil {
-		return nil
+// cmdIdle waits for DONE, writing every change as it commits (RFC 2177,
+// RFC 9051 6.3.13).
+func (s *session) cmdIdle() (result, error) {
+	s.w.Continue("idling")
+	if err := s.flush(); err != nil {
+		return result{}, errClose
 	}
-	if s.view.isGone() {
-		s.conn.Bye("The selected mailbox was deleted")
-		return nil
+	// The changes are written by this goroutine while another waits for
+	// DONE; the writer's lock is let go meanwhile, so that BYE can be
+	// written.
+	s.inCommand = false
+	s.unlock()
+	s.nc.SetReadDeadline(time.Now().Add(authTimeout))
+	done := make(chan error, 1)
+	go func() { done <- s.r.ReadIdleDone() }()
+	var notify chan struct{}
+	if s.view != nil {
+		notify = s.view.notify
+		select {
+		case notify <- struct{}{}: // look once at once
+		default:
+		}
 	}
-	return s.view.poll(w, allowExpunge)
-}
-
-// Idle writes every change made by others as it commits, until stop.
-func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	s.idleMu.Lock()
-	if s.ended {
-		s.idleMu.Unlock()
-		return nil
-	}
-	s.idling.Add(1)
-	s.idleMu.Unlock()
-	defer s.idling.Done()
-	v := s.view
-	if v == nil {
-		<-stop
-		return nil
-	}
-	if err := s.Poll(w, true); err != nil {
-		return err
-	}
+	var err error
+wait:
 	for {
 		select {
-		case <-stop:
-			return nil
-		case <-v.notify:
-			if err := s.Poll(w, true); err != nil {
-				return err
+		case err = <-done:
+			break wait
+		case <-notify:
+			s.lock()
+			perr := s.pollView(true)
+			if perr == nil {
+				perr = s.flush()
+			}
+			s.unlock()
+			if perr != nil {
+				s.nc.Close()
+				<-done
+				s.lock()
+				s.inCommand = true
+				return result{}, errClose
 			}
 		}
 	}
+	s.lock()
+	s.inCommand = true
+	var we *wire.Error
+	var ne net.Error
+	switch {
+	case errors.As(err, &we):
+		return result{}, bad(we.Reason)
+	case errors.As(err, &ne) && ne.Timeout():
+		s.w.StatusResponse("", wire.BYE, "", "Autologout; timed out waiting for the client")
+		s.flush()
+		s.markEnded()
+		return result{}, errClose
+	case err != nil:
+		return result{}, errClose
+	}
+	return result{text: "IDLE terminated"}, nil
 }
 
 // selected returns the selected view, or the error for commands that

@@ -1,8 +1,10 @@
 // Package imap serves Pillarbox's mailboxes over IMAP (RFC 9051, with
-// IMAP4rev1 clients too) on go-imap's imapserver: one imapserver per
-// listener, sessions over the mailbox package, and one MailboxTracker per
-// open mailbox fed by the mailbox change feed, so that every session sees
-// every other session's and SMTP delivery's changes.
+// IMAP4rev1 clients too) with its own protocol layer: package wire reads
+// commands and writes responses, the sessions here run them over the
+// mailbox package, and one box per selected mailbox, fed by the mailbox
+// change feed, tells every session of every other session's and SMTP
+// delivery's changes. go-imap's imap package is the vocabulary (flags,
+// number sets, search criteria, fetch options).
 package imap
 
 import (
@@ -13,12 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"pillarbox/mailbox"
 	"pillarbox/mailbox/netlimit"
@@ -75,10 +73,10 @@ type Server struct {
 	// and its snapshot. For tests.
 	searchHook func()
 
-	mu       sync.Mutex
-	closed   bool
-	servers  map[*imapserver.Server]struct{}
-	sessions map[*session]struct{}
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
 }
 
 // New returns a Server over svc and registers its change listener.
@@ -99,12 +97,12 @@ func New(svc *mailbox.Service, opts Options) *Server {
 		opts.MaxSearches = 4
 	}
 	s := &Server{
-		svc:      svc,
-		opts:     opts,
-		searches: make(chan struct{}, opts.MaxSearches),
-		log:      opts.Logger,
-		servers:  make(map[*imapserver.Server]struct{}),
-		sessions: make(map[*session]struct{}),
+		svc:       svc,
+		opts:      opts,
+		searches:  make(chan struct{}, opts.MaxSearches),
+		log:       opts.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -112,9 +110,6 @@ func New(svc *mailbox.Service, opts Options) *Server {
 	s.down, s.goneDown = context.WithCancel(context.Background())
 	s.hub = newHub(svc, s.log)
 	svc.AddListener(s.hub)
-	if !connBuffersSupported() {
-		s.log.Warn("imap: go-imap's connection layout is not the expected one: a NUL in a mailbox name gets the library's NO [SERVERBUG] (see nulguard.go)")
-	}
 	return s
 }
 
@@ -125,63 +120,51 @@ func (s *Server) onLogin(o mailbox.LoginOutcome) {
 	}
 }
 
-// caps are the capabilities advertised. The library derives the
-// IMAP4rev1 extensions that IMAP4rev2 includes (UNSELECT, ENABLE, IDLE,
-// NAMESPACE, UIDPLUS, ESEARCH, SEARCHRES, LIST-EXTENDED, LIST-STATUS,
-// MOVE, STATUS=SIZE, CHILDREN) from these two; the others must be named,
-// and APPENDLIMIT comes from SessionAppendLimit.
-var caps = imap.CapSet{
-	imap.CapIMAP4rev1:        {},
-	imap.CapIMAP4rev2:        {},
-	imap.CapNamespace:        {},
-	imap.CapUIDPlus:          {},
-	imap.CapESearch:          {},
-	imap.CapSearchRes:        {},
-	imap.CapListExtended:     {},
-	imap.CapListStatus:       {},
-	imap.CapMove:             {},
-	imap.CapStatusSize:       {},
-	imap.CapChildren:         {},
-	imap.CapSpecialUse:       {},
-	imap.CapCreateSpecialUse: {},
-	imap.CapLiteralPlus:      {},
-	imap.CapBinary:           {},
-}
-
 // Serve accepts connections on ln until Shutdown, and then returns nil.
+// On a listener bound to a loopback address passwords may be sent without
+// TLS.
 func (s *Server) Serve(ln net.Listener) error {
 	loopback := false
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		loopback = a.IP.IsLoopback()
 	}
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return s.newSession(c)
-		},
-		Caps:         caps,
-		Logger:       logAdapter{s.log},
-		TLSConfig:    s.opts.TLS,
-		InsecureAuth: loopback,
-		DebugWriter:  s.opts.Debug,
-	})
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		ln.Close()
 		return nil
 	}
-	s.servers[srv] = struct{}{}
+	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	// Final read timeouts (closeOnTimeout) need a netlimit.Conn beneath
-	// the library; serve.go puts one beneath TLS for implicit TLS.
-	err := srv.Serve(coalescingListener{netlimit.GuardListener(ln)})
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed || errors.Is(err, net.ErrClosed) {
-		return nil
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	// Final read timeouts need a netlimit.Conn beneath TLS; serve.go puts
+	// one there for its listeners, this for any other.
+	gl := netlimit.GuardListener(ln)
+	var backoff time.Duration
+	for {
+		c, err := gl.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("imap: accept: %w", err)
+		}
+		backoff = 0
+		go s.serveConn(c, loopback)
 	}
-	return err
 }
 
 // Shutdown stops accepting connections, waits (until ctx ends) for the
@@ -195,9 +178,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closed = true
 	s.goneDown()
-	servers := make([]*imapserver.Server, 0, len(s.servers))
-	for srv := range s.servers {
-		servers = append(servers, srv)
+	var errs []error
+	for ln := range s.listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	sessions := make([]*session, 0, len(s.sessions))
 	for sess := range s.sessions {
@@ -214,35 +199,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	var errs []error
-	for _, srv := range servers {
-		// Close stops the listener and the connections that are left.
-		if err := srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("imap: shutdown: %w", err)
 	}
 	return ctx.Err()
-}
-
-// logAdapter gives the library's printf logger our slog.
-type logAdapter struct{ log *slog.Logger }
-
-func (l logAdapter) Printf(format string, args ...any) {
-	msg := "imap: " + fmt.Sprintf(format, args...)
-	if strings.Contains(msg, "utf7: ") || strings.Contains(msg, "bad number set") {
-		// The library answers a mailbox name in invalid modified UTF-7,
-		// or a number set it cannot parse, with NO [SERVERBUG] and
-		// reports it here: the client's fault.
-		l.log.Info(msg)
-		return
-	}
-	if strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "use of closed network connection") ||
-		strings.Contains(msg, "i/o timeout") {
-		l.log.Info(msg) // clients that go away or stall
-		return
-	}
-	l.log.Error(msg)
 }

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -9,68 +10,78 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
 
-// The capabilities a session has beyond imapserver.Session, checked by
-// the compiler.
-var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
-)
-
-// session is one connection's IMAP session.
+// session is one connection's IMAP session. Its goroutine reads and
+// runs the commands; other goroutines only write to it (a BYE) under its
+// writer's lock.
 type session struct {
-	srv  *Server
-	conn *imapserver.Conn
-	ip   string // remote address without port, for the login throttle
+	srv      *Server
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	r        *wire.Reader
+	w        *wire.Writer
+	ip       string // remote address without port, for the login throttle
+	loopback bool   // the listener is on loopback: passwords may come in the clear
+	tls      bool   // the connection is TLS (implicit, or after STARTTLS)
+
+	// wmu is the writer's lock (see lock); inCommand is set while the
+	// session's goroutine holds it for a command.
+	wmu       sync.Mutex
+	inCommand bool
+	// awaiting is set while the session waits for a command's first
+	// bytes (see firstByte).
+	awaiting bool
+	endOnce  sync.Once
 
 	account mailbox.Account // zero until login
 	// stopTracking ends the tracking of the login (TrackSession).
 	stopTracking func()
 	view         *view // the selected mailbox, nil if none
+	enabled      enabled
+	// after, if set, runs once the tagged response of the command that set
+	// it is sent (STARTTLS's handshake).
+	after func() error
 
 	// busy is held while a command changes mail, so that Shutdown lets it
 	// finish before it closes the connection.
 	busy sync.Mutex
 
-	// The library runs Idle in a goroutine of its own and calls Close as
-	// soon as the connection's read fails, without waiting for Idle to
-	// return. Close therefore marks the session ended under idleMu and
-	// waits for idling before it lets go of the view; an Idle that starts
-	// after that returns at once.
-	idleMu sync.Mutex
-	ended  bool
-	idling sync.WaitGroup
+	mu    sync.Mutex
+	ended bool // the session is over: BYE sent, or the connection closed
 }
 
-func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	if err := startConn(c); err != nil {
-		return nil, nil, err
-	}
-	sess := &session{srv: s, conn: c}
-	if addr := c.NetConn().RemoteAddr(); addr != nil {
+// enabled are the extensions the client turned on with ENABLE (RFC 5161).
+type enabled struct {
+	rev2, utf8, condstore, qresync bool
+}
+
+func newSession(s *Server, nc net.Conn, loopback bool) *session {
+	sess := &session{srv: s, nc: nc, loopback: loopback}
+	if addr := nc.RemoteAddr(); addr != nil {
 		sess.ip = addr.String()
 		if host, _, err := net.SplitHostPort(sess.ip); err == nil {
 			sess.ip = host
 		}
 	}
-	s.mu.Lock()
-	closed := s.closed
-	if !closed {
-		s.sessions[sess] = struct{}{}
-	}
-	s.mu.Unlock()
-	if closed {
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
-	}
-	return &guardedSession{session: sess, guard: installGuard(c)}, nil, nil
+	sess.br = bufio.NewReaderSize(firstByte{sess}, readBufferSize)
+	sess.bw = bufio.NewWriterSize(nc, writeBufferSize)
+	sess.w = wire.NewWriter(sess.bw)
+	sess.r = wire.NewReader(sess.br, sess.continueLiteral, wire.Options{
+		MaxAppendSize: s.opts.AppendLimit,
+		// Mailbox names are read as IMAP4rev2 clients write them, in
+		// UTF-8, beside modified UTF-7 (RFC 9051 5.1).
+		MaxDepth: maxSearchDepth,
+	})
+	sess.r.SetUTF8Quoted(true)
+	return sess
 }
 
-// ctx is the context of a command: the library gives none, so commands
-// are bounded by a generous timeout instead.
+// ctx is the context of a command: bounded by a generous timeout.
 func (s *session) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), commandTimeout)
 }
@@ -78,14 +89,22 @@ func (s *session) ctx() (context.Context, context.CancelFunc) {
 // commandTimeout bounds the database work of one command.
 const commandTimeout = 5 * time.Minute
 
-// Close ends the session (the library calls it when the connection ends).
-func (s *session) Close() error {
-	s.idleMu.Lock()
+func (s *session) markEnded() {
+	s.mu.Lock()
 	s.ended = true
-	s.idleMu.Unlock()
-	// The library has closed Idle's stop channel before it calls Close:
-	// an Idle still running returns after the poll it is in.
-	s.idling.Wait()
+	s.mu.Unlock()
+}
+
+func (s *session) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// Close ends the session when its goroutine is done with it.
+func (s *session) Close() error {
+	s.markEnded()
+	s.nc.Close()
 	if s.stopTracking != nil {
 		s.stopTracking()
 	}
@@ -108,11 +127,11 @@ func (s *session) shutdown(ctx context.Context) {
 	}()
 	select {
 	case <-done:
-		s.conn.Bye("Server shutting down")
+		s.writeBye("Server shutting down")
 		s.busy.Unlock()
 	case <-ctx.Done():
 		go func() { <-done; s.busy.Unlock() }()
-		s.conn.Bye("Server shutting down")
+		s.nc.Close()
 	}
 }
 
@@ -145,7 +164,7 @@ func (s *session) Login(username, password string) error {
 		attempt.Fail()
 		s.srv.onLogin(mailbox.LoginFailed)
 		s.srv.log.Info("imap login failed", "user", clip(username), "remote", s.ip)
-		return imapserver.ErrAuthFailed
+		return errAuthFailed
 	}
 	if err != nil {
 		attempt.Abandon()
@@ -157,7 +176,7 @@ func (s *session) Login(username, password string) error {
 	s.account = acct
 	// Deleting the account or changing its password ends the session: BYE
 	// closes the connection, which also fails a command in flight.
-	s.stopTracking = s.srv.svc.TrackSession(acct, func(reason string) { s.conn.Bye(reason) })
+	s.stopTracking = s.srv.svc.TrackSession(acct, func(reason string) { go s.writeBye(reason) })
 	s.srv.log.Info("imap login", "user", acct.Address, "remote", s.ip)
 	return nil
 }
@@ -176,12 +195,11 @@ func clip(s string) string {
 	return s
 }
 
-// Namespace has one personal namespace with "/" as delimiter (RFC 2342).
-func (s *session) Namespace() (*imap.NamespaceData, error) {
-	return &imap.NamespaceData{
-		Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: mailbox.Delimiter}},
-	}, nil
-}
+// errAuthFailed refuses a wrong user name or password (RFC 5530 3).
+var errAuthFailed = no(imap.ResponseCodeAuthenticationFailed, "Authentication failed")
 
-// AppendLimit is the largest message APPEND takes (RFC 7889).
-func (s *session) AppendLimit() uint32 { return uint32(s.srv.opts.AppendLimit) }
+// maxSearchDepth is the parser's bound on nesting. The line length
+// (64 KiB) bounds the parse already; searches nested past
+// mailbox.MaxSearchDepth get NO [LIMIT] from the search, which says more
+// than a BAD from the parser.
+const maxSearchDepth = 1 << 15

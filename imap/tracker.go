@@ -7,28 +7,21 @@ import (
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"pillarbox/mailbox"
 )
 
 // The trackers.
 //
-// Every folder that some session has selected has a box with go-imap's
-// MailboxTracker, whose message count is the stored count: the hub, a
-// mailbox.Listener, queues to it every committed change, in commit order,
-// while the folder's lock is held. Each session's SessionTracker writes
-// the queued changes to its client at the end of each command or at once
-// in IDLE.
-//
-// A session must also know which changes its client has been told, to
-// turn its client's sequence numbers into the stored ones and back, and to
-// know the largest number its client knows ('*'). The library does not
-// say, so the box keeps its own log of the changes that move sequence
-// numbers (additions and expunges), numbered by a version, and each view
-// (a session's use of a box) records up to which version its client has
-// been told. A view learns that by checking that no change was queued
-// while its SessionTracker wrote updates (see view.poll).
+// Every folder that some session has selected has a box, whose message
+// count is the stored count: the hub, a mailbox.Listener, appends to the
+// box's log every committed change, in commit order, while the folder's
+// lock is held. The changes are numbered by a version, and each view (a
+// session's use of a box) records up to which version its client has been
+// told, which is also what it needs to turn its client's sequence numbers
+// into the stored ones and back, and to know the largest number its
+// client knows ('*'). A session writes the changes it has not been told
+// at the end of each command, or at once in IDLE (view.poll).
 
 // hub holds the boxes of the selected folders.
 type hub struct {
@@ -43,19 +36,36 @@ func newHub(svc *mailbox.Service, log *slog.Logger) *hub {
 	return &hub{svc: svc, log: log, boxes: make(map[int64]*box)}
 }
 
-// event is a change that moves sequence numbers.
+// event is a committed change of a box.
 type event struct {
-	expunge bool
-	n       uint32 // expunge: the sequence number removed; addition: the count after it
+	kind eventKind
+	// n is, for an expunge, the sequence number removed; for an
+	// addition, the count after it; for a flag change, the message's
+	// sequence number.
+	n      uint32
+	uid    uint32
+	modSeq uint64
+	flags  []imap.Flag // a flag change: the message's flags; eventFolderFlags: FLAGS
+	origin *view       // the view whose session made a flag change
 }
+
+type eventKind uint8
+
+const (
+	eventAdded eventKind = iota
+	eventExpunged
+	eventFlags
+	eventFolderFlags // a new keyword: FLAGS lists it
+)
+
+func (e *event) moves() bool { return e.kind == eventAdded || e.kind == eventExpunged }
 
 // box is the shared state of one selected folder.
 type box struct {
-	id      int64
-	tracker *imapserver.MailboxTracker
+	id int64
 
-	mu    sync.Mutex // held by MailboxChanged while it queues to tracker
-	count uint32     // the stored number of messages, as tracker has it
+	mu    sync.Mutex // held by MailboxChanged while it appends to the log
+	count uint32     // the stored number of messages
 	base  uint64     // version of the change before log[0]
 	log   []event
 	trim  int // trim log when it grows this long
@@ -99,7 +109,6 @@ func (b *box) version() uint64 { return b.base + uint64(len(b.log)) }
 type view struct {
 	box      *box
 	hub      *hub
-	st       *imapserver.SessionTracker
 	folder   mailbox.Folder
 	readOnly bool
 	notify   chan struct{} // a change was queued (IDLE waits on it)
@@ -120,7 +129,7 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool) *view {
 	defer h.mu.Unlock()
 	b := h.boxes[f.ID]
 	if b == nil {
-		b = &box{id: f.ID, tracker: imapserver.NewMailboxTracker(count), count: count,
+		b = &box{id: f.ID, count: count,
 			views: make(map[*view]struct{}), trim: minTrim, keywords: make(map[string]string)}
 		h.boxes[f.ID] = b
 	}
@@ -130,7 +139,7 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool) *view {
 		// Cannot happen while every writer takes the folder's lock.
 		h.log.Error("imap: tracker count differs from the store", "mailbox", f.ID, "tracker", b.count, "store", count)
 	}
-	v := &view{box: b, hub: h, st: b.tracker.NewSession(), folder: f, readOnly: readOnly,
+	v := &view{box: b, hub: h, folder: f, readOnly: readOnly,
 		notify: make(chan struct{}, 1), applied: b.version(), known: b.count}
 	b.views[v] = struct{}{}
 	return v
@@ -145,7 +154,6 @@ func (v *view) close() {
 	delete(b.views, v)
 	empty := len(b.views) == 0
 	b.mu.Unlock()
-	v.st.Close()
 	if empty && h.boxes[b.id] == b {
 		delete(h.boxes, b.id)
 	}
@@ -168,27 +176,22 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 	switch c.Kind {
 	case mailbox.ChangeAdded:
 		b.count++
-		b.tracker.QueueNumMessages(b.count)
-		b.log = append(b.log, event{n: b.count})
+		b.log = append(b.log, event{kind: eventAdded, n: b.count, uid: c.UID, modSeq: c.ModSeq})
 	case mailbox.ChangeExpunged:
 		if c.Seq == 0 || c.Seq > b.count {
-			// The tracker would panic; drop the box's sessions instead.
+			// The sessions' numbers would go wrong; drop them instead.
 			h.log.Error("imap: expunge out of range", "mailbox", b.id, "seq", c.Seq, "count", b.count)
 			b.gone = true
 			break
 		}
-		b.tracker.QueueExpunge(c.Seq)
 		b.count--
-		b.log = append(b.log, event{expunge: true, n: c.Seq})
+		b.log = append(b.log, event{kind: eventExpunged, n: c.Seq, uid: c.UID, modSeq: c.ModSeq})
 	case mailbox.ChangeFlags:
 		if c.Seq == 0 || c.Seq > b.count {
 			h.log.Error("imap: flag change out of range", "mailbox", b.id, "seq", c.Seq, "count", b.count)
 			break
 		}
-		var source *imapserver.SessionTracker
-		if v, ok := c.Origin.(*view); ok && v.box == b {
-			source = v.st // the session that stored the flags says so itself
-		}
+		origin, _ := c.Origin.(*view)
 		flags := make([]imap.Flag, len(c.Flags))
 		fresh := false
 		for i, f := range c.Flags {
@@ -201,9 +204,9 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		if fresh {
 			// Every session, the one that stored it too, learns the new
 			// keyword before a message shows it.
-			b.tracker.QueueMailboxFlags(b.mailboxFlagsLocked())
+			b.log = append(b.log, event{kind: eventFolderFlags, flags: b.mailboxFlagsLocked()})
 		}
-		b.tracker.QueueMessageFlags(c.Seq, imap.UID(c.UID), flags, source)
+		b.log = append(b.log, event{kind: eventFlags, n: c.Seq, uid: c.UID, modSeq: c.ModSeq, flags: flags, origin: origin})
 	case mailbox.ChangeFolderDeleted:
 		b.gone = true
 	default:
@@ -220,58 +223,23 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 // minTrim is the shortest log worth trimming.
 const minTrim = 1024
 
-// maxPollRaces bounds how often poll retries because a change arrived
-// while it wrote; then it holds the box while writing.
-const maxPollRaces = 16
-
-// poll writes the queued changes to the client (all of them, or those
-// before the first expunge unless allowExpunge) and records what the
-// client now knows.
-//
-// The SessionTracker dequeues and writes in one call. If no change was
-// queued between just before and just after that call, it dequeued
-// exactly the changes up to the version seen before it; otherwise it
-// polls again. Holding box.mu while writing would be simpler, but a slow
-// client would then block the store's writer.
-func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+// pending returns the changes the client has not been told of: those
+// from version applied on.
+func (v *view) pending() []event {
 	b := v.box
-	for try := 0; ; try++ {
-		b.mu.Lock()
-		v1 := b.version()
-		hold := try >= maxPollRaces
-		if !hold {
-			b.mu.Unlock()
-		}
-		err := v.st.Poll(w, allowExpunge)
-		if !hold {
-			b.mu.Lock()
-		}
-		settled := b.version() == v1
-		if settled {
-			v.applyLocked(v1, allowExpunge)
-		}
-		b.mu.Unlock()
-		if err != nil || settled {
-			return err
-		}
-	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.log[v.applied-b.base:])
 }
 
-// applyLocked records that the client was told the changes up to version
-// upto (only those before the first expunge unless allowExpunge).
-func (v *view) applyLocked(upto uint64, allowExpunge bool) {
+// apply records that the client was told the next n changes, and now
+// knows known messages.
+func (v *view) apply(n int, known uint32) {
 	b := v.box
-	for _, e := range b.log[v.applied-b.base : upto-b.base] {
-		if e.expunge {
-			if !allowExpunge {
-				break
-			}
-			v.known--
-		} else {
-			v.known++
-		}
-		v.applied++
-	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v.applied += uint64(n)
+	v.known = known
 	if len(b.log) >= b.trim {
 		low := b.version()
 		for o := range b.views {
@@ -292,8 +260,10 @@ func (v *view) capture() mapping {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := mapping{known: v.known, gone: b.gone}
-	if n := b.version() - v.applied; n > 0 {
-		m.events = append([]event(nil), b.log[v.applied-b.base:]...)
+	for _, e := range b.log[v.applied-b.base:] {
+		if e.moves() {
+			m.events = append(m.events, e)
+		}
 	}
 	return m
 }
@@ -316,7 +286,7 @@ type mapping struct {
 // hasExpunges reports whether some client sequence numbers moved.
 func (m *mapping) hasExpunges() bool {
 	for _, e := range m.events {
-		if e.expunge {
+		if e.kind == eventExpunged {
 			return true
 		}
 	}
@@ -327,7 +297,7 @@ func (m *mapping) hasExpunges() bool {
 // snapshot's, 0 if that message was expunged since.
 func (m *mapping) toSnapshot(c uint32) uint32 {
 	for _, e := range m.events {
-		if !e.expunge {
+		if e.kind != eventExpunged {
 			continue
 		}
 		switch {
@@ -351,7 +321,7 @@ func (m *mapping) toClient(s uint32) uint32 {
 	}
 	for i := len(m.events) - 1; i >= 0; i-- {
 		e := m.events[i]
-		if e.expunge {
+		if e.kind == eventExpunged {
 			if s >= e.n {
 				s++
 			}

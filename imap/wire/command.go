@@ -321,7 +321,7 @@ func (r *Reader) mailboxName(s string, pattern bool) string {
 			r.fail("Invalid UTF-8 mailbox name")
 		}
 	} else {
-		d, err := DecodeMUTF7(s)
+		d, err := decodeMUTF7(s, r.utf8q)
 		if err != nil {
 			if pattern {
 				r.fail("Invalid modified UTF-7 in pattern")

@@ -37,10 +37,20 @@ func mb64Value(c byte) int {
 // only the canonical encoding (the one EncodeMUTF7 produces), so a name has
 // one spelling: no raw 8-bit or control characters, no base64 for what can
 // stand for itself, no adjacent runs, no leftover bits, paired surrogates.
-func DecodeMUTF7(s string) (string, error) {
+func DecodeMUTF7(s string) (string, error) { return decodeMUTF7(s, false) }
+
+// decodeMUTF7 decodes s; with mixed, UTF-8 characters stand for
+// themselves beside the encoded runs. That is what clients send to a
+// server advertising IMAP4rev2 (whose mailbox names are UTF-8, RFC 9051
+// 5.1) but not UTF8=ACCEPT: go-imap's client, for one, sends UTF-8 with
+// only '&' escaped.
+func decodeMUTF7(s string, mixed bool) (string, error) {
+	if mixed && !utf8.ValidString(s) {
+		return "", ErrInvalidUTF7
+	}
 	if strings.IndexByte(s, '&') < 0 {
 		for i := 0; i < len(s); i++ {
-			if s[i] < 0x20 || s[i] > 0x7e {
+			if s[i] < 0x20 || s[i] == 0x7f || s[i] > 0x7f && !mixed {
 				return "", ErrInvalidUTF7
 			}
 		}
@@ -51,7 +61,7 @@ func DecodeMUTF7(s string) (string, error) {
 	var units []uint16
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c < 0x20 || c > 0x7e {
+		if c < 0x20 || c == 0x7f || c > 0x7f && !mixed {
 			return "", ErrInvalidUTF7
 		}
 		if c != '&' {

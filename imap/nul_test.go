@@ -3,16 +3,11 @@ package imap
 import (
 	"bufio"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/emersion/go-imap/v2/imapserver"
 )
 
 // litCmd sends "tag prefix{n}" and, after the server's "+", lit and then
@@ -210,131 +205,4 @@ func TestMailboxNameWithNULAfterSTARTTLS(t *testing.T) {
 		t.Errorf("CREATE: %q, want BAD", st)
 	}
 	c.ok("NOOP")
-}
-
-// The accessor into go-imap finds what it expects in this version of
-// go-imap. When this fails after an upgrade, see connbuf.go.
-func TestConnBuffersLayout(t *testing.T) {
-	t.Parallel()
-	if !connBuffersSupported() {
-		t.Fatal("imapserver.Conn has no fields br *bufio.Reader and bw *bufio.Writer")
-	}
-	got := make(chan bool, 1)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			br, bw := connBuffers(c)
-			if br == nil || bw == nil || *br == nil || *bw == nil {
-				got <- false
-			} else {
-				before := *br
-				g := installGuard(c)
-				got <- g != nil && g.src == before && *br != before
-			}
-			return nil, nil, errors.New("test: no session")
-		},
-		Logger: log.New(io.Discard, "", 0),
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if !<-got {
-		t.Fatal("the guard could not be installed")
-	}
-}
-
-func TestParseLiteralMarker(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]struct {
-		n                   int64
-		nonSync, binary, ok bool
-	}{
-		"a CREATE {5}\r\n":           {5, false, false, true},
-		"a CREATE {5+}\r\n":          {5, true, false, true},
-		"a APPEND x ~{12}\r\n":       {12, false, true, true},
-		"a APPEND x ~{0+}\n":         {0, true, true, true},
-		"a LOGIN {3} \r\n":           {3, false, false, true},
-		"a CREATE {}\r\n":            {0, false, false, false},
-		"a CREATE {+}\r\n":           {0, false, false, false},
-		"a CREATE {-1}\r\n":          {0, false, false, false},
-		"a CREATE \"{5}\"\r\n":       {0, false, false, false},
-		"a NOOP\r\n":                 {0, false, false, false},
-		"{99999999999999999999}\r\n": {0, false, false, false},
-	} {
-		n, nonSync, binary, ok := parseLiteralMarker([]byte(in))
-		if n != want.n || nonSync != want.nonSync || binary != want.binary || ok != want.ok {
-			t.Errorf("%q: %d %v %v %v, want %+v", in, n, nonSync, binary, ok, want)
-		}
-	}
-}
-
-// FuzzNulGuard drives the guard with arbitrary client bytes and an
-// arbitrary pattern of continuation requests from the library. It must
-// not panic, must end, and may only drop bytes, never add or reorder
-// them; an error is never returned twice without progress in between.
-func FuzzNulGuard(f *testing.F) {
-	f.Add("a CREATE {5}\r\nab\x00cd\r\nb NOOP\r\n", uint64(1))
-	f.Add("a APPEND {5+}\r\nab\x00cd {3+}\r\nabc\r\nb NOOP\r\n", uint64(0))
-	f.Add("a RENAME \"a\x00b\" {6+}\r\nLOGOUT\r\n", uint64(0))
-	f.Add("a APPEND INBOX ~{3}\r\n\x00\x00\x00\r\n", uint64(2))
-	f.Add("a IDLE\r\nDO\x00NE\r\n", uint64(1))
-	f.Add("a CREATE {1+}\r\n\x00\r\n\x00 NOOP\r\n", uint64(0))
-	f.Fuzz(func(t *testing.T, in string, plus uint64) {
-		src := &countingReader{r: strings.NewReader(in)}
-		g := &nulGuard{src: bufio.NewReaderSize(src, 16), firstLine: true}
-		consumed := func() int { return src.n - g.src.Buffered() }
-		var out []byte
-		buf := make([]byte, 7)
-		errAt := -1 // consumed input at the last error
-		for i := 0; ; i++ {
-			if i > 4*len(in)+100 {
-				t.Fatalf("%q: no end", in)
-			}
-			if plus&(1<<(i%64)) != 0 {
-				g.conts.Add(1)
-			}
-			n, err := g.Read(buf)
-			out = append(out, buf[:n]...)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				if err != errNUL || consumed() == errAt {
-					t.Fatalf("%q: %v after %q", in, err, out)
-				}
-				errAt = consumed()
-				continue
-			}
-			if n > 0 {
-				errAt = -1
-			}
-		}
-		j := 0
-		for i := 0; i < len(in) && j < len(out); i++ {
-			if in[i] == out[j] {
-				j++
-			}
-		}
-		if j != len(out) {
-			t.Fatalf("%q: delivered %q, not a subsequence", in, out)
-		}
-	})
-}
-
-type countingReader struct {
-	r io.Reader
-	n int
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
 }

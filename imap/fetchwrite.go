@@ -1,0 +1,232 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"pillarbox/imap/wire"
+	"pillarbox/mailbox"
+)
+
+// fetchItems is what a FETCH asks for: go-imap's options plus the items
+// they have no field for.
+type fetchItems struct {
+	imap.FetchOptions
+	RFC822, RFC822Header, RFC822Text bool
+}
+
+func fetchOf(c *wire.Fetch) *fetchItems {
+	f := &fetchItems{FetchOptions: c.Options, RFC822: c.RFC822, RFC822Header: c.RFC822Header, RFC822Text: c.RFC822Text}
+	f.UID = f.UID || c.UID
+	return f
+}
+
+// setsSeen reports whether the fetch sets \Seen: BODY[...] without PEEK,
+// BINARY[...] likewise, RFC822 and RFC822.TEXT (RFC 9051 6.4.5, RFC 3501
+// 6.4.5).
+func (f *fetchItems) setsSeen() bool {
+	if f.RFC822 || f.RFC822Text {
+		return true
+	}
+	for _, bs := range f.BodySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	for _, bs := range f.BinarySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	return false
+}
+
+// section is one literal of a FETCH response, loaded before the response
+// is written.
+type section struct {
+	name func(w *wire.Writer)
+	data []byte
+	// binary: the client asked with BINARY, so data with NUL goes in a
+	// literal8 (RFC 3516 4.2).
+	binary bool
+}
+
+// writeMessage loads what f asks of msg and writes one FETCH response.
+// Everything is loaded before the first byte is written, so that a
+// message expunged meanwhile is left out whole.
+func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq uint32, f *fetchItems) error {
+	src := &source{svc: s.srv.svc, ctx: ctx, msg: msg}
+	var secs []section
+	add := func(name func(w *wire.Writer), data []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		secs = append(secs, section{name: name, data: data})
+		return nil
+	}
+	if f.RFC822 {
+		b, err := src.bytes(0, msg.Size)
+		if err := add(func(w *wire.Writer) { w.Token("RFC822") }, b, err); err != nil {
+			return skipGone(err)
+		}
+	}
+	if f.RFC822Header {
+		b, err := src.bodySection(&imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader})
+		if err := add(func(w *wire.Writer) { w.Token("RFC822.HEADER") }, b, err); err != nil {
+			return skipGone(err)
+		}
+	}
+	if f.RFC822Text {
+		b, err := src.bodySection(&imap.FetchItemBodySection{Specifier: imap.PartSpecifierText})
+		if err := add(func(w *wire.Writer) { w.Token("RFC822.TEXT") }, b, err); err != nil {
+			return skipGone(err)
+		}
+	}
+	for _, bs := range f.BodySection {
+		b, err := src.bodySection(bs)
+		if err := add(func(w *wire.Writer) { w.BodySectionName(bs) }, b, err); err != nil {
+			return skipGone(err)
+		}
+	}
+	for _, bs := range f.BinarySection {
+		b, err := src.binarySection(bs.Part)
+		if err != nil {
+			return skipGone(err)
+		}
+		secs = append(secs, section{name: func(w *wire.Writer) { w.BinarySectionName(bs.Part, bs.Partial) },
+			data: partial(b, bs.Partial), binary: true})
+	}
+	binarySizes := make([]int, len(f.BinarySectionSize))
+	for i, bs := range f.BinarySectionSize {
+		b, err := src.binarySection(bs.Part)
+		if err != nil {
+			return skipGone(err)
+		}
+		binarySizes[i] = len(b)
+	}
+
+	w := s.w
+	w.Untagged()
+	w.Number(seq)
+	w.Token(" FETCH (")
+	sep := func() {}
+	item := func(name string) {
+		sep()
+		sep = w.SP
+		w.Token(name)
+	}
+	if f.UID {
+		item("UID ")
+		w.Number(msg.UID)
+	}
+	if f.Flags {
+		item("FLAGS ")
+		w.Flags(flagsOf(msg.Flags))
+	}
+	if f.InternalDate {
+		item("INTERNALDATE ")
+		w.DateTime(msg.InternalDate)
+	}
+	if f.RFC822Size {
+		item("RFC822.SIZE ")
+		w.Number64(uint64(msg.Size))
+	}
+	if f.Envelope {
+		item("ENVELOPE ")
+		writeEnvelope(w, msg.Envelope)
+	}
+	if f.BodyStructure != nil {
+		if f.BodyStructure.Extended {
+			item("BODYSTRUCTURE ")
+		} else {
+			item("BODY ")
+		}
+		w.BodyStructure(bodyStructure(msg.Structure), f.BodyStructure.Extended)
+	}
+	for _, sec := range secs {
+		sep()
+		sep = w.SP
+		sec.name(w)
+		w.SP()
+		if err := writeData(w, sec.data, sec.binary); err != nil {
+			return err
+		}
+	}
+	for i, bs := range f.BinarySectionSize {
+		sep()
+		sep = w.SP
+		w.BinarySizeName(bs.Part)
+		w.SP()
+		w.Number64(uint64(binarySizes[i]))
+	}
+	w.Token(")")
+	w.CRLF()
+	return w.Err()
+}
+
+// writeData writes a section's octets. A NUL may only travel in a
+// literal8 (RFC 9051 4.3): for BINARY the client asked for one; for BODY
+// each NUL becomes 0x80, as Dovecot sends it, since the client can take
+// nothing else.
+func writeData(w *wire.Writer, b []byte, binary bool) error {
+	if !wire.HasNUL(b) {
+		return w.LiteralBytes(b)
+	}
+	if binary {
+		return w.BinaryLiteral(int64(len(b)), bytes.NewReader(b))
+	}
+	clean := bytes.ReplaceAll(b, []byte{0}, []byte{0x80})
+	return w.LiteralBytes(clean)
+}
+
+// writeEnvelope writes ENVELOPE (RFC 9051 7.5.2) from the stored
+// envelope, source routes included.
+func writeEnvelope(w *wire.Writer, e *mailbox.Envelope) {
+	if e == nil {
+		e = &mailbox.Envelope{}
+	}
+	w.Token("(")
+	if e.Date.IsZero() {
+		w.NIL()
+	} else {
+		w.String(e.Date.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+	}
+	w.SP()
+	nstring(w, e.Subject)
+	for _, l := range [][]mailbox.EnvAddress{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
+		w.SP()
+		if len(l) == 0 {
+			w.NIL()
+			continue
+		}
+		w.Token("(")
+		for _, a := range l {
+			w.Address(a.Name, a.Route, a.Mailbox, a.Host)
+		}
+		w.Token(")")
+	}
+	w.SP()
+	nstring(w, msgIDs(e.InReplyTo))
+	w.SP()
+	if e.MessageID == "" {
+		w.NIL()
+	} else {
+		w.String("<" + e.MessageID + ">")
+	}
+	w.Token(")")
+}
+
+// msgIDs writes message ids back in their angle brackets.
+func msgIDs(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return "<" + strings.Join(ids, "> <") + ">"
+}
+
+func nstring(w *wire.Writer, s string) {
+	w.NString(s, s != "")
+}
