@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -42,6 +43,13 @@ const maxPreAuthErrors = 20
 func (s *Server) serveConn(nc net.Conn, loopback bool) {
 	sess := newSession(s, nc, loopback)
 	defer sess.Close()
+	defer func() {
+		// A bug in one session ends that connection only.
+		if v := recover(); v != nil {
+			s.log.Error("imap: session panicked", "remote", sess.ip, "user", sess.account.Address,
+				"panic", v, "stack", string(debug.Stack()))
+		}
+	}()
 	if !s.register(sess) {
 		sess.writeBye("Server shutting down")
 		return
@@ -174,12 +182,12 @@ func (s *session) continueLiteral() error {
 // it waits for a command that is writing to finish its response.
 func (s *session) writeBye(text string) {
 	s.endOnce.Do(func() {
-		s.markEnded()
 		s.lock()
+		defer s.unlock()
 		s.nc.SetWriteDeadline(time.Now().Add(byeWriteTimeout))
 		s.w.StatusResponse("", wire.BYE, "", text)
 		s.w.Flush()
-		s.unlock()
+		s.markEnded()
 		s.nc.Close()
 	})
 }

@@ -76,7 +76,7 @@ func TestAppendFetch(t *testing.T) {
 	m := fetchOne(t, c, imap.SeqSetNum(1), &imap.FetchOptions{UID: true, Flags: true, InternalDate: true,
 		RFC822Size: true, Envelope: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
-	if want := []imap.Flag{imap.FlagSeen, imap.FlagFlagged, "$Forwarded", "Custom"}; !slices.Equal(m.Flags, want) {
+	if want := []imap.Flag{imap.FlagSeen, imap.FlagFlagged, "$Forwarded", "Custom", flagRecent}; !slices.Equal(m.Flags, want) {
 		t.Errorf("FLAGS %q, want %q", m.Flags, want)
 	}
 	if !m.InternalDate.Equal(date) {
@@ -265,14 +265,14 @@ func TestFetchSetsSeen(t *testing.T) {
 	r := e.raw("alice")
 	r.ok("SELECT INBOX")
 	u := r.ok("FETCH 1 (BODY.PEEK[HEADER] FLAGS)")
-	contains(t, u, "* 1 FETCH (FLAGS ()")
+	contains(t, u, `* 1 FETCH (FLAGS (\Recent)`)
 	u = r.ok("FETCH 1 BODY[TEXT]")
-	contains(t, u, `FLAGS (\Seen)`, "BODY[TEXT] {")
+	contains(t, u, `FLAGS (\Seen \Recent)`, "BODY[TEXT] {")
 	u = r.ok("UID FETCH 2 RFC822")
 	contains(t, u, "* 2 FETCH (UID 2", `\Seen`, "RFC822 {")
 	u = r.ok("FETCH 1:* FLAGS")
-	contains(t, u, `* 2 FETCH (FLAGS (\Seen))`)
-	contains(t, u, `* 3 FETCH (FLAGS ())`)
+	contains(t, u, `* 2 FETCH (FLAGS (\Seen \Recent))`)
+	contains(t, u, `* 3 FETCH (FLAGS (\Recent))`)
 
 	// EXAMINE is read-only: no \Seen, no STORE, no EXPUNGE.
 	x := e.raw("alice")
@@ -291,7 +291,7 @@ func TestFetchSetsSeen(t *testing.T) {
 	// CLOSE after EXAMINE expunges nothing (6.4.2).
 	x.expect("EXPUNGE", "NO [READ-ONLY]")
 	x.ok("CLOSE")
-	contains(t, r.ok("FETCH 3 FLAGS"), `FLAGS (\Deleted)`)
+	contains(t, r.ok("FETCH 3 FLAGS"), `FLAGS (\Deleted \Recent)`)
 	st := r.ok("STATUS INBOX (MESSAGES UNSEEN)")
 	contains(t, st, "MESSAGES 3 UNSEEN 1")
 }

@@ -124,7 +124,7 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 	}
 	if f.Flags {
 		item("FLAGS ")
-		w.Flags(flagsOf(msg.Flags))
+		w.Flags(s.withRecent(flagsOf(msg.Flags), msg.UID))
 	}
 	if f.InternalDate {
 		item("INTERNALDATE ")

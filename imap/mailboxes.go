@@ -95,10 +95,16 @@ func (s *session) cmdStatus(c *wire.Status) error {
 // writeStatus writes a STATUS response with the items o asks for.
 func (s *session) writeStatus(ctx context.Context, f mailbox.Folder, o *imap.StatusOptions) error {
 	var c mailbox.FolderCounts
+	var recent uint32
 	// Read the folder and its totals together: UIDNEXT and MESSAGES must
 	// agree.
 	err := s.srv.svc.ReadMailbox(ctx, f.ID, nil, func(r *mailbox.Reader) error {
 		f, c = r.Folder(), r.Counts()
+		if floor, ok := s.srv.hub.recentFloor(f.ID); ok && o.NumRecent && floor < f.UIDNext {
+			var err error
+			recent, err = r.CountUIDs(floor, f.UIDNext-1)
+			return err
+		}
 		return nil
 	})
 	if err != nil {
@@ -142,7 +148,7 @@ func (s *session) writeStatus(ctx context.Context, f mailbox.Folder, o *imap.Sta
 		item("DELETED-STORAGE", uint64(c.DeletedSize))
 	}
 	if o.NumRecent {
-		item("RECENT", 0)
+		item("RECENT", uint64(recent))
 	}
 	w.Token(")")
 	w.CRLF()

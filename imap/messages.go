@@ -107,6 +107,11 @@ func (s *session) cmdStore(c *wire.Store) error {
 	if err != nil {
 		return s.fail("store", err)
 	}
+	// A keyword new to the folder is announced in FLAGS before a FETCH
+	// shows it (RFC 9051 7.3.5): the box has it queued for every session.
+	if err := s.pollView(false); err != nil {
+		return err
+	}
 	if flags.Silent {
 		return nil
 	}

@@ -85,7 +85,7 @@ func TestIdleSeesOtherSessions(t *testing.T) {
 		Flags: []imap.Flag{imap.FlagFlagged, imap.FlagDeleted}}, nil).Collect(); err != nil {
 		t.Fatal(err)
 	}
-	a.within(time.Second, `* 2 FETCH (UID 2 FLAGS (\Flagged \Deleted))`)
+	a.within(time.Second, `* 2 FETCH (UID 2 FLAGS (\Flagged \Deleted \Recent))`)
 
 	// Another session's EXPUNGE.
 	if _, err := b.Expunge().Collect(); err != nil {
@@ -164,7 +164,7 @@ func TestSequenceNumbersStayConsistent(t *testing.T) {
 	// the new message comes after the expunge. UID commands and NOOP
 	// send both, in order.
 	u = a.ok("UID SEARCH ALL")
-	if want := []string{"* SEARCH 1 3 4 5", "* 2 EXPUNGE", "* 5 EXISTS"}; !slices.Equal(u, want) {
+	if want := []string{"* SEARCH 1 3 4 5", "* 2 EXPUNGE", "* 5 EXISTS", "* 5 RECENT"}; !slices.Equal(u, want) {
 		t.Errorf("UID SEARCH: %q, want %q", u, want)
 	}
 	contains(t, a.ok("SEARCH ALL"), "* SEARCH 1 2 3 4 5")

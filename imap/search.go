@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -218,8 +219,22 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 	out := mailbox.Criteria{
 		Since: c.Since, Before: c.Before, SentSince: c.SentSince, SentBefore: c.SentBefore,
 		Body: c.Body, Text: c.Text,
-		Flags: flagNames(c.Flag), NotFlags: flagNames(c.NotFlag),
 		Larger: c.Larger, Smaller: c.Smaller,
+	}
+	// \Recent is the session's, not stored (RECENT, NEW and OLD).
+	for _, f := range c.Flag {
+		if strings.EqualFold(string(f), string(flagRecent)) {
+			out.UIDs = append(out.UIDs, v.recentSet())
+		} else {
+			out.Flags = append(out.Flags, string(f))
+		}
+	}
+	for _, f := range c.NotFlag {
+		if strings.EqualFold(string(f), string(flagRecent)) {
+			out.Not = append(out.Not, mailbox.Criteria{UIDs: []mailbox.UIDSet{v.recentSet()}})
+		} else {
+			out.NotFlags = append(out.NotFlags, string(f))
+		}
 	}
 	for _, set := range c.SeqNum {
 		uids, err := resolve(r, m, v, set, true)

@@ -59,7 +59,9 @@ func TestSearchKeys(t *testing.T) {
 		{"FLAGGED", "2"}, {"UNFLAGGED", "1 3 4"},
 		{"SEEN", "1 3"}, {"UNSEEN", "2 4"},
 		{"KEYWORD work", "2"}, {"UNKEYWORD Work", "1 3 4"}, {"KEYWORD nope", ""},
-		{"RECENT", ""}, {"NEW", ""}, {"OLD", "1 2 3 4"},
+		// The messages came before this session, the first to select the
+		// folder: all are \Recent to it (RFC 3501 2.3.2); 2 and 4 are unseen.
+		{"RECENT", "1 2 3 4"}, {"NEW", "2 4"}, {"OLD", ""},
 		{"FROM alice", "1"}, {"FROM EXAMPLE.NET", "4"}, {`FROM "müller"`, "2"}, {`FROM "ΕΛΈΝΗ"`, "3"},
 		{"TO bob@example", "1"}, {"CC carol", "1"}, {"BCC hidden", "2"},
 		{"SUBJECT report", "1"}, {`SUBJECT "ÜBER DIE"`, "2"}, {`SUBJECT "καλημέρα"`, "3"},

@@ -47,6 +47,11 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 			return err
 		}
 		f, counts = r.Folder(), r.Counts()
+		if v.recentTo != 0 {
+			if v.recentCount, err = r.CountUIDs(v.recentFrom, v.recentTo); err != nil {
+				return err
+			}
+		}
 		if rev1 {
 			// The snapshot is the client's view: it was just attached.
 			if firstUnseen, err = r.FirstUnseen(); err != nil {
@@ -72,7 +77,8 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	w.CRLF()
 	if rev1 {
 		w.Untagged()
-		w.Token("0 RECENT")
+		w.Number(v.recentCount)
+		w.Token(" RECENT")
 		w.CRLF()
 	}
 	w.Untagged()
@@ -169,17 +175,22 @@ func (s *session) pollView(allowExpunge bool) error {
 		return nil
 	}
 	w := s.w
+	// known is the count after the changes so far; told is what the
+	// client was told. EXISTS is put off until a response needs the new
+	// messages, or the end: a MOVE within the folder then reads, as
+	// Dovecot sends it, EXPUNGE and then EXISTS.
 	known := v.known
-	exists := false
+	told := known
 	writeExists := func() {
-		if exists {
+		if told != known {
 			w.Untagged()
 			w.Number(known)
 			w.Token(" EXISTS")
 			w.CRLF()
-			exists = false
+			told = known
 		}
 	}
+	recentChanged := false
 	n := 0
 loop:
 	for i := range evs {
@@ -187,12 +198,18 @@ loop:
 		switch e.kind {
 		case eventAdded:
 			known = e.n
-			exists = true
+			if v.addRecent(e) {
+				recentChanged = true
+			}
 		case eventExpunged:
 			if !allowExpunge {
 				break loop
 			}
-			writeExists()
+			v.dropRecent(e.uid)
+			if e.n > told {
+				writeExists()
+			}
+			told--
 			w.Untagged()
 			w.Number(e.n)
 			w.Token(" EXPUNGE")
@@ -202,13 +219,15 @@ loop:
 			if e.origin == v {
 				break // the session that stored the flags answered itself
 			}
-			writeExists()
+			if e.n > told {
+				writeExists()
+			}
 			w.Untagged()
 			w.Number(e.n)
 			w.Token(" FETCH (UID ")
 			w.Number(e.uid)
 			w.Token(" FLAGS ")
-			w.Flags(e.flags)
+			w.Flags(s.withRecent(e.flags, e.uid))
 			w.Token(")")
 			w.CRLF()
 		case eventFolderFlags:
@@ -220,6 +239,12 @@ loop:
 		n++
 	}
 	writeExists()
+	if recentChanged && !s.enabled.rev2 {
+		w.Untagged()
+		w.Number(v.recentCount)
+		w.Token(" RECENT")
+		w.CRLF()
+	}
 	v.apply(n, known)
 	return nil
 }

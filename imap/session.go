@@ -103,8 +103,10 @@ func (s *session) isEnded() bool {
 
 // Close ends the session when its goroutine is done with it.
 func (s *session) Close() error {
+	s.lock() // let a BYE being written go out first
 	s.markEnded()
 	s.nc.Close()
+	s.unlock()
 	if s.stopTracking != nil {
 		s.stopTracking()
 	}

@@ -30,10 +30,16 @@ type hub struct {
 
 	mu    sync.Mutex
 	boxes map[int64]*box
+	// recent holds, per folder, the lowest UID that is still \Recent:
+	// no session has had it selected read-write since it came (RFC 3501
+	// 2.3.2). Kept in memory: a folder without an entry (none since the
+	// start) has no recent messages until one comes.
+	recent map[int64]uint32
+	views  uint64 // views made so far, which numbers them
 }
 
 func newHub(svc *mailbox.Service, log *slog.Logger) *hub {
-	return &hub{svc: svc, log: log, boxes: make(map[int64]*box)}
+	return &hub{svc: svc, log: log, boxes: make(map[int64]*box), recent: make(map[int64]uint32)}
 }
 
 // event is a committed change of a box.
@@ -47,6 +53,10 @@ type event struct {
 	modSeq uint64
 	flags  []imap.Flag // a flag change: the message's flags; eventFolderFlags: FLAGS
 	origin *view       // the view whose session made a flag change
+	// recentFor is the view for which an added message is \Recent:
+	// the session that made it, or else one with the folder selected
+	// read-write; nil when only EXAMINE views had it open.
+	recentFor *view
 }
 
 type eventKind uint8
@@ -88,6 +98,19 @@ func (b *box) knowKeywords(kws []string) {
 	}
 }
 
+// noteKeywordsLocked adds the keywords among flags to the box's, and
+// reports whether one was new.
+func (b *box) noteKeywordsLocked(flags []string) bool {
+	fresh := false
+	for _, f := range flags {
+		if l := strings.ToLower(f); !strings.HasPrefix(l, `\`) && b.keywords[l] == "" {
+			b.keywords[l] = f
+			fresh = true
+		}
+	}
+	return fresh
+}
+
 // mailboxFlagsLocked returns FLAGS: the system flags and the keywords.
 func (b *box) mailboxFlagsLocked() []imap.Flag {
 	out := append([]imap.Flag(nil), systemFlags...)
@@ -117,7 +140,15 @@ type view struct {
 	applied uint64 // the client has been told the changes up to this version
 	known   uint32 // the number of messages the client knows
 
+	seq   uint64         // the order views were made in
 	saved mailbox.UIDSet // the last SEARCH ... RETURN (SAVE) result ($)
+
+	// The session's \Recent messages (RFC 3501 2.3.2), used by its own
+	// goroutine only: the range it claimed at SELECT, the messages
+	// given to it since, and how many of them are left.
+	recentFrom, recentTo uint32
+	recentAdded          []uint32
+	recentCount          uint32
 }
 
 // attach makes a view of folder f for a session. It must run while the
@@ -139,9 +170,19 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool) *view {
 		// Cannot happen while every writer takes the folder's lock.
 		h.log.Error("imap: tracker count differs from the store", "mailbox", f.ID, "tracker", b.count, "store", count)
 	}
-	v := &view{box: b, hub: h, folder: f, readOnly: readOnly,
+	h.views++
+	v := &view{box: b, hub: h, seq: h.views, folder: f, readOnly: readOnly,
 		notify: make(chan struct{}, 1), applied: b.version(), known: b.count}
 	b.views[v] = struct{}{}
+	// The messages from the folder's recent floor on are this session's
+	// \Recent ones; SELECT takes them from every later session, EXAMINE
+	// leaves them (RFC 3501 6.3.2).
+	if floor, ok := h.recent[f.ID]; ok && floor < f.UIDNext {
+		v.recentFrom, v.recentTo = floor, f.UIDNext-1
+	}
+	if !readOnly {
+		h.recent[f.ID] = f.UIDNext
+	}
 	return v
 }
 
@@ -164,6 +205,23 @@ func (v *view) close() {
 func (h *hub) MailboxChanged(c mailbox.Change) {
 	h.mu.Lock()
 	b := h.boxes[c.MailboxID]
+	var owner *view
+	if c.Kind == mailbox.ChangeAdded {
+		// The same lock order as attach: the hub's, then the box's.
+		if b != nil {
+			b.mu.Lock()
+			owner = b.recentOwnerLocked(c.Origin)
+			b.mu.Unlock()
+		}
+		// Recent for its owner only; with no owner, for the next SELECT
+		// (the first message since the start sets the floor).
+		switch floor, ok := h.recent[c.MailboxID]; {
+		case owner != nil:
+			h.recent[c.MailboxID] = max(floor, c.UID+1)
+		case !ok:
+			h.recent[c.MailboxID] = c.UID
+		}
+	}
 	h.mu.Unlock()
 	if b == nil {
 		return // no session has the folder selected
@@ -175,8 +233,11 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 	}
 	switch c.Kind {
 	case mailbox.ChangeAdded:
+		if b.noteKeywordsLocked(c.Flags) {
+			b.log = append(b.log, event{kind: eventFolderFlags, flags: b.mailboxFlagsLocked()})
+		}
 		b.count++
-		b.log = append(b.log, event{kind: eventAdded, n: b.count, uid: c.UID, modSeq: c.ModSeq})
+		b.log = append(b.log, event{kind: eventAdded, n: b.count, uid: c.UID, modSeq: c.ModSeq, recentFor: owner})
 	case mailbox.ChangeExpunged:
 		if c.Seq == 0 || c.Seq > b.count {
 			// The sessions' numbers would go wrong; drop them instead.
@@ -193,15 +254,10 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		}
 		origin, _ := c.Origin.(*view)
 		flags := make([]imap.Flag, len(c.Flags))
-		fresh := false
 		for i, f := range c.Flags {
 			flags[i] = imap.Flag(f)
-			if l := strings.ToLower(f); !strings.HasPrefix(l, `\`) && b.keywords[l] == "" {
-				b.keywords[l] = f
-				fresh = true
-			}
 		}
-		if fresh {
+		if b.noteKeywordsLocked(c.Flags) {
 			// Every session, the one that stored it too, learns the new
 			// keyword before a message shows it.
 			b.log = append(b.log, event{kind: eventFolderFlags, flags: b.mailboxFlagsLocked()})

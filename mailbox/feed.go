@@ -18,7 +18,10 @@ type Change struct {
 	MailboxID int64
 	UID       uint32
 	ModSeq    uint64
-	Flags     []string // ChangeFlags: every flag the message now has
+	// Flags is, for ChangeFlags, every flag the message now has; for
+	// ChangeAdded, the new message's keywords (so that a listener can
+	// announce new ones before the message shows them).
+	Flags []string
 	// Seq is the message's sequence number (RFC 9051 2.3.1.2) when the
 	// change committed: for ChangeFlags its position, for ChangeExpunged
 	// its position just before it went. Expunges of one write are

@@ -223,7 +223,7 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 		f = folderOf(m)
 		f.UIDNext = uid + 1
 		tx.OnCommit(func() {
-			s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq})
+			s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq, Flags: keywords})
 		})
 		if m.SpecialUse == `\Sent` {
 			if replaced, err = s.replaceSentCopies(tx, account, blob.MessageID, now); err != nil {
@@ -409,7 +409,7 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 		// when MOVE targets the source folder itself).
 		tx.OnCommit(func() {
 			for _, c := range copied {
-				s.announce(Change{Kind: ChangeAdded, MailboxID: dst.ID, UID: c.DstUID, ModSeq: c.ModSeq, Origin: origin})
+				s.announce(Change{Kind: ChangeAdded, MailboxID: dst.ID, UID: c.DstUID, ModSeq: c.ModSeq, Flags: c.Keywords, Origin: origin})
 			}
 		})
 		s.announceRemoved(tx, src.ID, removed, origin)

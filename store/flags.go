@@ -38,7 +38,8 @@ type Removed struct {
 // Copied pairs a copied message's UID with its copy's.
 type Copied struct {
 	SrcUID, DstUID uint32
-	ModSeq         uint64 // the copy's MODSEQ in the destination
+	ModSeq         uint64   // the copy's MODSEQ in the destination
+	Keywords       []string // the copy's keywords
 }
 
 // bumpModSeq gives the mailbox a new HIGHESTMODSEQ and returns it.
@@ -399,7 +400,7 @@ func (tx *Tx) CopyMessages(src int64, ranges []UIDRange, dst int64) ([]Copied, e
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, dst, uid, modseq, x.blob, x.date, x.size, x.flags, x.keywords); err != nil {
 			return nil, fmt.Errorf("store: copy: %w", err)
 		}
-		out[i] = Copied{SrcUID: x.uid, DstUID: uid, ModSeq: modseq}
+		out[i] = Copied{SrcUID: x.uid, DstUID: uid, ModSeq: modseq, Keywords: strings.Fields(x.keywords)}
 	}
 	return out, nil
 }

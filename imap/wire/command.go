@@ -322,13 +322,20 @@ func (r *Reader) mailboxName(s string, pattern bool) string {
 		}
 	} else {
 		d, err := decodeMUTF7(s, r.utf8q)
-		if err != nil {
-			if pattern {
-				r.fail("Invalid modified UTF-7 in pattern")
-			}
+		switch {
+		case err == nil:
+			s = d
+		case r.name == "CREATE" || r.name == "RENAME" || r.name == "SETMETADATA":
+			// A name being made must have one spelling.
 			r.fail("Invalid modified UTF-7 mailbox name")
+		case !utf8.ValidString(s):
+			r.fail("Invalid mailbox name")
+		default:
+			// A name looked up or a pattern is taken as it is, as
+			// Dovecot takes it: stored names were decoded, so it names
+			// no mailbox (SELECT answers NO, LIST nothing) unless one
+			// was made with that very spelling in UTF-8.
 		}
-		s = d
 	}
 	// Control characters, raw or encoded, have no place in a name (RFC
 	// 9051 section 5.1 lets the server refuse them).

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"reflect"
 	"strings"
 	"testing"
@@ -216,7 +217,8 @@ func TestParseErrors(t *testing.T) {
 		{"a FETCH 1 FLAGS (VANISHED)\r\n", "a", "VANISHED requires"},
 		{"a FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED)\r\n", "a", "VANISHED requires"},
 		{"a FETCH 99999999999 FLAGS\r\n", "a", "out of range"},
-		{"a SELECT &Jjo!\r\n", "a", "Invalid modified UTF-7"},
+		{"a CREATE &Jjo!\r\n", "a", "Invalid modified UTF-7"},
+		{"a RENAME INBOX &Jjo!\r\n", "a", "Invalid modified UTF-7"},
 		{"a CREATE &U,BTFw-&ZeVnLIqe-\r\n", "a", "Invalid modified UTF-7"},
 		{"a CREATE \"Tom & Jerry\"\r\n", "a", "Invalid modified UTF-7"},
 		{"a CREATE &AAA-\r\n", "a", "Invalid character in mailbox name"},
@@ -309,6 +311,33 @@ func TestSearchResDollar(t *testing.T) {
 		}
 		if !imap.IsSearchRes(get(c)) {
 			t.Errorf("%q: set is not imap.SearchRes()", in)
+		}
+	}
+}
+
+// TestInvalidUTF7LookedUp: a name that is not valid modified UTF-7 is
+// taken as it is where it is only looked up (SELECT answers NO, LIST
+// nothing, as imaptest's atoms test wants of Dovecot), and refused where
+// a mailbox would be made with it.
+func TestInvalidUTF7LookedUp(t *testing.T) {
+	for _, line := range []string{"a SELECT &Jjo!\r\n", `a LIST "" &Jjo%` + "\r\n", "a STATUS &Jjo (MESSAGES)\r\n"} {
+		r := NewReader(bufio.NewReader(strings.NewReader(line)), func() error { return nil }, Options{})
+		cmd, err := r.ReadCommand()
+		if err != nil {
+			t.Errorf("%q: %v", line, err)
+			continue
+		}
+		var name string
+		switch c := cmd.(type) {
+		case *Select:
+			name = c.Mailbox
+		case *List:
+			name = c.Patterns[0]
+		case *Status:
+			name = c.Mailbox
+		}
+		if !strings.HasPrefix(name, "&Jjo") {
+			t.Errorf("%q: name %q, want it as sent", line, name)
 		}
 	}
 }
