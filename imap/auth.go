@@ -31,7 +31,7 @@ func (s *session) capabilities() []string {
 	return append(caps,
 		"IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "CHILDREN", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "SPECIAL-USE", "CREATE-SPECIAL-USE",
-		"BINARY", "APPENDLIMIT="+strconv.FormatInt(s.srv.opts.AppendLimit, 10))
+		"BINARY", "CONDSTORE", "QRESYNC", "APPENDLIMIT="+strconv.FormatInt(s.srv.opts.AppendLimit, 10))
 }
 
 // passwordsAllowed reports whether a password may be sent: over TLS, or
@@ -144,6 +144,22 @@ func (s *session) cmdEnable(c *wire.Enable) (result, error) {
 	var on []string
 	for _, name := range c.Caps {
 		switch name {
+		case "CONDSTORE":
+			if !s.enabled.condstore {
+				on = append(on, "CONDSTORE")
+				if err := s.condStoreOn(); err != nil {
+					return result{}, err
+				}
+			}
+		case "QRESYNC":
+			// RFC 7162 3.2.3: QRESYNC implies CONDSTORE.
+			if !s.enabled.qresync {
+				s.enabled.qresync = true
+				on = append(on, "QRESYNC")
+				if err := s.condStoreOn(); err != nil {
+					return result{}, err
+				}
+			}
 		case "IMAP4REV2":
 			if !s.enabled.rev2 {
 				s.enabled.rev2 = true

@@ -257,7 +257,7 @@ func (s *session) run(cmd wire.Command) (result, error) {
 	case *wire.Fetch:
 		return result{}, s.cmdFetch(c)
 	case *wire.Store:
-		return result{}, s.cmdStore(c)
+		return s.cmdStore(c)
 	case *wire.Copy:
 		return s.cmdCopy(c)
 	}

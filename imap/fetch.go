@@ -134,6 +134,21 @@ func (s *session) cmdFetch(c *wire.Fetch) error {
 		return s.fail("fetch", err)
 	}
 	f := fetchOf(c)
+	if f.ModSeq || f.hasChangedSince {
+		if err := s.condStoreOn(); err != nil {
+			return err
+		}
+	}
+	if f.vanished {
+		// RFC 7162 3.2.6: only UID FETCH, with CHANGEDSINCE (the parser
+		// checks), once QRESYNC is on.
+		if !s.enabled.qresync {
+			return bad("VANISHED needs ENABLE QRESYNC")
+		}
+		if err := s.fetchVanished(ctx, uids, f.changedSince); err != nil {
+			return s.fail("fetch", err)
+		}
+	}
 	if !v.readOnly && f.setsSeen() {
 		// RFC 9051 6.4.5: BODY[...] (not PEEK) sets \Seen; the new flags go
 		// with the response, since this session is not told of its own
@@ -179,6 +194,9 @@ func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f
 		}
 	}
 	err := s.eachMessage(ctx, v, uids, want, func(msg *mailbox.Message, seq uint32) error {
+		if f.hasChangedSince && msg.ModSeq <= f.changedSince {
+			return nil
+		}
 		return s.writeMessage(ctx, msg, seq, f)
 	})
 	if err != nil {

@@ -16,10 +16,16 @@ import (
 type fetchItems struct {
 	imap.FetchOptions
 	RFC822, RFC822Header, RFC822Text bool
+	// CHANGEDSINCE (RFC 7162 3.1.4): only messages whose MODSEQ is
+	// above changedSince; VANISHED (3.2.6) with it.
+	changedSince    uint64
+	hasChangedSince bool
+	vanished        bool
 }
 
 func fetchOf(c *wire.Fetch) *fetchItems {
-	f := &fetchItems{FetchOptions: c.Options, RFC822: c.RFC822, RFC822Header: c.RFC822Header, RFC822Text: c.RFC822Text}
+	f := &fetchItems{FetchOptions: c.Options, RFC822: c.RFC822, RFC822Header: c.RFC822Header, RFC822Text: c.RFC822Text,
+		changedSince: c.Options.ChangedSince, hasChangedSince: c.HasChangedSince, vanished: c.Vanished}
 	f.UID = f.UID || c.UID
 	return f
 }
@@ -137,6 +143,12 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 	if f.Envelope {
 		item("ENVELOPE ")
 		writeEnvelope(w, msg.Envelope)
+	}
+	if f.ModSeq || f.hasChangedSince || s.enabled.condstore && f.Flags {
+		// RFC 7162 3.1.4: with CONDSTORE on, FLAGS come with MODSEQ.
+		item("MODSEQ (")
+		w.Number64(msg.ModSeq)
+		w.Token(")")
 	}
 	if f.BodyStructure != nil {
 		if f.BodyStructure.Extended {

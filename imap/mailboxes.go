@@ -82,6 +82,11 @@ func (s *session) setSubscribed(name string, on bool) error {
 func (s *session) cmdStatus(c *wire.Status) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	if c.Options.HighestModSeq {
+		if err := s.condStoreOn(); err != nil {
+			return err
+		}
+	}
 	f, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
 	if err != nil {
 		return s.fail("status", err)
@@ -96,10 +101,12 @@ func (s *session) cmdStatus(c *wire.Status) error {
 func (s *session) writeStatus(ctx context.Context, f mailbox.Folder, o *imap.StatusOptions) error {
 	var c mailbox.FolderCounts
 	var recent uint32
+	var hms uint64
 	// Read the folder and its totals together: UIDNEXT and MESSAGES must
 	// agree.
 	err := s.srv.svc.ReadMailbox(ctx, f.ID, nil, func(r *mailbox.Reader) error {
 		f, c = r.Folder(), r.Counts()
+		hms = r.HighestModSeq()
 		if floor, ok := s.srv.hub.recentFloor(f.ID); ok && o.NumRecent && floor < f.UIDNext {
 			var err error
 			recent, err = r.CountUIDs(floor, f.UIDNext-1)
@@ -149,6 +156,9 @@ func (s *session) writeStatus(ctx context.Context, f mailbox.Folder, o *imap.Sta
 	}
 	if o.NumRecent {
 		item("RECENT", uint64(recent))
+	}
+	if o.HighestModSeq {
+		item("HIGHESTMODSEQ", hms)
 	}
 	w.Token(")")
 	w.CRLF()

@@ -80,17 +80,23 @@ func (s *session) readErr(err error) error {
 
 // Store changes flags (RFC 9051 6.4.6) and answers with the new flags
 // unless .SILENT; other sessions hear of the change through the tracker.
-func (s *session) cmdStore(c *wire.Store) error {
+func (s *session) cmdStore(c *wire.Store) (result, error) {
+	var res result
 	v, err := s.writable()
 	if err != nil {
-		return err
+		return res, err
+	}
+	if c.HasUnchangedSince {
+		if err := s.condStoreOn(); err != nil {
+			return res, err
+		}
 	}
 	numSet, flags := c.Set, &c.Flags
 	ctx, cancel := s.ctx()
 	defer cancel()
 	uids, err := s.resolveSet(ctx, v, numSet)
 	if err != nil {
-		return s.fail("store", err)
+		return res, s.fail("store", err)
 	}
 	var op mailbox.FlagOp
 	switch flags.Op {
@@ -101,23 +107,42 @@ func (s *session) cmdStore(c *wire.Store) error {
 	default:
 		op = mailbox.FlagsReplace
 	}
+	var modified []uint32
 	s.busy.Lock()
-	err = s.srv.svc.StoreFlags(ctx, s.account.ID, v.folder.ID, uids, op, flagNames(flags.Flags), v)
+	if c.HasUnchangedSince {
+		modified, err = s.srv.svc.StoreFlagsUnchangedSince(ctx, s.account.ID, v.folder.ID, uids, op, flagNames(flags.Flags),
+			c.Options.UnchangedSince, v)
+	} else {
+		err = s.srv.svc.StoreFlags(ctx, s.account.ID, v.folder.ID, uids, op, flagNames(flags.Flags), v)
+	}
 	s.busy.Unlock()
 	if err != nil {
-		return s.fail("store", err)
+		return res, s.fail("store", err)
+	}
+	if len(modified) > 0 {
+		code, err := s.modifiedCode(ctx, modified, c.UID)
+		if err != nil {
+			return res, s.fail("store", err)
+		}
+		res.code, res.text = code, "Some messages changed since UNCHANGEDSINCE"
+		uids = uids.Without(modified)
 	}
 	// A keyword new to the folder is announced in FLAGS before a FETCH
 	// shows it (RFC 9051 7.3.5): the box has it queued for every session.
 	if err := s.pollView(false); err != nil {
-		return err
-	}
-	if flags.Silent {
-		return nil
+		return res, err
 	}
 	f := &fetchItems{}
 	f.Flags, f.UID = true, c.UID
-	return s.fetchUIDs(ctx, v, uids, f)
+	if flags.Silent {
+		if !s.enabled.condstore {
+			return res, nil
+		}
+		// RFC 7162 3.1.3: even .SILENT tells a CONDSTORE client the new
+		// MODSEQ of what it changed.
+		f.Flags, f.ModSeq = false, true
+	}
+	return res, s.fetchUIDs(ctx, v, uids, f)
 }
 
 // Expunge removes the messages with \Deleted (RFC 9051 6.4.3), or those

@@ -32,7 +32,12 @@ func (s *session) cmdSearch(c *wire.Search) error {
 		return bad("Search key not supported")
 	}
 	options := c.Return
-	data, uids, err := s.search(v, c.UID, &criteria)
+	if usesModSeq(&criteria) {
+		if err := s.condStoreOn(); err != nil {
+			return err
+		}
+	}
+	data, uids, err := s.search(v, c.UID, &criteria, options)
 	if err != nil {
 		if options != nil && options.ReturnSave {
 			v.saved = nil // RFC 5182 2.1: a failed search empties $
@@ -58,6 +63,11 @@ func (s *session) writeSearch(tag string, uid bool, o *imap.SearchOptions, data 
 		for _, n := range numbers(data.All) {
 			w.SP()
 			w.Number(n)
+		}
+		if data.ModSeq != 0 {
+			w.Token(" (MODSEQ ")
+			w.Number64(data.ModSeq)
+			w.Token(")")
 		}
 		w.CRLF()
 		return
@@ -91,6 +101,10 @@ func (s *session) writeSearch(tag string, uid bool, o *imap.SearchOptions, data 
 		w.Token(" COUNT ")
 		w.Number(data.Count)
 	}
+	if data.ModSeq != 0 {
+		w.Token(" MODSEQ ")
+		w.Number64(data.ModSeq)
+	}
 	w.CRLF()
 }
 
@@ -122,7 +136,7 @@ func numbers(set imap.NumSet) []uint32 {
 
 // search runs a search within its limits; it returns the UIDs found as
 // well, for SAVE.
-func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria) (*imap.SearchData, []mailbox.UIDRange, error) {
+func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, []mailbox.UIDRange, error) {
 	if err := searchSize(criteria).Check(); err != nil {
 		return nil, nil, s.fail("search", err)
 	}
@@ -153,7 +167,8 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria) (*i
 		// Sequence numbers are needed for SEARCH, and to leave out the
 		// messages the client has not been told of yet.
 		withSeq := !byUID || len(m.events) > 0
-		return r.Search(&c, withSeq, func(uid, seq uint32) error {
+		var minUID, maxUID uint32
+		err = r.Search(&c, withSeq, func(uid, seq uint32) error {
 			if withSeq {
 				if seq = m.toClient(seq); seq == 0 {
 					return nil
@@ -166,12 +181,17 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria) (*i
 				n = seq
 			}
 			if data.Min == 0 {
-				data.Min = n
+				data.Min, minUID = n, uid
 			}
-			data.Max = n
+			data.Max, maxUID = n, uid
 			data.Count++
 			return nil
 		})
+		if err != nil || data.Count == 0 || !usesModSeq(criteria) {
+			return err
+		}
+		data.ModSeq, err = searchModSeq(r, uids, minUID, maxUID, options)
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
@@ -236,6 +256,13 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 			out.NotFlags = append(out.NotFlags, string(f))
 		}
 	}
+	if c.ModSeq != nil {
+		uids, err := modSeqUIDs(r, c.ModSeq.ModSeq)
+		if err != nil {
+			return out, err
+		}
+		out.UIDs = append(out.UIDs, uids)
+	}
 	for _, set := range c.SeqNum {
 		uids, err := resolve(r, m, v, set, true)
 		if err != nil {
@@ -272,4 +299,22 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 		out.Or = append(out.Or, [2]mailbox.Criteria{a, b})
 	}
 	return out, nil
+}
+
+// usesModSeq reports whether a search has a MODSEQ key anywhere.
+func usesModSeq(c *imap.SearchCriteria) bool {
+	if c.ModSeq != nil {
+		return true
+	}
+	for i := range c.Not {
+		if usesModSeq(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if usesModSeq(&c.Or[i][0]) || usesModSeq(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }

@@ -22,6 +22,12 @@ var systemFlags = []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDele
 // 6.3.3). The folder selected before is closed first, even if this one
 // cannot be opened.
 func (s *session) cmdSelect(c *wire.Select) (result, error) {
+	if c.QResync != nil && !s.enabled.qresync {
+		return result{}, bad("QRESYNC needs ENABLE QRESYNC first")
+	}
+	if c.CondStore {
+		s.enabled.condstore = true
+	}
 	if s.view != nil {
 		s.closeView()
 		// RFC 9051 7.1: CLOSED tells the client that updates of the old
@@ -39,6 +45,7 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	var keywords []string
 	var counts mailbox.FolderCounts
 	var firstUnseen uint32
+	var hms uint64
 	err = s.srv.svc.ReadMailbox(ctx, f.ID, func(f mailbox.Folder, fc mailbox.FolderCounts) {
 		v = s.srv.hub.attach(f, fc.Messages, c.ReadOnly)
 	}, func(r *mailbox.Reader) error {
@@ -47,6 +54,7 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 			return err
 		}
 		f, counts = r.Folder(), r.Counts()
+		hms = r.HighestModSeq()
 		if v.recentTo != 0 {
 			if v.recentCount, err = r.CountUIDs(v.recentFrom, v.recentTo); err != nil {
 				return err
@@ -103,7 +111,15 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 		s.writeMailbox(f.Name)
 		w.CRLF()
 	}
+	if s.enabled.condstore {
+		w.StatusResponse("", wire.OK, "HIGHESTMODSEQ "+strconv.FormatUint(hms, 10), "Highest")
+	}
 	s.view = v
+	if c.QResync != nil {
+		if err := s.qresync(c.QResync); err != nil {
+			return result{}, err
+		}
+	}
 	if c.ReadOnly {
 		return result{code: "READ-ONLY", text: "EXAMINE completed"}, nil
 	}
@@ -181,7 +197,15 @@ func (s *session) pollView(allowExpunge bool) error {
 	// Dovecot sends it, EXPUNGE and then EXISTS.
 	known := v.known
 	told := known
+	// With QRESYNC, expunges are told as VANISHED UIDs (RFC 7162
+	// 3.2.10), gathered until a response needs the numbers.
+	var vanished []mailbox.UIDRange
+	writeVanished := func() {
+		s.writeVanished(normalize(vanished), false)
+		vanished = nil
+	}
 	writeExists := func() {
+		writeVanished()
 		if told != known {
 			w.Untagged()
 			w.Number(known)
@@ -210,10 +234,14 @@ loop:
 				writeExists()
 			}
 			told--
-			w.Untagged()
-			w.Number(e.n)
-			w.Token(" EXPUNGE")
-			w.CRLF()
+			if s.enabled.qresync {
+				vanished = append(vanished, mailbox.UIDRange{Start: e.uid, Stop: e.uid})
+			} else {
+				w.Untagged()
+				w.Number(e.n)
+				w.Token(" EXPUNGE")
+				w.CRLF()
+			}
 			known--
 		case eventFlags:
 			if e.origin == v {
@@ -222,15 +250,22 @@ loop:
 			if e.n > told {
 				writeExists()
 			}
+			writeVanished()
 			w.Untagged()
 			w.Number(e.n)
 			w.Token(" FETCH (UID ")
 			w.Number(e.uid)
 			w.Token(" FLAGS ")
 			w.Flags(s.withRecent(e.flags, e.uid))
+			if s.enabled.condstore {
+				w.Token(" MODSEQ (")
+				w.Number64(e.modSeq)
+				w.Token(")")
+			}
 			w.Token(")")
 			w.CRLF()
 		case eventFolderFlags:
+			writeVanished()
 			w.Untagged()
 			w.Token("FLAGS ")
 			w.Flags(e.flags)

@@ -261,17 +261,42 @@ func (s *Service) Append(ctx context.Context, account int64, name string, raw []
 // in the folder with the given id, and announces every message whose flags
 // changed, with origin.
 func (s *Service) StoreFlags(ctx context.Context, account, folder int64, set UIDSet, op FlagOp, flags []string, origin any) error {
+	_, err := s.storeFlags(ctx, account, folder, set, op, flags, nil, origin)
+	return err
+}
+
+// StoreFlagsUnchangedSince is StoreFlags that leaves alone the messages
+// whose MODSEQ is above unchangedSince, and returns their UIDs (RFC 7162
+// 3.1.3, STORE ... (UNCHANGEDSINCE n)); the test and the change are one
+// transaction.
+func (s *Service) StoreFlagsUnchangedSince(ctx context.Context, account, folder int64, set UIDSet, op FlagOp, flags []string,
+	unchangedSince uint64, origin any) (modified []uint32, err error) {
+	return s.storeFlags(ctx, account, folder, set, op, flags, &unchangedSince, origin)
+}
+
+func (s *Service) storeFlags(ctx context.Context, account, folder int64, set UIDSet, op FlagOp, flags []string,
+	unchangedSince *uint64, origin any) (modified []uint32, err error) {
 	bits, keywords, err := parseFlags(flags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(set) == 0 {
-		return nil
+		return nil, nil
 	}
-	return s.db.Write(ctx, func(tx *store.Tx) error {
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
 			return err
+		}
+		set := set
+		if unchangedSince != nil {
+			if modified, err = tx.ModifiedSince(m.ID, set, *unchangedSince); err != nil {
+				return err
+			}
+			set = set.Without(modified)
+			if len(set) == 0 {
+				return nil
+			}
 		}
 		changed, err := tx.SetFlags(m.ID, set, op, bits, keywords)
 		if err != nil {
@@ -287,6 +312,38 @@ func (s *Service) StoreFlags(ctx context.Context, account, folder int64, set UID
 		}
 		return nil
 	})
+	return modified, err
+}
+
+// Without returns the set less the UIDs in drop (ascending).
+func (s UIDSet) Without(drop []uint32) UIDSet {
+	if len(drop) == 0 {
+		return s
+	}
+	var out UIDSet
+	j := 0
+	for _, r := range s {
+		start := r.Start
+		for j < len(drop) && drop[j] < start {
+			j++
+		}
+		for j < len(drop) && drop[j] <= r.Stop {
+			if drop[j] > start {
+				out = append(out, UIDRange{Start: start, Stop: drop[j] - 1})
+			}
+			if drop[j] == r.Stop {
+				start = 0
+				j++
+				break
+			}
+			start = drop[j] + 1
+			j++
+		}
+		if start != 0 && start <= r.Stop {
+			out = append(out, UIDRange{Start: start, Stop: r.Stop})
+		}
+	}
+	return out
 }
 
 // Expunge removes the messages with \Deleted from a folder, only those

@@ -248,13 +248,13 @@ func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32,
 // packedMessages reads the small columns of many rows as one string that
 // SQLite builds: a row of database/sql costs several calls into C, which
 // would otherwise be most of the time of FETCH 1:* (FLAGS). Each line is
-// "uid flags [id modseq blob date size] keywords..."; keywords hold no
-// white space.
+// "uid flags modseq [id blob date size] keywords..."; keywords hold no
+// white space. MODSEQ comes with the flags: CONDSTORE clients get both.
 func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns) ([]MessageMeta, error) {
-	line, columns := `uid || ' ' || flags`, "uid, flags, keywords"
+	line, columns := `uid || ' ' || flags || ' ' || modseq`, "uid, flags, modseq, keywords"
 	if cols == ColumnsRow {
-		line += ` || ' ' || id || ' ' || modseq || ' ' || blob_id || ' ' || internal_date || ' ' || size`
-		columns += ", id, modseq, blob_id, internal_date, size"
+		line += ` || ' ' || id || ' ' || blob_id || ' ' || internal_date || ' ' || size`
+		columns += ", id, blob_id, internal_date, size"
 	}
 	line += ` || CASE WHEN keywords = '' THEN '' ELSE ' ' || keywords END`
 	var n int
@@ -272,7 +272,7 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 		var l string
 		l, packed, _ = strings.Cut(packed, "\n")
 		f := strings.Fields(l)
-		want := 2
+		want := 3
 		if cols == ColumnsRow {
 			want = 7
 		}
@@ -290,9 +290,9 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 			}
 			nums[i] = v
 		}
-		m.UID, m.Flags = uint32(nums[0]), int(nums[1])
+		m.UID, m.Flags, m.ModSeq = uint32(nums[0]), int(nums[1]), uint64(nums[2])
 		if cols == ColumnsRow {
-			m.ID, m.ModSeq, m.BlobID = nums[2], uint64(nums[3]), nums[4]
+			m.ID, m.BlobID = nums[3], nums[4]
 			m.InternalDate, m.Size = time.Unix(nums[5], 0), nums[6]
 		}
 		if len(f) > want {

@@ -1,0 +1,137 @@
+package imap
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// modSeqIn returns the first number after "HIGHESTMODSEQ " or "MODSEQ ("
+// in lines.
+func modSeqIn(t *testing.T, lines []string, re string) uint64 {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(strings.Join(lines, "\n"))
+	if m == nil {
+		t.Fatalf("no %s in %q", re, lines)
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
+}
+
+// TestCondStore: RFC 7162 section 3.1 through a raw connection.
+func TestCondStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := 1; i <= 3; i++ {
+		e.deliver("alice", testMessage(i))
+	}
+	// Enabled implicitly by the first command that uses it, which tells
+	// the client HIGHESTMODSEQ at once.
+	a := e.raw("alice")
+	u := a.ok("SELECT INBOX")
+	for _, l := range u {
+		if strings.Contains(l, "HIGHESTMODSEQ") {
+			t.Errorf("HIGHESTMODSEQ before CONDSTORE is on: %q", l)
+		}
+	}
+	u = a.ok("FETCH 1 (MODSEQ)")
+	hms := modSeqIn(t, u, `\[HIGHESTMODSEQ (\d+)\]`)
+	m1 := modSeqIn(t, u, `\* 1 FETCH \(MODSEQ \((\d+)\)\)`)
+	if m1 == 0 || m1 > hms {
+		t.Fatalf("MODSEQ %d, HIGHESTMODSEQ %d", m1, hms)
+	}
+	// STORE answers with MODSEQ now, higher than before.
+	u = a.ok(`STORE 2 +FLAGS (\Flagged)`)
+	m2 := modSeqIn(t, u, `\* 2 FETCH \(FLAGS \([^)]*\) MODSEQ \((\d+)\)\)`)
+	if m2 <= hms {
+		t.Errorf("STORE's MODSEQ %d not above %d", m2, hms)
+	}
+	// UNCHANGEDSINCE below message 2's MODSEQ leaves it alone.
+	u, st := a.cmd("STORE 1:2 (UNCHANGEDSINCE " + strconv.FormatUint(hms, 10) + `) +FLAGS (\Seen)`)
+	if !strings.HasPrefix(st, "OK [MODIFIED 2]") {
+		t.Errorf("UNCHANGEDSINCE: %s %q", st, u)
+	}
+	contains(t, a.ok("FETCH 2 FLAGS"), `* 2 FETCH (FLAGS (\Flagged \Recent) MODSEQ (`)
+	contains(t, a.ok("FETCH 1 FLAGS"), `* 1 FETCH (FLAGS (\Seen \Recent) MODSEQ (`)
+	// CHANGEDSINCE: only the messages changed since.
+	u = a.ok("FETCH 1:* (FLAGS) (CHANGEDSINCE " + strconv.FormatUint(hms, 10) + ")")
+	if len(u) != 2 || !strings.HasPrefix(u[0], "* 1 FETCH") || !strings.HasPrefix(u[1], "* 2 FETCH") {
+		t.Errorf("CHANGEDSINCE %d: %q", hms, u)
+	}
+	// SEARCH MODSEQ answers with the highest MODSEQ of what it found.
+	u = a.ok("SEARCH MODSEQ " + strconv.FormatUint(hms+1, 10))
+	if got := modSeqIn(t, u, `\* SEARCH 1 2 \(MODSEQ (\d+)\)`); got <= m2 {
+		t.Errorf("SEARCH MODSEQ: %q", u)
+	}
+	contains(t, a.ok("SEARCH RETURN (COUNT) MODSEQ 1"), "COUNT 3 MODSEQ ")
+	// STATUS and a later SELECT (CONDSTORE) show the new HIGHESTMODSEQ.
+	b := e.raw("alice")
+	now := modSeqIn(t, b.ok("STATUS INBOX (HIGHESTMODSEQ)"), `HIGHESTMODSEQ (\d+)\)`)
+	if now <= m2 {
+		t.Errorf("STATUS HIGHESTMODSEQ %d", now)
+	}
+	if got := modSeqIn(t, b.ok("SELECT INBOX (CONDSTORE)"), `\[HIGHESTMODSEQ (\d+)\]`); got != now {
+		t.Errorf("SELECT (CONDSTORE) HIGHESTMODSEQ %d, STATUS %d", got, now)
+	}
+	// Another session's change comes with its MODSEQ.
+	a.ok(`STORE 3 +FLAGS (\Answered)`)
+	contains(t, b.ok("NOOP"), `* 3 FETCH (UID 3 FLAGS (\Answered) MODSEQ (`)
+}
+
+// TestQResync: RFC 7162 section 3.2: a client back after changes learns
+// the expunged UIDs and the changed flags in SELECT, and VANISHED takes
+// EXPUNGE's place.
+func TestQResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := 1; i <= 4; i++ {
+		e.deliver("alice", testMessage(i))
+	}
+	a := e.raw("alice")
+	a.expect("SELECT INBOX (QRESYNC (1 1))", "BAD")
+	contains(t, a.ok("ENABLE QRESYNC"), "* ENABLED QRESYNC")
+	u := a.ok("SELECT INBOX")
+	uv := modSeqIn(t, u, `\[UIDVALIDITY (\d+)\]`)
+	hms := modSeqIn(t, u, `\[HIGHESTMODSEQ (\d+)\]`)
+	a.ok("LOGOUT")
+
+	b := e.raw("alice")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 2 +FLAGS (\Flagged)`)
+	b.ok(`STORE 3 +FLAGS (\Deleted)`)
+	b.ok("EXPUNGE")
+
+	c := e.raw("alice")
+	c.ok("ENABLE QRESYNC")
+	u = c.ok("SELECT INBOX (QRESYNC (" + strconv.FormatUint(uv, 10) + " " + strconv.FormatUint(hms, 10) + " 1:4))")
+	contains(t, u, "* VANISHED (EARLIER) 3")
+	contains(t, u, `* 2 FETCH (UID 2 FLAGS (\Flagged) MODSEQ (`)
+	for _, l := range u {
+		if strings.HasPrefix(l, "* 1 FETCH") || strings.HasPrefix(l, "* 3 FETCH") {
+			t.Errorf("unchanged message reported: %q", l)
+		}
+	}
+	// A wrong UIDVALIDITY: nothing to resynchronise.
+	d := e.raw("alice")
+	d.ok("ENABLE QRESYNC")
+	u = d.ok("SELECT INBOX (QRESYNC (" + strconv.FormatUint(uv+1, 10) + " " + strconv.FormatUint(hms, 10) + "))")
+	if strings.Contains(strings.Join(u, "\n"), "VANISHED") {
+		t.Errorf("VANISHED with another UIDVALIDITY: %q", u)
+	}
+	// UID FETCH ... (CHANGEDSINCE ... VANISHED).
+	u = c.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE " + strconv.FormatUint(hms, 10) + " VANISHED)")
+	contains(t, u, "* VANISHED (EARLIER) 3")
+	// Expunges by others come as VANISHED, with the UID.
+	b.ok(`STORE 1 +FLAGS (\Deleted)`)
+	b.ok("EXPUNGE")
+	u = c.ok("NOOP")
+	contains(t, u, "* VANISHED 1")
+	for _, l := range u {
+		if strings.HasSuffix(l, "EXPUNGE") {
+			t.Errorf("EXPUNGE to a QRESYNC client: %q", l)
+		}
+	}
+	// SELECT of another folder says CLOSED first.
+	contains(t, c.ok("SELECT INBOX"), "* OK [CLOSED]")
+}
