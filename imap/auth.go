@@ -31,7 +31,8 @@ func (s *session) capabilities() []string {
 	return append(caps,
 		"IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "CHILDREN", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "SPECIAL-USE", "CREATE-SPECIAL-USE",
-		"BINARY", "CONDSTORE", "QRESYNC", "APPENDLIMIT="+strconv.FormatInt(s.srv.opts.AppendLimit, 10))
+		"BINARY", "CONDSTORE", "QRESYNC", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE", "COMPRESS=DEFLATE",
+		"APPENDLIMIT="+strconv.FormatInt(s.srv.opts.AppendLimit, 10))
 }
 
 // passwordsAllowed reports whether a password may be sent: over TLS, or

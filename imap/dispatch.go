@@ -260,6 +260,18 @@ func (s *session) run(cmd wire.Command) (result, error) {
 		return s.cmdStore(c)
 	case *wire.Copy:
 		return s.cmdCopy(c)
+	case *wire.Unauthenticate:
+		return s.cmdUnauthenticate()
+	case *wire.GetQuotaRoot:
+		return s.cmdGetQuotaRoot(c)
+	case *wire.GetQuota:
+		return s.cmdGetQuota(c)
+	case *wire.SetQuota:
+		// RFC 9208 4.1.3: without QUOTASET the limits are the operator's
+		// (pillarbox user quota).
+		return result{}, no(imap.ResponseCodeNoPerm, "Quotas are set by the administrator")
+	case *wire.Compress:
+		return s.cmdCompress(c)
 	}
 	return result{}, bad("Command not supported: " + strings.ToUpper(cmd.CommandName()))
 }

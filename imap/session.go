@@ -43,6 +43,7 @@ type session struct {
 	stopTracking func()
 	view         *view // the selected mailbox, nil if none
 	enabled      enabled
+	compressed   bool // COMPRESS=DEFLATE is on
 	// after, if set, runs once the tagged response of the command that set
 	// it is sent (STARTTLS's handshake).
 	after func() error
