@@ -1,0 +1,202 @@
+package sortthread
+
+import (
+	"mime"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/charset"
+)
+
+// BaseSubject extracts the base subject of a raw Subject header value as RFC
+// 5256 section 2.1 defines it, and tells whether the message counts as a reply
+// or forward: the extraction removed a subj-refwd ("Re:", "Fwd:", "Fw[x]:"),
+// a "(fwd)" trailer or a "[fwd: ...]" wrapping (RFC 5256 section 3,
+// REFERENCES step 5).
+//
+// Encoded words are decoded with the charsets go-message knows; a word in a
+// charset it does not know is left as it stands, as is any byte that is not
+// UTF-8. The result keeps its case: compare it with CollationKey.
+func BaseSubject(raw string) (base string, replyOrForward bool) {
+	s := normalizeSubject(decodeWords(raw))
+	for {
+		// (2) Remove subj-trailers: "(fwd)" and WSP, from the end.
+		for {
+			if n := len(s); n > 0 && s[n-1] == ' ' {
+				s = s[:n-1]
+			} else if n >= 5 && strings.EqualFold(s[n-5:], "(fwd)") {
+				s = s[:n-5]
+				replyOrForward = true
+			} else {
+				break
+			}
+		}
+		// (3)-(5) Remove subj-leaders and leading subj-blobs until
+		// neither matches.
+		for {
+			changed := false
+			for {
+				if len(s) > 0 && s[0] == ' ' {
+					s = s[1:]
+				} else if n := matchRefwdLeader(s); n > 0 {
+					s = s[n:]
+					replyOrForward = true
+				} else {
+					break
+				}
+				changed = true
+			}
+			// (4) A blob goes only if a non-empty subj-base is left.
+			if n := matchBlob(s); n > 0 && hasNonWSP(s[n:]) {
+				s = s[n:]
+				changed = true
+			}
+			if !changed {
+				break
+			}
+		}
+		// (6) "[fwd:" subject "]": unwrap and start again from (2).
+		if len(s) >= 6 && strings.EqualFold(s[:5], "[fwd:") && s[len(s)-1] == ']' {
+			s = s[5 : len(s)-1]
+			replyOrForward = true
+			continue
+		}
+		return s, replyOrForward
+	}
+}
+
+// decodeWords turns RFC 2047 encoded words into UTF-8. A Subject that does
+// not decode (an unknown charset) is kept raw: sorting it by its bytes is
+// better than refusing the whole SORT.
+func decodeWords(raw string) string {
+	if !strings.Contains(raw, "=?") {
+		return raw
+	}
+	dec := mime.WordDecoder{CharsetReader: charset.Reader}
+	s, err := dec.DecodeHeader(raw)
+	if err != nil {
+		return raw
+	}
+	return s
+}
+
+// normalizeSubject is step (1) after decoding: line breaks of folding go, tabs
+// become spaces and runs of spaces become one.
+func normalizeSubject(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\t' || c == '\r' || c == '\n' || (c == ' ' && i+1 < len(s) && s[i+1] == ' ') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '\r', '\n':
+			// A continuation: the WSP that follows stays.
+			continue
+		case '\t', ' ':
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// matchBlob returns the length of the subj-blob ("[" *BLOBCHAR "]" *WSP) at
+// the start of s, or 0.
+func matchBlob(s string) int {
+	if len(s) == 0 || s[0] != '[' {
+		return 0
+	}
+	end := strings.IndexAny(s[1:], "[]")
+	if end < 0 || s[1+end] != ']' {
+		return 0
+	}
+	n := end + 2
+	for n < len(s) && s[n] == ' ' {
+		n++
+	}
+	return n
+}
+
+// matchRefwdLeader returns the length of the subj-leader "*subj-blob
+// subj-refwd" at the start of s, or 0. subj-refwd is ("re" / ("fw" ["d"]))
+// *WSP [subj-blob] ":".
+func matchRefwdLeader(s string) int {
+	n := 0
+	for {
+		b := matchBlob(s[n:])
+		if b == 0 {
+			break
+		}
+		n += b
+	}
+	rest := s[n:]
+	switch {
+	case hasPrefixFold(rest, "re"):
+		n += 2
+	case hasPrefixFold(rest, "fwd"):
+		n += 3
+	case hasPrefixFold(rest, "fw"):
+		n += 2
+	default:
+		return 0
+	}
+	for n < len(s) && s[n] == ' ' {
+		n++
+	}
+	n += matchBlob(s[n:])
+	if n < len(s) && s[n] == ':' {
+		return n + 1
+	}
+	return 0
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// hasNonWSP tells whether s holds a subj-base: at least one character that is
+// not white space (the only WSP left after step 1 is ' ').
+func hasNonWSP(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' {
+			return true
+		}
+	}
+	return false
+}
+
+// CollationKey maps s so that comparing keys byte by byte orders strings as
+// the i;unicode-casemap collation does (RFC 5051), without its decomposition
+// step: every character goes to its title case.
+func CollationKey(s string) string {
+	lower := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.Map(unicode.ToTitle, s)
+		}
+		lower = lower || ('a' <= c && c <= 'z')
+	}
+	if lower {
+		// ASCII only: title case and upper case agree.
+		return strings.ToUpper(s)
+	}
+	return s
+}

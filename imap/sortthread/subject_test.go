@@ -1,0 +1,118 @@
+package sortthread
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestBaseSubject(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw   string
+		base  string
+		reply bool
+	}{
+		{"", "", false},
+		{"foo", "foo", false},
+		{"  foo  bar  ", "foo bar", false},
+		{"Re: foo", "foo", true},
+		{"re: Re: RE: foo", "foo", true},
+		{"Re:Re:foo", "foo", true},
+		{"Fwd: foo", "foo", true},
+		{"Fw: foo", "foo", true},
+		{"FWD  : foo", "foo", true},   // *WSP before the colon
+		{"Re[2]: foo", "foo", true},   // a subj-blob inside subj-refwd
+		{"Re [2] : foo", "foo", true}, // WSP around it
+		{"[list] Re: foo", "foo", true},
+		{"[list][x] Re: foo", "foo", true},
+		{"[list] foo", "foo", false},
+		{"Re: [list] foo", "foo", true},
+		{"[list]", "[list]", false},        // (4): removing it would leave no subj-base
+		{"[a] [b]", "[b]", false},          // the last blob is the subj-base
+		{"[a] Re:", "", true},              // a whole leader
+		{"foo (fwd)", "foo", true},         // subj-trailer
+		{"foo (FWD) (fwd)  ", "foo", true}, // repeated
+		{"foo(fwd)", "foo", true},
+		{"[fwd: foo]", "foo", true},
+		{"[Fwd: Re: foo]", "foo", true},
+		{"Re: [fwd: [list] Re: foo (fwd)]", "foo", true},
+		{"[fwd: [fwd: foo]]", "foo", true},
+		{"[fwd:]", "", true},
+		{"Review: foo", "Review: foo", false}, // "re" must be followed by *WSP [blob] ":"
+		{"Re foo", "Re foo", false},
+		{"Re: ", "", true},
+		{"R: I: foo", "R: I: foo", false}, // other languages' prefixes are not in the RFC
+		{"AW: foo", "AW: foo", false},
+		{"Re: long\r\n\tsubject  here", "long subject here", true}, // folding, tabs, runs of spaces
+		{"foo [bar]", "foo [bar]", false},
+		{"[unclosed Re: foo", "[unclosed Re: foo", false},
+		{"=?UTF-8?Q?Re:_caf=C3=A9?=", "café", true},
+		{"=?ISO-8859-1?Q?Gr=FC=DFe?= (fwd)", "Grüße", true},
+		{"=?UTF-8?B?W2xpc3RdIFJlOiBmb28=?=", "foo", true}, // "[list] Re: foo", base64
+		{"=?utf-8?q?a?= =?utf-8?q?b?=", "ab", false},       // white space between encoded words goes
+		{"=?x-no-such-charset?Q?abc?=", "=?x-no-such-charset?Q?abc?=", false},
+	}
+	for _, tt := range tests {
+		base, reply := BaseSubject(tt.raw)
+		if base != tt.base || reply != tt.reply {
+			t.Errorf("BaseSubject(%q) = %q, %v; want %q, %v", tt.raw, base, reply, tt.base, tt.reply)
+		}
+	}
+}
+
+func TestBaseSubjectISO2022JP(t *testing.T) {
+	t.Parallel()
+	// The Subject of the corpus's japanese.txt, split over two encoded words.
+	raw := "=?ISO-2022-JP?B?GyRCRnxLXDhsJWEhPCVrJUYlOSVIGyhCICh0ZXN0aW5nIEph?=\r\n =?ISO-2022-JP?B?cGFuZXNlIGVtYWlscyk=?="
+	base, reply := BaseSubject(raw)
+	if want := "日本語メールテスト (testing Japanese emails)"; base != want || reply {
+		t.Errorf("BaseSubject = %q, %v; want %q, false", base, reply, want)
+	}
+}
+
+func TestCollationKey(t *testing.T) {
+	t.Parallel()
+	equal := [][2]string{
+		{"abc", "ABC"},
+		{"Foo Bar", "fOO bAR"},
+		{"café", "CAFÉ"},
+		{"ǆ", "ǅ"}, // title case, not upper case, is the common form
+		{"", ""},
+	}
+	for _, p := range equal {
+		if a, b := CollationKey(p[0]), CollationKey(p[1]); a != b {
+			t.Errorf("CollationKey(%q) = %q, CollationKey(%q) = %q; want equal", p[0], a, p[1], b)
+		}
+	}
+	less := [][2]string{
+		{"a", "B"},
+		{"B", "c"},
+		{"", "a"},
+		{"z", "é"}, // octet order of the mapped UTF-8
+	}
+	for _, p := range less {
+		if a, b := CollationKey(p[0]), CollationKey(p[1]); a >= b {
+			t.Errorf("CollationKey(%q) = %q not before CollationKey(%q) = %q", p[0], a, p[1], b)
+		}
+	}
+}
+
+func FuzzBaseSubject(f *testing.F) {
+	for _, s := range []string{"Re: foo", "[a] [b]", "[fwd: Re: x (fwd)]", "Re[2]: [l] Fw: y", "=?UTF-8?Q?Re:_caf=C3=A9?=", "\t\r\n  "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		base, _ := BaseSubject(raw)
+		if strings.HasPrefix(base, " ") || strings.HasSuffix(base, " ") || strings.Contains(base, "  ") || strings.ContainsAny(base, "\t\r\n") {
+			t.Fatalf("BaseSubject(%q) = %q: white space left", raw, base)
+		}
+		if strings.Contains(base, "=?") {
+			return // decoding again could find new encoded words
+		}
+		// The base subject of a base subject is itself, and not a reply.
+		again, reply := BaseSubject(base)
+		if again != base || reply {
+			t.Fatalf("BaseSubject(%q) = %q, but BaseSubject of that = %q, %v", raw, base, again, reply)
+		}
+	})
+}
