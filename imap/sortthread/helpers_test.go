@@ -142,3 +142,5 @@ func (p *threadParser) list() (*Node, error) {
 		}
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

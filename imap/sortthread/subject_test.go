@@ -49,7 +49,7 @@ func TestBaseSubject(t *testing.T) {
 		{"=?UTF-8?Q?Re:_caf=C3=A9?=", "café", true},
 		{"=?ISO-8859-1?Q?Gr=FC=DFe?= (fwd)", "Grüße", true},
 		{"=?UTF-8?B?W2xpc3RdIFJlOiBmb28=?=", "foo", true}, // "[list] Re: foo", base64
-		{"=?utf-8?q?a?= =?utf-8?q?b?=", "ab", false},       // white space between encoded words goes
+		{"=?utf-8?q?a?= =?utf-8?q?b?=", "ab", false},      // white space between encoded words goes
 		{"=?x-no-such-charset?Q?abc?=", "=?x-no-such-charset?Q?abc?=", false},
 	}
 	for _, tt := range tests {
