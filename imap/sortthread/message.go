@@ -125,7 +125,18 @@ func skipQuoted(s string, i int) int {
 // The id is compared byte for byte afterwards (RFC 5256 section 3 compares
 // Message IDs exactly).
 func cleanMsgID(raw string) (string, bool) {
-	if strings.ContainsAny(raw, " \t\r\n") {
+	at, space := -1, false
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case ' ', '\t', '\r', '\n':
+			space = true
+		case '<', '(':
+			return "", false
+		case '@':
+			at = i
+		}
+	}
+	if space {
 		raw = strings.Map(func(r rune) rune {
 			switch r {
 			case ' ', '\t', '\r', '\n':
@@ -133,9 +144,9 @@ func cleanMsgID(raw string) (string, bool) {
 			}
 			return r
 		}, raw)
+		at = strings.LastIndexByte(raw, '@')
 	}
-	at := strings.LastIndexByte(raw, '@')
-	if at <= 0 || at == len(raw)-1 || strings.ContainsAny(raw, "<(") {
+	if at <= 0 || at == len(raw)-1 {
 		return "", false
 	}
 	return raw, true

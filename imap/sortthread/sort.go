@@ -66,13 +66,16 @@ func Sort(msgs []Message, criteria []Criterion) ([]int, error) {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		for _, col := range cols {
-			if c := col.compare(a, b); c != 0 {
+	slices.SortFunc(order, func(a, b int) int {
+		for i := range cols {
+			if c := cols[i].compare(a, b); c != 0 {
 				return c
 			}
 		}
-		return cmp.Compare(msgs[a].Seq, msgs[b].Seq)
+		if c := cmp.Compare(msgs[a].Seq, msgs[b].Seq); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
 	})
 	return order, nil
 }
