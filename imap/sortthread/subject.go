@@ -190,7 +190,7 @@ func CollationKey(s string) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= utf8.RuneSelf {
-			return strings.Map(unicode.ToTitle, s)
+			return titleCase(s)
 		}
 		lower = lower || ('a' <= c && c <= 'z')
 	}
@@ -199,4 +199,21 @@ func CollationKey(s string) string {
 		return strings.ToUpper(s)
 	}
 	return s
+}
+
+// titleCase maps every character of s to its title case. Bytes that are not
+// UTF-8 (a raw 8-bit header in an unknown charset) are kept as they are, so
+// that such subjects still sort apart instead of all becoming U+FFFD.
+func titleCase(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[i])
+		} else {
+			b = utf8.AppendRune(b, unicode.ToTitle(r))
+		}
+		i += size
+	}
+	return string(b)
 }

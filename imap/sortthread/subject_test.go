@@ -78,6 +78,7 @@ func TestCollationKey(t *testing.T) {
 		{"café", "CAFÉ"},
 		{"ǆ", "ǅ"}, // title case, not upper case, is the common form
 		{"", ""},
+		{"gr\xfc\xdfe", "GR\xfc\xdfE"}, // Latin-1 bytes, not UTF-8: kept
 	}
 	for _, p := range equal {
 		if a, b := CollationKey(p[0]), CollationKey(p[1]); a != b {
@@ -89,6 +90,7 @@ func TestCollationKey(t *testing.T) {
 		{"B", "c"},
 		{"", "a"},
 		{"z", "é"}, // octet order of the mapped UTF-8
+		{"a\xe9", "a\xfc"},
 	}
 	for _, p := range less {
 		if a, b := CollationKey(p[0]), CollationKey(p[1]); a >= b {

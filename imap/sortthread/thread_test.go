@@ -261,3 +261,45 @@ func TestReferencesDeepChain(t *testing.T) {
 		t.Errorf("THREAD REFERENCES of a %d-deep chain: got %.60s..., want %.60s...", n, got, want)
 	}
 }
+
+// TestReferencesDeepComb threads a chain in which every message also has a
+// leaf reply, so that the output nests as deep as the chain is long.
+func TestReferencesDeepComb(t *testing.T) {
+	t.Parallel()
+	const depth = 30000
+	var msgs []Message
+	var want strings.Builder
+	for i := 0; i < depth; i++ {
+		spine := len(msgs)
+		msgs = append(msgs, Message{Seq: uint32(spine + 1), Date: at(2 * i), Subject: "comb",
+			MessageID: "<s" + itoa(i) + "@test>"})
+		if i > 0 {
+			msgs[spine].InReplyTo = "<s" + itoa(i-1) + "@test>"
+			// The leaf, dated after the next spine message, sorts after it.
+			msgs = append(msgs, Message{Seq: uint32(spine + 2), Date: at(2*i + 3), Subject: "Re: comb",
+				InReplyTo: "<s" + itoa(i-1) + "@test>"})
+		}
+	}
+	threads := References(msgs)
+	checkTree(t, len(msgs), threads)
+	// Spine i has sequence number 2i (1 for the first), the leaf reply to
+	// spine i has 2i+3, and sorts after spine i+1: "(1 (2 (4 ...)(5))(3))".
+	spine := func(i int) string {
+		if i == 0 {
+			return "1"
+		}
+		return itoa(2 * i)
+	}
+	want.WriteString("(")
+	for i := 0; i < depth-1; i++ {
+		want.WriteString(spine(i) + " (")
+	}
+	want.WriteString(spine(depth - 1))
+	for i := depth - 2; i >= 0; i-- {
+		want.WriteString(")(" + itoa(2*i+3) + ")")
+	}
+	want.WriteString(")")
+	if got := threadString(msgs, threads); got != want.String() {
+		t.Errorf("comb of depth %d: got %.80s..., want %.80s...", depth, got, want.String())
+	}
+}
