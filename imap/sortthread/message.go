@@ -80,7 +80,8 @@ func nextMsgID(s string) (id, rest string, ok bool) {
 			if id, ok := cleanMsgID(raw); ok {
 				return id, rest, true
 			}
-			i += end + 1
+			// Not an id: look again from the next character, so that
+			// "<broken <id@host>" still yields id@host.
 		}
 	}
 	return "", "", false

@@ -127,20 +127,24 @@ func References(msgs []Message) []*Node {
 				l.link(parent, child)
 			}
 		}
-		// 1.B: the last reference is the parent of this message, replacing
-		// a parent that a truncated References elsewhere gave it. A link
-		// that would close a loop is not made, and then the old parent
-		// stays; no reference at all leaves the message without a parent.
+		// 1.B: the last reference is the parent of this message. A parent
+		// that a truncated References elsewhere gave it is broken off
+		// first, and then the new link is not made if it would close a
+		// loop, which leaves the message without a parent (the RFC's
+		// order of the two sentences, and Dovecot's). No reference at all
+		// leaves it without a parent too.
 		if len(refs) == 0 {
 			l.unlink(self)
 			continue
 		}
 		parent := l.lookup(refs[len(refs)-1])
-		if l.nodes[self].parent == parent || l.descends(parent, self) {
+		if l.nodes[self].parent == parent {
 			continue
 		}
 		l.unlink(self)
-		l.link(parent, self)
+		if !l.descends(parent, self) {
+			l.link(parent, self)
+		}
 	}
 
 	// Steps 2 and 3: the containers without a parent are the root's

@@ -101,7 +101,16 @@ func TestReferences(t *testing.T) {
 			{Seq: 1, Date: at(0), Subject: "a"}, {Seq: 2, Date: at(1), Subject: "b", MessageID: "not-an-id"},
 			tm(3, 2, "c", "c", ""),
 		}, "(1)(2)(3)"},
-		{"a reference to itself", []Message{tm(1, 0, "a", "a", "a"), tm(2, 1, "b", "b", "a b")}, "(1 2)"},
+		// 2's last reference is itself: 1.B breaks the link from a that
+		// 1.A made, and makes no link to itself.
+		{"a reference to itself", []Message{tm(1, 0, "a", "a", "a"), tm(2, 1, "b", "b", "a b")}, "(1)(2)"},
+		// 1.A of message 1 makes 4 -> 8 (message 2) -> 2 (itself) -> 10;
+		// its 1.B drops the parent 8 and cannot link 10, its own child.
+		// Message 2's 1.A then hangs 1 under dummy 1 and 6 under 1, and
+		// its 1.B moves 2 from 4 to 6: "(1 2)", as Dovecot answers.
+		{"1.B breaks the old parent even when the new link would loop", []Message{
+			tm(1, 0, "x", "2", "4 8 2 10"), tm(2, 1, "y", "8", "1 1 2 6"),
+		}, "(1 2)"},
 		{"a reference loop", []Message{
 			tm(1, 0, "a", "a", "b"), tm(2, 1, "b", "b", "a"),
 		}, "(2 1)"},
