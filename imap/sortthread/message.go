@@ -80,8 +80,9 @@ func nextMsgID(s string) (id, rest string, ok bool) {
 			if id, ok := cleanMsgID(raw); ok {
 				return id, rest, true
 			}
-			// Not an id: look again from the next character, so that
-			// "<broken <id@host>" still yields id@host.
+			// Not an id: skip all of it, as Dovecot does, so that
+			// "<broken <id@host>" yields nothing.
+			i += end + 1
 		}
 	}
 	return "", "", false

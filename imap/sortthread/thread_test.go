@@ -1,6 +1,7 @@
 package sortthread
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -310,5 +311,35 @@ func TestReferencesDeepComb(t *testing.T) {
 	want.WriteString(")")
 	if got := threadString(msgs, threads); got != want.String() {
 		t.Errorf("comb of depth %d: got %.80s..., want %.80s...", depth, got, want.String())
+	}
+}
+
+// TestMsgIDScan pins how ids are picked out of References and In-Reply-To:
+// comments and quoted strings are skipped (RFC 5322 CFWS), an id needs an
+// '@', and a '<' that opens no valid id is skipped up to its '>', as
+// Dovecot does.
+func TestMsgIDScan(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		refs, irt string
+		want      []string
+	}{
+		{"<a@x> <b@x>", "", []string{"a@x", "b@x"}},
+		{"<a@x>\r\n\t<b\r\n @x>", "", []string{"a@x", "b@x"}}, // folding, even inside
+		{"(old <c@x>) <a@x>", "", []string{"a@x"}},
+		{"(nested (<c@x>) \\) <d@x>) <a@x>", "", []string{"a@x"}},
+		{`"<q@x>" <a@x>`, "", []string{"a@x"}},
+		{"<broken <a@x> <b@x>", "", []string{"b@x"}},
+		{"<no-at> <@x> <a@> <a@x>", "", []string{"a@x"}},
+		{"<unclosed@x", "<a@x>", []string{"a@x"}}, // no valid id in References: In-Reply-To
+		{"", `Your message of "Mon, 2 Mar" <a@x> <b@x>`, []string{"a@x"}},
+		{"", "(Joe <j@x>) <a@x>", []string{"a@x"}},
+		{"", "", nil},
+	}
+	for _, tt := range tests {
+		m := Message{References: tt.refs, InReplyTo: tt.irt}
+		if got := m.references(nil); !slices.Equal(got, tt.want) {
+			t.Errorf("References %q, In-Reply-To %q: %q, want %q", tt.refs, tt.irt, got, tt.want)
+		}
 	}
 }
