@@ -33,7 +33,7 @@ func AppendOrderedSet(dst []byte, nums []uint32) []byte {
 // 4.4, generalised by RFC 9394 section 3): 1-based positions in the result
 // in sort order, both positive, or both negative to count from
 // the end (-1 is the last result, "-1:-10" asks for the last ten). Either
-// bound may come first; AppendESortData echoes them as given.
+// bound may come first.
 type PartialRange struct {
 	First, Last int32
 }
@@ -107,10 +107,17 @@ func AppendESortData(dst []byte, nums []uint32, ret ESortReturn) []byte {
 	}
 	if p := ret.Partial; p != nil {
 		item("PARTIAL")
+		// The range comes back with its smaller magnitude first, "4:2"
+		// as "2:4" (Dovecot does the same; imaptest's sort-partial
+		// expects it).
+		a, b := p.First, p.Last
+		if abs(a) > abs(b) {
+			a, b = b, a
+		}
 		dst = append(dst, '(')
-		dst = strconv.AppendInt(dst, int64(p.First), 10)
+		dst = strconv.AppendInt(dst, int64(a), 10)
 		dst = append(dst, ':')
-		dst = strconv.AppendInt(dst, int64(p.Last), 10)
+		dst = strconv.AppendInt(dst, int64(b), 10)
 		dst = append(dst, ' ')
 		if part := p.Slice(nums); len(part) > 0 {
 			dst = AppendOrderedSet(dst, part)
@@ -120,4 +127,11 @@ func AppendESortData(dst []byte, nums []uint32, ret ESortReturn) []byte {
 		dst = append(dst, ')')
 	}
 	return dst
+}
+
+func abs(v int32) int64 {
+	if v < 0 {
+		return -int64(v)
+	}
+	return int64(v)
 }

@@ -66,6 +66,8 @@ func TestAppendESortData(t *testing.T) {
 		{sorted, ESortReturn{Partial: &PartialRange{2, 3}}, "PARTIAL (2:3 3:4)"},
 		{sorted, ESortReturn{Count: true, Partial: &PartialRange{-1, -2}}, "COUNT 5 PARTIAL (-1:-2 1:2)"},
 		{sorted, ESortReturn{Partial: &PartialRange{10, 20}}, "PARTIAL (10:20 NIL)"},
+		{sorted, ESortReturn{Partial: &PartialRange{3, 2}}, "PARTIAL (2:3 3:4)"},     // echoed smaller first
+		{sorted, ESortReturn{Partial: &PartialRange{-2, -1}}, "PARTIAL (-1:-2 1:2)"}, // smaller magnitude first
 		{nil, ESortReturn{Min: true, Max: true, All: true, Count: true}, "COUNT 0"},
 		{nil, ESortReturn{}, ""},
 		{nil, ESortReturn{Partial: &PartialRange{1, 10}}, "PARTIAL (1:10 NIL)"},
