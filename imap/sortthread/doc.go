@@ -9,8 +9,8 @@
 // so one call may run per session concurrently.
 //
 // Strings are compared the way RFC 5256 section 3 asks for the default
-// collation: i;unicode-casemap (RFC 5051), approximated by mapping every
-// character to its Unicode title case and comparing the resulting UTF-8
-// octets. The canonical decomposition step of RFC 5051 is not applied, so a
-// precomposed "é" and "e" followed by U+0301 compare as different strings.
+// collation, i;unicode-casemap (RFC 5051): every character mapped to its
+// Unicode title case, the result put in canonical decomposition (NFD), and
+// the UTF-8 octets compared. Title case comes from Go's simple case tables,
+// so "ß" stays itself rather than becoming "Ss".
 package sortthread

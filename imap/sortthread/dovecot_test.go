@@ -22,7 +22,9 @@ import (
 // Known differences, left out of the generated mailboxes: Dovecot takes a
 // msg-id from inside a comment in References ("(<a@b>)") and takes
 // "<junk <a@b>" as the id "junk<a@b"; this package skips both. Dates before
-// 1970 are out of Dovecot's range.
+// 1970 are out of Dovecot's range. Dovecot's casemap folds FULLWIDTH LATIN
+// CAPITAL A to "A" (a compatibility mapping, not in RFC 5051), does not
+// decompose ANGSTROM SIGN, and decomposes U+1F88 one level only.
 func TestDovecotDifferential(t *testing.T) {
 	if os.Getenv("SORTTHREAD_DOVECOT") != "1" {
 		t.Skip("set SORTTHREAD_DOVECOT=1 to compare with Dovecot")
@@ -47,6 +49,25 @@ func TestDovecotDifferential(t *testing.T) {
 	})
 	t.Run("synthetic", func(t *testing.T) {
 		msgs := synthetic(2000)
+		dv.compare(t, msgs, renderAll(msgs))
+	})
+	t.Run("unicode", func(t *testing.T) {
+		// Subjects and display names that i;unicode-casemap folds: case,
+		// canonical decomposition, final sigma, title-case digraphs, the
+		// Kelvin sign, a Latin-1 word and characters that fold to nothing.
+		subjects := []string{
+			"=?UTF-8?Q?e=CC=81t=C3=A9?=", "=?UTF-8?Q?=C3=A9t=C3=A9?=", "=?UTF-8?Q?=C3=89T=C3=89?=", "etz",
+			"=?UTF-8?Q?stra=C3=9Fe?=", "STRASSE", "strasse", "=?UTF-8?Q?=C7=86a?=", "=?UTF-8?Q?=C7=85b?=",
+			"=?UTF-8?Q?=C7=84c?=", "=?UTF-8?Q?=CF=83=CF=82?=", "=?UTF-8?Q?=CE=A3=CE=A3?=", "=?UTF-8?Q?=C4=B0x?=",
+			"ix", "Ix", "fi", "FI", "=?UTF-8?Q?=E2=84=AA?=", "k", "=?UTF-8?Q?=C3=A5?=", "=?UTF-8?Q?a=CC=8A?=",
+			"a", "z", "=?UTF-8?Q?=F0=9F=98=80?=", "=?ISO-8859-1?Q?caf=E9?=", "=?UTF-8?Q?caf=C3=A9?=",
+			"=?UTF-8?Q?=C3=98l?=", "=?UTF-8?Q?=C3=BCber?=", "Uber", "=?UTF-8?Q?=C3=9Cbel?=",
+		}
+		var msgs []Message
+		for i, s := range subjects {
+			msgs = append(msgs, Message{Seq: uint32(i + 1), UID: uint32(i + 1), Date: at(i), InternalDate: at(i),
+				Subject: s, From: Address{Name: decodeWords(s), Mailbox: "u", Host: "h"}})
+		}
 		dv.compare(t, msgs, renderAll(msgs))
 	})
 	t.Run("random", func(t *testing.T) {

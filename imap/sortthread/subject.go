@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
+	"golang.org/x/text/unicode/norm"
 )
 
 // BaseSubject extracts the base subject of a raw Subject header value as RFC
@@ -183,14 +184,16 @@ func hasNonWSP(s string) bool {
 }
 
 // CollationKey maps s so that comparing keys byte by byte orders strings as
-// the i;unicode-casemap collation does (RFC 5051), without its decomposition
-// step: every character goes to its title case.
+// the i;unicode-casemap collation does (RFC 5051 section 2): every character
+// goes to its title case (simple mappings, as Go's unicode tables have them),
+// then the string to its canonical decomposition (NFD), so that "É" and
+// "e" followed by U+0301 are equal and sort among the E's.
 func CollationKey(s string) string {
 	lower := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= utf8.RuneSelf {
-			return titleCase(s)
+			return norm.NFD.String(titleCase(s))
 		}
 		lower = lower || ('a' <= c && c <= 'z')
 	}

@@ -76,7 +76,10 @@ func TestCollationKey(t *testing.T) {
 		{"abc", "ABC"},
 		{"Foo Bar", "fOO bAR"},
 		{"café", "CAFÉ"},
-		{"ǆ", "ǅ"}, // title case, not upper case, is the common form
+		{"ǆ", "ǅ"},                 // title case, not upper case, is the common form
+		{"été", "E\u0301TE\u0301"}, // canonical decomposition (RFC 5051)
+		{"Å", "\u212b"},            // ANGSTROM SIGN decomposes to Å, then A and U+030A
+		{"\u1f80", "\u1f88"},       // title case, then full decomposition
 		{"", ""},
 		{"gr\xfc\xdfe", "GR\xfc\xdfE"}, // Latin-1 bytes, not UTF-8: kept
 	}
@@ -89,7 +92,10 @@ func TestCollationKey(t *testing.T) {
 		{"a", "B"},
 		{"B", "c"},
 		{"", "a"},
-		{"z", "é"}, // octet order of the mapped UTF-8
+		{"é", "z"}, // É decomposes to E and U+0301, so it sorts among the E's
+		{"Émile", "Zoe"},
+		{"etz", "été"}, // U+0301 (CC 81) after T
+		{"z", "ø"},     // Ø has no decomposition: octet order of the UTF-8
 		{"a\xe9", "a\xfc"},
 	}
 	for _, p := range less {
