@@ -2,6 +2,7 @@ package sortthread_test
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -28,10 +29,12 @@ func Example() {
 		panic(err)
 	}
 	uids := make([]uint32, len(order))
+	line := []byte("* SORT")
 	for i, o := range order {
 		uids[i] = msgs[o].UID
+		line = strconv.AppendUint(append(line, ' '), uint64(uids[i]), 10)
 	}
-	fmt.Println("* SORT", uids)
+	fmt.Println(string(line))
 
 	// UID SORT RETURN (MIN COUNT ALL) (DISPLAYFROM) UTF-8 ALL
 	data := sortthread.AppendESortData(nil, uids, sortthread.ESortReturn{Min: true, Count: true, All: true})
@@ -44,7 +47,7 @@ func Example() {
 	}
 	fmt.Printf("* THREAD %s\n", sortthread.AppendThreadLists(nil, threads, sortthread.ByUID(msgs)))
 	// Output:
-	// * SORT [12 13 11]
+	// * SORT 12 13 11
 	// * ESEARCH (TAG "A2") UID MIN 12 COUNT 3 ALL 12:13,11
 	// * THREAD (11 12)(13)
 }

@@ -5,17 +5,22 @@ import (
 	"time"
 )
 
-// Address is the first address of a From, To or Cc header, as ENVELOPE
-// reports it (RFC 3501 section 7.4.2): the caller decodes it; the zero value
-// means the header is missing or names no mailbox.
+// Address is the first address of a From, To or Cc header as ENVELOPE lists
+// it (RFC 3501 section 7.4.2), decoded by the caller; the zero value means
+// the header is missing or names no mailbox. When the header starts with a
+// group ("undisclosed: a@b, c@d;" or "empty:;"), ENVELOPE's first address is
+// the group's start marker, and so is this: Mailbox holds the group's name,
+// Name and Host are empty. SORT (TO) then compares the group name, as
+// Dovecot does and imaptest's sort-addresses and sort-display-to expect.
 type Address struct {
 	// Name is the display name (addr-name), decoded from RFC 2047 encoded
 	// words to UTF-8, or empty.
 	Name string
-	// Mailbox is the local part (addr-mailbox), as it stands in the
-	// addr-spec without quoting.
+	// Mailbox is the local part (addr-mailbox), without quoting, or a
+	// group's name.
 	Mailbox string
-	// Host is the domain (addr-host), or empty.
+	// Host is the domain (addr-host), or empty (a group, or an address
+	// without a domain).
 	Host string
 }
 
@@ -34,7 +39,9 @@ type Message struct {
 	InternalDate time.Time
 	// Date is the parsed Date header, or the zero time when the header is
 	// missing or cannot be parsed (RFC 5256 section 2.2 then falls back to
-	// InternalDate). Its zone does not matter: instants are compared.
+	// InternalDate). Its zone does not matter: instants are compared. Parse
+	// leniently: go-message's mail.Header.Date refuses a comment before the
+	// zone ("00:19:00 (EDT) -0400"), which Dovecot accepts.
 	Date time.Time
 	// Size is RFC822.SIZE, the SIZE key.
 	Size int64

@@ -22,8 +22,10 @@ type Node struct {
 func (n *Node) Dummy() bool { return n.Msg < 0 }
 
 // Thread runs the threading algorithm alg (ORDEREDSUBJECT or REFERENCES,
-// RFC 5256 section 3) over msgs and returns the threads in order: the
-// children of the RFC's root. Each message appears exactly once.
+// RFC 5256 section 3) over msgs, the messages the THREAD command's search
+// matched, and returns the threads in order: the children of the RFC's root.
+// Each message appears exactly once; a message referenced but not in msgs is
+// a dummy, as the RFC says for a Message ID no message has.
 func Thread(alg imap.ThreadAlgorithm, msgs []Message) ([]*Node, error) {
 	switch alg {
 	case imap.ThreadOrderedSubject:
