@@ -158,3 +158,12 @@ func TestSyntheticThreads(t *testing.T) {
 		t.Errorf("%d threads for %d topics", len(threads), len(topics))
 	}
 }
+
+// BenchmarkThreadReferencesAdversarial: 90,001 messages hanging 30,000
+// subtrees under the bottom of a 10,000-deep chain of missing messages.
+func BenchmarkThreadReferencesAdversarial(b *testing.B) {
+	msgs := adversarial(10000, 30000)
+	for b.Loop() {
+		References(msgs)
+	}
+}

@@ -36,22 +36,47 @@ func (l *linker) lookup(id string) int32 {
 	return n
 }
 
-// descends tells whether a is b or one of its descendants. A container
-// without children has no descendants, which answers most calls at once: a
-// message is usually linked before any reply to it is.
+// descends tells whether a is b or one of its descendants, which is what
+// linking b under a would make a loop of.
+//
+// It walks up from a and, in step, through b's subtree, and stops at the
+// first of the two walks to end: the cost is about twice the smaller of a's
+// depth and b's subtree, so neither a deep thread nor a large one alone
+// makes linking slow (a crafted mailbox that hangs many subtrees under the
+// bottom of a 10,000-deep chain would otherwise cost that depth per link).
 func (l *linker) descends(a, b int32) bool {
 	if a == b {
 		return true
 	}
-	if l.nodes[b].first < 0 {
-		return false
+	n := l.nodes
+	down := n[b].first
+	if down < 0 {
+		return false // no descendants: the usual case, a reply linked before its own replies
 	}
-	for p := l.nodes[a].parent; p >= 0; p = l.nodes[p].parent {
-		if p == b {
+	for up := a; ; {
+		up = n[up].parent
+		if up == b {
 			return true
 		}
+		if up < 0 {
+			return false
+		}
+		if down == a {
+			return true
+		}
+		// The next container of b's subtree in depth-first order.
+		if n[down].first >= 0 {
+			down = n[down].first
+			continue
+		}
+		for n[down].next < 0 {
+			down = n[down].parent
+			if down == b {
+				return false
+			}
+		}
+		down = n[down].next
 	}
-	return false
 }
 
 func (l *linker) link(parent, child int32) {
@@ -153,7 +178,7 @@ func References(msgs []Message) []*Node {
 	var roots []*Node
 	for i := range l.nodes {
 		if l.nodes[i].parent < 0 {
-			roots = b.build(int32(i), roots, true)
+			b.build(int32(i), &roots, true)
 		}
 	}
 
@@ -180,31 +205,42 @@ func (b *treeBuilder) node(msg int) *Node {
 	return n
 }
 
-// build appends to dst what container i becomes after step 3: a message
+// build appends to *dst what container i becomes after step 3: a message
 // keeps its place; a dummy without children goes; a dummy's children take
 // its place, except that at the top level they do so only when there is one
 // (two or more stay under the dummy so as not to become separate threads).
-// Children are pruned before their parent, so a dummy that reaches the
-// top level has only real children.
-func (b *treeBuilder) build(i int32, dst []*Node, top bool) []*Node {
+// A spliced dummy's children are appended straight to the nearest real
+// ancestor's list, so a long chain of dummies costs no copying per level, and
+// a dummy that reaches the top level has only real children.
+func (b *treeBuilder) build(i int32, dst *[]*Node, top bool) {
+	n := b.l.nodes
+	if m := n[i].msg; m >= 0 {
+		node := b.node(int(m))
+		for c := n[i].first; c >= 0; c = n[c].next {
+			b.build(c, &node.Children, false)
+		}
+		*dst = append(*dst, node)
+		return
+	}
+	if !top {
+		for c := n[i].first; c >= 0; c = n[c].next {
+			b.build(c, dst, false)
+		}
+		return
+	}
 	var kids []*Node
-	for c := b.l.nodes[i].first; c >= 0; c = b.l.nodes[c].next {
-		kids = b.build(c, kids, false)
+	for c := n[i].first; c >= 0; c = n[c].next {
+		b.build(c, &kids, false)
 	}
-	if m := b.l.nodes[i].msg; m >= 0 {
-		n := b.node(int(m))
-		n.Children = kids
-		return append(dst, n)
+	switch len(kids) {
+	case 0:
+	case 1:
+		*dst = append(*dst, kids[0])
+	default:
+		node := b.node(-1)
+		node.Children = kids
+		*dst = append(*dst, node)
 	}
-	if len(kids) == 0 {
-		return dst
-	}
-	if !top || len(kids) == 1 {
-		return append(dst, kids...)
-	}
-	n := b.node(-1)
-	n.Children = kids
-	return append(dst, n)
 }
 
 // refThreads carries the top level through steps 4 to 6.

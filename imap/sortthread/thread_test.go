@@ -343,3 +343,46 @@ func TestMsgIDScan(t *testing.T) {
 		}
 	}
 }
+
+// adversarial is a mailbox crafted against the loop check and the pruning:
+// one message whose References name a chain of k missing messages, m
+// messages with one reply each, and m more whose References hang each of
+// those under the bottom of the chain.
+func adversarial(k, m int) []Message {
+	refs := make([]string, k)
+	for i := range refs {
+		refs[i] = "<c" + itoa(i) + "@x>"
+	}
+	msgs := []Message{{Seq: 1, MessageID: "<deep@x>", References: strings.Join(refs, " ")}}
+	for j := 0; j < m; j++ {
+		msgs = append(msgs,
+			Message{Seq: uint32(len(msgs) + 1), MessageID: "<x" + itoa(j) + "@x>"},
+			Message{Seq: uint32(len(msgs) + 2), MessageID: "<y" + itoa(j) + "@x>", InReplyTo: "<x" + itoa(j) + "@x>"})
+	}
+	for j := 0; j < m; j++ {
+		msgs = append(msgs, Message{Seq: uint32(len(msgs) + 1), MessageID: "<z" + itoa(j) + "@x>",
+			References: "<c" + itoa(k-1) + "@x> <x" + itoa(j) + "@x>"})
+	}
+	return msgs
+}
+
+// TestReferencesAdversarial: the chain of dummies is pruned away and its
+// top stays a dummy over everything hung under its bottom. Linking each
+// subtree under the deep chain must not walk the chain each time, nor
+// pruning copy the children once per level (this took seconds, not tenths).
+func TestReferencesAdversarial(t *testing.T) {
+	t.Parallel()
+	const k, m = 5000, 20000
+	msgs := adversarial(k, m)
+	threads := References(msgs)
+	checkTree(t, len(msgs), threads)
+	var want strings.Builder
+	want.WriteString("((1)")
+	for j := 0; j < m; j++ {
+		want.WriteString("(" + itoa(2+2*j) + " (" + itoa(3+2*j) + ")(" + itoa(2+2*m+j) + "))")
+	}
+	want.WriteString(")")
+	if got := threadString(msgs, threads); got != want.String() {
+		t.Errorf("got %.100s..., want %.100s...", got, want.String())
+	}
+}
