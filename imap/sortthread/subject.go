@@ -49,9 +49,20 @@ func BaseSubject(raw string) (base string, replyOrForward bool) {
 				changed = true
 			}
 			// (4) A blob goes only if a non-empty subj-base is left.
-			if n := matchBlob(s); n > 0 && hasNonWSP(s[n:]) {
-				s = s[n:]
-				changed = true
+			// Step (3) cannot match again until a whole run of blobs
+			// is gone (a refwd starts with a letter, a blob with '[',
+			// and the text after the run did not make a leader), so
+			// (4) is applied to the run at once: every blob, or all but
+			// the last when nothing else follows. One at a time, a
+			// subject of many "[a]" cost time quadratic in its length.
+			if prev, last := blobRun(s); last > 0 {
+				if hasNonWSP(s[last:]) {
+					s = s[last:]
+					changed = true
+				} else if prev > 0 {
+					s = s[prev:]
+					changed = true
+				}
 			}
 			if !changed {
 				break
@@ -133,6 +144,18 @@ func matchBlob(s string) int {
 		n++
 	}
 	return n
+}
+
+// blobRun returns where the second-to-last and the last subj-blob of the
+// run of blobs at the start of s end: (0, 0) for no blob, (0, n) for one.
+func blobRun(s string) (prev, last int) {
+	for {
+		n := matchBlob(s[last:])
+		if n == 0 {
+			return prev, last
+		}
+		prev, last = last, last+n
+	}
 }
 
 // matchRefwdLeader returns the length of the subj-leader "*subj-blob

@@ -3,6 +3,7 @@ package sortthread
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBaseSubject(t *testing.T) {
@@ -106,11 +107,15 @@ func TestCollationKey(t *testing.T) {
 }
 
 func FuzzBaseSubject(f *testing.F) {
-	for _, s := range []string{"Re: foo", "[a] [b]", "[fwd: Re: x (fwd)]", "Re[2]: [l] Fw: y", "=?UTF-8?Q?Re:_caf=C3=A9?=", "\t\r\n  "} {
+	for _, s := range []string{"Re: foo", "[a] [b]", "[fwd: Re: x (fwd)]", "Re[2]: [l] Fw: y", "=?UTF-8?Q?Re:_caf=C3=A9?=", "\t\r\n  ",
+		"[a][b] [c]Re: [d] x", "[a][b]", "[a] [b] re [c] : [fwd: [d] e]"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		base, _ := BaseSubject(raw)
+		base, isReply := BaseSubject(raw)
+		if rb, rr := refBaseSubject(raw); rb != base || rr != isReply {
+			t.Fatalf("BaseSubject(%q) = %q, %v; the step-by-step reading gives %q, %v", raw, base, isReply, rb, rr)
+		}
 		if strings.HasPrefix(base, " ") || strings.HasSuffix(base, " ") || strings.Contains(base, "  ") || strings.ContainsAny(base, "\t\r\n") {
 			t.Fatalf("BaseSubject(%q) = %q: white space left", raw, base)
 		}
@@ -123,4 +128,78 @@ func FuzzBaseSubject(f *testing.F) {
 			t.Fatalf("BaseSubject(%q) = %q, but BaseSubject of that = %q, %v", raw, base, again, reply)
 		}
 	})
+}
+
+// refBaseSubject is RFC 5256 section 2.1 step by step, one blob per round
+// of (3)-(5): slow on long runs of blobs, but the plain reading that
+// BaseSubject must agree with.
+func refBaseSubject(raw string) (string, bool) {
+	s := normalizeSubject(decodeWords(raw))
+	reply := false
+	for {
+		for {
+			if n := len(s); n > 0 && s[n-1] == ' ' {
+				s = s[:n-1]
+			} else if n >= 5 && strings.EqualFold(s[n-5:], "(fwd)") {
+				s, reply = s[:n-5], true
+			} else {
+				break
+			}
+		}
+		for {
+			changed := false
+			for {
+				if len(s) > 0 && s[0] == ' ' {
+					s = s[1:]
+				} else if n := matchRefwdLeader(s); n > 0 {
+					s, reply = s[n:], true
+				} else {
+					break
+				}
+				changed = true
+			}
+			if n := matchBlob(s); n > 0 && hasNonWSP(s[n:]) {
+				s, changed = s[n:], true
+			}
+			if !changed {
+				break
+			}
+		}
+		if len(s) >= 6 && strings.EqualFold(s[:5], "[fwd:") && s[len(s)-1] == ']' {
+			s, reply = s[5:len(s)-1], true
+			continue
+		}
+		return s, reply
+	}
+}
+
+// TestBaseSubjectLongRuns: subjects made of many blobs, leaders or
+// wrappings, as long as a header may be, come out right and in linear time.
+func TestBaseSubjectLongRuns(t *testing.T) {
+	t.Parallel()
+	const n = 100000
+	tests := []struct {
+		raw, base string
+		reply     bool
+	}{
+		{strings.Repeat("[a]", n) + " x", "x", false},
+		{strings.Repeat("[a] ", n), "[a]", false},
+		{strings.Repeat("[a]Re: ", n) + "x", "x", true},
+		{strings.Repeat("Re: ", n) + "x", "x", true},
+		{"x" + strings.Repeat(" (fwd)", n), "x", true},
+		{strings.Repeat("[fwd: ", n) + "x" + strings.Repeat("]", n), "x", true},
+		{strings.Repeat("[", n) + "x", strings.Repeat("[", n) + "x", false},
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		base, reply := BaseSubject(tt.raw)
+		if base != tt.base || reply != tt.reply {
+			t.Errorf("BaseSubject(%.20q...) = %.20q, %v; want %.20q, %v", tt.raw, base, reply, tt.base, tt.reply)
+		}
+		// Linear time is well under a millisecond here; the quadratic
+		// reading took over a minute for the first case.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("BaseSubject(%.20q...) took %v", tt.raw, d)
+		}
+	}
 }
