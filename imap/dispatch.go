@@ -260,6 +260,10 @@ func (s *session) run(cmd wire.Command) (result, error) {
 		return s.cmdStore(c)
 	case *wire.Copy:
 		return s.cmdCopy(c)
+	case *wire.Sort:
+		return result{}, s.cmdSort(c)
+	case *wire.Thread:
+		return result{}, s.cmdThread(c)
 	case *wire.Unauthenticate:
 		return s.cmdUnauthenticate()
 	case *wire.GetQuotaRoot:
