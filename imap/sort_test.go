@@ -68,7 +68,9 @@ func TestSortAndThread(t *testing.T) {
 	r := e.raw("alice")
 	r.ok("SELECT INBOX")
 	contains(t, r.ok("SORT RETURN (MIN MAX COUNT) (SUBJECT) UTF-8 ALL"), `* ESEARCH (TAG "t3") MIN 3 MAX 4 COUNT 4`)
-	contains(t, r.ok("UID THREAD ORDEREDSUBJECT UTF-8 ALL"), "* THREAD (3)(1 2 4)")
+	// ORDEREDSUBJECT: by base subject, each thread in date order under
+	// its earliest message (4, then 2 and 1), threads by that date.
+	contains(t, r.ok("UID THREAD ORDEREDSUBJECT UTF-8 ALL"), "* THREAD (4 (2)(1))(3)")
 	r.expect("THREAD NOSUCH UTF-8 ALL", "BAD")
 	r.expect("SORT (NOSUCH) UTF-8 ALL", "BAD")
 }
