@@ -226,7 +226,7 @@ func (s *session) run(cmd wire.Command) (result, error) {
 	case *wire.Select:
 		return s.cmdSelect(c)
 	case *wire.Create:
-		return result{}, s.cmdCreate(c)
+		return s.cmdCreate(c)
 	case *wire.Delete:
 		return result{}, s.cmdDelete(c.Mailbox)
 	case *wire.Rename:

@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -21,11 +22,14 @@ type fetchItems struct {
 	changedSince    uint64
 	hasChangedSince bool
 	vanished        bool
+	// PREVIEW (RFC 8970), EMAILID and THREADID (RFC 8474).
+	preview, emailID, threadID bool
 }
 
 func fetchOf(c *wire.Fetch) *fetchItems {
 	f := &fetchItems{FetchOptions: c.Options, RFC822: c.RFC822, RFC822Header: c.RFC822Header, RFC822Text: c.RFC822Text,
-		changedSince: c.Options.ChangedSince, hasChangedSince: c.HasChangedSince, vanished: c.Vanished}
+		changedSince: c.Options.ChangedSince, hasChangedSince: c.HasChangedSince, vanished: c.Vanished,
+		preview: c.Preview || c.PreviewLazy, emailID: c.EmailID, threadID: c.ThreadID}
 	f.UID = f.UID || c.UID
 	return f
 }
@@ -105,6 +109,16 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 		secs = append(secs, section{name: func(w *wire.Writer) { w.BinarySectionName(bs.Part, bs.Partial) },
 			data: partial(b, bs.Partial), binary: true})
 	}
+	var preview string
+	if f.preview {
+		if p := mailbox.PreviewPart(msg.Structure); p != nil {
+			b, err := src.bytes(mailbox.PreviewRange(p))
+			if err != nil {
+				return skipGone(err)
+			}
+			preview = mailbox.Preview(p, b)
+		}
+	}
 	binarySizes := make([]int, len(f.BinarySectionSize))
 	for i, bs := range f.BinarySectionSize {
 		b, err := src.binarySection(bs.Part)
@@ -150,6 +164,19 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 		w.Number64(msg.ModSeq)
 		w.Token(")")
 	}
+	if f.emailID {
+		// The stored message: copies share it, as RFC 8474 5.1 wants.
+		item("EMAILID (")
+		w.Token(emailID(msg.BlobID))
+		w.Token(")")
+	}
+	if f.threadID {
+		item("THREADID NIL") // RFC 8474 5.2: no thread ids kept
+	}
+	if f.preview {
+		item("PREVIEW ")
+		w.String(preview)
+	}
 	if f.BodyStructure != nil {
 		if f.BodyStructure.Extended {
 			item("BODYSTRUCTURE ")
@@ -178,6 +205,11 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 	w.CRLF()
 	return w.Err()
 }
+
+// emailID and mailboxID are the object ids of RFC 8474: the store's
+// ids, which are never reused, with a letter in front.
+func emailID(blob int64) string     { return "E" + strconv.FormatInt(blob, 10) }
+func mailboxID(folder int64) string { return "M" + strconv.FormatInt(folder, 10) }
 
 // writeData writes a section's octets. A NUL may only travel in a
 // literal8 (RFC 9051 4.3): for BINARY the client asked for one; for BODY

@@ -14,7 +14,7 @@ import (
 // Create makes a folder (RFC 9051 6.3.4), with a special use if asked
 // (RFC 6154 CREATE-SPECIAL-USE). A trailing delimiter is only a hint that
 // the folder will have children.
-func (s *session) cmdCreate(c *wire.Create) error {
+func (s *session) cmdCreate(c *wire.Create) (result, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	name := c.Mailbox
@@ -24,12 +24,21 @@ func (s *session) cmdCreate(c *wire.Create) error {
 	case 1:
 		use = string(c.SpecialUse[0])
 	default:
-		return no(codeUseAttr, "A mailbox can have one special use")
+		return result{}, no(codeUseAttr, "A mailbox can have one special use")
 	}
 	name = strings.TrimSuffix(name, string(mailbox.Delimiter))
 	s.busy.Lock()
-	defer s.busy.Unlock()
-	return s.fail("create", s.srv.svc.CreateFolder(ctx, s.account.ID, name, use))
+	err := s.srv.svc.CreateFolder(ctx, s.account.ID, name, use)
+	s.busy.Unlock()
+	if err != nil {
+		return result{}, s.fail("create", err)
+	}
+	// RFC 8474 4.1: the new mailbox's id in the OK.
+	f, err := s.srv.svc.Folder(ctx, s.account.ID, name)
+	if err != nil {
+		return result{}, nil // made, but gone or renamed already
+	}
+	return result{code: "MAILBOXID (" + mailboxID(f.ID) + ")", text: "CREATE completed"}, nil
 }
 
 // Delete removes a folder and its messages (RFC 9051 6.3.5). Other
@@ -91,7 +100,7 @@ func (s *session) cmdStatus(c *wire.Status) error {
 	if err != nil {
 		return s.fail("status", err)
 	}
-	if err := s.writeStatus(ctx, f, &c.Options); err != nil {
+	if err := s.writeStatusID(ctx, f, &c.Options, c.MailboxID); err != nil {
 		return s.fail("status", err)
 	}
 	return nil
@@ -99,6 +108,11 @@ func (s *session) cmdStatus(c *wire.Status) error {
 
 // writeStatus writes a STATUS response with the items o asks for.
 func (s *session) writeStatus(ctx context.Context, f mailbox.Folder, o *imap.StatusOptions) error {
+	return s.writeStatusID(ctx, f, o, false)
+}
+
+// writeStatusID is writeStatus with MAILBOXID (RFC 8474) when asked.
+func (s *session) writeStatusID(ctx context.Context, f mailbox.Folder, o *imap.StatusOptions, withID bool) error {
 	var c mailbox.FolderCounts
 	var recent uint32
 	var hms uint64
@@ -159,6 +173,10 @@ func (s *session) writeStatus(ctx context.Context, f mailbox.Folder, o *imap.Sta
 	}
 	if o.HighestModSeq {
 		item("HIGHESTMODSEQ", hms)
+	}
+	if withID {
+		sep()
+		w.Token("MAILBOXID (" + mailboxID(f.ID) + ")")
 	}
 	w.Token(")")
 	w.CRLF()

@@ -103,6 +103,7 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	}
 	w.StatusResponse("", wire.OK, "UIDVALIDITY "+strconv.FormatUint(uint64(f.UIDValidity), 10), "UIDs valid")
 	w.StatusResponse("", wire.OK, "UIDNEXT "+strconv.FormatUint(uint64(f.UIDNext), 10), "Predicted next UID")
+	w.StatusResponse("", wire.OK, "MAILBOXID ("+mailboxID(f.ID)+")", "Mailbox id") // RFC 8474 4
 	if !rev1 {
 		// RFC 9051 6.3.2: the mailbox's LIST response, for its name as
 		// the server spells it.
