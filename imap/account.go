@@ -20,6 +20,10 @@ func (s *session) cmdUnauthenticate() (result, error) {
 		s.stopTracking()
 		s.stopTracking = nil
 	}
+	if s.notifying {
+		s.srv.hub.watch.set(s.notify, nil)
+		s.notifying = false
+	}
 	s.account = mailbox.Account{}
 	s.enabled = enabled{}
 	s.r.SetAuthenticated(false)

@@ -99,6 +99,11 @@ func (s *session) execute(cmd wire.Command) bool {
 			err = errors.Join(err, perr)
 		}
 	}
+	if s.notifying && !isBad(err) {
+		if nerr := s.writeNotified(); nerr != nil {
+			err = errors.Join(err, nerr)
+		}
+	}
 	s.writeResult(tag, res, err)
 	if ferr := s.flush(); ferr != nil {
 		return false
@@ -276,6 +281,8 @@ func (s *session) run(cmd wire.Command) (result, error) {
 		return result{}, no(imap.ResponseCodeNoPerm, "Quotas are set by the administrator")
 	case *wire.Compress:
 		return s.cmdCompress(c)
+	case *wire.Notify:
+		return s.cmdNotify(c)
 	}
 	return result{}, bad("Command not supported: " + strings.ToUpper(cmd.CommandName()))
 }

@@ -314,6 +314,20 @@ wait:
 		select {
 		case err = <-done:
 			break wait
+		case <-s.notify.wake:
+			s.lock()
+			perr := s.writeNotified()
+			if perr == nil {
+				perr = s.flush()
+			}
+			s.unlock()
+			if perr != nil {
+				s.nc.Close()
+				<-done
+				s.lock()
+				s.inCommand = true
+				return result{}, errClose
+			}
 		case <-notify:
 			s.lock()
 			perr := s.pollView(true)

@@ -44,6 +44,8 @@ type session struct {
 	view         *view // the selected mailbox, nil if none
 	enabled      enabled
 	compressed   bool // COMPRESS=DEFLATE is on
+	notify       *notifier
+	notifying    bool // NOTIFY SET is in force
 	// after, if set, runs once the tagged response of the command that set
 	// it is sent (STARTTLS's handshake).
 	after func() error
@@ -62,7 +64,7 @@ type enabled struct {
 }
 
 func newSession(s *Server, nc net.Conn, loopback bool) *session {
-	sess := &session{srv: s, nc: nc, loopback: loopback}
+	sess := &session{srv: s, nc: nc, loopback: loopback, notify: newNotifier()}
 	if addr := nc.RemoteAddr(); addr != nil {
 		sess.ip = addr.String()
 		if host, _, err := net.SplitHostPort(sess.ip); err == nil {
@@ -110,6 +112,9 @@ func (s *session) Close() error {
 	s.unlock()
 	if s.stopTracking != nil {
 		s.stopTracking()
+	}
+	if s.notifying {
+		s.srv.hub.watch.set(s.notify, nil)
 	}
 	if s.view != nil {
 		s.view.close()

@@ -36,10 +36,13 @@ type hub struct {
 	// start) has no recent messages until one comes.
 	recent map[int64]uint32
 	views  uint64 // views made so far, which numbers them
+
+	watch watchers // NOTIFY registrations (notify.go)
 }
 
 func newHub(svc *mailbox.Service, log *slog.Logger) *hub {
-	return &hub{svc: svc, log: log, boxes: make(map[int64]*box), recent: make(map[int64]uint32)}
+	return &hub{svc: svc, log: log, boxes: make(map[int64]*box), recent: make(map[int64]uint32),
+		watch: watchers{byBox: make(map[int64]map[*notifier]notifyEvents)}}
 }
 
 // event is a committed change of a box.
@@ -203,6 +206,7 @@ func (v *view) close() {
 // MailboxChanged implements mailbox.Listener: it runs on the store's
 // writer while the folder's lock is held, so it only queues.
 func (h *hub) MailboxChanged(c mailbox.Change) {
+	h.watch.changed(c)
 	h.mu.Lock()
 	b := h.boxes[c.MailboxID]
 	var owner *view

@@ -114,7 +114,10 @@ func (r *Reader) notifyGroup() NotifyGroup {
 			ev := r.keyword()
 			switch ev {
 			case "MESSAGENEW":
-				if r.consume(' ') {
+				// The fetch attributes are optional: " (" starts them,
+				// " MessageExpunge" is the next event.
+				if r.pos+1 < len(r.line) && r.line[r.pos] == ' ' && r.line[r.pos+1] == '(' {
+					r.pos++
 					f := &Fetch{}
 					r.list(false, func() { r.fetchAtt(f) })
 					g.NewFetch = f

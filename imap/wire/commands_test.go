@@ -341,3 +341,22 @@ func TestInvalidUTF7LookedUp(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyMessageNewThenEvents: MessageNew followed by another event is
+// not a fetch-att list (imaptest's notify test; the parser wanted "(").
+func TestNotifyMessageNewThenEvents(t *testing.T) {
+	for _, line := range []string{
+		"a NOTIFY SET (MAILBOXES x (MessageNew MessageExpunge FlagChange))\r\n",
+		"a NOTIFY SET (SELECTED (MessageNew (UID FLAGS) MessageExpunge)) (PERSONAL (MessageNew))\r\n",
+	} {
+		r := NewReader(bufio.NewReader(strings.NewReader(line)), func() error { return nil }, Options{})
+		cmd, err := r.ReadCommand()
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		n := cmd.(*Notify)
+		if got := n.Groups[0].Events; len(got) < 2 || got[0] != "MESSAGENEW" || got[1] != "MESSAGEEXPUNGE" {
+			t.Errorf("%q: events %q", line, got)
+		}
+	}
+}
