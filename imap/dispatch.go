@@ -46,7 +46,7 @@ func needOf(cmd wire.Command) need {
 	case *wire.StartTLS, *wire.Authenticate, *wire.Login:
 		return needNotAuth
 	case *wire.Check, *wire.Close, *wire.Unselect, *wire.Expunge, *wire.Search, *wire.Fetch,
-		*wire.Store, *wire.Copy, *wire.Sort, *wire.Thread:
+		*wire.Store, *wire.Copy, *wire.Sort, *wire.Thread, *wire.CancelUpdate:
 		return needSelected
 	}
 	return needAuth
@@ -283,6 +283,8 @@ func (s *session) run(cmd wire.Command) (result, error) {
 		return s.cmdCompress(c)
 	case *wire.Notify:
 		return s.cmdNotify(c)
+	case *wire.CancelUpdate:
+		return s.cmdCancelUpdate(c)
 	}
 	return result{}, bad("Command not supported: " + strings.ToUpper(cmd.CommandName()))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"pillarbox/imap/sortthread"
 	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
@@ -47,8 +48,46 @@ func (s *session) cmdSearch(c *wire.Search) error {
 	if options != nil && options.ReturnSave {
 		v.saved = uids
 	}
-	s.writeSearch(c.Tag, c.UID, options, data)
+	nums := numbers(data.All)
+	if c.Partial != nil {
+		// RFC 9394: PARTIAL takes the place of ALL, with MIN, MAX and
+		// COUNT as they are (the result is in ascending order).
+		s.writeESearchData(c.Tag, c.UID, sortthread.ESortReturn{Min: options.ReturnMin, Max: options.ReturnMax,
+			Count: options.ReturnCount, Partial: partialOf(c.Partial)}, nums)
+	} else {
+		s.writeSearch(c.Tag, c.UID, options, data)
+	}
+	if c.Update {
+		var list []uint32
+		for _, r := range uids {
+			for id := r.Start; ; id++ {
+				list = append(list, id)
+				if id == r.Stop {
+					break
+				}
+			}
+		}
+		return s.startUpdate(c.Tag, c.UID, criteria, nil, list, nums)
+	}
 	return nil
+}
+
+// writeESearchData writes an ESEARCH response whose data package
+// sortthread formats: SORT's, and SEARCH's with PARTIAL.
+func (s *session) writeESearchData(tag string, uid bool, ret sortthread.ESortReturn, nums []uint32) {
+	w := s.w
+	w.Untagged()
+	w.Token("ESEARCH (TAG ")
+	w.String(tag)
+	w.Token(")")
+	if uid {
+		w.Token(" UID")
+	}
+	if data := sortthread.AppendESortData(nil, nums, ret); len(data) > 0 {
+		w.SP()
+		w.Token(string(data))
+	}
+	w.CRLF()
 }
 
 // writeSearch answers a search: SEARCH for an IMAP4rev1 client that did

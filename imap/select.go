@@ -150,8 +150,10 @@ func keywordFlags(kws []string) []imap.Flag {
 	return out
 }
 
-// closeView closes the selected folder (UNSELECT, CLOSE, a new SELECT).
+// closeView closes the selected folder (UNSELECT, CLOSE, a new SELECT),
+// and with it the searches kept up to date there.
 func (s *session) closeView() {
+	s.updates = nil
 	if s.view != nil {
 		s.view.close()
 		s.view = nil
@@ -234,6 +236,7 @@ loop:
 			if e.n > told {
 				writeExists()
 			}
+			s.expungedFromUpdates(e.uid, e.n)
 			told--
 			if s.enabled.qresync {
 				vanished = append(vanished, mailbox.UIDRange{Start: e.uid, Stop: e.uid})
@@ -282,6 +285,11 @@ loop:
 		w.CRLF()
 	}
 	v.apply(n, known)
+	if n > 0 && len(s.updates) > 0 {
+		// RFC 5267 4.3: what changed may change the searches kept up to
+		// date.
+		return s.refreshUpdates()
+	}
 	return nil
 }
 

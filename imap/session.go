@@ -45,7 +45,8 @@ type session struct {
 	enabled      enabled
 	compressed   bool // COMPRESS=DEFLATE is on
 	notify       *notifier
-	notifying    bool // NOTIFY SET is in force
+	notifying    bool      // NOTIFY SET is in force
+	updates      []*update // searches kept up to date (RFC 5267)
 	// after, if set, runs once the tagged response of the command that set
 	// it is sent (STARTTLS's handshake).
 	after func() error

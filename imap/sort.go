@@ -56,19 +56,16 @@ func (s *session) cmdSort(c *wire.Sort) error {
 		w.CRLF()
 		return nil
 	}
-	ret := sortthread.ESortReturn{Min: c.Return.ReturnMin, Max: c.Return.ReturnMax, All: c.Return.ReturnAll, Count: c.Return.ReturnCount}
-	w.Untagged()
-	w.Token("ESEARCH (TAG ")
-	w.String(c.Tag)
-	w.Token(")")
-	if c.UID {
-		w.Token(" UID")
+	ret := sortthread.ESortReturn{Min: c.Return.ReturnMin, Max: c.Return.ReturnMax, All: c.Return.ReturnAll, Count: c.Return.ReturnCount,
+		Partial: partialOf(c.Partial)}
+	s.writeESearchData(c.Tag, c.UID, ret, nums)
+	if c.Update {
+		uids := make([]uint32, len(order))
+		for i, k := range order {
+			uids[i] = msgs[k].UID
+		}
+		return s.startUpdate(c.Tag, c.UID, criteria, keys, uids, nums)
 	}
-	if data := sortthread.AppendESortData(nil, nums, ret); len(data) > 0 {
-		w.SP()
-		w.Token(string(data))
-	}
-	w.CRLF()
 	return nil
 }
 

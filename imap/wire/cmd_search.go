@@ -18,6 +18,21 @@ type Search struct {
 	Charset  string
 	Return   *imap.SearchOptions // nil without RETURN; RETURN () means ALL
 	Criteria SearchCriteria
+	ReturnExt
+}
+
+// ReturnExt holds the RETURN options of RFC 5267 and RFC 9394 that
+// imap.SearchOptions has no field for.
+type ReturnExt struct {
+	Update  bool     // UPDATE: keep the client told of changes (RFC 5267 4.3)
+	Context bool     // CONTEXT: a hint that UPDATE or PARTIAL may follow
+	Partial *Partial // PARTIAL range (RFC 9394), nil when absent
+}
+
+// Partial is a PARTIAL range: 1-based positions in the result, both
+// positive, or both negative to count from the end (-1 is the last).
+type Partial struct {
+	First, Last int32
 }
 
 // SearchCriteria is imap.SearchCriteria plus the keys that type has no
@@ -90,7 +105,7 @@ func (r *Reader) parseSearch(b Base, uid bool) Command {
 	r.sp()
 	if r.peekKeyword("RETURN") {
 		r.sp()
-		c.Return = r.searchReturn(true)
+		c.Return = r.searchReturn(true, &c.ReturnExt)
 		r.sp()
 	}
 	if r.peekKeyword("CHARSET") {
@@ -124,10 +139,17 @@ func (r *Reader) charset() string {
 }
 
 // searchReturn reads "(" [search-return-opt *(SP search-return-opt)] ")".
-func (r *Reader) searchReturn(save bool) *imap.SearchOptions {
+func (r *Reader) searchReturn(save bool, ext *ReturnExt) *imap.SearchOptions {
 	o := &imap.SearchOptions{}
 	r.list(true, func() {
 		switch r.keyword() {
+		case "UPDATE":
+			ext.Update = true
+		case "CONTEXT":
+			ext.Context = true
+		case "PARTIAL":
+			r.sp()
+			ext.Partial = r.partialRange()
 		case "MIN":
 			o.ReturnMin = true
 		case "MAX":
@@ -145,10 +167,36 @@ func (r *Reader) searchReturn(save bool) *imap.SearchOptions {
 			r.fail("Unknown RETURN option")
 		}
 	})
-	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave {
+	if ext.Partial != nil && o.ReturnAll {
+		r.fail("PARTIAL and ALL together") // RFC 9394 section 3
+	}
+	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && ext.Partial == nil {
 		o.ReturnAll = true // RFC 4731 section 3.1
 	}
 	return o
+}
+
+// partialRange reads partial-range = partial-range-first /
+// partial-range-last (RFC 9394): "n:m" with both positive, or "-n:-m".
+func (r *Reader) partialRange() *Partial {
+	num := func() int32 {
+		neg := r.consume('-')
+		n := r.nzNumber()
+		if n > 1<<31-1 {
+			r.fail("PARTIAL range out of bounds")
+		}
+		if neg {
+			return -int32(n)
+		}
+		return int32(n)
+	}
+	p := &Partial{First: num()}
+	r.expect(':')
+	p.Last = num()
+	if (p.First < 0) != (p.Last < 0) {
+		r.fail("PARTIAL range mixes positive and negative")
+	}
+	return p
 }
 
 // searchProgram reads search-key *(SP search-key), ANDed into c.
@@ -344,8 +392,9 @@ func (r *Reader) objectID() string {
 // Sort is SORT / UID SORT (RFC 5256), with ESORT return options (RFC 5267).
 type Sort struct {
 	Base
-	UID      bool
-	Return   *imap.SearchOptions // nil without RETURN
+	UID    bool
+	Return *imap.SearchOptions // nil without RETURN
+	ReturnExt
 	Keys     []SortKey
 	Charset  string
 	Criteria SearchCriteria
@@ -373,7 +422,7 @@ func (r *Reader) parseSort(b Base, uid bool) Command {
 	r.sp()
 	if r.peekKeyword("RETURN") {
 		r.sp()
-		c.Return = r.searchReturn(false)
+		c.Return = r.searchReturn(false, &c.ReturnExt)
 		r.sp()
 	}
 	r.list(false, func() {

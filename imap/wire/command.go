@@ -68,6 +68,12 @@ type Compress struct {
 	Mechanism string
 }
 
+// CancelUpdate is CANCELUPDATE tag... (RFC 5267 4.3).
+type CancelUpdate struct {
+	Base
+	Tags []string
+}
+
 // ID is ID (params) or ID NIL (RFC 2971). Params keeps the client's order;
 // a NIL value is "" with ValueNil set.
 type ID struct {
@@ -201,6 +207,18 @@ func (r *Reader) parseCommand() Command {
 		cmd = r.parseSetQuota(b)
 	case "NOTIFY":
 		cmd = r.parseNotify(b)
+	case "CANCELUPDATE":
+		c := &CancelUpdate{Base: b}
+		for r.consume(' ') {
+			if len(c.Tags) >= r.opts.MaxItems {
+				r.fail("Too many arguments")
+			}
+			c.Tags = append(c.Tags, r.str())
+		}
+		if len(c.Tags) == 0 {
+			r.fail("Missing argument")
+		}
+		cmd = c
 	case "GETMETADATA":
 		cmd = r.parseGetMetadata(b)
 	case "SETMETADATA":
