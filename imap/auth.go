@@ -31,7 +31,7 @@ func (s *session) capabilities() []string {
 	return append(caps,
 		"IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "CHILDREN", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "SPECIAL-USE", "CREATE-SPECIAL-USE",
-		"BINARY", "APPENDLIMIT="+strconv.FormatInt(s.srv.opts.AppendLimit, 10))
+		"BINARY", "MULTIAPPEND", "CATENATE", "APPENDLIMIT="+strconv.FormatInt(s.srv.opts.AppendLimit, 10))
 }
 
 // passwordsAllowed reports whether a password may be sent: over TLS, or
