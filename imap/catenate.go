@@ -18,10 +18,9 @@ import (
 // catenate reads the parts of a CATENATE message (RFC 4469) and returns
 // the message they make: TEXT parts as sent, URL parts as the octets of
 // the message or section they name in this account. The message is
-// bounded by limit (APPENDLIMIT): past it, NO [TOOBIG] (RFC 4469 section
-// 5). A URL that does not name a message the account can read is NO
-// [BADURL url] (RFC 4469 section 3), and the rest of the command is
-// skipped.
+// bounded by limit (APPENDLIMIT): past it, NO [TOOBIG]. A URL that does
+// not name a message the account can read is NO [BADURL url] (both codes
+// are RFC 4469's), and the rest of the command is skipped.
 func (s *session) catenate(ctx context.Context, limit int64) ([]byte, error) {
 	var msg []byte
 	for {
@@ -56,7 +55,7 @@ func catTooBig(limit int64) error {
 }
 
 // urlData returns the octets a CATENATE URL part names, as FETCH
-// BODY.PEEK[section]<partial> would return them (RFC 5092 section 5), at
+// BODY.PEEK[section]<partial> would return them (RFC 5092), at
 // most room of them.
 func (s *session) urlData(ctx context.Context, raw string, room int64) ([]byte, error) {
 	u, ok := parseCatURL(raw, s.account.Address)
@@ -147,15 +146,14 @@ type catURL struct {
 }
 
 // parseCatURL parses an IMAP URL naming a message or a part of one (RFC
-// 5092 imessagepart), absolute ("imap://user@host/INBOX/;UID=3"), from
-// the server's root ("/INBOX;UIDVALIDITY=5/;UID=3/;SECTION=1.2") or
-// relative to the selected mailbox (";UID=3/;SECTION=TEXT"), RFC 5092
-// section 7's relative forms that CATENATE's base allows (RFC 4469
-// section 3: the base is the server, with the selected mailbox if any).
-// An absolute URL must name user, if it names a user. The host is not
-// checked: a URL can only reach the logged-in account's mailboxes. URLs
-// with URLAUTH or EXPIRE (RFC 4467), and message lists (a search), are
-// not accepted.
+// 5092 imessagepart): absolute ("imap://user@host/INBOX/;UID=3"), or
+// relative to the session's server ("/INBOX;UIDVALIDITY=5/;UID=3/;
+// SECTION=1.2", also without the leading "/"), or relative to the
+// selected mailbox (";UID=3/;SECTION=TEXT", RFC 5092's relative form with
+// the selected mailbox as its base; BADURL with none selected). An absolute
+// URL must name user, if it names a user. The host is not checked: a URL
+// can only reach the logged-in account's mailboxes. URLs with URLAUTH or
+// EXPIRE (RFC 4467), and message lists (a search), are not accepted.
 func parseCatURL(raw, user string) (catURL, bool) {
 	var u catURL
 	p := raw

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // catSource is a multipart message whose sections the CATENATE tests
@@ -199,6 +201,46 @@ func TestParseCatURL(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("%s: %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// FuzzCatURL: no URL makes the parsers panic, and a parsed URL always
+// names a UID; a section, if any, parses as FETCH's would or is refused.
+func FuzzCatURL(f *testing.F) {
+	for _, s := range []string{"/INBOX;UIDVALIDITY=7/;UID=3/;SECTION=1.2.MIME/;PARTIAL=5.10", ";UID=1",
+		"imap://a%40b@h/x/;UID=1/;SECTION=HEADER.FIELDS%20(A%20B)", "/INBOX/;UID=1/;SECTION=1]%20ENVELOPE"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, ok := parseCatURL(raw, "alice@example.org")
+		if !ok {
+			return
+		}
+		if u.uid == 0 {
+			t.Fatalf("%q: UID 0 accepted", raw)
+		}
+		if u.section != "" {
+			parseURLSection(u.section)
+		}
+	})
+}
+
+// The BADURL code holds only what resp-text-code allows there (RFC 4469
+// url-resp-text: no ']', no control octets), whatever the URL.
+func TestBadURLCode(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"", "/a]b", "/a\r\nb", "/\x00\xff é", strings.Repeat("/x", 5000)} {
+		code := string(badURL(raw, "x").(*imap.Error).Code)
+		url, ok := strings.CutPrefix(code, "BADURL ")
+		if !ok || url == "" || len(url) > 3*1024 {
+			t.Errorf("%q: code %q", raw, code)
+		}
+		for i := 0; i < len(url); i++ {
+			if c := url[i]; c <= ' ' || c == ']' || c >= 0x7f {
+				t.Errorf("%q: octet %#x in %q", raw, c, code)
+				break
+			}
 		}
 	}
 }
