@@ -3,7 +3,6 @@ package imap
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -11,72 +10,6 @@ import (
 	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
 )
-
-// cmdAppend stores messages (RFC 9051 6.3.12) and answers APPENDUID (RFC
-// 4315). Each message is analysed once, as delivery does.
-func (s *session) cmdAppend(c *wire.Append) (result, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	f, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
-	if errors.Is(err, mailbox.ErrNoSuchFolder) {
-		// Refused before the client sends the message (the Reader skips
-		// what it sends anyway).
-		return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
-	}
-	if err != nil {
-		return result{}, s.fail("append", err)
-	}
-	msg, err := s.r.NextAppendMessage()
-	if err != nil {
-		return result{}, s.readErr(err)
-	}
-	if msg == nil || msg.Body == nil {
-		return result{}, bad("CATENATE is not supported")
-	}
-	raw, err := io.ReadAll(msg.Body)
-	if err != nil {
-		return result{}, s.readErr(err)
-	}
-	if next, err := s.r.NextAppendMessage(); err != nil || next != nil {
-		if err != nil {
-			return result{}, s.readErr(err)
-		}
-		return result{}, bad("MULTIAPPEND is not supported")
-	}
-	if len(raw) == 0 {
-		return result{}, no(imap.ResponseCodeCannot, "An empty message cannot be stored")
-	}
-	s.busy.Lock()
-	defer s.busy.Unlock()
-	f, uid, err := s.srv.svc.Append(ctx, s.account.ID, f.Name, raw, flagNames(msg.Flags), msg.Time)
-	if errors.Is(err, mailbox.ErrNoSuchFolder) {
-		return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
-	}
-	if err != nil {
-		return result{}, s.fail("append", err)
-	}
-	return result{code: fmt.Sprintf("APPENDUID %d %d", f.UIDValidity, uid), text: "APPEND completed"}, nil
-}
-
-// readErr turns an error reading a command's later parts into the
-// command's answer: a parse error is a BAD (or NO [TOOBIG]); a NUL in a
-// literal a BAD; anything else ends the connection.
-func (s *session) readErr(err error) error {
-	var we *wire.Error
-	switch {
-	case errors.As(err, &we):
-		if we.Fatal {
-			return errClose
-		}
-		if we.NO {
-			return no(imap.ResponseCode(we.Code), we.Reason)
-		}
-		return bad(we.Reason)
-	case errors.Is(err, wire.ErrNULInLiteral):
-		return bad("NUL is only allowed in a binary literal (RFC 3516)")
-	}
-	return errClose
-}
 
 // Store changes flags (RFC 9051 6.4.6) and answers with the new flags
 // unless .SILENT; other sessions hear of the change through the tracker.

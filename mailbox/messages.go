@@ -168,93 +168,14 @@ func (s *Service) mailboxForWrite(tx *store.Tx, account, id int64) (store.Mailbo
 // returns the folder and the message's UID. ErrNoSuchFolder if the folder
 // does not exist (INBOX is made again if it went). A message appended to
 // a \Sent folder replaces the copy that submission filed itself of the
-// same message, and keeps submission from filing one (sent.go).
+// same message, and keeps submission from filing one (sent.go). It is
+// AppendMessages (append_batch.go) with one message.
 func (s *Service) Append(ctx context.Context, account int64, name string, raw []byte, flags []string, date time.Time) (Folder, uint32, error) {
-	name, err := NormalizeFolderName(name)
+	f, uids, err := s.AppendMessages(ctx, account, name, []NewMessage{{Raw: raw, Flags: flags, Date: date}})
 	if err != nil {
 		return Folder{}, 0, err
 	}
-	bits, keywords, err := parseFlags(flags)
-	if err != nil {
-		return Folder{}, 0, err
-	}
-	blob, _, err := s.prepareBlob(raw)
-	if err != nil {
-		return Folder{}, 0, err
-	}
-	now := s.now()
-	if date.IsZero() {
-		date = now
-	}
-	var f Folder
-	var uid uint32
-	var replaced int
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		replaced = 0 // a retried fn starts over
-		m, err := tx.MailboxByName(account, name)
-		if errors.Is(err, store.ErrNotFound) && name == "INBOX" {
-			m, err = tx.CreateMailbox(account, name, "", true, s.now())
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
-		}
-		if err != nil {
-			return err
-		}
-		tx.Lock(m.ID, s.mailboxLock(m.ID))
-		before, err := tx.Quota(account)
-		if err != nil {
-			return err
-		}
-		size := int64(len(raw))
-		if before.Limit > 0 && size > before.Limit {
-			return &QuotaError{Account: account, Limit: before.Limit, Usage: before.Usage, Size: size}
-		}
-		id, err := tx.InsertBlob(blob)
-		if err != nil {
-			return err
-		}
-		var modseq uint64
-		uid, modseq, err = tx.AppendMessage(store.NewMessage{MailboxID: m.ID, BlobID: id, InternalDate: date,
-			Size: int64(len(raw)), Flags: bits, Keywords: keywords})
-		if err != nil {
-			return err
-		}
-		f = folderOf(m)
-		f.UIDNext = uid + 1
-		tx.OnCommit(func() {
-			s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq, Flags: keywords})
-		})
-		if m.SpecialUse == `\Sent` {
-			if replaced, err = s.replaceSentCopies(tx, account, blob.MessageID, now); err != nil {
-				return err
-			}
-			if err := s.recordSent(tx, m.ID, uid, account, blob.MessageID, store.SentUpload, now); err != nil {
-				return err
-			}
-		}
-		// The quota is checked on the net change, inside the transaction:
-		// a mail app's upload of its Sent copy replaces the copy
-		// submission filed (sent.go), so it fits wherever that one did.
-		// A message that does not fit is undone with this request's
-		// savepoint before anyone sees it.
-		after, err := tx.Quota(account)
-		if err != nil {
-			return err
-		}
-		if after.Limit > 0 && after.Usage > after.Limit && after.Usage > before.Usage {
-			return &QuotaError{Account: account, Limit: before.Limit, Usage: before.Usage, Size: size}
-		}
-		return nil
-	})
-	if err != nil {
-		return Folder{}, 0, fmt.Errorf("mailbox: append: %w", err)
-	}
-	if replaced > 0 {
-		s.log.Info("mailbox: sent copy replaced by the client's upload", "account", account, "folder", f.Name,
-			"uid", uid, "message_id", blob.MessageID, "expunged", replaced)
-	}
-	return f, uid, nil
+	return f, uids[0], nil
 }
 
 // StoreFlags changes the flags of an account's messages with UIDs in set

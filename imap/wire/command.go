@@ -295,6 +295,12 @@ func (r *Reader) ReadIdleDone() (err error) {
 	return nil
 }
 
+// Bounds of an ID command, well above RFC 2971's advice to clients.
+const (
+	maxIDParams = 64
+	maxIDValue  = 64 << 10
+)
+
 func (r *Reader) parseID(b Base) Command {
 	r.sp()
 	c := &ID{Base: b}
@@ -305,16 +311,20 @@ func (r *Reader) parseID(b Base) Command {
 		return c
 	}
 	c.Params = []IDParam{}
-	// RFC 2971 section 3.3: at most 30 pairs, keys at most 30 octets,
-	// values at most 1024.
+	// RFC 2971 section 3.3 limits what a sender sends (30 pairs, keys of
+	// 30 octets, values of 1024), but refusing an ID that goes past it
+	// helps no one: the command only informs. A bound far above those
+	// keeps one command's memory in check, beside the line and literal
+	// limits. (imaptest's id test sends exactly the RFC's maxima, a
+	// 32 KB line.)
 	r.list(true, func() {
-		if len(c.Params) >= 30 {
+		if len(c.Params) >= maxIDParams {
 			r.fail("Too many ID parameters")
 		}
 		k := r.str()
 		r.sp()
 		v, ok := r.nstring()
-		if len(k) > 30 || len(v) > 1024 {
+		if len(k) > maxIDValue || len(v) > maxIDValue {
 			r.fail("ID parameter too long")
 		}
 		c.Params = append(c.Params, IDParam{Key: k, Value: v, ValueNil: !ok})
