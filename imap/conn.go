@@ -19,7 +19,7 @@ import (
 // connections.
 const (
 	handshakeTimeout   = 30 * time.Second // implicit TLS and STARTTLS handshakes
-	preAuthTimeout     = 60 * time.Second // waiting for a command before login
+	preAuthTimeout     = 30 * time.Second // waiting for a command before login
 	authTimeout        = 35 * time.Minute // waiting for a command, or in IDLE, after login (RFC 2177 clients renew at 29)
 	commandReadTimeout = 30 * time.Second // the rest of a command once its first byte came
 	writeTimeout       = 60 * time.Second // one flush of responses to the client
