@@ -135,3 +135,39 @@ func TestQResync(t *testing.T) {
 	// SELECT of another folder says CLOSED first.
 	contains(t, c.ok("SELECT INBOX"), "* OK [CLOSED]")
 }
+
+// TestQResyncManyChanges: past fewChanges changed messages SELECT
+// (QRESYNC) reads the folder in order instead of the MODSEQ index, and
+// reports the same.
+func TestQResyncManyChanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = fewChanges + 20
+	for i := 1; i <= n; i++ {
+		e.deliver("alice", testMessage(i))
+	}
+	a := e.raw("alice")
+	a.ok("ENABLE QRESYNC")
+	u := a.ok("SELECT INBOX")
+	uv := modSeqIn(t, u, `\[UIDVALIDITY (\d+)\]`)
+	hms := modSeqIn(t, u, `\[HIGHESTMODSEQ (\d+)\]`)
+	for _, set := range []string{"1:10", "1:*"} {
+		a.ok(`STORE ` + set + ` +FLAGS (\Seen)`)
+		c := e.raw("alice")
+		c.ok("ENABLE QRESYNC")
+		u = c.ok("SELECT INBOX (QRESYNC (" + strconv.FormatUint(uv, 10) + " " + strconv.FormatUint(hms, 10) + "))")
+		fetches := 0
+		for _, l := range u {
+			if strings.Contains(l, " FETCH (UID ") && strings.Contains(l, `\Seen`) {
+				fetches++
+			}
+		}
+		want := 10
+		if set == "1:*" {
+			want = n
+		}
+		if fetches != want {
+			t.Errorf("after STORE %s: %d FETCH responses, want %d", set, fetches, want)
+		}
+	}
+}
