@@ -26,8 +26,11 @@ type Blob struct {
 	SentDate   time.Time // zero if the message has no usable Date:
 	Envelope   []byte    // JSON
 	Structure  []byte    // JSON
-	HeaderText string    // decoded header, for search
-	BodyText   string    // decoded text, for search
+	// HeaderText and BodyText are the search text: what the search text
+	// function (DB.SetSearchText) gives for Data, which delivery has at
+	// hand. Only their distinct words are kept, in the full-text index.
+	HeaderText string
+	BodyText   string
 }
 
 // NewMessage describes a message to add to a mailbox.
@@ -68,7 +71,7 @@ func (tx *Tx) InsertBlob(b *Blob) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: insert blob: %w", err)
 	}
-	if _, err := tx.exec(`INSERT INTO blob_text_pending(blob_id, header, body) VALUES (?, ?, ?)`, id, b.HeaderText, b.BodyText); err != nil {
+	if _, err := tx.exec(`INSERT INTO blob_text_pending(blob_id, header, body) VALUES (?, ?, ?)`, id, indexTerms(b.HeaderText), indexTerms(b.BodyText)); err != nil {
 		return 0, fmt.Errorf("store: index blob: %w", err)
 	}
 	tx.pendingText++

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -217,25 +218,11 @@ func searchError(ctx context.Context, err error) error {
 // that may match c, one at a time, and records in b.st which of b's text
 // keys each contains.
 func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCriteria, b *sqlBuilder) error {
-	// The text is in the full-text index or still pending, never both.
-	const header, body = "coalesce(t.header, p.header, '')", "coalesce(t.body, p.body, '')"
-	cols := "''"
-	if b.needHeader {
-		cols = header
-	}
-	if b.needBody {
-		cols += ", " + body
-	} else {
-		cols += ", ''"
-	}
+	// The text is derived from the stored message (no copy of it is kept):
+	// each candidate's data is read and decoded once.
 	b.args = nil
 	where := b.expr(c, superset)
-	if like := b.likeFilter(header, body); like != "" {
-		where += " AND " + like
-	}
-	q := `SELECT m.blob_id, ` + cols + ` FROM messages m
-		LEFT JOIN blob_text t ON t.docid = m.blob_id
-		LEFT JOIN blob_text_pending p ON p.blob_id = m.blob_id
+	q := `SELECT m.blob_id, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
 		WHERE m.mailbox_id = ? AND ` + where
 	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
 	if err != nil {
@@ -246,11 +233,12 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 	b.st.text = make(map[int64]uint64)
 	for rows.Next() {
 		var blob int64
-		var h, t string // the driver's strings, not copied again
-		if err := rows.Scan(&blob, &h, &t); err != nil {
+		var data sql.RawBytes // the driver's copy, valid until Next
+		if err := rows.Scan(&blob, &data); err != nil {
 			return err
 		}
 		if _, done := b.st.text[blob]; !done {
+			h, t := s.db.searchText(data, b.needBody)
 			if found := m.match(h, t); found != 0 {
 				b.st.text[blob] = found
 			}

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -267,45 +266,6 @@ func (b *sqlBuilder) text(k textKey, col, s string, mode searchMode) string {
 	return fmt.Sprintf("%s(%d, m.blob_id, %d)", fnText, b.token, b.bits[k])
 }
 
-// Search's first pass lets SQLite rule out the messages that contain none
-// of the text keys with LIKE, which costs a scan of the text per key but
-// saves handing the text to Go, when there are at most maxLikeKeys keys
-// and no pattern is longer than maxLikePattern bytes (SQLite refuses
-// patterns past 50000 bytes). With more keys, Go's one pass over a
-// message for all of them is cheaper.
-const (
-	maxLikeKeys    = 4
-	maxLikePattern = 1000
-)
-
-// likeFilter writes "the text contains one of the text keys, maybe" over
-// the first pass's text columns, or "" when it would not pay.
-func (b *sqlBuilder) likeFilter(header, body string) string {
-	if len(b.keys) > maxLikeKeys {
-		return ""
-	}
-	var or []string
-	for _, k := range b.keys {
-		pat := "%" + likePattern(k.needle) + "%"
-		if k.kind == keyHeader {
-			pat = "%" + likePattern(k.field) + ":" + pat
-		}
-		if len(pat) > maxLikePattern {
-			return ""
-		}
-		like := func(col string) string { return col + " LIKE " + b.arg(pat) + ` ESCAPE '\'` }
-		switch k.kind {
-		case keyBody:
-			or = append(or, like(body))
-		case keyHeader:
-			or = append(or, like(header))
-		case keyText:
-			or = append(or, like(header), like(body))
-		}
-	}
-	return join(or, "OR")
-}
-
 // dayStart returns the Unix time of the start (UTC) of t's day.
 func dayStart(t time.Time) int64 {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix()
@@ -343,11 +303,13 @@ func (b *sqlBuilder) uidSet(set []UIDRange) string {
 //
 // The unicode61 tokenizer splits text at every ASCII character other than
 // letters and digits. Within s, a run of other characters that has such a
-// separator on both sides is tokenized the same way wherever s occurs, so
-// the tokens of all such runs form a phrase every match contains; a final
-// run with a separator before it only starts a token (a prefix query). The
-// first run, without a separator before it, may end a longer token and
-// gives nothing.
+// separator on both sides is a whole piece of every text that contains s,
+// cut where indexTerms cuts, so its tokens are in the index (as a phrase
+// when the run holds several); a final run with a separator before it only
+// starts a piece (a prefix query). The first run, without a separator
+// before it, may end a longer piece and gives nothing. The index keeps
+// each piece once, not where it was, so the query asks for each run, not
+// for a phrase across them.
 func ftsQuery(s string) string {
 	type run struct{ start, end int }
 	var runs []run
@@ -365,31 +327,23 @@ func ftsQuery(s string) string {
 	if start >= 0 {
 		runs = append(runs, run{start, len(s)})
 	}
-	var words []string
-	for i, r := range runs {
+	var terms []string
+	for _, r := range runs {
 		if r.start == 0 {
-			continue // may be the end of a longer token
+			continue // may be the end of a longer piece
 		}
 		w := strings.ToLower(s[r.start:r.end])
 		if !hasASCIIAlnum(w) {
 			// Only non-ASCII characters: the tokenizer might see no token
 			// at all here, which would make the query match nothing.
-			if len(words) > 0 {
-				break // the phrase must stay contiguous
-			}
 			continue
 		}
 		if r.end == len(s) {
-			if i == len(runs)-1 {
-				w += "*"
-			}
+			w += "*"
 		}
-		words = append(words, w)
+		terms = append(terms, `"`+w+`"`)
 	}
-	if len(words) == 0 {
-		return ""
-	}
-	return `"` + strings.Join(words, " ") + `"`
+	return strings.Join(terms, " ")
 }
 
 func isASCIISeparator(c byte) bool {
@@ -403,39 +357,6 @@ func hasASCIIAlnum(s string) bool {
 		}
 	}
 	return false
-}
-
-// likePattern turns s into a LIKE pattern (escape '\') matching at least
-// every text that contains s ignoring case. LIKE ignores the case of ASCII
-// letters only, so characters with other case variants (and the ASCII
-// letters whose variants include non-ASCII ones, such as k and the Kelvin
-// sign) become '_', which matches any one character.
-func likePattern(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '%' || r == '_' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case unicode.SimpleFold(r) == r:
-			b.WriteRune(r) // no case variants
-		case r < utf8.RuneSelf && asciiOrbit(r):
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
-
-// asciiOrbit reports whether every case variant of r is ASCII.
-func asciiOrbit(r rune) bool {
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		if f >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 func likeEscape(s string) string {

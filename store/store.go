@@ -99,6 +99,8 @@ type DB struct {
 	idxOnce     sync.Once
 	idxDone     chan struct{}
 
+	textFn atomic.Pointer[SearchTextFunc] // SetSearchText's function; nil: rawSearchText
+
 	searches  sync.Map     // search token → *searchState, while it runs
 	searchSeq atomic.Int64 // the last search token
 	// searchRowHook, if set, runs after Search's first pass reads each
@@ -126,23 +128,8 @@ func Open(path string, opts Options) (*DB, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
-	wdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
-	wdb.SetConnMaxLifetime(0)
-	ctx := context.Background()
-	conn, err := wdb.Conn(ctx)
-	if err != nil {
-		wdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
 	db := &DB{
 		path:   path,
-		wdb:    wdb,
-		conn:   conn,
 		log:    log,
 		max:    opts.MaxBatch,
 		reqs:   make(chan *request, 1024),
@@ -153,6 +140,20 @@ func Open(path string, opts Options) (*DB, error) {
 		observe: opts.ObserveCommit,
 		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
 	}
+	// The writer's connection gets the index text functions, which the
+	// triggers that remove blobs and migration 0016 call.
+	wdb := sql.OpenDB(connector{dsn: "file:" + escapePath(path) + "?" + q.Encode(), drv: &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, db.searchText) }}})
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	ctx := context.Background()
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.wdb, db.conn = wdb, conn
 	if db.max <= 0 {
 		db.max = 256
 	}
@@ -179,16 +180,19 @@ func Open(path string, opts Options) (*DB, error) {
 	rq.Set("_busy_timeout", "10000")
 	rq.Set("_foreign_keys", "on")
 	rdsn := "file:" + escapePath(path) + "?" + rq.Encode()
-	rdb, err := sql.Open("sqlite3", rdsn)
-	if err != nil {
-		conn.Close()
-		wdb.Close()
-		return nil, fmt.Errorf("store: open readers: %w", err)
-	}
+	// Every connection can read the view of the index text (any read of
+	// blob_text's columns does).
+	textHook := func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, db.searchText) }
+	rdb := sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: textHook}})
 	setPoolSize(rdb, opts.LookupReaders, 4)
 	db.rdb = rdb
-	// Snapshot connections get the search functions as they connect.
-	db.sdb = sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: db.registerSearchFunctions}})
+	// Snapshot connections get the search functions too.
+	db.sdb = sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		if err := textHook(c); err != nil {
+			return err
+		}
+		return db.registerSearchFunctions(c)
+	}}})
 	setPoolSize(db.sdb, opts.Readers, 8)
 	if err := db.openCheckpointer(path); err != nil {
 		db.sdb.Close()

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// The full-text index blob_text keeps no text of its own (FTS4
+// external content, migration 0016): what SEARCH reads, and what removing
+// a blob takes out of the index, is derived again from the stored message
+// by the search text function. Its words are indexed once per message and
+// column (indexTerms), so the index holds one entry per distinct word
+// rather than one per occurrence; the index only proposes candidates,
+// which Search then checks against the text itself.
+
+// SearchTextFunc returns the search text of a stored message: its decoded
+// header ("Name: value" lines) and, when withBody is set, its decoded body
+// text. It must be deterministic, and give for a blob exactly the
+// Blob.HeaderText and Blob.BodyText it was stored with: removing a blob
+// takes the words of this text out of the full-text index.
+type SearchTextFunc func(data []byte, withBody bool) (header, body string)
+
+// SetSearchText installs the function that derives the search text from a
+// stored message (package mailbox installs its MIME decoder). Until it is
+// called, the text is the message as stored: the header block and the
+// body, undecoded. Every program that opens the same database must install
+// the same function; with another one, a removed blob may leave words in
+// the index, which only costs SEARCH a wasted check.
+func (db *DB) SetSearchText(f SearchTextFunc) {
+	if f == nil {
+		db.textFn.Store(nil)
+		return
+	}
+	db.textFn.Store(&f)
+}
+
+// searchText derives the search text of a stored message.
+func (db *DB) searchText(data []byte, withBody bool) (header, body string) {
+	if f := db.textFn.Load(); f != nil {
+		return (*f)(data, withBody)
+	}
+	return rawSearchText(data, withBody)
+}
+
+// rawSearchText is the search text without a decoder: the header block
+// (up to the first empty line) and the rest, as stored.
+func rawSearchText(data []byte, withBody bool) (header, body string) {
+	end, next := len(data), len(data)
+	for i := 0; i < len(data); {
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			break
+		}
+		line := data[i : i+j]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			end, next = i, i+j+1
+			break
+		}
+		i += j + 1
+	}
+	if !withBody {
+		return string(data[:end]), ""
+	}
+	return string(data[:end]), string(data[next:])
+}
+
+// Names of the SQL functions of the index text.
+const (
+	// (text) → indexTerms(text)
+	fnIndexTerms = "pillarbox_index_terms"
+	// (data, column) → indexTerms of the header (0) or body (1) text of
+	// the message data, which the view blob_index_text gives the
+	// full-text index when it removes a blob
+	fnIndexText = "pillarbox_index_text"
+)
+
+// registerTextFunctions adds the index text functions to a connection,
+// deriving the text with text.
+func registerTextFunctions(c *sqlite3.SQLiteConn, text SearchTextFunc) error {
+	if err := c.RegisterFunc(fnIndexTerms, indexTerms, true); err != nil {
+		return fmt.Errorf("store: index text: %w", err)
+	}
+	// FTS4 reads both columns of a row one after the other, twice when it
+	// removes one (to find it, then to delete its words): the connection
+	// keeps the last message's text rather than decoding it again.
+	var last []byte
+	var header, body string
+	indexText := func(data []byte, col int64) string {
+		if last == nil || !bytes.Equal(data, last) {
+			h, b := text(data, true)
+			last, header, body = bytes.Clone(data), indexTerms(h), indexTerms(b)
+			if last == nil {
+				last = []byte{}
+			}
+		}
+		if col == 0 {
+			return header
+		}
+		return body
+	}
+	if err := c.RegisterFunc(fnIndexText, indexText, false); err != nil {
+		return fmt.Errorf("store: index text: %w", err)
+	}
+	return nil
+}
+
+// indexTerms returns what the full-text index stores for text: its
+// distinct words, once each, in the order they first appear, separated by
+// spaces. Text is cut only at ASCII characters other than letters and
+// digits, where the unicode61 tokenizer always separates tokens, so the
+// pieces are tokenized as they are in the whole text: the index holds the
+// same tokens, with positions that no longer say where they were (ftsQuery
+// asks for each token, not for a phrase). Pieces that differ only in the
+// case of ASCII letters give the same tokens and are kept once.
+func indexTerms(text string) string {
+	seen := make(map[string]struct{})
+	var b strings.Builder
+	var key []byte
+	for i := 0; i < len(text); {
+		for i < len(text) && isASCIISeparator(text[i]) {
+			i++
+		}
+		j := i
+		for j < len(text) && !isASCIISeparator(text[j]) {
+			j++
+		}
+		if j == i {
+			break
+		}
+		w := text[i:j]
+		i = j
+		key = key[:0]
+		for k := 0; k < len(w); k++ {
+			c := w[k]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			key = append(key, c)
+		}
+		if _, dup := seen[string(key)]; dup {
+			continue
+		}
+		seen[string(key)] = struct{}{}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(w)
+	}
+	return b.String()
+}
