@@ -21,16 +21,19 @@ const (
 // Blob is a received message as stored once, with what delivery computed
 // from it.
 type Blob struct {
-	Data       []byte
-	MessageID  string
-	SentDate   time.Time // zero if the message has no usable Date:
-	Envelope   []byte    // JSON
-	Structure  []byte    // JSON
+	Data      []byte
+	MessageID string
+	SentDate  time.Time // zero if the message has no usable Date:
+	Envelope  []byte    // JSON
+	Structure []byte    // JSON
 	// HeaderText and BodyText are the search text: what the search text
 	// function (DB.SetSearchText) gives for Data, which delivery has at
 	// hand. Only their distinct words are kept, in the full-text index.
 	HeaderText string
 	BodyText   string
+	// From, To, Cc and Bcc are the parsed address lists of those fields,
+	// which SEARCH FROM, TO, CC and BCC match (see AddressText).
+	From, To, Cc, Bcc []EnvelopeAddress
 }
 
 // NewMessage describes a message to add to a mailbox.
@@ -75,6 +78,9 @@ func (tx *Tx) InsertBlob(b *Blob) (int64, error) {
 		return 0, fmt.Errorf("store: index blob: %w", err)
 	}
 	tx.pendingText++
+	if err := tx.insertAddresses(id, b); err != nil {
+		return 0, fmt.Errorf("store: blob addresses: %w", err)
+	}
 	return id, nil
 }
 

@@ -27,7 +27,9 @@ type SearchCriteria struct {
 	// its own time zone. A message without a Date: matches neither.
 	SentSince, SentBefore time.Time
 	// Header: a header field named Field contains Value ("" matches any
-	// message that has the field).
+	// message that has the field). For From, To, Cc and Bcc, Value is
+	// matched against the field's parsed addresses instead (AddressText):
+	// names, local parts, domains and addr-specs, not comments or routes.
 	Header []HeaderCriterion
 	Body   []string // the body text contains each
 	Text   []string // the header or the body text contains each

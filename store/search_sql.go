@@ -58,7 +58,9 @@ func (b *sqlBuilder) arg(v any) string {
 // collect numbers the distinct text keys of c.
 func (b *sqlBuilder) collect(c *SearchCriteria) {
 	for _, h := range c.Header {
-		b.addKey(headerKey(h))
+		if addressKey(h) == "" {
+			b.addKey(headerKey(h))
+		}
 	}
 	for _, s := range c.Body {
 		if s != "" {
@@ -77,6 +79,16 @@ func (b *sqlBuilder) collect(c *SearchCriteria) {
 		b.collect(&c.Or[i][0])
 		b.collect(&c.Or[i][1])
 	}
+}
+
+// addressKey returns the blob_addresses column that answers h, a search
+// of From, To, Cc or Bcc for a string, or "" if h reads the header text
+// (another field, or any value: the field is present).
+func addressKey(h HeaderCriterion) string {
+	if h.Value == "" {
+		return ""
+	}
+	return addressColumn(h.Field)
 }
 
 func headerKey(h HeaderCriterion) textKey {
@@ -119,6 +131,12 @@ func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
 		and = append(and, "("+sentDay+" != '' AND "+sentDay+" < "+b.arg(c.SentBefore.Format(time.DateOnly))+")")
 	}
 	for _, h := range c.Header {
+		if col := addressKey(h); col != "" {
+			// Known without the text, so the same in every mode.
+			and = append(and, "(instr(coalesce((SELECT a."+col+" FROM blob_addresses a WHERE a.blob_id = m.blob_id), ''), "+
+				b.arg(Fold(h.Value))+") > 0)")
+			continue
+		}
 		and = append(and, b.text(headerKey(h), "header", h.Value, mode))
 	}
 	for _, s := range c.Body {
@@ -205,12 +223,13 @@ const (
 // withoutText says what c is for a message that contains none of its
 // text keys, whatever the other keys say.
 func withoutText(c *SearchCriteria) truth {
-	if c.Never || len(c.Header) > 0 || slices.ContainsFunc(c.Body, nonEmpty) || slices.ContainsFunc(c.Text, nonEmpty) ||
+	readsText := func(h HeaderCriterion) bool { return addressKey(h) == "" }
+	if c.Never || slices.ContainsFunc(c.Header, readsText) || slices.ContainsFunc(c.Body, nonEmpty) || slices.ContainsFunc(c.Text, nonEmpty) ||
 		slices.ContainsFunc(c.UIDs, func(set []UIDRange) bool { return len(set) == 0 }) {
 		return isFalse
 	}
 	all := isTrue // of the AND
-	if len(c.UIDs) > 0 || !c.Since.IsZero() || !c.Before.IsZero() || !c.SentSince.IsZero() || !c.SentBefore.IsZero() ||
+	if len(c.UIDs) > 0 || len(c.Header) > 0 || !c.Since.IsZero() || !c.Before.IsZero() || !c.SentSince.IsZero() || !c.SentBefore.IsZero() ||
 		c.Flags != 0 || c.NotFlags != 0 || len(c.Keywords) > 0 || len(c.NotKeywords) > 0 || c.Larger > 0 || c.Smaller > 0 {
 		all = unknown
 	}

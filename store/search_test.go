@@ -15,6 +15,13 @@ import (
 // bodies[i]) and returns the mailbox id.
 func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
 	t.Helper()
+	return searchDBWith(t, headers, bodies, nil)
+}
+
+// searchDBWith is searchDB with froms[i], if any, as message i's From
+// addresses.
+func searchDBWith(t *testing.T, headers, bodies []string, froms [][]EnvelopeAddress) (*DB, int64) {
+	t.Helper()
 	db := openTest(t, Options{})
 	db.SetSearchText(nulSearchText)
 	ctx := context.Background()
@@ -36,8 +43,12 @@ func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
 	add := func(lo, hi int) {
 		err := db.Write(ctx, func(tx *Tx) error {
 			for i := lo; i < hi; i++ {
-				id, err := tx.InsertBlob(&Blob{Data: []byte(headers[i] + "\x00" + bodies[i]), Envelope: []byte("{}"), Structure: []byte("{}"),
-					HeaderText: headers[i], BodyText: bodies[i]})
+				blob := &Blob{Data: []byte(headers[i] + "\x00" + bodies[i]), Envelope: []byte("{}"), Structure: []byte("{}"),
+					HeaderText: headers[i], BodyText: bodies[i]}
+				if froms != nil {
+					blob.From = froms[i]
+				}
+				id, err := tx.InsertBlob(blob)
 				if err != nil {
 					return err
 				}

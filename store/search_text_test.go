@@ -87,12 +87,14 @@ func TestSearchHeaderMatchesBruteForce(t *testing.T) {
 	const n = 40
 	headers, bodies := make([]string, n), make([]string, n)
 	for i := range n {
-		headers[i] = "Subject: " + randomText(r, 5) + "\nFrom: " + randomText(r, 4) + "\nX-Empty:\n"
+		headers[i] = "Subject: " + randomText(r, 5) + "\nReply-To: " + randomText(r, 4) + "\nX-Empty:\n"
 		bodies[i] = randomText(r, 5)
 	}
 	db, mb := searchDB(t, headers, bodies)
 	for k := range 150 {
-		field := []string{"Subject", "from", "X-EMPTY", "To"}[r.IntN(4)]
+		// (From, To, Cc and Bcc with a value match the parsed addresses,
+		// not the header text: TestSearchAddresses* check those.)
+		field := []string{"Subject", "reply-TO", "X-EMPTY", "Keywords"}[r.IntN(4)]
 		src := headers[r.IntN(n)]
 		runes := []rune(src)
 		a := r.IntN(len(runes))
@@ -126,7 +128,11 @@ func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
 		headers[i] = "Subject: " + randomText(r, 4) + "\nFrom: " + randomText(r, 2) + "\n"
 		bodies[i] = randomText(r, 12)
 	}
-	db, mb := searchDB(t, headers, bodies)
+	froms := make([][]EnvelopeAddress, n)
+	for i := range n {
+		froms[i] = randomAddresses(r)
+	}
+	db, mb := searchDBWith(t, headers, bodies, froms)
 	if err := db.Write(t.Context(), func(tx *Tx) error {
 		_, err := tx.SetFlags(mb, []UIDRange{{1, 10}, {20, 25}}, FlagsAdd, FlagSeen, nil)
 		return err
@@ -146,7 +152,21 @@ func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
 	}
 	var gen func(depth int) node
 	gen = func(depth int) node {
-		switch k := r.IntN(9); {
+		switch k := r.IntN(10); {
+		case k == 8:
+			text := AddressText(froms[r.IntN(n)])
+			runes := []rune(text)
+			s := ""
+			if len(runes) > 0 {
+				a := r.IntN(len(runes))
+				s = varyCase(r, string(runes[a:min(len(runes), a+1+r.IntN(8))]))
+			}
+			if s == "" {
+				s = "x"
+			}
+			return node{SearchCriteria{Header: []HeaderCriterion{{Field: "FROM", Value: s}}}, func(i int) bool {
+				return strings.Contains(AddressText(froms[i]), Fold(s))
+			}}
 		case k == 0:
 			s := needle()
 			return node{SearchCriteria{Body: []string{s}}, func(i int) bool { return strings.Contains(Fold(bodies[i]), Fold(s)) }}

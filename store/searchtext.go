@@ -75,6 +75,8 @@ const (
 	// the message data, which the view blob_index_text gives the
 	// full-text index when it removes a blob
 	fnIndexText = "pillarbox_index_text"
+	// (envelope JSON, key) → envelopeAddressText, for migration 0017
+	fnEnvelopeAddresses = "pillarbox_envelope_addresses"
 )
 
 // registerTextFunctions adds the index text functions to a connection,
@@ -102,6 +104,9 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text SearchTextFunc) error {
 		return body
 	}
 	if err := c.RegisterFunc(fnIndexText, indexText, false); err != nil {
+		return fmt.Errorf("store: index text: %w", err)
+	}
+	if err := c.RegisterFunc(fnEnvelopeAddresses, envelopeAddressText, true); err != nil {
 		return fmt.Errorf("store: index text: %w", err)
 	}
 	return nil
