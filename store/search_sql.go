@@ -137,16 +137,16 @@ func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
 				b.arg(Fold(h.Value))+") > 0)")
 			continue
 		}
-		and = append(and, b.text(headerKey(h), "header", h.Value, mode))
+		and = append(and, b.text(headerKey(h), h.Value, mode))
 	}
 	for _, s := range c.Body {
 		if s != "" {
-			and = append(and, b.text(textKey{kind: keyBody, needle: Fold(s)}, "body", s, mode))
+			and = append(and, b.text(textKey{kind: keyBody, needle: Fold(s)}, s, mode))
 		}
 	}
 	for _, s := range c.Text {
 		if s != "" {
-			and = append(and, b.text(textKey{kind: keyText, needle: Fold(s)}, "blob_text", s, mode))
+			and = append(and, b.text(textKey{kind: keyText, needle: Fold(s)}, s, mode))
 		}
 	}
 	if c.Flags != 0 {
@@ -266,20 +266,20 @@ func join(terms []string, op string) string {
 	return "(" + join(terms[:h], op) + " " + op + " " + join(terms[h:], op) + ")"
 }
 
-// text writes text key k, whose search string is s, matched against the
-// full-text column col.
-func (b *sqlBuilder) text(k textKey, col, s string, mode searchMode) string {
+// text writes text key k, whose search string is s.
+func (b *sqlBuilder) text(k textKey, s string, mode searchMode) string {
 	switch mode {
 	case subset, absent:
 		return "0"
 	case superset:
-		// The full-text index, where a query on it finds every match; text
-		// not indexed yet is always a candidate.
+		// The full-text index, where a query on it finds every match (it
+		// has the header's and the body's words in one column); text not
+		// indexed yet is always a candidate.
 		q := ftsQuery(s)
 		if q == "" {
 			return "1"
 		}
-		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE " + col + " MATCH " + b.arg(q) +
+		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE blob_text MATCH " + b.arg(q) +
 			") OR m.blob_id IN (SELECT blob_id FROM blob_text_pending))"
 	}
 	return fmt.Sprintf("%s(%d, m.blob_id, %d)", fnText, b.token, b.bits[k])

@@ -71,9 +71,8 @@ func rawSearchText(data []byte, withBody bool) (header, body string) {
 const (
 	// (text) → indexTerms(text)
 	fnIndexTerms = "pillarbox_index_terms"
-	// (data, column) → indexTerms of the header (0) or body (1) text of
-	// the message data, which the view blob_index_text gives the
-	// full-text index when it removes a blob
+	// (data) → indexText of the search text of the message data, which the
+	// view blob_index_text gives the full-text index when it removes a blob
 	fnIndexText = "pillarbox_index_text"
 	// (envelope JSON, key) → envelopeAddressText, for migration 0017
 	fnEnvelopeAddresses = "pillarbox_envelope_addresses"
@@ -85,31 +84,34 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text SearchTextFunc) error {
 	if err := c.RegisterFunc(fnIndexTerms, indexTerms, true); err != nil {
 		return fmt.Errorf("store: index text: %w", err)
 	}
-	// FTS4 reads both columns of a row one after the other, twice when it
-	// removes one (to find it, then to delete its words): the connection
-	// keeps the last message's text rather than decoding it again.
+	// FTS4 reads a row twice when it removes one (to find it, then to
+	// delete its words): the connection keeps the last message's terms
+	// rather than decoding it again.
 	var last []byte
-	var header, body string
-	indexText := func(data []byte, col int64) string {
+	var terms string
+	index := func(data []byte) string {
 		if last == nil || !bytes.Equal(data, last) {
-			h, b := text(data, true)
-			last, header, body = bytes.Clone(data), indexTerms(h), indexTerms(b)
-			if last == nil {
+			terms = indexText(text(data, true))
+			if last = bytes.Clone(data); last == nil {
 				last = []byte{}
 			}
 		}
-		if col == 0 {
-			return header
-		}
-		return body
+		return terms
 	}
-	if err := c.RegisterFunc(fnIndexText, indexText, false); err != nil {
+	if err := c.RegisterFunc(fnIndexText, index, false); err != nil {
 		return fmt.Errorf("store: index text: %w", err)
 	}
 	if err := c.RegisterFunc(fnEnvelopeAddresses, envelopeAddressText, true); err != nil {
 		return fmt.Errorf("store: index text: %w", err)
 	}
 	return nil
+}
+
+// indexText is what the full-text index stores for a message with this
+// search text: the distinct words of both, in one column (the index only
+// proposes candidates; Search tells the header from the body).
+func indexText(header, body string) string {
+	return indexTerms(header + "\n" + body)
 }
 
 // indexTerms returns what the full-text index stores for text: its
