@@ -111,6 +111,9 @@ func (tx *Tx) indexPending(limit int) (int64, error) {
 	if err != nil || last == 0 {
 		return 0, err
 	}
+	if err := tx.addIndexPieces(last); err != nil {
+		return 0, err
+	}
 	if _, err := tx.exec(`INSERT INTO blob_text(docid, terms)
 		SELECT blob_id, terms FROM blob_text_pending WHERE blob_id <= ?`, last); err != nil {
 		return 0, fmt.Errorf("store: index: %w", err)

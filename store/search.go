@@ -223,7 +223,12 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 	// The text is derived from the stored message (no copy of it is kept):
 	// each candidate's data is read and decoded once.
 	b.args = nil
+	var lookupErr error
+	b.pieces = s.lookupPieces(ctx, &lookupErr)
 	where := b.expr(c, superset)
+	if lookupErr != nil {
+		return lookupErr
+	}
 	q := `SELECT m.blob_id, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
 		WHERE m.mailbox_id = ? AND ` + where
 	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)

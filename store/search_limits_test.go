@@ -50,7 +50,9 @@ func TestSearchReadsEachTextOnce(t *testing.T) {
 	if got := search(t, db, mb, &c, true); !slices.Equal(got, []uint32{4, 8}) {
 		t.Errorf("got %v, want [4 8]", got)
 	}
-	if n := rows.Load(); n != 10 {
+	// The indexed pieces leave out messages without any of the strings:
+	// at most the 10 messages are read, and the two that match.
+	if n := rows.Load(); n > 10 || n < 2 {
 		t.Errorf("read %d texts for 10 messages and %d keys", n, MaxSearchTextKeys)
 	}
 	// Text keys under NOT, and mixed with other keys: only the messages

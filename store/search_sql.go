@@ -48,6 +48,8 @@ type sqlBuilder struct {
 	keys                 []textKey
 	bits                 map[textKey]int
 	needHeader, needBody bool
+
+	pieces pieceLookup // for the full-text queries of superset
 }
 
 func (b *sqlBuilder) arg(v any) string {
@@ -275,12 +277,15 @@ func (b *sqlBuilder) text(k textKey, s string, mode searchMode) string {
 		// The full-text index, where a query on it finds every match (it
 		// has the header's and the body's words in one column); text not
 		// indexed yet is always a candidate.
-		q := ftsQuery(s)
-		if q == "" {
+		pending := "m.blob_id IN (SELECT blob_id FROM blob_text_pending)"
+		q, none := ftsQuery(s, b.pieces)
+		switch {
+		case none:
+			return "(" + pending + ")"
+		case q == "":
 			return "1"
 		}
-		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE blob_text MATCH " + b.arg(q) +
-			") OR m.blob_id IN (SELECT blob_id FROM blob_text_pending))"
+		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE blob_text MATCH " + b.arg(q) + ") OR " + pending + ")"
 	}
 	return fmt.Sprintf("%s(%d, m.blob_id, %d)", fnText, b.token, b.bits[k])
 }
@@ -317,8 +322,9 @@ func (b *sqlBuilder) uidSet(set []UIDRange) string {
 }
 
 // ftsQuery returns an FTS4 query that matches every document containing s
-// as a substring (ignoring case), or "" if there is none, so that a
-// substring search can use the index without missing anything.
+// as a substring (ignoring case), so that a substring search can use the
+// index without missing anything: "" if there is none, and none set if no
+// indexed document can contain s.
 //
 // The unicode61 tokenizer splits text at every ASCII character other than
 // letters and digits. Within s, a run of other characters that has such a
@@ -326,10 +332,12 @@ func (b *sqlBuilder) uidSet(set []UIDRange) string {
 // cut where indexTerms cuts, so its tokens are in the index (as a phrase
 // when the run holds several); a final run with a separator before it only
 // starts a piece (a prefix query). The first run, without a separator
-// before it, may end a longer piece and gives nothing. The index keeps
-// each piece once, not where it was, so the query asks for each run, not
-// for a phrase across them.
-func ftsQuery(s string) string {
+// before it, may end a longer piece, and a string without separators may
+// lie anywhere inside one: pieces, if not nil, finds the indexed pieces
+// that end with (or contain) such a run, any of which a match holds. The
+// index keeps each piece once, not where it was, so the query asks for
+// each run, not for a phrase across them.
+func ftsQuery(s string, pieces pieceLookup) (q string, none bool) {
 	type run struct{ start, end int }
 	var runs []run
 	start := -1
@@ -348,21 +356,37 @@ func ftsQuery(s string) string {
 	}
 	var terms []string
 	for _, r := range runs {
-		if r.start == 0 {
-			continue // may be the end of a longer piece
-		}
-		w := strings.ToLower(s[r.start:r.end])
-		if !hasASCIIAlnum(w) {
+		w := s[r.start:r.end]
+		if !hasASCIIAlnum(strings.ToLower(w)) {
 			// Only non-ASCII characters: the tokenizer might see no token
 			// at all here, which would make the query match nothing.
 			continue
 		}
+		if r.start == 0 {
+			if pieces == nil {
+				continue
+			}
+			found, ok := pieces(Fold(w), r.end < len(s))
+			if !ok {
+				continue
+			}
+			if len(found) == 0 {
+				return "", true // no indexed piece has the run
+			}
+			var or []string
+			for _, p := range found {
+				or = append(or, `"`+p+`"`)
+			}
+			terms = append(terms, "("+strings.Join(or, " OR ")+")")
+			continue
+		}
+		w = strings.ToLower(w)
 		if r.end == len(s) {
 			w += "*"
 		}
 		terms = append(terms, `"`+w+`"`)
 	}
-	return strings.Join(terms, " ")
+	return strings.Join(terms, " "), false
 }
 
 func isASCIISeparator(c byte) bool {

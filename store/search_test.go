@@ -166,7 +166,7 @@ func TestSearchTextMatchesBruteForce(t *testing.T) {
 		}
 		got := search(t, db, mb, &SearchCriteria{Body: []string{needle}}, k%2 == 0)
 		if want := brute(bodies, needle); !slices.Equal(got, want) {
-			t.Errorf("BODY %q (fts %q): got %v, want %v", needle, ftsQuery(needle), got, want)
+			t.Errorf("BODY %q (fts %q): got %v, want %v", needle, ftsQueryText(needle), got, want)
 		}
 		both := make([]string, n)
 		for i := range n {
@@ -213,10 +213,48 @@ func TestFTSQuery(t *testing.T) {
 		{"a, b, c", `"b" "c*"`},
 		{"", ""},
 	} {
-		if got := ftsQuery(tc.in); got != tc.want {
-			t.Errorf("ftsQuery(%q) = %q, want %q", tc.in, got, tc.want)
+		if got, none := ftsQuery(tc.in, nil); got != tc.want || none {
+			t.Errorf("ftsQuery(%q, nil) = %q, %v; want %q", tc.in, got, none, tc.want)
 		}
 	}
+	// With the indexed pieces: the first run becomes the pieces that end
+	// with it, or that contain it when it is the whole string.
+	indexed := []string{"invoice", "reinvoice", "invoices", "ref", "pref", "—", "日本"}
+	lookup := func(run string, suffix bool) ([]string, bool) {
+		var out []string
+		for _, p := range indexed {
+			f := Fold(p)
+			if suffix && strings.HasSuffix(f, run) || !suffix && strings.Contains(f, run) {
+				if !hasASCIIAlnum(p) {
+					return nil, false
+				}
+				out = append(out, p)
+			}
+		}
+		return out, len(out) <= 2
+	}
+	for _, tc := range []struct {
+		in, want string
+		none     bool
+	}{
+		{"Invoice", "", false},                       // three pieces: more than the lookup allows
+		{"VOICES", `("invoices")`, false},            // inside a piece
+		{"ref-00", `("ref" OR "pref") "00*"`, false}, // the end of a piece
+		{"nothing", "", true},                        // in no piece
+		{"nothing at all", "", true},
+		{"日本", "", false},   // no ASCII letter or digit: not looked up
+		{"x ref", "", true}, // "x" ends no indexed piece
+	} {
+		if got, none := ftsQuery(tc.in, lookup); got != tc.want || none != tc.none {
+			t.Errorf("ftsQuery(%q) = %q, %v; want %q, %v", tc.in, got, none, tc.want, tc.none)
+		}
+	}
+}
+
+// ftsQueryText shows the full-text query of s without indexed pieces.
+func ftsQueryText(s string) string {
+	q, _ := ftsQuery(s, nil)
+	return q
 }
 
 func TestFold(t *testing.T) {

@@ -110,7 +110,7 @@ func TestSearchHeaderMatchesBruteForce(t *testing.T) {
 		}
 		got := search(t, db, mb, &SearchCriteria{Header: []HeaderCriterion{{Field: field, Value: needle}}}, k%2 == 0)
 		if !slices.Equal(got, want) {
-			t.Errorf("HEADER %s %q (fts %q): got %v, want %v", field, needle, ftsQuery(needle), got, want)
+			t.Errorf("HEADER %s %q (fts %q): got %v, want %v", field, needle, ftsQueryText(needle), got, want)
 		}
 	}
 }

@@ -2,8 +2,11 @@ package store
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -76,6 +79,10 @@ const (
 	fnIndexText = "pillarbox_index_text"
 	// (envelope JSON, key) → envelopeAddressText, for migration 0017
 	fnEnvelopeAddresses = "pillarbox_envelope_addresses"
+	// (terms) → a JSON array of indexPieces(terms), for index_pieces
+	fnIndexPieces = "pillarbox_index_pieces"
+	// (text) → Fold(text)
+	fnFold = "pillarbox_fold"
 )
 
 // registerTextFunctions adds the index text functions to a connection,
@@ -102,6 +109,16 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text SearchTextFunc) error {
 		return fmt.Errorf("store: index text: %w", err)
 	}
 	if err := c.RegisterFunc(fnEnvelopeAddresses, envelopeAddressText, true); err != nil {
+		return fmt.Errorf("store: index text: %w", err)
+	}
+	piecesJSON := func(terms string) (string, error) {
+		b, err := json.Marshal(indexPieces(terms))
+		return string(b), err
+	}
+	if err := c.RegisterFunc(fnIndexPieces, piecesJSON, true); err != nil {
+		return fmt.Errorf("store: index text: %w", err)
+	}
+	if err := c.RegisterFunc(fnFold, Fold, true); err != nil {
 		return fmt.Errorf("store: index text: %w", err)
 	}
 	return nil
@@ -157,4 +174,104 @@ func indexTerms(text string) string {
 		b.WriteString(w)
 	}
 	return b.String()
+}
+
+// The index answers for whole pieces and their prefixes only, but a
+// search string's first run of letters and digits may end a longer piece
+// ("voice" in "invoice"), and a string without separators may lie
+// anywhere inside one. index_pieces lists every piece the index holds
+// (ASCII lower-cased, with its Fold), so that such a run becomes the few
+// pieces that contain it, which the index then finds (pieceLookup).
+// Pieces stay listed when their messages go: a piece that no message
+// holds any more costs a search a term that matches nothing.
+
+// maxRunPieces bounds the pieces one run of a search string may become;
+// a run found in more is not looked up in the index (it would match most
+// messages anyway).
+const maxRunPieces = 64
+
+// indexPieces returns the distinct pieces of index terms (indexTerms's
+// output, or any text), ASCII lower-cased as index_pieces keeps them.
+func indexPieces(terms string) []string {
+	seen := make(map[string]struct{})
+	out := []string{} // never JSON null
+	for _, w := range strings.FieldsFunc(terms, func(r rune) bool { return r < utf8.RuneSelf && isASCIISeparator(byte(r)) }) {
+		w = asciiLower(w)
+		if _, dup := seen[w]; !dup {
+			seen[w] = struct{}{}
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// addIndexPieces lists the pieces of the pending texts up to blob id last,
+// which indexPending is moving into the index.
+func (tx *Tx) addIndexPieces(last int64) error {
+	_, err := tx.exec(`INSERT OR IGNORE INTO index_pieces(piece, folded)
+		SELECT value, `+fnFold+`(value) FROM (SELECT DISTINCT j.value AS value
+			FROM blob_text_pending p, json_each(`+fnIndexPieces+`(p.terms)) j WHERE p.blob_id <= ?)
+		WHERE NOT EXISTS (SELECT 1 FROM index_pieces x WHERE x.piece = value)`, last)
+	if err != nil {
+		return fmt.Errorf("store: index pieces: %w", err)
+	}
+	return nil
+}
+
+// pieceLookup returns the indexed pieces that contain run (folded), or
+// that end with it when suffix is set; ok is false when there are more
+// than maxRunPieces or one of them might give the tokenizer no token, and
+// then the run must not narrow the search.
+type pieceLookup func(run string, suffix bool) (pieces []string, ok bool)
+
+// lookupPieces is a pieceLookup over the snapshot; the first error is
+// kept in *errp (and the lookups after it say not ok).
+func (s *Snapshot) lookupPieces(ctx context.Context, errp *error) pieceLookup {
+	return func(run string, suffix bool) ([]string, bool) {
+		if *errp != nil {
+			return nil, false
+		}
+		q := `SELECT piece FROM index_pieces WHERE instr(folded, ?1) > 0 LIMIT ?2`
+		if suffix {
+			q = `SELECT piece FROM index_pieces WHERE substr(folded, -length(?1)) = ?1 LIMIT ?2`
+		}
+		rows, err := s.tx.QueryContext(ctx, q, run, maxRunPieces+1)
+		if err != nil {
+			*errp = err
+			return nil, false
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				*errp = err
+				return nil, false
+			}
+			if !hasASCIIAlnum(p) {
+				return nil, false
+			}
+			out = append(out, p)
+		}
+		if err := rows.Err(); err != nil {
+			*errp = err
+			return nil, false
+		}
+		return out, len(out) <= maxRunPieces
+	}
 }

@@ -28,6 +28,17 @@ INSERT INTO blob_text(blob_text) VALUES ('automerge=8');
 INSERT INTO blob_text(docid, terms)
 	SELECT docid, pillarbox_index_terms(header || char(10) || body) FROM blob_text_old
 	ORDER BY docid;
+
+-- Every piece the index holds, ASCII lower-cased, with its Fold, for the
+-- search strings whose first run may end a longer piece (see
+-- store/searchtext.go): the indexer adds the pieces of what it indexes.
+CREATE TABLE index_pieces (
+	piece  TEXT PRIMARY KEY,
+	folded TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO index_pieces(piece, folded)
+	SELECT value, pillarbox_fold(value) FROM (SELECT DISTINCT j.value AS value
+		FROM blob_text_old o, json_each(pillarbox_index_pieces(o.header || char(10) || o.body)) j);
 DROP TABLE blob_text_old;
 
 CREATE TABLE blob_text_pending_new (
