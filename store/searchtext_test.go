@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -260,4 +261,49 @@ func TestMigrationBlobAddresses(t *testing.T) {
 	if err := db.rdb.QueryRow(`SELECT count(*) FROM blob_addresses`).Scan(&rows); err != nil || rows != 2 {
 		t.Errorf("blob_addresses has %d rows, %v; want one per blob", rows, err)
 	}
+}
+
+// TestMigrationIndexWithoutTextCompacts: the old index's copy of the text
+// is given back to the file system, not left as free pages in the file.
+func TestMigrationIndexWithoutTextCompacts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.db")
+	raw := rawAtVersion(t, path, migrationNumber(t, "_index_without_text.sql")-1)
+	var body strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&body, "line %d of a long message with words\r\n", i)
+	}
+	for i := 1; i <= 20; i++ {
+		data := "Subject: big\r\n\r\n" + body.String()
+		if _, err := raw.Exec(`INSERT INTO blobs(id, size, envelope, structure, data) VALUES (?, ?, '{}', '{}', ?)`, i, len(data), data); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(`INSERT INTO blob_text(docid, header, body) VALUES (?, 'Subject: big', ?)`, i, body.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	before := fileSize(t, path)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var free int
+	if err := db.conn.QueryRowContext(context.Background(), "PRAGMA freelist_count").Scan(&free); err != nil || free != 0 {
+		t.Errorf("free pages after the migration: %d, %v", free, err)
+	}
+	db.Close()
+	if after := fileSize(t, path); after*10 > before*7 {
+		t.Errorf("database file %d bytes after the migration, %d before: want the text's copy given back", after, before)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

@@ -283,6 +283,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		// could lose or corrupt mail without a word.
 		return fmt.Errorf("store: the database is at schema version %d, newer than this build's %d: run the newer Pillarbox, or restore a backup taken before the upgrade", current, latest)
 	}
+	start := current
 	for i, name := range names {
 		version := versions[i]
 		if version <= current {
@@ -302,7 +303,45 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		current = version
 	}
+	if start > 0 && start < vacuumAfter && current >= vacuumAfter {
+		db.compact(ctx)
+	}
 	return nil
+}
+
+// vacuumAfter is the migration after which Open compacts the file once:
+// 0016 drops the full-text index's copy of the text, about as large as
+// the mail, and SQLite keeps freed pages in the file until a VACUUM.
+const vacuumAfter = 16
+
+// compact gives the free pages of the file back to the file system when
+// they are more than a quarter of it. It rewrites the whole database (and
+// needs that much room while it does), so it only runs after a migration
+// that freed that much; a failure leaves the file as it was, and is only
+// logged: the free pages are reused by new mail.
+func (db *DB) compact(ctx context.Context) {
+	var free, pages int64
+	if err := db.conn.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+		return
+	}
+	if err := db.conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+		return
+	}
+	if free*4 <= pages {
+		return
+	}
+	db.log.Info("store: compacting the database after the migration", "pages", pages, "free", free)
+	start := time.Now()
+	if _, err := db.conn.ExecContext(ctx, "VACUUM"); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+		return
+	}
+	if _, err := db.conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+	}
+	db.log.Info("store: compacted", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // migrationVersions returns the number of each migration file, names
