@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // bruteHeader is the HEADER key's meaning: some field named field has a
@@ -217,5 +218,36 @@ func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
 		if got := search(t, db, mb, &nd.c, k%2 == 0); !slices.Equal(got, want) {
 			t.Errorf("%+v (%d text keys): got %v, want %v", nd.c, nd.c.Size().TextKeys, got, want)
 		}
+	}
+}
+
+// TestAppendFoldASCII checks the eight-bytes-at-a-time path against
+// folding one character at a time, on every ASCII byte at every offset.
+func TestAppendFoldASCII(t *testing.T) {
+	var all []byte
+	for c := range 128 {
+		all = append(all, byte(c))
+	}
+	for _, s := range []string{string(all), "Hello, World! The quick brown fox jumps over the lazy dog @[`{~",
+		"mixed ascii é and ſ long s, Kelvin \u212a, ß ǅ, then ascii again 0123456789abcdefghijklmnopqrstuvwxyz"} {
+		for off := range 9 {
+			in := s[min(off, len(s)):]
+			var want []byte
+			for _, r := range in {
+				want = utf8.AppendRune(want, foldRune(r))
+			}
+			if got := AppendFold(nil, in); string(got) != string(want) {
+				t.Errorf("AppendFold(%q) = %q, want %q", in, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkAppendFold(b *testing.B) {
+	text := strings.Repeat("The numbers for week 12 are in; Meeting invoice REPORT. ", 200)
+	b.SetBytes(int64(len(text)))
+	var buf []byte
+	for b.Loop() {
+		buf = AppendFold(buf[:0], text)
 	}
 }
