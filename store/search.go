@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -129,11 +132,12 @@ func (c *SearchCriteria) Size() SearchSize {
 // the limits give ErrSearchLimit; when ctx ends, the search stops with
 // its error.
 //
-// Text keys take two passes. The first reads the text of each message
-// that may match (by the other keys and the full-text index), one message
-// at a time, and records which text keys it contains; the second is the
-// whole criteria in SQL, reading those results. So memory holds one
-// message's text at a time, however many keys and messages there are.
+// Text keys take two passes. The first decodes the text of each message
+// that may match (by the other keys and the full-text index) from the
+// stored message, a few messages at a time, and records which text keys
+// it contains; the second is the whole criteria in SQL, reading those
+// results. So memory holds a few messages' text at a time, however many
+// keys and messages there are.
 func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteria, withSeq bool, fn func(uid, seq uint32) error) error {
 	if err := c.Size().Check(); err != nil {
 		return err
@@ -216,9 +220,9 @@ func searchError(ctx context.Context, err error) error {
 	return fmt.Errorf("store: search: %w", err)
 }
 
-// matchText is Search's first pass: it reads the text of every message
-// that may match c, one at a time, and records in b.st which of b's text
-// keys each contains.
+// matchText is Search's first pass: it decodes the text of every message
+// that may match c and records in b.st which of b's text keys each
+// contains.
 func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCriteria, b *sqlBuilder) error {
 	// The text is derived from the stored message (no copy of it is kept):
 	// each candidate's data is read and decoded once.
@@ -236,29 +240,61 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 		return err
 	}
 	defer rows.Close()
-	m := newTextMatcher(b.keys)
-	b.st.text = make(map[int64]uint64)
-	for rows.Next() {
-		var blob int64
-		var data sql.RawBytes // the driver's copy, valid until Next
-		if err := rows.Scan(&blob, &data); err != nil {
-			return err
-		}
-		if _, done := b.st.text[blob]; !done {
-			h, t := s.db.searchText(data, b.needBody)
-			if found := m.match(h, t); found != 0 {
-				b.st.text[blob] = found
+	// Decoding and matching cost far more than reading: workers do them,
+	// each with its own matcher, while this goroutine reads the rows. A
+	// few messages are in flight at a time.
+	workers := min(runtime.GOMAXPROCS(0), maxSearchWorkers)
+	type job struct {
+		blob int64
+		data []byte
+	}
+	jobs := make(chan job, workers)
+	results := make(chan map[int64]uint64, workers)
+	for range workers {
+		go func() {
+			m := newTextMatcher(b.keys)
+			found := make(map[int64]uint64)
+			for j := range jobs {
+				h, t := s.db.searchText(j.data, b.needBody)
+				if f := m.match(h, t); f != 0 {
+					found[j.blob] = f
+				}
+			}
+			results <- found
+		}()
+	}
+	err = func() error {
+		defer close(jobs)
+		seen := make(map[int64]struct{})
+		for rows.Next() {
+			var blob int64
+			var data sql.RawBytes // the driver's copy, valid until Next
+			if err := rows.Scan(&blob, &data); err != nil {
+				return err
+			}
+			if _, dup := seen[blob]; !dup {
+				seen[blob] = struct{}{}
+				jobs <- job{blob, bytes.Clone(data)}
+			}
+			if s.db.searchRowHook != nil {
+				s.db.searchRowHook()
+			}
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 		}
-		if s.db.searchRowHook != nil {
-			s.db.searchRowHook()
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+		return rows.Err()
+	}()
+	b.st.text = make(map[int64]uint64)
+	for range workers {
+		maps.Copy(b.st.text, <-results)
 	}
-	return rows.Err()
+	return err
 }
+
+// maxSearchWorkers bounds the goroutines that decode and match the
+// messages of one search.
+const maxSearchWorkers = 4
 
 // searchState is what one running search's SQL functions read, found by
 // the search's token (DB.searches).
