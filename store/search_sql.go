@@ -49,7 +49,13 @@ type sqlBuilder struct {
 	bits                 map[textKey]int
 	needHeader, needBody bool
 
-	pieces pieceLookup // for the full-text queries of superset
+	pieces  pieceLookup          // for the full-text queries of superset
+	queries map[string]ftsResult // ftsQuery's answers by search string
+}
+
+type ftsResult struct {
+	q    string
+	none bool
 }
 
 func (b *sqlBuilder) arg(v any) string {
@@ -278,7 +284,16 @@ func (b *sqlBuilder) text(k textKey, s string, mode searchMode) string {
 		// has the header's and the body's words in one column); text not
 		// indexed yet is always a candidate.
 		pending := "m.blob_id IN (SELECT blob_id FROM blob_text_pending)"
-		q, none := ftsQuery(s, b.pieces)
+		// A string may come back in several keys: look its pieces up once.
+		r, ok := b.queries[s]
+		if !ok {
+			r.q, r.none = ftsQuery(s, b.pieces)
+			if b.queries == nil {
+				b.queries = make(map[string]ftsResult)
+			}
+			b.queries[s] = r
+		}
+		q, none := r.q, r.none
 		switch {
 		case none:
 			return "(" + pending + ")"
