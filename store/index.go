@@ -115,7 +115,7 @@ func (tx *Tx) indexPending(limit int) (int64, error) {
 		return 0, err
 	}
 	if _, err := tx.exec(`INSERT INTO blob_text(docid, terms)
-		SELECT blob_id, terms FROM blob_text_pending WHERE blob_id <= ?`, last); err != nil {
+		SELECT blob_id, `+fnIndexJoin+`(header, body) FROM blob_text_pending WHERE blob_id <= ?`, last); err != nil {
 		return 0, fmt.Errorf("store: index: %w", err)
 	}
 	res, err := tx.exec(`DELETE FROM blob_text_pending WHERE blob_id <= ?`, last)

@@ -74,7 +74,8 @@ func (tx *Tx) InsertBlob(b *Blob) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: insert blob: %w", err)
 	}
-	if _, err := tx.exec(`INSERT INTO blob_text_pending(blob_id, terms) VALUES (?, ?)`, id, indexText(b.HeaderText, b.BodyText)); err != nil {
+	if _, err := tx.exec(`INSERT INTO blob_text_pending(blob_id, header, body) VALUES (?, ?, ?)`, id,
+		indexTerms(b.HeaderText), indexTerms(b.BodyText)); err != nil {
 		return 0, fmt.Errorf("store: index blob: %w", err)
 	}
 	tx.pendingText++

@@ -50,7 +50,12 @@ type sqlBuilder struct {
 	needHeader, needBody bool
 
 	pieces  pieceLookup          // for the full-text queries of superset
-	queries map[string]ftsResult // ftsQuery's answers by search string
+	queries map[ftsKey]ftsResult // ftsQuery's answers
+}
+
+type ftsKey struct {
+	kind textKind
+	s    string
 }
 
 type ftsResult struct {
@@ -280,18 +285,17 @@ func (b *sqlBuilder) text(k textKey, s string, mode searchMode) string {
 	case subset, absent:
 		return "0"
 	case superset:
-		// The full-text index, where a query on it finds every match (it
-		// has the header's and the body's words in one column); text not
-		// indexed yet is always a candidate.
+		// The full-text index, where a query on it finds every match; text
+		// not indexed yet is always a candidate.
 		pending := "m.blob_id IN (SELECT blob_id FROM blob_text_pending)"
 		// A string may come back in several keys: look its pieces up once.
-		r, ok := b.queries[s]
+		r, ok := b.queries[ftsKey{k.kind, s}]
 		if !ok {
-			r.q, r.none = ftsQuery(s, b.pieces)
+			r.q, r.none = ftsQuery(s, k.kind, b.pieces)
 			if b.queries == nil {
-				b.queries = make(map[string]ftsResult)
+				b.queries = make(map[ftsKey]ftsResult)
 			}
-			b.queries[s] = r
+			b.queries[ftsKey{k.kind, s}] = r
 		}
 		q, none := r.q, r.none
 		switch {
@@ -337,9 +341,9 @@ func (b *sqlBuilder) uidSet(set []UIDRange) string {
 }
 
 // ftsQuery returns an FTS4 query that matches every document containing s
-// as a substring (ignoring case), so that a substring search can use the
-// index without missing anything: "" if there is none, and none set if no
-// indexed document can contain s.
+// as a substring (ignoring case) in the text that kind reads, so that a
+// substring search can use the index without missing anything: "" if
+// there is none, and none set if no indexed document can contain s.
 //
 // The unicode61 tokenizer splits text at every ASCII character other than
 // letters and digits. Within s, a run of other characters that has such a
@@ -351,8 +355,10 @@ func (b *sqlBuilder) uidSet(set []UIDRange) string {
 // lie anywhere inside one: pieces, if not nil, finds the indexed pieces
 // that end with (or contain) such a run, any of which a match holds. The
 // index keeps each piece once, not where it was, so the query asks for
-// each run, not for a phrase across them.
-func ftsQuery(s string, pieces pieceLookup) (q string, none bool) {
+// each run, not for a phrase across them; and it marks the header's pieces
+// (indexJoin), so a run is asked for as a piece of the header, of the
+// body, or of either.
+func ftsQuery(s string, kind textKind, pieces pieceLookup) (q string, none bool) {
 	type run struct{ start, end int }
 	var runs []run
 	start := -1
@@ -369,6 +375,17 @@ func ftsQuery(s string, pieces pieceLookup) (q string, none bool) {
 	if start >= 0 {
 		runs = append(runs, run{start, len(s)})
 	}
+	// forms appends the phrases for piece p (lower-cased; with "*" after
+	// it, a prefix) in the texts kind reads.
+	forms := func(or []string, p, star string) []string {
+		if kind != keyBody {
+			or = append(or, `"`+headerMark+p+star+`"`)
+		}
+		if kind != keyHeader {
+			or = append(or, `"`+p+star+`"`)
+		}
+		return or
+	}
 	var terms []string
 	for _, r := range runs {
 		w := s[r.start:r.end]
@@ -377,7 +394,9 @@ func ftsQuery(s string, pieces pieceLookup) (q string, none bool) {
 			// at all here, which would make the query match nothing.
 			continue
 		}
-		if r.start == 0 {
+		var or []string
+		switch {
+		case r.start == 0:
 			if pieces == nil {
 				continue
 			}
@@ -388,18 +407,19 @@ func ftsQuery(s string, pieces pieceLookup) (q string, none bool) {
 			if len(found) == 0 {
 				return "", true // no indexed piece has the run
 			}
-			var or []string
 			for _, p := range found {
-				or = append(or, `"`+p+`"`)
+				or = forms(or, p, "")
 			}
+		case r.end == len(s):
+			or = forms(or, strings.ToLower(w), "*")
+		default:
+			or = forms(or, strings.ToLower(w), "")
+		}
+		if len(or) == 1 {
+			terms = append(terms, or[0])
+		} else {
 			terms = append(terms, "("+strings.Join(or, " OR ")+")")
-			continue
 		}
-		w = strings.ToLower(w)
-		if r.end == len(s) {
-			w += "*"
-		}
-		terms = append(terms, `"`+w+`"`)
 	}
 	return strings.Join(terms, " "), false
 }

@@ -213,8 +213,22 @@ func TestFTSQuery(t *testing.T) {
 		{"a, b, c", `"b" "c*"`},
 		{"", ""},
 	} {
-		if got, none := ftsQuery(tc.in, nil); got != tc.want || none {
-			t.Errorf("ftsQuery(%q, nil) = %q, %v; want %q", tc.in, got, none, tc.want)
+		if got, none := ftsQuery(tc.in, keyBody, nil); got != tc.want || none {
+			t.Errorf("ftsQuery(%q, body, nil) = %q, %v; want %q", tc.in, got, none, tc.want)
+		}
+	}
+	// The header's pieces are marked in the index; TEXT asks for either.
+	for _, tc := range []struct {
+		in   string
+		kind textKind
+		want string
+	}{
+		{"x Report 7", keyHeader, `"qqhreport" "qqh7*"`},
+		{"x Report 7", keyText, `("qqhreport" OR "report") ("qqh7*" OR "7*")`},
+		{"x —foo", keyHeader, `"qqh—foo*"`},
+	} {
+		if got, _ := ftsQuery(tc.in, tc.kind, nil); got != tc.want {
+			t.Errorf("ftsQuery(%q, %d, nil) = %q, want %q", tc.in, tc.kind, got, tc.want)
 		}
 	}
 	// With the indexed pieces: the first run becomes the pieces that end
@@ -238,14 +252,14 @@ func TestFTSQuery(t *testing.T) {
 		none     bool
 	}{
 		{"Invoice", "", false},                       // three pieces: more than the lookup allows
-		{"VOICES", `("invoices")`, false},            // inside a piece
+		{"VOICES", `"invoices"`, false},              // inside a piece
 		{"ref-00", `("ref" OR "pref") "00*"`, false}, // the end of a piece
 		{"nothing", "", true},                        // in no piece
 		{"nothing at all", "", true},
 		{"日本", "", false},   // no ASCII letter or digit: not looked up
 		{"x ref", "", true}, // "x" ends no indexed piece
 	} {
-		if got, none := ftsQuery(tc.in, lookup); got != tc.want || none != tc.none {
+		if got, none := ftsQuery(tc.in, keyBody, lookup); got != tc.want || none != tc.none {
 			t.Errorf("ftsQuery(%q) = %q, %v; want %q, %v", tc.in, got, none, tc.want, tc.none)
 		}
 	}
@@ -253,7 +267,7 @@ func TestFTSQuery(t *testing.T) {
 
 // ftsQueryText shows the full-text query of s without indexed pieces.
 func ftsQueryText(s string) string {
-	q, _ := ftsQuery(s, nil)
+	q, _ := ftsQuery(s, keyBody, nil)
 	return q
 }
 

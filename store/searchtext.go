@@ -74,12 +74,15 @@ func rawSearchText(data []byte, withBody bool) (header, body string) {
 const (
 	// (text) → indexTerms(text)
 	fnIndexTerms = "pillarbox_index_terms"
-	// (data) → indexText of the search text of the message data, which the
-	// view blob_index_text gives the full-text index when it removes a blob
+	// (header terms, body terms) → indexJoin
+	fnIndexJoin = "pillarbox_index_join"
+	// (data) → the index text of the message data (indexJoin of the terms
+	// of its search text), which the view blob_index_text gives the
+	// full-text index when it removes a blob
 	fnIndexText = "pillarbox_index_text"
 	// (envelope JSON, key) → envelopeAddressText, for migration 0017
 	fnEnvelopeAddresses = "pillarbox_envelope_addresses"
-	// (terms) → a JSON array of indexPieces(terms), for index_pieces
+	// (text) → a JSON array of indexPieces(text), for index_pieces
 	fnIndexPieces = "pillarbox_index_pieces"
 	// (text) → Fold(text)
 	fnFold = "pillarbox_fold"
@@ -88,9 +91,6 @@ const (
 // registerTextFunctions adds the index text functions to a connection,
 // deriving the text with text.
 func registerTextFunctions(c *sqlite3.SQLiteConn, text SearchTextFunc) error {
-	if err := c.RegisterFunc(fnIndexTerms, indexTerms, true); err != nil {
-		return fmt.Errorf("store: index text: %w", err)
-	}
 	// FTS4 reads a row twice when it removes one (to find it, then to
 	// delete its words): the connection keeps the last message's terms
 	// rather than decoding it again.
@@ -98,42 +98,63 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text SearchTextFunc) error {
 	var terms string
 	index := func(data []byte) string {
 		if last == nil || !bytes.Equal(data, last) {
-			terms = indexText(text(data, true))
+			h, b := text(data, true)
+			terms = indexJoin(indexTerms(h), indexTerms(b))
 			if last = bytes.Clone(data); last == nil {
 				last = []byte{}
 			}
 		}
 		return terms
 	}
-	if err := c.RegisterFunc(fnIndexText, index, false); err != nil {
-		return fmt.Errorf("store: index text: %w", err)
-	}
-	if err := c.RegisterFunc(fnEnvelopeAddresses, envelopeAddressText, true); err != nil {
-		return fmt.Errorf("store: index text: %w", err)
-	}
-	piecesJSON := func(terms string) (string, error) {
-		b, err := json.Marshal(indexPieces(terms))
+	piecesJSON := func(text string) (string, error) {
+		b, err := json.Marshal(indexPieces(text))
 		return string(b), err
 	}
-	if err := c.RegisterFunc(fnIndexPieces, piecesJSON, true); err != nil {
-		return fmt.Errorf("store: index text: %w", err)
-	}
-	if err := c.RegisterFunc(fnFold, Fold, true); err != nil {
-		return fmt.Errorf("store: index text: %w", err)
+	for _, f := range []struct {
+		name string
+		impl any
+		pure bool
+	}{
+		{fnIndexTerms, indexTerms, true},
+		{fnIndexJoin, indexJoin, true},
+		{fnIndexText, index, false},
+		{fnEnvelopeAddresses, envelopeAddressText, true},
+		{fnIndexPieces, piecesJSON, true},
+		{fnFold, Fold, true},
+	} {
+		if err := c.RegisterFunc(f.name, f.impl, f.pure); err != nil {
+			return fmt.Errorf("store: index text: %w", err)
+		}
 	}
 	return nil
 }
 
-// indexText is what the full-text index stores for a message with this
-// search text: the distinct words of both, in one column (the index only
-// proposes candidates; Search tells the header from the body).
-func indexText(header, body string) string {
-	return indexTerms(header + "\n" + body)
+// headerMark starts each piece of the header in the index, so that one
+// column serves both texts and a query can still ask for a word in the
+// header or in the body: "Subject" is indexed as "qqhsubject". (A body
+// word that starts so only makes the index propose a message that Search
+// then rules out.)
+const headerMark = "qqh"
+
+// indexJoin is what the full-text index stores for a message whose header
+// and body have these index terms (indexTerms): the header's pieces, each
+// after headerMark, then the body's.
+func indexJoin(headerTerms, bodyTerms string) string {
+	var b strings.Builder
+	b.Grow(len(headerTerms) + len(bodyTerms) + 8*len(headerMark))
+	// Split at the spaces indexTerms put there, and only there: a piece
+	// may hold other white space (a no-break space is not a separator).
+	for w := range strings.SplitSeq(headerTerms, " ") {
+		if w != "" {
+			b.WriteString(headerMark + w + " ")
+		}
+	}
+	b.WriteString(bodyTerms)
+	return b.String()
 }
 
-// indexTerms returns what the full-text index stores for text: its
-// distinct words, once each, in the order they first appear, separated by
-// spaces. Text is cut only at ASCII characters other than letters and
+// indexTerms returns the index terms of a text: its distinct pieces, once
+// each, in the order they first appear, separated by spaces. Text is cut only at ASCII characters other than letters and
 // digits, where the unicode61 tokenizer always separates tokens, so the
 // pieces are tokenized as they are in the whole text: the index holds the
 // same tokens, with positions that no longer say where they were (ftsQuery
@@ -190,8 +211,8 @@ func indexTerms(text string) string {
 // messages anyway).
 const maxRunPieces = 64
 
-// indexPieces returns the distinct pieces of index terms (indexTerms's
-// output, or any text), ASCII lower-cased as index_pieces keeps them.
+// indexPieces returns the distinct pieces of a text (or of its index
+// terms), ASCII lower-cased as index_pieces keeps them.
 func indexPieces(terms string) []string {
 	seen := make(map[string]struct{})
 	out := []string{} // never JSON null
@@ -225,7 +246,7 @@ func asciiLower(s string) string {
 func (tx *Tx) addIndexPieces(last int64) error {
 	_, err := tx.exec(`INSERT OR IGNORE INTO index_pieces(piece, folded)
 		SELECT value, `+fnFold+`(value) FROM (SELECT DISTINCT j.value AS value
-			FROM blob_text_pending p, json_each(`+fnIndexPieces+`(p.terms)) j WHERE p.blob_id <= ?)
+			FROM blob_text_pending p, json_each(`+fnIndexPieces+`(p.header || char(10) || p.body)) j WHERE p.blob_id <= ?)
 		WHERE NOT EXISTS (SELECT 1 FROM index_pieces x WHERE x.piece = value)`, last)
 	if err != nil {
 		return fmt.Errorf("store: index pieces: %w", err)

@@ -24,6 +24,16 @@ func TestIndexTerms(t *testing.T) {
 	}
 }
 
+func TestIndexJoin(t *testing.T) {
+	h := indexTerms("Subject: ǆ\u00a0HELLO x\nFrom: a@b")
+	if got, want := indexJoin(h, "body text"), "qqhSubject qqhǆ\u00a0HELLO qqhx qqhFrom qqha qqhb body text"; got != want {
+		t.Errorf("indexJoin = %q, want %q", got, want)
+	}
+	if got := indexJoin("", "b"); got != "b" {
+		t.Errorf("indexJoin without header = %q", got)
+	}
+}
+
 func TestRawSearchText(t *testing.T) {
 	for _, tc := range []struct{ in, header, body string }{
 		{"Subject: x\r\n\r\nbody\r\n", "Subject: x\r\n", "body\r\n"},

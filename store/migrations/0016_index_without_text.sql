@@ -8,13 +8,14 @@
 -- connections; see store/searchtext.go). FTS4 reads it only to take a
 -- removed blob's words out of the index, so the trigger that does so runs
 -- before the blob goes. SEARCH checks the index's candidates against the
--- text it derives from the stored message, so one column serves the
--- header and the body alike, and matchinfo=fts3 drops the per-document
--- sizes nothing reads.
+-- text it derives from the stored message. One column holds the header's
+-- distinct pieces, each marked as such, and the body's
+-- (pillarbox_index_join); matchinfo=fts3 drops the per-document sizes
+-- nothing reads.
 --
 -- The existing index is rebuilt from the text its old table kept, reduced
--- to distinct words (pillarbox_index_terms of the header, a line break and
--- the body, as the store computes it); so is the text still pending.
+-- to distinct pieces (pillarbox_index_terms) as the store now keeps the
+-- text still pending too.
 
 DROP TRIGGER blobs_release_text;
 ALTER TABLE blob_text RENAME TO blob_text_old;
@@ -26,7 +27,7 @@ CREATE VIRTUAL TABLE blob_text USING fts4(content="blob_index_text", terms, matc
 INSERT INTO blob_text(blob_text) VALUES ('automerge=8');
 
 INSERT INTO blob_text(docid, terms)
-	SELECT docid, pillarbox_index_terms(header || char(10) || body) FROM blob_text_old
+	SELECT docid, pillarbox_index_join(pillarbox_index_terms(header), pillarbox_index_terms(body)) FROM blob_text_old
 	ORDER BY docid;
 
 -- Every piece the index holds, ASCII lower-cased, with its Fold, for the
@@ -41,14 +42,8 @@ INSERT OR IGNORE INTO index_pieces(piece, folded)
 		FROM blob_text_old o, json_each(pillarbox_index_pieces(o.header || char(10) || o.body)) j);
 DROP TABLE blob_text_old;
 
-CREATE TABLE blob_text_pending_new (
-	blob_id INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
-	terms   TEXT NOT NULL
-);
-INSERT INTO blob_text_pending_new(blob_id, terms)
-	SELECT blob_id, pillarbox_index_terms(header || char(10) || body) FROM blob_text_pending;
-DROP TABLE blob_text_pending;
-ALTER TABLE blob_text_pending_new RENAME TO blob_text_pending;
+-- The pending text becomes its index terms, as the store now writes it.
+UPDATE blob_text_pending SET header = pillarbox_index_terms(header), body = pillarbox_index_terms(body);
 
 -- Text still pending is not in the index: there is nothing to remove.
 CREATE TRIGGER blobs_release_text BEFORE DELETE ON blobs
