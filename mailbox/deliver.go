@@ -265,7 +265,7 @@ func (s *Service) prepareBlob(raw []byte) (*store.Blob, *Meta, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("mailbox: structure: %w", err)
 	}
-	return &store.Blob{
+	blob := &store.Blob{
 		Data:       raw,
 		MessageID:  meta.Envelope.MessageID,
 		SentDate:   meta.Envelope.Date,
@@ -277,7 +277,9 @@ func (s *Service) prepareBlob(raw []byte) (*store.Blob, *Meta, error) {
 		To:         storeAddresses(meta.Envelope.To),
 		Cc:         storeAddresses(meta.Envelope.Cc),
 		Bcc:        storeAddresses(meta.Envelope.Bcc),
-	}, meta, nil
+	}
+	blob.Prepare() // here, not on the store's writer goroutine
+	return blob, meta, nil
 }
 
 // storeAddresses converts an ENVELOPE address list for the store, which

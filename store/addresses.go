@@ -104,9 +104,10 @@ func envelopeAddressText(envelope, key string) string {
 	return AddressText(out)
 }
 
-// insertAddresses stores the address texts of a new blob.
+// insertAddresses stores the address texts of a new blob (Blob.Prepare
+// has computed them).
 func (tx *Tx) insertAddresses(id int64, b *Blob) error {
 	_, err := tx.exec(`INSERT INTO blob_addresses(blob_id, from_text, to_text, cc_text, bcc_text) VALUES (?, ?, ?, ?, ?)`,
-		id, AddressText(b.From), AddressText(b.To), AddressText(b.Cc), AddressText(b.Bcc))
+		id, b.addresses[0], b.addresses[1], b.addresses[2], b.addresses[3])
 	return err
 }

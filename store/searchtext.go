@@ -241,16 +241,57 @@ func asciiLower(s string) string {
 	return s
 }
 
+// maxKnownPieces bounds DB.knownPieces: past it, the set starts again
+// (the common words come back into it at once).
+const maxKnownPieces = 1 << 18
+
 // addIndexPieces lists the pieces of the pending texts up to blob id last,
-// which indexPending is moving into the index.
+// which indexPending is moving into the index. It runs on the writer
+// goroutine; the pieces it knows to be listed already (DB.knownPieces,
+// which holds only committed ones) cost no statement.
 func (tx *Tx) addIndexPieces(last int64) error {
-	_, err := tx.exec(`INSERT OR IGNORE INTO index_pieces(piece, folded)
-		SELECT value, `+fnFold+`(value) FROM (SELECT DISTINCT j.value AS value
-			FROM blob_text_pending p, json_each(`+fnIndexPieces+`(p.header || char(10) || p.body)) j WHERE p.blob_id <= ?)
-		WHERE NOT EXISTS (SELECT 1 FROM index_pieces x WHERE x.piece = value)`, last)
+	rows, err := tx.query(`SELECT header, body FROM blob_text_pending WHERE blob_id <= ?`, last)
 	if err != nil {
 		return fmt.Errorf("store: index pieces: %w", err)
 	}
+	known := tx.db.knownPieces
+	added := make(map[string]struct{})
+	for rows.Next() {
+		var h, b string
+		if err := rows.Scan(&h, &b); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: index pieces: %w", err)
+		}
+		for _, text := range [2]string{h, b} {
+			for p := range strings.SplitSeq(text, " ") {
+				if p == "" {
+					continue
+				}
+				p = asciiLower(p)
+				if _, ok := known[p]; ok {
+					continue
+				}
+				added[p] = struct{}{}
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: index pieces: %w", err)
+	}
+	for p := range added {
+		if _, err := tx.exec(`INSERT OR IGNORE INTO index_pieces(piece, folded) VALUES (?, ?)`, p, Fold(p)); err != nil {
+			return fmt.Errorf("store: index pieces: %w", err)
+		}
+	}
+	tx.OnCommit(func() {
+		if len(tx.db.knownPieces)+len(added) > maxKnownPieces {
+			clear(tx.db.knownPieces)
+		}
+		for p := range added {
+			tx.db.knownPieces[p] = struct{}{}
+		}
+	})
 	return nil
 }
 

@@ -100,6 +100,9 @@ type DB struct {
 	idxDone     chan struct{}
 
 	textFn atomic.Pointer[SearchTextFunc] // SetSearchText's function; nil: rawSearchText
+	// knownPieces are pieces committed to index_pieces, so that the
+	// indexer skips them; writer goroutine only (see addIndexPieces).
+	knownPieces map[string]struct{}
 
 	searches  sync.Map     // search token → *searchState, while it runs
 	searchSeq atomic.Int64 // the last search token
@@ -136,6 +139,8 @@ func Open(path string, opts Options) (*DB, error) {
 		quit:   make(chan struct{}),
 		exited: make(chan struct{}),
 		stmts:  make(map[string]*sql.Stmt),
+
+		knownPieces: make(map[string]struct{}),
 
 		observe: opts.ObserveCommit,
 		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),

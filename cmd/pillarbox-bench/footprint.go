@@ -39,12 +39,19 @@ func cmdFootprint(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	conc := fl.Int("c", 8, "concurrent deliveries")
 	runs := fl.Int("runs", 5, "times each search runs (the median is printed)")
 	asJSON := fl.Bool("json", false, "print the result as one JSON line")
-	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the searches to `file`")
+	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	if err := parseFlags(fl, args, stdout); err != nil {
 		return err
 	}
 	if *n < 1 || *conc < 1 || *runs < 1 {
 		return errors.New("footprint: -n, -c and --runs must be at least 1")
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	dir, cleanup, err := backlogDir(*dataDir)
 	if err != nil {
@@ -146,13 +153,6 @@ func cmdFootprint(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	folder, err := svc.Folder(ctx, acct.ID, "INBOX")
 	if err != nil {
 		return fmt.Errorf("footprint: %w", err)
-	}
-	if *cpuProfile != "" {
-		stopProfile, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stopProfile()
 	}
 	searches := []struct {
 		name string
