@@ -14,10 +14,11 @@ import (
 // The full-text index blob_text keeps no text of its own (FTS4
 // external content, migration 0016): what SEARCH reads, and what removing
 // a blob takes out of the index, is derived again from the stored message
-// by the search text function. Its words are indexed once per message and
-// column (indexTerms), so the index holds one entry per distinct word
-// rather than one per occurrence; the index only proposes candidates,
-// which Search then checks against the text itself.
+// by the search text function. Each distinct piece of a message's header
+// and of its body is indexed once (indexTerms, indexJoin), so the index
+// holds one entry per distinct word rather than one per occurrence; the
+// index only proposes candidates, which Search then checks against the
+// text itself.
 
 // SearchTextFunc returns the search text of a stored message: its decoded
 // header ("Name: value" lines) and, when withBody is set, its decoded body
@@ -82,7 +83,8 @@ const (
 	fnIndexText = "pillarbox_index_text"
 	// (envelope JSON, key) → envelopeAddressText, for migration 0017
 	fnEnvelopeAddresses = "pillarbox_envelope_addresses"
-	// (text) → a JSON array of indexPieces(text), for index_pieces
+	// (text) → a JSON array of indexPieces(text), for migration 0016's
+	// index_pieces
 	fnIndexPieces = "pillarbox_index_pieces"
 	// (text) → Fold(text)
 	fnFold = "pillarbox_fold"
