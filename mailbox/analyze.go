@@ -222,6 +222,26 @@ func Analyze(raw []byte, lim Limits) *Meta {
 	return m
 }
 
+// SearchText returns the HeaderText and the BodyText that Analyze gives
+// for raw, the body text only when withBody is set (the header alone costs
+// a scan of the header block). The store calls it to check SEARCH's
+// candidates against the stored message and to remove a message's words
+// from the full-text index, so that no second copy of the text is kept
+// (see store.DB.SetSearchText); it must give exactly what delivery stored.
+func SearchText(raw []byte, lim Limits, withBody bool) (header, body string) {
+	a := &analyzer{
+		raw: raw,
+		lim: lim.withDefaults(),
+		dec: mime.WordDecoder{CharsetReader: message.CharsetReader},
+	}
+	if !withBody {
+		_, fields := a.scanHeader(0, len(raw))
+		return a.headerText(fields), ""
+	}
+	_, fields := a.parsePart(0, len(raw), 0, partRoot)
+	return a.headerText(fields), a.text.String()
+}
+
 // analyzer holds the state of one Analyze call.
 type analyzer struct {
 	raw          []byte

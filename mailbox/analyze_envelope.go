@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/mail"
+
+	"pillarbox/store"
 )
 
 // maxEnvAddresses bounds each ENVELOPE address list, to keep stored rows
@@ -15,7 +17,7 @@ const maxEnvAddresses = 1000
 
 // missingHost is the Host of an address without a domain: an empty Host
 // would mark a group. UW IMAP and Dovecot use the same string.
-const missingHost = ".MISSING-HOST-NAME."
+const missingHost = store.MissingHost
 
 // envelope computes the ENVELOPE of a message from its header fields. Every
 // field is parsed leniently: what cannot be parsed is left out.

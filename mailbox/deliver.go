@@ -265,7 +265,7 @@ func (s *Service) prepareBlob(raw []byte) (*store.Blob, *Meta, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("mailbox: structure: %w", err)
 	}
-	return &store.Blob{
+	blob := &store.Blob{
 		Data:       raw,
 		MessageID:  meta.Envelope.MessageID,
 		SentDate:   meta.Envelope.Date,
@@ -273,7 +273,27 @@ func (s *Service) prepareBlob(raw []byte) (*store.Blob, *Meta, error) {
 		Structure:  st,
 		HeaderText: meta.HeaderText,
 		BodyText:   meta.BodyText,
-	}, meta, nil
+		From:       storeAddresses(meta.Envelope.From),
+		To:         storeAddresses(meta.Envelope.To),
+		Cc:         storeAddresses(meta.Envelope.Cc),
+		Bcc:        storeAddresses(meta.Envelope.Bcc),
+	}
+	blob.Prepare() // here, not on the store's writer goroutine
+	return blob, meta, nil
+}
+
+// storeAddresses converts an ENVELOPE address list for the store, which
+// keeps it for SEARCH FROM, TO, CC and BCC. The route is left out: those
+// keys match names and addresses only.
+func storeAddresses(list []EnvAddress) []store.EnvelopeAddress {
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]store.EnvelopeAddress, len(list))
+	for i, a := range list {
+		out[i] = store.EnvelopeAddress{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
+	}
+	return out
 }
 
 // appendLocked adds blob to an account's mailbox inside tx, taking the

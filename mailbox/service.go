@@ -136,6 +136,10 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		h, _ := bcrypt.GenerateFromPassword([]byte("pillarbox-no-such-user"), s.cost)
 		return h
 	})
+	// The store keeps no copy of the search text: it derives it from the
+	// stored message with these limits, as delivery did.
+	limits := s.limits
+	db.SetSearchText(func(raw []byte, withBody bool) (string, string) { return SearchText(raw, limits, withBody) })
 	for _, d := range opts.Domains {
 		nd, err := NormalizeDomain(d)
 		if err != nil {

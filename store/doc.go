@@ -16,8 +16,18 @@
 //   - blobs(size, message_id, sent_date, envelope JSON, structure JSON,
 //     data): one row per received message, shared by every recipient
 //
-//   - blob_text: FTS4 index over the decoded header and body text;
-//     blob_text_pending: text delivered but not yet indexed (see FlushIndex)
+//   - blob_text: FTS4 index of the distinct words of each blob's decoded
+//     header and body text, with no copy of the text (0016: external
+//     content, the view blob_index_text, which derives the words from the
+//     stored message when a blob is removed); blob_text_pending: the words
+//     of blobs delivered but not yet indexed (see FlushIndex); index_pieces:
+//     every piece the index holds, for search strings that may start or
+//     lie inside one. SEARCH checks the index's candidates against the text
+//     it decodes from the stored message (searchtext.go)
+//
+//   - blob_addresses (0017): the parsed From, To, Cc and Bcc addresses of
+//     each blob as folded text, which SEARCH FROM, TO, CC and BCC match
+//     (addresses.go)
 //
 //   - messages(mailbox, uid, modseq, blob, internal_date, size, flags,
 //     keywords)
@@ -56,7 +66,8 @@
 //     limit in octets (0: none) and the sum of its messages' sizes, kept
 //     exact by triggers on messages and mailboxes (quota.go)
 //
-// Triggers delete a blob when its last message or queue row goes.
+// Triggers delete a blob when its last message or queue row goes, and
+// take its words out of the full-text index before it goes.
 //
 // All writes go through one goroutine that owns the only write connection
 // and commits concurrent requests together (group commit, see DB.Write).

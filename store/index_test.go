@@ -28,7 +28,8 @@ func insertTexts(t *testing.T, db *DB, bodies ...string) []int64 {
 	var ids []int64
 	err := db.Write(context.Background(), func(tx *Tx) error {
 		for _, b := range bodies {
-			id, err := tx.InsertBlob(&Blob{Data: []byte(b), Envelope: []byte("{}"), Structure: []byte("{}"), HeaderText: "Subject: x\n", BodyText: b})
+			id, err := tx.InsertBlob(&Blob{Data: []byte("Subject: x\n\n" + b), Envelope: []byte("{}"), Structure: []byte("{}"),
+				HeaderText: "Subject: x\n", BodyText: b})
 			if err != nil {
 				return err
 			}

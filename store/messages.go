@@ -21,13 +21,39 @@ const (
 // Blob is a received message as stored once, with what delivery computed
 // from it.
 type Blob struct {
-	Data       []byte
-	MessageID  string
-	SentDate   time.Time // zero if the message has no usable Date:
-	Envelope   []byte    // JSON
-	Structure  []byte    // JSON
-	HeaderText string    // decoded header, for search
-	BodyText   string    // decoded text, for search
+	Data      []byte
+	MessageID string
+	SentDate  time.Time // zero if the message has no usable Date:
+	Envelope  []byte    // JSON
+	Structure []byte    // JSON
+	// HeaderText and BodyText are the search text: what the search text
+	// function (DB.SetSearchText) gives for Data, which delivery has at
+	// hand. Only their distinct words are kept, in the full-text index.
+	HeaderText string
+	BodyText   string
+	// From, To, Cc and Bcc are the parsed address lists of those fields,
+	// which SEARCH FROM, TO, CC and BCC match (see AddressText).
+	From, To, Cc, Bcc []EnvelopeAddress
+
+	prepared               bool
+	headerTerms, bodyTerms string    // indexTerms of HeaderText and BodyText
+	addresses              [4]string // AddressText of From, To, Cc, Bcc
+}
+
+// Prepare computes what InsertBlob stores beside the message (its index
+// terms and address texts) from the fields above. InsertBlob calls it if
+// the caller has not: calling it before DB.Write keeps that work off the
+// writer goroutine, which every delivery waits for. The fields must not
+// change afterwards.
+func (b *Blob) Prepare() {
+	if b.prepared {
+		return
+	}
+	b.headerTerms, b.bodyTerms = indexTerms(b.HeaderText), indexTerms(b.BodyText)
+	for i, list := range [4][]EnvelopeAddress{b.From, b.To, b.Cc, b.Bcc} {
+		b.addresses[i] = AddressText(list)
+	}
+	b.prepared = true
 }
 
 // NewMessage describes a message to add to a mailbox.
@@ -55,6 +81,7 @@ type Message struct {
 
 // InsertBlob stores a message body with its metadata and search text.
 func (tx *Tx) InsertBlob(b *Blob) (int64, error) {
+	b.Prepare()
 	var sent any
 	if !b.SentDate.IsZero() {
 		sent = b.SentDate.Unix()
@@ -68,10 +95,14 @@ func (tx *Tx) InsertBlob(b *Blob) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: insert blob: %w", err)
 	}
-	if _, err := tx.exec(`INSERT INTO blob_text_pending(blob_id, header, body) VALUES (?, ?, ?)`, id, b.HeaderText, b.BodyText); err != nil {
+	if _, err := tx.exec(`INSERT INTO blob_text_pending(blob_id, header, body) VALUES (?, ?, ?)`, id,
+		b.headerTerms, b.bodyTerms); err != nil {
 		return 0, fmt.Errorf("store: index blob: %w", err)
 	}
 	tx.pendingText++
+	if err := tx.insertAddresses(id, b); err != nil {
+		return 0, fmt.Errorf("store: blob addresses: %w", err)
+	}
 	return id, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"testing"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // rawAtVersion makes a database at path with the migrations up to and
@@ -13,10 +15,11 @@ import (
 // the later migrations. The caller closes it.
 func rawAtVersion(t *testing.T, path string, version int) *sql.DB {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The functions the store registers, which migrations from 0016 call,
+	// with the text of messages as stored (no decoder).
+	raw := sql.OpenDB(connector{dsn: "file:" + path + "?_foreign_keys=on", drv: &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, rawSearchText) }}})
+	raw.SetMaxOpenConns(1)
 	for v := 1; v <= version; v++ {
 		names, _ := fs.Glob(migrations, fmt.Sprintf("migrations/%04d_*.sql", v))
 		if len(names) != 1 {

@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +30,9 @@ type SearchCriteria struct {
 	// its own time zone. A message without a Date: matches neither.
 	SentSince, SentBefore time.Time
 	// Header: a header field named Field contains Value ("" matches any
-	// message that has the field).
+	// message that has the field). For From, To, Cc and Bcc, Value is
+	// matched against the field's parsed addresses instead (AddressText):
+	// names, local parts, domains and addr-specs, not comments or routes.
 	Header []HeaderCriterion
 	Body   []string // the body text contains each
 	Text   []string // the header or the body text contains each
@@ -126,11 +132,12 @@ func (c *SearchCriteria) Size() SearchSize {
 // the limits give ErrSearchLimit; when ctx ends, the search stops with
 // its error.
 //
-// Text keys take two passes. The first reads the text of each message
-// that may match (by the other keys and the full-text index), one message
-// at a time, and records which text keys it contains; the second is the
-// whole criteria in SQL, reading those results. So memory holds one
-// message's text at a time, however many keys and messages there are.
+// Text keys take two passes. The first decodes the text of each message
+// that may match (by the other keys and the full-text index) from the
+// stored message, a few messages at a time, and records which text keys
+// it contains; the second is the whole criteria in SQL, reading those
+// results. So memory holds a few messages' text at a time, however many
+// keys and messages there are.
 func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *SearchCriteria, withSeq bool, fn func(uid, seq uint32) error) error {
 	if err := c.Size().Check(); err != nil {
 		return err
@@ -213,57 +220,81 @@ func searchError(ctx context.Context, err error) error {
 	return fmt.Errorf("store: search: %w", err)
 }
 
-// matchText is Search's first pass: it reads the text of every message
-// that may match c, one at a time, and records in b.st which of b's text
-// keys each contains.
+// matchText is Search's first pass: it decodes the text of every message
+// that may match c and records in b.st which of b's text keys each
+// contains.
 func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCriteria, b *sqlBuilder) error {
-	// The text is in the full-text index or still pending, never both.
-	const header, body = "coalesce(t.header, p.header, '')", "coalesce(t.body, p.body, '')"
-	cols := "''"
-	if b.needHeader {
-		cols = header
-	}
-	if b.needBody {
-		cols += ", " + body
-	} else {
-		cols += ", ''"
-	}
+	// The text is derived from the stored message (no copy of it is kept):
+	// each candidate's data is read and decoded once.
 	b.args = nil
+	var lookupErr error
+	b.pieces = s.lookupPieces(ctx, &lookupErr)
 	where := b.expr(c, superset)
-	if like := b.likeFilter(header, body); like != "" {
-		where += " AND " + like
+	if lookupErr != nil {
+		return lookupErr
 	}
-	q := `SELECT m.blob_id, ` + cols + ` FROM messages m
-		LEFT JOIN blob_text t ON t.docid = m.blob_id
-		LEFT JOIN blob_text_pending p ON p.blob_id = m.blob_id
+	q := `SELECT m.blob_id, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
 		WHERE m.mailbox_id = ? AND ` + where
 	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	m := newTextMatcher(b.keys)
-	b.st.text = make(map[int64]uint64)
-	for rows.Next() {
-		var blob int64
-		var h, t string // the driver's strings, not copied again
-		if err := rows.Scan(&blob, &h, &t); err != nil {
-			return err
-		}
-		if _, done := b.st.text[blob]; !done {
-			if found := m.match(h, t); found != 0 {
-				b.st.text[blob] = found
+	// Decoding and matching cost far more than reading: workers do them,
+	// each with its own matcher, while this goroutine reads the rows. A
+	// few messages are in flight at a time.
+	workers := min(runtime.GOMAXPROCS(0), maxSearchWorkers)
+	type job struct {
+		blob int64
+		data []byte
+	}
+	jobs := make(chan job, workers)
+	results := make(chan map[int64]uint64, workers)
+	for range workers {
+		go func() {
+			m := newTextMatcher(b.keys)
+			found := make(map[int64]uint64)
+			for j := range jobs {
+				h, t := s.db.searchText(j.data, b.needBody)
+				if f := m.match(h, t); f != 0 {
+					found[j.blob] = f
+				}
+			}
+			results <- found
+		}()
+	}
+	err = func() error {
+		defer close(jobs)
+		seen := make(map[int64]struct{})
+		for rows.Next() {
+			var blob int64
+			var data sql.RawBytes // the driver's copy, valid until Next
+			if err := rows.Scan(&blob, &data); err != nil {
+				return err
+			}
+			if _, dup := seen[blob]; !dup {
+				seen[blob] = struct{}{}
+				jobs <- job{blob, bytes.Clone(data)}
+			}
+			if s.db.searchRowHook != nil {
+				s.db.searchRowHook()
+			}
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 		}
-		if s.db.searchRowHook != nil {
-			s.db.searchRowHook()
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+		return rows.Err()
+	}()
+	b.st.text = make(map[int64]uint64)
+	for range workers {
+		maps.Copy(b.st.text, <-results)
 	}
-	return rows.Err()
+	return err
 }
+
+// maxSearchWorkers bounds the goroutines that decode and match the
+// messages of one search.
+const maxSearchWorkers = 4
 
 // searchState is what one running search's SQL functions read, found by
 // the search's token (DB.searches).

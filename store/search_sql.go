@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -49,6 +48,19 @@ type sqlBuilder struct {
 	keys                 []textKey
 	bits                 map[textKey]int
 	needHeader, needBody bool
+
+	pieces  pieceLookup          // for the full-text queries of superset
+	queries map[ftsKey]ftsResult // ftsQuery's answers
+}
+
+type ftsKey struct {
+	kind textKind
+	s    string
+}
+
+type ftsResult struct {
+	q    string
+	none bool
 }
 
 func (b *sqlBuilder) arg(v any) string {
@@ -59,7 +71,9 @@ func (b *sqlBuilder) arg(v any) string {
 // collect numbers the distinct text keys of c.
 func (b *sqlBuilder) collect(c *SearchCriteria) {
 	for _, h := range c.Header {
-		b.addKey(headerKey(h))
+		if addressKey(h) == "" {
+			b.addKey(headerKey(h))
+		}
 	}
 	for _, s := range c.Body {
 		if s != "" {
@@ -78,6 +92,16 @@ func (b *sqlBuilder) collect(c *SearchCriteria) {
 		b.collect(&c.Or[i][0])
 		b.collect(&c.Or[i][1])
 	}
+}
+
+// addressKey returns the blob_addresses column that answers h, a search
+// of From, To, Cc or Bcc for a string, or "" if h reads the header text
+// (another field, or any value: the field is present).
+func addressKey(h HeaderCriterion) string {
+	if h.Value == "" {
+		return ""
+	}
+	return addressColumn(h.Field)
 }
 
 func headerKey(h HeaderCriterion) textKey {
@@ -120,16 +144,22 @@ func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
 		and = append(and, "("+sentDay+" != '' AND "+sentDay+" < "+b.arg(c.SentBefore.Format(time.DateOnly))+")")
 	}
 	for _, h := range c.Header {
-		and = append(and, b.text(headerKey(h), "header", h.Value, mode))
+		if col := addressKey(h); col != "" {
+			// Known without the text, so the same in every mode.
+			and = append(and, "(instr(coalesce((SELECT a."+col+" FROM blob_addresses a WHERE a.blob_id = m.blob_id), ''), "+
+				b.arg(Fold(h.Value))+") > 0)")
+			continue
+		}
+		and = append(and, b.text(headerKey(h), h.Value, mode))
 	}
 	for _, s := range c.Body {
 		if s != "" {
-			and = append(and, b.text(textKey{kind: keyBody, needle: Fold(s)}, "body", s, mode))
+			and = append(and, b.text(textKey{kind: keyBody, needle: Fold(s)}, s, mode))
 		}
 	}
 	for _, s := range c.Text {
 		if s != "" {
-			and = append(and, b.text(textKey{kind: keyText, needle: Fold(s)}, "blob_text", s, mode))
+			and = append(and, b.text(textKey{kind: keyText, needle: Fold(s)}, s, mode))
 		}
 	}
 	if c.Flags != 0 {
@@ -206,12 +236,13 @@ const (
 // withoutText says what c is for a message that contains none of its
 // text keys, whatever the other keys say.
 func withoutText(c *SearchCriteria) truth {
-	if c.Never || len(c.Header) > 0 || slices.ContainsFunc(c.Body, nonEmpty) || slices.ContainsFunc(c.Text, nonEmpty) ||
+	readsText := func(h HeaderCriterion) bool { return addressKey(h) == "" }
+	if c.Never || slices.ContainsFunc(c.Header, readsText) || slices.ContainsFunc(c.Body, nonEmpty) || slices.ContainsFunc(c.Text, nonEmpty) ||
 		slices.ContainsFunc(c.UIDs, func(set []UIDRange) bool { return len(set) == 0 }) {
 		return isFalse
 	}
 	all := isTrue // of the AND
-	if len(c.UIDs) > 0 || !c.Since.IsZero() || !c.Before.IsZero() || !c.SentSince.IsZero() || !c.SentBefore.IsZero() ||
+	if len(c.UIDs) > 0 || len(c.Header) > 0 || !c.Since.IsZero() || !c.Before.IsZero() || !c.SentSince.IsZero() || !c.SentBefore.IsZero() ||
 		c.Flags != 0 || c.NotFlags != 0 || len(c.Keywords) > 0 || len(c.NotKeywords) > 0 || c.Larger > 0 || c.Smaller > 0 {
 		all = unknown
 	}
@@ -248,62 +279,34 @@ func join(terms []string, op string) string {
 	return "(" + join(terms[:h], op) + " " + op + " " + join(terms[h:], op) + ")"
 }
 
-// text writes text key k, whose search string is s, matched against the
-// full-text column col.
-func (b *sqlBuilder) text(k textKey, col, s string, mode searchMode) string {
+// text writes text key k, whose search string is s.
+func (b *sqlBuilder) text(k textKey, s string, mode searchMode) string {
 	switch mode {
 	case subset, absent:
 		return "0"
 	case superset:
 		// The full-text index, where a query on it finds every match; text
 		// not indexed yet is always a candidate.
-		q := ftsQuery(s)
-		if q == "" {
+		pending := "m.blob_id IN (SELECT blob_id FROM blob_text_pending)"
+		// A string may come back in several keys: look its pieces up once.
+		r, ok := b.queries[ftsKey{k.kind, s}]
+		if !ok {
+			r.q, r.none = ftsQuery(s, k.kind, b.pieces)
+			if b.queries == nil {
+				b.queries = make(map[ftsKey]ftsResult)
+			}
+			b.queries[ftsKey{k.kind, s}] = r
+		}
+		q, none := r.q, r.none
+		switch {
+		case none:
+			return "(" + pending + ")"
+		case q == "":
 			return "1"
 		}
-		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE " + col + " MATCH " + b.arg(q) +
-			") OR m.blob_id IN (SELECT blob_id FROM blob_text_pending))"
+		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE blob_text MATCH " + b.arg(q) + ") OR " + pending + ")"
 	}
 	return fmt.Sprintf("%s(%d, m.blob_id, %d)", fnText, b.token, b.bits[k])
-}
-
-// Search's first pass lets SQLite rule out the messages that contain none
-// of the text keys with LIKE, which costs a scan of the text per key but
-// saves handing the text to Go, when there are at most maxLikeKeys keys
-// and no pattern is longer than maxLikePattern bytes (SQLite refuses
-// patterns past 50000 bytes). With more keys, Go's one pass over a
-// message for all of them is cheaper.
-const (
-	maxLikeKeys    = 4
-	maxLikePattern = 1000
-)
-
-// likeFilter writes "the text contains one of the text keys, maybe" over
-// the first pass's text columns, or "" when it would not pay.
-func (b *sqlBuilder) likeFilter(header, body string) string {
-	if len(b.keys) > maxLikeKeys {
-		return ""
-	}
-	var or []string
-	for _, k := range b.keys {
-		pat := "%" + likePattern(k.needle) + "%"
-		if k.kind == keyHeader {
-			pat = "%" + likePattern(k.field) + ":" + pat
-		}
-		if len(pat) > maxLikePattern {
-			return ""
-		}
-		like := func(col string) string { return col + " LIKE " + b.arg(pat) + ` ESCAPE '\'` }
-		switch k.kind {
-		case keyBody:
-			or = append(or, like(body))
-		case keyHeader:
-			or = append(or, like(header))
-		case keyText:
-			or = append(or, like(header), like(body))
-		}
-	}
-	return join(or, "OR")
 }
 
 // dayStart returns the Unix time of the start (UTC) of t's day.
@@ -338,17 +341,24 @@ func (b *sqlBuilder) uidSet(set []UIDRange) string {
 }
 
 // ftsQuery returns an FTS4 query that matches every document containing s
-// as a substring (ignoring case), or "" if there is none, so that a
-// substring search can use the index without missing anything.
+// as a substring (ignoring case) in the text that kind reads, so that a
+// substring search can use the index without missing anything: "" if
+// there is none, and none set if no indexed document can contain s.
 //
 // The unicode61 tokenizer splits text at every ASCII character other than
 // letters and digits. Within s, a run of other characters that has such a
-// separator on both sides is tokenized the same way wherever s occurs, so
-// the tokens of all such runs form a phrase every match contains; a final
-// run with a separator before it only starts a token (a prefix query). The
-// first run, without a separator before it, may end a longer token and
-// gives nothing.
-func ftsQuery(s string) string {
+// separator on both sides is a whole piece of every text that contains s,
+// cut where indexTerms cuts, so its tokens are in the index (as a phrase
+// when the run holds several); a final run with a separator before it only
+// starts a piece (a prefix query). The first run, without a separator
+// before it, may end a longer piece, and a string without separators may
+// lie anywhere inside one: pieces, if not nil, finds the indexed pieces
+// that end with (or contain) such a run, any of which a match holds. The
+// index keeps each piece once, not where it was, so the query asks for
+// each run, not for a phrase across them; and it marks the header's pieces
+// (indexJoin), so a run is asked for as a piece of the header, of the
+// body, or of either.
+func ftsQuery(s string, kind textKind, pieces pieceLookup) (q string, none bool) {
 	type run struct{ start, end int }
 	var runs []run
 	start := -1
@@ -365,31 +375,53 @@ func ftsQuery(s string) string {
 	if start >= 0 {
 		runs = append(runs, run{start, len(s)})
 	}
-	var words []string
-	for i, r := range runs {
-		if r.start == 0 {
-			continue // may be the end of a longer token
+	// forms appends the phrases for piece p (lower-cased; with "*" after
+	// it, a prefix) in the texts kind reads.
+	forms := func(or []string, p, star string) []string {
+		if kind != keyBody {
+			or = append(or, `"`+headerMark+p+star+`"`)
 		}
-		w := strings.ToLower(s[r.start:r.end])
-		if !hasASCIIAlnum(w) {
+		if kind != keyHeader {
+			or = append(or, `"`+p+star+`"`)
+		}
+		return or
+	}
+	var terms []string
+	for _, r := range runs {
+		w := s[r.start:r.end]
+		if !hasASCIIAlnum(strings.ToLower(w)) {
 			// Only non-ASCII characters: the tokenizer might see no token
 			// at all here, which would make the query match nothing.
-			if len(words) > 0 {
-				break // the phrase must stay contiguous
-			}
 			continue
 		}
-		if r.end == len(s) {
-			if i == len(runs)-1 {
-				w += "*"
+		var or []string
+		switch {
+		case r.start == 0:
+			if pieces == nil {
+				continue
 			}
+			found, ok := pieces(Fold(w), r.end < len(s))
+			if !ok {
+				continue
+			}
+			if len(found) == 0 {
+				return "", true // no indexed piece has the run
+			}
+			for _, p := range found {
+				or = forms(or, p, "")
+			}
+		case r.end == len(s):
+			or = forms(or, strings.ToLower(w), "*")
+		default:
+			or = forms(or, strings.ToLower(w), "")
 		}
-		words = append(words, w)
+		if len(or) == 1 {
+			terms = append(terms, or[0])
+		} else {
+			terms = append(terms, "("+strings.Join(or, " OR ")+")")
+		}
 	}
-	if len(words) == 0 {
-		return ""
-	}
-	return `"` + strings.Join(words, " ") + `"`
+	return strings.Join(terms, " "), false
 }
 
 func isASCIISeparator(c byte) bool {
@@ -403,39 +435,6 @@ func hasASCIIAlnum(s string) bool {
 		}
 	}
 	return false
-}
-
-// likePattern turns s into a LIKE pattern (escape '\') matching at least
-// every text that contains s ignoring case. LIKE ignores the case of ASCII
-// letters only, so characters with other case variants (and the ASCII
-// letters whose variants include non-ASCII ones, such as k and the Kelvin
-// sign) become '_', which matches any one character.
-func likePattern(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '%' || r == '_' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case unicode.SimpleFold(r) == r:
-			b.WriteRune(r) // no case variants
-		case r < utf8.RuneSelf && asciiOrbit(r):
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
-
-// asciiOrbit reports whether every case variant of r is ASCII.
-func asciiOrbit(r rune) bool {
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		if f >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 func likeEscape(s string) string {

@@ -15,7 +15,15 @@ import (
 // bodies[i]) and returns the mailbox id.
 func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
 	t.Helper()
+	return searchDBWith(t, headers, bodies, nil)
+}
+
+// searchDBWith is searchDB with froms[i], if any, as message i's From
+// addresses.
+func searchDBWith(t *testing.T, headers, bodies []string, froms [][]EnvelopeAddress) (*DB, int64) {
+	t.Helper()
 	db := openTest(t, Options{})
+	db.SetSearchText(nulSearchText)
 	ctx := context.Background()
 	var mb int64
 	err := db.Write(ctx, func(tx *Tx) error {
@@ -35,8 +43,12 @@ func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
 	add := func(lo, hi int) {
 		err := db.Write(ctx, func(tx *Tx) error {
 			for i := lo; i < hi; i++ {
-				id, err := tx.InsertBlob(&Blob{Data: []byte(bodies[i]), Envelope: []byte("{}"), Structure: []byte("{}"),
-					HeaderText: headers[i], BodyText: bodies[i]})
+				blob := &Blob{Data: []byte(headers[i] + "\x00" + bodies[i]), Envelope: []byte("{}"), Structure: []byte("{}"),
+					HeaderText: headers[i], BodyText: bodies[i]}
+				if froms != nil {
+					blob.From = froms[i]
+				}
+				id, err := tx.InsertBlob(blob)
 				if err != nil {
 					return err
 				}
@@ -56,6 +68,16 @@ func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
 	}
 	add(len(bodies)/2, len(bodies))
 	return db, mb
+}
+
+// nulSearchText is searchDB's search text function: its messages are
+// the header text and the body text with a NUL between them.
+func nulSearchText(data []byte, withBody bool) (header, body string) {
+	h, b, _ := strings.Cut(string(data), "\x00")
+	if !withBody {
+		b = ""
+	}
+	return h, b
 }
 
 func search(t *testing.T, db *DB, mb int64, c *SearchCriteria, withSeq bool) []uint32 {
@@ -144,7 +166,7 @@ func TestSearchTextMatchesBruteForce(t *testing.T) {
 		}
 		got := search(t, db, mb, &SearchCriteria{Body: []string{needle}}, k%2 == 0)
 		if want := brute(bodies, needle); !slices.Equal(got, want) {
-			t.Errorf("BODY %q (fts %q, like %q): got %v, want %v", needle, ftsQuery(needle), likePattern(needle), got, want)
+			t.Errorf("BODY %q (fts %q): got %v, want %v", needle, ftsQueryText(needle), got, want)
 		}
 		both := make([]string, n)
 		for i := range n {
@@ -179,32 +201,82 @@ func TestFTSQuery(t *testing.T) {
 		{"hello", ""},
 		{" hello", `"hello*"`},
 		{"hello ", ""},
-		{"say hello world", `"hello world*"`},
-		{"say hello world.", `"hello world"`},
-		{"a@example.com", `"example com*"`},
+		{"say hello world", `"hello" "world*"`},
+		{"say hello world.", `"hello" "world"`},
+		{"a@example.com", `"example" "com*"`},
 		{"xyz — Straße", `"straße*"`},
 		{"ab über", `"über*"`},
-		{"x über yes", `"über yes*"`},
+		{"x über yes", `"über" "yes*"`},
 		{"x 日本 yes", `"yes*"`},
-		{"x y 日本 z", `"y"`},
-		{"a, b, c", `"b c*"`},
+		{"x y 日本 z", `"y" "z*"`},
+		{"x foo—bar y", `"foo—bar" "y*"`},
+		{"a, b, c", `"b" "c*"`},
 		{"", ""},
 	} {
-		if got := ftsQuery(tc.in); got != tc.want {
-			t.Errorf("ftsQuery(%q) = %q, want %q", tc.in, got, tc.want)
+		if got, none := ftsQuery(tc.in, keyBody, nil); got != tc.want || none {
+			t.Errorf("ftsQuery(%q, body, nil) = %q, %v; want %q", tc.in, got, none, tc.want)
+		}
+	}
+	// The header's pieces are marked in the index; TEXT asks for either.
+	for _, tc := range []struct {
+		in   string
+		kind textKind
+		want string
+	}{
+		{"x Report 7", keyHeader, `"qqhreport" "qqh7*"`},
+		{"x Report 7", keyText, `("qqhreport" OR "report") ("qqh7*" OR "7*")`},
+		{"x —foo", keyHeader, `"qqh—foo*"`},
+	} {
+		if got, _ := ftsQuery(tc.in, tc.kind, nil); got != tc.want {
+			t.Errorf("ftsQuery(%q, %d, nil) = %q, want %q", tc.in, tc.kind, got, tc.want)
+		}
+	}
+	// With the indexed pieces: the first run becomes the pieces that end
+	// with it, or that contain it when it is the whole string.
+	indexed := []string{"invoice", "reinvoice", "invoices", "ref", "pref", "—", "日本"}
+	lookup := func(run string, suffix bool) ([]string, bool) {
+		var out []string
+		for _, p := range indexed {
+			f := Fold(p)
+			if suffix && strings.HasSuffix(f, run) || !suffix && strings.Contains(f, run) {
+				if !hasASCIIAlnum(p) {
+					return nil, false
+				}
+				out = append(out, p)
+			}
+		}
+		return out, len(out) <= 2
+	}
+	for _, tc := range []struct {
+		in, want string
+		none     bool
+	}{
+		{"Invoice", "", false},                       // three pieces: more than the lookup allows
+		{"VOICES", `"invoices"`, false},              // inside a piece
+		{"ref-00", `("ref" OR "pref") "00*"`, false}, // the end of a piece
+		{"nothing", "", true},                        // in no piece
+		{"nothing at all", "", true},
+		{"日本", "", false},   // no ASCII letter or digit: not looked up
+		{"x ref", "", true}, // "x" ends no indexed piece
+	} {
+		if got, none := ftsQuery(tc.in, keyBody, lookup); got != tc.want || none != tc.none {
+			t.Errorf("ftsQuery(%q) = %q, %v; want %q, %v", tc.in, got, none, tc.want, tc.none)
 		}
 	}
 }
 
-func TestFoldAndLike(t *testing.T) {
+// ftsQueryText shows the full-text query of s without indexed pieces.
+func ftsQueryText(s string) string {
+	q, _ := ftsQuery(s, keyBody, nil)
+	return q
+}
+
+func TestFold(t *testing.T) {
 	if Fold("Straße") != Fold("STRAẞE") || Fold("Straße") == Fold("STRASSE") {
 		t.Errorf("Fold: Straße %q, STRAẞE %q, STRASSE %q", Fold("Straße"), Fold("STRAẞE"), Fold("STRASSE"))
 	}
 	if Fold("Kelvin") != Fold("\u212Aelvin") {
 		t.Error("Fold: the Kelvin sign is not k")
-	}
-	if got := likePattern("Ski_50%Ü日"); got != `__i\_50\%_日` {
-		t.Errorf("likePattern = %q", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"unicode"
@@ -146,8 +147,24 @@ func Fold(s string) string { return string(AppendFold(nil, s)) }
 func AppendFold(dst []byte, s string) []byte {
 	dst = slices.Grow(dst, len(s))
 	for i := 0; i < len(s); {
-		// Runs of ASCII, the bulk of most text, are folded in place
-		// without append's checks.
+		// ASCII, the bulk of most text, is folded eight bytes at a time.
+		for i+8 <= len(s) {
+			w := le64(s, i)
+			if w&0x8080808080808080 != 0 {
+				break
+			}
+			// Bit 7 of each byte that is a lower-case letter: adding
+			// 0x80-'a' sets it from 'a' up, adding 0x80-'z'-1 from past 'z'
+			// (no byte carries into the next: all are below 0x80).
+			lower := ((w + 0x1f1f1f1f1f1f1f1f) ^ (w + 0x0505050505050505)) & 0x8080808080808080
+			dst = binary.LittleEndian.AppendUint64(dst, w-lower>>2)
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
+		// Shorter runs of ASCII are folded in place without append's
+		// checks.
 		j := i
 		for j < len(s) && s[j] < utf8.RuneSelf {
 			j++
@@ -178,6 +195,13 @@ func AppendFold(dst []byte, s string) []byte {
 		i += n
 	}
 	return dst
+}
+
+// le64 reads s[i:i+8] as a little-endian number.
+func le64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }
 
 // foldRune returns the smallest rune of r's simple folding orbit; for

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // bruteHeader is the HEADER key's meaning: some field named field has a
@@ -87,12 +88,14 @@ func TestSearchHeaderMatchesBruteForce(t *testing.T) {
 	const n = 40
 	headers, bodies := make([]string, n), make([]string, n)
 	for i := range n {
-		headers[i] = "Subject: " + randomText(r, 5) + "\nFrom: " + randomText(r, 4) + "\nX-Empty:\n"
+		headers[i] = "Subject: " + randomText(r, 5) + "\nReply-To: " + randomText(r, 4) + "\nX-Empty:\n"
 		bodies[i] = randomText(r, 5)
 	}
 	db, mb := searchDB(t, headers, bodies)
 	for k := range 150 {
-		field := []string{"Subject", "from", "X-EMPTY", "To"}[r.IntN(4)]
+		// (From, To, Cc and Bcc with a value match the parsed addresses,
+		// not the header text: TestSearchAddresses* check those.)
+		field := []string{"Subject", "reply-TO", "X-EMPTY", "Keywords"}[r.IntN(4)]
 		src := headers[r.IntN(n)]
 		runes := []rune(src)
 		a := r.IntN(len(runes))
@@ -108,7 +111,7 @@ func TestSearchHeaderMatchesBruteForce(t *testing.T) {
 		}
 		got := search(t, db, mb, &SearchCriteria{Header: []HeaderCriterion{{Field: field, Value: needle}}}, k%2 == 0)
 		if !slices.Equal(got, want) {
-			t.Errorf("HEADER %s %q (fts %q): got %v, want %v", field, needle, ftsQuery(needle), got, want)
+			t.Errorf("HEADER %s %q (fts %q): got %v, want %v", field, needle, ftsQueryText(needle), got, want)
 		}
 	}
 }
@@ -126,7 +129,11 @@ func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
 		headers[i] = "Subject: " + randomText(r, 4) + "\nFrom: " + randomText(r, 2) + "\n"
 		bodies[i] = randomText(r, 12)
 	}
-	db, mb := searchDB(t, headers, bodies)
+	froms := make([][]EnvelopeAddress, n)
+	for i := range n {
+		froms[i] = randomAddresses(r)
+	}
+	db, mb := searchDBWith(t, headers, bodies, froms)
 	if err := db.Write(t.Context(), func(tx *Tx) error {
 		_, err := tx.SetFlags(mb, []UIDRange{{1, 10}, {20, 25}}, FlagsAdd, FlagSeen, nil)
 		return err
@@ -146,7 +153,21 @@ func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
 	}
 	var gen func(depth int) node
 	gen = func(depth int) node {
-		switch k := r.IntN(9); {
+		switch k := r.IntN(10); {
+		case k == 8:
+			text := AddressText(froms[r.IntN(n)])
+			runes := []rune(text)
+			s := ""
+			if len(runes) > 0 {
+				a := r.IntN(len(runes))
+				s = varyCase(r, string(runes[a:min(len(runes), a+1+r.IntN(8))]))
+			}
+			if s == "" {
+				s = "x"
+			}
+			return node{SearchCriteria{Header: []HeaderCriterion{{Field: "FROM", Value: s}}}, func(i int) bool {
+				return strings.Contains(AddressText(froms[i]), Fold(s))
+			}}
 		case k == 0:
 			s := needle()
 			return node{SearchCriteria{Body: []string{s}}, func(i int) bool { return strings.Contains(Fold(bodies[i]), Fold(s)) }}
@@ -197,5 +218,36 @@ func TestSearchRandomCriteriaMatchBruteForce(t *testing.T) {
 		if got := search(t, db, mb, &nd.c, k%2 == 0); !slices.Equal(got, want) {
 			t.Errorf("%+v (%d text keys): got %v, want %v", nd.c, nd.c.Size().TextKeys, got, want)
 		}
+	}
+}
+
+// TestAppendFoldASCII checks the eight-bytes-at-a-time path against
+// folding one character at a time, on every ASCII byte at every offset.
+func TestAppendFoldASCII(t *testing.T) {
+	var all []byte
+	for c := range 128 {
+		all = append(all, byte(c))
+	}
+	for _, s := range []string{string(all), "Hello, World! The quick brown fox jumps over the lazy dog @[`{~",
+		"mixed ascii é and ſ long s, Kelvin \u212a, ß ǅ, then ascii again 0123456789abcdefghijklmnopqrstuvwxyz"} {
+		for off := range 9 {
+			in := s[min(off, len(s)):]
+			var want []byte
+			for _, r := range in {
+				want = utf8.AppendRune(want, foldRune(r))
+			}
+			if got := AppendFold(nil, in); string(got) != string(want) {
+				t.Errorf("AppendFold(%q) = %q, want %q", in, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkAppendFold(b *testing.B) {
+	text := strings.Repeat("The numbers for week 12 are in; Meeting invoice REPORT. ", 200)
+	b.SetBytes(int64(len(text)))
+	var buf []byte
+	for b.Loop() {
+		buf = AppendFold(buf[:0], text)
 	}
 }

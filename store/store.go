@@ -99,6 +99,11 @@ type DB struct {
 	idxOnce     sync.Once
 	idxDone     chan struct{}
 
+	textFn atomic.Pointer[SearchTextFunc] // SetSearchText's function; nil: rawSearchText
+	// knownPieces are pieces committed to index_pieces, so that the
+	// indexer skips them; writer goroutine only (see addIndexPieces).
+	knownPieces map[string]struct{}
+
 	searches  sync.Map     // search token → *searchState, while it runs
 	searchSeq atomic.Int64 // the last search token
 	// searchRowHook, if set, runs after Search's first pass reads each
@@ -126,10 +131,24 @@ func Open(path string, opts Options) (*DB, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
-	wdb, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
+	db := &DB{
+		path:   path,
+		log:    log,
+		max:    opts.MaxBatch,
+		reqs:   make(chan *request, 1024),
+		quit:   make(chan struct{}),
+		exited: make(chan struct{}),
+		stmts:  make(map[string]*sql.Stmt),
+
+		knownPieces: make(map[string]struct{}),
+
+		observe: opts.ObserveCommit,
+		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
 	}
+	// The writer's connection gets the index text functions, which the
+	// triggers that remove blobs and migration 0016 call.
+	wdb := sql.OpenDB(connector{dsn: "file:" + escapePath(path) + "?" + q.Encode(), drv: &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, db.searchText) }}})
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
@@ -139,20 +158,7 @@ func Open(path string, opts Options) (*DB, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{
-		path:   path,
-		wdb:    wdb,
-		conn:   conn,
-		log:    log,
-		max:    opts.MaxBatch,
-		reqs:   make(chan *request, 1024),
-		quit:   make(chan struct{}),
-		exited: make(chan struct{}),
-		stmts:  make(map[string]*sql.Stmt),
-
-		observe: opts.ObserveCommit,
-		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
-	}
+	db.wdb, db.conn = wdb, conn
 	if db.max <= 0 {
 		db.max = 256
 	}
@@ -179,16 +185,19 @@ func Open(path string, opts Options) (*DB, error) {
 	rq.Set("_busy_timeout", "10000")
 	rq.Set("_foreign_keys", "on")
 	rdsn := "file:" + escapePath(path) + "?" + rq.Encode()
-	rdb, err := sql.Open("sqlite3", rdsn)
-	if err != nil {
-		conn.Close()
-		wdb.Close()
-		return nil, fmt.Errorf("store: open readers: %w", err)
-	}
+	// Every connection can read the view of the index text (any read of
+	// blob_text's columns does).
+	textHook := func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, db.searchText) }
+	rdb := sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: textHook}})
 	setPoolSize(rdb, opts.LookupReaders, 4)
 	db.rdb = rdb
-	// Snapshot connections get the search functions as they connect.
-	db.sdb = sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: db.registerSearchFunctions}})
+	// Snapshot connections get the search functions too.
+	db.sdb = sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		if err := textHook(c); err != nil {
+			return err
+		}
+		return db.registerSearchFunctions(c)
+	}}})
 	setPoolSize(db.sdb, opts.Readers, 8)
 	if err := db.openCheckpointer(path); err != nil {
 		db.sdb.Close()
@@ -279,6 +288,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		// could lose or corrupt mail without a word.
 		return fmt.Errorf("store: the database is at schema version %d, newer than this build's %d: run the newer Pillarbox, or restore a backup taken before the upgrade", current, latest)
 	}
+	start := current
 	for i, name := range names {
 		version := versions[i]
 		if version <= current {
@@ -298,7 +308,45 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		current = version
 	}
+	if start > 0 && start < vacuumAfter && current >= vacuumAfter {
+		db.compact(ctx)
+	}
 	return nil
+}
+
+// vacuumAfter is the migration after which Open compacts the file once:
+// 0016 drops the full-text index's copy of the text, about as large as
+// the mail, and SQLite keeps freed pages in the file until a VACUUM.
+const vacuumAfter = 16
+
+// compact gives the free pages of the file back to the file system when
+// they are more than a quarter of it. It rewrites the whole database (and
+// needs that much room while it does), so it only runs after a migration
+// that freed that much; a failure leaves the file as it was, and is only
+// logged: the free pages are reused by new mail.
+func (db *DB) compact(ctx context.Context) {
+	var free, pages int64
+	if err := db.conn.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+		return
+	}
+	if err := db.conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+		return
+	}
+	if free*4 <= pages {
+		return
+	}
+	db.log.Info("store: compacting the database after the migration", "pages", pages, "free", free)
+	start := time.Now()
+	if _, err := db.conn.ExecContext(ctx, "VACUUM"); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+		return
+	}
+	if _, err := db.conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		db.log.Warn("store: compacting", "err", err)
+	}
+	db.log.Info("store: compacted", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // migrationVersions returns the number of each migration file, names

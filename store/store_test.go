@@ -252,7 +252,8 @@ func TestBlobSharedAndReleased(t *testing.T) {
 			}
 			boxes = append(boxes, mb)
 		}
-		bid, err := tx.InsertBlob(&Blob{Data: []byte("Subject: hi\r\n\r\nbody\r\n"), Envelope: []byte("{}"), Structure: []byte("{}"), BodyText: "body"})
+		bid, err := tx.InsertBlob(&Blob{Data: []byte("Subject: hi\r\n\r\nbody\r\n"), Envelope: []byte("{}"), Structure: []byte("{}"),
+			HeaderText: "Subject: hi\r\n", BodyText: "body\r\n"})
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,8 @@
 //	                                and run a mixed workload of short IMAP sessions
 //	pillarbox-bench guess [flags]   guess one account's password over C connections and
 //	                                count the guesses checked and refused per second
+//	pillarbox-bench footprint [flags] deliver N messages into a new data directory, print
+//	                                the mail's size against the directory's, time searches
 //
 // Each mode lives in its own file and is one case of run's switch.
 package main
@@ -53,6 +55,8 @@ const usage = `usage:
       [--size BYTES] [--clients C] [--duration D] [--idle K] [--idle-hold D] [--json]
   pillarbox-bench guess --user U [--addr HOST:PORT] [--proto imap|submission] [-c C]
       [--duration D] [--sources S] [--reuse=BOOL] [--json]
+  pillarbox-bench footprint [--data DIR] [-n N] [--size BYTES] [--corpus DIR] [-c C]
+      [--runs R] [--json]
 
 Run "pillarbox-bench MODE -h" for a mode's flags.
 `
@@ -74,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = cmdIMAP(ctx, args[1:], stdout, stderr)
 	case "guess":
 		err = cmdGuess(ctx, args[1:], stdout, stderr)
+	case "footprint":
+		err = cmdFootprint(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
