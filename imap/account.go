@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/emersion/go-imap/v2"
+	kflate "github.com/klauspost/compress/flate"
 
 	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
@@ -108,7 +109,11 @@ func (s *session) cmdCompress(c *wire.Compress) (result, error) {
 		if err != nil {
 			return errors.Join(err, errClose)
 		}
-		s.setConn(&deflateConn{Conn: s.nc, r: flate.NewReader(s.nc), w: fw})
+		// WithPartialBlock: clients flush with Z_PARTIAL_FLUSH too
+		// (mbsync does), which ends a block without the empty stored
+		// block after which the standard library's reader hands out
+		// what it decoded; it would wait for more that never comes.
+		s.setConn(&deflateConn{Conn: s.nc, r: kflate.NewReaderOpts(s.nc, kflate.WithPartialBlock()), w: fw})
 		s.compressed = true
 		return nil
 	}
