@@ -137,12 +137,14 @@ func (s *session) writeChangedFew(ctx context.Context, set mailbox.UIDSet, modse
 		if c.seq == 0 {
 			continue
 		}
+		flags := s.withRecent(flagsOf(c.Flags), c.UID)
+		s.announceKeywords(flags)
 		w.Untagged()
 		w.Number(c.seq)
 		w.Token(" FETCH (UID ")
 		w.Number(c.UID)
 		w.Token(" FLAGS ")
-		w.Flags(s.withRecent(flagsOf(c.Flags), c.UID))
+		w.Flags(flags)
 		w.Token(" MODSEQ (")
 		w.Number64(c.ModSeq)
 		w.Token("))")

@@ -171,3 +171,39 @@ func TestQResyncManyChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestModSeqNeverGoesBack: a FETCH reads a snapshot newer than the flag
+// changes still queued for its session; those queued changes must not
+// then show an older MODSEQ (imaptest's stress found "MODSEQ dropped"),
+// nor a keyword before FLAGS names it.
+func TestModSeqNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", testMessage(1))
+	a, b := e.raw("alice"), e.raw("alice")
+	a.ok("SELECT INBOX (CONDSTORE)")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS (\Flagged)`)
+	b.ok(`STORE 1 +FLAGS ($fresh)`)
+	u := a.ok("FETCH 1 (FLAGS)")
+	var seen []uint64
+	flagsAt, fetchAt := -1, -1
+	for i, l := range u {
+		if m := regexp.MustCompile(`MODSEQ \((\d+)\)`).FindStringSubmatch(l); m != nil {
+			n, _ := strconv.ParseUint(m[1], 10, 64)
+			if len(seen) > 0 && n < seen[len(seen)-1] {
+				t.Errorf("MODSEQ went back: %q", u)
+			}
+			seen = append(seen, n)
+			if fetchAt < 0 && strings.Contains(l, "$fresh") {
+				fetchAt = i
+			}
+		}
+		if strings.HasPrefix(l, "* FLAGS (") && strings.Contains(l, "$fresh") && flagsAt < 0 {
+			flagsAt = i
+		}
+	}
+	if fetchAt < 0 || flagsAt < 0 || flagsAt > fetchAt {
+		t.Errorf("$fresh shown before FLAGS named it: %q", u)
+	}
+}

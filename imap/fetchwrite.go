@@ -129,6 +129,11 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 	}
 
 	w := s.w
+	var flags []imap.Flag
+	if f.Flags {
+		flags = s.withRecent(flagsOf(msg.Flags), msg.UID)
+		s.announceKeywords(flags)
+	}
 	w.Untagged()
 	w.Number(seq)
 	w.Token(" FETCH (")
@@ -144,7 +149,7 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 	}
 	if f.Flags {
 		item("FLAGS ")
-		w.Flags(s.withRecent(flagsOf(msg.Flags), msg.UID))
+		w.Flags(flags)
 	}
 	if f.InternalDate {
 		item("INTERNALDATE ")

@@ -115,6 +115,7 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	if s.enabled.condstore {
 		w.StatusResponse("", wire.OK, "HIGHESTMODSEQ "+strconv.FormatUint(hms, 10), "Highest")
 	}
+	v.tellKeywords(flags)
 	s.view = v
 	if c.QResync != nil {
 		if err := s.qresync(c.QResync); err != nil {
@@ -218,6 +219,13 @@ func (s *session) pollView(allowExpunge bool) error {
 		}
 	}
 	recentChanged := false
+	// last is the index of each message's last flag change in evs.
+	last := make(map[uint32]int)
+	for i := range evs {
+		if evs[i].kind == eventFlags {
+			last[evs[i].uid] = i
+		}
+	}
 	n := 0
 loop:
 	for i := range evs {
@@ -248,13 +256,18 @@ loop:
 			}
 			known--
 		case eventFlags:
-			if e.origin == v {
-				break // the session that stored the flags answered itself
+			if e.origin == v || last[e.uid] != i {
+				// The session that stored the flags answered itself; a
+				// later change of the same message in this batch says
+				// more (and an earlier one after it would show the
+				// MODSEQ going back).
+				break
 			}
 			if e.n > told {
 				writeExists()
 			}
 			writeVanished()
+			s.announceKeywords(e.flags)
 			w.Untagged()
 			w.Number(e.n)
 			w.Token(" FETCH (UID ")
@@ -269,11 +282,10 @@ loop:
 			w.Token(")")
 			w.CRLF()
 		case eventFolderFlags:
-			writeVanished()
-			w.Untagged()
-			w.Token("FLAGS ")
-			w.Flags(e.flags)
-			w.CRLF()
+			if v.untold(e.flags) {
+				writeVanished()
+				s.writeFolderFlags(e.flags)
+			}
 		}
 		n++
 	}

@@ -144,6 +144,7 @@ type view struct {
 	known   uint32 // the number of messages the client knows
 
 	seq   uint64         // the order views were made in
+	told  map[string]bool // keywords the client was told in FLAGS (lower case)
 	saved mailbox.UIDSet // the last SEARCH ... RETURN (SAVE) result ($)
 
 	// The session's \Recent messages (RFC 3501 2.3.2), used by its own
