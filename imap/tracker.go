@@ -143,9 +143,9 @@ type view struct {
 	applied uint64 // the client has been told the changes up to this version
 	known   uint32 // the number of messages the client knows
 
-	seq   uint64         // the order views were made in
+	seq   uint64          // the order views were made in
 	told  map[string]bool // keywords the client was told in FLAGS (lower case)
-	saved mailbox.UIDSet // the last SEARCH ... RETURN (SAVE) result ($)
+	saved mailbox.UIDSet  // the last SEARCH ... RETURN (SAVE) result ($)
 
 	// The session's \Recent messages (RFC 3501 2.3.2), used by its own
 	// goroutine only: the range it claimed at SELECT, the messages
