@@ -153,13 +153,7 @@ func pick(byUID bool, uid, seq uint32) uint32 {
 // order is the numbers', runs of them after the position of the first.
 func (s *session) writeContext(u *update, what string, positions []int, nums []uint32) {
 	w := s.w
-	w.Untagged()
-	w.Token("ESEARCH (TAG ")
-	w.String(u.tag)
-	w.Token(")")
-	if u.uid {
-		w.Token(" UID")
-	}
+	s.esearchHead(u.tag, u.uid)
 	w.Token(" " + what + " (")
 	if u.keys != nil {
 		for i, p := range positions {

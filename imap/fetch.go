@@ -164,20 +164,6 @@ func (s *session) cmdFetch(c *wire.Fetch) error {
 	return s.fetchUIDs(ctx, v, uids, f)
 }
 
-func setsSeen(o *imap.FetchOptions) bool {
-	for _, bs := range o.BodySection {
-		if !bs.Peek {
-			return true
-		}
-	}
-	for _, bs := range o.BinarySection {
-		if !bs.Peek {
-			return true
-		}
-	}
-	return false
-}
-
 // fetchUIDs writes the FETCH responses for the messages in uids.
 func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f *fetchItems) error {
 	want := mailbox.WantFlags

@@ -72,9 +72,9 @@ func (s *session) cmdSearch(c *wire.Search) error {
 	return nil
 }
 
-// writeESearchData writes an ESEARCH response whose data package
-// sortthread formats: SORT's, and SEARCH's with PARTIAL.
-func (s *session) writeESearchData(tag string, uid bool, ret sortthread.ESortReturn, nums []uint32) {
+// esearchHead writes the start of an ESEARCH response (RFC 4731 3):
+// the correlator of the command's tag, and UID for UID commands.
+func (s *session) esearchHead(tag string, uid bool) {
 	w := s.w
 	w.Untagged()
 	w.Token("ESEARCH (TAG ")
@@ -83,6 +83,13 @@ func (s *session) writeESearchData(tag string, uid bool, ret sortthread.ESortRet
 	if uid {
 		w.Token(" UID")
 	}
+}
+
+// writeESearchData writes an ESEARCH response whose data package
+// sortthread formats: SORT's, and SEARCH's with PARTIAL.
+func (s *session) writeESearchData(tag string, uid bool, ret sortthread.ESortReturn, nums []uint32) {
+	w := s.w
+	s.esearchHead(tag, uid)
 	if data := sortthread.AppendESortData(nil, nums, ret); len(data) > 0 {
 		w.SP()
 		w.Token(string(data))
@@ -117,13 +124,7 @@ func (s *session) writeSearch(tag string, uid bool, o *imap.SearchOptions, data 
 	if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
 		return
 	}
-	w.Untagged()
-	w.Token("ESEARCH (TAG ")
-	w.String(tag)
-	w.Token(")")
-	if uid {
-		w.Token(" UID")
-	}
+	s.esearchHead(tag, uid)
 	if o.ReturnMin && data.Count > 0 {
 		w.Token(" MIN ")
 		w.Number(data.Min)

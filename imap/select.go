@@ -328,6 +328,24 @@ func (s *session) cmdIdle() (result, error) {
 		default:
 		}
 	}
+	// push writes what write has to say at once; on failure the
+	// connection is closed, which ends the wait for DONE too.
+	push := func(write func() error) bool {
+		s.lock()
+		err := write()
+		if err == nil {
+			err = s.flush()
+		}
+		s.unlock()
+		if err != nil {
+			s.nc.Close()
+			<-done
+			s.lock()
+			s.inCommand = true
+			return false
+		}
+		return true
+	}
 	var err error
 wait:
 	for {
@@ -335,31 +353,11 @@ wait:
 		case err = <-done:
 			break wait
 		case <-s.notify.wake:
-			s.lock()
-			perr := s.writeNotified()
-			if perr == nil {
-				perr = s.flush()
-			}
-			s.unlock()
-			if perr != nil {
-				s.nc.Close()
-				<-done
-				s.lock()
-				s.inCommand = true
+			if !push(s.writeNotified) {
 				return result{}, errClose
 			}
 		case <-notify:
-			s.lock()
-			perr := s.pollView(true)
-			if perr == nil {
-				perr = s.flush()
-			}
-			s.unlock()
-			if perr != nil {
-				s.nc.Close()
-				<-done
-				s.lock()
-				s.inCommand = true
+			if !push(func() error { return s.pollView(true) }) {
 				return result{}, errClose
 			}
 		}
