@@ -114,3 +114,11 @@ func (s UIDSet) Intersect(t UIDSet) UIDSet {
 	}
 	return out
 }
+
+// BackfillHeaders stores the decoded header text of the messages stored
+// before the store kept it (store migration 18), so that header searches
+// of old mail stop decoding it; it returns how many it stored. Serve runs
+// it once at start, off the delivery path.
+func (s *Service) BackfillHeaders(ctx context.Context) (int, error) {
+	return s.db.BackfillHeaders(ctx)
+}

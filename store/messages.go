@@ -103,6 +103,9 @@ func (tx *Tx) InsertBlob(b *Blob) (int64, error) {
 	if err := tx.insertAddresses(id, b); err != nil {
 		return 0, fmt.Errorf("store: blob addresses: %w", err)
 	}
+	if err := tx.insertHeader(id, b); err != nil {
+		return 0, fmt.Errorf("store: blob header: %w", err)
+	}
 	return id, nil
 }
 

@@ -233,8 +233,15 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 	if lookupErr != nil {
 		return lookupErr
 	}
-	q := `SELECT m.blob_id, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
+	// Header keys alone read the stored header text (migration 18), and
+	// the message only where a blob has none yet.
+	q := `SELECT m.blob_id, NULL, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
 		WHERE m.mailbox_id = ? AND ` + where
+	if !b.needBody {
+		q = `SELECT m.blob_id, h.text, CASE WHEN h.text IS NULL THEN x.data END
+			FROM messages m JOIN blobs x ON x.id = m.blob_id LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
+			WHERE m.mailbox_id = ? AND ` + where
+	}
 	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
 	if err != nil {
 		return err
@@ -245,8 +252,9 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 	// few messages are in flight at a time.
 	workers := min(runtime.GOMAXPROCS(0), maxSearchWorkers)
 	type job struct {
-		blob int64
-		data []byte
+		blob   int64
+		header string // the stored header text, if the blob has one
+		data   []byte // else the message
 	}
 	jobs := make(chan job, workers)
 	results := make(chan map[int64]uint64, workers)
@@ -255,7 +263,10 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 			m := newTextMatcher(b.keys)
 			found := make(map[int64]uint64)
 			for j := range jobs {
-				h, t := s.db.searchText(j.data, b.needBody)
+				h, t := j.header, ""
+				if j.data != nil {
+					h, t = s.db.searchText(j.data, b.needBody)
+				}
 				if f := m.match(h, t); f != 0 {
 					found[j.blob] = f
 				}
@@ -268,13 +279,21 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *SearchCrit
 		seen := make(map[int64]struct{})
 		for rows.Next() {
 			var blob int64
+			var header sql.NullString
 			var data sql.RawBytes // the driver's copy, valid until Next
-			if err := rows.Scan(&blob, &data); err != nil {
+			if err := rows.Scan(&blob, &header, &data); err != nil {
 				return err
 			}
 			if _, dup := seen[blob]; !dup {
 				seen[blob] = struct{}{}
-				jobs <- job{blob, bytes.Clone(data)}
+				j := job{blob: blob, header: header.String}
+				if !header.Valid {
+					j.data = bytes.Clone(data)
+					if j.data == nil {
+						j.data = []byte{}
+					}
+				}
+				jobs <- j
 			}
 			if s.db.searchRowHook != nil {
 				s.db.searchRowHook()

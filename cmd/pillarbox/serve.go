@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 	// Deleting an account or changing its password with the CLI, in
 	// another process, ends the account's sessions here within a second.
 	workers = append(workers, func(ctx context.Context) error { return svc.WatchAccounts(ctx, time.Second) }, dkimWorker(w),
-		reloadOnSignal(reload, hup), historyWorker(w), vanishedWorker(w))
+		reloadOnSignal(reload, hup), historyWorker(w), vanishedWorker(w), headersWorker(w))
 
 	var running []server
 	errc := make(chan error, len(specs)+len(workers))
