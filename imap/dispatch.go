@@ -88,7 +88,7 @@ func (s *session) execute(cmd wire.Command) bool {
 	if errors.Is(err, errClose) {
 		return false
 	}
-	if s.view != nil && err == nil || s.view != nil && !isBad(err) {
+	if s.view != nil && !isBad(err) {
 		// Tell the client what others changed, before the tagged
 		// response (RFC 9051 section 7): EXPUNGE only where the
 		// command allows it (section 7.5.1).
@@ -104,7 +104,7 @@ func (s *session) execute(cmd wire.Command) bool {
 			err = errors.Join(err, nerr)
 		}
 	}
-	s.writeResult(tag, res, err)
+	s.writeResult(cmd.CommandName(), tag, res, err)
 	if ferr := s.flush(); ferr != nil {
 		return false
 	}
@@ -175,8 +175,7 @@ func (s *session) checkState(cmd wire.Command) error {
 }
 
 // writeResult writes the tagged response for err (nil: OK with res).
-func (s *session) writeResult(tag string, res result, err error) {
-	name := ""
+func (s *session) writeResult(name, tag string, res result, err error) {
 	if err == nil {
 		text := res.text
 		if text == "" {
@@ -187,7 +186,7 @@ func (s *session) writeResult(tag string, res result, err error) {
 	}
 	var ie *imap.Error
 	if !errors.As(err, &ie) {
-		ie = s.fail(name, err).(*imap.Error)
+		ie = s.fail(strings.ToLower(name), err).(*imap.Error)
 	}
 	typ := wire.NO
 	switch ie.Type {

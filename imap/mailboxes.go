@@ -183,9 +183,8 @@ func (s *session) writeStatusID(ctx context.Context, f mailbox.Folder, o *imap.S
 	return nil
 }
 
-// List answers LIST (RFC 9051 6.3.9, with RFC 5258 LIST-EXTENDED, RFC
-// 5819 LIST-STATUS and RFC 6154 SPECIAL-USE) and LSUB (RFC 3501 6.3.9),
-// which the library passes as LIST (SUBSCRIBED) with its own writer.
+// cmdList answers LIST (RFC 9051 6.3.9, with RFC 5258 LIST-EXTENDED, RFC
+// 5819 LIST-STATUS and RFC 6154 SPECIAL-USE); LSUB is cmdLsub.
 func (s *session) cmdList(c *wire.List) error {
 	ctx, cancel := s.ctx()
 	defer cancel()

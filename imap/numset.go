@@ -146,7 +146,7 @@ func appendNum(rs []mailbox.UIDRange, n uint32) []mailbox.UIDRange {
 	return append(rs, mailbox.UIDRange{Start: n, Stop: n})
 }
 
-// toUIDSet converts to the library's type.
+// toUIDSet converts to go-imap's type.
 func toUIDSet(s mailbox.UIDSet) imap.UIDSet {
 	out := make(imap.UIDSet, len(s))
 	for i, r := range s {

@@ -251,7 +251,7 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, opt
 	return data, uids, nil
 }
 
-// searchSize measures the library's criteria as the store measures its
+// searchSize measures go-imap's criteria as the store measures its
 // own (store.SearchCriteria.Size), so that a search past the limits is
 // refused before it takes a snapshot or resolves any set.
 func searchSize(c *imap.SearchCriteria) mailbox.SearchSize {
@@ -273,7 +273,7 @@ func searchSize(c *imap.SearchCriteria) mailbox.SearchSize {
 	return z
 }
 
-// convertCriteria turns the library's criteria into the mailbox's,
+// convertCriteria turns go-imap's criteria into the mailbox's,
 // resolving sequence sets, '*' and '$' in the snapshot r.
 func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCriteria) (mailbox.Criteria, error) {
 	out := mailbox.Criteria{

@@ -144,8 +144,8 @@ func (s *session) shutdown(ctx context.Context) {
 	}
 }
 
-// Login checks a password, LOGIN's and AUTHENTICATE PLAIN's (the library
-// sends both here). The throttle decides first whether and when the
+// Login checks a password, LOGIN's and AUTHENTICATE PLAIN's (both come
+// here through login). The throttle decides first whether and when the
 // password may be checked at all (mailbox.Throttle); unknown users fail
 // exactly like wrong passwords.
 func (s *session) Login(username, password string) error {
