@@ -295,7 +295,7 @@ func BenchmarkSearchSubjectWord(b *testing.B) { benchSearch(b, `SUBJECT " 4242"`
 // BenchmarkSearchSubjectAll looks for a string in every Subject, as
 // pillarbox-bench's HEADER Subject does: nothing can narrow it.
 func BenchmarkSearchSubjectAll(b *testing.B) { benchSearch(b, `HEADER Subject " "`, *benchN) }
-func BenchmarkSearchBodyWord(b *testing.B)    { benchSearch(b, "BODY zanzibar", *benchN/10_000) }
+func BenchmarkSearchBodyWord(b *testing.B)   { benchSearch(b, "BODY zanzibar", *benchN/10_000) }
 func BenchmarkSearchBodyPhrase(b *testing.B) {
 	benchSearch(b, `BODY "the zanzibar shipment"`, *benchN/10_000)
 }
