@@ -51,3 +51,30 @@ func TestPreview(t *testing.T) {
 	}
 	contains(t, r.ok("FETCH 2 (PREVIEW (LAZY))"), `PREVIEW "Hello there & again"`)
 }
+
+// TestSearchObjectID: SEARCH EMAILID finds the messages of one stored
+// message, copies included; THREADID finds nothing (THREADID is NIL);
+// an unknown id finds nothing.
+func TestSearchObjectID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", testMessage(1))
+	e.deliver("alice", testMessage(2))
+	r := e.raw("alice")
+	r.ok("SELECT INBOX")
+	r.ok("COPY 2 INBOX")
+	u := r.ok("FETCH 2 EMAILID")
+	em := regexp.MustCompile(`EMAILID \((E\d+)\)`).FindStringSubmatch(strings.Join(u, "\n"))
+	if em == nil {
+		t.Fatalf("FETCH EMAILID: %q", u)
+	}
+	contains(t, r.ok("SEARCH EMAILID "+em[1]), "* SEARCH 2 3")
+	contains(t, r.ok("SEARCH NOT EMAILID "+em[1]), "* SEARCH 1")
+	contains(t, r.ok("SEARCH OR EMAILID "+em[1]+" SUBJECT \"message 1\""), "* SEARCH 1 2 3")
+	if u := r.ok("SEARCH EMAILID E999999"); len(u) != 1 || u[0] != "* SEARCH" {
+		t.Errorf("unknown EMAILID: %q", u)
+	}
+	if u := r.ok("SEARCH THREADID T1"); len(u) != 1 || u[0] != "* SEARCH" {
+		t.Errorf("THREADID: %q", u)
+	}
+}

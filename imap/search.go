@@ -28,7 +28,7 @@ func (s *session) cmdSearch(c *wire.Search) error {
 		// RFC 9051 6.4.4: the charsets the server supports, in the code.
 		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	criteria, ok := c.Criteria.IMAP()
+	criteria, ok := searchCriteria(&c.Criteria)
 	if !ok {
 		return bad("Search key not supported")
 	}
@@ -318,6 +318,14 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 		out.UIDs = append(out.UIDs, uids)
 	}
 	for _, h := range c.Header {
+		set, isID, err := objectIDKey(r, h)
+		if err != nil {
+			return out, err
+		}
+		if isID {
+			out.UIDs = append(out.UIDs, set)
+			continue
+		}
 		out.Header = append(out.Header, mailbox.HeaderMatch{Field: h.Key, Value: h.Value})
 	}
 	for i := range c.Not {

@@ -110,7 +110,7 @@ func sortCriteria(charset string, c *wire.SearchCriteria) (imap.SearchCriteria, 
 	default:
 		return imap.SearchCriteria{}, no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	criteria, ok := c.IMAP()
+	criteria, ok := searchCriteria(c)
 	if !ok {
 		return imap.SearchCriteria{}, bad("Search key not supported")
 	}

@@ -195,3 +195,9 @@ func DecodeBody(encoding string, body []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnknownEncoding, encoding)
 }
+
+// UIDsOfBlob returns the UIDs of the folder's messages whose stored
+// message is blobID (SEARCH EMAILID, RFC 8474).
+func (r *Reader) UIDsOfBlob(blobID int64) ([]uint32, error) {
+	return r.snap.UIDsOfBlob(r.ctx, r.folder.ID, blobID)
+}

@@ -324,3 +324,23 @@ func (db *DB) BlobRange(ctx context.Context, blobID, start, n int64) ([]byte, er
 	}
 	return data, nil
 }
+
+// UIDsOfBlob returns, in order, the UIDs of a mailbox's messages whose
+// stored message is blobID: SEARCH EMAILID (RFC 8474), whose ids are the
+// blobs'.
+func (s *Snapshot) UIDsOfBlob(ctx context.Context, mailboxID, blobID int64) ([]uint32, error) {
+	rows, err := s.tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND blob_id = ? ORDER BY uid`, mailboxID, blobID)
+	if err != nil {
+		return nil, fmt.Errorf("store: uids of blob: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var uid uint32
+		if err := rows.Scan(&uid); err != nil {
+			return nil, fmt.Errorf("store: uids of blob: %w", err)
+		}
+		out = append(out, uid)
+	}
+	return out, rows.Err()
+}
