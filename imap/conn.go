@@ -20,6 +20,7 @@ import (
 const (
 	handshakeTimeout   = 30 * time.Second // implicit TLS and STARTTLS handshakes
 	preAuthTimeout     = 30 * time.Second // waiting for a command before login
+	preAuthLifetime    = 5 * time.Minute  // from connecting to logging in, whatever is sent
 	authTimeout        = 35 * time.Minute // waiting for a command, or in IDLE, after login (RFC 2177 clients renew at 29)
 	commandReadTimeout = 30 * time.Second // the rest of a command once its first byte came
 	writeTimeout       = 60 * time.Second // one flush of responses to the client
@@ -92,9 +93,22 @@ func (s *Server) register(sess *session) bool {
 // connection fails or the session is ended.
 func (s *session) serve() {
 	errs := 0
+	// A client that never logs in is cut off after preAuthLifetime,
+	// however busy it keeps the connection (NOOP, CAPABILITY, commands in
+	// the wrong state): connections before login cost, and prove, nothing.
+	loginBy := time.Now().Add(preAuthLifetime)
 	for {
 		if s.account.ID == 0 {
-			s.nc.SetReadDeadline(time.Now().Add(preAuthTimeout))
+			now := time.Now()
+			if !now.Before(loginBy) {
+				s.writeBye("Autologout; log in sooner")
+				return
+			}
+			deadline := now.Add(preAuthTimeout)
+			if loginBy.Before(deadline) {
+				deadline = loginBy
+			}
+			s.nc.SetReadDeadline(deadline)
 		} else {
 			s.nc.SetReadDeadline(time.Now().Add(authTimeout))
 		}

@@ -301,3 +301,23 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	dialRaw(t, addr, "bob").ok("SELECT INBOX")
 }
+
+// TestPreAuthLifetime: a client that keeps a connection busy without
+// logging in (a NOOP every 20 s, inside every per-command wait) is cut off
+// when preAuthLifetime ends.
+func TestPreAuthLifetime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ln := startPipeServer(t, false)
+		c := dialPipe(t, ln, false, "")
+		for elapsed := time.Duration(0); elapsed+20*time.Second < 5*time.Minute; elapsed += 20 * time.Second {
+			time.Sleep(20 * time.Second)
+			c.ok("NOOP")
+		}
+		// The last NOOP was at 4:40; its wait would last until 5:10, the
+		// lifetime ends at 5:00.
+		rest := c.rest()
+		time.Sleep(25 * time.Second)
+		wantClosedWith(t, rest, byeTimeout)
+	})
+}
