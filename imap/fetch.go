@@ -168,7 +168,7 @@ func (s *session) cmdFetch(c *wire.Fetch) error {
 func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f *fetchItems) error {
 	want := mailbox.WantFlags
 	o := &f.FetchOptions
-	if o.InternalDate || o.RFC822Size || len(o.BodySection) > 0 || f.RFC822 || f.RFC822Header || f.RFC822Text || f.emailID {
+	if o.InternalDate || o.RFC822Size || len(o.BodySection) > 0 || f.RFC822 || f.RFC822Header || f.RFC822Text || f.emailID || f.saveDate {
 		want = mailbox.WantRow
 	}
 	if o.Envelope || o.BodyStructure != nil || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 || f.RFC822Header || f.RFC822Text ||

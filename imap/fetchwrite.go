@@ -22,14 +22,15 @@ type fetchItems struct {
 	changedSince    uint64
 	hasChangedSince bool
 	vanished        bool
-	// PREVIEW (RFC 8970), EMAILID and THREADID (RFC 8474).
-	preview, emailID, threadID bool
+	// PREVIEW (RFC 8970), EMAILID and THREADID (RFC 8474), SAVEDATE (RFC
+	// 8514).
+	preview, emailID, threadID, saveDate bool
 }
 
 func fetchOf(c *wire.Fetch) *fetchItems {
 	f := &fetchItems{FetchOptions: c.Options, RFC822: c.RFC822, RFC822Header: c.RFC822Header, RFC822Text: c.RFC822Text,
 		changedSince: c.Options.ChangedSince, hasChangedSince: c.HasChangedSince, vanished: c.Vanished,
-		preview: c.Preview || c.PreviewLazy, emailID: c.EmailID, threadID: c.ThreadID}
+		preview: c.Preview || c.PreviewLazy, emailID: c.EmailID, threadID: c.ThreadID, saveDate: c.SaveDate}
 	f.UID = f.UID || c.UID
 	return f
 }
@@ -174,6 +175,10 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 		item("EMAILID (")
 		w.Token(emailID(msg.BlobID))
 		w.Token(")")
+	}
+	if f.saveDate {
+		item("SAVEDATE ")
+		w.DateTime(msg.SaveDate)
 	}
 	if f.threadID {
 		item("THREADID NIL") // RFC 8474 5.2: no thread ids kept

@@ -3,6 +3,7 @@ package imap
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -15,8 +16,10 @@ import (
 // carries them as header keys under names no header field can have (a
 // NUL is refused by the parser), and convertCriteria turns them back.
 const (
-	keyEmailID  = "\x00EMAILID"
-	keyThreadID = "\x00THREADID"
+	keyEmailID     = "\x00EMAILID"
+	keyThreadID    = "\x00THREADID"
+	keySavedSince  = "\x00SAVEDSINCE"  // RFC 8514, a date as 2006-01-02
+	keySavedBefore = "\x00SAVEDBEFORE" // likewise
 )
 
 // searchCriteria converts the parser's criteria, EMAILID and THREADID
@@ -25,6 +28,9 @@ const (
 func searchCriteria(c *wire.SearchCriteria) (imap.SearchCriteria, bool) {
 	plain := *c
 	plain.EmailID, plain.ThreadID, plain.Not, plain.Or = nil, nil, nil, nil
+	// SAVEDATESUPPORTED matches every message: every mailbox keeps save
+	// dates (RFC 8514 4).
+	plain.SaveDateSince, plain.SaveDateBefore, plain.SaveDateSupported = time.Time{}, time.Time{}, false
 	out, ok := plain.IMAP()
 	if !ok {
 		return out, false
@@ -34,6 +40,12 @@ func searchCriteria(c *wire.SearchCriteria) (imap.SearchCriteria, bool) {
 	}
 	for _, id := range c.ThreadID {
 		out.Header = append(out.Header, imap.SearchCriteriaHeaderField{Key: keyThreadID, Value: id})
+	}
+	if !c.SaveDateSince.IsZero() {
+		out.Header = append(out.Header, imap.SearchCriteriaHeaderField{Key: keySavedSince, Value: c.SaveDateSince.Format(time.DateOnly)})
+	}
+	if !c.SaveDateBefore.IsZero() {
+		out.Header = append(out.Header, imap.SearchCriteriaHeaderField{Key: keySavedBefore, Value: c.SaveDateBefore.Format(time.DateOnly)})
 	}
 	for i := range c.Not {
 		n, ok := searchCriteria(&c.Not[i])
@@ -80,4 +92,24 @@ func objectIDKey(r *mailbox.Reader, h imap.SearchCriteriaHeaderField) (mailbox.U
 		return set, true, nil
 	}
 	return nil, false, nil
+}
+
+// savedKey applies a SAVEDSINCE or SAVEDBEFORE key (carried as a header
+// key, see searchCriteria) to out; false for another header key.
+func savedKey(out *mailbox.Criteria, h imap.SearchCriteriaHeaderField) bool {
+	if h.Key != keySavedSince && h.Key != keySavedBefore {
+		return false
+	}
+	d, err := time.Parse(time.DateOnly, h.Value)
+	if err != nil {
+		return true // cannot happen: searchCriteria wrote it
+	}
+	if h.Key == keySavedSince {
+		if out.SavedSince.IsZero() || d.After(out.SavedSince) {
+			out.SavedSince = d
+		}
+	} else if out.SavedBefore.IsZero() || d.Before(out.SavedBefore) {
+		out.SavedBefore = d
+	}
+	return true
 }

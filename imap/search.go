@@ -318,6 +318,9 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 		out.UIDs = append(out.UIDs, uids)
 	}
 	for _, h := range c.Header {
+		if savedKey(&out, h) {
+			continue
+		}
 		set, isID, err := objectIDKey(r, h)
 		if err != nil {
 			return out, err

@@ -17,6 +17,7 @@ type Message struct {
 	ModSeq       uint64
 	BlobID       int64
 	InternalDate time.Time
+	SaveDate     time.Time // RFC 8514; with WantRow and more
 	Size         int64
 	Flags        []string // shared: do not modify
 	// Envelope and Structure are what delivery computed, when asked for.
@@ -137,7 +138,7 @@ func (r *Reader) Messages(lo, hi uint32, limit int, firstSeq uint32, want Want) 
 	for i, row := range rows {
 		m := &out[i]
 		*m = Message{UID: row.UID, Seq: firstSeq + uint32(i), ModSeq: row.ModSeq, BlobID: row.BlobID,
-			InternalDate: row.InternalDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
+			InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
 		if want >= WantStructure {
 			m.Envelope = new(Envelope)
 			if err := json.Unmarshal(row.Envelope, m.Envelope); err != nil {

@@ -33,6 +33,8 @@ type Criteria struct {
 	// SentSince and SentBefore the Date: header's day, in its own zone.
 	// Only the year, month and day of these times count.
 	Since, Before, SentSince, SentBefore time.Time
+	// SavedSince and SavedBefore compare the save date's day (RFC 8514).
+	SavedSince, SavedBefore time.Time
 	Header                               []HeaderMatch
 	Body                                 []string
 	Text                                 []string // header or body
@@ -56,6 +58,7 @@ func (c *Criteria) compile() (store.SearchCriteria, error) {
 		sc.UIDs = append(sc.UIDs, set)
 	}
 	sc.Since, sc.Before, sc.SentSince, sc.SentBefore = c.Since, c.Before, c.SentSince, c.SentBefore
+	sc.SavedSince, sc.SavedBefore = c.SavedSince, c.SavedBefore
 	for _, h := range c.Header {
 		sc.Header = append(sc.Header, store.HeaderCriterion{Field: h.Field, Value: h.Value})
 	}

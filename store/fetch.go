@@ -218,7 +218,7 @@ func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32,
 		return s.packedMessages(ctx, mailboxID, lo, hi, limit, cols)
 	}
 	rows, err := s.tx.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.id, m.modseq, m.blob_id, m.internal_date,
-		m.size, b.envelope, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id
+		m.size, coalesce(m.saved, m.internal_date), b.envelope, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id
 		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, mailboxID, lo, hi, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages: %w", err)
@@ -228,13 +228,13 @@ func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32,
 	for rows.Next() {
 		out = append(out, MessageMeta{})
 		m := &out[len(out)-1]
-		var date int64
+		var date, saved int64
 		var kw string
-		if err := rows.Scan(&m.UID, &m.Flags, &kw, &m.ID, &m.ModSeq, &m.BlobID, &date, &m.Size, &m.Envelope, &m.Structure); err != nil {
+		if err := rows.Scan(&m.UID, &m.Flags, &kw, &m.ID, &m.ModSeq, &m.BlobID, &date, &m.Size, &saved, &m.Envelope, &m.Structure); err != nil {
 			return nil, fmt.Errorf("store: messages: %w", err)
 		}
 		m.MailboxID = mailboxID
-		m.InternalDate = time.Unix(date, 0)
+		m.InternalDate, m.SaveDate = time.Unix(date, 0), time.Unix(saved, 0)
 		if kw != "" {
 			m.Keywords = strings.Fields(kw)
 		}
@@ -248,13 +248,13 @@ func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32,
 // packedMessages reads the small columns of many rows as one string that
 // SQLite builds: a row of database/sql costs several calls into C, which
 // would otherwise be most of the time of FETCH 1:* (FLAGS). Each line is
-// "uid flags modseq [id blob date size] keywords..."; keywords hold no
+// "uid flags modseq [id blob date size saved] keywords..."; keywords hold no
 // white space. MODSEQ comes with the flags: CONDSTORE clients get both.
 func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns) ([]MessageMeta, error) {
 	line, columns := `uid || ' ' || flags || ' ' || modseq`, "uid, flags, modseq, keywords"
 	if cols == ColumnsRow {
-		line += ` || ' ' || id || ' ' || blob_id || ' ' || internal_date || ' ' || size`
-		columns += ", id, blob_id, internal_date, size"
+		line += ` || ' ' || id || ' ' || blob_id || ' ' || internal_date || ' ' || size || ' ' || coalesce(saved, internal_date)`
+		columns += ", id, blob_id, internal_date, size, saved"
 	}
 	line += ` || CASE WHEN keywords = '' THEN '' ELSE ' ' || keywords END`
 	var n int
@@ -274,14 +274,14 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 		f := strings.Fields(l)
 		want := 3
 		if cols == ColumnsRow {
-			want = 7
+			want = 8
 		}
 		if len(f) < want {
 			return nil, fmt.Errorf("store: messages: bad packed row %q", l)
 		}
 		var m MessageMeta
 		m.MailboxID = mailboxID
-		var buf [7]int64
+		var buf [8]int64
 		nums := buf[:want]
 		for i := range nums {
 			v, err := strconv.ParseInt(f[i], 10, 64)
@@ -293,7 +293,7 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 		m.UID, m.Flags, m.ModSeq = uint32(nums[0]), int(nums[1]), uint64(nums[2])
 		if cols == ColumnsRow {
 			m.ID, m.BlobID = nums[3], nums[4]
-			m.InternalDate, m.Size = time.Unix(nums[5], 0), nums[6]
+			m.InternalDate, m.Size, m.SaveDate = time.Unix(nums[5], 0), nums[6], time.Unix(nums[7], 0)
 		}
 		if len(f) > want {
 			m.Keywords = f[want:]

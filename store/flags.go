@@ -396,8 +396,8 @@ func (tx *Tx) CopyMessages(src int64, ranges []UIDRange, dst int64) ([]Copied, e
 	}
 	for i, x := range rs {
 		uid := first + uint32(i)
-		if _, err := tx.exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, dst, uid, modseq, x.blob, x.date, x.size, x.flags, x.keywords); err != nil {
+		if _, err := tx.exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords, saved)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+savedNow+`)`, dst, uid, modseq, x.blob, x.date, x.size, x.flags, x.keywords); err != nil {
 			return nil, fmt.Errorf("store: copy: %w", err)
 		}
 		out[i] = Copied{SrcUID: x.uid, DstUID: uid, ModSeq: modseq, Keywords: strings.Fields(x.keywords)}

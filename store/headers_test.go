@@ -69,3 +69,32 @@ func TestHeaderSearchReadsStoredHeader(t *testing.T) {
 		t.Errorf("backfilled header %q, %v", stored, err)
 	}
 }
+
+// TestSaveDateOfOlderMessages: a message stored before migration 19 has
+// no save date; reading and searching use its internal date.
+func TestSaveDateOfOlderMessages(t *testing.T) {
+	t.Parallel()
+	db, mb := searchDB(t, []string{"Subject: a\n"}, []string{"x"})
+	ctx := context.Background()
+	if err := db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`UPDATE messages SET saved = NULL`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	for _, cols := range []MessageColumns{ColumnsRow, ColumnsWithMeta} {
+		rows, err := snap.Messages(ctx, mb, 1, 10, 10, cols)
+		if err != nil || len(rows) != 1 || !rows[0].SaveDate.Equal(rows[0].InternalDate) {
+			t.Fatalf("columns %d: %+v, %v: want the internal date as save date", cols, rows, err)
+		}
+	}
+	c := &SearchCriteria{SavedSince: testNow.AddDate(0, 0, -1), SavedBefore: testNow.AddDate(0, 0, 1)}
+	if got := search(t, db, mb, c, false); !slices.Equal(got, []uint32{1}) {
+		t.Errorf("SAVED around the internal date: %v", got)
+	}
+}

@@ -77,7 +77,15 @@ type Message struct {
 	Size         int64
 	Flags        int
 	Keywords     []string
+	// SaveDate is when the message was saved in its mailbox (RFC 8514),
+	// its internal date if it was stored before the store kept that. Read
+	// only with ColumnsRow and more.
+	SaveDate time.Time
 }
+
+// savedNow is the SQL for a message's save date (RFC 8514): the time of
+// the write, in Unix seconds.
+const savedNow = `CAST(strftime('%s', 'now') AS INTEGER)`
 
 // InsertBlob stores a message body with its metadata and search text.
 func (tx *Tx) InsertBlob(b *Blob) (int64, error) {
@@ -120,8 +128,8 @@ func (tx *Tx) AppendMessage(m NewMessage) (uid uint32, modseq uint64, err error)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: append: %w", err)
 	}
-	_, err = tx.exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, m.MailboxID, uid, modseq, m.BlobID, m.InternalDate.Unix(), m.Size,
+	_, err = tx.exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords, saved)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+savedNow+`)`, m.MailboxID, uid, modseq, m.BlobID, m.InternalDate.Unix(), m.Size,
 		m.Flags, strings.Join(m.Keywords, " "))
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: append: %w", err)

@@ -29,6 +29,10 @@ type SearchCriteria struct {
 	// SentSince and SentBefore compare the day of the Date: header, in
 	// its own time zone. A message without a Date: matches neither.
 	SentSince, SentBefore time.Time
+	// SavedSince and SavedBefore compare the day (UTC) of the save date
+	// (RFC 8514), the internal date for messages stored before it was
+	// kept.
+	SavedSince, SavedBefore time.Time
 	// Header: a header field named Field contains Value ("" matches any
 	// message that has the field). For From, To, Cc and Bcc, Value is
 	// matched against the field's parsed addresses instead (AddressText):
@@ -112,6 +116,7 @@ func (c *SearchCriteria) Size() SearchSize {
 	z.Keys = z.TextKeys + len(c.UIDs) + len(c.Keywords) + len(c.NotKeywords) + len(c.Not) + len(c.Or) +
 		bits.OnesCount(uint(c.Flags)) + bits.OnesCount(uint(c.NotFlags))
 	for _, set := range []bool{!c.Since.IsZero(), !c.Before.IsZero(), !c.SentSince.IsZero(), !c.SentBefore.IsZero(),
+		!c.SavedSince.IsZero(), !c.SavedBefore.IsZero(),
 		c.Larger > 0, c.Smaller > 0, c.Never} {
 		if set {
 			z.Keys++

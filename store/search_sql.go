@@ -136,6 +136,12 @@ func (b *sqlBuilder) expr(c *SearchCriteria, mode searchMode) string {
 	if !c.Before.IsZero() {
 		and = append(and, "m.internal_date < "+b.arg(dayStart(c.Before)))
 	}
+	if !c.SavedSince.IsZero() {
+		and = append(and, "coalesce(m.saved, m.internal_date) >= "+b.arg(dayStart(c.SavedSince)))
+	}
+	if !c.SavedBefore.IsZero() {
+		and = append(and, "coalesce(m.saved, m.internal_date) < "+b.arg(dayStart(c.SavedBefore)))
+	}
 	const sentDay = `coalesce((SELECT substr(json_extract(x.envelope, '$.d'), 1, 10) FROM blobs x WHERE x.id = m.blob_id), '')`
 	if !c.SentSince.IsZero() {
 		and = append(and, "("+sentDay+" >= "+b.arg(c.SentSince.Format(time.DateOnly))+")")
@@ -243,6 +249,7 @@ func withoutText(c *SearchCriteria) truth {
 	}
 	all := isTrue // of the AND
 	if len(c.UIDs) > 0 || len(c.Header) > 0 || !c.Since.IsZero() || !c.Before.IsZero() || !c.SentSince.IsZero() || !c.SentBefore.IsZero() ||
+		!c.SavedSince.IsZero() || !c.SavedBefore.IsZero() ||
 		c.Flags != 0 || c.NotFlags != 0 || len(c.Keywords) > 0 || len(c.NotKeywords) > 0 || c.Larger > 0 || c.Smaller > 0 {
 		all = unknown
 	}

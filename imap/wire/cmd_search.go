@@ -40,7 +40,7 @@ type Partial struct {
 // struct's Not and Or, which can hold the extra keys, are used instead.
 //
 // Mappings: ON d is Since d and Before d+1 day (likewise SENTON and
-// SAVEDATEON); RECENT, NEW and OLD use the flag \Recent; SMALLER 0 (which
+// SAVEDON, RFC 8514); RECENT, NEW and OLD use the flag \Recent; SMALLER 0 (which
 // imap.SearchCriteria cannot say) is NOT ALL; "$" (RFC 5182) is
 // imap.SearchRes() in UID; FROM, TO, CC, BCC and SUBJECT are Header
 // entries with those names.
@@ -281,13 +281,13 @@ func (r *Reader) searchKey(c *SearchCriteria) {
 	case "TEXT":
 		r.sp()
 		c.Text = append(c.Text, r.astring())
-	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "SAVEDATEBEFORE", "SAVEDATEON", "SAVEDATESINCE":
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
 		r.sp()
 		d := r.date()
 		sinceP, beforeP := &c.Since, &c.Before
 		if strings.HasPrefix(key, "SENT") {
 			sinceP, beforeP = &c.SentSince, &c.SentBefore
-		} else if strings.HasPrefix(key, "SAVEDATE") {
+		} else if strings.HasPrefix(key, "SAVED") {
 			sinceP, beforeP = &c.SaveDateSince, &c.SaveDateBefore
 		}
 		switch {

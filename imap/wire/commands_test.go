@@ -160,7 +160,7 @@ func TestParseSearch(t *testing.T) {
 		{"MODSEQ \"/flags/\\\\draft\" all 620162338", &Search{Criteria: sc(imap.SearchCriteria{ModSeq: &imap.SearchCriteriaModSeq{
 			ModSeq: 620162338, MetadataName: "/flags/\\draft", MetadataType: imap.SearchCriteriaMetadataAll}})}},
 		{"MODSEQ 5 SMALLER 0", &Search{Criteria: SearchCriteria{SearchCriteria: imap.SearchCriteria{ModSeq: &imap.SearchCriteriaModSeq{ModSeq: 5}}, Not: []SearchCriteria{{}}}}},
-		{"OLDER 60 YOUNGER 3600 SAVEDATESUPPORTED SAVEDATEON 3-Mar-2021 EMAILID M6d99ac3275bb4e THREADID T64b478a75b7ea9",
+		{"OLDER 60 YOUNGER 3600 SAVEDATESUPPORTED SAVEDON 3-Mar-2021 EMAILID M6d99ac3275bb4e THREADID T64b478a75b7ea9",
 			&Search{Criteria: SearchCriteria{Older: 60, Younger: 3600, SaveDateSupported: true, SaveDateSince: day(2021, 3, 3), SaveDateBefore: day(2021, 3, 4),
 				EmailID: []string{"M6d99ac3275bb4e"}, ThreadID: []string{"T64b478a75b7ea9"}}}},
 	}
@@ -359,6 +359,35 @@ func TestNotifyMessageNewThenEvents(t *testing.T) {
 		n := cmd.(*Notify)
 		if got := n.Groups[0].Events; len(got) < 2 || got[0] != "MESSAGENEW" || got[1] != "MESSAGEEXPUNGE" {
 			t.Errorf("%q: events %q", line, got)
+		}
+	}
+}
+
+// TestSaveDateKeys: RFC 8514's search keys are SAVEDBEFORE, SAVEDON and
+// SAVEDSINCE (the parser had them as SAVEDATEBEFORE and so on).
+func TestSaveDateKeys(t *testing.T) {
+	for _, tc := range []struct {
+		line          string
+		since, before string
+	}{
+		{"a SEARCH SAVEDSINCE 1-Feb-2024\r\n", "2024-02-01", ""},
+		{"a SEARCH SAVEDBEFORE 1-Feb-2024\r\n", "", "2024-02-01"},
+		{"a SEARCH SAVEDON 1-Feb-2024\r\n", "2024-02-01", "2024-02-02"},
+	} {
+		r := NewReader(bufio.NewReader(strings.NewReader(tc.line)), func() error { return nil }, Options{})
+		cmd, err := r.ReadCommand()
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		c := cmd.(*Search).Criteria
+		day := func(d time.Time) string {
+			if d.IsZero() {
+				return ""
+			}
+			return d.Format(time.DateOnly)
+		}
+		if day(c.SaveDateSince) != tc.since || day(c.SaveDateBefore) != tc.before {
+			t.Errorf("%q: since %q before %q", tc.line, day(c.SaveDateSince), day(c.SaveDateBefore))
 		}
 	}
 }

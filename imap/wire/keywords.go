@@ -226,12 +226,12 @@ func upperKeyword(b []byte) string {
 		return "SAVE"
 	case "SAVEDATE":
 		return "SAVEDATE"
-	case "SAVEDATEBEFORE":
-		return "SAVEDATEBEFORE"
-	case "SAVEDATEON":
-		return "SAVEDATEON"
-	case "SAVEDATESINCE":
-		return "SAVEDATESINCE"
+	case "SAVEDBEFORE":
+		return "SAVEDBEFORE"
+	case "SAVEDON":
+		return "SAVEDON"
+	case "SAVEDSINCE":
+		return "SAVEDSINCE"
 	case "SAVEDATESUPPORTED":
 		return "SAVEDATESUPPORTED"
 	case "SEARCH":
