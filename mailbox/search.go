@@ -35,9 +35,9 @@ type Criteria struct {
 	Since, Before, SentSince, SentBefore time.Time
 	// SavedSince and SavedBefore compare the save date's day (RFC 8514).
 	SavedSince, SavedBefore time.Time
-	Header                               []HeaderMatch
-	Body                                 []string
-	Text                                 []string // header or body
+	Header                  []HeaderMatch
+	Body                    []string
+	Text                    []string // header or body
 	// Flags must all be set, NotFlags all clear: system flags in any case
 	// and keywords. \Recent is never set.
 	Flags, NotFlags []string
