@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -64,6 +65,7 @@ func (s *session) cmdAppend(c *wire.Append) (result, error) {
 			if total+m.Body.Size > appendTotalFactor*limit {
 				return result{}, appendTooMuch(limit)
 			}
+			s.literalDeadline(m.Body.Size)
 			raw, err = readLiteral(m.Body)
 			if err != nil {
 				err = s.readErr(err)
@@ -102,12 +104,19 @@ func appendTooMuch(limit int64) error {
 // readLiteral reads all of a literal the Reader bounded. Unlike
 // io.ReadFull it keeps an error that comes with the last bytes: a NUL
 // there is refused as anywhere else.
+//
+// The buffer grows as the bytes come (never more than twice what came),
+// so a client that announces a large literal and sends little holds
+// little memory.
 func readLiteral(l *wire.Literal) ([]byte, error) {
-	b := make([]byte, l.Size)
-	for n := 0; n < len(b); {
-		k, err := l.Read(b[n:])
-		n += k
-		if err != nil && !(errors.Is(err, io.EOF) && n == len(b)) {
+	b := make([]byte, 0, min(l.Size, 64<<10))
+	for int64(len(b)) < l.Size {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, int(min(l.Size-int64(len(b)), int64(cap(b)))))
+		}
+		k, err := l.Read(b[len(b):cap(b)][:min(int64(cap(b)-len(b)), l.Size-int64(len(b)))])
+		b = b[:len(b)+k]
+		if err != nil && !(errors.Is(err, io.EOF) && int64(len(b)) == l.Size) {
 			return nil, err
 		}
 	}

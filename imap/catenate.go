@@ -35,6 +35,7 @@ func (s *session) catenate(ctx context.Context, limit int64) ([]byte, error) {
 			if int64(len(msg))+part.Text.Size > limit {
 				return nil, catTooBig(limit)
 			}
+			s.literalDeadline(part.Text.Size)
 			b, err := readLiteral(part.Text)
 			if err != nil {
 				return nil, s.readErr(err)

@@ -260,11 +260,22 @@ func (c debugConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// slowestUpload is the slowest upload a literal's deadline allows for:
+// 4 KiB/s (32 kbit/s), a poor mobile link; APPENDLIMIT bounds the wait.
+const slowestUpload = 4 << 10
+
+// literalDeadline gives the literal of size octets that is about to be
+// read the time a slow link needs for it, on top of the command's own
+// deadline (firstByte's, which a message upload would outlast).
+func (s *session) literalDeadline(size int64) {
+	s.nc.SetReadDeadline(time.Now().Add(commandReadTimeout + time.Duration(size/slowestUpload)*time.Second))
+}
+
 // firstByte reads from the session's connection. When the first bytes of
 // a command arrive, the wait for a command (minutes) gives way to a short
 // deadline for the rest of it: a client that sends a byte now and then
-// cannot hold the connection beyond it. Commands that carry much data
-// (APPEND) set a longer one themselves.
+// cannot hold the connection beyond it. APPEND's and CATENATE's literals
+// get a longer one, by their size (literalDeadline).
 type firstByte struct{ s *session }
 
 func (f firstByte) Read(p []byte) (int, error) {

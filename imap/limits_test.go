@@ -321,3 +321,30 @@ func TestPreAuthLifetime(t *testing.T) {
 		wantClosedWith(t, rest, byeTimeout)
 	})
 }
+
+// TestSlowAppendAccepted: an APPEND's literal gets time by its size (a
+// 4 KiB/s link): 35,000 octets at 1,000 a second arrive after the 30 s a
+// command line gets, and are stored (the whole command had to arrive
+// within 30 s of its first byte, and the client got no answer).
+func TestSlowAppendAccepted(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ln := startPipeServer(t, false)
+		c := dialPipe(t, ln, false, "alice")
+		msg := "From: a\r\nSubject: slow\r\n\r\n" + strings.Repeat("x", 35000) + "\r\n"
+		tag := c.send(fmt.Sprintf("APPEND INBOX {%d}", len(msg)))
+		if l := c.line(); !strings.HasPrefix(l, "+") {
+			t.Fatalf("no continuation: %q", l)
+		}
+		for i := 0; i < len(msg); i += 1000 {
+			if _, err := io.WriteString(c.c, msg[i:min(i+1000, len(msg))]); err != nil {
+				t.Fatalf("cut off after %d octets: %v", i, err)
+			}
+			time.Sleep(time.Second)
+		}
+		io.WriteString(c.c, "\r\n")
+		if _, st := c.until(tag); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("slow APPEND: %s", st)
+		}
+	})
+}

@@ -60,8 +60,7 @@ func (s *session) cmdDelete(name string) error {
 		return s.fail("delete", err)
 	}
 	if selected {
-		s.view.close()
-		s.view = nil
+		s.closeView() // and the searches kept up to date there
 	}
 	return nil
 }

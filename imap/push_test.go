@@ -409,3 +409,39 @@ func TestRestartPersistence(t *testing.T) {
 	contains(t, after.fetch, `UID 3 FLAGS (\Answered $Later)`)
 	contains(t, after.fetch, `UID 1 FLAGS (\Seen Keep) INTERNALDATE " 1-Feb-2024 09:00:00 +0000"`)
 }
+
+// TestOwnSilentStoreKeepsOthersChange: another session's flag change,
+// then this session's own STORE .SILENT of the same message before it
+// polls: the other change must still be told (the poll wrote only the
+// last change of each message, and skipped it as this session's own).
+func TestOwnSilentStoreKeepsOthersChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", testMessage(1))
+	a, b := e.raw("alice"), e.raw("alice")
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS.SILENT (\Seen)`)
+	u := append(a.ok(`STORE 1 +FLAGS.SILENT (\Flagged)`), a.ok("NOOP")...)
+	contains(t, u, `\Seen`)
+}
+
+// TestDeleteSelectedEndsUpdates: DELETE of the selected folder ends the
+// searches kept up to date there; they do not report on the next folder.
+func TestDeleteSelectedEndsUpdates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", testMessage(1))
+	r := e.raw("alice")
+	r.ok("CREATE foo")
+	r.ok("SELECT foo")
+	r.ok("SEARCH RETURN (UPDATE ALL) ALL")
+	r.ok("DELETE foo")
+	r.ok("SELECT INBOX")
+	e.deliver("alice", testMessage(2))
+	for _, l := range r.ok("NOOP") {
+		if strings.Contains(l, "ESEARCH") {
+			t.Fatalf("the deleted folder's search reports on INBOX: %q", l)
+		}
+	}
+}

@@ -219,11 +219,19 @@ func (s *session) pollView(allowExpunge bool) error {
 		}
 	}
 	recentChanged := false
-	// last is the index of each message's last flag change in evs.
+	// last is the index of each message's last flag change among the
+	// events this poll may write (up to the first expunge it must not);
+	// others says which messages another session changed among them.
 	last := make(map[uint32]int)
+	others := make(map[uint32]bool)
 	for i := range evs {
-		if evs[i].kind == eventFlags {
-			last[evs[i].uid] = i
+		e := &evs[i]
+		if e.kind == eventExpunged && !allowExpunge {
+			break
+		}
+		if e.kind == eventFlags {
+			last[e.uid] = i
+			others[e.uid] = others[e.uid] || e.origin != v
 		}
 	}
 	n := 0
@@ -256,11 +264,11 @@ loop:
 			}
 			known--
 		case eventFlags:
-			if e.origin == v || last[e.uid] != i {
-				// The session that stored the flags answered itself; a
-				// later change of the same message in this batch says
-				// more (and an earlier one after it would show the
-				// MODSEQ going back).
+			if last[e.uid] != i || !others[e.uid] {
+				// A later change of the same message says more (an
+				// earlier one after it would show the MODSEQ going
+				// back); and the session that stored the flags answered
+				// itself, unless another session changed them too.
 				break
 			}
 			if e.n > told {
