@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -65,7 +66,9 @@ func (s *Server) serveConn(nc net.Conn, loopback bool) {
 		sess.tls = true
 	}
 	if s.opts.Debug != nil {
+		sess.lock() // a BYE from another goroutine writes through s.nc
 		sess.setConn(debugConn{Conn: sess.nc, w: s.opts.Debug})
+		sess.unlock()
 	}
 	sess.lock()
 	sess.w.StatusResponse("", wire.OK, sess.capabilityCode(), "Pillarbox IMAP ready")
@@ -166,8 +169,8 @@ func isReset(err error) bool {
 // lock takes the connection's writer. Responses to a command are written
 // under it, and so are the updates IDLE sends and the BYE another
 // goroutine sends (an account deleted, a shutdown).
-func (s *session) lock()   { s.wmu.Lock() }
-func (s *session) unlock() { s.wmu.Unlock() }
+func (s *session) lock()   { s.wlock <- struct{}{} }
+func (s *session) unlock() { <-s.wlock }
 
 // flush sends what was written, within writeTimeout. It must run under
 // lock.
@@ -195,8 +198,28 @@ func (s *session) continueLiteral() error {
 // writeBye says BYE and closes the connection. Any goroutine may call it;
 // it waits for a command that is writing to finish its response.
 func (s *session) writeBye(text string) {
+	s.writeByeWithin(context.Background(), text)
+}
+
+// writeByeWithin is writeBye that waits for a command holding the writer
+// (one waiting for its client's literal, or writing to a client that does
+// not read) until ctx ends or byeWait passes, and then closes the
+// connection without a BYE: the command's reads and writes then fail.
+func (s *session) writeByeWithin(ctx context.Context, text string) {
 	s.endOnce.Do(func() {
-		s.lock()
+		wait := time.NewTimer(byeWait)
+		defer wait.Stop()
+		select {
+		case s.wlock <- struct{}{}:
+		case <-wait.C:
+			s.markEnded()
+			s.raw.Close() // s.nc may be changing under the writer's lock
+			return
+		case <-ctx.Done():
+			s.markEnded()
+			s.raw.Close()
+			return
+		}
 		defer s.unlock()
 		s.nc.SetWriteDeadline(time.Now().Add(byeWriteTimeout))
 		s.w.StatusResponse("", wire.BYE, "", text)
@@ -205,6 +228,10 @@ func (s *session) writeBye(text string) {
 		s.nc.Close()
 	})
 }
+
+// byeWait is how long a BYE from another goroutine waits for a command
+// that holds the writer.
+const byeWait = 5 * time.Second
 
 // startTLS switches the connection to TLS after STARTTLS's OK has been
 // sent (RFC 9051 6.2.1). Bytes the client sent after STARTTLS and before

@@ -31,6 +31,7 @@ type pipeListener struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
+	srv   *Server // the server serving it (startPipeServer)
 }
 
 func newPipeListener() *pipeListener {
@@ -74,6 +75,7 @@ func startPipeServer(t *testing.T, implicitTLS bool) *pipeListener {
 	tlsConf := testTLS(t)
 	srv := New(svc, Options{TLS: tlsConf, Logger: log})
 	ln := newPipeListener()
+	ln.srv = srv
 	served := make(chan error, 1)
 	var sln net.Listener = ln
 	if implicitTLS {
@@ -346,5 +348,30 @@ func TestSlowAppendAccepted(t *testing.T) {
 		if _, st := c.until(tag); !strings.HasPrefix(st, "OK") {
 			t.Fatalf("slow APPEND: %s", st)
 		}
+	})
+}
+
+// TestShutdownBoundedByDeadline: Shutdown's deadline bounds a session
+// whose command holds the writer (an APPEND waiting for its literal):
+// the BYE waited for the command, and Shutdown with it, for as long as
+// the client took.
+func TestShutdownBoundedByDeadline(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ln := startPipeServer(t, false)
+		c := dialPipe(t, ln, false, "alice")
+		c.send("APPEND INBOX {100}")
+		if l := c.line(); !strings.HasPrefix(l, "+") {
+			t.Fatalf("no continuation: %q", l)
+		}
+		rest := c.rest()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		ln.srv.Shutdown(ctx)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("Shutdown with a 1 s deadline took %v", took)
+		}
+		wantClosedWith(t, rest, "")
 	})
 }

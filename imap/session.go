@@ -20,7 +20,8 @@ import (
 // writer's lock.
 type session struct {
 	srv      *Server
-	nc       net.Conn
+	raw      net.Conn // the connection as accepted, closed by other goroutines
+	nc       net.Conn // what the session reads and writes through (TLS, DEFLATE)
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	r        *wire.Reader
@@ -29,9 +30,10 @@ type session struct {
 	loopback bool   // the listener is on loopback: passwords may come in the clear
 	tls      bool   // the connection is TLS (implicit, or after STARTTLS)
 
-	// wmu is the writer's lock (see lock); inCommand is set while the
+	// wlock is the writer's lock (see lock), a channel so that a BYE can
+	// wait for it with a deadline; inCommand is set while the
 	// session's goroutine holds it for a command.
-	wmu       sync.Mutex
+	wlock     chan struct{}
 	inCommand bool
 	// awaiting is set while the session waits for a command's first
 	// bytes (see firstByte).
@@ -65,7 +67,7 @@ type enabled struct {
 }
 
 func newSession(s *Server, nc net.Conn, loopback bool) *session {
-	sess := &session{srv: s, nc: nc, loopback: loopback, notify: newNotifier()}
+	sess := &session{srv: s, raw: nc, nc: nc, loopback: loopback, notify: newNotifier(), wlock: make(chan struct{}, 1)}
 	if addr := nc.RemoteAddr(); addr != nil {
 		sess.ip = addr.String()
 		if host, _, err := net.SplitHostPort(sess.ip); err == nil {
@@ -136,11 +138,12 @@ func (s *session) shutdown(ctx context.Context) {
 	}()
 	select {
 	case <-done:
-		s.writeBye("Server shutting down")
+		s.writeByeWithin(ctx, "Server shutting down")
 		s.busy.Unlock()
 	case <-ctx.Done():
 		go func() { <-done; s.busy.Unlock() }()
-		s.nc.Close()
+		s.markEnded()
+		s.raw.Close() // s.nc may be changing under the writer's lock
 	}
 }
 
