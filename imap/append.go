@@ -131,6 +131,12 @@ func (s *session) readErr(err error) error {
 	switch {
 	case errors.As(err, &we):
 		if we.Fatal {
+			// The rest of the command cannot be found: say why and close,
+			// as the command loop does.
+			s.w.ErrorResponse(we)
+			s.w.StatusResponse("", wire.BYE, "", "Cannot read the command, closing")
+			s.flush()
+			s.markEnded()
 			return errClose
 		}
 		if we.NO {

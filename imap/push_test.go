@@ -445,3 +445,20 @@ func TestDeleteSelectedEndsUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleLineTooLong: a line over the limit in place of DONE loses the
+// framing: IDLE ends with BAD and BYE and the connection closes, as in
+// the command loop (it answered BAD and read on).
+func TestIdleLineTooLong(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.raw("alice")
+	c.ok("SELECT INBOX")
+	tag := c.idle()
+	io.WriteString(c.c, strings.Repeat("a", 70<<10)+"\r\n")
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, _ := io.ReadAll(c.r)
+	if !strings.Contains(string(rest), tag+" BAD") || !strings.Contains(string(rest), "* BYE") {
+		t.Errorf("after an overlong line in IDLE: %q", rest)
+	}
+}

@@ -375,6 +375,14 @@ wait:
 	var we *wire.Error
 	var ne net.Error
 	switch {
+	case errors.As(err, &we) && we.Fatal:
+		// The framing is lost (a line over the limit): as in the command
+		// loop, BAD and BYE.
+		s.w.ErrorResponse(we)
+		s.w.StatusResponse("", wire.BYE, "", "Cannot read the command, closing")
+		s.flush()
+		s.markEnded()
+		return result{}, errClose
 	case errors.As(err, &we):
 		return result{}, bad(we.Reason)
 	case errors.As(err, &ne) && ne.Timeout():
