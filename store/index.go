@@ -20,8 +20,8 @@ const (
 // The indexer moves search text from blob_text_pending into the FTS4
 // table blob_text in batches, through the writer like any other request,
 // so it shares commits with deliveries and never blocks them for long.
-// It runs after commits that added text and once at Open (text a crash
-// left pending).
+// It runs after commits that added text; Open indexes what a crash left
+// pending before it returns.
 
 func (db *DB) startIndexer() {
 	db.idxTimer = time.AfterFunc(time.Hour, db.kickIndexer)
@@ -29,7 +29,6 @@ func (db *DB) startIndexer() {
 	db.idx = make(chan struct{}, 1)
 	db.idxStop = make(chan struct{})
 	db.idxDone = make(chan struct{})
-	db.idx <- struct{}{}
 	go db.indexer()
 }
 

@@ -207,6 +207,13 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open checkpointer: %w", err)
 	}
 	go db.run()
+	// Text a crash left pending is indexed before Open returns (a few
+	// batches at most), rather than by the indexer at some moment after:
+	// what Open's caller writes next is then pending until the indexer's
+	// own time comes.
+	if err := db.FlushIndex(context.Background()); err != nil {
+		db.log.Warn("store: indexing search text left pending", "err", err)
+	}
 	db.startIndexer()
 	return db, nil
 }
