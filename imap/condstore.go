@@ -65,7 +65,11 @@ func (s *session) qresync(q *wire.QResync) error {
 		maxUID := r.Folder().UIDNext - 1
 		all = mailbox.UIDSet{{Start: 1, Stop: max(maxUID, 1)}}
 		if q.KnownUIDs != nil {
-			all = all.Intersect(uidRanges(q.KnownUIDs, maxUID))
+			known, err := uidRanges(q.KnownUIDs, func() (uint32, error) { return maxUID, nil })
+			if err != nil {
+				return err
+			}
+			all = all.Intersect(known)
 		}
 		vanished, _, err := r.VanishedSince(q.ModSeq)
 		if err != nil {
@@ -132,48 +136,13 @@ func (s *session) writeChangedFew(ctx context.Context, set mailbox.UIDSet, modse
 	if err != nil {
 		return false, s.fail("select", err)
 	}
-	w := s.w
 	for _, c := range out {
 		if c.seq == 0 {
 			continue
 		}
-		flags := s.withRecent(flagsOf(c.Flags), c.UID)
-		s.announceKeywords(flags)
-		w.Untagged()
-		w.Number(c.seq)
-		w.Token(" FETCH (UID ")
-		w.Number(c.UID)
-		w.Token(" FLAGS ")
-		w.Flags(flags)
-		w.Token(" MODSEQ (")
-		w.Number64(c.ModSeq)
-		w.Token("))")
-		w.CRLF()
+		s.writeFlagsFetch(c.seq, c.UID, flagsOf(c.Flags), c.ModSeq)
 	}
 	return true, nil
-}
-
-// uidRanges turns a client's UID set into sorted disjoint ranges, '*'
-// being maxUID.
-func uidRanges(set imap.UIDSet, maxUID uint32) mailbox.UIDSet {
-	rs := make([]mailbox.UIDRange, 0, len(set))
-	for _, r := range set {
-		lo, hi := uint32(r.Start), uint32(r.Stop)
-		if lo == 0 {
-			lo = maxUID
-		}
-		if hi == 0 {
-			hi = maxUID
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		if lo == 0 {
-			continue
-		}
-		rs = append(rs, mailbox.UIDRange{Start: lo, Stop: hi})
-	}
-	return normalize(rs)
 }
 
 // writeVanished writes VANISHED (RFC 7162 3.2.10), with (EARLIER) for

@@ -129,16 +129,7 @@ func (s *session) runUpdate(u *update) (uids, nums []uint32, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range set {
-		for id := r.Start; ; id++ {
-			uids = append(uids, id)
-			if id == r.Stop {
-				break
-			}
-		}
-	}
-	nums = numbers(data.All)
-	return uids, nums, nil
+	return uidList(set), numbers(data.All), nil
 }
 
 func pick(byUID bool, uid, seq uint32) uint32 {

@@ -65,3 +65,26 @@ func (s *session) writeFolderFlags(list []imap.Flag) {
 	s.w.CRLF()
 	s.view.tellKeywords(list)
 }
+
+// writeFlagsFetch writes the flags of a message the client did not ask
+// for (another session's change, a resynchronisation): "* seq FETCH (UID
+// uid FLAGS (...))", with MODSEQ once CONDSTORE is on, after FLAGS if
+// they hold a keyword the client was not told.
+func (s *session) writeFlagsFetch(seq, uid uint32, flags []imap.Flag, modSeq uint64) {
+	flags = s.withRecent(flags, uid)
+	s.announceKeywords(flags)
+	w := s.w
+	w.Untagged()
+	w.Number(seq)
+	w.Token(" FETCH (UID ")
+	w.Number(uid)
+	w.Token(" FLAGS ")
+	w.Flags(flags)
+	if s.enabled.condstore {
+		w.Token(" MODSEQ (")
+		w.Number64(modSeq)
+		w.Token(")")
+	}
+	w.Token(")")
+	w.CRLF()
+}

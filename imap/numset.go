@@ -26,35 +26,7 @@ func resolve(r *mailbox.Reader, m *mapping, v *view, set imap.NumSet, pastEnd bo
 	}
 	switch set := set.(type) {
 	case imap.UIDSet:
-		var maxUID uint32
-		haveMax := false
-		var out []mailbox.UIDRange
-		for _, rg := range set {
-			lo, hi := uint32(rg.Start), uint32(rg.Stop)
-			if lo == 0 || hi == 0 {
-				if !haveMax {
-					var err error
-					if maxUID, err = r.MaxUID(); err != nil {
-						return nil, err
-					}
-					haveMax = true
-				}
-				if maxUID == 0 {
-					continue // '*' in an empty folder names nothing
-				}
-				if lo == 0 {
-					lo = maxUID
-				}
-				if hi == 0 {
-					hi = maxUID
-				}
-			}
-			if lo > hi {
-				lo, hi = hi, lo
-			}
-			out = append(out, mailbox.UIDRange{Start: lo, Stop: hi})
-		}
-		return normalize(out), nil
+		return uidRanges(set, r.MaxUID)
 	case imap.SeqSet:
 		var client []mailbox.UIDRange // of client sequence numbers
 		for _, rg := range set {
@@ -117,6 +89,42 @@ func resolve(r *mailbox.Reader, m *mapping, v *view, set imap.NumSet, pastEnd bo
 		return normalize(out), nil
 	}
 	return nil, bad("Invalid message set")
+}
+
+// uidRanges turns a client's UID set into sorted disjoint ranges, '*'
+// being the largest UID in the folder, which maxUID reads only when a
+// '*' is there (RFC 9051 6.4.8: "UID n:*" with n above it still names the
+// last message); '*' in an empty folder names nothing.
+func uidRanges(set imap.UIDSet, maxUID func() (uint32, error)) (mailbox.UIDSet, error) {
+	var top uint32
+	haveTop := false
+	var out []mailbox.UIDRange
+	for _, rg := range set {
+		lo, hi := uint32(rg.Start), uint32(rg.Stop)
+		if lo == 0 || hi == 0 {
+			if !haveTop {
+				var err error
+				if top, err = maxUID(); err != nil {
+					return nil, err
+				}
+				haveTop = true
+			}
+			if top == 0 {
+				continue
+			}
+			if lo == 0 {
+				lo = top
+			}
+			if hi == 0 {
+				hi = top
+			}
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		out = append(out, mailbox.UIDRange{Start: lo, Stop: hi})
+	}
+	return normalize(out), nil
 }
 
 // normalize sorts ranges and merges those that overlap or touch.

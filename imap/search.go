@@ -58,16 +58,7 @@ func (s *session) cmdSearch(c *wire.Search) error {
 		s.writeSearch(c.Tag, c.UID, options, data)
 	}
 	if c.Update {
-		var list []uint32
-		for _, r := range uids {
-			for id := r.Start; ; id++ {
-				list = append(list, id)
-				if id == r.Stop {
-					break
-				}
-			}
-		}
-		return s.startUpdate(c.Tag, c.UID, criteria, nil, list, nums)
+		return s.startUpdate(c.Tag, c.UID, criteria, nil, uidList(uids), nums)
 	}
 	return nil
 }
@@ -146,6 +137,11 @@ func (s *session) writeSearch(tag string, uid bool, o *imap.SearchOptions, data 
 		w.Number64(data.ModSeq)
 	}
 	w.CRLF()
+}
+
+// uidList lists the UIDs of a set, in order.
+func uidList(set mailbox.UIDSet) []uint32 {
+	return numbers(toUIDSet(set))
 }
 
 // numbers lists the numbers of a set, in order.

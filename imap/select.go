@@ -5,7 +5,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -93,11 +92,15 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	w.Token("FLAGS ")
 	w.Flags(flags)
 	w.CRLF()
-	perm := "PERMANENTFLAGS ()"
+	perm := []imap.Flag{}
 	if !c.ReadOnly {
-		perm = "PERMANENTFLAGS " + flagList(append(flags, imap.FlagWildcard))
+		perm = append(slices.Clone(flags), imap.FlagWildcard)
 	}
-	w.StatusResponse("", wire.OK, perm, "Flags permitted")
+	w.Untagged()
+	w.Token("OK [PERMANENTFLAGS ")
+	w.Flags(perm)
+	w.Token("] Flags permitted")
+	w.CRLF()
 	if rev1 && firstUnseen > 0 {
 		w.StatusResponse("", wire.OK, "UNSEEN "+strconv.FormatUint(uint64(firstUnseen), 10), "First unseen")
 	}
@@ -126,20 +129,6 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 		return result{code: "READ-ONLY", text: "EXAMINE completed"}, nil
 	}
 	return result{code: "READ-WRITE", text: "SELECT completed"}, nil
-}
-
-// flagList formats flags as a parenthesised list.
-func flagList(flags []imap.Flag) string {
-	var b strings.Builder
-	b.WriteByte('(')
-	for i, f := range flags {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(string(f))
-	}
-	b.WriteByte(')')
-	return b.String()
 }
 
 // keywordFlags turns keywords into flags.
@@ -275,20 +264,7 @@ loop:
 				writeExists()
 			}
 			writeVanished()
-			s.announceKeywords(e.flags)
-			w.Untagged()
-			w.Number(e.n)
-			w.Token(" FETCH (UID ")
-			w.Number(e.uid)
-			w.Token(" FLAGS ")
-			w.Flags(s.withRecent(e.flags, e.uid))
-			if s.enabled.condstore {
-				w.Token(" MODSEQ (")
-				w.Number64(e.modSeq)
-				w.Token(")")
-			}
-			w.Token(")")
-			w.CRLF()
+			s.writeFlagsFetch(e.n, e.uid, e.flags, e.modSeq)
 		case eventFolderFlags:
 			if v.untold(e.flags) {
 				writeVanished()
