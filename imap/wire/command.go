@@ -140,17 +140,7 @@ func (r *Reader) parseCommand() Command {
 		r.sp()
 		cmd = &Login{Base: b, Username: u, Password: r.astring()}
 	case "ENABLE":
-		c := &Enable{Base: b}
-		for r.consume(' ') {
-			if len(c.Caps) >= r.opts.MaxItems {
-				r.fail("Too many arguments")
-			}
-			c.Caps = append(c.Caps, r.keyword())
-		}
-		if len(c.Caps) == 0 {
-			r.fail("Missing argument")
-		}
-		cmd = c
+		cmd = &Enable{Base: b, Caps: spaced(r, r.keyword)}
 	case "COMPRESS":
 		r.sp()
 		cmd = &Compress{Base: b, Mechanism: r.keyword()}
@@ -208,17 +198,7 @@ func (r *Reader) parseCommand() Command {
 	case "NOTIFY":
 		cmd = r.parseNotify(b)
 	case "CANCELUPDATE":
-		c := &CancelUpdate{Base: b}
-		for r.consume(' ') {
-			if len(c.Tags) >= r.opts.MaxItems {
-				r.fail("Too many arguments")
-			}
-			c.Tags = append(c.Tags, r.str())
-		}
-		if len(c.Tags) == 0 {
-			r.fail("Missing argument")
-		}
-		cmd = c
+		cmd = &CancelUpdate{Base: b, Tags: spaced(r, r.str)}
 	case "GETMETADATA":
 		cmd = r.parseGetMetadata(b)
 	case "SETMETADATA":
@@ -393,4 +373,20 @@ func (r *Reader) listMailbox() string {
 		return ""
 	}
 	return r.mailboxName(s, true)
+}
+
+// spaced reads 1*(SP item), at most MaxItems of them: ENABLE's
+// capabilities, CANCELUPDATE's tags.
+func spaced(r *Reader, item func() string) []string {
+	var out []string
+	for r.consume(' ') {
+		if len(out) >= r.opts.MaxItems {
+			r.fail("Too many arguments")
+		}
+		out = append(out, item())
+	}
+	if len(out) == 0 {
+		r.fail("Missing argument")
+	}
+	return out
 }
