@@ -221,6 +221,11 @@ func (s *session) writeByeWithin(ctx context.Context, text string) {
 			return
 		}
 		defer s.unlock()
+		if s.isEnded() {
+			// The session's own goroutine said BYE already (pollView):
+			// one is enough, and that goroutine closes the connection.
+			return
+		}
 		s.nc.SetWriteDeadline(time.Now().Add(byeWriteTimeout))
 		s.w.StatusResponse("", wire.BYE, "", text)
 		s.w.Flush()

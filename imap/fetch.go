@@ -17,6 +17,9 @@ func (s *session) read(ctx context.Context, v *view, fn func(*mailbox.Reader, *m
 	return s.srv.svc.ReadMailbox(ctx, v.folder.ID, func(mailbox.Folder, mailbox.FolderCounts) {
 		m = v.capture()
 	}, func(r *mailbox.Reader) error {
+		if m.dropped {
+			return errDropped
+		}
 		return fn(r, &m)
 	})
 }

@@ -17,12 +17,12 @@ import (
 // session that added it if it has the folder selected read-write, else
 // any such session; nil if none. It runs under b.mu.
 func (b *box) recentOwnerLocked(origin any) *view {
-	if v, ok := origin.(*view); ok && v.box == b && !v.readOnly {
+	if v, ok := origin.(*view); ok && v.box == b && !v.readOnly && !v.dropped {
 		return v
 	}
 	var pick *view
 	for v := range b.views {
-		if !v.readOnly && (pick == nil || v.seq < pick.seq) {
+		if !v.readOnly && !v.dropped && (pick == nil || v.seq < pick.seq) {
 			pick = v
 		}
 	}

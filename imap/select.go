@@ -45,8 +45,9 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	var counts mailbox.FolderCounts
 	var firstUnseen uint32
 	var hms uint64
+	bye := s.dropBye(f.ID)
 	err = s.srv.svc.ReadMailbox(ctx, f.ID, func(f mailbox.Folder, fc mailbox.FolderCounts) {
-		v = s.srv.hub.attach(f, fc.Messages, c.ReadOnly)
+		v = s.srv.hub.attach(f, fc.Messages, c.ReadOnly, bye)
 	}, func(r *mailbox.Reader) error {
 		var err error
 		if keywords, err = r.Keywords(); err != nil {
@@ -140,6 +141,22 @@ func keywordFlags(kws []string) []imap.Flag {
 	return out
 }
 
+// dropBye returns the view's bye: the box dropped the view because its
+// client left too many changes unreported (box.trimLocked), so the
+// session ends, as it does when its account goes (RFC 9051 7.1.5). It is
+// called under the box's lock, so the BYE is written by a goroutine of
+// its own; a command that holds the writer meanwhile answers with
+// errDropped and BYE itself.
+func (s *session) dropBye(folder int64) func() {
+	user, ip := s.account.Address, s.ip // read here, not by that goroutine
+	return func() {
+		go func() {
+			s.srv.log.Info("imap: session ended: too many changes not reported", "user", user, "remote", ip, "mailbox", folder)
+			s.writeBye(byeDropped)
+		}()
+	}
+}
+
 // closeView closes the selected folder (UNSELECT, CLOSE, a new SELECT),
 // and with it the searches kept up to date there.
 func (s *session) closeView() {
@@ -173,8 +190,8 @@ func (s *session) cmdClose() (result, error) {
 // first expunge unless allowExpunge. It runs under the writer's lock.
 func (s *session) pollView(allowExpunge bool) error {
 	v := s.view
-	if v.isGone() {
-		s.w.StatusResponse("", wire.BYE, "", "The selected mailbox was deleted")
+	if why := v.goneReason(); why != "" {
+		s.w.StatusResponse("", wire.BYE, "", why)
 		s.flush()
 		s.markEnded()
 		return errClose

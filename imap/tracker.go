@@ -36,12 +36,15 @@ type hub struct {
 	// start) has no recent messages until one comes.
 	recent map[int64]uint32
 	views  uint64 // views made so far, which numbers them
+	// limit is how many changes a box keeps for its slowest view
+	// (maxUnreported); tests set it small before serving.
+	limit int
 
 	watch watchers // NOTIFY registrations (notify.go)
 }
 
 func newHub(svc *mailbox.Service, log *slog.Logger) *hub {
-	return &hub{svc: svc, log: log, boxes: make(map[int64]*box), recent: make(map[int64]uint32),
+	return &hub{svc: svc, log: log, boxes: make(map[int64]*box), recent: make(map[int64]uint32), limit: maxUnreported,
 		watch: watchers{byBox: make(map[int64]map[*notifier]notifyEvents)}}
 }
 
@@ -82,6 +85,7 @@ type box struct {
 	base  uint64     // version of the change before log[0]
 	log   []event
 	trim  int // trim log when it grows this long
+	limit int // the most changes kept for the slowest view (hub.limit)
 	views map[*view]struct{}
 	gone  bool // the folder was deleted, or its state was lost
 	// keywords are the folder's keywords its sessions were told of in
@@ -142,6 +146,13 @@ type view struct {
 	// Guarded by box.mu for writes; read freely by the session.
 	applied uint64 // the client has been told the changes up to this version
 	known   uint32 // the number of messages the client knows
+	// dropped is set, under box.mu, when the view fell more than the
+	// box's limit behind: the log no longer holds what it was not told,
+	// so applied must not index it again (see trimLocked).
+	dropped bool
+	// bye ends the session when the view is dropped. It runs under
+	// box.mu, on the store's writer at times, so it must not block.
+	bye func()
 
 	seq   uint64          // the order views were made in
 	told  map[string]bool // keywords the client was told in FLAGS (lower case)
@@ -158,14 +169,15 @@ type view struct {
 // attach makes a view of folder f for a session. It must run while the
 // folder's lock is held, with count the stored number of messages then
 // (mailbox.ReadMailbox's locked function), so that no change is missed or
-// counted twice.
-func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool) *view {
+// counted twice. bye is called, without blocking, if the view is dropped.
+func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool, bye func()) *view {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b := h.boxes[f.ID]
 	if b == nil {
-		b = &box{id: f.ID, count: count,
-			views: make(map[*view]struct{}), trim: minTrim, keywords: make(map[string]string)}
+		b = &box{id: f.ID, count: count, limit: max(h.limit, 1),
+			views: make(map[*view]struct{}), keywords: make(map[string]string)}
+		b.trim = min(minTrim, b.limit+1)
 		h.boxes[f.ID] = b
 	}
 	b.mu.Lock()
@@ -175,7 +187,7 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool) *view {
 		h.log.Error("imap: tracker count differs from the store", "mailbox", f.ID, "tracker", b.count, "store", count)
 	}
 	h.views++
-	v := &view{box: b, hub: h, seq: h.views, folder: f, readOnly: readOnly,
+	v := &view{box: b, hub: h, seq: h.views, folder: f, readOnly: readOnly, bye: bye,
 		notify: make(chan struct{}, 1), applied: b.version(), known: b.count}
 	b.views[v] = struct{}{}
 	// The messages from the folder's recent floor on are this session's
@@ -273,6 +285,9 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 	default:
 		return
 	}
+	if !b.gone && len(b.log) >= b.trim {
+		b.trimLocked()
+	}
 	for v := range b.views {
 		select {
 		case v.notify <- struct{}{}:
@@ -284,31 +299,93 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 // minTrim is the shortest log worth trimming.
 const minTrim = 1024
 
+// maxUnreported is how many changes a box keeps for a session that has
+// not told its client of them (hub.limit). A session only falls that far
+// behind when it sends no command that may carry EXPUNGE while another
+// empties the folder around it: FETCH, STORE and SEARCH by sequence
+// number must hold expunges back (RFC 9051 7.5.1), and a client that
+// sends only those, or nothing, would otherwise make the box keep every
+// change for as long as the session lasts. Past it the session is
+// dropped (trimLocked). 100,000 changes (64 bytes each, some 6 MB) let
+// a session that polls follow the expunge of a whole large folder by
+// another client.
+const maxUnreported = 100_000
+
+// byeDropped is the BYE of a session whose view was dropped.
+const byeDropped = "Too many changes to the selected mailbox not yet reported, closing"
+
+// errDropped answers a command that reads the folder through a dropped
+// view: its client's sequence numbers can no longer be mapped. The
+// command's BYE (pollView) follows at once.
+var errDropped = no(imap.ResponseCodeLimit, byeDropped)
+
+// trimLocked forgets the changes every view has been told of. Past the
+// box's limit it first drops the views that hold more than that many
+// changes back, whatever their sessions do: those are told BYE (bye),
+// and are no longer counted, so the log stays at most limit long. A
+// dropped view's applied may then lie below base: pending, capture and
+// apply look at dropped before they index the log. It runs under b.mu.
+func (b *box) trimLocked() {
+	ver := b.version()
+	if len(b.log) > b.limit {
+		floor := ver - uint64(b.limit)
+		for o := range b.views {
+			if !o.dropped && o.applied < floor {
+				o.dropped = true
+				if o.bye != nil {
+					o.bye()
+				}
+			}
+		}
+	}
+	low := ver
+	for o := range b.views {
+		if !o.dropped {
+			low = min(low, o.applied)
+		}
+	}
+	if low > b.base {
+		b.log = append([]event(nil), b.log[low-b.base:]...)
+		b.base = low
+	}
+	// Amortised: the log is copied again once it doubled, and always
+	// before it passes the limit.
+	b.trim = min(max(minTrim, 2*len(b.log)), b.limit+1)
+}
+
+// logLen is how many changes the box holds (for tests).
+func (b *box) logLen() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.log)
+}
+
 // pending returns the changes the client has not been told of: those
-// from version applied on.
+// from version applied on; none once the view was dropped.
 func (v *view) pending() []event {
 	b := v.box
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if v.dropped {
+		return nil
+	}
 	return slices.Clone(b.log[v.applied-b.base:])
 }
 
 // apply records that the client was told the next n changes, and now
-// knows known messages.
+// knows known messages. A view dropped meanwhile records nothing: its
+// session ends at its next poll.
 func (v *view) apply(n int, known uint32) {
 	b := v.box
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if v.dropped {
+		return
+	}
 	v.applied += uint64(n)
 	v.known = known
 	if len(b.log) >= b.trim {
-		low := b.version()
-		for o := range b.views {
-			low = min(low, o.applied)
-		}
-		b.log = append([]event(nil), b.log[low-b.base:]...)
-		b.base = low
-		b.trim = max(minTrim, 2*len(b.log))
+		b.trimLocked()
 	}
 }
 
@@ -321,6 +398,10 @@ func (v *view) capture() mapping {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := mapping{known: v.known, gone: b.gone}
+	if v.dropped {
+		m.dropped = true
+		return m
+	}
 	for _, e := range b.log[v.applied-b.base:] {
 		if e.moves() {
 			m.events = append(m.events, e)
@@ -329,19 +410,27 @@ func (v *view) capture() mapping {
 	return m
 }
 
-// isGone reports whether the folder went away under the view.
-func (v *view) isGone() bool {
+// goneReason is, when the session must end, its BYE: the folder went
+// away under the view, or the view was dropped; "" otherwise.
+func (v *view) goneReason() string {
 	v.box.mu.Lock()
 	defer v.box.mu.Unlock()
-	return v.box.gone
+	switch {
+	case v.box.gone:
+		return "The selected mailbox was deleted"
+	case v.dropped:
+		return byeDropped
+	}
+	return ""
 }
 
 // mapping relates a client's sequence numbers to those of a snapshot:
 // the snapshot is the client's view with events applied.
 type mapping struct {
-	known  uint32 // messages the client knows
-	events []event
-	gone   bool
+	known   uint32 // messages the client knows
+	events  []event
+	gone    bool
+	dropped bool // the view was dropped: events are unknown (errDropped)
 }
 
 // hasExpunges reports whether some client sequence numbers moved.
