@@ -20,8 +20,35 @@ func (s *session) read(ctx context.Context, v *view, fn func(*mailbox.Reader, *m
 		if m.dropped {
 			return errDropped
 		}
+		if err := useUIDs(r, v, &m); err != nil {
+			return err
+		}
 		return fn(r, &m)
 	})
+}
+
+// useUIDs maps the reader's sequence numbers with the box's UIDs as of
+// its snapshot, after loading them from the snapshot the first time.
+func useUIDs(r *mailbox.Reader, v *view, m *mapping) error {
+	if m.uids != nil {
+		if r.UseUIDs(m.uids) {
+			return nil
+		}
+		// Out of step with the store (cannot happen while every writer
+		// takes the folder's lock): load them again.
+		v.forgetUIDs()
+	}
+	if m.gone {
+		return nil
+	}
+	uids, err := r.UIDs()
+	if err != nil {
+		return err
+	}
+	if r.UseUIDs(uids) {
+		v.installUIDs(uids, m.version)
+	}
+	return nil
 }
 
 // resolveSet turns a command's set into UIDs in a snapshot of its own.

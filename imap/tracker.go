@@ -88,6 +88,14 @@ type box struct {
 	limit int // the most changes kept for the slowest view (hub.limit)
 	views map[*view]struct{}
 	gone  bool // the folder was deleted, or its state was lost
+	// uids are the stored UIDs in order (count of them), once a read
+	// loaded them (installUIDs); nil before, or after they went wrong.
+	// Readers get them as they were at their snapshot (capture), so the
+	// array a reader holds is never changed under it: an added UID goes
+	// past every reader's length, and an expunge copies the array if a
+	// reader was given it (uidsLent).
+	uids     []uint32
+	uidsLent bool
 	// keywords are the folder's keywords its sessions were told of in
 	// FLAGS (at SELECT, or since): a flag change that brings a new one
 	// announces the whole list again first (RFC 9051 7.3.5).
@@ -255,6 +263,7 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		}
 		b.count++
 		b.log = append(b.log, event{kind: eventAdded, n: b.count, uid: c.UID, modSeq: c.ModSeq, recentFor: owner})
+		b.uidAddedLocked(c.UID)
 	case mailbox.ChangeExpunged:
 		if c.Seq == 0 || c.Seq > b.count {
 			// The sessions' numbers would go wrong; drop them instead.
@@ -264,6 +273,7 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		}
 		b.count--
 		b.log = append(b.log, event{kind: eventExpunged, n: c.Seq, uid: c.UID, modSeq: c.ModSeq})
+		b.uidExpungedLocked(c.Seq, c.UID)
 	case mailbox.ChangeFlags:
 		if c.Seq == 0 || c.Seq > b.count {
 			h.log.Error("imap: flag change out of range", "mailbox", b.id, "seq", c.Seq, "count", b.count)
@@ -397,10 +407,14 @@ func (v *view) capture() mapping {
 	b := v.box
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m := mapping{known: v.known, gone: b.gone}
+	m := mapping{known: v.known, gone: b.gone, version: b.version()}
 	if v.dropped {
 		m.dropped = true
 		return m
+	}
+	if b.uids != nil {
+		m.uids = b.uids[:len(b.uids):len(b.uids)]
+		b.uidsLent = true
 	}
 	for _, e := range b.log[v.applied-b.base:] {
 		if e.moves() {
@@ -431,6 +445,10 @@ type mapping struct {
 	events  []event
 	gone    bool
 	dropped bool // the view was dropped: events are unknown (errDropped)
+	// version is the box's at the snapshot; uids its UIDs then, if the
+	// box had them (nil: the reader asks SQLite, and may load them).
+	version uint64
+	uids    []uint32
 }
 
 // hasExpunges reports whether some client sequence numbers moved.

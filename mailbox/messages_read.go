@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"pillarbox/store"
@@ -34,6 +35,9 @@ type Reader struct {
 	counts FolderCounts
 	// highestModSeq is the folder's HIGHESTMODSEQ in the snapshot.
 	highestModSeq uint64
+	// uids, when the caller gave them (UseUIDs), are the folder's UIDs
+	// in order as of the snapshot: sequence numbers are mapped in memory.
+	uids []uint32
 }
 
 // ReadMailbox runs fn with a Reader of the folder with the given id. The
@@ -68,11 +72,36 @@ func (r *Reader) Folder() Folder { return r.folder }
 // Counts returns the folder's totals as of the snapshot.
 func (r *Reader) Counts() FolderCounts { return r.counts }
 
+// UIDs returns every UID of the folder in order, as of the snapshot.
+func (r *Reader) UIDs() ([]uint32, error) {
+	if r.uids != nil {
+		return r.uids, nil
+	}
+	return r.snap.UIDs(r.ctx, r.folder.ID)
+}
+
+// UseUIDs gives the reader the folder's UIDs in order as of its snapshot,
+// which the caller keeps (IMAP does, for a selected folder): UIDAt,
+// CountBelow, CountUIDs and MaxUID then answer without a query. It
+// reports false, and keeps asking SQLite, if uids cannot be the
+// snapshot's: their number is not the folder's. uids must not change
+// while the reader is used.
+func (r *Reader) UseUIDs(uids []uint32) bool {
+	if uint32(len(uids)) != r.counts.Messages {
+		return false
+	}
+	r.uids = uids
+	return true
+}
+
 // UIDAt returns the UID of the message with sequence number seq, 0 if
 // there is none.
 func (r *Reader) UIDAt(seq uint32) (uint32, error) {
 	if seq == 0 || seq > r.counts.Messages {
 		return 0, nil
+	}
+	if r.uids != nil {
+		return r.uids[seq-1], nil
 	}
 	return r.snap.UIDAt(r.ctx, r.folder.ID, seq, r.counts.Messages)
 }
@@ -80,11 +109,26 @@ func (r *Reader) UIDAt(seq uint32) (uint32, error) {
 // CountBelow returns how many messages have a UID below uid: the
 // sequence number of the first message at or above uid, less one.
 func (r *Reader) CountBelow(uid uint32) (uint32, error) {
+	if r.uids != nil {
+		n, _ := slices.BinarySearch(r.uids, uid)
+		return uint32(n), nil
+	}
 	return r.snap.CountBelow(r.ctx, r.folder.ID, uid, r.counts.Messages)
 }
 
 // CountUIDs returns how many messages have a UID in [lo, hi].
 func (r *Reader) CountUIDs(lo, hi uint32) (uint32, error) {
+	if r.uids != nil {
+		if lo > hi {
+			return 0, nil
+		}
+		a, _ := slices.BinarySearch(r.uids, lo)
+		b, found := slices.BinarySearch(r.uids, hi)
+		if found {
+			b++
+		}
+		return uint32(b - a), nil
+	}
 	return r.snap.CountUIDs(r.ctx, r.folder.ID, lo, hi)
 }
 
@@ -92,6 +136,9 @@ func (r *Reader) CountUIDs(lo, hi uint32) (uint32, error) {
 func (r *Reader) MaxUID() (uint32, error) {
 	if r.counts.Messages == 0 {
 		return 0, nil
+	}
+	if r.uids != nil {
+		return r.uids[len(r.uids)-1], nil
 	}
 	return r.snap.MaxUID(r.ctx, r.folder.ID)
 }

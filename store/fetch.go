@@ -178,6 +178,31 @@ func (s *Snapshot) MaxUID(ctx context.Context, mailboxID int64) (uint32, error) 
 	return uid, nil
 }
 
+// UIDs returns every UID of the mailbox in order. SQLite joins them into
+// one string: a row of database/sql each would cost several calls into C.
+func (s *Snapshot) UIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
+	var n int
+	var joined string
+	err := s.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(group_concat(uid, ' '), '')
+		FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)`, mailboxID).Scan(&n, &joined)
+	if err != nil {
+		return nil, fmt.Errorf("store: uids: %w", err)
+	}
+	out := make([]uint32, 0, n)
+	for f := range strings.FieldsSeq(joined) {
+		uid, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("store: uids: bad uid %q", f)
+		}
+		out = append(out, uint32(uid))
+	}
+	if len(out) != n || !slices.IsSorted(out) {
+		// The co-routine yields in index order; sort should it not.
+		slices.Sort(out)
+	}
+	return out, nil
+}
+
 // FirstUnseen returns the UID of the first message without \Seen, 0 if
 // there is none.
 func (s *Snapshot) FirstUnseen(ctx context.Context, mailboxID int64) (uint32, error) {
