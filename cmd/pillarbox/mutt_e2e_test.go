@@ -210,11 +210,11 @@ func inboxState(t *testing.T, c *imapclient.Client) []string {
 }
 
 // muttTerm is mutt running in a detached tmux session on a tmux server
-// of its own.
+// of its own, with its own socket.
 type muttTerm struct {
 	t        *testing.T
 	tmux     string
-	sock     string // the tmux server's socket name (-L)
+	sock     string // the tmux server's socket (-S)
 	home     string
 	deadline time.Time
 }
@@ -267,20 +267,38 @@ echo $? >"$HOME/status"
 		t.Fatal(err)
 	}
 	m := &muttTerm{t: t, tmux: tmux, home: home, deadline: time.Now().Add(muttLimit),
-		sock: fmt.Sprintf("pillarbox-mutt-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	t.Cleanup(func() { exec.Command(tmux, "-L", m.sock, "kill-server").Run() })
+		sock: muttSocket(t, home)}
+	t.Cleanup(func() { m.tmuxCmd("kill-server") })
 	if _, err := m.tmuxCmd("-f", "/dev/null", "new-session", "-d", "-s", "mutt", "-x", "200", "-y", "50", "/bin/sh", script, mutt); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
+// muttSocket returns the path of a tmux server's socket in dir, which
+// goes with the test's temporary files (tmux leaves a socket named with
+// -L behind in /tmp/tmux-UID). A socket's path has a limit near 100
+// bytes: if dir is too deep, the socket goes in a short directory of
+// its own.
+func muttSocket(t *testing.T, dir string) string {
+	t.Helper()
+	if p := filepath.Join(dir, "tmux"); len(p) < 100 {
+		return p
+	}
+	short, err := os.MkdirTemp("/tmp", "pbmutt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(short) })
+	return filepath.Join(short, "tmux")
+}
+
 // tmuxCmd runs tmux on this server. The server, started by the first
 // call, passes this environment on to mutt: HOME is the test's, and
-// nothing of the caller's mail setup (MAIL, MUTT, TMUX) leaks in.
+// nothing of the caller's mail or tmux setup (MAIL, MUTT, TMUX) leaks
+// in.
 func (m *muttTerm) tmuxCmd(args ...string) (string, error) {
-	m.t.Helper()
-	cmd := exec.Command(m.tmux, append([]string{"-L", m.sock}, args...)...)
+	cmd := exec.Command(m.tmux, append([]string{"-S", m.sock}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + m.home, "TERM=xterm-256color", "LANG=C.UTF-8"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
