@@ -93,8 +93,10 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 	i, next := 0, set[0].Start
 	var below uint32
 	counted, nevents := false, 0
+	// One batch's messages at a time: the array is used again.
+	var batch []mailbox.Message
 	for i < len(set) {
-		var batch []mailbox.Message
+		batch = batch[:0]
 		var m mapping
 		err := s.read(ctx, v, func(r *mailbox.Reader, mm *mapping) error {
 			m = *mm
@@ -112,17 +114,28 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 				below, counted = n, true
 			}
 			nevents = len(m.events)
-			for len(batch) < size && i < len(set) {
-				rg := set[i]
-				room := size - len(batch)
-				rows, err := r.Messages(next, rg.Stop, room, below+1, want)
+			if batch == nil {
+				// As many as the set holds, up to a batch: growing
+				// the array would copy every row again.
+				n, err := countSet(r, set[i:], next, size)
 				if err != nil {
 					return err
 				}
-				batch = append(batch, rows...)
-				below += uint32(len(rows))
-				if len(rows) == room && rows[len(rows)-1].UID < rg.Stop {
-					next = rows[len(rows)-1].UID + 1
+				batch = make([]mailbox.Message, 0, n)
+			}
+			for len(batch) < size && i < len(set) {
+				rg := set[i]
+				room := size - len(batch)
+				had := len(batch)
+				var err error
+				batch, err = r.AppendMessages(batch, next, rg.Stop, room, below+1, want)
+				if err != nil {
+					return err
+				}
+				got := len(batch) - had
+				below += uint32(got)
+				if got == room && batch[len(batch)-1].UID < rg.Stop {
+					next = batch[len(batch)-1].UID + 1
 					continue
 				}
 				i++
@@ -192,6 +205,30 @@ func (s *session) cmdFetch(c *wire.Fetch) error {
 		f.Flags = true
 	}
 	return s.fetchUIDs(ctx, v, uids, f)
+}
+
+// countSet counts the messages in set from UID next on, up to limit. A
+// set of many ranges is taken as limit: each range is a count of its own
+// when the reader has no UIDs in memory.
+func countSet(r *mailbox.Reader, set mailbox.UIDSet, next uint32, limit int) (int, error) {
+	if len(set) > 64 {
+		return limit, nil
+	}
+	total := 0
+	for k, rg := range set {
+		lo := rg.Start
+		if k == 0 {
+			lo = max(lo, next)
+		}
+		n, err := r.CountUIDs(lo, rg.Stop)
+		if err != nil {
+			return 0, err
+		}
+		if total += int(n); total >= limit {
+			return limit, nil
+		}
+	}
+	return total, nil
 }
 
 // fetchUIDs writes the FETCH responses for the messages in uids.

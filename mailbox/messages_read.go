@@ -177,26 +177,41 @@ const (
 // the first message: the number of messages with a UID below lo, plus
 // one), with what want says.
 func (r *Reader) Messages(lo, hi uint32, limit int, firstSeq uint32, want Want) ([]Message, error) {
-	rows, err := r.snap.Messages(r.ctx, r.folder.ID, lo, hi, limit, store.MessageColumns(want))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Message, len(rows))
-	for i, row := range rows {
-		m := &out[i]
-		*m = Message{UID: row.UID, Seq: firstSeq + uint32(i), ModSeq: row.ModSeq, BlobID: row.BlobID,
+	return r.AppendMessages(nil, lo, hi, limit, firstSeq, want)
+}
+
+// AppendMessages is Messages appending to dst, which a caller reading
+// many batches can reuse.
+func (r *Reader) AppendMessages(dst []Message, lo, hi uint32, limit int, firstSeq uint32, want Want) ([]Message, error) {
+	seq := firstSeq
+	err := r.snap.EachMessage(r.ctx, r.folder.ID, lo, hi, limit, store.MessageColumns(want), func(row *store.MessageMeta) error {
+		m := Message{UID: row.UID, Seq: seq, ModSeq: row.ModSeq, BlobID: row.BlobID,
 			InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
+		seq++
 		if want >= WantStructure {
-			m.Envelope = new(Envelope)
-			if err := json.Unmarshal(row.Envelope, m.Envelope); err != nil {
-				return nil, fmt.Errorf("mailbox: message %d envelope: %w", row.UID, err)
-			}
-			if err := json.Unmarshal(row.Structure, &m.Structure); err != nil || m.Structure == nil {
-				return nil, fmt.Errorf("mailbox: message %d structure: %v", row.UID, err)
+			var err error
+			if m.Envelope, m.Structure, err = decodeMeta(row); err != nil {
+				return err
 			}
 		}
+		dst = append(dst, m)
+		return nil
+	})
+	return dst, err
+}
+
+// decodeMeta decodes a row's stored envelope and structure (apart from
+// the row's Message, so that it stays on the stack).
+func decodeMeta(row *store.MessageMeta) (*Envelope, *Part, error) {
+	env := new(Envelope)
+	if err := json.Unmarshal(row.Envelope, env); err != nil {
+		return nil, nil, fmt.Errorf("mailbox: message %d envelope: %w", row.UID, err)
 	}
-	return out, nil
+	var st *Part
+	if err := json.Unmarshal(row.Structure, &st); err != nil || st == nil {
+		return nil, nil, fmt.Errorf("mailbox: message %d structure: %v", row.UID, err)
+	}
+	return env, st, nil
 }
 
 // Search calls fn with the UID (and, with withSeq, the sequence number)

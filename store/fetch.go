@@ -239,35 +239,49 @@ const (
 // Messages returns up to limit messages of the mailbox with UID in
 // [lo, hi], in UID order, with the columns cols says.
 func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns) ([]MessageMeta, error) {
+	var out []MessageMeta
+	err := s.EachMessage(ctx, mailboxID, lo, hi, limit, cols, func(m *MessageMeta) error {
+		out = append(out, *m)
+		return nil
+	})
+	return out, err
+}
+
+// EachMessage calls fn with each of up to limit messages of the mailbox
+// with UID in [lo, hi], in UID order, with the columns cols says. The
+// MessageMeta is only valid during the call (its slices are the
+// caller's to keep).
+func (s *Snapshot) EachMessage(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns, fn func(*MessageMeta) error) error {
 	if cols < ColumnsWithMeta {
-		return s.packedMessages(ctx, mailboxID, lo, hi, limit, cols)
+		return s.packedMessages(ctx, mailboxID, lo, hi, limit, cols, fn)
 	}
 	rows, err := s.tx.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.id, m.modseq, m.blob_id, m.internal_date,
 		m.size, coalesce(m.saved, m.internal_date), b.envelope, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id
 		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, mailboxID, lo, hi, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: messages: %w", err)
+		return fmt.Errorf("store: messages: %w", err)
 	}
 	defer rows.Close()
-	var out []MessageMeta
 	for rows.Next() {
-		out = append(out, MessageMeta{})
-		m := &out[len(out)-1]
+		var m MessageMeta
 		var date, saved int64
 		var kw string
 		if err := rows.Scan(&m.UID, &m.Flags, &kw, &m.ID, &m.ModSeq, &m.BlobID, &date, &m.Size, &saved, &m.Envelope, &m.Structure); err != nil {
-			return nil, fmt.Errorf("store: messages: %w", err)
+			return fmt.Errorf("store: messages: %w", err)
 		}
 		m.MailboxID = mailboxID
 		m.InternalDate, m.SaveDate = time.Unix(date, 0), time.Unix(saved, 0)
 		if kw != "" {
 			m.Keywords = strings.Fields(kw)
 		}
+		if err := fn(&m); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: messages: %w", err)
+		return fmt.Errorf("store: messages: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // packedMessages reads the small columns of many rows as one string that
@@ -275,60 +289,96 @@ func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32,
 // would otherwise be most of the time of FETCH 1:* (FLAGS). Each line is
 // "uid flags modseq [id blob date size saved] keywords..."; keywords hold no
 // white space. MODSEQ comes with the flags: CONDSTORE clients get both.
-func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns) ([]MessageMeta, error) {
+func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns, fn func(*MessageMeta) error) error {
 	line, columns := `uid || ' ' || flags || ' ' || modseq`, "uid, flags, modseq, keywords"
+	want := 3
 	if cols == ColumnsRow {
 		line += ` || ' ' || id || ' ' || blob_id || ' ' || internal_date || ' ' || size || ' ' || coalesce(saved, internal_date)`
 		columns += ", id, blob_id, internal_date, size, saved"
+		want = 8
 	}
 	line += ` || CASE WHEN keywords = '' THEN '' ELSE ' ' || keywords END`
-	var n int
 	var packed string
 	// The rows come in UID order from the co-routine; an ORDER BY inside
 	// group_concat would sort them again. The order is checked below.
-	err := s.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(group_concat(`+line+`, char(10)), '')
+	err := s.tx.QueryRowContext(ctx, `SELECT coalesce(group_concat(`+line+`, char(10)), '')
 		FROM (SELECT `+columns+` FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid LIMIT ?)`,
-		mailboxID, lo, hi, limit).Scan(&n, &packed)
+		mailboxID, lo, hi, limit).Scan(&packed)
 	if err != nil {
-		return nil, fmt.Errorf("store: messages: %w", err)
+		return fmt.Errorf("store: messages: %w", err)
 	}
-	out := make([]MessageMeta, 0, n)
-	for packed != "" {
-		var l string
-		l, packed, _ = strings.Cut(packed, "\n")
-		f := strings.Fields(l)
-		want := 3
-		if cols == ColumnsRow {
-			want = 8
-		}
-		if len(f) < want {
-			return nil, fmt.Errorf("store: messages: bad packed row %q", l)
-		}
-		var m MessageMeta
-		m.MailboxID = mailboxID
-		var buf [8]int64
-		nums := buf[:want]
-		for i := range nums {
-			v, err := strconv.ParseInt(f[i], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("store: messages: bad packed row %q", l)
+	lines := strings.Lines(packed)
+	if !packedSorted(packed) {
+		// Not in UID order after all: the callers count on it.
+		all := slices.Collect(lines)
+		slices.SortFunc(all, func(a, b string) int {
+			x, _, _ := leadingInt(a)
+			y, _, _ := leadingInt(b)
+			return cmp.Compare(x, y)
+		})
+		lines = slices.Values(all)
+	}
+	var m MessageMeta // one for all rows: fn copies what it keeps
+	for l := range lines {
+		l = strings.TrimSuffix(l, "\n")
+		var nums [8]int64
+		rest, ok := l, true
+		for i := range want {
+			nums[i], rest, ok = leadingInt(rest)
+			if !ok {
+				return fmt.Errorf("store: messages: bad packed row %q", l)
 			}
-			nums[i] = v
 		}
-		m.UID, m.Flags, m.ModSeq = uint32(nums[0]), int(nums[1]), uint64(nums[2])
+		m = MessageMeta{Message: Message{MailboxID: mailboxID, UID: uint32(nums[0]), Flags: int(nums[1]), ModSeq: uint64(nums[2])}}
 		if cols == ColumnsRow {
 			m.ID, m.BlobID = nums[3], nums[4]
 			m.InternalDate, m.Size, m.SaveDate = time.Unix(nums[5], 0), nums[6], time.Unix(nums[7], 0)
 		}
-		if len(f) > want {
-			m.Keywords = f[want:]
+		if rest != "" {
+			m.Keywords = strings.Fields(rest)
 		}
-		out = append(out, m)
+		if err := fn(&m); err != nil {
+			return err
+		}
 	}
-	if !slices.IsSortedFunc(out, func(a, b MessageMeta) int { return cmp.Compare(a.UID, b.UID) }) {
-		slices.SortFunc(out, func(a, b MessageMeta) int { return cmp.Compare(a.UID, b.UID) })
+	return nil
+}
+
+// packedSorted reports whether the lines of packed are in UID order.
+func packedSorted(packed string) bool {
+	var last int64 = -1
+	for l := range strings.Lines(packed) {
+		uid, _, _ := leadingInt(l)
+		if uid <= last {
+			return false
+		}
+		last = uid
 	}
-	return out, nil
+	return true
+}
+
+// leadingInt parses the decimal integer (maybe negative) at the start
+// of s, and returns it with what follows its separating space.
+func leadingInt(s string) (int64, string, bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var n int64
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		n = n*10 + int64(s[i]-'0')
+	}
+	if i == 0 || i > 18 || i < len(s) && s[i] != ' ' {
+		return 0, s, false
+	}
+	if neg {
+		n = -n
+	}
+	if i < len(s) {
+		i++
+	}
+	return n, s[i:], true
 }
 
 // BlobRange returns n octets of a blob from offset start (fewer at its
