@@ -62,6 +62,11 @@ func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (mai
 	return uids, err
 }
 
+// bodyBudget is how many octets of whole messages a batch of
+// eachMessage reads in its snapshot; the rest are read one by one as
+// they are sent.
+const bodyBudget = 2 << 20
+
 // Batch sizes of eachMessage: rows are small without the envelope and
 // structure.
 const (
@@ -77,7 +82,7 @@ const (
 // is closed, so a slow client holds no database connection. Each batch's
 // sequence numbers are those of its own snapshot, seen through that
 // snapshot's mapping; a message expunged between batches is left out.
-func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, want mailbox.Want, fn func(msg *mailbox.Message, seq uint32) error) error {
+func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, want mailbox.Want, bodies bool, fn func(msg *mailbox.Message, seq uint32) error) error {
 	if len(set) == 0 {
 		return nil
 	}
@@ -147,6 +152,9 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 					below += gap
 					next = set[i].Start
 				}
+			}
+			if bodies {
+				return r.ReadBodies(batch, bodyBudget)
 			}
 			return nil
 		})
@@ -247,7 +255,7 @@ func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f
 			want = mailbox.WantStructure
 		}
 	}
-	err := s.eachMessage(ctx, v, uids, want, func(msg *mailbox.Message, seq uint32) error {
+	err := s.eachMessage(ctx, v, uids, want, f.wholeMessage(), func(msg *mailbox.Message, seq uint32) error {
 		if f.hasChangedSince && msg.ModSeq <= f.changedSince {
 			return nil
 		}

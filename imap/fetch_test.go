@@ -341,3 +341,40 @@ func TestFetchCorpus(t *testing.T) {
 	}
 	t.Logf("%d corpus messages fetched in %v", len(msgs), time.Since(start))
 }
+
+// Whole messages of one FETCH are read in its snapshot while they fit in
+// bodyBudget, and one by one after it: both give each message's octets.
+func TestFetchWholeMessagesPastBudget(t *testing.T) {
+	e := newEnv(t)
+	const n, size = 30, 100_000 // 3 MB: past the 2 MB budget
+	want := make(map[uint32]string)
+	for i := 1; i <= n; i++ {
+		msg := testMessage(i) + strings.Repeat(fmt.Sprintf("line %d of a long message\r\n", i), size/28)
+		e.deliver("alice", msg)
+		want[uint32(i)] = crlf(msg)
+	}
+	c := e.client("alice")
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range []*imap.FetchItemBodySection{{Peek: true}, {Peek: true, Partial: &imap.SectionPartial{Offset: 10, Size: 500}}} {
+		msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: n}}, &imap.FetchOptions{UID: true,
+			BodySection: []*imap.FetchItemBodySection{item}}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != n {
+			t.Fatalf("%d messages, want %d", len(msgs), n)
+		}
+		for _, m := range msgs {
+			got := string(m.FindBodySection(item))
+			w := want[uint32(m.UID)]
+			if item.Partial != nil {
+				w = w[10:510]
+			}
+			if got != w {
+				t.Fatalf("UID %d: %d octets differ from the %d stored", m.UID, len(got), len(w))
+			}
+		}
+	}
+}

@@ -27,6 +27,25 @@ type fetchItems struct {
 	preview, emailID, threadID, saveDate bool
 }
 
+// wholeMessage reports whether the items send whole messages (RFC822,
+// BODY[], BINARY[]), which eachMessage then reads in its snapshots.
+func (f *fetchItems) wholeMessage() bool {
+	if f.RFC822 {
+		return true
+	}
+	for _, bs := range f.BodySection {
+		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone {
+			return true
+		}
+	}
+	for _, bs := range f.BinarySection {
+		if len(bs.Part) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func fetchOf(c *wire.Fetch) *fetchItems {
 	f := &fetchItems{FetchOptions: c.Options, RFC822: c.RFC822, RFC822Header: c.RFC822Header, RFC822Text: c.RFC822Text,
 		changedSince: c.Options.ChangedSince, hasChangedSince: c.HasChangedSince, vanished: c.Vanished,

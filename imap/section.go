@@ -26,6 +26,9 @@ func (s *source) bytes(start, end int64) ([]byte, error) {
 	if end <= start {
 		return nil, nil
 	}
+	if s.whole == nil && s.msg.Body != nil {
+		s.whole = s.msg.Body
+	}
 	if s.whole == nil && (s.reads > 0 || start == 0 && end == s.msg.Size) {
 		b, err := s.svc.MessageBytes(s.ctx, s.msg.BlobID, 0, s.msg.Size)
 		if err != nil {

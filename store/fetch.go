@@ -386,11 +386,21 @@ func leadingInt(s string) (int64, string, bool) {
 // rest of a large blob never reaches Go. It reads through the snapshot
 // pool, as IMAP FETCH is what asks: the lookup pool stays free for SMTP.
 func (db *DB) BlobRange(ctx context.Context, blobID, start, n int64) ([]byte, error) {
+	return blobRange(func(q string, args ...any) *sql.Row { return db.sdb.QueryRowContext(ctx, q, args...) }, blobID, start, n)
+}
+
+// BlobRange is DB.BlobRange in the snapshot: many messages read in one
+// transaction cost one lock of the database, not one each.
+func (s *Snapshot) BlobRange(ctx context.Context, blobID, start, n int64) ([]byte, error) {
+	return blobRange(s.querier(ctx), blobID, start, n)
+}
+
+func blobRange(q rowQuerier, blobID, start, n int64) ([]byte, error) {
 	if n <= 0 || start < 0 {
 		return nil, nil
 	}
 	var data []byte
-	err := db.sdb.QueryRowContext(ctx, `SELECT substr(data, ?, ?) FROM blobs WHERE id = ?`, start+1, n, blobID).Scan(&data)
+	err := q(`SELECT substr(data, ?, ?) FROM blobs WHERE id = ?`, start+1, n, blobID).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: blob %d: %w", blobID, ErrNotFound)
 	}
