@@ -51,8 +51,13 @@ func useUIDs(r *mailbox.Reader, v *view, m *mapping) error {
 	return nil
 }
 
-// resolveSet turns a command's set into UIDs in a snapshot of its own.
+// resolveSet turns a command's set into UIDs: from the box's UIDs when
+// it has them (the box is the committed state, as a snapshot taken now
+// would be), else in a snapshot of its own.
 func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (mailbox.UIDSet, error) {
+	if m := v.capture(); m.uids != nil && !m.gone && !m.dropped {
+		return resolve(memUIDs(m.uids), &m, v, set, false)
+	}
 	var uids mailbox.UIDSet
 	err := s.read(ctx, v, func(r *mailbox.Reader, m *mapping) error {
 		var err error

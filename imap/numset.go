@@ -20,7 +20,7 @@ import (
 // "SEARCH 5:7" in a mailbox of 2 messages matches nothing and "SEARCH
 // 1:7" matches both, as Dovecot answers; a message the client knows but
 // that was expunged since is left out.
-func resolve(r *mailbox.Reader, m *mapping, v *view, set imap.NumSet, pastEnd bool) (mailbox.UIDSet, error) {
+func resolve(r uidSource, m *mapping, v *view, set imap.NumSet, pastEnd bool) (mailbox.UIDSet, error) {
 	if imap.IsSearchRes(set) {
 		return slices.Clone(v.saved), nil
 	}
@@ -89,6 +89,29 @@ func resolve(r *mailbox.Reader, m *mapping, v *view, set imap.NumSet, pastEnd bo
 		return normalize(out), nil
 	}
 	return nil, bad("Invalid message set")
+}
+
+// uidSource maps positions to UIDs: a mailbox.Reader, or a box's UIDs.
+type uidSource interface {
+	UIDAt(seq uint32) (uint32, error)
+	MaxUID() (uint32, error)
+}
+
+// memUIDs are a folder's UIDs in order, as a box keeps them.
+type memUIDs []uint32
+
+func (u memUIDs) UIDAt(seq uint32) (uint32, error) {
+	if seq == 0 || int(seq) > len(u) {
+		return 0, nil
+	}
+	return u[seq-1], nil
+}
+
+func (u memUIDs) MaxUID() (uint32, error) {
+	if len(u) == 0 {
+		return 0, nil
+	}
+	return u[len(u)-1], nil
 }
 
 // uidRanges turns a client's UID set into sorted disjoint ranges, '*'
