@@ -41,6 +41,8 @@ type Reader struct {
 	// uids, when the caller gave them (UseUIDs), are the folder's UIDs
 	// in order as of the snapshot: sequence numbers are mapped in memory.
 	uids []uint32
+	// meta is the Service's cache of decoded envelopes and structures.
+	meta *metaCache
 }
 
 // ReadMailbox runs fn with a Reader of the folder with the given id. The
@@ -66,7 +68,7 @@ func (s *Service) ReadMailbox(ctx context.Context, id int64, locked func(Folder,
 	if err != nil {
 		return err
 	}
-	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts, highestModSeq: m.HighestModSeq})
+	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts, highestModSeq: m.HighestModSeq, meta: s.meta})
 }
 
 // Folder returns the folder as of the snapshot.
@@ -186,21 +188,69 @@ func (r *Reader) Messages(lo, hi uint32, limit int, firstSeq uint32, want Want) 
 // AppendMessages is Messages appending to dst, which a caller reading
 // many batches can reuse.
 func (r *Reader) AppendMessages(dst []Message, lo, hi uint32, limit int, firstSeq uint32, want Want) ([]Message, error) {
-	seq := firstSeq
-	err := r.snap.EachMessage(r.ctx, r.folder.ID, lo, hi, limit, store.MessageColumns(want), func(row *store.MessageMeta) error {
+	seq, start := firstSeq, len(dst)
+	cols := store.MessageColumns(want)
+	if want >= WantStructure && r.meta != nil {
+		cols = store.ColumnsRow // the envelope and structure come from the cache
+	}
+	err := r.snap.EachMessage(r.ctx, r.folder.ID, lo, hi, limit, cols, func(row *store.MessageMeta) error {
 		m := Message{UID: row.UID, Seq: seq, ModSeq: row.ModSeq, BlobID: row.BlobID,
 			InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
 		seq++
-		if want >= WantStructure {
+		if cols >= store.ColumnsWithMeta {
 			var err error
-			if m.Envelope, m.Structure, err = decodeMeta(row); err != nil {
+			if m.Envelope, m.Structure, err = decodeMeta(row.UID, row.Envelope, row.Structure); err != nil {
 				return err
 			}
 		}
 		dst = append(dst, m)
 		return nil
 	})
+	if err == nil && want >= WantStructure && cols < store.ColumnsWithMeta {
+		err = r.fillMeta(dst[start:])
+	}
 	return dst, err
+}
+
+// fillMeta sets the envelope and structure of msgs from the cache, and
+// reads those it lacks in one query.
+func (r *Reader) fillMeta(msgs []Message) error {
+	var missing []int64
+	for i := range msgs {
+		if m, ok := r.meta.get(msgs[i].BlobID); ok {
+			msgs[i].Envelope, msgs[i].Structure = m.env, m.st
+		} else {
+			missing = append(missing, msgs[i].BlobID)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	read := make(map[int64]meta, len(missing))
+	err := r.snap.BlobMetas(r.ctx, missing, func(id int64, env, st []byte) error {
+		e, p, err := decodeMeta(0, env, st)
+		if err != nil {
+			return fmt.Errorf("mailbox: blob %d: %w", id, err)
+		}
+		read[id] = meta{env: e, st: p}
+		r.meta.put(id, read[id])
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		if msgs[i].Structure != nil {
+			continue
+		}
+		m, ok := read[msgs[i].BlobID]
+		if !ok {
+			// The row names its blob in the same snapshot: cannot happen.
+			return fmt.Errorf("mailbox: message %d: stored message %d missing", msgs[i].UID, msgs[i].BlobID)
+		}
+		msgs[i].Envelope, msgs[i].Structure = m.env, m.st
+	}
+	return nil
 }
 
 // ReadBodies reads the stored octets of msgs into their Body, in order,
@@ -226,16 +276,16 @@ func (r *Reader) ReadBodies(msgs []Message, budget int64) error {
 	return nil
 }
 
-// decodeMeta decodes a row's stored envelope and structure (apart from
-// the row's Message, so that it stays on the stack).
-func decodeMeta(row *store.MessageMeta) (*Envelope, *Part, error) {
+// decodeMeta decodes a message's stored envelope and structure (apart
+// from its Message, so that it stays on the stack).
+func decodeMeta(uid uint32, envelope, structure []byte) (*Envelope, *Part, error) {
 	env := new(Envelope)
-	if err := json.Unmarshal(row.Envelope, env); err != nil {
-		return nil, nil, fmt.Errorf("mailbox: message %d envelope: %w", row.UID, err)
+	if err := json.Unmarshal(envelope, env); err != nil {
+		return nil, nil, fmt.Errorf("mailbox: message %d envelope: %w", uid, err)
 	}
 	var st *Part
-	if err := json.Unmarshal(row.Structure, &st); err != nil || st == nil {
-		return nil, nil, fmt.Errorf("mailbox: message %d structure: %v", row.UID, err)
+	if err := json.Unmarshal(structure, &st); err != nil || st == nil {
+		return nil, nil, fmt.Errorf("mailbox: message %d structure: %v", uid, err)
 	}
 	return env, st, nil
 }

@@ -88,6 +88,8 @@ type Service struct {
 	dummyHash func() []byte
 	// auth spares a repeated correct login its bcrypt comparison.
 	auth *authCache
+	// meta keeps decoded envelopes and structures (Reader.Messages).
+	meta *metaCache
 
 	mu        sync.RWMutex
 	listeners []Listener
@@ -116,6 +118,7 @@ func New(db *store.DB, opts Options) (*Service, error) {
 
 		sessions: make(map[int64]map[*tracked]struct{}),
 		auth:     newAuthCache(authCacheTTL, authCacheMax),
+		meta:     newMetaCache(metaCacheMax),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -280,6 +281,34 @@ func (s *Snapshot) EachMessage(ctx context.Context, mailboxID int64, lo, hi uint
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: messages: %w", err)
+	}
+	return nil
+}
+
+// BlobMetas calls fn with the stored envelope and structure of each of
+// the blobs ids (in no order); a blob that is gone is left out.
+func (s *Snapshot) BlobMetas(ctx context.Context, ids []int64, fn func(id int64, envelope, structure []byte) error) error {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("store: blob meta: %w", err)
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT id, envelope, structure FROM blobs WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return fmt.Errorf("store: blob meta: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var env, st []byte
+		if err := rows.Scan(&id, &env, &st); err != nil {
+			return fmt.Errorf("store: blob meta: %w", err)
+		}
+		if err := fn(id, env, st); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: blob meta: %w", err)
 	}
 	return nil
 }
