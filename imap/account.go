@@ -22,7 +22,7 @@ func (s *session) cmdUnauthenticate() (result, error) {
 		s.stopTracking = nil
 	}
 	if s.notifying {
-		s.srv.hub.watch.set(s.notify, nil)
+		s.srv.hub.watch.set(s.notify, nil, 0)
 		s.notifying = false
 	}
 	s.account = mailbox.Account{}

@@ -399,6 +399,12 @@ func (s *session) writeListAs(name string, d *imap.ListData) {
 	if d.ChildInfo != nil && d.ChildInfo.Subscribed {
 		w.Token(` ("CHILDINFO" ("SUBSCRIBED"))`)
 	}
+	if d.OldName != "" {
+		// RFC 5465 5.4: a renamed folder's former name.
+		w.Token(` ("OLDNAME" (`)
+		s.writeMailbox(d.OldName)
+		w.Token("))")
+	}
 	w.CRLF()
 }
 

@@ -17,7 +17,9 @@ import (
 // and the events it wants of them; the hub tells it when one happens, and
 // it writes the folder's STATUS after its next command or at once in
 // IDLE. The selected folder's changes come as always (EXISTS, EXPUNGE,
-// FETCH).
+// FETCH). Folders created, deleted or renamed (MailboxName) and names
+// subscribed or unsubscribed (SubscriptionChange) come as LIST
+// responses, and change which folders the filters name.
 
 // notifyEvents is a set of the events Pillarbox reports.
 type notifyEvents uint8
@@ -26,7 +28,17 @@ const (
 	evMessageNew notifyEvents = 1 << iota
 	evMessageExpunge
 	evFlagChange
+	evMailboxName
+	evSubscriptionChange
+
+	messageEvents = evMessageNew | evMessageExpunge | evFlagChange
 )
+
+// eventNames are the events NOTIFY SET accepts, by upper-case name.
+var eventNames = map[string]notifyEvents{
+	"MESSAGENEW": evMessageNew, "MESSAGEEXPUNGE": evMessageExpunge, "FLAGCHANGE": evFlagChange,
+	"MAILBOXNAME": evMailboxName, "SUBSCRIPTIONCHANGE": evSubscriptionChange,
+}
 
 // eventOf is the event a committed change is.
 func eventOf(k mailbox.ChangeKind) notifyEvents {
@@ -41,10 +53,12 @@ func eventOf(k mailbox.ChangeKind) notifyEvents {
 	return 0
 }
 
-// watchers holds the NOTIFY registrations of all sessions, by folder.
+// watchers holds the NOTIFY registrations of all sessions: by folder for
+// message events, by account for folder and subscription events.
 type watchers struct {
-	mu    sync.Mutex
-	byBox map[int64]map[*notifier]notifyEvents
+	mu        sync.Mutex
+	byBox     map[int64]map[*notifier]notifyEvents
+	byAccount map[int64]map[*notifier]struct{}
 }
 
 // notifier is one session's NOTIFY state, shared with the hub.
@@ -53,16 +67,52 @@ type notifier struct {
 
 	mu      sync.Mutex
 	pending map[int64]notifyEvents // folders with events not yet told
+	// The NOTIFY SET in force, for folder and subscription events: its
+	// groups, each group's events, and the account's subscribed names
+	// (kept up to date by those events, for the SUBSCRIBED filter).
+	groups     []wire.NotifyGroup
+	events     []notifyEvents
+	subscribed map[string]bool
+	lists      []imap.ListData // LIST responses not yet written
+	refresh    bool            // the filters may name other folders now
 }
 
 func newNotifier() *notifier {
 	return &notifier{wake: make(chan struct{}, 1), pending: make(map[int64]notifyEvents)}
 }
 
-// set replaces n's registrations with folders.
-func (ws *watchers) set(n *notifier, folders map[int64]notifyEvents) {
+// set replaces n's registrations with folders, and with account's folder
+// and subscription events (none when account is 0).
+func (ws *watchers) set(n *notifier, folders map[int64]notifyEvents, account int64) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	ws.watchLocked(n, folders)
+	for id, m := range ws.byAccount {
+		delete(m, n)
+		if len(m) == 0 {
+			delete(ws.byAccount, id)
+		}
+	}
+	if account != 0 {
+		if ws.byAccount[account] == nil {
+			ws.byAccount[account] = make(map[*notifier]struct{})
+		}
+		ws.byAccount[account][n] = struct{}{}
+	}
+	n.mu.Lock()
+	clear(n.pending)
+	n.lists, n.refresh = nil, false
+	n.mu.Unlock()
+}
+
+// rewatch replaces n's folder registrations, keeping what is pending.
+func (ws *watchers) rewatch(n *notifier, folders map[int64]notifyEvents) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	ws.watchLocked(n, folders)
+}
+
+func (ws *watchers) watchLocked(n *notifier, folders map[int64]notifyEvents) {
 	for id, m := range ws.byBox {
 		delete(m, n)
 		if len(m) == 0 {
@@ -75,20 +125,25 @@ func (ws *watchers) set(n *notifier, folders map[int64]notifyEvents) {
 		}
 		ws.byBox[id][n] = ev
 	}
-	n.mu.Lock()
-	clear(n.pending)
-	n.mu.Unlock()
 }
 
 // changed tells the sessions watching c's folder, if c is an event they
 // want. It runs on the store's writer: it only marks and signals.
 func (ws *watchers) changed(c mailbox.Change) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if c.Kind >= mailbox.ChangeFolderDeleted {
+		for n := range ws.byAccount[c.AccountID] {
+			if n.folderChanged(c) {
+				n.signal()
+			}
+		}
+		return
+	}
 	ev := eventOf(c.Kind)
 	if ev == 0 {
 		return
 	}
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
 	for n, want := range ws.byBox[c.MailboxID] {
 		if want&ev == 0 {
 			continue
@@ -96,68 +151,107 @@ func (ws *watchers) changed(c mailbox.Change) {
 		n.mu.Lock()
 		n.pending[c.MailboxID] |= ev
 		n.mu.Unlock()
-		select {
-		case n.wake <- struct{}{}:
-		default:
-		}
+		n.signal()
 	}
 }
 
-// take returns and clears the folders with events not yet told.
-func (n *notifier) take() map[int64]notifyEvents {
+func (n *notifier) signal() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// folderChanged queues the LIST response a folder or subscription change
+// calls for (RFC 5465 5.4, 5.5), if a group wants it, and notes when the
+// filters may name other folders now; it reports whether either.
+func (n *notifier) folderChanged(c mailbox.Change) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.pending) == 0 {
-		return nil
+	ev, moved := evMailboxName, true
+	d := imap.ListData{Delim: mailbox.Delimiter, Mailbox: c.Name, OldName: c.OldName}
+	switch c.Kind {
+	case mailbox.ChangeFolderDeleted:
+		d.Attrs = []imap.MailboxAttr{imap.MailboxAttrNonExistent}
+	case mailbox.ChangeSubscribed:
+		n.subscribed[c.Name] = true
+		ev, moved = evSubscriptionChange, false
+		d.Attrs = []imap.MailboxAttr{imap.MailboxAttrSubscribed}
+	case mailbox.ChangeUnsubscribed:
+		delete(n.subscribed, c.Name)
+		ev, moved = evSubscriptionChange, false
 	}
-	out := n.pending
-	n.pending = make(map[int64]notifyEvents)
-	return out
+	isSub := func(name string) bool { return n.subscribed[name] }
+	tell, refresh := false, false
+	for i, g := range n.groups {
+		if n.events[i]&ev != 0 && (notifyMatches(g, c.Name, isSub) || c.OldName != "" && notifyMatches(g, c.OldName, isSub)) {
+			tell = true
+		}
+		if n.events[i]&messageEvents != 0 && (moved || g.Filter == "SUBSCRIBED") {
+			refresh = true
+		}
+	}
+	if tell {
+		n.lists = append(n.lists, d)
+	}
+	n.refresh = n.refresh || refresh
+	return tell || refresh
+}
+
+// take returns and clears the folders with events not yet told, the
+// LIST responses to write and whether to watch the filters' folders anew.
+func (n *notifier) take() (map[int64]notifyEvents, []imap.ListData, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out, lists, refresh := n.pending, n.lists, n.refresh
+	if len(out) == 0 {
+		out = nil
+	} else {
+		n.pending = make(map[int64]notifyEvents)
+	}
+	n.lists, n.refresh = nil, false
+	return out, lists, refresh
 }
 
 // cmdNotify answers NOTIFY SET and NOTIFY NONE.
 func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 	if c.None {
-		s.srv.hub.watch.set(s.notify, nil)
+		s.srv.hub.watch.set(s.notify, nil, 0)
 		s.notifying = false
 		return result{}, nil
 	}
+	events := make([]notifyEvents, len(c.Groups))
+	for i, g := range c.Groups {
+		for _, e := range g.Events {
+			ev, ok := eventNames[e]
+			if !ok {
+				// RFC 5465 3.1: an event the server does not report.
+				return result{}, no("BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)",
+					"Unsupported event "+e)
+			}
+			events[i] |= ev
+		}
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	folders, err := s.srv.svc.Folders(ctx, s.account.ID)
+	subscribed, err := s.srv.svc.Subscriptions(ctx, s.account.ID)
 	if err != nil {
 		return result{}, s.fail("notify", err)
 	}
-	var subscribed []string
-	watch := make(map[int64]notifyEvents)
-	for _, g := range c.Groups {
-		var ev notifyEvents
-		for _, e := range g.Events {
-			switch e {
-			case "MESSAGENEW":
-				ev |= evMessageNew
-			case "MESSAGEEXPUNGE":
-				ev |= evMessageExpunge
-			case "FLAGCHANGE":
-				ev |= evFlagChange
-			default:
-				// RFC 5465 3.1: an event the server does not report.
-				return result{}, no("BADEVENT (MessageNew MessageExpunge FlagChange)", "Unsupported event "+e)
-			}
-		}
-		if g.Filter == "SUBSCRIBED" && subscribed == nil {
-			if subscribed, err = s.srv.svc.Subscriptions(ctx, s.account.ID); err != nil {
-				return result{}, s.fail("notify", err)
-			}
-		}
-		for _, f := range folders {
-			if notifyMatches(g, f.Name, subscribed) {
-				watch[f.ID] |= ev
-			}
-		}
+	n := s.notify
+	n.mu.Lock()
+	n.groups, n.events = c.Groups, events
+	n.subscribed = make(map[string]bool, len(subscribed))
+	for _, name := range subscribed {
+		n.subscribed[name] = true
 	}
-	s.srv.hub.watch.set(s.notify, watch)
-	s.notifying = len(watch) > 0
+	n.mu.Unlock()
+	watch, err := s.notifyFolders(ctx)
+	if err != nil {
+		return result{}, s.fail("notify", err)
+	}
+	s.srv.hub.watch.set(n, watch, s.account.ID)
+	s.notifying = true
 	if c.Status {
 		// RFC 5465 3.1: STATUS of every folder watched, now.
 		ids := make([]int64, 0, len(watch))
@@ -177,16 +271,42 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 	return result{}, nil
 }
 
+// notifyFolders returns the message events NOTIFY's filters ask of each
+// folder, as the folders and subscriptions are now.
+func (s *session) notifyFolders(ctx context.Context) (map[int64]notifyEvents, error) {
+	folders, err := s.srv.svc.Folders(ctx, s.account.ID)
+	if err != nil {
+		return nil, err
+	}
+	n := s.notify
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	isSub := func(name string) bool { return n.subscribed[name] }
+	watch := make(map[int64]notifyEvents)
+	for i, g := range n.groups {
+		ev := n.events[i] & messageEvents
+		if ev == 0 {
+			continue
+		}
+		for _, f := range folders {
+			if notifyMatches(g, f.Name, isSub) {
+				watch[f.ID] |= ev
+			}
+		}
+	}
+	return watch, nil
+}
+
 // notifyMatches reports whether a filter names a folder. SELECTED and
 // SELECTED-DELAYED name the selected folder, which is told of anyway.
-func notifyMatches(g wire.NotifyGroup, name string, subscribed []string) bool {
+func notifyMatches(g wire.NotifyGroup, name string, subscribed func(string) bool) bool {
 	switch g.Filter {
 	case "INBOXES":
 		return name == "INBOX"
 	case "PERSONAL":
 		return true
 	case "SUBSCRIBED":
-		return slices.Contains(subscribed, name)
+		return subscribed(name)
 	case "MAILBOXES":
 		return slices.Contains(g.Mailboxes, name)
 	case "SUBTREE":
@@ -229,12 +349,22 @@ func (s *session) writeEventStatus(ctx context.Context, id int64, ev notifyEvent
 // writeNotified writes the STATUS of the watched folders whose events
 // fired since the last time. It runs under the writer's lock.
 func (s *session) writeNotified() error {
-	fired := s.notify.take()
-	if len(fired) == 0 {
+	fired, lists, refresh := s.notify.take()
+	for i := range lists {
+		s.writeList(&lists[i])
+	}
+	if len(fired) == 0 && !refresh {
 		return nil
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
+	if refresh {
+		watch, err := s.notifyFolders(ctx)
+		if err != nil {
+			return s.fail("notify", err)
+		}
+		s.srv.hub.watch.rewatch(s.notify, watch)
+	}
 	ids := make([]int64, 0, len(fired))
 	for id := range fired {
 		ids = append(ids, id)

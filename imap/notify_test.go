@@ -18,7 +18,7 @@ func TestNotify(t *testing.T) {
 
 	a := e.raw("alice")
 	a.ok("SELECT INBOX")
-	a.expect("NOTIFY SET (PERSONAL (MailboxName))", "NO [BADEVENT")
+	a.expect("NOTIFY SET (PERSONAL (AnnotationChange))", "NO [BADEVENT")
 	u := a.ok("NOTIFY SET STATUS (MAILBOXES Lists (MessageNew MessageExpunge)) (SELECTED (MessageNew))")
 	contains(t, u, `* STATUS "Lists" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY `)
 
@@ -47,4 +47,65 @@ func TestNotify(t *testing.T) {
 			t.Errorf("after NOTIFY NONE: %q", l)
 		}
 	}
+}
+
+// RFC 5465 5.4 and 5.5: folders created (their new parents too),
+// renamed (with OLDNAME) and deleted (\NonExistent), and names subscribed
+// and unsubscribed, come as LIST responses to a session that asked, after
+// its commands and at once in IDLE; a folder created since NOTIFY SET is
+// watched for message events when its filter names it; a filter that
+// names other folders says nothing.
+func TestNotifyMailboxNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.raw("alice")
+	a := e.raw("alice")
+	a.ok("NOTIFY SET (PERSONAL (MessageNew MailboxName SubscriptionChange))")
+	narrow := e.raw("alice")
+	narrow.ok("NOTIFY SET (MAILBOXES Lists (MailboxName))")
+
+	b.ok("CREATE Projects/2026")
+	u := a.ok("NOOP")
+	contains(t, u, `* LIST () "/" "Projects"`)
+	contains(t, u, `* LIST () "/" "Projects/2026"`)
+
+	b.ok("RENAME Projects/2026 Old/2026")
+	u = a.ok("NOOP")
+	contains(t, u, `* LIST () "/" "Old/2026" ("OLDNAME" ("Projects/2026"))`)
+	contains(t, u, `* LIST () "/" "Old"`)
+
+	b.ok("DELETE Old/2026")
+	contains(t, a.ok("NOOP"), `* LIST (\NonExistent) "/" "Old/2026"`)
+
+	b.ok("SUBSCRIBE Archive")
+	contains(t, a.ok("NOOP"), `* LIST (\Subscribed) "/" "Archive"`)
+	b.ok("UNSUBSCRIBE Archive")
+	contains(t, a.ok("NOOP"), `* LIST () "/" "Archive"`)
+	b.ok("UNSUBSCRIBE Archive") // nothing changes: nothing to tell
+	for _, l := range a.ok("NOOP") {
+		if strings.HasPrefix(l, "* LIST") {
+			t.Errorf("unsubscribing a name not subscribed: %q", l)
+		}
+	}
+
+	// A folder made after NOTIFY SET is watched: PERSONAL names it.
+	b.ok("CREATE Fresh")
+	contains(t, a.ok("NOOP"), `* LIST () "/" "Fresh"`)
+	b.appendMsg("Fresh", "", testMessage(1))
+	contains(t, a.ok("NOOP"), `* STATUS "Fresh" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY `)
+
+	// In IDLE, at once.
+	tag := a.idle()
+	b.ok("CREATE Later")
+	a.within(5*time.Second, `* LIST () "/" "Later"`)
+	a.done(tag)
+
+	// The narrow filter named none of these; it names Lists once made.
+	for _, l := range narrow.ok("NOOP") {
+		if strings.HasPrefix(l, "* LIST") {
+			t.Errorf("MAILBOXES Lists told of another folder: %q", l)
+		}
+	}
+	b.ok("CREATE Lists")
+	contains(t, narrow.ok("NOOP"), `* LIST () "/" "Lists"`)
 }

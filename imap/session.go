@@ -117,7 +117,7 @@ func (s *session) Close() error {
 		s.stopTracking()
 	}
 	if s.notifying {
-		s.srv.hub.watch.set(s.notify, nil)
+		s.srv.hub.watch.set(s.notify, nil, 0)
 	}
 	if s.view != nil {
 		s.view.close()

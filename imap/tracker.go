@@ -45,7 +45,7 @@ type hub struct {
 
 func newHub(svc *mailbox.Service, log *slog.Logger) *hub {
 	return &hub{svc: svc, log: log, boxes: make(map[int64]*box), recent: make(map[int64]uint32), limit: maxUnreported,
-		watch: watchers{byBox: make(map[int64]map[*notifier]notifyEvents)}}
+		watch: watchers{byBox: make(map[int64]map[*notifier]notifyEvents), byAccount: make(map[int64]map[*notifier]struct{})}}
 }
 
 // event is a committed change of a box.

@@ -32,6 +32,10 @@ type Change struct {
 	// (opaque to this package), so that a listener can leave out the
 	// session that already knows; nil for delivery.
 	Origin any
+	// AccountID, Name and OldName describe changes to an account's
+	// folders and subscriptions (ChangeFolderDeleted and after).
+	AccountID     int64
+	Name, OldName string
 }
 
 // Listener receives every committed change in commit order. It is called

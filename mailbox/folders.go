@@ -25,9 +25,17 @@ var (
 	ErrBadSpecialUse = errors.New("mailbox: unsupported special-use attribute")
 )
 
-// ChangeFolderDeleted is announced (with MailboxID only) when a mailbox
-// is deleted, so that sessions that have it open can let go of it.
-const ChangeFolderDeleted ChangeKind = 100
+// Changes to an account's folders, announced with AccountID, MailboxID
+// and Name (and OldName for a rename), so that sessions can let go of a
+// deleted folder and tell clients that asked (IMAP NOTIFY's MailboxName
+// and SubscriptionChange, RFC 5465 5.4 and 5.5).
+const (
+	ChangeFolderDeleted ChangeKind = iota + 100
+	ChangeFolderCreated            // parents made on the way included
+	ChangeFolderRenamed            // each folder moved, the ones below too
+	ChangeSubscribed               // Name was subscribed (no folder needed)
+	ChangeUnsubscribed
+)
 
 // Delimiter separates the levels of folder names.
 const Delimiter = '/'
@@ -104,17 +112,29 @@ func NormalizeFolderName(name string) (string, error) {
 
 // createParents creates, inside tx, every missing parent folder of name
 // (RFC 9051 6.3.4: CREATE and RENAME make the superior hierarchy).
-func createParents(tx *store.Tx, account int64, name string, now time.Time) error {
+func createParents(tx *store.Tx, account int64, name string, now time.Time) ([]store.Mailbox, error) {
+	var made []store.Mailbox
 	for _, p := range parents(name) {
 		if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
-			if _, err := tx.CreateMailbox(account, p, "", false, now); err != nil {
-				return err
+			m, err := tx.CreateMailbox(account, p, "", false, now)
+			if err != nil {
+				return nil, err
 			}
+			made = append(made, m)
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return made, nil
+}
+
+// announceCreated announces, once tx commits, the folders it made.
+func (s *Service) announceCreated(tx *store.Tx, made []store.Mailbox) {
+	for _, m := range made {
+		tx.OnCommit(func() {
+			s.announce(Change{Kind: ChangeFolderCreated, AccountID: m.AccountID, MailboxID: m.ID, Name: m.Name})
+		})
+	}
 }
 
 // parents returns the names of the levels above name: "a", "a/b" for
@@ -219,11 +239,16 @@ func (s *Service) CreateFolder(ctx context.Context, account int64, name, special
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := createParents(tx, account, name, now); err != nil {
+		made, err := createParents(tx, account, name, now)
+		if err != nil {
 			return err
 		}
-		_, err := tx.CreateMailbox(account, name, specialUse, false, now)
-		return err
+		m, err := tx.CreateMailbox(account, name, specialUse, false, now)
+		if err != nil {
+			return err
+		}
+		s.announceCreated(tx, append(made, m))
+		return nil
 	})
 	if errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("%w: %s", ErrFolderExists, name)
@@ -253,7 +278,9 @@ func (s *Service) DeleteFolder(ctx context.Context, account int64, name string) 
 		if err := tx.DeleteMailbox(m.ID); err != nil {
 			return err
 		}
-		tx.OnCommit(func() { s.announce(Change{Kind: ChangeFolderDeleted, MailboxID: m.ID}) })
+		tx.OnCommit(func() {
+			s.announce(Change{Kind: ChangeFolderDeleted, AccountID: account, MailboxID: m.ID, Name: m.Name})
+		})
 		return nil
 	})
 }
@@ -295,15 +322,15 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 		// The renames to make: the folder, then (except for INBOX) the
 		// folders below it.
 		type move struct {
-			id   int64
-			name string
+			id        int64
+			name, old string
 		}
-		moves := []move{{src.ID, newName}}
+		moves := []move{{src.ID, newName, oldName}}
 		if oldName != "INBOX" {
 			prefix := oldName + string(Delimiter)
 			for _, m := range all {
 				if rest, ok := strings.CutPrefix(m.Name, prefix); ok {
-					moves = append(moves, move{m.ID, newName + string(Delimiter) + rest})
+					moves = append(moves, move{m.ID, newName + string(Delimiter) + rest, m.Name})
 				}
 			}
 		}
@@ -317,15 +344,22 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 			if err := tx.RenameMailbox(mv.id, mv.name); err != nil {
 				return err
 			}
+			tx.OnCommit(func() {
+				s.announce(Change{Kind: ChangeFolderRenamed, AccountID: account, MailboxID: mv.id, Name: mv.name, OldName: mv.old})
+			})
 		}
-		if err := createParents(tx, account, newName, now); err != nil {
+		made, err := createParents(tx, account, newName, now)
+		if err != nil {
 			return err
 		}
 		if oldName == "INBOX" {
-			if _, err := tx.CreateMailbox(account, "INBOX", "", true, now); err != nil {
+			m, err := tx.CreateMailbox(account, "INBOX", "", true, now)
+			if err != nil {
 				return err
 			}
+			made = append(made, m)
 		}
+		s.announceCreated(tx, made)
 		return nil
 	})
 	if errors.Is(err, store.ErrExists) {
@@ -346,11 +380,20 @@ func (s *Service) SetSubscribed(ctx context.Context, account int64, name string,
 		return err
 	}
 	return s.db.Write(ctx, func(tx *store.Tx) error {
+		kind := ChangeSubscribed
 		if subscribed {
-			return tx.Subscribe(account, name)
+			if err := tx.Subscribe(account, name); err != nil {
+				return err
+			}
+		} else {
+			kind = ChangeUnsubscribed
+			was, err := tx.Unsubscribe(account, name)
+			if err != nil || !was {
+				return err // not subscribed: nothing changed to tell
+			}
 		}
-		_, err := tx.Unsubscribe(account, name)
-		return err
+		tx.OnCommit(func() { s.announce(Change{Kind: kind, AccountID: account, Name: name}) })
+		return nil
 	})
 }
 
