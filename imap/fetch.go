@@ -28,7 +28,8 @@ func (s *session) read(ctx context.Context, v *view, fn func(*mailbox.Reader, *m
 }
 
 // useUIDs maps the reader's sequence numbers with the box's UIDs as of
-// its snapshot, after loading them from the snapshot the first time.
+// its snapshot, or has the reader load them from the snapshot the first
+// time it needs them.
 func useUIDs(r *mailbox.Reader, v *view, m *mapping) error {
 	if m.uids != nil {
 		if r.UseUIDs(m.uids) {
@@ -38,15 +39,10 @@ func useUIDs(r *mailbox.Reader, v *view, m *mapping) error {
 		// takes the folder's lock): load them again.
 		v.forgetUIDs()
 	}
-	if m.gone {
-		return nil
-	}
-	uids, err := r.UIDs()
-	if err != nil {
-		return err
-	}
-	if r.UseUIDs(uids) {
-		v.installUIDs(uids, m.version)
+	if !m.gone {
+		// Read them only if the command maps a number: a SELECT
+		// (QRESYNC) of an unchanged folder maps none.
+		r.LoadUIDs(func(uids []uint32) { v.installUIDs(uids, m.version) })
 	}
 	return nil
 }

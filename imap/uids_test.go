@@ -139,3 +139,36 @@ func TestInstallUIDsCatchesUp(t *testing.T) {
 		t.Fatalf("box UIDs %v, want %v", b.uids, want)
 	}
 }
+
+// The box reads the folder's UIDs only for a command that maps a number:
+// a SELECT (QRESYNC ...) of an unchanged folder, which a phone sends on
+// every connection, must not read 100,000 of them (it took 16 ms).
+func TestUIDsReadOnlyWhenMapped(t *testing.T) {
+	e := newEnv(t)
+	for i := 1; i <= 5; i++ {
+		e.deliver("alice", testMessage(i))
+	}
+	a := e.raw("alice")
+	a.ok("ENABLE QRESYNC")
+	var uidValidity, modSeq string
+	for _, l := range a.ok("SELECT INBOX") {
+		if m := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(l); m != nil {
+			uidValidity = m[1]
+		}
+		if m := regexp.MustCompile(`HIGHESTMODSEQ (\d+)`).FindStringSubmatch(l); m != nil {
+			modSeq = m[1]
+		}
+	}
+	a.ok("UNSELECT")
+	a.ok("SELECT INBOX (QRESYNC (" + uidValidity + " " + modSeq + "))")
+	a.ok("NOOP")
+	if uids := e.inboxUIDs(); uids != nil {
+		t.Fatalf("SELECT (QRESYNC) of an unchanged folder read its UIDs: %v", uids)
+	}
+	if got := a.seqUIDs("2"); got[2] != 2 {
+		t.Fatalf("FETCH 2 (UID): %v", got)
+	}
+	if uids := e.inboxUIDs(); len(uids) != 5 {
+		t.Fatalf("after FETCH by number the box has UIDs %v, want 5", uids)
+	}
+}

@@ -41,6 +41,9 @@ type Reader struct {
 	// uids, when the caller gave them (UseUIDs), are the folder's UIDs
 	// in order as of the snapshot: sequence numbers are mapped in memory.
 	uids []uint32
+	// loaded, if set (LoadUIDs), is told of the UIDs the reader reads
+	// the first time it maps a sequence number.
+	loaded func([]uint32)
 	// meta is the Service's cache of decoded envelopes and structures.
 	meta *metaCache
 }
@@ -99,13 +102,43 @@ func (r *Reader) UseUIDs(uids []uint32) bool {
 	return true
 }
 
+// LoadUIDs makes the reader read the folder's UIDs the first time it
+// maps a sequence number, and give them to loaded, which the caller
+// keeps for its next readers (UseUIDs): a command that maps none reads
+// none.
+func (r *Reader) LoadUIDs(loaded func([]uint32)) { r.loaded = loaded }
+
+// mapped reports whether the reader has the UIDs in memory, reading them
+// if LoadUIDs asked for it.
+func (r *Reader) mapped() (bool, error) {
+	if r.uids != nil {
+		return true, nil
+	}
+	if r.loaded == nil {
+		return false, nil
+	}
+	uids, err := r.snap.UIDs(r.ctx, r.folder.ID)
+	if err != nil {
+		return false, err
+	}
+	loaded := r.loaded
+	r.loaded = nil
+	if !r.UseUIDs(uids) {
+		return false, nil
+	}
+	loaded(uids)
+	return true, nil
+}
+
 // UIDAt returns the UID of the message with sequence number seq, 0 if
 // there is none.
 func (r *Reader) UIDAt(seq uint32) (uint32, error) {
 	if seq == 0 || seq > r.counts.Messages {
 		return 0, nil
 	}
-	if r.uids != nil {
+	if ok, err := r.mapped(); err != nil {
+		return 0, err
+	} else if ok {
 		return r.uids[seq-1], nil
 	}
 	return r.snap.UIDAt(r.ctx, r.folder.ID, seq, r.counts.Messages)
@@ -114,7 +147,9 @@ func (r *Reader) UIDAt(seq uint32) (uint32, error) {
 // CountBelow returns how many messages have a UID below uid: the
 // sequence number of the first message at or above uid, less one.
 func (r *Reader) CountBelow(uid uint32) (uint32, error) {
-	if r.uids != nil {
+	if ok, err := r.mapped(); err != nil {
+		return 0, err
+	} else if ok {
 		n, _ := slices.BinarySearch(r.uids, uid)
 		return uint32(n), nil
 	}
@@ -123,7 +158,9 @@ func (r *Reader) CountBelow(uid uint32) (uint32, error) {
 
 // CountUIDs returns how many messages have a UID in [lo, hi].
 func (r *Reader) CountUIDs(lo, hi uint32) (uint32, error) {
-	if r.uids != nil {
+	if ok, err := r.mapped(); err != nil {
+		return 0, err
+	} else if ok {
 		if lo > hi {
 			return 0, nil
 		}
@@ -142,7 +179,9 @@ func (r *Reader) MaxUID() (uint32, error) {
 	if r.counts.Messages == 0 {
 		return 0, nil
 	}
-	if r.uids != nil {
+	if ok, err := r.mapped(); err != nil {
+		return 0, err
+	} else if ok {
 		return r.uids[len(r.uids)-1], nil
 	}
 	return r.snap.MaxUID(r.ctx, r.folder.ID)
