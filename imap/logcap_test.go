@@ -167,11 +167,11 @@ func TestPollingSessionKept(t *testing.T) {
 func TestDroppedViewIsSafe(t *testing.T) {
 	t.Parallel()
 	h := newHub(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h.limit = 3
-	f := mailbox.Folder{ID: 7, UIDNext: 5}
+	h.limit = 5 // above twice the folder's size: the limit rules
+	f := mailbox.Folder{ID: 7, UIDNext: 3}
 	byes := make(chan string, 4)
-	lag := h.attach(f, 4, false, func() { byes <- "lag" })
-	cur := h.attach(f, 4, false, func() { byes <- "cur" })
+	lag := h.attach(f, 2, false, func() { byes <- "lag" })
+	cur := h.attach(f, 2, false, func() { byes <- "cur" })
 	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeExpunged, MailboxID: f.ID, UID: 1, Seq: 1, ModSeq: 2})
 	catchUp := func() {
 		evs := cur.pending()
@@ -223,7 +223,7 @@ func TestDroppedViewIsSafe(t *testing.T) {
 	if why := cur.goneReason(); why != "" {
 		t.Fatalf("goneReason of the current view: %q", why)
 	}
-	if m := cur.capture(); m.dropped || m.known != 3 {
+	if m := cur.capture(); m.dropped || m.known != 1 {
 		t.Fatalf("capture of the current view: %+v", m)
 	}
 	lag.close()
@@ -231,4 +231,42 @@ func TestDroppedViewIsSafe(t *testing.T) {
 	if len(h.boxes) != 0 {
 		t.Fatalf("boxes left: %d", len(h.boxes))
 	}
+}
+
+// One command over more messages than the limit (a STORE 1:*, as "mark
+// all read" sends) announces a change per message before any session can
+// report them: neither the session that sent it nor one that only polls
+// may be dropped for it. The box keeps twice the folder's size.
+func TestBigStoreDropsNobody(t *testing.T) {
+	const limit = 8
+	e := newCapEnv(t, limit, 12)
+	worker := e.raw("alice")
+	worker.ok("SELECT INBOX")
+	other := e.raw("alice")
+	other.ok("SELECT INBOX")
+	u := worker.ok(`STORE 1:* +FLAGS (\Seen)`)
+	if n := countPrefix(u, "* "); n != 12 {
+		t.Fatalf("STORE 1:* answered %d FETCH responses, want 12: %q", n, u)
+	}
+	u = other.ok("NOOP")
+	for _, l := range u {
+		if strings.HasPrefix(l, "* BYE") {
+			t.Fatalf("a session that polls was dropped: %q", u)
+		}
+	}
+	if n := countPrefix(u, "* "); n != 12 {
+		t.Fatalf("the other session was told %d changes, want 12: %q", n, u)
+	}
+	worker.ok(`STORE 1:* -FLAGS (\Seen)`)
+	other.ok("NOOP")
+}
+
+func countPrefix(lines []string, prefix string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
 }

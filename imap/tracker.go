@@ -86,6 +86,11 @@ type box struct {
 	log   []event
 	trim  int // trim log when it grows this long
 	limit int // the most changes kept for the slowest view (hub.limit)
+	// most is the largest number of messages the folder had while the
+	// box lived: one command changes at most that many (a STORE 1:*, an
+	// EXPUNGE or MOVE of everything), so twice it is never too few to
+	// keep, whatever limit says (capLocked).
+	most uint32
 	views map[*view]struct{}
 	gone  bool // the folder was deleted, or its state was lost
 	// uids are the stored UIDs in order (count of them), once a read
@@ -183,9 +188,9 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool, bye func()) 
 	defer h.mu.Unlock()
 	b := h.boxes[f.ID]
 	if b == nil {
-		b = &box{id: f.ID, count: count, limit: max(h.limit, 1),
+		b = &box{id: f.ID, count: count, most: count, limit: max(h.limit, 1),
 			views: make(map[*view]struct{}), keywords: make(map[string]string)}
-		b.trim = min(minTrim, b.limit+1)
+		b.trim = min(minTrim, b.capLocked()+1)
 		h.boxes[f.ID] = b
 	}
 	b.mu.Lock()
@@ -262,6 +267,7 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 			b.log = append(b.log, event{kind: eventFolderFlags, flags: b.mailboxFlagsLocked()})
 		}
 		b.count++
+		b.most = max(b.most, b.count)
 		b.log = append(b.log, event{kind: eventAdded, n: b.count, uid: c.UID, modSeq: c.ModSeq, recentFor: owner})
 		b.uidAddedLocked(c.UID)
 	case mailbox.ChangeExpunged:
@@ -310,16 +316,20 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 const minTrim = 1024
 
 // maxUnreported is how many changes a box keeps for a session that has
-// not told its client of them (hub.limit). A session only falls that far
-// behind when it sends no command that may carry EXPUNGE while another
-// empties the folder around it: FETCH, STORE and SEARCH by sequence
-// number must hold expunges back (RFC 9051 7.5.1), and a client that
-// sends only those, or nothing, would otherwise make the box keep every
-// change for as long as the session lasts. Past it the session is
-// dropped (trimLocked). 100,000 changes (64 bytes each, some 6 MB) let
-// a session that polls follow the expunge of a whole large folder by
-// another client.
+// not told its client of them (hub.limit), or twice the folder's size if
+// that is more (capLocked). A session only falls that far behind when it
+// sends no command that may carry EXPUNGE while another empties the
+// folder around it: FETCH, STORE and SEARCH by sequence number must hold
+// expunges back (RFC 9051 7.5.1), and a client that sends only those, or
+// nothing, would otherwise make the box keep every change for as long as
+// the session lasts. Past it the session is dropped (trimLocked).
+// 100,000 changes are 64 bytes each, some 6 MB. The folder's size
+// counts because one command of any session (its own STORE 1:* too)
+// announces a change per message before anyone can report them.
 const maxUnreported = 100_000
+
+// capLocked is how many changes the box keeps for its slowest view.
+func (b *box) capLocked() int { return max(b.limit, 2*int(b.most)) }
 
 // byeDropped is the BYE of a session whose view was dropped.
 const byeDropped = "Too many changes to the selected mailbox not yet reported, closing"
@@ -337,8 +347,9 @@ var errDropped = no(imap.ResponseCodeLimit, byeDropped)
 // apply look at dropped before they index the log. It runs under b.mu.
 func (b *box) trimLocked() {
 	ver := b.version()
-	if len(b.log) > b.limit {
-		floor := ver - uint64(b.limit)
+	limit := b.capLocked()
+	if len(b.log) > limit {
+		floor := ver - uint64(limit)
 		for o := range b.views {
 			if !o.dropped && o.applied < floor {
 				o.dropped = true
@@ -360,7 +371,7 @@ func (b *box) trimLocked() {
 	}
 	// Amortised: the log is copied again once it doubled, and always
 	// before it passes the limit.
-	b.trim = min(max(minTrim, 2*len(b.log)), b.limit+1)
+	b.trim = min(max(minTrim, 2*len(b.log)), limit+1)
 }
 
 // logLen is how many changes the box holds (for tests).
