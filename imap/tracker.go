@@ -90,7 +90,7 @@ type box struct {
 	// box lived: one command changes at most that many (a STORE 1:*, an
 	// EXPUNGE or MOVE of everything), so twice it is never too few to
 	// keep, whatever limit says (capLocked).
-	most uint32
+	most  uint32
 	views map[*view]struct{}
 	gone  bool // the folder was deleted, or its state was lost
 	// uids are the stored UIDs in order (count of them), once a read
