@@ -271,7 +271,7 @@ func (r *Reader) fillMeta(msgs []Message) error {
 		if err != nil {
 			return fmt.Errorf("mailbox: blob %d: %w", id, err)
 		}
-		read[id] = meta{env: e, st: p}
+		read[id] = meta{env: e, st: p, weight: len(env) + len(st)}
 		r.meta.put(id, read[id])
 		return nil
 	})

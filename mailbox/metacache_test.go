@@ -2,19 +2,27 @@ package mailbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 )
 
-// The cache holds at most max entries, and an entry looked up in the
-// older generation survives the next turnover.
+// The cache holds at most its budget of stored envelope and structure,
+// an entry looked up in the older generation survives the next
+// turnover, and an entry heavier than metaCacheMaxEntry is not kept.
 func TestMetaCacheBounded(t *testing.T) {
-	c := newMetaCache(8)
+	c := newMetaCache(800)
 	for id := range int64(20) {
-		c.put(id, meta{env: &Envelope{Subject: fmt.Sprint(id)}})
-		if n := len(c.cur) + len(c.old); n > 8 {
-			t.Fatalf("after %d puts the cache holds %d entries", id+1, n)
+		c.put(id, meta{env: &Envelope{Subject: fmt.Sprint(id)}, weight: 100})
+		w := c.weight
+		for _, m := range c.old {
+			w += m.weight
+		}
+		if w > 800 {
+			t.Fatalf("after %d puts the cache holds %d of 800", id+1, w)
 		}
 	}
 	// 16..19 are in the newer generation, 12..15 in the older.
@@ -26,10 +34,52 @@ func TestMetaCacheBounded(t *testing.T) {
 		t.Fatalf("entry 13: %v %v", m.env, ok)
 	}
 	for id := int64(20); id < 24; id++ {
-		c.put(id, meta{env: &Envelope{}})
+		c.put(id, meta{env: &Envelope{}, weight: 100})
 	}
 	if _, ok := c.get(13); !ok {
 		t.Fatal("entry 13, looked up, was dropped at the next turnover")
+	}
+	c.put(99, meta{env: &Envelope{}, weight: metaCacheMaxEntry + 1})
+	if _, ok := c.get(99); ok {
+		t.Fatal("an entry over metaCacheMaxEntry was kept")
+	}
+}
+
+// A small message with hundreds of empty parts decodes to a large
+// structure, some six times its stored size: a cache full of them must
+// stay within a few times its budget (it was bounded by its number of
+// entries, and 8,192 of these were 5 GB).
+func TestMetaCacheHeapBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n")
+	for range 500 {
+		b.WriteString("--b\r\n\r\nx\r\n")
+	}
+	b.WriteString("--b--\r\n")
+	m := Analyze([]byte(b.String()), Limits{})
+	st, _ := json.Marshal(m.Structure)
+	env, _ := json.Marshal(&m.Envelope)
+	if len(st)+len(env) > metaCacheMaxEntry {
+		t.Fatalf("the test message weighs %d, over the largest entry kept", len(st)+len(env))
+	}
+	c := newMetaCache(metaCacheBudget)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for id := range int64(200) {
+		e, p, err := decodeMeta(0, env, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.put(id, meta{env: e, st: p, weight: len(env) + len(st)})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(c)
+	if held > 8*metaCacheBudget {
+		t.Fatalf("200 entries of %d stored octets each: the cache holds %d MB", len(st)+len(env), held>>20)
 	}
 }
 

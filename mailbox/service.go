@@ -118,7 +118,7 @@ func New(db *store.DB, opts Options) (*Service, error) {
 
 		sessions: make(map[int64]map[*tracked]struct{}),
 		auth:     newAuthCache(authCacheTTL, authCacheMax),
-		meta:     newMetaCache(metaCacheMax),
+		meta:     newMetaCache(metaCacheBudget),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
