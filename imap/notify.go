@@ -75,7 +75,13 @@ type notifier struct {
 	subscribed map[string]bool
 	lists      []imap.ListData // LIST responses not yet written
 	refresh    bool            // the filters may name other folders now
+	overflow   bool            // lists passed maxNotifyLists: NOTIFY ends
 }
+
+// maxNotifyLists bounds the LIST responses kept for a session that does
+// not read them (it sends no command and is not in IDLE): past it the
+// session is told NOTIFICATIONOVERFLOW and NOTIFY ends for it.
+const maxNotifyLists = 1000
 
 func newNotifier() *notifier {
 	return &notifier{wake: make(chan struct{}, 1), pending: make(map[int64]notifyEvents)}
@@ -101,7 +107,7 @@ func (ws *watchers) set(n *notifier, folders map[int64]notifyEvents, account int
 	}
 	n.mu.Lock()
 	clear(n.pending)
-	n.lists, n.refresh = nil, false
+	n.lists, n.refresh, n.overflow = nil, false, false
 	n.mu.Unlock()
 }
 
@@ -174,14 +180,23 @@ func (n *notifier) folderChanged(c mailbox.Change) bool {
 	case mailbox.ChangeFolderDeleted:
 		d.Attrs = []imap.MailboxAttr{imap.MailboxAttrNonExistent}
 	case mailbox.ChangeSubscribed:
-		n.subscribed[c.Name] = true
 		ev, moved = evSubscriptionChange, false
 		d.Attrs = []imap.MailboxAttr{imap.MailboxAttrSubscribed}
 	case mailbox.ChangeUnsubscribed:
-		delete(n.subscribed, c.Name)
 		ev, moved = evSubscriptionChange, false
 	}
-	isSub := func(name string) bool { return n.subscribed[name] }
+	// A SUBSCRIBED filter names the name both before and after its
+	// subscription changes: the client learns of the removal too.
+	changedSub := ev == evSubscriptionChange
+	isSub := func(name string) bool { return n.subscribed[name] || changedSub && name == c.Name }
+	defer func() {
+		switch c.Kind {
+		case mailbox.ChangeSubscribed:
+			n.subscribed[c.Name] = true
+		case mailbox.ChangeUnsubscribed:
+			delete(n.subscribed, c.Name)
+		}
+	}()
 	tell, refresh := false, false
 	for i, g := range n.groups {
 		if n.events[i]&ev != 0 && (notifyMatches(g, c.Name, isSub) || c.OldName != "" && notifyMatches(g, c.OldName, isSub)) {
@@ -191,8 +206,13 @@ func (n *notifier) folderChanged(c mailbox.Change) bool {
 			refresh = true
 		}
 	}
-	if tell {
-		n.lists = append(n.lists, d)
+	if tell && !n.overflow {
+		if len(n.lists) == maxNotifyLists {
+			// RFC 5465 5.8: more than the session will ever be told.
+			n.lists, n.overflow = nil, true
+		} else {
+			n.lists = append(n.lists, d)
+		}
 	}
 	n.refresh = n.refresh || refresh
 	return tell || refresh
@@ -200,17 +220,17 @@ func (n *notifier) folderChanged(c mailbox.Change) bool {
 
 // take returns and clears the folders with events not yet told, the
 // LIST responses to write and whether to watch the filters' folders anew.
-func (n *notifier) take() (map[int64]notifyEvents, []imap.ListData, bool) {
+func (n *notifier) take() (map[int64]notifyEvents, []imap.ListData, bool, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out, lists, refresh := n.pending, n.lists, n.refresh
+	out, lists, refresh, overflow := n.pending, n.lists, n.refresh, n.overflow
 	if len(out) == 0 {
 		out = nil
 	} else {
 		n.pending = make(map[int64]notifyEvents)
 	}
-	n.lists, n.refresh = nil, false
-	return out, lists, refresh
+	n.lists, n.refresh, n.overflow = nil, false, false
+	return out, lists, refresh, overflow
 }
 
 // cmdNotify answers NOTIFY SET and NOTIFY NONE.
@@ -349,7 +369,14 @@ func (s *session) writeEventStatus(ctx context.Context, id int64, ev notifyEvent
 // writeNotified writes the STATUS of the watched folders whose events
 // fired since the last time. It runs under the writer's lock.
 func (s *session) writeNotified() error {
-	fired, lists, refresh := s.notify.take()
+	fired, lists, refresh, overflow := s.notify.take()
+	if overflow {
+		// RFC 5465 5.8: as if the client had sent NOTIFY NONE.
+		s.srv.hub.watch.set(s.notify, nil, 0)
+		s.notifying = false
+		s.w.StatusResponse("", wire.OK, "NOTIFICATIONOVERFLOW", "Too many changes to report: NOTIFY is off")
+		return nil
+	}
 	for i := range lists {
 		s.writeList(&lists[i])
 	}

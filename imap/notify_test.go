@@ -109,3 +109,57 @@ func TestNotifyMailboxNames(t *testing.T) {
 	b.ok("CREATE Lists")
 	contains(t, narrow.ok("NOOP"), `* LIST () "/" "Lists"`)
 }
+
+// A SUBSCRIBED filter names a name before and after its subscription
+// changes: a client watching SubscriptionChange of its subscriptions is
+// told when one goes, not only when one comes.
+func TestNotifySubscribedUnsubscribe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.raw("alice")
+	b.ok("CREATE Lists")
+	b.ok("SUBSCRIBE Lists")
+	a := e.raw("alice")
+	a.ok("NOTIFY SET (SUBSCRIBED (SubscriptionChange))")
+	b.ok("UNSUBSCRIBE Lists")
+	contains(t, a.ok("NOOP"), `* LIST () "/" "Lists"`)
+	b.ok("SUBSCRIBE Lists")
+	contains(t, a.ok("NOOP"), `* LIST (\Subscribed) "/" "Lists"`)
+}
+
+// A NOTIFY session that reads nothing while another session of the
+// account changes its subscriptions over and over keeps at most
+// maxNotifyLists responses; past them it is told NOTIFICATIONOVERFLOW
+// and NOTIFY ends for it (RFC 5465 5.8).
+func TestNotifyListsOverflow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.raw("alice")
+	a.ok("NOTIFY SET (PERSONAL (SubscriptionChange))")
+	b := e.raw("alice")
+	for i := 0; i <= maxNotifyLists/2; i++ {
+		b.ok("SUBSCRIBE Name")
+		b.ok("UNSUBSCRIBE Name")
+	}
+	ws := &e.srv.hub.watch
+	ws.mu.Lock()
+	for _, m := range ws.byAccount {
+		for n := range m {
+			n.mu.Lock()
+			if len(n.lists) > maxNotifyLists {
+				t.Errorf("a silent NOTIFY session holds %d LIST responses", len(n.lists))
+			}
+			n.mu.Unlock()
+		}
+	}
+	ws.mu.Unlock()
+	u := a.ok("NOOP")
+	contains(t, u, "* OK [NOTIFICATIONOVERFLOW]")
+	if n := countPrefix(u, "* LIST"); n != 0 {
+		t.Errorf("%d LIST responses with the overflow", n)
+	}
+	b.ok("SUBSCRIBE Other")
+	if n := countPrefix(a.ok("NOOP"), "* LIST"); n != 0 {
+		t.Errorf("NOTIFY went on after the overflow: %d LIST responses", n)
+	}
+}
