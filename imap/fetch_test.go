@@ -378,3 +378,24 @@ func TestFetchWholeMessagesPastBudget(t *testing.T) {
 		}
 	}
 }
+
+// Only whole messages are read in the batch's snapshot: a partial one
+// (a preview's BODY.PEEK[]<0.2048>) reads its range, not the message.
+func TestWholeMessageItems(t *testing.T) {
+	partial := &imap.SectionPartial{Offset: 0, Size: 2048}
+	for _, c := range []struct {
+		f    fetchItems
+		want bool
+	}{
+		{fetchItems{RFC822: true}, true},
+		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}}, true},
+		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: partial}}}}, false},
+		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader}}}}, false},
+		{fetchItems{FetchOptions: imap.FetchOptions{BinarySection: []*imap.FetchItemBinarySection{{}}}}, true},
+		{fetchItems{FetchOptions: imap.FetchOptions{BinarySection: []*imap.FetchItemBinarySection{{Partial: partial}}}}, false},
+	} {
+		if got := c.f.wholeMessage(); got != c.want {
+			t.Errorf("%+v: wholeMessage %v, want %v", c.f.FetchOptions, got, c.want)
+		}
+	}
+}

@@ -28,18 +28,19 @@ type fetchItems struct {
 }
 
 // wholeMessage reports whether the items send whole messages (RFC822,
-// BODY[], BINARY[]), which eachMessage then reads in its snapshots.
+// BODY[], BINARY[]), which eachMessage then reads in its snapshots. A
+// partial one (BODY.PEEK[]<0.2048>, for a preview) reads just its range.
 func (f *fetchItems) wholeMessage() bool {
 	if f.RFC822 {
 		return true
 	}
 	for _, bs := range f.BodySection {
-		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone {
+		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil {
 			return true
 		}
 	}
 	for _, bs := range f.BinarySection {
-		if len(bs.Part) == 0 {
+		if len(bs.Part) == 0 && bs.Partial == nil {
 			return true
 		}
 	}

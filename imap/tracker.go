@@ -423,7 +423,8 @@ func (v *view) capture() mapping {
 		m.dropped = true
 		return m
 	}
-	if b.uids != nil {
+	if b.uids != nil && !b.gone {
+		// A gone box's UIDs stopped following the folder.
 		m.uids = b.uids[:len(b.uids):len(b.uids)]
 		b.uidsLent = true
 	}

@@ -172,3 +172,14 @@ func TestUIDsReadOnlyWhenMapped(t *testing.T) {
 		t.Fatalf("after FETCH by number the box has UIDs %v, want 5", uids)
 	}
 }
+
+// A gone box (its state lost, or its folder deleted) lends no UIDs: they
+// stopped following the folder, and the session ends at its next poll.
+func TestGoneBoxLendsNoUIDs(t *testing.T) {
+	b := &box{count: 3, uids: []uint32{1, 2, 3}, views: map[*view]struct{}{}, gone: true}
+	v := &view{box: b}
+	b.views[v] = struct{}{}
+	if m := v.capture(); m.uids != nil || !m.gone {
+		t.Fatalf("capture of a gone box: %+v", m)
+	}
+}
