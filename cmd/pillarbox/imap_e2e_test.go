@@ -20,6 +20,13 @@ import (
 // smtpSend delivers one message through the MX listener.
 func smtpSend(t *testing.T, addr, to, subject string) {
 	t.Helper()
+	smtpSendDated(t, addr, to, subject, time.Time{})
+}
+
+// smtpSendDated delivers one message through the MX listener with
+// go-smtp's client, with a Date field unless date is zero.
+func smtpSendDated(t *testing.T, addr, to, subject string, date time.Time) {
+	t.Helper()
 	c, err := gosmtp.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -28,8 +35,12 @@ func smtpSend(t *testing.T, addr, to, subject string) {
 	if err := c.Hello("client.example.net"); err != nil {
 		t.Fatal(err)
 	}
-	msg := fmt.Sprintf("From: Sender <sender@example.net>\r\nTo: %s\r\nSubject: %s\r\n"+
-		"Message-ID: <%s@example.net>\r\n\r\nThis is the body of %s.\r\n", to, subject, strings.ReplaceAll(subject, " ", "-"), subject)
+	header := fmt.Sprintf("From: Sender <sender@example.net>\r\nTo: %s\r\nSubject: %s\r\n", to, subject)
+	if !date.IsZero() {
+		header += "Date: " + date.Format(time.RFC1123Z) + "\r\n"
+	}
+	msg := header + fmt.Sprintf("Message-ID: <%s@example.net>\r\n\r\nThis is the body of %s.\r\n",
+		strings.ReplaceAll(subject, " ", "-"), subject)
 	if err := c.SendMail("sender@example.net", []string{to}, strings.NewReader(msg)); err != nil {
 		t.Fatalf("SMTP: %v", err)
 	}

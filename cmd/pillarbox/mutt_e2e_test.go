@@ -14,7 +14,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	gosmtp "github.com/emersion/go-smtp"
 )
 
 // muttLimit bounds one mutt conversation as a whole, from its start to
@@ -68,7 +67,7 @@ func testMutt(t *testing.T, mutt, tmux string, idle bool) {
 	// seconds can tie).
 	base := time.Now().Add(-24 * time.Hour).Truncate(time.Hour)
 	for i, s := range []string{"alpha", "bravo", "charlie"} {
-		deliverDated(t, smtpAddr, user, s+" mail", base.Add(time.Duration(i)*time.Hour))
+		smtpSendDated(t, smtpAddr, user, s+" mail", base.Add(time.Duration(i)*time.Hour))
 	}
 
 	m := startMutt(t, mutt, tmux, imapAddr, user, pass, idle)
@@ -123,7 +122,7 @@ func testMutt(t *testing.T, mutt, tmux string, idle bool) {
 
 	// New mail while mutt is open: it shows up, new, after mutt's next
 	// NOOP or in its IDLE.
-	deliverDated(t, smtpAddr, user, "delta mail", base.Add(3*time.Hour))
+	smtpSendDated(t, smtpAddr, user, "delta mail", base.Add(3*time.Hour))
 	m.waitIndex("the new message", func(rows []muttRow) bool {
 		return rowsAre(rows, "   alpha mail", "N  charlie mail", "N  delta mail")
 	})
@@ -154,26 +153,6 @@ func testMutt(t *testing.T, mutt, tmux string, idle bool) {
 	}
 	m.keys("q")
 	m.waitExit()
-}
-
-// deliverDated delivers one message with the given Date through the MX
-// listener with go-smtp's client.
-func deliverDated(t *testing.T, addr, to, subject string, date time.Time) {
-	t.Helper()
-	c, err := gosmtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.example.net"); err != nil {
-		t.Fatal(err)
-	}
-	msg := fmt.Sprintf("From: Sender <sender@example.net>\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"+
-		"Message-ID: <%s@example.net>\r\n\r\nThis is the body of %s.\r\n",
-		to, subject, date.Format(time.RFC1123Z), strings.ReplaceAll(subject, " ", "-"), subject)
-	if err := c.SendMail("sender@example.net", []string{to}, strings.NewReader(msg)); err != nil {
-		t.Fatalf("SMTP: %v", err)
-	}
 }
 
 // muttCheckClient logs in with imapclient, beside mutt.
