@@ -486,7 +486,9 @@ func (b *imapBench) session(ctx context.Context, i int64, cmds *atomic.Int64) er
 	}
 	if n := sd.NumMessages; n > 0 {
 		cmds.Add(1)
-		msgs, err := c.Fetch(imap.SeqSet{{Start: max(1, n-49), Stop: n}},
+		// Up to '*', not n: another session's expunge can come as
+		// EXPUNGE after SELECT's EXISTS, and a number past the end is BAD.
+		msgs, err := c.Fetch(imap.SeqSet{{Start: max(1, n-49), Stop: 0}},
 			&imap.FetchOptions{UID: true, Flags: true}).Collect()
 		if err != nil {
 			return fmt.Errorf("imap: fetch flags: %w", err)
