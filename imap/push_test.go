@@ -187,6 +187,11 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 			t.Fatal(err)
 		}
+		// imapclient (beta.8) ends SELECT's Wait before it records the
+		// selected mailbox; a NOOP after it is answered only once it has.
+		if err := c.Noop().Wait(); err != nil {
+			t.Fatal(err)
+		}
 		clients = append(clients, c)
 	}
 	var wg sync.WaitGroup
@@ -206,6 +211,10 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 				return
 			}
 			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				errs <- err
+				return
+			}
+			if err := c.Noop().Wait(); err != nil { // as above
 				errs <- err
 				return
 			}
