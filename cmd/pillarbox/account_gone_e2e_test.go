@@ -64,6 +64,14 @@ func TestDeletedAccountSessionsEnd(t *testing.T) {
 	if msgs, err := ic.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect(); err == nil {
 		t.Fatalf("dave's old session fetched %d messages", len(msgs))
 	}
+	// The server ends the account's sessions concurrently: the IMAP one
+	// may close first, and the submission one a moment later.
+	for end := time.Now().Add(5 * time.Second); sc.Noop() == nil; {
+		if time.Now().After(end) {
+			t.Fatal("dave's submission session still answers NOOP 5 s after his IMAP session ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	err = sc.Mail(erin, nil)
 	if err == nil {
 		err = sc.Rcpt("someone@remote.test", nil)
