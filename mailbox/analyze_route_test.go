@@ -87,24 +87,13 @@ func TestDeliverKeepsSourceRoute(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestService(t)
 	ctx := context.Background()
-	mustAddUser(t, s, "alice@example.org")
 	raw := "From: Relayed <@relay1.example,@relay2.example:bob@example.net>\r\nTo: alice@example.org\r\n" +
 		"Subject: routed\r\nContent-Type: message/rfc822\r\n\r\n" +
 		"From: <@inner.example:carol@example.com>\r\nSubject: inner\r\n\r\nhello\r\n"
-	if _, err := s.Deliver(ctx, &Delivery{From: "bob@example.net", Recipients: resolveAll(t, s, "alice@example.org"),
-		Data: []byte(raw)}); err != nil {
-		t.Fatal(err)
-	}
-	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inbox := aliceInbox(t, s, raw)
 	var msgs []Message
-	err = s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+	err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+		var err error
 		msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantStructure)
 		return err
 	})

@@ -89,26 +89,16 @@ func TestMessagesMetaFromCache(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestService(t)
 	ctx := context.Background()
-	mustAddUser(t, s, "alice@example.org")
+	var raws []string
 	for i := range 3 {
-		raw := fmt.Sprintf("From: Sender %d <s%d@example.net>\r\nTo: alice@example.org\r\nSubject: number %d\r\n"+
-			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello %d\r\n--b--\r\n", i, i, i, i)
-		if _, err := s.Deliver(ctx, &Delivery{From: "bob@example.net", Recipients: resolveAll(t, s, "alice@example.org"),
-			Data: []byte(raw)}); err != nil {
-			t.Fatal(err)
-		}
+		raws = append(raws, fmt.Sprintf("From: Sender %d <s%d@example.net>\r\nTo: alice@example.org\r\nSubject: number %d\r\n"+
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello %d\r\n--b--\r\n", i, i, i, i))
 	}
-	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inbox := aliceInbox(t, s, raws...)
 	read := func() []Message {
 		var msgs []Message
 		err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+			var err error
 			msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantStructure)
 			return err
 		})

@@ -13,22 +13,11 @@ func searchFolder(t *testing.T, msgs ...string) func(c Criteria) []uint32 {
 	t.Helper()
 	s, _ := newTestService(t)
 	ctx := context.Background()
-	mustAddUser(t, s, "alice@example.org")
-	for _, m := range msgs {
-		m = strings.ReplaceAll(m, "\n", "\r\n")
-		if _, err := s.Deliver(ctx, &Delivery{From: "x@example.net", Recipients: resolveAll(t, s, "alice@example.org"),
-			Data: []byte(m)}); err != nil {
-			t.Fatal(err)
-		}
+	raws := make([]string, len(msgs))
+	for i, m := range msgs {
+		raws[i] = strings.ReplaceAll(m, "\n", "\r\n")
 	}
-	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inbox := aliceInbox(t, s, raws...)
 	return func(c Criteria) []uint32 {
 		t.Helper()
 		var out []uint32

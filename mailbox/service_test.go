@@ -38,6 +38,30 @@ func mustAddUser(t *testing.T, s *Service, addr string) {
 	}
 }
 
+// aliceInbox adds alice@example.org (password "secret"), delivers each
+// raw message to her in order (UID i+1 holds msgs[i]) and returns her
+// INBOX.
+func aliceInbox(t *testing.T, s *Service, msgs ...string) Folder {
+	t.Helper()
+	ctx := context.Background()
+	mustAddUser(t, s, "alice@example.org")
+	for _, m := range msgs {
+		if _, err := s.Deliver(ctx, &Delivery{From: "x@example.net", Recipients: resolveAll(t, s, "alice@example.org"),
+			Data: []byte(m)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inbox
+}
+
 func TestAddUserMakesFolders(t *testing.T) {
 	t.Parallel()
 	s, db := newTestService(t)
