@@ -11,6 +11,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,18 +253,51 @@ func startBenchSink(addr, run string, n int) (*benchSink, error) {
 	}
 	s := &benchSink{re: regexp.MustCompile(`(?m)^Message-ID: <` + regexp.QuoteMeta(run) + `\.(\d+)@`),
 		arrivals: make([]time.Time, n), changed: make(chan struct{}, 1), addr: ln.Addr().String()}
-	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		s.mu.Lock()
 		s.conns++
 		s.sessions++
 		s.peak = max(s.peak, s.conns)
 		s.mu.Unlock()
-		return &benchSinkSession{s: s}, nil
+		ss := &benchSinkSession{s: s}
+		if qc, ok := c.Conn().(*quitConn); ok {
+			qc.quit = ss.end
+		}
+		return ss, nil
 	}))
 	s.srv.Domain = "sink.relay-bench.test"
 	s.srv.ErrorLog = nopLog{}
-	go s.srv.Serve(ln)
+	go s.srv.Serve(quitListener{ln})
 	return s, nil
+}
+
+// quitListener hands out quitConns. go-smtp answers QUIT with 221 before
+// it ends the session, so the relay can open its next connection before
+// the sink counts this one closed: the sink counts it closed as soon as
+// QUIT arrives.
+type quitListener struct{ net.Listener }
+
+func (l quitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &quitConn{Conn: c}, nil
+}
+
+// quitConn calls quit when the client's QUIT command arrives. The relay
+// writes each command on its own, so QUIT comes as a read of its own.
+type quitConn struct {
+	net.Conn
+	quit func() // set before the session reads; called on the session's goroutine
+}
+
+func (c *quitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.quit != nil && strings.EqualFold(string(p[:n]), "QUIT\r\n") {
+		c.quit()
+	}
+	return n, err
 }
 
 type nopLog struct{}
@@ -357,13 +391,18 @@ func (*benchSinkSession) Reset() {}
 
 // Logout ends the connection (go-smtp calls it once per session).
 func (ss *benchSinkSession) Logout() error {
+	ss.end()
+	return nil
+}
+
+// end counts the connection closed, once: at QUIT or at Logout.
+func (ss *benchSinkSession) end() {
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
 	if !ss.closed {
 		ss.closed = true
 		ss.s.conns--
 	}
-	return nil
 }
 
 func (*benchSinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
