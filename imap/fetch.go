@@ -171,6 +171,9 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 			if err := fn(msg, seq); err != nil {
 				return err
 			}
+			if s.showingFlags && m.flagged[msg.UID] {
+				v.noteShown(msg.UID, msg.ModSeq)
+			}
 		}
 	}
 	return nil
@@ -256,6 +259,11 @@ func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f
 			want = mailbox.WantStructure
 		}
 	}
+	// The flags shown here may be newer than changes still to be told
+	// (behind an expunge this command may not carry): the poll leaves
+	// those out.
+	s.showingFlags = f.Flags || f.ModSeq
+	defer func() { s.showingFlags = false }()
 	err := s.eachMessage(ctx, v, uids, want, f.wholeMessage(), func(msg *mailbox.Message, seq uint32) error {
 		if f.hasChangedSince && msg.ModSeq <= f.changedSince {
 			return nil

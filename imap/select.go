@@ -270,11 +270,12 @@ loop:
 			}
 			known--
 		case eventFlags:
-			if last[e.uid] != i || !others[e.uid] {
+			if last[e.uid] != i || !others[e.uid] || v.shown[e.uid] >= e.modSeq {
 				// A later change of the same message says more (an
 				// earlier one after it would show the MODSEQ going
-				// back); and the session that stored the flags answered
-				// itself, unless another session changed them too.
+				// back); the session that stored the flags answered
+				// itself, unless another session changed them too; and
+				// a FETCH of this session showed them as new or newer.
 				break
 			}
 			if e.n > told {
@@ -298,6 +299,9 @@ loop:
 		w.CRLF()
 	}
 	v.apply(n, known)
+	if n == len(evs) {
+		v.shown = nil // every change is told: none is stale
+	}
 	if n > 0 && len(s.updates) > 0 {
 		// RFC 5267 4.3: what changed may change the searches kept up to
 		// date.

@@ -167,6 +167,13 @@ type view struct {
 	// box.mu, on the store's writer at times, so it must not block.
 	bye func()
 
+	// shown is, for messages with flag changes the client was not yet
+	// told of, the newest MODSEQ a command's FETCH showed it: a poll
+	// writes no older change of them (the client would see its flags and
+	// MODSEQ go back). Used by the session's goroutine only; emptied once
+	// a poll tells everything.
+	shown map[uint32]uint64
+
 	seq   uint64          // the order views were made in
 	told  map[string]bool // keywords the client was told in FLAGS (lower case)
 	saved mailbox.UIDSet  // the last SEARCH ... RETURN (SAVE) result ($)
@@ -429,8 +436,14 @@ func (v *view) capture() mapping {
 		b.uidsLent = true
 	}
 	for _, e := range b.log[v.applied-b.base:] {
-		if e.moves() {
+		switch {
+		case e.moves():
 			m.events = append(m.events, e)
+		case e.kind == eventFlags:
+			if m.flagged == nil {
+				m.flagged = make(map[uint32]bool)
+			}
+			m.flagged[e.uid] = true
 		}
 	}
 	return m
@@ -461,6 +474,9 @@ type mapping struct {
 	// box had them (nil: the reader asks SQLite, and may load them).
 	version uint64
 	uids    []uint32
+	// flagged are the messages with flag changes the client was not yet
+	// told of (view.shown).
+	flagged map[uint32]bool
 }
 
 // hasExpunges reports whether some client sequence numbers moved.

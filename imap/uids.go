@@ -73,3 +73,12 @@ func (v *view) forgetUIDs() {
 	defer v.box.mu.Unlock()
 	v.box.uids = nil
 }
+
+// noteShown records that a command's FETCH showed the client a message's
+// flags as of MODSEQ modSeq while changes to it were still to be told.
+func (v *view) noteShown(uid uint32, modSeq uint64) {
+	if v.shown == nil {
+		v.shown = make(map[uint32]uint64)
+	}
+	v.shown[uid] = max(v.shown[uid], modSeq)
+}
