@@ -229,7 +229,7 @@ func refCompare(a, b *Message, crit []Criterion) int {
 		case KeySize:
 			r = int(a.Size - b.Size)
 		default:
-			r = strings.Compare(CollationKey(refString(a, c.Key)), CollationKey(refString(b, c.Key)))
+			r = strings.Compare(CollationKey(stringKey(a, c.Key)), CollationKey(stringKey(b, c.Key)))
 		}
 		if c.Reverse {
 			r = -r
@@ -239,29 +239,4 @@ func refCompare(a, b *Message, crit []Criterion) int {
 		}
 	}
 	return int(a.Seq) - int(b.Seq)
-}
-
-func refString(m *Message, k Key) string {
-	switch k {
-	case KeySubject:
-		s, _ := BaseSubject(m.Subject)
-		return s
-	case KeyFrom:
-		return m.From.Mailbox
-	case KeyTo:
-		return m.To.Mailbox
-	case KeyCc:
-		return m.Cc.Mailbox
-	}
-	a := m.From
-	if k == KeyDisplayTo {
-		a = m.To
-	}
-	if strings.TrimSpace(a.Name) != "" {
-		return a.Name
-	}
-	if a.Host != "" {
-		return a.Mailbox + "@" + a.Host
-	}
-	return a.Mailbox
 }
