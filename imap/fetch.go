@@ -20,9 +20,7 @@ func (s *session) read(ctx context.Context, v *view, fn func(*mailbox.Reader, *m
 		if m.dropped {
 			return errDropped
 		}
-		if err := useUIDs(r, v, &m); err != nil {
-			return err
-		}
+		useUIDs(r, v, &m)
 		return fn(r, &m)
 	})
 }
@@ -30,10 +28,10 @@ func (s *session) read(ctx context.Context, v *view, fn func(*mailbox.Reader, *m
 // useUIDs maps the reader's sequence numbers with the box's UIDs as of
 // its snapshot, or has the reader load them from the snapshot the first
 // time it needs them.
-func useUIDs(r *mailbox.Reader, v *view, m *mapping) error {
+func useUIDs(r *mailbox.Reader, v *view, m *mapping) {
 	if m.uids != nil {
 		if r.UseUIDs(m.uids) {
-			return nil
+			return
 		}
 		// Out of step with the store (cannot happen while every writer
 		// takes the folder's lock): load them again.
@@ -44,14 +42,13 @@ func useUIDs(r *mailbox.Reader, v *view, m *mapping) error {
 		// (QRESYNC) of an unchanged folder maps none.
 		r.LoadUIDs(func(uids []uint32) { v.installUIDs(uids, m.version) })
 	}
-	return nil
 }
 
 // resolveSet turns a command's set into UIDs: from the box's UIDs when
 // it has them (the box is the committed state, as a snapshot taken now
 // would be), else in a snapshot of its own.
 func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (mailbox.UIDSet, error) {
-	if m := v.capture(); m.uids != nil && !m.gone && !m.dropped {
+	if m := v.capture(); m.uids != nil { // none when gone or dropped
 		return resolve(memUIDs(m.uids), &m, v, set, false)
 	}
 	var uids mailbox.UIDSet

@@ -80,14 +80,6 @@ func (r *Reader) Folder() Folder { return r.folder }
 // Counts returns the folder's totals as of the snapshot.
 func (r *Reader) Counts() FolderCounts { return r.counts }
 
-// UIDs returns every UID of the folder in order, as of the snapshot.
-func (r *Reader) UIDs() ([]uint32, error) {
-	if r.uids != nil {
-		return r.uids, nil
-	}
-	return r.snap.UIDs(r.ctx, r.folder.ID)
-}
-
 // UseUIDs gives the reader the folder's UIDs in order as of its snapshot,
 // which the caller keeps (IMAP does, for a selected folder): UIDAt,
 // CountBelow, CountUIDs and MaxUID then answer without a query. It

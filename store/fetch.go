@@ -237,17 +237,6 @@ const (
 	ColumnsWithMeta                       // and the blob's envelope and structure
 )
 
-// Messages returns up to limit messages of the mailbox with UID in
-// [lo, hi], in UID order, with the columns cols says.
-func (s *Snapshot) Messages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns) ([]MessageMeta, error) {
-	var out []MessageMeta
-	err := s.EachMessage(ctx, mailboxID, lo, hi, limit, cols, func(m *MessageMeta) error {
-		out = append(out, *m)
-		return nil
-	})
-	return out, err
-}
-
 // EachMessage calls fn with each of up to limit messages of the mailbox
 // with UID in [lo, hi], in UID order, with the columns cols says. The
 // MessageMeta is only valid during the call (its slices are the

@@ -88,7 +88,11 @@ func TestSaveDateOfOlderMessages(t *testing.T) {
 	}
 	defer snap.Close()
 	for _, cols := range []MessageColumns{ColumnsRow, ColumnsWithMeta} {
-		rows, err := snap.Messages(ctx, mb, 1, 10, 10, cols)
+		var rows []MessageMeta
+		err := snap.EachMessage(ctx, mb, 1, 10, 10, cols, func(m *MessageMeta) error {
+			rows = append(rows, *m)
+			return nil
+		})
 		if err != nil || len(rows) != 1 || !rows[0].SaveDate.Equal(rows[0].InternalDate) {
 			t.Fatalf("columns %d: %+v, %v: want the internal date as save date", cols, rows, err)
 		}
