@@ -74,13 +74,14 @@ const (
 )
 
 // eachMessage calls fn for every message with a UID in set that the
-// client knows, in UID order, with its client sequence number.
+// client knows, in UID order, with its client sequence number and
+// whether flag changes of it are still to be told to the client.
 //
 // It reads a batch of rows per snapshot and calls fn after the snapshot
 // is closed, so a slow client holds no database connection. Each batch's
 // sequence numbers are those of its own snapshot, seen through that
 // snapshot's mapping; a message expunged between batches is left out.
-func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, want mailbox.Want, bodies bool, fn func(msg *mailbox.Message, seq uint32) error) error {
+func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, want mailbox.Want, bodies bool, fn func(msg *mailbox.Message, seq uint32, flagsPending bool) error) error {
 	if len(set) == 0 {
 		return nil
 	}
@@ -165,11 +166,8 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 			if seq == 0 {
 				continue // the client has not been told of it yet
 			}
-			if err := fn(msg, seq); err != nil {
+			if err := fn(msg, seq, m.flagged[msg.UID]); err != nil {
 				return err
-			}
-			if s.showingFlags && m.flagged[msg.UID] {
-				v.noteShown(msg.UID, msg.ModSeq)
 			}
 		}
 	}
@@ -256,16 +254,20 @@ func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f
 			want = mailbox.WantStructure
 		}
 	}
-	// The flags shown here may be newer than changes still to be told
-	// (behind an expunge this command may not carry): the poll leaves
-	// those out.
-	s.showingFlags = f.Flags || f.ModSeq
-	defer func() { s.showingFlags = false }()
-	err := s.eachMessage(ctx, v, uids, want, f.wholeMessage(), func(msg *mailbox.Message, seq uint32) error {
+	err := s.eachMessage(ctx, v, uids, want, f.wholeMessage(), func(msg *mailbox.Message, seq uint32, flagsPending bool) error {
 		if f.hasChangedSince && msg.ModSeq <= f.changedSince {
 			return nil
 		}
-		return s.writeMessage(ctx, msg, seq, f)
+		if err := s.writeMessage(ctx, msg, seq, f); err != nil {
+			return err
+		}
+		if flagsPending && (f.Flags || f.ModSeq) {
+			// The flags shown may be newer than changes still to be
+			// told (behind an expunge this command may not carry): the
+			// poll leaves those out.
+			v.noteShown(msg.UID, msg.ModSeq)
+		}
+		return nil
 	})
 	if err != nil {
 		return s.fail("fetch", err)

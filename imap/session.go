@@ -48,7 +48,6 @@ type session struct {
 	compressed   bool // COMPRESS=DEFLATE is on
 	notify       *notifier
 	notifying    bool      // NOTIFY SET is in force
-	showingFlags bool      // fetchUIDs writes FLAGS or MODSEQ (view.shown)
 	updates      []*update // searches kept up to date (RFC 5267)
 	// after, if set, runs once the tagged response of the command that set
 	// it is sent (STARTTLS's handshake).
