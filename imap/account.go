@@ -21,10 +21,7 @@ func (s *session) cmdUnauthenticate() (result, error) {
 		s.stopTracking()
 		s.stopTracking = nil
 	}
-	if s.notifying {
-		s.srv.hub.watch.set(s.notify, nil, 0)
-		s.notifying = false
-	}
+	s.stopNotify()
 	s.account = mailbox.Account{}
 	s.enabled = enabled{}
 	s.r.SetAuthenticated(false)

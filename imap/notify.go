@@ -236,8 +236,7 @@ func (n *notifier) take() (map[int64]notifyEvents, []imap.ListData, bool, bool) 
 // cmdNotify answers NOTIFY SET and NOTIFY NONE.
 func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 	if c.None {
-		s.srv.hub.watch.set(s.notify, nil, 0)
-		s.notifying = false
+		s.stopNotify()
 		return result{}, nil
 	}
 	events := make([]notifyEvents, len(c.Groups))
@@ -289,6 +288,15 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 		}
 	}
 	return result{}, nil
+}
+
+// stopNotify ends NOTIFY for the session (NOTIFY NONE, an overflow,
+// UNAUTHENTICATE, the end of the connection).
+func (s *session) stopNotify() {
+	if s.notifying {
+		s.srv.hub.watch.set(s.notify, nil, 0)
+		s.notifying = false
+	}
 }
 
 // notifyFolders returns the message events NOTIFY's filters ask of each
@@ -372,8 +380,7 @@ func (s *session) writeNotified() error {
 	fired, lists, refresh, overflow := s.notify.take()
 	if overflow {
 		// RFC 5465 5.8: as if the client had sent NOTIFY NONE.
-		s.srv.hub.watch.set(s.notify, nil, 0)
-		s.notifying = false
+		s.stopNotify()
 		s.w.StatusResponse("", wire.OK, "NOTIFICATIONOVERFLOW", "Too many changes to report: NOTIFY is off")
 		return nil
 	}

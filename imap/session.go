@@ -116,9 +116,7 @@ func (s *session) Close() error {
 	if s.stopTracking != nil {
 		s.stopTracking()
 	}
-	if s.notifying {
-		s.srv.hub.watch.set(s.notify, nil, 0)
-	}
+	s.stopNotify()
 	if s.view != nil {
 		s.view.close()
 		s.view = nil
