@@ -129,6 +129,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := enableQPSG(); err != nil {
 		return nil, err
 	}
+	keepHeap()
 	// synchronous=FULL: in WAL mode the WAL is fsynced at every commit, so
 	// a commit that returned survives power loss. _txlock=immediate makes
 	// Begin take the write lock at once, so concurrent processes (the CLI
