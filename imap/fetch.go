@@ -60,9 +60,8 @@ func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (mai
 	return uids, err
 }
 
-// bodyBudget is how many octets of whole messages a batch of
-// eachMessage reads in its snapshot; the rest are read one by one as
-// they are sent.
+// bodyBudget is how many octets of messages a batch of eachMessage
+// reads in its snapshot; the rest are read one by one as they are sent.
 const bodyBudget = 2 << 20
 
 // Batch sizes of eachMessage: rows are small without the envelope and
@@ -81,7 +80,7 @@ const (
 // is closed, so a slow client holds no database connection. Each batch's
 // sequence numbers are those of its own snapshot, seen through that
 // snapshot's mapping; a message expunged between batches is left out.
-func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, want mailbox.Want, bodies bool, fn func(msg *mailbox.Message, seq uint32, flagsPending bool) error) error {
+func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, want mailbox.Want, bodies int64, fn func(msg *mailbox.Message, seq uint32, flagsPending bool) error) error {
 	if len(set) == 0 {
 		return nil
 	}
@@ -152,8 +151,8 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 					next = set[i].Start
 				}
 			}
-			if bodies {
-				return r.ReadBodies(batch, bodyBudget)
+			if bodies > 0 {
+				return r.ReadBodies(batch, bodyBudget, bodies)
 			}
 			return nil
 		})
@@ -254,7 +253,7 @@ func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f
 			want = mailbox.WantStructure
 		}
 	}
-	err := s.eachMessage(ctx, v, uids, want, f.wholeMessage(), func(msg *mailbox.Message, seq uint32, flagsPending bool) error {
+	err := s.eachMessage(ctx, v, uids, want, f.bodyReads(), func(msg *mailbox.Message, seq uint32, flagsPending bool) error {
 		if f.hasChangedSince && msg.ModSeq <= f.changedSince {
 			return nil
 		}

@@ -342,14 +342,19 @@ func TestFetchCorpus(t *testing.T) {
 	t.Logf("%d corpus messages fetched in %v", len(msgs), time.Since(start))
 }
 
-// Whole messages of one FETCH are read in its snapshot while they fit in
-// bodyBudget, and one by one after it: both give each message's octets.
+// Messages of one FETCH are read in its snapshot while they fit in
+// bodyBudget (for items other than whole messages, only the small ones),
+// and one by one after it: every way gives each message's octets.
 func TestFetchWholeMessagesPastBudget(t *testing.T) {
 	e := newEnv(t)
 	const n, size = 30, 100_000 // 3 MB: past the 2 MB budget
 	want := make(map[uint32]string)
 	for i := 1; i <= n; i++ {
-		msg := testMessage(i) + strings.Repeat(fmt.Sprintf("line %d of a long message\r\n", i), size/28)
+		lines := size / 28
+		if i%3 == 0 {
+			lines = 40 // a small one among them: read in the snapshot for any item
+		}
+		msg := testMessage(i) + strings.Repeat(fmt.Sprintf("line %d of a long message\r\n", i), lines)
 		e.deliver("alice", msg)
 		want[uint32(i)] = crlf(msg)
 	}
@@ -357,7 +362,8 @@ func TestFetchWholeMessagesPastBudget(t *testing.T) {
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	for _, item := range []*imap.FetchItemBodySection{{Peek: true}, {Peek: true, Partial: &imap.SectionPartial{Offset: 10, Size: 500}}} {
+	for _, item := range []*imap.FetchItemBodySection{{Peek: true}, {Peek: true, Partial: &imap.SectionPartial{Offset: 10, Size: 500}},
+		{Peek: true, Specifier: imap.PartSpecifierText}} {
 		msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: n}}, &imap.FetchOptions{UID: true,
 			BodySection: []*imap.FetchItemBodySection{item}}).Collect()
 		if err != nil {
@@ -369,8 +375,11 @@ func TestFetchWholeMessagesPastBudget(t *testing.T) {
 		for _, m := range msgs {
 			got := string(m.FindBodySection(item))
 			w := want[uint32(m.UID)]
-			if item.Partial != nil {
+			switch {
+			case item.Partial != nil:
 				w = w[10:510]
+			case item.Specifier == imap.PartSpecifierText:
+				w = w[strings.Index(w, "\r\n\r\n")+4:]
 			}
 			if got != w {
 				t.Fatalf("UID %d: %d octets differ from the %d stored", m.UID, len(got), len(w))
@@ -381,21 +390,25 @@ func TestFetchWholeMessagesPastBudget(t *testing.T) {
 
 // Only whole messages are read in the batch's snapshot: a partial one
 // (a preview's BODY.PEEK[]<0.2048>) reads its range, not the message.
-func TestWholeMessageItems(t *testing.T) {
+func TestBodyReads(t *testing.T) {
 	partial := &imap.SectionPartial{Offset: 0, Size: 2048}
 	for _, c := range []struct {
 		f    fetchItems
-		want bool
+		want int64
 	}{
-		{fetchItems{RFC822: true}, true},
-		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}}, true},
-		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: partial}}}}, false},
-		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader}}}}, false},
-		{fetchItems{FetchOptions: imap.FetchOptions{BinarySection: []*imap.FetchItemBinarySection{{}}}}, true},
-		{fetchItems{FetchOptions: imap.FetchOptions{BinarySection: []*imap.FetchItemBinarySection{{Partial: partial}}}}, false},
+		{fetchItems{RFC822: true}, bodyBudget},
+		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}}, bodyBudget},
+		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: partial}}}}, smallMessage},
+		{fetchItems{FetchOptions: imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader}}}}, smallMessage},
+		{fetchItems{FetchOptions: imap.FetchOptions{BinarySection: []*imap.FetchItemBinarySection{{}}}}, bodyBudget},
+		{fetchItems{FetchOptions: imap.FetchOptions{BinarySection: []*imap.FetchItemBinarySection{{Partial: partial}}}}, smallMessage},
+		{fetchItems{FetchOptions: imap.FetchOptions{BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{1}}}}}, smallMessage},
+		{fetchItems{RFC822Header: true}, smallMessage},
+		{fetchItems{preview: true}, smallMessage},
+		{fetchItems{FetchOptions: imap.FetchOptions{Flags: true, Envelope: true, RFC822Size: true}}, 0},
 	} {
-		if got := c.f.wholeMessage(); got != c.want {
-			t.Errorf("%+v: wholeMessage %v, want %v", c.f.FetchOptions, got, c.want)
+		if got := c.f.bodyReads(); got != c.want {
+			t.Errorf("%+v: bodyReads %d, want %d", c.f.FetchOptions, got, c.want)
 		}
 	}
 }

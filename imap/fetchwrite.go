@@ -27,24 +27,35 @@ type fetchItems struct {
 	preview, emailID, threadID, saveDate bool
 }
 
-// wholeMessage reports whether the items send whole messages (RFC822,
-// BODY[], BINARY[]), which eachMessage then reads in its snapshots. A
-// partial one (BODY.PEEK[]<0.2048>, for a preview) reads just its range.
-func (f *fetchItems) wholeMessage() bool {
+// smallMessage is the size up to which a message is read whole in its
+// batch's snapshot for any item that reads its octets (a part, a header,
+// a partial range, a preview): cheaper than a read transaction of its own
+// when the response is written.
+const smallMessage = 64 << 10
+
+// bodyReads returns the size of the largest message whose octets
+// eachMessage reads in its snapshot for f; 0 if f reads none. Items that
+// send whole messages (RFC822, BODY[], BINARY[]) read messages of any
+// size there (as the batch's budget allows); the others read the small
+// ones, and a range of a large one when it is written.
+func (f *fetchItems) bodyReads() int64 {
 	if f.RFC822 {
-		return true
+		return bodyBudget
 	}
 	for _, bs := range f.BodySection {
 		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil {
-			return true
+			return bodyBudget
 		}
 	}
 	for _, bs := range f.BinarySection {
 		if len(bs.Part) == 0 && bs.Partial == nil {
-			return true
+			return bodyBudget
 		}
 	}
-	return false
+	if f.RFC822Header || f.RFC822Text || f.preview || len(f.BodySection) > 0 || len(f.BinarySection) > 0 || len(f.BinarySectionSize) > 0 {
+		return smallMessage
+	}
+	return 0
 }
 
 func fetchOf(c *wire.Fetch) *fetchItems {

@@ -30,7 +30,7 @@ func (s *source) bytes(start, end int64) ([]byte, error) {
 		s.whole = s.msg.Body
 	}
 	if s.whole == nil && (s.reads > 0 || start == 0 && end == s.msg.Size) {
-		b, err := s.svc.MessageBytes(s.ctx, s.msg.BlobID, 0, s.msg.Size)
+		b, err := s.svc.Message(s.ctx, s.msg.BlobID, s.msg.Size)
 		if err != nil {
 			return nil, err
 		}

@@ -129,7 +129,7 @@ func (s *session) sortCandidates(criteria *imap.SearchCriteria, references bool)
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.SearchTimeout)
 	defer cancel()
 	var msgs []sortthread.Message
-	err = s.eachMessage(ctx, v, uids, mailbox.WantStructure, false, func(msg *mailbox.Message, seq uint32, _ bool) error {
+	err = s.eachMessage(ctx, v, uids, mailbox.WantStructure, 0, func(msg *mailbox.Message, seq uint32, _ bool) error {
 		m := sortthread.Message{UID: msg.UID, Seq: seq, InternalDate: msg.InternalDate, Size: msg.Size}
 		if e := msg.Envelope; e != nil {
 			m.Date, m.Subject = e.Date, e.Subject

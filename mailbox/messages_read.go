@@ -44,8 +44,10 @@ type Reader struct {
 	// loaded, if set (LoadUIDs), is told of the UIDs the reader reads
 	// the first time it maps a sequence number.
 	loaded func([]uint32)
-	// meta is the Service's cache of decoded envelopes and structures.
-	meta *metaCache
+	// meta and bodies are the Service's caches of decoded envelopes and
+	// structures and of whole messages.
+	meta   *blobCache[meta]
+	bodies *blobCache[[]byte]
 }
 
 // ReadMailbox runs fn with a Reader of the folder with the given id. The
@@ -71,7 +73,7 @@ func (s *Service) ReadMailbox(ctx context.Context, id int64, locked func(Folder,
 	if err != nil {
 		return err
 	}
-	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts, highestModSeq: m.HighestModSeq, meta: s.meta})
+	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts, highestModSeq: m.HighestModSeq, meta: s.meta, bodies: s.bodies})
 }
 
 // Folder returns the folder as of the snapshot.
@@ -263,8 +265,8 @@ func (r *Reader) fillMeta(msgs []Message) error {
 		if err != nil {
 			return fmt.Errorf("mailbox: blob %d: %w", id, err)
 		}
-		read[id] = meta{env: e, st: p, weight: len(env) + len(st)}
-		r.meta.put(id, read[id])
+		read[id] = meta{env: e, st: p}
+		r.meta.put(id, read[id], len(env)+len(st))
 		return nil
 	})
 	if err != nil {
@@ -284,17 +286,24 @@ func (r *Reader) fillMeta(msgs []Message) error {
 	return nil
 }
 
-// ReadBodies reads the stored octets of msgs into their Body, in order,
-// as long as they fit in budget octets together: a command that sends
-// many whole messages reads them in its snapshot, rather than one read
-// transaction each.
-func (r *Reader) ReadBodies(msgs []Message, budget int64) error {
+// ReadBodies reads the stored octets of msgs no larger than largest into
+// their Body, in order, as long as they fit in budget octets together: a
+// command that sends many messages reads them in its snapshot, rather
+// than one read transaction each.
+func (r *Reader) ReadBodies(msgs []Message, budget, largest int64) error {
 	for i := range msgs {
 		m := &msgs[i]
+		if m.Size > largest {
+			continue
+		}
 		if m.Size > budget {
 			return nil
 		}
 		budget -= m.Size
+		if b, ok := r.bodies.get(m.BlobID); ok {
+			m.Body = b
+			continue
+		}
 		b, err := r.snap.BlobRange(r.ctx, m.BlobID, 0, m.Size)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // gone: read again, and missed, when it is sent
@@ -302,6 +311,7 @@ func (r *Reader) ReadBodies(msgs []Message, budget int64) error {
 		if err != nil {
 			return err
 		}
+		r.bodies.put(m.BlobID, b, len(b))
 		m.Body = b
 	}
 	return nil
@@ -331,12 +341,25 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 	return r.snap.Search(r.ctx, r.folder.ID, &sc, withSeq, fn)
 }
 
+// Message returns the whole stored message of size octets, and keeps it
+// for the next reads if it is small.
+func (s *Service) Message(ctx context.Context, blobID, size int64) ([]byte, error) {
+	b, err := s.MessageBytes(ctx, blobID, 0, size)
+	if err == nil && int64(len(b)) == size {
+		s.bodies.put(blobID, b, len(b))
+	}
+	return b, err
+}
+
 // MessageBytes returns octets [start, end) of a stored message (fewer if
 // it is shorter). A message that was removed meanwhile gives
 // ErrNoSuchMessage.
 func (s *Service) MessageBytes(ctx context.Context, blobID, start, end int64) ([]byte, error) {
 	if end <= start {
 		return nil, nil
+	}
+	if b, ok := s.bodies.get(blobID); ok {
+		return b[min(start, int64(len(b))):min(end, int64(len(b)))], nil
 	}
 	b, err := s.db.BlobRange(ctx, blobID, start, end-start)
 	if errors.Is(err, store.ErrNotFound) {

@@ -88,8 +88,10 @@ type Service struct {
 	dummyHash func() []byte
 	// auth spares a repeated correct login its bcrypt comparison.
 	auth *authCache
-	// meta keeps decoded envelopes and structures (Reader.Messages).
-	meta *metaCache
+	// meta keeps decoded envelopes and structures (Reader.Messages),
+	// bodies whole messages (Reader.ReadBodies, MessageBytes).
+	meta   *blobCache[meta]
+	bodies *blobCache[[]byte]
 
 	mu        sync.RWMutex
 	listeners []Listener
@@ -118,7 +120,8 @@ func New(db *store.DB, opts Options) (*Service, error) {
 
 		sessions: make(map[int64]map[*tracked]struct{}),
 		auth:     newAuthCache(authCacheTTL, authCacheMax),
-		meta:     newMetaCache(metaCacheBudget),
+		meta:     newMetaCache(),
+		bodies:   newBodyCache(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -14,12 +14,12 @@ import (
 // an entry looked up in the older generation survives the next
 // turnover, and an entry heavier than metaCacheMaxEntry is not kept.
 func TestMetaCacheBounded(t *testing.T) {
-	c := newMetaCache(800)
+	c := newBlobCache[meta](800, metaCacheMaxEntry)
 	for id := range int64(20) {
-		c.put(id, meta{env: &Envelope{Subject: fmt.Sprint(id)}, weight: 100})
+		c.put(id, meta{env: &Envelope{Subject: fmt.Sprint(id)}}, 100)
 		w := c.weight
-		for _, m := range c.old {
-			w += m.weight
+		for _, e := range c.old {
+			w += e.weight
 		}
 		if w > 800 {
 			t.Fatalf("after %d puts the cache holds %d of 800", id+1, w)
@@ -34,12 +34,12 @@ func TestMetaCacheBounded(t *testing.T) {
 		t.Fatalf("entry 13: %v %v", m.env, ok)
 	}
 	for id := int64(20); id < 24; id++ {
-		c.put(id, meta{env: &Envelope{}, weight: 100})
+		c.put(id, meta{env: &Envelope{}}, 100)
 	}
 	if _, ok := c.get(13); !ok {
 		t.Fatal("entry 13, looked up, was dropped at the next turnover")
 	}
-	c.put(99, meta{env: &Envelope{}, weight: metaCacheMaxEntry + 1})
+	c.put(99, meta{env: &Envelope{}}, metaCacheMaxEntry+1)
 	if _, ok := c.get(99); ok {
 		t.Fatal("an entry over metaCacheMaxEntry was kept")
 	}
@@ -63,7 +63,7 @@ func TestMetaCacheHeapBounded(t *testing.T) {
 	if len(st)+len(env) > metaCacheMaxEntry {
 		t.Fatalf("the test message weighs %d, over the largest entry kept", len(st)+len(env))
 	}
-	c := newMetaCache(metaCacheBudget)
+	c := newMetaCache()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -72,7 +72,7 @@ func TestMetaCacheHeapBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.put(id, meta{env: e, st: p, weight: len(env) + len(st)})
+		c.put(id, meta{env: e, st: p}, len(env)+len(st))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -124,5 +124,45 @@ func TestMessagesMetaFromCache(t *testing.T) {
 		if warm[i].Envelope != cold[i].Envelope || !reflect.DeepEqual(warm[i], cold[i]) {
 			t.Fatalf("message %d: from the cache %+v, first read %+v", i, warm[i], cold[i])
 		}
+	}
+}
+
+// A message read whole is kept, and the next reads of it, whole or in
+// part, give the same octets from the cache; a message over the largest
+// entry is read from the store each time.
+func TestBodiesFromCache(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestService(t)
+	ctx := context.Background()
+	small := "From: a@example.net\r\nTo: alice@example.org\r\nSubject: small\r\n\r\nhello\r\n"
+	large := "From: a@example.net\r\nTo: alice@example.org\r\nSubject: large\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", bodyCacheMaxEntry/18+1)
+	inbox := aliceInbox(t, s, small, large)
+	var msgs []Message
+	err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+		var err error
+		if msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow); err != nil {
+			return err
+		}
+		return r.ReadBodies(msgs, 1<<30, 1<<30)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || string(msgs[0].Body) != small || string(msgs[1].Body) != large {
+		t.Fatalf("read %d messages, not the two stored", len(msgs))
+	}
+	if b, ok := s.bodies.get(msgs[0].BlobID); !ok || string(b) != small {
+		t.Fatalf("the small message is not kept after its read (%v)", ok)
+	}
+	if _, ok := s.bodies.get(msgs[1].BlobID); ok {
+		t.Fatalf("a message of %d octets is kept, over the largest entry of %d", len(large), bodyCacheMaxEntry)
+	}
+	part, err := s.MessageBytes(ctx, msgs[0].BlobID, 6, 40)
+	if err != nil || string(part) != small[6:40] {
+		t.Fatalf("a range from the cache: %q, %v; want %q", part, err, small[6:40])
+	}
+	whole, err := s.Message(ctx, msgs[1].BlobID, msgs[1].Size)
+	if err != nil || string(whole) != large {
+		t.Fatalf("the large message read again: %d octets, %v", len(whole), err)
 	}
 }
