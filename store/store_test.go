@@ -189,6 +189,48 @@ func TestWriteFailureIsolated(t *testing.T) {
 	}
 }
 
+// A request alone in its batch runs without a savepoint: when it fails
+// or panics, what it wrote is rolled back all the same, its OnCommit
+// functions do not run, and the next request commits.
+func TestWriteFailureAlone(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	ran := false
+	err := db.Write(ctx, func(tx *Tx) error {
+		tx.OnCommit(func() { ran = true })
+		if _, err := tx.CreateAccount("b@x.org", "h", testNow); err != nil {
+			return err
+		}
+		return errors.New("boom")
+	})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("the failing request returned %v", err)
+	}
+	if err := db.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.CreateAccount("c@x.org", "h", testNow); err != nil {
+			return err
+		}
+		panic("kaboom")
+	}); err == nil {
+		t.Fatal("the panicking request returned no error")
+	}
+	if err := db.Write(ctx, func(tx *Tx) error { _, err := tx.CreateAccount("a@x.org", "h", testNow); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if ran {
+		t.Fatal("OnCommit of a failed request ran")
+	}
+	for _, gone := range []string{"b@x.org", "c@x.org"} {
+		if _, err := db.AccountByAddress(ctx, gone); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s, written by a failed request, survived: %v", gone, err)
+		}
+	}
+	if _, err := db.AccountByAddress(ctx, "a@x.org"); err != nil {
+		t.Fatalf("the request after them was lost: %v", err)
+	}
+}
+
 func TestFullDiskIsTemporary(t *testing.T) {
 	t.Parallel()
 	db := openTest(t, Options{MaxPages: 60})

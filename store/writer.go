@@ -160,10 +160,23 @@ func (db *DB) commit(batch []*request) {
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
 	}
+	// A request of a batch of one needs no savepoint: if it fails, the
+	// transaction is rolled back whole.
+	alone := len(batch) == 1
 	ok := 0
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
+			continue
+		}
+		if alone {
+			tx.ctx = r.ctx
+			if err := callSafely(r.fn, tx); err != nil {
+				results[i] = classify(err)
+			} else {
+				ok++
+			}
+			tx.ctx = ctx
 			continue
 		}
 		if _, err := db.conn.ExecContext(ctx, "SAVEPOINT req"); err != nil {
