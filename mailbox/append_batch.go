@@ -94,6 +94,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 			if err != nil {
 				return err
 			}
+			s.keepBody(tx, id, p.blob.Data)
 			uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: m.ID, BlobID: id, InternalDate: p.date,
 				Size: p.size, Flags: p.bits, Keywords: p.keywords})
 			if err != nil {

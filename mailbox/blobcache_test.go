@@ -127,9 +127,9 @@ func TestMessagesMetaFromCache(t *testing.T) {
 	}
 }
 
-// A message read whole is kept, and the next reads of it, whole or in
-// part, give the same octets from the cache; a message over the largest
-// entry is read from the store each time.
+// A message delivered, or read whole, is kept; the next reads of it,
+// whole or in part, give the stored octets from the cache; a message over
+// the largest entry is read from the store each time.
 func TestBodiesFromCache(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestService(t)
@@ -137,19 +137,36 @@ func TestBodiesFromCache(t *testing.T) {
 	small := "From: a@example.net\r\nTo: alice@example.org\r\nSubject: small\r\n\r\nhello\r\n"
 	large := "From: a@example.net\r\nTo: alice@example.org\r\nSubject: large\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", bodyCacheMaxEntry/18+1)
 	inbox := aliceInbox(t, s, small, large)
-	var msgs []Message
-	err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
-		var err error
-		if msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow); err != nil {
-			return err
+	read := func(bodies bool) []Message {
+		t.Helper()
+		var msgs []Message
+		err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+			var err error
+			if msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow); err != nil || !bodies {
+				return err
+			}
+			return r.ReadBodies(msgs, 1<<30, 1<<30)
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return r.ReadBodies(msgs, 1<<30, 1<<30)
-	})
+		if len(msgs) != 2 {
+			t.Fatalf("read %d messages, not the two stored", len(msgs))
+		}
+		return msgs
+	}
+	msgs := read(false)
+	stored, err := s.db.BlobRange(ctx, msgs[0].BlobID, 0, msgs[0].Size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 || string(msgs[0].Body) != small || string(msgs[1].Body) != large {
-		t.Fatalf("read %d messages, not the two stored", len(msgs))
+	if b, ok := s.bodies.get(msgs[0].BlobID); !ok || string(b) != string(stored) {
+		t.Fatalf("the small message is not kept as stored after its delivery (%v)", ok)
+	}
+	s.bodies = newBodyCache()
+	msgs = read(true)
+	if string(msgs[0].Body) != small || string(msgs[1].Body) != large {
+		t.Fatal("the bodies read differ from those delivered")
 	}
 	if b, ok := s.bodies.get(msgs[0].BlobID); !ok || string(b) != small {
 		t.Fatalf("the small message is not kept after its read (%v)", ok)

@@ -198,6 +198,7 @@ func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, n
 	if err != nil {
 		return 0, nil, err
 	}
+	s.keepBody(tx, id, blob.Data)
 	size := int64(len(blob.Data))
 	var refused map[int64]*QuotaError
 	var worst *QuotaError

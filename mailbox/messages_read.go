@@ -341,6 +341,14 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 	return r.snap.Search(r.ctx, r.folder.ID, &sc, withSeq, fn)
 }
 
+// keepBody puts a message stored by tx in the cache of whole messages
+// once tx commits: mail apps read new mail soon after it comes. data must
+// not change afterwards.
+func (s *Service) keepBody(tx *store.Tx, blobID int64, data []byte) {
+	data = data[:len(data):len(data)] // nobody appends into what is shared
+	tx.OnCommit(func() { s.bodies.put(blobID, data, len(data)) })
+}
+
 // Message returns the whole stored message of size octets, and keeps it
 // for the next reads if it is small.
 func (s *Service) Message(ctx context.Context, blobID, size int64) ([]byte, error) {
