@@ -271,6 +271,19 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 	}
 	s.srv.hub.watch.set(n, watch, s.account.ID)
 	s.notifying = true
+	s.newFetch = nil
+	for _, g := range c.Groups {
+		if g.NewFetch != nil && (g.Filter == "SELECTED" || g.Filter == "SELECTED-DELAYED") {
+			// RFC 5465 5.2: only the selected folder's new messages are
+			// fetched; the attributes given elsewhere are ignored.
+			s.newFetch = fetchOf(g.NewFetch)
+		}
+	}
+	if s.newFetch != nil && s.newFetch.ModSeq {
+		if err := s.condStoreOn(); err != nil {
+			return result{}, err
+		}
+	}
 	if c.Status {
 		// RFC 5465 3.1: STATUS of every folder watched, now.
 		ids := make([]int64, 0, len(watch))
@@ -296,6 +309,7 @@ func (s *session) stopNotify() {
 	if s.notifying {
 		s.srv.hub.watch.set(s.notify, nil, 0)
 		s.notifying = false
+		s.newFetch = nil
 	}
 }
 

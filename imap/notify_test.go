@@ -163,3 +163,63 @@ func TestNotifyListsOverflow(t *testing.T) {
 		t.Errorf("NOTIFY went on after the overflow: %d LIST responses", n)
 	}
 }
+
+// RFC 5465 5.2: MessageNew with fetch attributes for the selected folder
+// sends a FETCH of each new message after its EXISTS, after a command and
+// in IDLE, without setting \Seen; attributes given for other folders are
+// ignored, and NOTIFY NONE stops them.
+func TestNotifyMessageNewFetch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.raw("alice")
+	b.ok("CREATE Lists")
+	a := e.raw("alice")
+	a.ok("SELECT INBOX")
+	a.ok("NOTIFY SET (SELECTED (MessageNew (UID BODY[HEADER.FIELDS (Subject)]) MessageExpunge)) " +
+		"(MAILBOXES Lists (MessageNew (UID FLAGS)))")
+
+	b.appendMsg("INBOX", "", testMessage(1))
+	b.appendMsg("INBOX", "", testMessage(2))
+	u := a.ok("NOOP")
+	exists, fetch := -1, -1
+	for i, l := range u {
+		switch {
+		case strings.HasPrefix(l, "* 2 EXISTS"):
+			exists = i
+		case strings.HasPrefix(l, "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (Subject)] {"):
+			fetch = i
+		}
+	}
+	if exists < 0 || fetch < exists {
+		t.Fatalf("want EXISTS, then a FETCH of each new message: %q", u)
+	}
+	contains(t, u, "* 2 FETCH (UID 2 BODY[HEADER.FIELDS (Subject)] {")
+	contains(t, u, "Subject: message 2")
+
+	b.appendMsg("Lists", "", testMessage(3))
+	for _, l := range a.ok("NOOP") {
+		if strings.Contains(l, "FETCH") {
+			t.Errorf("a new message in another folder was fetched: %q", l)
+		}
+	}
+
+	tag := a.idle()
+	b.appendMsg("INBOX", "", testMessage(4))
+	a.within(5*time.Second, "* 3 FETCH (UID 3 BODY[HEADER.FIELDS (Subject)] {")
+	a.done(tag)
+	for _, l := range a.ok("FETCH 1:3 (FLAGS)") {
+		if strings.Contains(l, `\Seen`) {
+			t.Errorf("the notification set \\Seen: %q", l)
+		}
+	}
+
+	a.ok("NOTIFY NONE")
+	b.appendMsg("INBOX", "", testMessage(5))
+	u = a.ok("NOOP")
+	contains(t, u, "* 4 EXISTS")
+	for _, l := range u {
+		if strings.Contains(l, "FETCH") {
+			t.Errorf("after NOTIFY NONE: %q", l)
+		}
+	}
+}

@@ -241,6 +241,8 @@ func (s *session) pollView(allowExpunge bool) error {
 		}
 	}
 	n := 0
+	// added are the new messages told, which NOTIFY may ask to fetch.
+	var added mailbox.UIDSet
 loop:
 	for i := range evs {
 		e := &evs[i]
@@ -249,6 +251,13 @@ loop:
 			known = e.n
 			if v.addRecent(e) {
 				recentChanged = true
+			}
+			if s.newFetch != nil {
+				if k := len(added) - 1; k >= 0 && added[k].Stop+1 == e.uid {
+					added[k].Stop = e.uid
+				} else {
+					added = append(added, mailbox.UIDRange{Start: e.uid, Stop: e.uid})
+				}
 			}
 		case eventExpunged:
 			if !allowExpunge {
@@ -301,6 +310,16 @@ loop:
 	v.apply(n, known)
 	if n == len(evs) {
 		v.shown = nil // every change is told: none is stale
+	}
+	if len(added) > 0 && s.newFetch != nil && s.notifying {
+		// RFC 5465 5.2: the attributes NOTIFY asked for, after EXISTS. A
+		// message expunged meanwhile is left out; nothing sets \Seen.
+		ctx, cancel := s.ctx()
+		err := s.fetchUIDs(ctx, v, added, s.newFetch)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	if n > 0 && len(s.updates) > 0 {
 		// RFC 5267 4.3: what changed may change the searches kept up to

@@ -47,8 +47,12 @@ type session struct {
 	enabled      enabled
 	compressed   bool // COMPRESS=DEFLATE is on
 	notify       *notifier
-	notifying    bool      // NOTIFY SET is in force
-	updates      []*update // searches kept up to date (RFC 5267)
+	notifying    bool // NOTIFY SET is in force
+	// newFetch is what NOTIFY's SELECTED MessageNew asked to be sent of
+	// each new message in the selected folder (RFC 5465 5.2), nil if
+	// nothing.
+	newFetch *fetchItems
+	updates  []*update // searches kept up to date (RFC 5267)
 	// after, if set, runs once the tagged response of the command that set
 	// it is sent (STARTTLS's handshake).
 	after func() error
