@@ -258,6 +258,10 @@ func (s *session) fetchUIDs(ctx context.Context, v *view, uids mailbox.UIDSet, f
 			return nil
 		}
 		if err := s.writeMessage(ctx, msg, seq, f); err != nil {
+			if f.notification {
+				s.srv.log.Warn("imap: a new message left out of a NOTIFY fetch", "uid", msg.UID, "err", err)
+				return nil
+			}
 			return err
 		}
 		if flagsPending && (f.Flags || f.ModSeq) {

@@ -25,6 +25,10 @@ type fetchItems struct {
 	// PREVIEW (RFC 8970), EMAILID and THREADID (RFC 8474), SAVEDATE (RFC
 	// 8514).
 	preview, emailID, threadID, saveDate bool
+	// notification: the FETCH is NOTIFY's, unasked at that moment; a
+	// message that cannot be written (BINARY of an unknown encoding) is
+	// left out rather than failing whatever command is running.
+	notification bool
 }
 
 // smallMessage is the size up to which a message is read whole in its

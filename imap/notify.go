@@ -277,6 +277,7 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 			// RFC 5465 5.2: only the selected folder's new messages are
 			// fetched; the attributes given elsewhere are ignored.
 			s.newFetch = fetchOf(g.NewFetch)
+			s.newFetch.notification = true
 		}
 	}
 	if s.newFetch != nil && s.newFetch.ModSeq {

@@ -223,3 +223,25 @@ func TestNotifyMessageNewFetch(t *testing.T) {
 		}
 	}
 }
+
+// A new message that NOTIFY's fetch cannot write (BINARY of a part in an
+// unknown encoding, which anyone can mail) is left out: the command that
+// was running still gets its own answer, IDLE goes on, and the other new
+// messages are still fetched.
+func TestNotifyFetchFailureIsNotTheCommands(t *testing.T) {
+	t.Parallel()
+	const uu = "From: a@example.net\nTo: alice@example.org\nSubject: uu\nContent-Type: text/plain\n" +
+		"Content-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n`\nend\n"
+	e := newEnv(t)
+	a := e.raw("alice")
+	a.ok("SELECT INBOX")
+	a.ok("NOTIFY SET (SELECTED (MessageNew (UID BINARY.PEEK[1]) MessageExpunge))")
+	if st := a.appendMsg("INBOX", "", uu); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("APPEND stored the message but answered %q", st)
+	}
+	tag := a.idle()
+	e.deliver("alice", uu)
+	e.deliver("alice", testMessage(3))
+	a.within(5*time.Second, "* 3 FETCH (UID 3 BINARY[1] ")
+	a.done(tag)
+}

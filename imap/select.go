@@ -313,12 +313,17 @@ loop:
 	}
 	if len(added) > 0 && s.newFetch != nil && s.notifying {
 		// RFC 5465 5.2: the attributes NOTIFY asked for, after EXISTS. A
-		// message expunged meanwhile is left out; nothing sets \Seen.
+		// message expunged meanwhile is left out; nothing sets \Seen. It
+		// is no part of the command running: a failure is logged, not
+		// that command's answer.
 		ctx, cancel := s.ctx()
 		err := s.fetchUIDs(ctx, v, added, s.newFetch)
 		cancel()
-		if err != nil {
+		if errors.Is(err, errClose) {
 			return err
+		}
+		if err != nil {
+			s.srv.log.Warn("imap: NOTIFY fetch of new messages", "mailbox", v.folder.ID, "err", err)
 		}
 	}
 	if n > 0 && len(s.updates) > 0 {
