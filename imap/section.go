@@ -37,7 +37,8 @@ func (s *source) bytes(start, end int64) ([]byte, error) {
 		s.whole = b
 	}
 	if s.whole != nil {
-		return s.whole[start:min(end, int64(len(s.whole)))], nil
+		hi := min(end, int64(len(s.whole)))
+		return s.whole[start:hi:hi], nil
 	}
 	s.reads++
 	return s.svc.MessageBytes(s.ctx, s.msg.BlobID, start, end)

@@ -13,6 +13,11 @@ const (
 
 	bodyCacheBudget   = 16 << 20  // octets of messages, both generations
 	bodyCacheMaxEntry = 256 << 10 // a larger message is read from the store each time
+
+	// entryCost is added to each entry's weight for the map and the
+	// slice or pointers that hold it: a million one-octet messages
+	// must not pass for a megabyte.
+	entryCost = 128
 )
 
 // blobCache keeps what was read last of stored messages, by blob id: mail
@@ -62,10 +67,13 @@ func (c *blobCache[V]) put(blob int64, v V, weight int) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.putLocked(blob, weighed[V]{v, weight})
+	c.putLocked(blob, weighed[V]{v, weight + entryCost})
 }
 
 func (c *blobCache[V]) putLocked(blob int64, e weighed[V]) {
+	if had, ok := c.cur[blob]; ok {
+		c.weight -= had.weight // kept again: counted once
+	}
 	if c.weight+e.weight > c.budget/2 {
 		c.old, c.cur, c.weight = c.cur, make(map[int64]weighed[V]), 0
 	}

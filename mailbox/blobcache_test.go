@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,15 +15,16 @@ import (
 // an entry looked up in the older generation survives the next
 // turnover, and an entry heavier than metaCacheMaxEntry is not kept.
 func TestMetaCacheBounded(t *testing.T) {
-	c := newBlobCache[meta](800, metaCacheMaxEntry)
+	const budget = 8 * (100 + entryCost) // four entries a generation
+	c := newBlobCache[meta](budget, metaCacheMaxEntry)
 	for id := range int64(20) {
 		c.put(id, meta{env: &Envelope{Subject: fmt.Sprint(id)}}, 100)
 		w := c.weight
 		for _, e := range c.old {
 			w += e.weight
 		}
-		if w > 800 {
-			t.Fatalf("after %d puts the cache holds %d of 800", id+1, w)
+		if w > budget {
+			t.Fatalf("after %d puts the cache holds %d of %d", id+1, w, budget)
 		}
 	}
 	// 16..19 are in the newer generation, 12..15 in the older.
@@ -181,5 +183,79 @@ func TestBodiesFromCache(t *testing.T) {
 	whole, err := s.Message(ctx, msgs[1].BlobID, msgs[1].Size)
 	if err != nil || string(whole) != large {
 		t.Fatalf("the large message read again: %d octets, %v", len(whole), err)
+	}
+}
+
+// An entry kept again is counted once: reading one message over and over
+// must not push every other out of the cache.
+func TestBlobCacheKeptAgainCountedOnce(t *testing.T) {
+	c := newBlobCache[[]byte](8*(100+entryCost), bodyCacheMaxEntry)
+	c.put(2, []byte("other"), 100)
+	for range 10 {
+		c.put(1, []byte("hot"), 100)
+	}
+	if c.weight != 2*(100+entryCost) {
+		t.Fatalf("two entries weigh %d, want %d", c.weight, 2*(100+entryCost))
+	}
+	if _, ok := c.get(2); !ok {
+		t.Fatal("one entry kept again pushed the other out")
+	}
+
+	s, _ := newTestService(t)
+	ctx := context.Background()
+	big := "From: a@example.net\r\nSubject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 200<<10/18)
+	inbox := aliceInbox(t, s, big, "From: a@example.net\r\nSubject: small\r\n\r\nhello\r\n")
+	var msgs []Message
+	if err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+		var err error
+		msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 90 {
+		if _, err := s.Message(ctx, msgs[0].BlobID, msgs[0].Size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := s.bodies.get(msgs[1].BlobID); !ok {
+		t.Fatal("90 reads of one message pushed the other out of the cache")
+	}
+}
+
+// What delivery keeps is a copy of the message: the caller's buffer may
+// be far larger than the message (SMTP's DATA buffer), and may change.
+func TestBodyCacheKeepsCopies(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestService(t)
+	ctx := context.Background()
+	mustAddUser(t, s, "alice@example.org")
+	var buf bytes.Buffer
+	buf.Grow(16 << 10)
+	buf.WriteString("From: x@example.net\r\nTo: alice@example.org\r\nSubject: kept\r\n\r\nhi\r\n")
+	want := buf.String()
+	if _, err := s.Deliver(ctx, &Delivery{From: "x@example.net", Recipients: resolveAll(t, s, "alice@example.org"), Data: buf.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf.Bytes(), "XXXX") // the caller reuses its buffer
+	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []Message
+	if err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+		var err error
+		msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, ok := s.bodies.get(msgs[0].BlobID)
+	if !ok || string(b) != want {
+		t.Fatalf("kept %q (%v), want the delivered %q", b, ok, want)
 	}
 }

@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -311,6 +312,7 @@ func (r *Reader) ReadBodies(msgs []Message, budget, largest int64) error {
 		if err != nil {
 			return err
 		}
+		b = b[:len(b):len(b)] // nobody appends into what is shared
 		r.bodies.put(m.BlobID, b, len(b))
 		m.Body = b
 	}
@@ -345,15 +347,24 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 // once tx commits: mail apps read new mail soon after it comes. data must
 // not change afterwards.
 func (s *Service) keepBody(tx *store.Tx, blobID int64, data []byte) {
-	data = data[:len(data):len(data)] // nobody appends into what is shared
+	if len(data) > bodyCacheMaxEntry {
+		return
+	}
+	// A copy: the caller's array may be much larger than the message
+	// (SMTP's DATA buffer starts at 16 KB), and would be held whole.
+	data = bytes.Clone(data)
 	tx.OnCommit(func() { s.bodies.put(blobID, data, len(data)) })
 }
 
 // Message returns the whole stored message of size octets, and keeps it
 // for the next reads if it is small.
 func (s *Service) Message(ctx context.Context, blobID, size int64) ([]byte, error) {
+	if b, ok := s.bodies.get(blobID); ok {
+		return b[:len(b):len(b)], nil
+	}
 	b, err := s.MessageBytes(ctx, blobID, 0, size)
 	if err == nil && int64(len(b)) == size {
+		b = b[:len(b):len(b)] // nobody appends into what is shared
 		s.bodies.put(blobID, b, len(b))
 	}
 	return b, err
@@ -367,7 +378,8 @@ func (s *Service) MessageBytes(ctx context.Context, blobID, start, end int64) ([
 		return nil, nil
 	}
 	if b, ok := s.bodies.get(blobID); ok {
-		return b[min(start, int64(len(b))):min(end, int64(len(b)))], nil
+		lo, hi := min(max(start, 0), int64(len(b))), min(end, int64(len(b)))
+		return b[lo:hi:hi], nil
 	}
 	b, err := s.db.BlobRange(ctx, blobID, start, end-start)
 	if errors.Is(err, store.ErrNotFound) {
