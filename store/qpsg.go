@@ -22,10 +22,13 @@ extern int sqlite3_db_config(sqlite3 *, int, ...);
 // SQLITE_DBCONFIG_ENABLE_QPSG in sqlite3.h.
 #define PILLARBOX_DBCONFIG_ENABLE_QPSG 1007
 
+// An automatic extension that fails makes the connection's open fail;
+// this setting is only about speed, so a library without it still opens.
 static int pillarbox_qpsg(sqlite3 *db, char **err, const void *api) {
 	(void)err;
 	(void)api;
-	return sqlite3_db_config(db, PILLARBOX_DBCONFIG_ENABLE_QPSG, 1, (int *)0);
+	sqlite3_db_config(db, PILLARBOX_DBCONFIG_ENABLE_QPSG, 1, (int *)0);
+	return 0;
 }
 
 static int pillarbox_register_qpsg(void) {
