@@ -186,6 +186,20 @@ func TestBodiesFromCache(t *testing.T) {
 	}
 }
 
+// rows reads the rows of a folder's messages, without their octets.
+func rows(t *testing.T, s *Service, folder int64) []Message {
+	t.Helper()
+	var msgs []Message
+	if err := s.ReadMailbox(context.Background(), folder, nil, func(r *Reader) error {
+		var err error
+		msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
 // An entry kept again is counted once: reading one message over and over
 // must not push every other out of the cache.
 func TestBlobCacheKeptAgainCountedOnce(t *testing.T) {
@@ -205,14 +219,7 @@ func TestBlobCacheKeptAgainCountedOnce(t *testing.T) {
 	ctx := context.Background()
 	big := "From: a@example.net\r\nSubject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 200<<10/18)
 	inbox := aliceInbox(t, s, big, "From: a@example.net\r\nSubject: small\r\n\r\nhello\r\n")
-	var msgs []Message
-	if err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
-		var err error
-		msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	msgs := rows(t, s, inbox.ID)
 	for range 90 {
 		if _, err := s.Message(ctx, msgs[0].BlobID, msgs[0].Size); err != nil {
 			t.Fatal(err)
@@ -229,7 +236,7 @@ func TestBodyCacheKeepsCopies(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestService(t)
 	ctx := context.Background()
-	mustAddUser(t, s, "alice@example.org")
+	inbox := aliceInbox(t, s)
 	var buf bytes.Buffer
 	buf.Grow(16 << 10)
 	buf.WriteString("From: x@example.net\r\nTo: alice@example.org\r\nSubject: kept\r\n\r\nhi\r\n")
@@ -238,22 +245,7 @@ func TestBodyCacheKeepsCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	copy(buf.Bytes(), "XXXX") // the caller reuses its buffer
-	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []Message
-	if err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
-		var err error
-		msgs, err = r.Messages(1, ^uint32(0), 10, 1, WantRow)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	msgs := rows(t, s, inbox.ID)
 	b, ok := s.bodies.get(msgs[0].BlobID)
 	if !ok || string(b) != want {
 		t.Fatalf("kept %q (%v), want the delivered %q", b, ok, want)
