@@ -112,19 +112,7 @@ func TestSearchLimit(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestService(t)
 	ctx := context.Background()
-	mustAddUser(t, s, "alice@example.org")
-	if _, err := s.Deliver(ctx, &Delivery{From: "x@example.net", Recipients: resolveAll(t, s, "alice@example.org"),
-		Data: []byte("Subject: hello\r\n\r\nneedle 63\r\n")}); err != nil {
-		t.Fatal(err)
-	}
-	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inbox := aliceInbox(t, s, "Subject: hello\r\n\r\nneedle 63\r\n")
 	// orChain ORs n BODY keys: nested n-1 deep.
 	orChain := func(n int) Criteria {
 		c := Criteria{Body: []string{fmt.Sprintf("needle %d", n-1)}}

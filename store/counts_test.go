@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
-	"time"
 )
 
 // The folder totals kept by the triggers (migration 20: one update, only
@@ -15,15 +13,11 @@ import (
 // operation, size changes and moves between folders.
 func TestMailboxCountsFollowChanges(t *testing.T) {
 	t.Parallel()
-	db, err := Open(filepath.Join(t.TempDir(), "p.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTest(t, Options{})
 	ctx := context.Background()
-	now := time.Unix(1_700_000_000, 0)
+	now := testNow
 	var boxes [2]int64
-	err = db.Write(ctx, func(tx *Tx) error {
+	err := db.Write(ctx, func(tx *Tx) error {
 		acct, err := tx.CreateAccount("a@x.org", "h", now)
 		if err != nil {
 			return err

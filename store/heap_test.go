@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -15,11 +14,7 @@ import (
 // faults its pages in again (about 520 a read and 9 ms then; about 27
 // and 1.6 ms now, on a 2-core machine).
 func BenchmarkBlobRangeLarge(b *testing.B) {
-	db, err := Open(filepath.Join(b.TempDir(), "p.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openTest(b, Options{})
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("0123456789abcdef\r\n"), (1<<20)/18)
 	var id int64

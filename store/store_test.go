@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-func openTest(t *testing.T, opts Options) *DB {
+func openTest(t testing.TB, opts Options) *DB {
 	t.Helper()
 	db, err := Open(filepath.Join(t.TempDir(), "data", "pillarbox.db"), opts)
 	if err != nil {
