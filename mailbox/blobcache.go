@@ -89,6 +89,15 @@ type meta struct {
 
 func newMetaCache() *blobCache[meta] { return newBlobCache[meta](metaCacheBudget, metaCacheMaxEntry) }
 
+// keepBytes keeps b, a whole message, for blob and returns it as it is
+// now shared: with no room past its end, so that nobody appends into
+// what other readers hold.
+func keepBytes(c *blobCache[[]byte], blob int64, b []byte) []byte {
+	b = b[:len(b):len(b)]
+	c.put(blob, b, len(b))
+	return b
+}
+
 func newBodyCache() *blobCache[[]byte] {
 	return newBlobCache[[]byte](bodyCacheBudget, bodyCacheMaxEntry)
 }

@@ -70,7 +70,7 @@ func TestMetaCacheHeapBounded(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for id := range int64(200) {
-		e, p, err := decodeMeta(0, env, st)
+		e, p, err := decodeMeta(env, st)
 		if err != nil {
 			t.Fatal(err)
 		}

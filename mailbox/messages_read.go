@@ -206,9 +206,9 @@ func (r *Reader) FirstUnseen() (uint32, error) {
 type Want int
 
 const (
-	WantFlags     Want = Want(store.ColumnsFlags)    // UID and flags
-	WantRow       Want = Want(store.ColumnsRow)      // and MODSEQ, internal date, size and the stored message
-	WantStructure Want = Want(store.ColumnsWithMeta) // and Envelope and Structure
+	WantFlags     Want = Want(store.ColumnsFlags) // UID and flags
+	WantRow       Want = Want(store.ColumnsRow)   // and MODSEQ, internal date, size and the stored message
+	WantStructure Want = WantRow + 1              // and Envelope and Structure
 )
 
 // Messages returns up to limit messages with UIDs in [lo, hi] in UID
@@ -223,24 +223,16 @@ func (r *Reader) Messages(lo, hi uint32, limit int, firstSeq uint32, want Want) 
 // many batches can reuse.
 func (r *Reader) AppendMessages(dst []Message, lo, hi uint32, limit int, firstSeq uint32, want Want) ([]Message, error) {
 	seq, start := firstSeq, len(dst)
-	cols := store.MessageColumns(want)
-	if want >= WantStructure && r.meta != nil {
-		cols = store.ColumnsRow // the envelope and structure come from the cache
-	}
-	err := r.snap.EachMessage(r.ctx, r.folder.ID, lo, hi, limit, cols, func(row *store.MessageMeta) error {
-		m := Message{UID: row.UID, Seq: seq, ModSeq: row.ModSeq, BlobID: row.BlobID,
-			InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
+	cols := store.MessageColumns(min(want, WantRow))
+	err := r.snap.EachMessage(r.ctx, r.folder.ID, lo, hi, limit, cols, func(row *store.Message) error {
+		dst = append(dst, Message{UID: row.UID, Seq: seq, ModSeq: row.ModSeq, BlobID: row.BlobID,
+			InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)})
 		seq++
-		if cols >= store.ColumnsWithMeta {
-			var err error
-			if m.Envelope, m.Structure, err = decodeMeta(row.UID, row.Envelope, row.Structure); err != nil {
-				return err
-			}
-		}
-		dst = append(dst, m)
 		return nil
 	})
-	if err == nil && want >= WantStructure && cols < store.ColumnsWithMeta {
+	if err == nil && want >= WantStructure {
+		// The envelope and structure come from the cache, the rest in
+		// one query.
 		err = r.fillMeta(dst[start:])
 	}
 	return dst, err
@@ -262,7 +254,7 @@ func (r *Reader) fillMeta(msgs []Message) error {
 	}
 	read := make(map[int64]meta, len(missing))
 	err := r.snap.BlobMetas(r.ctx, missing, func(id int64, env, st []byte) error {
-		e, p, err := decodeMeta(0, env, st)
+		e, p, err := decodeMeta(env, st)
 		if err != nil {
 			return fmt.Errorf("mailbox: blob %d: %w", id, err)
 		}
@@ -312,23 +304,20 @@ func (r *Reader) ReadBodies(msgs []Message, budget, largest int64) error {
 		if err != nil {
 			return err
 		}
-		b = b[:len(b):len(b)] // nobody appends into what is shared
-		r.bodies.put(m.BlobID, b, len(b))
-		m.Body = b
+		m.Body = keepBytes(r.bodies, m.BlobID, b)
 	}
 	return nil
 }
 
-// decodeMeta decodes a message's stored envelope and structure (apart
-// from its Message, so that it stays on the stack).
-func decodeMeta(uid uint32, envelope, structure []byte) (*Envelope, *Part, error) {
+// decodeMeta decodes a stored message's envelope and structure.
+func decodeMeta(envelope, structure []byte) (*Envelope, *Part, error) {
 	env := new(Envelope)
 	if err := json.Unmarshal(envelope, env); err != nil {
-		return nil, nil, fmt.Errorf("mailbox: message %d envelope: %w", uid, err)
+		return nil, nil, fmt.Errorf("envelope: %w", err)
 	}
 	var st *Part
 	if err := json.Unmarshal(structure, &st); err != nil || st == nil {
-		return nil, nil, fmt.Errorf("mailbox: message %d structure: %v", uid, err)
+		return nil, nil, fmt.Errorf("structure: %v", err)
 	}
 	return env, st, nil
 }
@@ -343,29 +332,27 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 	return r.snap.Search(r.ctx, r.folder.ID, &sc, withSeq, fn)
 }
 
-// keepBody puts a message stored by tx in the cache of whole messages
-// once tx commits: mail apps read new mail soon after it comes. data must
-// not change afterwards.
+// keepBody puts a copy of a message stored by tx in the cache of whole
+// messages once tx commits: mail apps read new mail soon after it comes.
+// A copy, because the caller's array may be much larger than the message
+// (SMTP's DATA buffer starts at 16 KB) and would be held whole.
 func (s *Service) keepBody(tx *store.Tx, blobID int64, data []byte) {
 	if len(data) > bodyCacheMaxEntry {
 		return
 	}
-	// A copy: the caller's array may be much larger than the message
-	// (SMTP's DATA buffer starts at 16 KB), and would be held whole.
 	data = bytes.Clone(data)
-	tx.OnCommit(func() { s.bodies.put(blobID, data, len(data)) })
+	tx.OnCommit(func() { keepBytes(s.bodies, blobID, data) })
 }
 
 // Message returns the whole stored message of size octets, and keeps it
 // for the next reads if it is small.
 func (s *Service) Message(ctx context.Context, blobID, size int64) ([]byte, error) {
 	if b, ok := s.bodies.get(blobID); ok {
-		return b[:len(b):len(b)], nil
+		return b, nil
 	}
 	b, err := s.MessageBytes(ctx, blobID, 0, size)
 	if err == nil && int64(len(b)) == size {
-		b = b[:len(b):len(b)] // nobody appends into what is shared
-		s.bodies.put(blobID, b, len(b))
+		b = keepBytes(s.bodies, blobID, b)
 	}
 	return b, err
 }

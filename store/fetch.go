@@ -219,95 +219,27 @@ func (s *Snapshot) FirstUnseen(ctx context.Context, mailboxID int64) (uint32, er
 	return uid, nil
 }
 
-// MessageMeta is a message row, optionally with its blob's stored
-// envelope and structure.
-type MessageMeta struct {
-	Message
-	Envelope  []byte // JSON, if asked for
-	Structure []byte // JSON, if asked for
-}
-
-// MessageColumns says which columns Messages reads: each one costs a call
-// into SQLite per row.
+// MessageColumns says which columns EachMessage reads: each one costs a
+// call into SQLite per row.
 type MessageColumns int
 
 const (
-	ColumnsFlags    MessageColumns = iota // UID, flags and keywords
-	ColumnsRow                            // and MODSEQ, blob, internal date and size
-	ColumnsWithMeta                       // and the blob's envelope and structure
+	ColumnsFlags MessageColumns = iota // UID, flags and keywords
+	ColumnsRow                         // and MODSEQ, blob, internal date and size
 )
 
 // EachMessage calls fn with each of up to limit messages of the mailbox
 // with UID in [lo, hi], in UID order, with the columns cols says. The
-// MessageMeta is only valid during the call (its slices are the
-// caller's to keep).
-func (s *Snapshot) EachMessage(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns, fn func(*MessageMeta) error) error {
-	if cols < ColumnsWithMeta {
-		return s.packedMessages(ctx, mailboxID, lo, hi, limit, cols, fn)
-	}
-	rows, err := s.tx.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.id, m.modseq, m.blob_id, m.internal_date,
-		m.size, coalesce(m.saved, m.internal_date), b.envelope, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id
-		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, mailboxID, lo, hi, limit)
-	if err != nil {
-		return fmt.Errorf("store: messages: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var m MessageMeta
-		var date, saved int64
-		var kw string
-		if err := rows.Scan(&m.UID, &m.Flags, &kw, &m.ID, &m.ModSeq, &m.BlobID, &date, &m.Size, &saved, &m.Envelope, &m.Structure); err != nil {
-			return fmt.Errorf("store: messages: %w", err)
-		}
-		m.MailboxID = mailboxID
-		m.InternalDate, m.SaveDate = time.Unix(date, 0), time.Unix(saved, 0)
-		if kw != "" {
-			m.Keywords = strings.Fields(kw)
-		}
-		if err := fn(&m); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: messages: %w", err)
-	}
-	return nil
-}
-
-// BlobMetas calls fn with the stored envelope and structure of each of
-// the blobs ids (in no order); a blob that is gone is left out.
-func (s *Snapshot) BlobMetas(ctx context.Context, ids []int64, fn func(id int64, envelope, structure []byte) error) error {
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return fmt.Errorf("store: blob meta: %w", err)
-	}
-	rows, err := s.tx.QueryContext(ctx, `SELECT id, envelope, structure FROM blobs WHERE id IN (SELECT value FROM json_each(?))`, string(list))
-	if err != nil {
-		return fmt.Errorf("store: blob meta: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var env, st []byte
-		if err := rows.Scan(&id, &env, &st); err != nil {
-			return fmt.Errorf("store: blob meta: %w", err)
-		}
-		if err := fn(id, env, st); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: blob meta: %w", err)
-	}
-	return nil
-}
-
-// packedMessages reads the small columns of many rows as one string that
-// SQLite builds: a row of database/sql costs several calls into C, which
-// would otherwise be most of the time of FETCH 1:* (FLAGS). Each line is
-// "uid flags modseq [id blob date size saved] keywords..."; keywords hold no
-// white space. MODSEQ comes with the flags: CONDSTORE clients get both.
-func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns, fn func(*MessageMeta) error) error {
+// Message is only valid during the call (fn copies what it keeps). The
+// stored envelopes and structures are read apart (BlobMetas), as few
+// as a cache lacks.
+//
+// It reads the rows as one string that SQLite builds: a row of
+// database/sql costs several calls into C, which would otherwise be most
+// of the time of FETCH 1:* (FLAGS). Each line is "uid flags modseq [id
+// blob date size saved] keywords..."; keywords hold no white space.
+// MODSEQ comes with the flags: CONDSTORE clients get both.
+func (s *Snapshot) EachMessage(ctx context.Context, mailboxID int64, lo, hi uint32, limit int, cols MessageColumns, fn func(*Message) error) error {
 	line, columns := `uid || ' ' || flags || ' ' || modseq`, "uid, flags, modseq, keywords"
 	want := 3
 	if cols == ColumnsRow {
@@ -336,7 +268,7 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 		})
 		lines = slices.Values(all)
 	}
-	var m MessageMeta // one for all rows: fn copies what it keeps
+	var m Message // one for all rows: fn copies what it keeps
 	for l := range lines {
 		l = strings.TrimSuffix(l, "\n")
 		var nums [8]int64
@@ -347,7 +279,7 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 				return fmt.Errorf("store: messages: bad packed row %q", l)
 			}
 		}
-		m = MessageMeta{Message: Message{MailboxID: mailboxID, UID: uint32(nums[0]), Flags: int(nums[1]), ModSeq: uint64(nums[2])}}
+		m = Message{MailboxID: mailboxID, UID: uint32(nums[0]), Flags: int(nums[1]), ModSeq: uint64(nums[2])}
 		if cols == ColumnsRow {
 			m.ID, m.BlobID = nums[3], nums[4]
 			m.InternalDate, m.Size, m.SaveDate = time.Unix(nums[5], 0), nums[6], time.Unix(nums[7], 0)
@@ -358,6 +290,34 @@ func (s *Snapshot) packedMessages(ctx context.Context, mailboxID int64, lo, hi u
 		if err := fn(&m); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// BlobMetas calls fn with the stored envelope and structure of each of
+// the blobs ids (in no order); a blob that is gone is left out.
+func (s *Snapshot) BlobMetas(ctx context.Context, ids []int64, fn func(id int64, envelope, structure []byte) error) error {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("store: blob meta: %w", err)
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT id, envelope, structure FROM blobs WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return fmt.Errorf("store: blob meta: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var env, st []byte
+		if err := rows.Scan(&id, &env, &st); err != nil {
+			return fmt.Errorf("store: blob meta: %w", err)
+		}
+		if err := fn(id, env, st); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: blob meta: %w", err)
 	}
 	return nil
 }

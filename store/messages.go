@@ -79,7 +79,7 @@ type Message struct {
 	Keywords     []string
 	// SaveDate is when the message was saved in its mailbox (RFC 8514),
 	// its internal date if it was stored before the store kept that. Read
-	// only with ColumnsRow and more.
+	// only with ColumnsRow.
 	SaveDate time.Time
 }
 
