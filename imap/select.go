@@ -311,7 +311,7 @@ loop:
 	if n == len(evs) {
 		v.shown = nil // every change is told: none is stale
 	}
-	if len(added) > 0 && s.newFetch != nil && s.notifying {
+	if len(added) > 0 && s.newFetch != nil { // nil unless NOTIFY is in force
 		// RFC 5465 5.2: the attributes NOTIFY asked for, after EXISTS. A
 		// message expunged meanwhile is left out; nothing sets \Seen. It
 		// is no part of the command running: a failure is logged, not
