@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // The benchmarks run on one mailbox of -imap.bench.n messages, built once
@@ -98,7 +98,7 @@ func benchDB(b *testing.B) string {
 func buildBenchDB(path string, n int) error {
 	tmp := path + ".tmp"
 	os.Remove(tmp)
-	db, err := store.Open(tmp, store.Options{})
+	db, err := sqlite.Open(tmp, sqlite.Options{})
 	if err != nil {
 		return err
 	}

@@ -18,14 +18,14 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // testEnv is a server on 127.0.0.1:0 over a store in a temp dir, with
 // the users alice and bob (password "secret") in example.org.
 type testEnv struct {
 	t    testing.TB
-	db   *store.DB
+	db   *sqlite.DB
 	svc  *mailbox.Service
 	srv  *Server
 	addr string
@@ -49,7 +49,7 @@ func newEnvAt(t testing.TB, path string, opts Options, users bool) *testEnv {
 // before it serves.
 func startEnv(t testing.TB, path string, opts Options, users bool, configure func(*Server)) *testEnv {
 	t.Helper()
-	db, err := store.Open(path, store.Options{})
+	db, err := sqlite.Open(path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/mailbox/netlimit"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // The library's read deadlines are constants (30 s for a command, 35 min
@@ -60,7 +60,7 @@ func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0
 // serve.go wires it); call it inside the bubble.
 func startPipeServer(t *testing.T, implicitTLS bool) *pipeListener {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

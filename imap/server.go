@@ -39,7 +39,7 @@ type Options struct {
 	SearchTimeout time.Duration
 	// MaxSearches is how many SEARCH commands run at once, over all
 	// connections; others wait for their turn. A search holds a reader of
-	// the store's snapshot pool (store.Options.Readers) while it runs:
+	// the store's snapshot pool (sqlite.Options.Readers) while it runs:
 	// keep this below that size, so that other commands still find one.
 	// Zero: 4.
 	MaxSearches int

@@ -227,7 +227,7 @@ func Analyze(raw []byte, lim Limits) *Meta {
 // a scan of the header block). The store calls it to check SEARCH's
 // candidates against the stored message and to remove a message's words
 // from the full-text index, so that no second copy of the text is kept
-// (see store.DB.SetSearchText); it must give exactly what delivery stored.
+// (see store.Store.SetSearchText); it must give exactly what delivery stored.
 func SearchText(raw []byte, lim Limits, withBody bool) (header, body string) {
 	a := &analyzer{
 		raw: raw,

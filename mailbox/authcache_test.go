@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"testing"
 	"time"
-
-	"pillarbox/store"
 )
 
 // TestAuthCache: a verified password is remembered for its account and
@@ -98,7 +97,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 			name = "cached"
 		}
 		b.Run(name, func(b *testing.B) {
-			db, err := store.Open(filepath.Join(b.TempDir(), "p.db"), store.Options{})
+			db, err := sqlite.Open(filepath.Join(b.TempDir(), "p.db"), sqlite.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -87,7 +87,7 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	}
 	now := s.now()
 	var res Delivered
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
+	err = s.db.Write(ctx, func(tx store.Tx) error {
 		var err error
 		res.NoticeQueued, res.OverQuota = 0, nil
 		var refused map[int64]*QuotaError
@@ -193,7 +193,7 @@ const (
 // (quotaPartial): then storeLocal returns those accounts' refusals, and
 // fails only if every account refused (with the first temporary refusal
 // if any, so that a sender tries again while waiting can help).
-func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk bool, mode quotaMode) (int64, map[int64]*QuotaError, error) {
+func (s *Service) storeLocal(tx store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk bool, mode quotaMode) (int64, map[int64]*QuotaError, error) {
 	id, err := tx.InsertBlob(blob)
 	if err != nil {
 		return 0, nil, err
@@ -239,7 +239,7 @@ func (s *Service) storeLocal(tx *store.Tx, blob *store.Blob, accounts []int64, n
 // countDelivered tells Options.OnDelivered of a delivery to n accounts
 // once tx has committed; a request that fails or is rolled back tells
 // nothing.
-func (s *Service) countDelivered(tx *store.Tx, n int) {
+func (s *Service) countDelivered(tx store.Tx, n int) {
 	if f := s.onDelivered; f != nil && n > 0 {
 		tx.OnCommit(func() { f(n) })
 	}
@@ -247,7 +247,7 @@ func (s *Service) countDelivered(tx *store.Tx, n int) {
 
 // junkFolder names the account's folder with the \Junk special use
 // (wherever the user moved it), or INBOX if it has none.
-func junkFolder(tx *store.Tx, account int64) (string, error) {
+func junkFolder(tx store.Tx, account int64) (string, error) {
 	mb, ok, err := specialFolder(tx, account, `\Junk`)
 	if err != nil || !ok {
 		return "INBOX", err
@@ -299,7 +299,7 @@ func storeAddresses(list []EnvAddress) []store.EnvelopeAddress {
 
 // appendLocked adds blob to an account's mailbox inside tx, taking the
 // mailbox's lock until the change is committed and announced.
-func (s *Service) appendLocked(tx *store.Tx, account int64, name string, blob, size int64, date time.Time) error {
+func (s *Service) appendLocked(tx store.Tx, account int64, name string, blob, size int64, date time.Time) error {
 	mb, err := tx.MailboxByName(account, name)
 	if errors.Is(err, store.ErrNotFound) && name == "INBOX" {
 		// INBOX always exists (RFC 9051 5.1); make it again if it went.

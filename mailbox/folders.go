@@ -112,7 +112,7 @@ func NormalizeFolderName(name string) (string, error) {
 
 // createParents creates, inside tx, every missing parent folder of name
 // (RFC 9051 6.3.4: CREATE and RENAME make the superior hierarchy).
-func createParents(tx *store.Tx, account int64, name string, now time.Time) ([]store.Mailbox, error) {
+func createParents(tx store.Tx, account int64, name string, now time.Time) ([]store.Mailbox, error) {
 	var made []store.Mailbox
 	for _, p := range parents(name) {
 		if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
@@ -129,7 +129,7 @@ func createParents(tx *store.Tx, account int64, name string, now time.Time) ([]s
 }
 
 // announceCreated announces, once tx commits, the folders it made.
-func (s *Service) announceCreated(tx *store.Tx, made []store.Mailbox) {
+func (s *Service) announceCreated(tx store.Tx, made []store.Mailbox) {
 	for _, m := range made {
 		tx.OnCommit(func() {
 			s.announce(Change{Kind: ChangeFolderCreated, AccountID: m.AccountID, MailboxID: m.ID, Name: m.Name})
@@ -200,7 +200,7 @@ func (s *Service) Folder(ctx context.Context, account int64, name string) (Folde
 // (RFC 9051 5.1).
 func (s *Service) ensureInbox(ctx context.Context, account int64) (Folder, error) {
 	var f Folder
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
+	err := s.db.Write(ctx, func(tx store.Tx) error {
 		m, err := tx.MailboxByName(account, "INBOX")
 		if errors.Is(err, store.ErrNotFound) {
 			m, err = tx.CreateMailbox(account, "INBOX", "", true, s.now())
@@ -233,7 +233,7 @@ func (s *Service) CreateFolder(ctx context.Context, account int64, name, special
 		}
 	}
 	now := s.now()
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
+	err = s.db.Write(ctx, func(tx store.Tx) error {
 		if _, err := tx.MailboxByName(account, name); err == nil {
 			return fmt.Errorf("%w: %s", ErrFolderExists, name)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -266,7 +266,7 @@ func (s *Service) DeleteFolder(ctx context.Context, account int64, name string) 
 	if name == "INBOX" {
 		return fmt.Errorf("%w: INBOX cannot be deleted", ErrNotAllowed)
 	}
-	return s.db.Write(ctx, func(tx *store.Tx) error {
+	return s.db.Write(ctx, func(tx store.Tx) error {
 		m, err := tx.MailboxByName(account, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
@@ -306,7 +306,7 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 		return fmt.Errorf("%w: a mailbox cannot move into itself", ErrNotAllowed)
 	}
 	now := s.now()
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
+	err = s.db.Write(ctx, func(tx store.Tx) error {
 		all, err := tx.MailboxesOf(account)
 		if err != nil {
 			return err
@@ -379,7 +379,7 @@ func (s *Service) SetSubscribed(ctx context.Context, account int64, name string,
 	if err != nil {
 		return err
 	}
-	return s.db.Write(ctx, func(tx *store.Tx) error {
+	return s.db.Write(ctx, func(tx store.Tx) error {
 		kind := ChangeSubscribed
 		if subscribed {
 			if err := tx.Subscribe(account, name); err != nil {

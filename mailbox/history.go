@@ -77,7 +77,7 @@ func (s *Service) History(ctx context.Context, by string, value any, limit int) 
 
 // record adds events inside tx. Pruning is PruneHistory's, off the
 // delivery path: the writer is what ingest waits for.
-func (s *Service) record(tx *store.Tx, now time.Time, evs ...store.HistoryEvent) error {
+func (s *Service) record(tx store.Tx, now time.Time, evs ...store.HistoryEvent) error {
 	for _, e := range evs {
 		e.At = now
 		if err := tx.AddHistory(e); err != nil {
@@ -95,7 +95,7 @@ func (s *Service) PruneHistory(ctx context.Context) (int64, error) {
 	cutoff := s.now().Add(-s.keep)
 	for {
 		var n int64
-		err := s.db.Write(ctx, func(tx *store.Tx) error {
+		err := s.db.Write(ctx, func(tx store.Tx) error {
 			var err error
 			n, err = tx.PruneHistory(cutoff, historyPruneBatch)
 			return err
@@ -109,7 +109,7 @@ func (s *Service) PruneHistory(ctx context.Context) (int64, error) {
 
 // localEvents are the "delivered" events of local recipients, each
 // naming the accounts it reached.
-func localEvents(tx *store.Tx, blob int64, msgID string, rcpts []Recipient, junk bool) ([]store.HistoryEvent, error) {
+func localEvents(tx store.Tx, blob int64, msgID string, rcpts []Recipient, junk bool) ([]store.HistoryEvent, error) {
 	var evs []store.HistoryEvent
 	for _, r := range rcpts {
 		// Resolve read the names already: only a Recipient made without

@@ -151,7 +151,7 @@ const (
 
 // mailboxForWrite looks up a mailbox of account inside tx and takes its
 // lock, so that the write and its announcement are one step for readers.
-func (s *Service) mailboxForWrite(tx *store.Tx, account, id int64) (store.Mailbox, error) {
+func (s *Service) mailboxForWrite(tx store.Tx, account, id int64) (store.Mailbox, error) {
 	m, err := tx.MailboxByID(id)
 	if errors.Is(err, store.ErrNotFound) || err == nil && m.AccountID != account {
 		return store.Mailbox{}, fmt.Errorf("%w: %d", ErrNoSuchFolder, id)
@@ -204,7 +204,7 @@ func (s *Service) storeFlags(ctx context.Context, account, folder int64, set UID
 	if len(set) == 0 {
 		return nil, nil
 	}
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
+	err = s.db.Write(ctx, func(tx store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
 			return err
@@ -273,7 +273,7 @@ func (s *Service) Expunge(ctx context.Context, account, folder int64, set UIDSet
 	if set != nil && len(set) == 0 {
 		return nil
 	}
-	return s.db.Write(ctx, func(tx *store.Tx) error {
+	return s.db.Write(ctx, func(tx store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
 			return err
@@ -289,7 +289,7 @@ func (s *Service) Expunge(ctx context.Context, account, folder int64, set UIDSet
 
 // announceRemoved announces removals from the highest sequence number
 // down, so that each number is right when applied in order.
-func (s *Service) announceRemoved(tx *store.Tx, mailbox int64, removed []store.Removed, origin any) {
+func (s *Service) announceRemoved(tx store.Tx, mailbox int64, removed []store.Removed, origin any) {
 	if len(removed) == 0 {
 		return
 	}
@@ -318,7 +318,7 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 		return CopyResult{}, err
 	}
 	var res CopyResult
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
+	err = s.db.Write(ctx, func(tx store.Tx) error {
 		src, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
 			return err

@@ -34,7 +34,7 @@ type Message struct {
 // it was when the snapshot was taken, whatever commits meanwhile.
 type Reader struct {
 	ctx    context.Context
-	snap   *store.Snapshot
+	snap   store.Snapshot
 	folder Folder
 	counts FolderCounts
 	// highestModSeq is the folder's HIGHESTMODSEQ in the snapshot.
@@ -336,7 +336,7 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 // messages once tx commits: mail apps read new mail soon after it comes.
 // A copy, because the caller's array may be much larger than the message
 // (SMTP's DATA buffer starts at 16 KB) and would be held whole.
-func (s *Service) keepBody(tx *store.Tx, blobID int64, data []byte) {
+func (s *Service) keepBody(tx store.Tx, blobID int64, data []byte) {
 	if len(data) > bodyCacheMaxEntry {
 		return
 	}

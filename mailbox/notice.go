@@ -65,7 +65,7 @@ func (s *Service) planNotice(ctx context.Context, n *Notice) (*noticePlan, strin
 
 // sendNoticeTx stores a planned notice in the INBOX of its local
 // recipients, or queues it for its remote one, inside tx.
-func (s *Service) sendNoticeTx(tx *store.Tx, p *noticePlan, now time.Time) (NoticeSent, error) {
+func (s *Service) sendNoticeTx(tx store.Tx, p *noticePlan, now time.Time) (NoticeSent, error) {
 	var sent NoticeSent
 	local := p.local
 	if len(local) > 0 {

@@ -43,7 +43,7 @@ func (e *QuotaError) Permanent() bool { return e.Size > e.Limit }
 
 // checkQuota fails with a *QuotaError if size more octets do not fit in
 // the account's quota, read inside tx.
-func checkQuota(tx *store.Tx, account, size int64) error {
+func checkQuota(tx store.Tx, account, size int64) error {
 	q, err := tx.Quota(account)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func (s *Service) SetQuota(ctx context.Context, address string, limit int64) err
 	if err != nil {
 		return err
 	}
-	err = s.db.Write(ctx, func(tx *store.Tx) error { return tx.SetQuota(a.String(), limit) })
+	err = s.db.Write(ctx, func(tx store.Tx) error { return tx.SetQuota(a.String(), limit) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrNoSuchUser, a)
 	}

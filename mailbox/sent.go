@@ -37,7 +37,7 @@ const SentCopyWindow = 15 * time.Minute
 // specialFolder returns the account's folder with the special use
 // (wherever the user moved it; the first by name if there are several),
 // or ok false if it has none.
-func specialFolder(tx *store.Tx, account int64, use string) (m store.Mailbox, ok bool, err error) {
+func specialFolder(tx store.Tx, account int64, use string) (m store.Mailbox, ok bool, err error) {
 	boxes, err := tx.MailboxesOf(account)
 	if err != nil {
 		return store.Mailbox{}, false, err
@@ -63,7 +63,7 @@ type sentFiling struct {
 // files nothing if the account has uploaded the message to a \Sent
 // folder within the window, or has no \Sent folder (the user deleted
 // it: Pillarbox does not make it again behind the user's back).
-func (s *Service) fileSentCopy(tx *store.Tx, account, blob, size int64, msgID string, now time.Time) (sentFiling, error) {
+func (s *Service) fileSentCopy(tx store.Tx, account, blob, size int64, msgID string, now time.Time) (sentFiling, error) {
 	uploads, err := tx.SentCopies(account, msgID, store.SentUpload, now.Add(-SentCopyWindow))
 	if err != nil || len(uploads) > 0 {
 		return sentFiling{byClient: len(uploads) > 0}, err
@@ -91,7 +91,7 @@ func (s *Service) fileSentCopy(tx *store.Tx, account, blob, size int64, msgID st
 // given kind and forgets the records past the window. A message without
 // a Message-ID is not recorded: nothing could be matched by it
 // (submission always adds one, so only an unreadable one gets here).
-func (s *Service) recordSent(tx *store.Tx, mailbox int64, uid uint32, account int64, msgID, kind string, now time.Time) error {
+func (s *Service) recordSent(tx store.Tx, mailbox int64, uid uint32, account int64, msgID, kind string, now time.Time) error {
 	if msgID == "" {
 		return nil
 	}
@@ -107,7 +107,7 @@ func (s *Service) recordSent(tx *store.Tx, mailbox int64, uid uint32, account in
 // account with Message-ID msgID saved within the window before now,
 // because the client has just uploaded its own copy to a \Sent folder.
 // It returns how many it removed.
-func (s *Service) replaceSentCopies(tx *store.Tx, account int64, msgID string, now time.Time) (int, error) {
+func (s *Service) replaceSentCopies(tx store.Tx, account int64, msgID string, now time.Time) (int, error) {
 	copies, err := tx.SentCopies(account, msgID, store.SentAuto, now.Add(-SentCopyWindow))
 	if err != nil || len(copies) == 0 {
 		return 0, err

@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"testing"
-
-	"pillarbox/store"
 )
 
 // BenchmarkSubmitSentCopy measures durable submission of 10 KB messages
@@ -15,7 +14,7 @@ import (
 func BenchmarkSubmitSentCopy(b *testing.B) {
 	for _, noSent := range []bool{false, true} {
 		b.Run(fmt.Sprintf("NoSentCopy=%v", noSent), func(b *testing.B) {
-			db, err := store.Open(filepath.Join(b.TempDir(), "p.db"), store.Options{})
+			db, err := sqlite.Open(filepath.Join(b.TempDir(), "p.db"), sqlite.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -344,7 +344,7 @@ func TestSentCopyRecordsPruned(t *testing.T) {
 	clock.Set(queueNow.Add(SentCopyWindow + time.Second))
 	e.submit(t, &Submission{Data: sentMsg("s2@example.org")})
 	var copies []store.SentCopy
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	err := e.db.Write(ctx, func(tx store.Tx) error {
 		var err error
 		copies, err = tx.SentCopies(e.alice.ID, "s1@example.org", store.SentAuto, time.Time{})
 		return err

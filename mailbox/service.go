@@ -64,7 +64,7 @@ type Options struct {
 
 // Service is the mail host's domain logic over one store.
 type Service struct {
-	db      *store.DB
+	db      store.Store
 	domains map[string]bool // the config's; the database's are in dc
 	dc      domainCache
 	log     *slog.Logger
@@ -102,7 +102,7 @@ type Service struct {
 
 // New returns a Service over db. Domains that do not normalise are
 // returned as an error.
-func New(db *store.DB, opts Options) (*Service, error) {
+func New(db store.Store, opts Options) (*Service, error) {
 	s := &Service{
 		db:           db,
 		domains:      make(map[string]bool),

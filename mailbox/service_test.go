@@ -5,18 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"pillarbox/store"
 )
 
 // newTestService opens a store in a temp dir with a cheap bcrypt cost.
-func newTestService(t *testing.T, domains ...string) (*Service, *store.DB) {
+func newTestService(t *testing.T, domains ...string) (*Service, *sqlite.DB) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

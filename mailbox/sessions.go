@@ -128,7 +128,7 @@ func (s *Service) WatchAccounts(ctx context.Context, interval time.Duration) err
 // checkCredential is the in-transaction guard of writes made for a
 // session: it fails with ErrAccountGone unless acct still exists with the
 // credential it logged in with.
-func checkCredential(tx *store.Tx, acct Account) error {
+func checkCredential(tx store.Tx, acct Account) error {
 	err := tx.CheckCredential(acct.ID, acct.Credential)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrAccountGone

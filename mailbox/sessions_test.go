@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"testing"
 	"time"
-
-	"pillarbox/store"
 )
 
 // TestWatchAccountsAcrossProcesses: the CLI deletes an account or changes
@@ -18,7 +17,7 @@ func TestWatchAccountsAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "p.db")
 	open := func() *Service {
-		db, err := store.Open(path, store.Options{})
+		db, err := sqlite.Open(path, sqlite.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +81,7 @@ func TestWatchAccountsAcrossProcesses(t *testing.T) {
 // account was deleted or its password changed writes nothing.
 func TestSubmitFailsForGoneAccount(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,10 @@ package mailbox
 import (
 	"context"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"sync"
 	"testing"
 	"time"
-
-	"pillarbox/store"
 )
 
 var queueNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -16,7 +15,7 @@ var queueNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 // @example.org, alias team → alice, bob, and a change recorder.
 type queueEnv struct {
 	svc          *Service
-	db           *store.DB
+	db           *sqlite.DB
 	alice, bob   Account
 	changes      *changeLog
 	aliceAddr, x Address
@@ -48,7 +47,7 @@ func newQueueEnv(t *testing.T) *queueEnv {
 // and (if zero) Now it sets.
 func newQueueEnvWith(t *testing.T, opts Options) *queueEnv {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,13 +25,13 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 type testEnv struct {
 	addr string
 	svc  *mailbox.Service
-	db   *store.DB
+	db   *sqlite.DB
 	srv  *Server
 }
 
@@ -45,7 +45,7 @@ type envOptions struct {
 // bob and carol @example.org and alias team → alice, bob.
 func startMX(t *testing.T, eo envOptions) *testEnv {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{MaxPages: eo.maxPages})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{MaxPages: eo.maxPages})
 	if err != nil {
 		t.Fatal(err)
 	}

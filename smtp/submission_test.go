@@ -19,7 +19,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // subEnv is a submission server on loopback over a fresh store with
@@ -28,7 +28,7 @@ type subEnv struct {
 	addr     string
 	tlsAddr  string // implicit TLS
 	svc      *mailbox.Service
-	db       *store.DB
+	db       *sqlite.DB
 	throttle *mailbox.Throttle
 	log      *subLog
 	servers  []*Server // plain and implicit TLS
@@ -62,7 +62,7 @@ func startSubmission(t *testing.T, maxBytes int64) *subEnv {
 // startSubmissionWith starts the servers with the login throttle th.
 func startSubmissionWith(t *testing.T, maxBytes int64, th *mailbox.Throttle) *subEnv {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

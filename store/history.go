@@ -1,10 +1,6 @@
 package store
 
 import (
-	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 )
 
@@ -31,43 +27,6 @@ type HistoryEvent struct {
 	Detail    string
 }
 
-// AddHistory records an event in the transaction that makes it happen,
-// so that it costs no commit of its own.
-func (tx *Tx) AddHistory(e HistoryEvent) error {
-	_, err := tx.exec(`INSERT INTO history(at, event, blob_id, queue_id, message_id, address, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.At.UnixMilli(), e.Event, e.BlobID, e.QueueID, e.MessageID, e.Address, e.Detail)
-	if err != nil {
-		return fmt.Errorf("store: history: %w", err)
-	}
-	return nil
-}
-
-// PruneHistory removes up to limit events older than cutoff, the oldest
-// first, and returns how many it removed: a writer calls it with a small
-// limit so that its transaction stays short however much is due.
-func (tx *Tx) PruneHistory(cutoff time.Time, limit int) (int64, error) {
-	// The oldest event first: most writes find nothing to prune, and
-	// that costs one row.
-	var oldest int64
-	err := tx.queryRow(`SELECT at FROM history ORDER BY id LIMIT 1`).Scan(&oldest)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && oldest >= cutoff.UnixMilli() {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: prune history: %w", err)
-	}
-	res, err := tx.exec(`DELETE FROM history WHERE id IN
-		(SELECT id FROM history ORDER BY id LIMIT ?) AND at < ?`, limit, cutoff.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("store: prune history: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: prune history: %w", err)
-	}
-	return n, nil
-}
-
 // History keys: what a lookup matches.
 const (
 	HistoryByBlob      = "blob_id"
@@ -75,53 +34,3 @@ const (
 	HistoryByMessageID = "message_id"
 	HistoryByAddress   = "address"
 )
-
-// History returns the stories of the messages that the key matches:
-// every event of each stored message that has an event with column by
-// equal to value, and the matching events themselves, latest first, at
-// most limit events. by is one of the HistoryBy constants.
-func (db *DB) History(ctx context.Context, by string, value any, limit int) ([]HistoryEvent, error) {
-	switch by {
-	case HistoryByBlob, HistoryByQueue, HistoryByMessageID, HistoryByAddress:
-	default:
-		return nil, fmt.Errorf("store: history: unknown key %q", by)
-	}
-	q := historyQuery(by)
-	rows, err := db.rdb.QueryContext(ctx, q, value, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: history: %w", err)
-	}
-	defer rows.Close()
-	var out []HistoryEvent
-	for rows.Next() {
-		var e HistoryEvent
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Event, &e.BlobID, &e.QueueID, &e.MessageID, &e.Address, &e.Detail); err != nil {
-			return nil, fmt.Errorf("store: history: %w", err)
-		}
-		e.At = time.UnixMilli(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: history: %w", err)
-	}
-	return out, nil
-}
-
-// historyQuery is History's query for one key. Each arm is a seek in an
-// index (history_<key>, then history_blob), so that a lookup costs the
-// size of the stories it finds, not of the history
-// (TestHistoryQueriesUseIndexes).
-func historyQuery(by string) string {
-	const cols = `SELECT id, at, event, blob_id, queue_id, message_id, address, detail FROM history`
-	// "by != none" lets SQLite use the partial index, which leaves out
-	// the rows without the key.
-	none := "0"
-	if by == HistoryByMessageID || by == HistoryByAddress {
-		none = "''"
-	}
-	return cols + ` WHERE ` + by + ` = ?1 AND ` + by + ` != ` + none + `
-		UNION
-		` + cols + ` WHERE blob_id != 0 AND blob_id IN (SELECT blob_id FROM history WHERE ` + by + ` = ?1 AND ` + by + ` != ` + none + ` AND blob_id != 0)
-		ORDER BY at DESC, id DESC LIMIT ?2`
-}

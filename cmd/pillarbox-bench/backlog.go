@@ -20,6 +20,7 @@ import (
 	"pillarbox/mailbox"
 	"pillarbox/smtp/relay"
 	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // cmdBacklog is the backlog mode: it writes a queue of N messages, one
@@ -166,7 +167,7 @@ type backlog struct {
 	conns      int
 	from       string
 	gen        *messageGen
-	db         *store.DB
+	db         store.Store
 	svc        *mailbox.Service
 	acct       mailbox.Account
 	fromAddr   mailbox.Address
@@ -175,7 +176,7 @@ type backlog struct {
 // open makes the store with the sending account, and with the sender
 // domain's DKIM keys when dkim is set.
 func (b *backlog) open(ctx context.Context, dkim bool) error {
-	db, err := store.Open(filepath.Join(b.dir, "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(b.dir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}

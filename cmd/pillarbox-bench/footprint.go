@@ -19,6 +19,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // cmdFootprint is the footprint mode: it delivers N messages to one
@@ -67,8 +68,8 @@ func cmdFootprint(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	const user = "footprint@bench.example"
 	path := filepath.Join(dir, "pillarbox.db")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	open := func() (*store.DB, *mailbox.Service, error) {
-		db, err := store.Open(path, store.Options{Logger: quiet})
+	open := func() (store.Store, *mailbox.Service, error) {
+		db, err := sqlite.Open(path, sqlite.Options{Logger: quiet})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -15,7 +15,7 @@ import (
 	pbimap "pillarbox/imap"
 	"pillarbox/mailbox"
 	pbsmtp "pillarbox/smtp"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // startGuessTargets starts Pillarbox's IMAP and submission servers on
@@ -24,7 +24,7 @@ import (
 func startGuessTargets(t *testing.T, th *mailbox.Throttle) (imapAddr, subAddr string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.Open(filepath.Join(t.TempDir(), "pillarbox.db"), store.Options{Logger: log})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "pillarbox.db"), sqlite.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	pbimap "pillarbox/imap"
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // startIMAP starts Pillarbox's IMAP server on 127.0.0.1:0 over a store
@@ -22,7 +22,7 @@ import (
 func startIMAP(tb testing.TB) string {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.Open(filepath.Join(tb.TempDir(), "pillarbox.db"), store.Options{Logger: log})
+	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "pillarbox.db"), sqlite.Options{Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"pillarbox/mailbox"
 	pbsmtp "pillarbox/smtp"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // pillarbox is an in-process Pillarbox MX wired as serve wires it, on
@@ -24,7 +24,7 @@ import (
 type pillarbox struct {
 	addr    string
 	dataDir string
-	db      *store.DB
+	db      *sqlite.DB
 }
 
 // startPillarbox starts a server with users testuser1..users@example.test.
@@ -34,7 +34,7 @@ func startPillarbox(tb testing.TB, users int) *pillarbox {
 	dir := tb.TempDir()
 	// Log like serve does (a text line per message), into nothing.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.Open(filepath.Join(dir, "pillarbox.db"), store.Options{Logger: log})
+	db, err := sqlite.Open(filepath.Join(dir, "pillarbox.db"), sqlite.Options{Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}

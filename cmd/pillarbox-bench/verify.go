@@ -16,6 +16,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // inboxCounter reads how many messages a user's INBOX holds.
@@ -82,21 +83,21 @@ func (c *imapCounter) InboxCount(ctx context.Context, address string) (int, erro
 func (c *imapCounter) Close() error { return nil }
 
 // dbCounter counts through Pillarbox's store, beside a running server.
-// It only reads, though store.Open may apply pending migrations, as any
+// It only reads, though sqlite.Open may apply pending migrations, as any
 // start of the server would.
 type dbCounter struct {
-	db  *store.DB
+	db  store.Store
 	svc *mailbox.Service
 }
 
 func openDBCounter(dir string, domains []string, log *slog.Logger) (*dbCounter, error) {
 	path := filepath.Join(dir, "pillarbox.db")
-	// store.Open would create a missing database; a typo in the
+	// sqlite.Open would create a missing database; a typo in the
 	// directory must be an error instead.
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("verify-db: %w", err)
 	}
-	db, err := store.Open(path, store.Options{Logger: log, Readers: 4})
+	db, err := sqlite.Open(path, sqlite.Options{Logger: log, Readers: 4})
 	if err != nil {
 		return nil, fmt.Errorf("verify-db: %w", err)
 	}

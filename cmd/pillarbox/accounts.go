@@ -12,10 +12,11 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // openService opens the configured store and the mailbox service over it.
-func openService(cfgPath string) (*Config, *store.DB, *mailbox.Service, error) {
+func openService(cfgPath string) (*Config, store.Store, *mailbox.Service, error) {
 	cfg, err := LoadConfig(cfgPath)
 	if err != nil {
 		return nil, nil, nil, err
@@ -24,7 +25,7 @@ func openService(cfgPath string) (*Config, *store.DB, *mailbox.Service, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, err := store.Open(dbPath(cfg), store.Options{})
+	db, err := sqlite.Open(dbPath(cfg), sqlite.Options{})
 	if err != nil {
 		return nil, nil, nil, err
 	}

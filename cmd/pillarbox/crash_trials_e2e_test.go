@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-
-	"pillarbox/store"
 )
 
 var (
@@ -182,7 +181,7 @@ func sendNumbered(c *gosmtp.Client, id string, rcpts []string, i, j int) error {
 // from a stopped server's store, which it closes again.
 func storedMessageIDs(t *testing.T, dataDir string, addresses ...string) map[string]map[string]int {
 	t.Helper()
-	db, err := store.Open(filepath.Join(dataDir, "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/smtp/msgauth/dnstest"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // dsnSink is a smarthost on loopback that offers DSN, refuses
@@ -229,7 +229,7 @@ func TestDSNEndToEnd(t *testing.T) {
 		t.Errorf("the notice went with NOTIFY %v, want NEVER", o.Notify)
 	}
 	srv.stop(t)
-	db, err := store.Open(filepath.Join(dataDir, "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

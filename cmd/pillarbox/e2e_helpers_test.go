@@ -24,7 +24,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // binPath is the pillarbox binary built once by TestMain for the
@@ -254,9 +254,9 @@ func (s *serveProc) kill() {
 
 // openStore opens a data dir's store and service for checking what a
 // stopped server left behind.
-func openStore(t *testing.T, dataDir string) (*store.DB, *mailbox.Service) {
+func openStore(t *testing.T, dataDir string) (*sqlite.DB, *mailbox.Service) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(dataDir, "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func openStore(t *testing.T, dataDir string) (*store.DB, *mailbox.Service) {
 }
 
 // messageIDs returns how often each Message-ID occurs in a mailbox.
-func messageIDs(t *testing.T, db *store.DB, address, name string) map[string]int {
+func messageIDs(t *testing.T, db *sqlite.DB, address, name string) map[string]int {
 	t.Helper()
 	ctx := context.Background()
 	acct, err := db.AccountByAddress(ctx, address)

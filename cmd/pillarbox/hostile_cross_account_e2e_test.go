@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"slices"
 	"strings"
 	"testing"
@@ -15,8 +16,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	gosmtp "github.com/emersion/go-smtp"
-
-	"pillarbox/store"
 )
 
 // TestHostileCrossAccount replays the cross-account probes of the hostile
@@ -498,7 +497,7 @@ func mxDeliver(t *testing.T, addr, to, msg string) {
 // ids from a stopped server's data dir, and closes the store again.
 func snapshotStopped(t *testing.T, dataDir, address string) (accountState, []int64) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(dataDir, "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

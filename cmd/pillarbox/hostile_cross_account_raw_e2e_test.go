@@ -6,12 +6,11 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
-
-	"pillarbox/store"
 )
 
 // imapRaw sends, as alice, the commands that a library client would not
@@ -250,7 +249,7 @@ func (x *crossProber) submission(addr string) {
 // must carry one of her own addresses as its Return-Path.
 func (x *crossProber) checkSubmitted(dataDir string) {
 	t := x.t
-	db, err := store.Open(filepath.Join(dataDir, "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 // metrics are one serve's Prometheus metrics, in a registry of their
 // own, fed by the packages' hooks (smtp.Options.Metrics,
-// imap.Options.OnLogin, relay.Options.OnAttempt, store.Options.
+// imap.Options.OnLogin, relay.Options.OnAttempt, sqlite.Options.
 // ObserveCommit, ...), which know nothing of Prometheus. Every labelled
 // child a hook touches is looked up once, when the hook is made, so
 // that counting costs an atomic add and no allocation.
@@ -82,7 +82,7 @@ func newMetrics() *metrics {
 	return m
 }
 
-// observeCommit is store.Options.ObserveCommit.
+// observeCommit is sqlite.Options.ObserveCommit.
 func (m *metrics) observeCommit(requests int, took time.Duration) {
 	m.batch.Observe(float64(requests))
 	m.commit.Observe(took.Seconds())

@@ -25,13 +25,13 @@ type storeGauges struct {
 	// lookup pool that RCPT and logins share, and concurrent scrapes
 	// must not take more than one of its connections.
 	one                    *sync.Mutex
-	db                     *store.DB
+	db                     store.Store
 	now                    func() time.Time
 	queue, oldest, backlog *prometheus.Desc
 }
 
 // watchStore registers db's gauges.
-func (m *metrics) watchStore(db *store.DB) {
+func (m *metrics) watchStore(db store.Store) {
 	m.reg.MustRegister(storeGauges{one: new(sync.Mutex), db: db, now: m.now,
 		queue: prometheus.NewDesc("pillarbox_queue_items", "Outbound queue items (one per recipient) by state: queued, or held by the operator.",
 			[]string{"state"}, nil),

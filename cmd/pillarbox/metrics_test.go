@@ -24,6 +24,7 @@ import (
 	"pillarbox/mailbox/netlimit"
 	"pillarbox/smtp"
 	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // scrape fetches url and returns each sample of its counters and gauges,
@@ -117,7 +118,7 @@ func get(t *testing.T, method, url string) (int, string) {
 func TestAdminServer(t *testing.T) {
 	t.Parallel()
 	m := newMetrics()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{ObserveCommit: m.observeCommit})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{ObserveCommit: m.observeCommit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +319,7 @@ func TestHooksDoNotAllocate(t *testing.T) {
 // conventions, as promlint checks them.
 func TestMetricsLint(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +391,7 @@ func TestAdminKeepAlive(t *testing.T) {
 func TestStoreGauges(t *testing.T) {
 	t.Parallel()
 	// The indexer must not take the text in before the scrape.
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{IndexIdle: time.Hour})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{IndexIdle: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +400,7 @@ func TestStoreGauges(t *testing.T) {
 	m := newMetrics()
 	m.now = func() time.Time { return t0.Add(90 * time.Second) }
 	m.watchStore(db)
-	err = db.Write(context.Background(), func(tx *store.Tx) error {
+	err = db.Write(context.Background(), func(tx store.Tx) error {
 		blob, err := tx.InsertBlob(&store.Blob{Data: []byte("Subject: q\r\n\r\nx\r\n"), MessageID: "q@x", Envelope: []byte("{}"), Structure: []byte("{}")})
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"pillarbox/store/sqlite"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,8 +14,6 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-
-	"pillarbox/store"
 )
 
 // The whole way out through the built binary: a user submits with
@@ -120,7 +119,7 @@ func TestRelayEndToEnd(t *testing.T) {
 	if list := mustCLI(t, "", "queue", "list", "--config", cfg); list != "the queue is empty\n" {
 		t.Errorf("queue after delivery:\n%s", list)
 	}
-	db, err := store.Open(filepath.Join(dataDir, "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +165,7 @@ sys.exit(1 if refused else 0)
 	}
 }
 
-func inboxData(t *testing.T, db *store.DB, user string) []string {
+func inboxData(t *testing.T, db *sqlite.DB, user string) []string {
 	t.Helper()
 	ctx := context.Background()
 	acct, err := db.AccountByAddress(ctx, user)

@@ -18,6 +18,7 @@ import (
 	"pillarbox/mailbox/netlimit"
 	"pillarbox/smtp"
 	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // shutdownGrace bounds how long SIGTERM waits for messages in transfer.
@@ -58,7 +59,7 @@ type worker func(ctx context.Context) error
 // wiring is what the parts of serve are built from.
 type wiring struct {
 	cfg *Config
-	db  *store.DB
+	db  store.Store
 	svc *mailbox.Service
 	tls *tls.Config
 	log *slog.Logger
@@ -104,7 +105,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	m := newMetrics()
-	db, err := store.Open(dbPath(cfg), store.Options{Logger: log, ObserveCommit: m.observeCommit})
+	db, err := sqlite.Open(dbPath(cfg), sqlite.Options{Logger: log, ObserveCommit: m.observeCommit})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ type adminServer struct {
 }
 
 // newAdminServer serves m's registry and a health check that commits a
-// write to the store (checkWritable, store.DB.CheckWritable in serve).
+// write to the store (checkWritable, store.Store.CheckWritable in serve).
 //
 // now is the clock of /healthz's reuse of a fresh result (nil:
 // time.Now).

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // TestWatchDKIMSwitchesOnceSeen drives the background check with its
 // ticks: nothing changes while the new records are missing, the keys
 // switch at the first check that sees them, and the wait is logged once.
 func TestWatchDKIMSwitchesOnceSeen(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

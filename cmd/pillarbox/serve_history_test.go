@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // TestPruneHistoryRuns drives the background pruning with its ticks: it
 // prunes at start and at each tick, and stops with its context.
 func TestPruneHistoryRuns(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func loadCA(path string) (*x509.CertPool, error) {
 // mtastsStore keeps MTA-STS policies in the database (table
 // mta_sts_policies), so that they survive restarts as RFC 8461 5.1
 // expects of a policy cache.
-type mtastsStore struct{ db *store.DB }
+type mtastsStore struct{ db store.Store }
 
 var _ tlspolicy.Store = mtastsStore{}
 

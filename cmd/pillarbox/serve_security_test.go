@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"pillarbox/smtp/relay/tlspolicy"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // The database-backed MTA-STS store keeps what Policies needs: a policy
 // put is read back equal, Stale finds it when due, Delete removes it.
 func TestMTASTSStore(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

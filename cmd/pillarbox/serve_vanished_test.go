@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // TestPruneVanishedRuns drives the background trimming of remembered
@@ -17,7 +17,7 @@ import (
 // with its context.
 func TestPruneVanishedRuns(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/mailbox/wellknown"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // webCert makes a self-signed certificate valid for names and for
@@ -67,7 +67,7 @@ func webWiring(t *testing.T, cfg *Config) *wiring {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "pillarbox.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "pillarbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func TestCRLFLines(t *testing.T) {
 func enqueueData(t *testing.T, e *env, sender, rcpt, data string) {
 	t.Helper()
 	a, _ := mailbox.ParseAddress(rcpt)
-	err := e.db.Write(context.Background(), func(tx *store.Tx) error {
+	err := e.db.Write(context.Background(), func(tx store.Tx) error {
 		id, err := tx.InsertBlob(&store.Blob{Data: []byte(data), Envelope: []byte("{}"), Structure: []byte("{}")})
 		if err != nil {
 			return err

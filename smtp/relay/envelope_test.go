@@ -399,7 +399,7 @@ func enqueueRawParams(t *testing.T, e *env, sender, rcpt string, p mailbox.Queue
 	t.Helper()
 	data := []byte("From: <" + sender + ">\r\nSubject: raw\r\nMessage-ID: <raw@test>\r\n\r\nbody\r\n")
 	a, _ := mailbox.ParseAddress(rcpt)
-	err := e.db.Write(context.Background(), func(tx *store.Tx) error {
+	err := e.db.Write(context.Background(), func(tx store.Tx) error {
 		id, err := tx.InsertBlob(&store.Blob{Data: data, Envelope: []byte("{}"), Structure: []byte("{}")})
 		if err != nil {
 			return err

@@ -25,7 +25,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -307,7 +307,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 // env is a store with user alice@example.org and a Runner over it.
 type env struct {
 	t      *testing.T
-	db     *store.DB
+	db     *sqlite.DB
 	svc    *mailbox.Service
 	alice  mailbox.Account
 	clock  *fakeClock
@@ -341,7 +341,7 @@ func (s *syncBuffer) String() string {
 // remote.test (mx.remote.test:25). Adjust opts before start.
 func newEnv(t *testing.T, sinkTLS *tls.Config) *env {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
+	"pillarbox/store/sqlite"
 )
 
 // A whole schedule: bob is deferred twice and accepted on the third
@@ -311,7 +312,7 @@ func enqueueRaw(t *testing.T, e *env, sender, rcpt string) {
 	t.Helper()
 	data := []byte("From: <" + sender + ">\r\nSubject: raw\r\nMessage-ID: <raw@test>\r\n\r\nbody\r\n")
 	a, _ := mailbox.ParseAddress(rcpt)
-	err := e.db.Write(context.Background(), func(tx *store.Tx) error {
+	err := e.db.Write(context.Background(), func(tx store.Tx) error {
 		id, err := tx.InsertBlob(&store.Blob{Data: data, Envelope: []byte("{}"), Structure: []byte("{}")})
 		if err != nil {
 			return err
@@ -408,7 +409,7 @@ func TestNoticesOtherProcessChanges(t *testing.T) {
 		t.Fatalf("next %v", next)
 	}
 	// Another Service over the same file, as the CLI would have.
-	db2, err := store.Open(e.db.Path(), store.Options{})
+	db2, err := sqlite.Open(e.db.Path(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,149 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"pillarbox/store"
+	"time"
+)
+
+// indexBatch is how many messages' search text one indexer request moves
+// into the full-text index: one FTS4 segment for all of them.
+const indexBatch = 256
+
+// The indexer runs once indexAfterRows texts are pending, or indexIdle
+// (Options.IndexIdle) after the last one arrived. SEARCH does not wait for either: it flushes.
+const (
+	indexAfterRows = 64
+	indexIdle      = 2 * time.Second
+)
+
+// The indexer moves search text from blob_text_pending into the FTS4
+// table blob_text in batches, through the writer like any other request,
+// so it shares commits with deliveries and never blocks them for long.
+// It runs after commits that added text; Open indexes what a crash left
+// pending before it returns.
+
+func (db *DB) startIndexer() {
+	db.idxTimer = time.AfterFunc(time.Hour, db.kickIndexer)
+	db.idxTimer.Stop()
+	db.idx = make(chan struct{}, 1)
+	db.idxStop = make(chan struct{})
+	db.idxDone = make(chan struct{})
+	go db.indexer()
+}
+
+// stopIndexer stops the indexer and waits for it; later calls do nothing.
+func (db *DB) stopIndexer() {
+	db.idxOnce.Do(func() { close(db.idxStop) })
+	<-db.idxDone
+}
+
+func (db *DB) kickIndexer() {
+	select {
+	case db.idx <- struct{}{}:
+	default:
+	}
+}
+
+// notePending runs on the writer goroutine after a commit that added n
+// pending texts.
+func (db *DB) notePending(n int) {
+	if n == 0 {
+		return
+	}
+	db.pendingRows += n
+	if db.pendingRows >= indexAfterRows {
+		db.pendingRows = 0
+		db.idxTimer.Stop()
+		db.kickIndexer()
+		return
+	}
+	db.idxTimer.Reset(db.idxIdle)
+}
+
+func (db *DB) indexer() {
+	defer close(db.idxDone)
+	for {
+		select {
+		case <-db.idx:
+		case <-db.idxStop:
+			db.idxTimer.Stop()
+			return
+		}
+		if err := db.FlushIndex(context.Background()); err != nil && err != store.ErrClosed {
+			db.log.Warn("store: indexing search text", "err", err)
+		}
+	}
+}
+
+// FlushIndex indexes every pending search text now. SEARCH does not need
+// it (it reads pending text too); the indexer and tests use it.
+func (db *DB) FlushIndex(ctx context.Context) error {
+	for {
+		var pending bool
+		if err := db.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_text_pending)`).Scan(&pending); err != nil {
+			return fmt.Errorf("store: index: %w", err)
+		}
+		if !pending {
+			return nil
+		}
+		var n int64
+		err := db.write(ctx, func(tx *Tx) error {
+			var err error
+			n, err = tx.indexPending(indexBatch)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+// indexPending moves up to limit rows of pending text into blob_text.
+func (tx *Tx) indexPending(limit int) (int64, error) {
+	var last int64
+	err := tx.queryRow(`SELECT coalesce(max(blob_id), 0) FROM
+		(SELECT blob_id FROM blob_text_pending ORDER BY blob_id LIMIT ?)`, limit).Scan(&last)
+	if err != nil || last == 0 {
+		return 0, err
+	}
+	if err := tx.addIndexPieces(last); err != nil {
+		return 0, err
+	}
+	if _, err := tx.exec(`INSERT INTO blob_text(docid, terms)
+		SELECT blob_id, `+fnIndexJoin+`(header, body) FROM blob_text_pending WHERE blob_id <= ?`, last); err != nil {
+		return 0, fmt.Errorf("store: index: %w", err)
+	}
+	res, err := tx.exec(`DELETE FROM blob_text_pending WHERE blob_id <= ?`, last)
+	if err != nil {
+		return 0, fmt.Errorf("store: index: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// CheckIndex indexes every pending text and runs FTS4's integrity check,
+// which compares the whole full-text index with the words the search text
+// function derives from every stored message: an error means that they
+// differ (a removed blob left words behind, or the function does not give
+// what delivery stored). It reads every message; for tests and repairs.
+func (db *DB) CheckIndex(ctx context.Context) error {
+	return db.write(ctx, func(tx *Tx) error {
+		for {
+			n, err := tx.indexPending(indexBatch)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if _, err := tx.exec(`INSERT INTO blob_text(blob_text) VALUES ('integrity-check')`); err != nil {
+			return fmt.Errorf("store: index check: %w", err)
+		}
+		return nil
+	})
+}

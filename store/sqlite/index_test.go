@@ -1,0 +1,106 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"pillarbox/store"
+	"testing"
+	"time"
+)
+
+func ftsMatches(t *testing.T, db *DB, q string) []int64 {
+	t.Helper()
+	rows, err := db.rdb.Query(`SELECT docid FROM blob_text WHERE blob_text MATCH ? ORDER BY docid`, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func insertTexts(t *testing.T, db *DB, bodies ...string) []int64 {
+	t.Helper()
+	var ids []int64
+	err := db.write(context.Background(), func(tx *Tx) error {
+		for _, b := range bodies {
+			id, err := tx.InsertBlob(&store.Blob{Data: []byte("Subject: x\n\n" + b), Envelope: []byte("{}"), Structure: []byte("{}"),
+				HeaderText: "Subject: x\n", BodyText: b})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func countPending(t *testing.T, db *DB) int {
+	t.Helper()
+	var n int
+	if err := db.rdb.QueryRow(`SELECT count(*) FROM blob_text_pending`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFlushIndexMakesTextSearchable(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	ids := insertTexts(t, db, "a zebra crossing", "no stripes here", "zebra again")
+	if err := db.FlushIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := ftsMatches(t, db, "zebra")
+	if len(got) != 2 || got[0] != ids[0] || got[1] != ids[2] {
+		t.Fatalf("zebra matches %v, want %v and %v", got, ids[0], ids[2])
+	}
+	if n := countPending(t, db); n != 0 {
+		t.Fatalf("%d texts still pending after FlushIndex", n)
+	}
+}
+
+func TestIndexerBatchesAndCatchesUpAtOpen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "p.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Texts left pending, as a crash may leave them...
+	db.stopIndexer()
+	insertTexts(t, db, "okapi one", "okapi two")
+	if n := countPending(t, db); n != 2 {
+		t.Fatalf("%d pending, want 2", n)
+	}
+	db.Close()
+	// ...are indexed by the indexer itself when the store opens again.
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for countPending(t, db) != 0 {
+		select {
+		case <-deadline:
+			t.Fatal("pending texts not indexed after reopening")
+		case <-tick.C:
+		}
+	}
+	if got := ftsMatches(t, db, "okapi"); len(got) != 2 {
+		t.Fatalf("okapi matches %v after reopening", got)
+	}
+}

@@ -1,0 +1,36 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// noteKeywords records the space-separated keywords as the mailbox's
+// (mailbox_keywords), once each: what FLAGS lists at SELECT.
+func (tx *Tx) noteKeywords(mailboxID int64, keywords string) error {
+	for _, k := range strings.Fields(keywords) {
+		if _, err := tx.exec(`INSERT OR IGNORE INTO mailbox_keywords(mailbox_id, keyword) VALUES (?, ?)`, mailboxID, k); err != nil {
+			return fmt.Errorf("store: keywords: %w", err)
+		}
+	}
+	return nil
+}
+
+// Keywords returns the mailbox's keywords in the order of their names.
+func (s *Snapshot) Keywords(ctx context.Context, mailboxID int64) ([]string, error) {
+	rows, err := s.tx.QueryContext(ctx, `SELECT keyword FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY keyword`, mailboxID)
+	if err != nil {
+		return nil, fmt.Errorf("store: keywords: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("store: keywords: %w", err)
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}

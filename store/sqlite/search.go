@@ -1,0 +1,257 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"pillarbox/store"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Search calls fn for every message of the mailbox that matches c, in UID
+// order, with its sequence number when withSeq (else 0). Criteria past
+// the limits give ErrSearchLimit; when ctx ends, the search stops with
+// its error.
+//
+// Text keys take two passes. The first decodes the text of each message
+// that may match (by the other keys and the full-text index) from the
+// stored message, a few messages at a time, and records which text keys
+// it contains; the second is the whole criteria in SQL, reading those
+// results. So memory holds a few messages' text at a time, however many
+// keys and messages there are.
+func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *store.SearchCriteria, withSeq bool, fn func(uid, seq uint32) error) error {
+	if err := c.Size().Check(); err != nil {
+		return err
+	}
+	st := &searchState{ctx: ctx}
+	token := s.db.searchSeq.Add(1)
+	s.db.searches.Store(token, st)
+	defer s.db.searches.Delete(token)
+	b := &sqlBuilder{token: token, st: st}
+	b.collect(c)
+	var expr string
+	byBlob := false
+	if len(b.keys) == 0 {
+		expr = b.expr(c, exact)
+	} else {
+		if err := s.matchText(ctx, mailboxID, c, b); err != nil {
+			return searchError(ctx, err)
+		}
+		if expr, byBlob = b.afterText(c); expr == "" {
+			return nil
+		}
+	}
+	inMailbox := "m.mailbox_id = ?"
+	if byBlob {
+		// '+' keeps SQLite from finding the mailbox's messages by index,
+		// so that it looks up the few that can match by blob instead.
+		inMailbox = "+m.mailbox_id = ?"
+	}
+	// The results come back as one string that SQLite builds ("uid" or
+	// "uid:seq", comma-separated, in UID order): a row of database/sql
+	// costs more than the search itself when most messages match.
+	var q string
+	var args []any
+	if withSeq {
+		q = `SELECT coalesce(group_concat(uid || ':' || seq, ','), '') FROM (SELECT uid, seq FROM
+			(SELECT m.uid AS uid, row_number() OVER (ORDER BY m.uid) AS seq, ` + expr +
+			` AS hit FROM messages m WHERE m.mailbox_id = ?) WHERE hit ORDER BY uid)`
+		args = append(b.args, mailboxID)
+	} else {
+		q = `SELECT coalesce(group_concat(uid, ','), '') FROM (SELECT m.uid AS uid FROM messages m
+			WHERE ` + inMailbox + ` AND ` + expr + ` ORDER BY m.uid)`
+		args = append([]any{mailboxID}, b.args...)
+	}
+	var packed string
+	if err := s.tx.QueryRowContext(ctx, q, args...).Scan(&packed); err != nil {
+		return searchError(ctx, err)
+	}
+	var prev uint32
+	for packed != "" {
+		var item string
+		item, packed, _ = strings.Cut(packed, ",")
+		u, sq, _ := strings.Cut(item, ":")
+		uid, err := strconv.ParseUint(u, 10, 32)
+		if err != nil {
+			return fmt.Errorf("store: search: bad result %q", item)
+		}
+		var seq uint64
+		if withSeq {
+			if seq, err = strconv.ParseUint(sq, 10, 32); err != nil {
+				return fmt.Errorf("store: search: bad result %q", item)
+			}
+		}
+		if uint32(uid) <= prev {
+			return fmt.Errorf("store: search: results out of order")
+		}
+		prev = uint32(uid)
+		if err := fn(uint32(uid), uint32(seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// searchError wraps err, or ctx's error when ctx ended: SQLite reports an
+// interrupted query in words of its own.
+func searchError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("store: search: %w", cerr)
+	}
+	return fmt.Errorf("store: search: %w", err)
+}
+
+// matchText is Search's first pass: it decodes the text of every message
+// that may match c and records in b.st which of b's text keys each
+// contains.
+func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.SearchCriteria, b *sqlBuilder) error {
+	// The text is derived from the stored message (no copy of it is kept):
+	// each candidate's data is read and decoded once.
+	b.args = nil
+	var lookupErr error
+	b.pieces = s.lookupPieces(ctx, &lookupErr)
+	where := b.expr(c, superset)
+	if lookupErr != nil {
+		return lookupErr
+	}
+	// Header keys alone read the stored header text (migration 18), and
+	// the message only where a blob has none yet.
+	q := `SELECT m.blob_id, NULL, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
+		WHERE m.mailbox_id = ? AND ` + where
+	if !b.needBody {
+		q = `SELECT m.blob_id, h.text, CASE WHEN h.text IS NULL THEN x.data END
+			FROM messages m JOIN blobs x ON x.id = m.blob_id LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
+			WHERE m.mailbox_id = ? AND ` + where
+	}
+	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	// Decoding and matching cost far more than reading: workers do them,
+	// each with its own matcher, while this goroutine reads the rows. A
+	// few messages are in flight at a time.
+	workers := min(runtime.GOMAXPROCS(0), maxSearchWorkers)
+	type job struct {
+		blob   int64
+		header string // the stored header text, if the blob has one
+		data   []byte // else the message
+	}
+	jobs := make(chan job, workers)
+	results := make(chan map[int64]uint64, workers)
+	for range workers {
+		go func() {
+			m := newTextMatcher(b.keys)
+			found := make(map[int64]uint64)
+			for j := range jobs {
+				h, t := j.header, ""
+				if j.data != nil {
+					h, t = s.db.searchText(j.data, b.needBody)
+				}
+				if f := m.match(h, t); f != 0 {
+					found[j.blob] = f
+				}
+			}
+			results <- found
+		}()
+	}
+	err = func() error {
+		defer close(jobs)
+		seen := make(map[int64]struct{})
+		for rows.Next() {
+			var blob int64
+			var header sql.NullString
+			var data sql.RawBytes // the driver's copy, valid until Next
+			if err := rows.Scan(&blob, &header, &data); err != nil {
+				return err
+			}
+			if _, dup := seen[blob]; !dup {
+				seen[blob] = struct{}{}
+				j := job{blob: blob, header: header.String}
+				if !header.Valid {
+					j.data = bytes.Clone(data)
+					if j.data == nil {
+						j.data = []byte{}
+					}
+				}
+				jobs <- j
+			}
+			if s.db.searchRowHook != nil {
+				s.db.searchRowHook()
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}()
+	b.st.text = make(map[int64]uint64)
+	for range workers {
+		maps.Copy(b.st.text, <-results)
+	}
+	return err
+}
+
+// maxSearchWorkers bounds the goroutines that decode and match the
+// messages of one search.
+const maxSearchWorkers = 4
+
+// searchState is what one running search's SQL functions read, found by
+// the search's token (DB.searches).
+type searchState struct {
+	ctx  context.Context
+	text map[int64]uint64   // blob id → bit i set if it contains text key i; only blobs with some
+	sets [][]store.UIDRange // UID sets too large to write into the SQL
+}
+
+// Names of the SQL functions that read a running search's state.
+const (
+	fnText  = "pillarbox_text"  // (token, blob id, key) → the blob contains text key number key
+	fnInSet = "pillarbox_inset" // (token, set, uid) → uid is in set number set
+)
+
+// registerSearchFunctions adds the search functions to a new connection
+// of the snapshot pool.
+func (db *DB) registerSearchFunctions(c *sqlite3.SQLiteConn) error {
+	text := func(token, blob, key int64) (bool, error) {
+		st, err := db.runningSearch(token)
+		if err != nil {
+			return false, err
+		}
+		return st.text[blob]&(1<<uint(key)) != 0, nil
+	}
+	if err := c.RegisterFunc(fnText, text, true); err != nil {
+		return fmt.Errorf("store: search: %w", err)
+	}
+	inSet := func(token, set, uid int64) (bool, error) {
+		st, err := db.runningSearch(token)
+		if err != nil {
+			return false, err
+		}
+		return inRanges(st.sets[set], uint32(uid)), nil
+	}
+	if err := c.RegisterFunc(fnInSet, inSet, true); err != nil {
+		return fmt.Errorf("store: search: %w", err)
+	}
+	return nil
+}
+
+// runningSearch returns the state of a running search, or its context's
+// error once that ended, which stops the query at once.
+func (db *DB) runningSearch(token int64) (*searchState, error) {
+	v, ok := db.searches.Load(token)
+	if !ok {
+		return nil, fmt.Errorf("store: search: no search %d", token)
+	}
+	st := v.(*searchState)
+	if err := st.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}

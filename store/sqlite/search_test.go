@@ -1,0 +1,332 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"pillarbox/store"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+)
+
+// searchDB stores bodies as messages of one mailbox (UID i+1 holds
+// bodies[i]) and returns the mailbox id.
+func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
+	t.Helper()
+	return searchDBWith(t, headers, bodies, nil)
+}
+
+// searchDBWith is searchDB with froms[i], if any, as message i's From
+// addresses.
+func searchDBWith(t *testing.T, headers, bodies []string, froms [][]store.EnvelopeAddress) (*DB, int64) {
+	t.Helper()
+	db := openTest(t, Options{})
+	db.SetSearchText(nulSearchText)
+	ctx := context.Background()
+	var mb int64
+	err := db.write(ctx, func(tx *Tx) error {
+		acct, err := tx.CreateAccount("a@example.org", "x", testNow)
+		if err != nil {
+			return err
+		}
+		m, err := tx.CreateMailbox(acct, "INBOX", "", true, testNow)
+		mb = m.ID
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first half goes into the full-text index, the rest waits for the
+	// indexer: search must find both.
+	add := func(lo, hi int) {
+		err := db.write(ctx, func(tx *Tx) error {
+			for i := lo; i < hi; i++ {
+				blob := &store.Blob{Data: []byte(headers[i] + "\x00" + bodies[i]), Envelope: []byte("{}"), Structure: []byte("{}"),
+					HeaderText: headers[i], BodyText: bodies[i]}
+				if froms != nil {
+					blob.From = froms[i]
+				}
+				id, err := tx.InsertBlob(blob)
+				if err != nil {
+					return err
+				}
+				if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: testNow, Size: int64(len(bodies[i]))}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(0, len(bodies)/2)
+	if err := db.FlushIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	add(len(bodies)/2, len(bodies))
+	return db, mb
+}
+
+// nulSearchText is searchDB's search text function: its messages are
+// the header text and the body text with a NUL between them.
+func nulSearchText(data []byte, withBody bool) (header, body string) {
+	h, b, _ := strings.Cut(string(data), "\x00")
+	if !withBody {
+		b = ""
+	}
+	return h, b
+}
+
+func search(t *testing.T, db *DB, mb int64, c *store.SearchCriteria, withSeq bool) []uint32 {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := db.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	var out []uint32
+	err = snap.Search(ctx, mb, c, withSeq, func(uid, seq uint32) error {
+		if withSeq && seq != uid {
+			return fmt.Errorf("uid %d has seq %d", uid, seq)
+		}
+		out = append(out, uid)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("search %+v: %v", c, err)
+	}
+	return out
+}
+
+// The pieces random texts are made of: words in several scripts, the
+// characters whose case folding crosses between ASCII and not (Kelvin
+// sign, long s), and separators of all kinds.
+var textPieces = []string{
+	"hello", "Hello", "HELLO", "othello", "mail", "email", "e-mail", "café", "CAFÉ", "cafe",
+	"straße", "STRASSE", "STRAẞE", "Fußball", "ǅemal", "ǆ", "K", "k", "ſ", "s", "Σίσυφος", "ΣΊΣΥΦΟΣ",
+	"ς", "İstanbul", "ıi", "日本語", "テスト", "naïve", "x", "42", "a1b2",
+	" ", " ", " ", "\n", ", ", ".", "-", "—", "'", "’", "@", "_", "%", "\\", "/", "\u00a0",
+}
+
+func randomText(r *rand.Rand, n int) string {
+	var b strings.Builder
+	for range n {
+		b.WriteString(textPieces[r.IntN(len(textPieces))])
+	}
+	return b.String()
+}
+
+// varyCase changes the case of some characters within their folding
+// orbit, as a client might type them.
+func varyCase(r *rand.Rand, s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		for k := r.IntN(3); k > 0; k-- {
+			c = unicode.SimpleFold(c)
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// TestSearchTextMatchesBruteForce checks that the full-text and LIKE
+// prefilters never lose a match: SQL search gives exactly what a plain
+// case-folded substring test gives.
+func TestSearchTextMatchesBruteForce(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	const n = 60
+	headers, bodies := make([]string, n), make([]string, n)
+	for i := range n {
+		headers[i] = "Subject: " + randomText(r, 4) + "\nFrom: " + randomText(r, 3) + "\n"
+		bodies[i] = randomText(r, 30)
+	}
+	db, mb := searchDB(t, headers, bodies)
+	brute := func(texts []string, needle string) []uint32 {
+		var out []uint32
+		for i, s := range texts {
+			if strings.Contains(store.Fold(s), store.Fold(needle)) {
+				out = append(out, uint32(i+1))
+			}
+		}
+		return out
+	}
+	for k := range 400 {
+		src := bodies[r.IntN(n)]
+		runes := []rune(src)
+		a := r.IntN(len(runes))
+		b := min(len(runes), a+1+r.IntN(12))
+		needle := varyCase(r, string(runes[a:b]))
+		if k%10 == 0 {
+			needle = randomText(r, 1+r.IntN(2))
+		}
+		got := search(t, db, mb, &store.SearchCriteria{Body: []string{needle}}, k%2 == 0)
+		if want := brute(bodies, needle); !slices.Equal(got, want) {
+			t.Errorf("BODY %q (fts %q): got %v, want %v", needle, ftsQueryText(needle), got, want)
+		}
+		both := make([]string, n)
+		for i := range n {
+			both[i] = headers[i] + "\x00" + bodies[i]
+		}
+		got = search(t, db, mb, &store.SearchCriteria{Text: []string{needle}}, false)
+		want := brute(headers, needle)
+		for _, u := range brute(bodies, needle) {
+			if !slices.Contains(want, u) {
+				want = append(want, u)
+			}
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("TEXT %q: got %v, want %v", needle, got, want)
+		}
+		got = search(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{Body: []string{needle}}}}, false)
+		var notWant []uint32
+		for i := 1; i <= n; i++ {
+			if !slices.Contains(brute(bodies, needle), uint32(i)) {
+				notWant = append(notWant, uint32(i))
+			}
+		}
+		if !slices.Equal(got, notWant) {
+			t.Errorf("NOT BODY %q: got %v, want %v", needle, got, notWant)
+		}
+	}
+}
+
+func TestFTSQuery(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"hello", ""},
+		{" hello", `"hello*"`},
+		{"hello ", ""},
+		{"say hello world", `"hello" "world*"`},
+		{"say hello world.", `"hello" "world"`},
+		{"a@example.com", `"example" "com*"`},
+		{"xyz — Straße", `"straße*"`},
+		{"ab über", `"über*"`},
+		{"x über yes", `"über" "yes*"`},
+		{"x 日本 yes", `"yes*"`},
+		{"x y 日本 z", `"y" "z*"`},
+		{"x foo—bar y", `"foo—bar" "y*"`},
+		{"a, b, c", `"b" "c*"`},
+		{"", ""},
+	} {
+		if got, none := ftsQuery(tc.in, keyBody, nil); got != tc.want || none {
+			t.Errorf("ftsQuery(%q, body, nil) = %q, %v; want %q", tc.in, got, none, tc.want)
+		}
+	}
+	// The header's pieces are marked in the index; TEXT asks for either.
+	for _, tc := range []struct {
+		in   string
+		kind textKind
+		want string
+	}{
+		{"x Report 7", keyHeader, `"qqhreport" "qqh7*"`},
+		{"x Report 7", keyText, `("qqhreport" OR "report") ("qqh7*" OR "7*")`},
+		{"x —foo", keyHeader, `"qqh—foo*"`},
+	} {
+		if got, _ := ftsQuery(tc.in, tc.kind, nil); got != tc.want {
+			t.Errorf("ftsQuery(%q, %d, nil) = %q, want %q", tc.in, tc.kind, got, tc.want)
+		}
+	}
+	// With the indexed pieces: the first run becomes the pieces that end
+	// with it, or that contain it when it is the whole string.
+	indexed := []string{"invoice", "reinvoice", "invoices", "ref", "pref", "—", "日本"}
+	lookup := func(run string, suffix bool) ([]string, bool) {
+		var out []string
+		for _, p := range indexed {
+			f := store.Fold(p)
+			if suffix && strings.HasSuffix(f, run) || !suffix && strings.Contains(f, run) {
+				if !hasASCIIAlnum(p) {
+					return nil, false
+				}
+				out = append(out, p)
+			}
+		}
+		return out, len(out) <= 2
+	}
+	for _, tc := range []struct {
+		in, want string
+		none     bool
+	}{
+		{"Invoice", "", false},                       // three pieces: more than the lookup allows
+		{"VOICES", `"invoices"`, false},              // inside a piece
+		{"ref-00", `("ref" OR "pref") "00*"`, false}, // the end of a piece
+		{"nothing", "", true},                        // in no piece
+		{"nothing at all", "", true},
+		{"日本", "", false},   // no ASCII letter or digit: not looked up
+		{"x ref", "", true}, // "x" ends no indexed piece
+	} {
+		if got, none := ftsQuery(tc.in, keyBody, lookup); got != tc.want || none != tc.none {
+			t.Errorf("ftsQuery(%q) = %q, %v; want %q, %v", tc.in, got, none, tc.want, tc.none)
+		}
+	}
+}
+
+// ftsQueryText shows the full-text query of s without indexed pieces.
+func ftsQueryText(s string) string {
+	q, _ := ftsQuery(s, keyBody, nil)
+	return q
+}
+
+func TestFold(t *testing.T) {
+	if store.Fold("Straße") != store.Fold("STRAẞE") || store.Fold("Straße") == store.Fold("STRASSE") {
+		t.Errorf("Fold: Straße %q, STRAẞE %q, STRASSE %q", store.Fold("Straße"), store.Fold("STRAẞE"), store.Fold("STRASSE"))
+	}
+	if store.Fold("Kelvin") != store.Fold("\u212Aelvin") {
+		t.Error("Fold: the Kelvin sign is not k")
+	}
+}
+
+func TestSearchFlagsDatesSizes(t *testing.T) {
+	t.Parallel()
+	db, mb := searchDB(t, []string{"", "", ""}, []string{"a", "bb", "ccc"})
+	ctx := context.Background()
+	err := db.write(ctx, func(tx *Tx) error {
+		if _, err := tx.SetFlags(mb, []store.UIDRange{{Start: 1, Stop: 2}}, store.FlagsAdd, store.FlagSeen, []string{"Work"}); err != nil {
+			return err
+		}
+		_, err := tx.SetFlags(mb, []store.UIDRange{{Start: 2, Stop: 3}}, store.FlagsAdd, store.FlagFlagged, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := testNow.UTC()
+	for _, tc := range []struct {
+		c    store.SearchCriteria
+		want []uint32
+	}{
+		{store.SearchCriteria{Flags: store.FlagSeen}, []uint32{1, 2}},
+		{store.SearchCriteria{Flags: store.FlagSeen | store.FlagFlagged}, []uint32{2}},
+		{store.SearchCriteria{NotFlags: store.FlagSeen}, []uint32{3}},
+		{store.SearchCriteria{Keywords: []string{"work"}}, []uint32{1, 2}},
+		{store.SearchCriteria{NotKeywords: []string{"WORK"}}, []uint32{3}},
+		{store.SearchCriteria{Keywords: []string{"wor_"}}, nil},
+		{store.SearchCriteria{Larger: 1}, []uint32{2, 3}},
+		{store.SearchCriteria{Smaller: 3}, []uint32{1, 2}},
+		{store.SearchCriteria{Since: day}, []uint32{1, 2, 3}},
+		{store.SearchCriteria{Before: day}, nil},
+		{store.SearchCriteria{Before: day.Add(24 * time.Hour)}, []uint32{1, 2, 3}},
+		{store.SearchCriteria{UIDs: [][]store.UIDRange{{{Start: 1, Stop: 1}, {Start: 3, Stop: 9}}}}, []uint32{1, 3}},
+		{store.SearchCriteria{UIDs: [][]store.UIDRange{{{Start: 1, Stop: 2}}, {{Start: 2, Stop: 3}}}}, []uint32{2}},
+		{store.SearchCriteria{UIDs: [][]store.UIDRange{{}}}, nil},
+		{store.SearchCriteria{Or: [][2]store.SearchCriteria{{{Larger: 2}, {NotFlags: store.FlagFlagged}}}}, []uint32{1, 3}},
+		{store.SearchCriteria{Never: true}, nil},
+	} {
+		if got := search(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: got %v, want %v", tc.c, got, tc.want)
+		}
+	}
+	// Many ranges go through the registered function.
+	var many []store.UIDRange
+	for u := uint32(1); u < 400; u += 2 {
+		many = append(many, store.UIDRange{Start: u, Stop: u})
+	}
+	if got := search(t, db, mb, &store.SearchCriteria{UIDs: [][]store.UIDRange{many}}, true); !slices.Equal(got, []uint32{1, 3}) {
+		t.Errorf("many ranges: %v", got)
+	}
+}

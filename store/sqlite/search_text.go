@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"bytes"
+	"pillarbox/store"
+	"strings"
+	"unicode/utf8"
+)
+
+// textKind says which text a text key reads.
+type textKind uint8
+
+const (
+	keyBody   textKind = iota // BODY: the body text
+	keyText                   // TEXT: the header or the body text
+	keyHeader                 // HEADER: the value of a named header field
+)
+
+// textKey is one distinct text key of a search.
+type textKey struct {
+	kind   textKind
+	field  string // keyHeader: the field's name (ASCII case is ignored)
+	needle string // folded (Fold); for keyHeader, "" matches any value
+}
+
+// foldChunk is how much text textMatcher folds at a time: its memory does
+// not grow with the size of a message.
+const foldChunk = 32 << 10
+
+// textMatcher matches the text of one message at a time against every
+// text key of a search. It is not safe for concurrent use.
+type textMatcher struct {
+	keys               []textKey
+	needles            [][]byte // the keys' needles
+	inBody, inHeader   []int    // keys searched in the body, and in the whole header (TEXT)
+	fields             []int    // HEADER keys
+	buf                []byte
+	want, fieldScratch []int
+}
+
+func newTextMatcher(keys []textKey) *textMatcher {
+	m := &textMatcher{keys: keys}
+	for i, k := range keys {
+		m.needles = append(m.needles, []byte(k.needle))
+		switch k.kind {
+		case keyBody:
+			m.inBody = append(m.inBody, i)
+		case keyText:
+			m.inBody = append(m.inBody, i)
+			m.inHeader = append(m.inHeader, i)
+		case keyHeader:
+			m.fields = append(m.fields, i)
+		}
+	}
+	return m
+}
+
+// match returns the set of keys (bit i for keys[i]) that a message with
+// this header and body text contains.
+func (m *textMatcher) match(header, body string) uint64 {
+	var found uint64
+	found = m.scan(body, m.inBody, found)
+	found = m.scan(header, m.inHeader, found)
+	if len(m.fields) > 0 {
+		found = m.headerFields(header, found)
+	}
+	return found
+}
+
+// headerFields matches the HEADER keys: the header text has one field per
+// line, "Name: decoded value".
+func (m *textMatcher) headerFields(header string, found uint64) uint64 {
+	for header != "" {
+		var line string
+		line, header, _ = strings.Cut(header, "\n")
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(name)
+		keys := m.fieldScratch[:0]
+		for _, i := range m.fields {
+			if found&(1<<i) != 0 || !strings.EqualFold(name, m.keys[i].field) {
+				continue
+			}
+			if m.keys[i].needle == "" {
+				found |= 1 << i
+				continue
+			}
+			keys = append(keys, i)
+		}
+		m.fieldScratch = keys
+		found = m.scan(value, keys, found)
+	}
+	return found
+}
+
+// scan adds to found those of keys (indexes into m.keys) whose needles
+// text contains, ignoring case as Fold does. It folds the text a chunk at
+// a time, keeping the end of the previous chunk so that a needle across
+// the boundary is found too.
+func (m *textMatcher) scan(text string, keys []int, found uint64) uint64 {
+	want := m.want[:0]
+	longest := 0
+	for _, i := range keys {
+		if found&(1<<i) == 0 {
+			want = append(want, i)
+			longest = max(longest, len(m.keys[i].needle))
+		}
+	}
+	m.want = want
+	buf := m.buf[:0]
+	for len(want) > 0 && text != "" {
+		n := min(len(text), foldChunk)
+		// Cut before the start of a character, so that the chunks fold as
+		// the whole text would (a character has at most 3 more bytes).
+		for extra := 0; n < len(text) && extra < utf8.UTFMax-1 && !utf8.RuneStart(text[n]); extra++ {
+			n++
+		}
+		buf = store.AppendFold(buf, text[:n])
+		text = text[n:]
+		for j := 0; j < len(want); {
+			if i := want[j]; bytes.Contains(buf, m.needles[i]) {
+				found |= 1 << i
+				want[j] = want[len(want)-1]
+				want = want[:len(want)-1]
+				continue
+			}
+			j++
+		}
+		if keep := longest - 1; len(buf) > keep {
+			buf = buf[:copy(buf, buf[len(buf)-keep:])]
+		}
+	}
+	m.buf = buf[:0]
+	return found
+}
