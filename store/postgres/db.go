@@ -18,7 +18,7 @@ type Option func(*options)
 
 type options struct {
 	maxConns int32
-	target   int // schema version to migrate to; 0: the newest
+	target   int // schema version to migrate to; -1: the newest
 }
 
 // MaxConns caps the pool's connections (pgxpool's default: the larger
@@ -33,7 +33,7 @@ func upTo(v int) Option { return func(o *options) { o.target = v } }
 // postgres:// URL) and applies the migrations it lacks. Several nodes may
 // open one database at once: the migrations run once, by one of them.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	var o options
+	o := options{target: -1}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -51,7 +51,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	list, err := loadMigrations(migrationFiles)
 	if err == nil {
 		target := o.target
-		if target == 0 {
+		if target < 0 {
 			target = len(list)
 		}
 		err = migrate(ctx, pool, list, target)

@@ -14,8 +14,8 @@ var pg *pgtest.Server
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &pg)) }
 
-// openAt opens the database of dsn migrated to version v (0: newest),
-// closed when t ends.
+// openAt opens the database of dsn migrated to version v (-1: the
+// newest), closed when t ends.
 func openAt(t *testing.T, dsn string, v int) *DB {
 	t.Helper()
 	db, err := Open(context.Background(), dsn, upTo(v))

@@ -14,7 +14,7 @@ import (
 // schema.
 func TestMigrateEmpty(t *testing.T) {
 	ctx := context.Background()
-	db := openAt(t, pg.DB(t), 0)
+	db := openAt(t, pg.DB(t), -1)
 	if v, err := db.Version(ctx); err != nil || v != latest(t) {
 		t.Fatalf("version %d, %v; want %d", v, err, latest(t))
 	}
@@ -26,7 +26,7 @@ func TestMigrateEmpty(t *testing.T) {
 		t.Errorf("%d of 10 tables, %v", n, err)
 	}
 	// Opening again applies nothing and keeps the version.
-	again := openAt(t, db.Pool().Config().ConnString(), 0)
+	again := openAt(t, db.Pool().Config().ConnString(), -1)
 	if v, err := again.Version(ctx); err != nil || v != latest(t) {
 		t.Errorf("version after a second open: %d, %v", v, err)
 	}
@@ -55,7 +55,7 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Errorf("node %d: %v", i, err)
 		}
 	}
-	if got, err := openAt(t, dsn, 0).Version(context.Background()); err != nil || got != latest(t) {
+	if got, err := openAt(t, dsn, -1).Version(context.Background()); err != nil || got != latest(t) {
 		t.Errorf("version %d, %v", got, err)
 	}
 }
@@ -133,7 +133,7 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 
 // A database a newer build migrated further is refused, not used.
 func TestNewerDatabaseRefused(t *testing.T) {
-	db := openAt(t, pg.DB(t), 0)
+	db := openAt(t, pg.DB(t), -1)
 	exec(t, db.Pool(), "UPDATE schema_version SET version = version + 1")
 	_, err := Open(context.Background(), db.Pool().Config().ConnString())
 	if err == nil || !strings.Contains(err.Error(), "newer than this build") {
