@@ -3,14 +3,31 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"pillarbox/store"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // DB is an open PostgreSQL store: a pool of connections to a database
-// whose schema is at the newest version this build knows.
+// whose schema is at the newest version this build knows, and the
+// writer goroutine that commits this node's writes (writer.go).
 type DB struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	observe func(requests int, took time.Duration)
+	max     int // write requests per transaction
+
+	reqs    chan *request
+	quit    chan struct{}
+	exited  chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+	stats   stats
+
+	searchText store.SearchTextFunc // set before the first write
 }
 
 // Option changes how Open connects.
@@ -19,7 +36,24 @@ type Option func(*options)
 type options struct {
 	maxConns int32
 	target   int // schema version to migrate to; -1: the newest
+	log      *slog.Logger
+	observe  func(requests int, took time.Duration)
+	maxBatch int
 }
+
+// Logger receives the writer's errors. Default: slog.Default().
+func Logger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// ObserveCommit is called on the writer goroutine after each committed
+// transaction with how many write requests it held and how long it took
+// from BEGIN to the durable COMMIT, for metrics; it must be quick.
+func ObserveCommit(f func(requests int, took time.Duration)) Option {
+	return func(o *options) { o.observe = f }
+}
+
+// MaxBatch bounds how many write requests share one transaction.
+// Default 256.
+func MaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
 
 // MaxConns caps the pool's connections (pgxpool's default: the larger
 // of 4 and the number of CPUs). Each node has its own pool, so the
@@ -60,11 +94,33 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{pool: pool}, nil
+	db := &DB{pool: pool, log: o.log, observe: o.observe, max: o.maxBatch,
+		reqs: make(chan *request), quit: make(chan struct{}), exited: make(chan struct{})}
+	if db.log == nil {
+		db.log = slog.Default()
+	}
+	if db.max <= 0 {
+		db.max = 256
+	}
+	go db.run()
+	return db, nil
 }
 
-// Close closes the pool, waiting for the connections in use.
-func (db *DB) Close() { db.pool.Close() }
+// Close stops the writer once it has answered every queued write, then
+// closes the pool, waiting for the connections in use.
+func (db *DB) Close() error {
+	db.closeMu.Lock()
+	if db.closed {
+		db.closeMu.Unlock()
+		return nil
+	}
+	db.closed = true
+	db.closeMu.Unlock()
+	close(db.quit)
+	<-db.exited
+	db.pool.Close()
+	return nil
+}
 
 // Pool is the pool of connections, for the code of the store to come.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }

@@ -22,7 +22,7 @@ func openAt(t *testing.T, dsn string, v int) *DB {
 	if err != nil {
 		t.Fatalf("open at version %d: %v", v, err)
 	}
-	t.Cleanup(db.Close)
+	t.Cleanup(func() { db.Close() })
 	return db
 }
 

@@ -1,0 +1,311 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"pillarbox/store"
+)
+
+// The writer is the SQLite store's group commit, kept for PostgreSQL:
+// one goroutine per node takes every queued Write, runs them in one
+// transaction on its own connection, each inside a savepoint when there
+// are several, and commits once. PostgreSQL's commit waits for its WAL
+// flush (synchronous_commit = on), so that one flush serves the batch.
+//
+// Nodes do not coordinate: two nodes' writers changing one mailbox
+// serialise on the mailbox row's lock. A deadlock between two batches
+// (each holding a row the other wants) aborts one of them; the writer
+// then runs the whole batch again, as nothing of it was committed.
+
+// maxRetries bounds how often a batch aborted by a deadlock or a
+// serialization failure runs again before its requests get the error.
+const maxRetries = 5
+
+type stats struct{ requests, commits, retries atomic.Uint64 }
+
+// Stats reports how many write requests the writer has answered and in
+// how many commits.
+func (db *DB) Stats() store.Stats {
+	return store.Stats{Requests: db.stats.requests.Load(), Commits: db.stats.commits.Load()}
+}
+
+// request is one caller's unit of work for the writer.
+type request struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Tx is the transaction handed to a Write function, valid only during
+// that call, on the writer goroutine.
+type Tx struct {
+	db       *DB
+	ctx      context.Context
+	tx       pgx.Tx
+	onCommit []func()
+	locks    map[any]sync.Locker
+	order    []sync.Locker
+}
+
+// OnCommit registers f to run on the writer goroutine once the
+// transaction is durably committed, in registration order across the
+// batch, before the locks taken with Lock are released. If the request
+// fails or the commit fails, f never runs.
+func (tx *Tx) OnCommit(f func()) { tx.onCommit = append(tx.onCommit, f) }
+
+// Lock acquires l once per key and batch, and holds it until the batch
+// has committed and its OnCommit functions have run (see store.Tx).
+func (tx *Tx) Lock(key any, l sync.Locker) {
+	if _, ok := tx.locks[key]; ok {
+		return
+	}
+	l.Lock()
+	tx.locks[key] = l
+	tx.order = append(tx.order, l)
+}
+
+// write queues fn for the writer and waits for its outcome.
+func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
+	req := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	db.closeMu.RLock()
+	if db.closed {
+		db.closeMu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case db.reqs <- req:
+	case <-ctx.Done():
+		db.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	db.closeMu.RUnlock()
+	// A queued request is always answered, so the caller learns the truth
+	// even if ctx ends meanwhile.
+	return <-req.done
+}
+
+func (db *DB) run() {
+	defer close(db.exited)
+	var conn *pgxpool.Conn
+	defer func() {
+		if conn != nil {
+			conn.Release()
+		}
+	}()
+	batch := make([]*request, 0, db.max)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-db.reqs:
+			batch = append(batch, r)
+		case <-db.quit:
+			for {
+				select {
+				case r := <-db.reqs:
+					conn = db.commit(conn, []*request{r})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < db.max {
+			select {
+			case r := <-db.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		conn = db.commit(conn, batch)
+	}
+}
+
+// commit runs one batch, again after a deadlock, answers every request
+// and returns the connection to use next (nil after a broken one).
+func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
+	tx := &Tx{db: db, locks: make(map[any]sync.Locker)}
+	results := make([]error, len(batch))
+	defer func() {
+		for i := len(tx.order) - 1; i >= 0; i-- {
+			tx.order[i].Unlock()
+		}
+		db.stats.requests.Add(uint64(len(batch)))
+		for i, r := range batch {
+			r.done <- results[i]
+		}
+	}()
+	for attempt := 0; ; attempt++ {
+		if conn == nil {
+			c, err := db.pool.Acquire(context.Background())
+			if err != nil {
+				fillErr(results, fmt.Errorf("store: writer connection: %w", err))
+				return nil
+			}
+			conn = c
+		}
+		clear(results)
+		tx.onCommit = tx.onCommit[:0]
+		began := time.Now()
+		ok, err := db.runBatch(conn, tx, batch, results)
+		if err == nil && ok == 0 {
+			tx.tx.Rollback(context.Background())
+			return conn
+		}
+		if err == nil {
+			err = tx.tx.Commit(context.Background())
+		}
+		if err == nil {
+			db.stats.commits.Add(1)
+			if db.observe != nil {
+				db.observe(len(batch), time.Since(began))
+			}
+			for _, f := range tx.onCommit {
+				f()
+			}
+			return conn
+		}
+		if tx.tx != nil {
+			tx.tx.Rollback(context.Background())
+		}
+		if conn.Conn().IsClosed() {
+			conn.Release()
+			conn = nil
+		}
+		if retryable(err) && attempt < maxRetries {
+			db.stats.retries.Add(1)
+			continue
+		}
+		db.log.Error("store: commit failed", "err", err, "requests", len(batch))
+		fillErr(results, classify(err))
+		return conn
+	}
+}
+
+// runBatch runs the batch's requests in a new transaction, each in a
+// savepoint unless it is alone, filling results. It returns how many
+// succeeded, and an error that ends the whole transaction: a broken
+// connection, or a deadlock or serialization failure, after which the
+// batch runs again.
+func (db *DB) runBatch(conn *pgxpool.Conn, tx *Tx, batch []*request, results []error) (int, error) {
+	ctx := context.Background()
+	t, err := conn.Begin(ctx)
+	if err != nil {
+		tx.tx = nil
+		return 0, fmt.Errorf("store: begin: %w", err)
+	}
+	tx.tx = t
+	alone := len(batch) == 1
+	ok := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		// Statements run without the caller's cancellation: pgx answers a
+		// cancelled query by closing the connection, which every request
+		// of the batch shares.
+		tx.ctx = context.WithoutCancel(r.ctx)
+		if alone {
+			err := callSafely(r.fn, tx)
+			tx.ctx = ctx
+			if retryable(err) {
+				return 0, err
+			}
+			if err != nil {
+				results[i] = classify(err)
+				return 0, nil
+			}
+			return 1, nil
+		}
+		sp, err := t.Begin(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("store: savepoint: %w", err)
+		}
+		mark := len(tx.onCommit)
+		err = callSafely(r.fn, tx)
+		tx.ctx = ctx
+		if retryable(err) {
+			return 0, err
+		}
+		if err != nil {
+			results[i] = classify(err)
+			tx.onCommit = tx.onCommit[:mark]
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return 0, fmt.Errorf("store: rollback to savepoint: %w", rerr)
+			}
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("store: release savepoint: %w", err)
+		}
+		ok++
+	}
+	return ok, nil
+}
+
+// fillErr sets err as the result of every request that has none.
+func fillErr(results []error, err error) {
+	for i := range results {
+		if results[i] == nil {
+			results[i] = err
+		}
+	}
+}
+
+// callSafely runs fn, turning a panic into an error so that one bad
+// request cannot take the writer down.
+func callSafely(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: panic in write: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(tx)
+}
+
+// retryable reports whether err aborted the transaction for a reason
+// that running it again may not meet: a deadlock with another node's
+// writer, or a serialization failure.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// classify maps PostgreSQL's errors to the store's: a unique violation
+// is ErrExists, a full disk ErrFull.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case "23505":
+		return fmt.Errorf("%w: %w", store.ErrExists, err)
+	case "53100":
+		return fmt.Errorf("%w: %w", store.ErrFull, err)
+	}
+	return err
+}
+
+func (tx *Tx) exec(query string, args ...any) (pgconn.CommandTag, error) {
+	return tx.tx.Exec(tx.ctx, query, args...)
+}
+
+func (tx *Tx) queryRow(query string, args ...any) pgx.Row {
+	return tx.tx.QueryRow(tx.ctx, query, args...)
+}
+
+func (tx *Tx) query(query string, args ...any) (pgx.Rows, error) {
+	return tx.tx.Query(tx.ctx, query, args...)
+}
