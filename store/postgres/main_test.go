@@ -53,3 +53,10 @@ func latest(t *testing.T) int {
 	}
 	return len(list)
 }
+
+// openTest opens a fresh database at the newest version, closed when t
+// ends.
+func openTest(t *testing.T) *DB {
+	t.Helper()
+	return openAt(t, pg.DB(t), -1)
+}
