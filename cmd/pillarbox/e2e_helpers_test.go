@@ -24,12 +24,16 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
+	"pillarbox/store/pgtest"
 	"pillarbox/store/sqlite"
 )
 
 // binPath is the pillarbox binary built once by TestMain for the
 // end-to-end tests.
 var binPath string
+
+// pg is the PostgreSQL server of the tests that need one (pgtest).
+var pg *pgtest.Server
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pillarbox-e2e")
@@ -44,7 +48,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m, &pg)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -65,6 +65,8 @@ const usage = `usage:
   pillarbox queue delete ID [--config FILE]
   pillarbox trace qID | mID | ID | MESSAGE-ID | ADDRESS [--limit N] [--config FILE]
       (q12: queue item 12, m34: stored message 34, a bare number: both)
+  pillarbox migrate --to postgres --dsn DSN | --dsn-file FILE [--config FILE]
+      (copy the SQLite data directory into an empty PostgreSQL database)
 `
 
 // env is what a command may touch of the outside world.
@@ -111,6 +113,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdDKIM(ctx, e, args[1:])
 	case "trace":
 		return cmdTrace(ctx, e, args[1:])
+	case "migrate":
+		return cmdMigrate(ctx, e, args[1:])
 	case "version", "-version", "--version":
 		printVersion(stdout)
 		return nil
