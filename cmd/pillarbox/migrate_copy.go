@@ -235,7 +235,7 @@ func (r *sqliteRows) Next() bool {
 }
 
 func (r *sqliteRows) Values() ([]any, error) { return r.vals, r.err }
-func (r *sqliteRows) Err() error              { return r.err }
+func (r *sqliteRows) Err() error             { return r.err }
 
 // resetIdentities moves each identity past every id SQLite ever gave,
 // deleted rows' included (sqlite_sequence), so no id is used twice.
