@@ -12,7 +12,6 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
-	"pillarbox/store/sqlite"
 )
 
 // openService opens the configured store and the mailbox service over it.
@@ -25,7 +24,7 @@ func openService(cfgPath string) (*Config, store.Store, *mailbox.Service, error)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, err := sqlite.Open(dbPath(cfg), sqlite.Options{})
+	db, err := openStore(cfg, storeHooks{})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -179,6 +179,19 @@ type Config struct {
 		DefaultQuota string `toml:"default_quota"`
 	} `toml:"limits"`
 
+	Store struct {
+		// Driver is where the data is kept: "sqlite" (the default: one
+		// file in data_dir, for one server) or "postgres" (a PostgreSQL
+		// database, which several servers may share).
+		Driver string `toml:"driver"`
+		// DSN is the PostgreSQL database, as a postgres:// URL or a
+		// key=value string; or DSNFile names a file whose first line is
+		// it, read at start. Exactly one with driver "postgres", neither
+		// with "sqlite".
+		DSN     string `toml:"dsn"`
+		DSNFile string `toml:"dsn_file"`
+	} `toml:"store"`
+
 	Relay struct {
 		// Smarthost, as host:port, receives all outgoing mail. Default ""
 		// (deliver directly to each domain's MX).
@@ -293,6 +306,7 @@ func DefaultConfig() *Config {
 	for _, m := range []time.Duration{5, 10, 20, 40, 80, 160} {
 		c.Relay.Retry = append(c.Relay.Retry, Duration{m * time.Minute})
 	}
+	c.Store.Driver = "sqlite"
 	c.Relay.SmarthostTLS = "starttls"
 	c.Relay.MaxAge = Duration{120 * time.Hour}
 	c.Relay.DelayWarning = Duration{4 * time.Hour}
@@ -415,6 +429,9 @@ func (c *Config) validate() error {
 	}
 	if c.HistoryDays < 1 {
 		return fmt.Errorf("history_days: %d, want 1 or more", c.HistoryDays)
+	}
+	if err := c.validateStore(); err != nil {
+		return err
 	}
 	var domains []string
 	for i, d := range c.Domains {
@@ -706,4 +723,22 @@ func (c *Config) defaultQuota() (int64, error) {
 		return 0, fmt.Errorf("limits.default_quota: %w", err)
 	}
 	return n, nil
+}
+
+// validateStore checks [store].
+func (c *Config) validateStore() error {
+	s := &c.Store
+	switch s.Driver {
+	case "sqlite":
+		if s.DSN != "" || s.DSNFile != "" {
+			return errors.New(`store: dsn and dsn_file are for driver "postgres"; the SQLite store lives in data_dir`)
+		}
+	case "postgres":
+		if (s.DSN == "") == (s.DSNFile == "") {
+			return errors.New(`store: driver "postgres" needs exactly one of dsn and dsn_file`)
+		}
+	default:
+		return fmt.Errorf(`store: driver %q: must be "sqlite" or "postgres"`, s.Driver)
+	}
+	return nil
 }

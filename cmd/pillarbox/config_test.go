@@ -52,6 +52,7 @@ func TestDefaultConfig(t *testing.T) {
 	want.Limits.RateExempt = []string{"127.0.0.0/8", "::1/128"}
 	want.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	want.Relay.Retry = durations(5*time.Minute, 10*time.Minute, 20*time.Minute, 40*time.Minute, 80*time.Minute, 160*time.Minute)
+	want.Store.Driver = "sqlite"
 	want.Relay.SmarthostTLS = "starttls"
 	want.Relay.MaxAge = Duration{120 * time.Hour}
 	want.Relay.DelayWarning = Duration{4 * time.Hour}
@@ -96,6 +97,7 @@ func fullConfig() *Config {
 	c.Limits.SMTPCommandTimeout, c.Limits.SMTPDataTimeout = Duration{5 * time.Minute}, Duration{20 * time.Minute}
 	c.HTTP.Listen, c.HTTPS.Listen, c.Admin.Listen = ":80", ":443", "127.0.0.1:9100"
 	c.TLS.ACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+	c.Store.Driver, c.Store.DSNFile = "postgres", "/etc/pillarbox/postgres-dsn"
 	c.Relay.Smarthost = "smtp.provider.example:587"
 	c.Relay.SmarthostTLS = "implicit"
 	c.Relay.SmarthostUser = "pillarbox@provider.example"
@@ -193,6 +195,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "bad retry", path: "bad-retry.toml", want: []string{"bad-retry.toml:2: ", `relay.retry[2]: invalid duration "5x"`}},
 		{name: "bad max_age", path: "bad-max-age.toml", want: []string{`relay.max_age: invalid duration "five days"`}},
 		{name: "history_days zero", text: "history_days = 0\n", want: []string{"history_days: 0, want 1 or more"}},
+		{name: "store driver", text: "[store]\ndriver = \"mysql\"\n", want: []string{`store: driver "mysql": must be "sqlite" or "postgres"`}},
+		{name: "postgres without dsn", text: "[store]\ndriver = \"postgres\"\n", want: []string{`driver "postgres" needs exactly one of dsn and dsn_file`}},
+		{name: "postgres with both", text: "[store]\ndriver = \"postgres\"\ndsn = \"x\"\ndsn_file = \"y\"\n", want: []string{`exactly one of dsn and dsn_file`}},
+		{name: "sqlite with dsn", text: "[store]\ndsn = \"postgres://db/mail\"\n", want: []string{`dsn and dsn_file are for driver "postgres"`}},
 		{name: "bad default_quota", text: "[limits]\ndefault_quota = \"lots\"\n", want: []string{`limits.default_quota: invalid size "lots"`}},
 		{name: "duration without unit", text: "[relay]\ndelay_warning = 5\n", want: []string{`relay.delay_warning: invalid duration "5"`}},
 		{name: "zero retry", text: "[relay]\nretry = [\"1m\", \"0s\"]\n", want: []string{"relay.retry[1]: must be positive"}},

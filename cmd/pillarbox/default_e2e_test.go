@@ -68,7 +68,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("serve after SIGINT: %v", err)
 	}
-	_, svc := openStore(t, filepath.Join(dir, "pillarbox-data"))
+	_, svc := openDataDir(t, filepath.Join(dir, "pillarbox-data"))
 	if n, err := svc.Count(t.Context(), "postmaster@localhost", "INBOX"); err != nil || n != 1 {
 		t.Fatalf("postmaster INBOX: %d, %v", n, err)
 	}

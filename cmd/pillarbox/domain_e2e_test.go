@@ -97,7 +97,7 @@ func TestCLIDomains(t *testing.T) {
 	mustCLI(t, "pw-carol\n", "user", "add", "carol@example.net", "--password-stdin", "--config", cfg)
 
 	// The keys in the database sign, and the printed records verify them.
-	_, svc := openStore(t, data)
+	_, svc := openDataDir(t, data)
 	keys, err := svc.DKIMSigningKeys(t.Context(), "example.net")
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("keys: %v, %v", keys, err)

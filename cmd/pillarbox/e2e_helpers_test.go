@@ -256,9 +256,9 @@ func (s *serveProc) kill() {
 	<-s.done
 }
 
-// openStore opens a data dir's store and service for checking what a
+// openDataDir opens a data dir's store and service for checking what a
 // stopped server left behind.
-func openStore(t *testing.T, dataDir string) (*sqlite.DB, *mailbox.Service) {
+func openDataDir(t *testing.T, dataDir string) (*sqlite.DB, *mailbox.Service) {
 	t.Helper()
 	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
 	if err != nil {

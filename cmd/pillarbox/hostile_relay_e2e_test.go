@@ -88,7 +88,7 @@ func TestHostileRelay(t *testing.T) {
 	if list := mustCLI(t, "", "queue", "list", "--config", cfg); list != "the queue is empty\n" {
 		t.Errorf("queue list:\n%s", list)
 	}
-	_, svc := openStore(t, dataDir)
+	_, svc := openDataDir(t, dataDir)
 	items, err := svc.QueueList(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func TestHostileSmuggling(t *testing.T) {
 	elapsed := time.Since(start)
 	srv.stop(t)
 
-	db, _ := openStore(t, dataDir)
+	db, _ := openDataDir(t, dataDir)
 	msgs := allMessages(t, db, "bob@example.test")
 	bare := map[int]bool{}
 	pipelined := map[int]bool{}

@@ -47,7 +47,7 @@ func TestInboundChecksEndToEnd(t *testing.T) {
 	}
 	srv.waitLog(t, "smtp: refused", 5*time.Second)
 	srv.stop(t)
-	db, _ := openStore(t, data)
+	db, _ := openDataDir(t, data)
 	ctx := t.Context()
 	acct, err := db.AccountByAddress(ctx, "bob@example.test")
 	if err != nil {

@@ -229,7 +229,7 @@ func TestSlowDataCutOff(t *testing.T) {
 			if _, err := r.ReadByte(); err == nil {
 				t.Fatal("connection still open after 421")
 			}
-			db, _ := openStore(t, data)
+			db, _ := openDataDir(t, data)
 			if ids := messageIDs(t, db, "alice@example.test", "INBOX"); len(ids) != 0 {
 				t.Fatalf("stored %d messages from the cut-off transfer", len(ids))
 			}

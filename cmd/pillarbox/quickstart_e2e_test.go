@@ -94,7 +94,7 @@ func TestQuickstartEndToEnd(t *testing.T) {
 	if n := strings.Count(out, password); n != 1 {
 		t.Errorf("the password appears %d times in the output, want once", n)
 	}
-	db, svc := openStore(t, data)
+	db, svc := openDataDir(t, data)
 	ctx := t.Context()
 	if _, err := svc.Authenticate(ctx, "postmaster@example.test", password); err != nil {
 		t.Fatalf("postmaster@example.test with the printed password: %v", err)
@@ -342,7 +342,7 @@ func TestQuickstartExistingConfig(t *testing.T) {
 	if !strings.Contains(out, zone) {
 		t.Errorf("the DNS records changed with --force:\n%s\nwas:\n%s", out, zone)
 	}
-	_, svc := openStore(t, data)
+	_, svc := openDataDir(t, data)
 	if _, err := svc.Authenticate(t.Context(), "postmaster@example.test", password); err != nil {
 		t.Errorf("the first run's password after --force: %v", err)
 	}

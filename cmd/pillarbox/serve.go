@@ -18,7 +18,6 @@ import (
 	"pillarbox/mailbox/netlimit"
 	"pillarbox/smtp"
 	"pillarbox/store"
-	"pillarbox/store/sqlite"
 )
 
 // shutdownGrace bounds how long SIGTERM waits for messages in transfer.
@@ -105,7 +104,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	m := newMetrics()
-	db, err := sqlite.Open(dbPath(cfg), sqlite.Options{Logger: log, ObserveCommit: m.observeCommit})
+	db, err := openStore(cfg, storeHooks{log: log, observeCommit: m.observeCommit})
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ s.quit()
 	// Everything is there after the restart.
 	srv = startServer(t, cfg, dir)
 	srv.stop(t)
-	db, _ := openStore(t, data)
+	db, _ := openDataDir(t, data)
 	alice := messageIDs(t, db, "alice@example.test", "INBOX")
 	bob := messageIDs(t, db, "bob@example.test", "INBOX")
 	if _, err := exec.LookPath("python3"); err == nil && (alice["py1@example.net"] != 1 || bob["py1@example.net"] != 1) {
@@ -174,7 +174,7 @@ func TestCrashKeepsEveryAcknowledgedMessage(t *testing.T) {
 
 	srv = startServer(t, cfg, dir)
 	srv.stop(t)
-	db, _ := openStore(t, data)
+	db, _ := openDataDir(t, data)
 	stored := messageIDs(t, db, "alice@example.test", "INBOX")
 	for _, id := range acked {
 		if stored[id] != 1 {
@@ -251,7 +251,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	acked = append(acked, "after@example.net")
 	srv.stop(t)
-	db, _ := openStore(t, data)
+	db, _ := openDataDir(t, data)
 	stored := messageIDs(t, db, "alice@example.test", "INBOX")
 	for _, id := range acked {
 		if stored[id] != 1 {
