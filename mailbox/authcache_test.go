@@ -3,8 +3,7 @@ package mailbox
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 	"testing"
 	"time"
 )
@@ -97,11 +96,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 			name = "cached"
 		}
 		b.Run(name, func(b *testing.B) {
-			db, err := sqlite.Open(filepath.Join(b.TempDir(), "p.db"), sqlite.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(b, pg)
 			svc, err := New(db, Options{Domains: []string{"example.org"}})
 			if err != nil {
 				b.Fatal(err)

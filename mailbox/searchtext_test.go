@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"pillarbox/store"
 	"strings"
 	"testing"
 )
@@ -72,7 +73,7 @@ func TestIndexFollowsRemovals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := db.CheckIndex(ctx); err != nil {
+	if err := checkIndex(ctx, db); err != nil {
 		t.Fatalf("after delivery: %v", err)
 	}
 	alice, err := s.Authenticate(ctx, "alice@example.org", "secret")
@@ -93,22 +94,31 @@ func TestIndexFollowsRemovals(t *testing.T) {
 	if c, err := s.FolderCounts(ctx, inbox.ID); err != nil || int(c.Messages) != len(msgs)-len(msgs)/2 {
 		t.Fatalf("alice's INBOX after the expunge: %+v, %v", c, err)
 	}
-	if err := db.CheckIndex(ctx); err != nil {
+	if err := checkIndex(ctx, db); err != nil {
 		t.Fatalf("after alice's expunge (bob keeps the messages): %v", err)
 	}
 	if err := s.DeleteUser(ctx, "bob@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CheckIndex(ctx); err != nil {
+	if err := checkIndex(ctx, db); err != nil {
 		t.Fatalf("after deleting bob: %v", err)
 	}
 	if err := s.DeleteUser(ctx, "alice@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CheckIndex(ctx); err != nil {
+	if err := checkIndex(ctx, db); err != nil {
 		t.Fatalf("after deleting alice: %v", err)
 	}
 	if n, err := db.CountBlobs(ctx); err != nil || n != 0 {
 		t.Errorf("%d blobs left, %v", n, err)
 	}
+}
+
+// checkIndex runs the store's own check of its full-text index against
+// the stored messages, where it has one (the SQLite store's).
+func checkIndex(ctx context.Context, db store.Store) error {
+	if c, ok := db.(interface{ CheckIndex(context.Context) error }); ok {
+		return c.CheckIndex(ctx)
+	}
+	return nil
 }

@@ -3,8 +3,7 @@ package mailbox
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 	"testing"
 )
 
@@ -14,11 +13,7 @@ import (
 func BenchmarkSubmitSentCopy(b *testing.B) {
 	for _, noSent := range []bool{false, true} {
 		b.Run(fmt.Sprintf("NoSentCopy=%v", noSent), func(b *testing.B) {
-			db, err := sqlite.Open(filepath.Join(b.TempDir(), "p.db"), sqlite.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(b, pg)
 			s, err := New(db, Options{Domains: []string{"example.org"}, BcryptCost: 4, NoSentCopy: noSent})
 			if err != nil {
 				b.Fatal(err)

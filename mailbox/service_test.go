@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"pillarbox/store/sqlite"
+	"pillarbox/store"
+	"pillarbox/store/storetest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,13 +13,9 @@ import (
 )
 
 // newTestService opens a store in a temp dir with a cheap bcrypt cost.
-func newTestService(t *testing.T, domains ...string) (*Service, *sqlite.DB) {
+func newTestService(t *testing.T, domains ...string) (*Service, store.Store) {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, pg)
 	if len(domains) == 0 {
 		domains = []string{"example.org"}
 	}

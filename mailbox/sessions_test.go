@@ -3,8 +3,7 @@ package mailbox
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 	"testing"
 	"time"
 )
@@ -15,13 +14,9 @@ import (
 // only those.
 func TestWatchAccountsAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "p.db")
+	loc := storetest.New(t, pg)
 	open := func() *Service {
-		db, err := sqlite.Open(path, sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db := loc.Open(t)
 		svc, err := New(db, Options{Domains: []string{"example.org"}, BcryptCost: 4})
 		if err != nil {
 			t.Fatal(err)
@@ -81,11 +76,7 @@ func TestWatchAccountsAcrossProcesses(t *testing.T) {
 // account was deleted or its password changed writes nothing.
 func TestSubmitFailsForGoneAccount(t *testing.T) {
 	t.Parallel()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, pg)
 	svc, err := New(db, Options{Domains: []string{"example.org"}, BcryptCost: 4})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,8 @@ package mailbox
 
 import (
 	"context"
-	"path/filepath"
-	"pillarbox/store/sqlite"
+	"pillarbox/store"
+	"pillarbox/store/storetest"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +15,7 @@ var queueNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 // @example.org, alias team → alice, bob, and a change recorder.
 type queueEnv struct {
 	svc          *Service
-	db           *sqlite.DB
+	db           store.Store
 	alice, bob   Account
 	changes      *changeLog
 	aliceAddr, x Address
@@ -47,11 +47,7 @@ func newQueueEnv(t *testing.T) *queueEnv {
 // and (if zero) Now it sets.
 func newQueueEnvWith(t *testing.T, opts Options) *queueEnv {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, pg)
 	opts.Domains, opts.BcryptCost = []string{"example.org"}, 4
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return queueNow }

@@ -25,13 +25,15 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
+	"pillarbox/store"
 	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 type testEnv struct {
 	addr string
 	svc  *mailbox.Service
-	db   *sqlite.DB
+	db   store.Store
 	srv  *Server
 }
 
@@ -45,11 +47,18 @@ type envOptions struct {
 // bob and carol @example.org and alias team → alice, bob.
 func startMX(t *testing.T, eo envOptions) *testEnv {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{MaxPages: eo.maxPages})
-	if err != nil {
-		t.Fatal(err)
+	var db store.Store
+	if eo.maxPages > 0 {
+		// A store that fills up: SQLite's page limit makes one.
+		sdb, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{MaxPages: eo.maxPages})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sdb.Close() })
+		db = sdb
+	} else {
+		db = storetest.Open(t, pg)
 	}
-	t.Cleanup(func() { db.Close() })
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4})
 	if err != nil {
 		t.Fatal(err)

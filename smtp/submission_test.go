@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/textproto"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +18,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
-	"pillarbox/store/sqlite"
+	"pillarbox/store"
+	"pillarbox/store/storetest"
 )
 
 // subEnv is a submission server on loopback over a fresh store with
@@ -28,7 +28,7 @@ type subEnv struct {
 	addr     string
 	tlsAddr  string // implicit TLS
 	svc      *mailbox.Service
-	db       *sqlite.DB
+	db       store.Store
 	throttle *mailbox.Throttle
 	log      *subLog
 	servers  []*Server // plain and implicit TLS
@@ -62,11 +62,7 @@ func startSubmission(t *testing.T, maxBytes int64) *subEnv {
 // startSubmissionWith starts the servers with the login throttle th.
 func startSubmissionWith(t *testing.T, maxBytes int64, th *mailbox.Throttle) *subEnv {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, pg)
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4})
 	if err != nil {
 		t.Fatal(err)

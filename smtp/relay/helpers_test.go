@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +24,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
-	"pillarbox/store/sqlite"
+	"pillarbox/store"
+	"pillarbox/store/storetest"
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -307,7 +307,8 @@ func (ss *sinkSession) Data(r io.Reader) error {
 // env is a store with user alice@example.org and a Runner over it.
 type env struct {
 	t      *testing.T
-	db     *sqlite.DB
+	db     store.Store
+	loc    storetest.Location // where db is, to open it again
 	svc    *mailbox.Service
 	alice  mailbox.Account
 	clock  *fakeClock
@@ -341,11 +342,8 @@ func (s *syncBuffer) String() string {
 // remote.test (mx.remote.test:25). Adjust opts before start.
 func newEnv(t *testing.T, sinkTLS *tls.Config) *env {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	loc := storetest.New(t, pg)
+	db := loc.Open(t)
 	clock := newFakeClock(t0)
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4, Now: clock.Now})
 	if err != nil {
@@ -359,7 +357,7 @@ func newEnv(t *testing.T, sinkTLS *tls.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, svc: svc, alice: alice, clock: clock, dialer: newDialer(t),
+	e := &env{t: t, db: db, loc: loc, svc: svc, alice: alice, clock: clock, dialer: newDialer(t),
 		idle: make(chan time.Time, 1), logs: &syncBuffer{}}
 	e.sink = startSink(t, clock.Now, sinkTLS)
 	e.dialer.set("mx.remote.test:25", e.sink.addr)

@@ -12,7 +12,6 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
-	"pillarbox/store/sqlite"
 )
 
 // A whole schedule: bob is deferred twice and accepted on the third
@@ -409,11 +408,7 @@ func TestNoticesOtherProcessChanges(t *testing.T) {
 		t.Fatalf("next %v", next)
 	}
 	// Another Service over the same file, as the CLI would have.
-	db2, err := sqlite.Open(e.db.Path(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := e.loc.Open(t)
 	svc2, _ := mailbox.New(db2, mailbox.Options{Domains: []string{"example.org"}, Now: e.clock.Now})
 	if n, err := svc2.QueueRetry(context.Background(), 0); err != nil || n != 1 {
 		t.Fatalf("retry: %d, %v", n, err)
