@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
+	"pillarbox/store/storetest"
 	"strings"
 	"testing"
 
@@ -134,7 +134,7 @@ func TestMultiAppend(t *testing.T) {
 func TestMultiAppendAtomic(t *testing.T) {
 	t.Parallel()
 	const limit = 2000
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{AppendLimit: limit}, true)
+	e := newEnvAt(t, storetest.New(t, pg), Options{AppendLimit: limit}, true)
 	c := e.raw("alice")
 	m := testMessage(1)
 	big := m + strings.Repeat("x", limit) + "\r\n"

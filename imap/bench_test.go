@@ -18,6 +18,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 // The benchmarks run on one mailbox of -imap.bench.n messages, built once
@@ -161,7 +162,7 @@ func benchEnv(b *testing.B) *benchServer {
 		return &benchServer{b: b, addr: *benchAddr, user: *benchUser, pass: *benchPass}
 	}
 	path := benchDB(b)
-	e := newEnvAt(b, path, Options{Logger: slog.New(slog.NewTextHandler(benchLog{}, nil))}, false)
+	e := newEnvAt(b, storetest.At(path), Options{Logger: slog.New(slog.NewTextHandler(benchLog{}, nil))}, false)
 	return &benchServer{b: b, addr: e.addr, user: "alice@example.org", pass: testPassword}
 }
 

@@ -2,7 +2,7 @@ package imap
 
 import (
 	"fmt"
-	"path/filepath"
+	"pillarbox/store/storetest"
 	"strings"
 	"testing"
 
@@ -35,7 +35,7 @@ inner body
 // session of alice's, with an AppendLimit of limit (0: the default).
 func catEnv(t *testing.T, limit int64) (*testEnv, *rawConn, string) {
 	t.Helper()
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{AppendLimit: limit}, true)
+	e := newEnvAt(t, storetest.New(t, pg), Options{AppendLimit: limit}, true)
 	e.deliver("alice", catSource)
 	c := e.raw("alice")
 	u := c.ok("STATUS INBOX (UIDVALIDITY)")

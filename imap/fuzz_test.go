@@ -5,7 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
+	"pillarbox/store/storetest"
 	"strings"
 	"sync"
 	"testing"
@@ -72,7 +72,7 @@ func FuzzCommand(f *testing.F) {
 		f.Add(seed)
 	}
 	logs := &panicLog{}
-	e := newEnvAt(f, filepath.Join(f.TempDir(), "p.db"), Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, true)
+	e := newEnvAt(f, storetest.New(f, pg), Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, true)
 	for i := 1; i <= 3; i++ {
 		e.deliver("alice", testMessage(i))
 	}

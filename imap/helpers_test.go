@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,14 +17,15 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"pillarbox/mailbox"
-	"pillarbox/store/sqlite"
+	"pillarbox/store"
+	"pillarbox/store/storetest"
 )
 
 // testEnv is a server on 127.0.0.1:0 over a store in a temp dir, with
 // the users alice and bob (password "secret") in example.org.
 type testEnv struct {
 	t    testing.TB
-	db   *sqlite.DB
+	db   store.Store
 	svc  *mailbox.Service
 	srv  *Server
 	addr string
@@ -37,22 +37,19 @@ const testPassword = "secret"
 // newEnv starts a server. The server stops when the test ends.
 func newEnv(t testing.TB) *testEnv {
 	t.Helper()
-	return newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{}, true)
+	return newEnvAt(t, storetest.New(t, pg), Options{}, true)
 }
 
-func newEnvAt(t testing.TB, path string, opts Options, users bool) *testEnv {
+func newEnvAt(t testing.TB, loc storetest.Location, opts Options, users bool) *testEnv {
 	t.Helper()
-	return startEnv(t, path, opts, users, nil)
+	return startEnv(t, loc, opts, users, nil)
 }
 
 // startEnv is newEnvAt that lets configure set the server's test hooks
 // before it serves.
-func startEnv(t testing.TB, path string, opts Options, users bool, configure func(*Server)) *testEnv {
+func startEnv(t testing.TB, loc storetest.Location, opts Options, users bool, configure func(*Server)) *testEnv {
 	t.Helper()
-	db, err := sqlite.Open(path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loc.Open(t)
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -60,6 +60,8 @@ func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0
 // serve.go wires it); call it inside the bubble.
 func startPipeServer(t *testing.T, implicitTLS bool) *pipeListener {
 	t.Helper()
+	// SQLite whatever the driver under test: the test runs in a synctest
+	// bubble, which a connection to a PostgreSQL server would leave.
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,19 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"pillarbox/mailbox"
+	"pillarbox/store/storetest"
 )
 
 // newCapEnv is a server whose boxes keep at most limit changes for
 // their slowest view, with n messages in alice's INBOX.
 func newCapEnv(t *testing.T, limit, n int) *testEnv {
 	t.Helper()
-	e := startEnv(t, filepath.Join(t.TempDir(), "p.db"), Options{}, true, func(s *Server) { s.hub.limit = limit })
+	e := startEnv(t, storetest.New(t, pg), Options{}, true, func(s *Server) { s.hub.limit = limit })
 	for i := 1; i <= n; i++ {
 		e.deliver("alice", testMessage(i))
 	}

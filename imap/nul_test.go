@@ -5,7 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"path/filepath"
+	"pillarbox/store/storetest"
 	"strings"
 	"testing"
 )
@@ -192,7 +192,7 @@ func TestContinuationResponsesWithNUL(t *testing.T) {
 // is back in place from the login on.
 func TestMailboxNameWithNULAfterSTARTTLS(t *testing.T) {
 	t.Parallel()
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{TLS: testTLS(t)}, true)
+	e := newEnvAt(t, storetest.New(t, pg), Options{TLS: testTLS(t)}, true)
 	c := dialRaw(t, e.addr, "")
 	c.ok("STARTTLS")
 	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})

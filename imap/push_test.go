@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/smtp"
+	"pillarbox/store/storetest"
 )
 
 // idle starts IDLE on a raw connection and returns its tag.
@@ -375,7 +375,7 @@ func TestDeletedFolderEndsSessions(t *testing.T) {
 // flags, UIDs, UIDNEXT and UIDVALIDITY are what they were.
 func TestRestartPersistence(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "p.db")
+	loc := storetest.New(t, pg)
 	type state struct {
 		validity, next uint32
 		fetch          []string
@@ -394,7 +394,7 @@ func TestRestartPersistence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	e := newEnvAt(t, path, Options{}, true)
+	e := newEnvAt(t, loc, Options{}, true)
 	r := e.raw("alice")
 	r.appendMsg("Archive", `(\Seen Keep) "1-Feb-2024 10:00:00 +0100" `, testMessage(1))
 	r.appendMsg("Archive", `(\Flagged) `, testMessage(2))
@@ -409,7 +409,7 @@ func TestRestartPersistence(t *testing.T) {
 	}
 	e.db.Close()
 
-	e2 := newEnvAt(t, path, Options{}, false)
+	e2 := newEnvAt(t, loc, Options{}, false)
 	after := read(e2)
 	if before.validity == 0 || before.validity != after.validity || before.next != after.next || before.next != 4 ||
 		!slices.Equal(before.fetch, after.fetch) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"pillarbox/mailbox"
+	"pillarbox/store/storetest"
 )
 
 // textOrChain ORs n TEXT keys q0 … q<n-1>: n text keys, nested n-1 deep.
@@ -117,7 +117,7 @@ func TestSearchLimitsRaw(t *testing.T) {
 // session goes on.
 func TestSearchTimeout(t *testing.T) {
 	t.Parallel()
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{SearchTimeout: time.Nanosecond}, true)
+	e := newEnvAt(t, storetest.New(t, pg), Options{SearchTimeout: time.Nanosecond}, true)
 	e.deliver("alice", "Subject: x\n\nhello\n")
 	c := e.client("alice")
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
@@ -140,7 +140,7 @@ func TestSearchesLeaveReadersFree(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	inside, most := 0, 0
-	e := startEnv(t, filepath.Join(t.TempDir(), "p.db"), Options{}, true, func(s *Server) {
+	e := startEnv(t, storetest.New(t, pg), Options{}, true, func(s *Server) {
 		s.searchHook = func() {
 			mu.Lock()
 			inside++

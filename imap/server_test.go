@@ -11,7 +11,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
-	"path/filepath"
+	"pillarbox/store/storetest"
 	"strings"
 	"testing"
 	"time"
@@ -77,9 +77,9 @@ func TestCapabilities(t *testing.T) {
 
 func TestLoginNeedsTLSOffLoopback(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "p.db")
+	loc := storetest.New(t, pg)
 	tlsConf := testTLS(t)
-	e := newEnvAt(t, path, Options{TLS: tlsConf}, true)
+	e := newEnvAt(t, loc, Options{TLS: tlsConf}, true)
 	// A listener on all interfaces is not loopback, even when reached
 	// through 127.0.0.1.
 	ln, err := net.Listen("tcp", "0.0.0.0:0")
@@ -184,7 +184,7 @@ func TestShutdownSaysBye(t *testing.T) {
 // deadline in the past).
 func TestLogoutAfterStartTLS(t *testing.T) {
 	t.Parallel()
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{TLS: testTLS(t)}, true)
+	e := newEnvAt(t, storetest.New(t, pg), Options{TLS: testTLS(t)}, true)
 	c, err := imapclient.DialStartTLS(e.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
 	if err != nil {
 		t.Fatal(err)

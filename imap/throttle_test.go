@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"pillarbox/mailbox"
+	"pillarbox/store/storetest"
 )
 
 // TestLoginThrottle goes through LOGIN and AUTHENTICATE from several
@@ -38,7 +38,7 @@ func TestLoginThrottle(t *testing.T) {
 			return nil
 		}})
 	outcomes := map[mailbox.LoginOutcome]int{}
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{Throttle: th, OnLogin: func(o mailbox.LoginOutcome) {
+	e := newEnvAt(t, storetest.New(t, pg), Options{Throttle: th, OnLogin: func(o mailbox.LoginOutcome) {
 		mu.Lock()
 		outcomes[o]++
 		mu.Unlock()
@@ -121,7 +121,7 @@ func TestLoginThrottleWaitEndsAtShutdown(t *testing.T) {
 				return nil
 			}
 		}})
-	e := newEnvAt(t, filepath.Join(t.TempDir(), "p.db"), Options{Throttle: th}, true)
+	e := newEnvAt(t, storetest.New(t, pg), Options{Throttle: th}, true)
 	c, err := imapclient.DialInsecure(e.addr, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,10 @@ func New(tb testing.TB, srv *pgtest.Server) Location {
 	return Location{path: filepath.Join(tb.TempDir(), "pillarbox.db")}
 }
 
+// At is the location of an SQLite file that exists, such as a database
+// prepared for a benchmark.
+func At(path string) Location { return Location{path: path} }
+
 // Open opens the store at l, closed when tb ends.
 func (l Location) Open(tb testing.TB) store.Store {
 	tb.Helper()
