@@ -17,33 +17,69 @@ import (
 // node shares.
 const msgSavedNow = `floor(extract(epoch FROM statement_timestamp()))::bigint`
 
-// msgInsertBlob stores a blob and what is kept beside it in one
-// statement, one round trip to the server per delivery: the row of
-// blobs, its index terms (blob_text), its address texts (blob_addresses)
-// and, when given, its decoded header (blob_headers).
-//
 // blob_text.terms keeps header and body apart by weight, where SQLite's
 // index prefixes each header piece with "qqh": the header's terms carry
 // weight A, the body's weight D (the default), so that a search reads a
 // header word with a tsquery 'word:A' (or 'word:*A' for a prefix), and a
 // word anywhere with 'word' alone. A word in both has positions of both
 // weights. The positions are kept (weights live on them); nothing reads
-// them otherwise. The 'simple' configuration lower-cases and does not
-// stem, as SQLite's unicode61 tokenizer does not; store.IndexTerms has
-// already cut the text at ASCII punctuation and dropped duplicates.
-const msgInsertBlob = `WITH b AS (
+// them otherwise. The 'simple' configuration does not stem, as SQLite's
+// unicode61 tokenizer does not; store.IndexTerms has already cut the text
+// at ASCII punctuation and dropped duplicates.
+//
+// The lexeme msgLongMark (which IndexTerms never gives: it holds a
+// separator) marks a blob the index may miss words of, which a search
+// must take as a candidate for every query: one with a piece PostgreSQL
+// leaves out of a tsvector (msgMaxLexeme octets or more), or whose terms
+// do not fit in one (a tsvector holds at most 1 MiB), which then holds
+// the mark alone.
+const (
+	msgLongMark  = "!long"
+	msgMaxLexeme = 2047
+	// msgTermsRisky is the estimated size of a tsvector (the terms and
+	// about ten octets per piece) from which InsertBlob builds it in a
+	// savepoint of its own, to fall back to the mark if it is too large.
+	msgTermsRisky = 512 << 10
+)
+
+// msgTerms is the SQL of the tsvector of header terms $h, body terms $b
+// and extra lexemes $x (text[]).
+func msgTerms(h, b, x int) string {
+	return fmt.Sprintf(`setweight(to_tsvector('simple', $%d::text), 'A') || setweight(to_tsvector('simple', $%d::text), 'D')
+		|| array_to_tsvector($%d::text[])`, h, b, x)
+}
+
+// msgInsertBlob stores a blob and what is kept beside it in one
+// statement, one round trip to the server per delivery: the row of
+// blobs, its address texts (blob_addresses), when given its decoded
+// header (blob_headers), and with withText its index terms (blob_text).
+func msgInsertBlob(withText bool) string {
+	q := `WITH b AS (
 	INSERT INTO blobs(size, message_id, sent_date, envelope, structure, data)
 	VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
-), t AS (
-	INSERT INTO blob_text(blob_id, terms)
-	SELECT id, setweight(to_tsvector('simple', $7::text), 'A') || setweight(to_tsvector('simple', $8::text), 'D') FROM b
 ), a AS (
 	INSERT INTO blob_addresses(blob_id, from_text, to_text, cc_text, bcc_text)
-	SELECT id, $9, $10, $11, $12 FROM b
+	SELECT id, $7, $8, $9, $10 FROM b
 ), h AS (
-	INSERT INTO blob_headers(blob_id, text) SELECT id, $13 FROM b WHERE $13::text <> ''
-)
-SELECT id FROM b`
+	INSERT INTO blob_headers(blob_id, text) SELECT id, $11 FROM b WHERE $11::text <> ''
+)`
+	if withText {
+		q += `, t AS (
+	INSERT INTO blob_text(blob_id, terms) SELECT id, ` + msgTerms(12, 13, 14) + ` FROM b
+)`
+	}
+	return q + ` SELECT id FROM b`
+}
+
+// msgTermsSize estimates the size of the tsvector of terms, and reports
+// whether a piece is too long to be indexed.
+func msgTermsSize(terms string) (size int, long bool) {
+	for w := range strings.SplitSeq(terms, " ") {
+		size += len(w) + 10
+		long = long || len(w) >= msgMaxLexeme
+	}
+	return size, long
+}
 
 // InsertBlob stores a message body with its metadata and search text.
 func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
@@ -53,14 +89,51 @@ func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
 		sent = b.SentDate.Unix()
 	}
 	header, body := b.Terms()
+	hs, hl := msgTermsSize(header)
+	bs, bl := msgTermsSize(body)
+	extra := []string{}
+	if hl || bl {
+		extra = append(extra, msgLongMark)
+	}
+	risky := hs+bs >= msgTermsRisky
 	a := b.AddressTexts()
+	args := []any{len(b.Data), b.MessageID, sent, string(b.Envelope), string(b.Structure), b.Data,
+		a[0], a[1], a[2], a[3], b.HeaderText}
+	if !risky {
+		args = append(args, header, body, extra)
+	}
 	var id int64
-	err := tx.queryRow(msgInsertBlob, len(b.Data), b.MessageID, sent, string(b.Envelope), string(b.Structure), b.Data,
-		header, body, a[0], a[1], a[2], a[3], b.HeaderText).Scan(&id)
-	if err != nil {
+	if err := tx.queryRow(msgInsertBlob(!risky), args...).Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: insert blob: %w", classify(err))
 	}
+	if risky {
+		if err := tx.msgInsertLargeTerms(id, header, body, extra); err != nil {
+			return 0, fmt.Errorf("store: index blob: %w", classify(err))
+		}
+	}
 	return id, nil
+}
+
+// msgInsertLargeTerms stores the terms of a blob whose tsvector may be
+// too large, in a savepoint: if PostgreSQL refuses it, the blob gets the
+// mark alone, and the transaction goes on.
+func (tx *Tx) msgInsertLargeTerms(id int64, header, body string, extra []string) error {
+	sp, err := tx.tx.Begin(tx.ctx)
+	if err != nil {
+		return err
+	}
+	_, err = sp.Exec(tx.ctx, `INSERT INTO blob_text(blob_id, terms) SELECT $1, `+msgTerms(2, 3, 4), id, header, body, extra)
+	if err == nil {
+		return sp.Commit(tx.ctx)
+	}
+	if retryable(err) {
+		return err
+	}
+	if rerr := sp.Rollback(tx.ctx); rerr != nil {
+		return rerr
+	}
+	_, err = tx.exec(`INSERT INTO blob_text(blob_id, terms) VALUES ($1, array_to_tsvector($2::text[]))`, id, []string{msgLongMark})
+	return err
 }
 
 // AppendMessage adds a message to a mailbox with the mailbox's next UID
