@@ -80,6 +80,9 @@ func (tx *Tx) msgUIDs(what, query string, args ...any) ([]uint32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
+	if len(out) == 0 {
+		return nil, nil // as SQLite's store answers none
+	}
 	return out, nil
 }
 

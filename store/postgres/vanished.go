@@ -27,6 +27,9 @@ func (db *DB) VanishedOverflow(ctx context.Context, keep int) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: vanished overflow: %w", err)
 	}
+	if len(out) == 0 {
+		return nil, nil // as SQLite's store answers none
+	}
 	return out, nil
 }
 
