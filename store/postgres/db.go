@@ -28,6 +28,7 @@ type DB struct {
 	stats   stats
 
 	searchText store.SearchTextFunc // set before the first write
+	reads      *queueReads          // the items this node's due reads returned (queue_claim.go)
 }
 
 // Option changes how Open connects.
@@ -95,7 +96,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{pool: pool, log: o.log, observe: o.observe, max: o.maxBatch,
-		reqs: make(chan *request), quit: make(chan struct{}), exited: make(chan struct{})}
+		reqs: make(chan *request), quit: make(chan struct{}), exited: make(chan struct{}),
+		reads: newQueueReads()}
 	if db.log == nil {
 		db.log = slog.Default()
 	}

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
-	"weak"
 
 	"pillarbox/store"
 )
@@ -53,22 +51,7 @@ type queueReads struct {
 	cur, old map[int64]queueSeen
 }
 
-// queueReadsByDB holds each DB's queueReads. It would be a field of DB;
-// until then it is keyed weakly, so that a closed and unreachable DB
-// takes its entry with it.
-var queueReadsByDB sync.Map // weak.Pointer[DB] -> *queueReads
-
-func (db *DB) queueReads() *queueReads {
-	key := weak.Make(db)
-	if r, ok := queueReadsByDB.Load(key); ok {
-		return r.(*queueReads)
-	}
-	r, loaded := queueReadsByDB.LoadOrStore(key, &queueReads{cur: make(map[int64]queueSeen)})
-	if !loaded {
-		runtime.AddCleanup(db, func(k weak.Pointer[DB]) { queueReadsByDB.Delete(k) }, key)
-	}
-	return r.(*queueReads)
-}
+func newQueueReads() *queueReads { return &queueReads{cur: make(map[int64]queueSeen)} }
 
 // remember records the items a due read returned.
 func (r *queueReads) remember(items []store.QueueItem) {
@@ -100,7 +83,7 @@ func (r *queueReads) seen(id int64) (queueSeen, bool) {
 // as due and that has changed since (another node claimed it) or is
 // locked by another transaction, is not claimed: ErrNotFound.
 func (tx *Tx) ClaimQueueItem(id int64, next time.Time) error {
-	seen, ok := tx.db.queueReads().seen(id)
+	seen, ok := tx.db.reads.seen(id)
 	if !ok {
 		tag, err := tx.exec(`UPDATE queue SET attempts = attempts + 1, next_attempt = $1 WHERE id = $2`, next.UnixMilli(), id)
 		if err != nil {

@@ -32,7 +32,7 @@ const (
 // them for ClaimQueueItem (queue_claim.go).
 func (db *DB) DueQueueItems(ctx context.Context, now time.Time, limit int) ([]store.QueueItem, error) {
 	items, err := db.queueItems(ctx, queueDueQuery, now.UnixMilli(), limit)
-	db.queueReads().remember(items)
+	db.reads.remember(items)
 	return items, err
 }
 
@@ -41,7 +41,7 @@ func (db *DB) DueQueueItems(ctx context.Context, now time.Time, limit int) ([]st
 // remembers them for ClaimQueueItem.
 func (db *DB) DueDomainQueueItems(ctx context.Context, domain string, now time.Time, limit int) ([]store.QueueItem, error) {
 	items, err := db.queueItems(ctx, queueDueDomainQuery, domain, now.UnixMilli(), limit)
-	db.queueReads().remember(items)
+	db.reads.remember(items)
 	return items, err
 }
 

@@ -92,7 +92,7 @@ CREATE TABLE queue (
 	account_id   bigint REFERENCES accounts(id) ON DELETE SET NULL, -- who submitted it
 	sender       text NOT NULL,        -- envelope sender, '' for bounces
 	recipient    text NOT NULL,
-	domain       text NOT NULL,        -- recipient domain, for per-destination grouping
+	domain       text COLLATE "C" NOT NULL, -- recipient domain, for per-destination grouping; byte order, as the relay walks it
 	state        text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'held')),
 	attempts     integer NOT NULL DEFAULT 0,
 	created      bigint NOT NULL,

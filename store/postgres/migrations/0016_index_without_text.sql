@@ -4,7 +4,8 @@
 -- In SQLite this made the FTS4 index keep no copy of the text and one
 -- entry per distinct word, and added index_pieces for search strings
 -- that start or lie inside a word. PostgreSQL's blob_text (version 1)
--- never held the text: a tsvector holds each lexeme once (the writer
--- strips positions, which nothing reads), and candidates for a substring
+-- never held the text: a tsvector holds each lexeme once (with the
+-- positions that carry its weight: A in the header, D in the body), and
+-- candidates for a substring
 -- are found by lexeme prefix and then checked against the text decoded
 -- from the stored message, as SQLite's SEARCH does.
