@@ -27,14 +27,13 @@ const msgSavedNow = `floor(extract(epoch FROM statement_timestamp()))::bigint`
 // unicode61 tokenizer does not; store.IndexTerms has already cut the text
 // at ASCII punctuation and dropped duplicates.
 //
-// The lexeme msgLongMark (which IndexTerms never gives: it holds a
+// The lexeme searchLongMark (which IndexTerms never gives: it holds a
 // separator) marks a blob the index may miss words of, which a search
 // must take as a candidate for every query: one with a piece PostgreSQL
 // leaves out of a tsvector (msgMaxLexeme octets or more), or whose terms
 // do not fit in one (a tsvector holds at most 1 MiB), which then holds
 // the mark alone.
 const (
-	msgLongMark  = "!long"
 	msgMaxLexeme = 2047
 	// msgTermsRisky is the estimated size of a tsvector (the terms and
 	// about ten octets per piece) from which InsertBlob builds it in a
@@ -93,7 +92,7 @@ func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
 	bs, bl := msgTermsSize(body)
 	extra := []string{}
 	if hl || bl {
-		extra = append(extra, msgLongMark)
+		extra = append(extra, searchLongMark)
 	}
 	risky := hs+bs >= msgTermsRisky
 	a := b.AddressTexts()
@@ -132,7 +131,7 @@ func (tx *Tx) msgInsertLargeTerms(id int64, header, body string, extra []string)
 	if rerr := sp.Rollback(tx.ctx); rerr != nil {
 		return rerr
 	}
-	_, err = tx.exec(`INSERT INTO blob_text(blob_id, terms) VALUES ($1, array_to_tsvector($2::text[]))`, id, []string{msgLongMark})
+	_, err = tx.exec(`INSERT INTO blob_text(blob_id, terms) VALUES ($1, array_to_tsvector($2::text[]))`, id, []string{searchLongMark})
 	return err
 }
 

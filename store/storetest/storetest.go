@@ -64,12 +64,7 @@ func (l Location) Open(tb testing.TB) store.Store {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		s, ok := any(pdb).(store.Store)
-		if !ok {
-			pdb.Close()
-			tb.Fatal("storetest: the PostgreSQL store does not implement store.Store yet")
-		}
-		db = s
+		db = pdb
 	} else {
 		sdb, err := sqlite.Open(l.path, sqlite.Options{})
 		if err != nil {

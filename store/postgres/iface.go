@@ -1,0 +1,29 @@
+package postgres
+
+import (
+	"context"
+
+	"pillarbox/store"
+)
+
+// The PostgreSQL store is a store.Store.
+var (
+	_ store.Store    = (*DB)(nil)
+	_ store.Tx       = (*Tx)(nil)
+	_ store.Snapshot = (*Snapshot)(nil)
+)
+
+// Write is store.Store's Write: write, with the transaction seen through
+// the store.Tx interface.
+func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
+	return db.write(ctx, func(tx *Tx) error { return fn(tx) })
+}
+
+// Snapshot is store.Store's Snapshot.
+func (db *DB) Snapshot(ctx context.Context) (store.Snapshot, error) {
+	s, err := db.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
