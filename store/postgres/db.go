@@ -15,7 +15,14 @@ import (
 // whose schema is at the newest version this build knows, and the
 // writer goroutine that commits this node's writes (writer.go).
 type DB struct {
+	// Three pools, as the SQLite store has: one for the DB's own short
+	// reads (accounts, mailboxes, the queue: what SMTP, logins and
+	// delivery need), one for snapshots, which IMAP holds for a whole
+	// command, and the writer's one connection. No number of slow IMAP
+	// commands can starve delivery, nor reads the writer.
 	pool    *pgxpool.Pool
+	spool   *pgxpool.Pool
+	wpool   *pgxpool.Pool
 	log     *slog.Logger
 	observe func(requests int, took time.Duration)
 	max     int // write requests per transaction
@@ -40,6 +47,7 @@ type options struct {
 	log      *slog.Logger
 	observe  func(requests int, took time.Duration)
 	maxBatch int
+	readers  int32
 }
 
 // Logger receives the writer's errors. Default: slog.Default().
@@ -56,10 +64,15 @@ func ObserveCommit(f func(requests int, took time.Duration)) Option {
 // Default 256.
 func MaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
 
-// MaxConns caps the pool's connections (pgxpool's default: the larger
-// of 4 and the number of CPUs). Each node has its own pool, so the
-// server's max_connections must cover the sum over the nodes.
+// MaxConns caps the connections of the pool for short reads (default:
+// the larger of 4 and the number of CPUs). A node holds that many, plus
+// Readers for snapshots, plus one for the writer: the server's
+// max_connections must cover the sum over the nodes.
 func MaxConns(n int32) Option { return func(o *options) { o.maxConns = n } }
+
+// Readers caps the connections for snapshots, which IMAP holds for a
+// whole command. Default 8.
+func Readers(n int32) Option { return func(o *options) { o.readers = n } }
 
 // upTo stops the migrations at version v, for tests of each migration.
 func upTo(v int) Option { return func(o *options) { o.target = v } }
@@ -83,6 +96,24 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	scfg := cfg.Copy()
+	scfg.MaxConns = o.readers
+	if scfg.MaxConns <= 0 {
+		scfg.MaxConns = 8
+	}
+	wcfg := cfg.Copy()
+	wcfg.MaxConns, wcfg.MinConns = 1, 0
+	spool, err := pgxpool.NewWithConfig(ctx, scfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	wpool, err := pgxpool.NewWithConfig(ctx, wcfg)
+	if err != nil {
+		pool.Close()
+		spool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	list, err := loadMigrations(migrationFiles)
 	if err == nil {
 		target := o.target
@@ -93,9 +124,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	}
 	if err != nil {
 		pool.Close()
+		spool.Close()
+		wpool.Close()
 		return nil, err
 	}
-	db := &DB{pool: pool, log: o.log, observe: o.observe, max: o.maxBatch,
+	db := &DB{pool: pool, spool: spool, wpool: wpool, log: o.log, observe: o.observe, max: o.maxBatch,
 		reqs: make(chan *request), quit: make(chan struct{}), exited: make(chan struct{}),
 		reads: newQueueReads()}
 	if db.log == nil {
@@ -121,6 +154,8 @@ func (db *DB) Close() error {
 	close(db.quit)
 	<-db.exited
 	db.pool.Close()
+	db.spool.Close()
+	db.wpool.Close()
 	return nil
 }
 

@@ -17,7 +17,7 @@ type Snapshot struct {
 }
 
 func (db *DB) snapshot(ctx context.Context) (*Snapshot, error) {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := db.spool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}

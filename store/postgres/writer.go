@@ -147,7 +147,7 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 	}()
 	for attempt := 0; ; attempt++ {
 		if conn == nil {
-			c, err := db.pool.Acquire(context.Background())
+			c, err := db.wpool.Acquire(context.Background())
 			if err != nil {
 				fillErr(results, fmt.Errorf("store: writer connection: %w", err))
 				return nil
