@@ -24,7 +24,7 @@ func openService(cfgPath string) (*Config, store.Store, *mailbox.Service, error)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, err := openStore(cfg, storeHooks{})
+	db, err := openStore(context.Background(), cfg, storeHooks{})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -13,7 +13,8 @@ func TestCLIAccounts(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data", "nested")
-	cfg := writeServeConfig(t, data, nil)
+	// The files checked are the SQLite store's.
+	cfg := writeServeConfig(t, data, sqliteStore)
 
 	// Flags after the positional argument, the password's newline dropped.
 	mustCLI(t, "s3cret pass\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)

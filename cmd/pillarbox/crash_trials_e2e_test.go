@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"pillarbox/store/sqlite"
 	"strings"
 	"sync"
 	"testing"
@@ -181,10 +180,7 @@ func sendNumbered(c *gosmtp.Client, id string, rcpts []string, i, j int) error {
 // from a stopped server's store, which it closes again.
 func storedMessageIDs(t *testing.T, dataDir string, addresses ...string) map[string]map[string]int {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDataStore(t, dataDir)
 	defer db.Close()
 	out := map[string]map[string]int{}
 	for _, a := range addresses {

@@ -15,7 +15,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/smtp/msgauth/dnstest"
-	"pillarbox/store/sqlite"
 )
 
 // dsnSink is a smarthost on loopback that offers DSN, refuses
@@ -229,10 +228,7 @@ func TestDSNEndToEnd(t *testing.T) {
 		t.Errorf("the notice went with NOTIFY %v, want NEVER", o.Notify)
 	}
 	srv.stop(t)
-	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDataStore(t, dataDir)
 	defer db.Close()
 	inbox := inboxData(t, db, "alice@example.test")
 	if len(inbox) != 2 || !strings.Contains(inbox[0], "Final-Recipient: rfc822; erin@remote.test\r\nAction: failed\r\nStatus: 5.7.10") ||

@@ -24,8 +24,11 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/mailbox"
+	"pillarbox/store"
 	"pillarbox/store/pgtest"
+	"pillarbox/store/postgres"
 	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 // binPath is the pillarbox binary built once by TestMain for the
@@ -34,6 +37,10 @@ var binPath string
 
 // pg is the PostgreSQL server of the tests that need one (pgtest).
 var pg *pgtest.Server
+
+// testDSNs maps a test server's data_dir to its PostgreSQL database when
+// the suite runs on that store (writeServeConfig, openDataDir).
+var testDSNs sync.Map
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pillarbox-e2e")
@@ -73,8 +80,21 @@ func writeServeConfig(t *testing.T, dataDir string, edit func(*Config)) string {
 	// The tests' smarthosts are plaintext sinks; the tests of the
 	// smarthost's TLS set this back.
 	c.Relay.SmarthostTLS = "none"
+	if storetest.Driver() == "postgres" {
+		// The suite runs on PostgreSQL: the server's data goes to a
+		// database of its own, which openDataDir finds by dataDir, and
+		// a config written again for the same data_dir keeps it.
+		dsn, ok := testDSNs.Load(dataDir)
+		if !ok {
+			dsn = pg.DB(t)
+		}
+		c.Store.Driver, c.Store.DSN = "postgres", dsn.(string)
+	}
 	if edit != nil {
 		edit(c)
+	}
+	if c.Store.Driver == "postgres" {
+		testDSNs.Store(dataDir, c.Store.DSN)
 	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
@@ -258,13 +278,9 @@ func (s *serveProc) kill() {
 
 // openDataDir opens a data dir's store and service for checking what a
 // stopped server left behind.
-func openDataDir(t *testing.T, dataDir string) (*sqlite.DB, *mailbox.Service) {
+func openDataDir(t *testing.T, dataDir string) (store.Store, *mailbox.Service) {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openDataStore(t, dataDir)
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.test", "localhost"}})
 	if err != nil {
 		t.Fatal(err)
@@ -272,8 +288,35 @@ func openDataDir(t *testing.T, dataDir string) (*sqlite.DB, *mailbox.Service) {
 	return db, svc
 }
 
+// sqliteStore is a writeServeConfig edit for the tests of the SQLite
+// store's files, which run on it whatever store the suite runs on.
+func sqliteStore(c *Config) { c.Store.Driver, c.Store.DSN = "sqlite", "" }
+
+// openDataStore opens the store of a test server's data dir, closed when
+// t ends: its SQLite file, or the PostgreSQL database writeServeConfig
+// gave it.
+func openDataStore(t *testing.T, dataDir string) store.Store {
+	t.Helper()
+	var db store.Store
+	if dsn, ok := testDSNs.Load(dataDir); ok {
+		pdb, err := postgres.Open(context.Background(), dsn.(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db = pdb
+	} else {
+		sdb, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db = sdb
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // messageIDs returns how often each Message-ID occurs in a mailbox.
-func messageIDs(t *testing.T, db *sqlite.DB, address, name string) map[string]int {
+func messageIDs(t *testing.T, db store.Store, address, name string) map[string]int {
 	t.Helper()
 	ctx := context.Background()
 	acct, err := db.AccountByAddress(ctx, address)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"pillarbox/store/sqlite"
 	"slices"
 	"strings"
 	"testing"
@@ -497,10 +496,7 @@ func mxDeliver(t *testing.T, addr, to, msg string) {
 // ids from a stopped server's data dir, and closes the store again.
 func snapshotStopped(t *testing.T, dataDir, address string) (accountState, []int64) {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDataStore(t, dataDir)
 	defer db.Close()
 	st := snapshotAccount(t, db, address)
 	acct, err := db.AccountByAddress(context.Background(), address)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
-	"pillarbox/store/sqlite"
 	"regexp"
 	"strings"
 	"sync"
@@ -249,10 +247,7 @@ func (x *crossProber) submission(addr string) {
 // must carry one of her own addresses as its Return-Path.
 func (x *crossProber) checkSubmitted(dataDir string) {
 	t := x.t
-	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDataStore(t, dataDir)
 	defer db.Close()
 	own := regexp.MustCompile(`^<(alice|team)(\+[a-z]+)?@example\.test>$`)
 	n := 0

@@ -20,7 +20,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"pillarbox/store"
-	"pillarbox/store/sqlite"
 )
 
 // The hostile tests speak SMTP and IMAP by hand where the point is input
@@ -252,7 +251,7 @@ type accountState struct {
 
 // snapshotAccount reads an account's state from a stopped server's
 // store.
-func snapshotAccount(t *testing.T, db *sqlite.DB, address string) accountState {
+func snapshotAccount(t *testing.T, db store.Store, address string) accountState {
 	t.Helper()
 	ctx := context.Background()
 	acct, err := db.AccountByAddress(ctx, address)
@@ -306,7 +305,7 @@ func (a accountState) diff(b accountState) string {
 
 // allMessages returns the content of every stored message of an account,
 // by mailbox name.
-func allMessages(t *testing.T, db *sqlite.DB, address string) map[string][][]byte {
+func allMessages(t *testing.T, db store.Store, address string) map[string][][]byte {
 	t.Helper()
 	ctx := context.Background()
 	acct, err := db.AccountByAddress(ctx, address)

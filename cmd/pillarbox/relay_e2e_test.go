@@ -6,7 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
-	"pillarbox/store/sqlite"
+	"pillarbox/store"
 	"regexp"
 	"strings"
 	"sync"
@@ -119,10 +119,7 @@ func TestRelayEndToEnd(t *testing.T) {
 	if list := mustCLI(t, "", "queue", "list", "--config", cfg); list != "the queue is empty\n" {
 		t.Errorf("queue after delivery:\n%s", list)
 	}
-	db, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDataStore(t, dataDir)
 	defer db.Close()
 	inbox := inboxData(t, db, "alice@example.test")
 	if len(inbox) != 1 {
@@ -165,7 +162,7 @@ sys.exit(1 if refused else 0)
 	}
 }
 
-func inboxData(t *testing.T, db *sqlite.DB, user string) []string {
+func inboxData(t *testing.T, db store.Store, user string) []string {
 	t.Helper()
 	ctx := context.Background()
 	acct, err := db.AccountByAddress(ctx, user)

@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg *Config, e *env, log *slog.Logger) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	m := newMetrics()
-	db, err := openStore(cfg, storeHooks{log: log, observeCommit: m.observeCommit})
+	db, err := openStore(ctx, cfg, storeHooks{log: log, observeCommit: m.observeCommit})
 	if err != nil {
 		return err
 	}

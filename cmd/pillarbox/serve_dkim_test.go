@@ -3,25 +3,20 @@ package main
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"pillarbox/mailbox"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 // TestWatchDKIMSwitchesOnceSeen drives the background check with its
 // ticks: nothing changes while the new records are missing, the keys
 // switch at the first check that sees them, and the wait is logged once.
 func TestWatchDKIMSwitchesOnceSeen(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, pg)
 	var logs lockedBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4, Logger: log})

@@ -204,7 +204,8 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	data := filepath.Join(mnt, "data")
-	cfg := writeServeConfig(t, data, nil)
+	// The full disk is the SQLite store's, whatever store the suite runs on.
+	cfg := writeServeConfig(t, data, sqliteStore)
 	mustCLI(t, "password\n", "user", "add", "alice@example.test", "--password-stdin", "--config", cfg)
 	srv := startServer(t, cfg, dir)
 	addr := srv.addrs["smtp"]

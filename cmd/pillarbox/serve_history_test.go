@@ -3,24 +3,19 @@ package main
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"pillarbox/mailbox"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 // TestPruneHistoryRuns drives the background pruning with its ticks: it
 // prunes at start and at each tick, and stops with its context.
 func TestPruneHistoryRuns(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, pg)
 	var logs lockedBuffer
 	var clock atomic.Int64
 	clock.Store(1_800_000_000)

@@ -11,18 +11,14 @@ import (
 	"time"
 
 	"pillarbox/smtp/relay/tlspolicy"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 // The database-backed MTA-STS store keeps what Policies needs: a policy
 // put is read back equal, Stale finds it when due, Delete removes it.
 func TestMTASTSStore(t *testing.T) {
 	t.Parallel()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, pg)
 	ctx := context.Background()
 	s := mtastsStore{db: db}
 	if _, ok, err := s.Get(ctx, "remote.test"); ok || err != nil {

@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"pillarbox/mailbox"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 // TestPruneVanishedRuns drives the background trimming of remembered
@@ -17,11 +16,7 @@ import (
 // with its context.
 func TestPruneVanishedRuns(t *testing.T) {
 	t.Parallel()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, pg)
 	var logs lockedBuffer
 	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4, VanishedKeep: 1})
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,7 +25,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/mailbox/wellknown"
-	"pillarbox/store/sqlite"
+	"pillarbox/store/storetest"
 )
 
 // webCert makes a self-signed certificate valid for names and for
@@ -67,11 +66,7 @@ func webWiring(t *testing.T, cfg *Config) *wiring {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "pillarbox.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, pg)
 	svc, err := mailbox.New(db, mailbox.Options{Domains: cfg.Domains, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

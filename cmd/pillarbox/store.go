@@ -1,11 +1,15 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"pillarbox/store"
+	"pillarbox/store/postgres"
 	"pillarbox/store/sqlite"
 )
 
@@ -15,12 +19,45 @@ type storeHooks struct {
 	observeCommit func(requests int, took time.Duration)
 }
 
-// openStore opens the store [store] names.
-func openStore(cfg *Config, h storeHooks) (store.Store, error) {
-	switch cfg.Store.Driver {
-	case "postgres":
-		return nil, errors.New(`store: driver "postgres" is not served yet (issue 12 is in progress); pillarbox migrate --to postgres already copies a data directory into PostgreSQL`)
-	default:
+// openStore opens the store [store] names: the SQLite file in data_dir,
+// or the PostgreSQL database of dsn or dsn_file, migrated to this
+// build's schema.
+func openStore(ctx context.Context, cfg *Config, h storeHooks) (store.Store, error) {
+	if cfg.Store.Driver != "postgres" {
 		return sqlite.Open(dbPath(cfg), sqlite.Options{Logger: h.log, ObserveCommit: h.observeCommit})
 	}
+	dsn, err := storeDSN(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var opts []postgres.Option
+	if h.log != nil {
+		opts = append(opts, postgres.Logger(h.log))
+	}
+	if h.observeCommit != nil {
+		opts = append(opts, postgres.ObserveCommit(h.observeCommit))
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	db, err := postgres.Open(ctx, dsn, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return db, nil
+}
+
+// storeDSN is [store] dsn, or the first line of dsn_file.
+func storeDSN(cfg *Config) (string, error) {
+	if cfg.Store.DSNFile == "" {
+		return cfg.Store.DSN, nil
+	}
+	b, err := os.ReadFile(cfg.Store.DSNFile)
+	if err != nil {
+		return "", fmt.Errorf("store: dsn_file: %w", err)
+	}
+	dsn, _, _ := strings.Cut(string(b), "\n")
+	if dsn = strings.TrimSpace(dsn); dsn == "" {
+		return "", fmt.Errorf("store: dsn_file %s: empty", cfg.Store.DSNFile)
+	}
+	return dsn, nil
 }
