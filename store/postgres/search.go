@@ -104,7 +104,7 @@ func (s *Snapshot) searchText(ctx context.Context, mailboxID int64, c *store.Sea
 	results := make(chan map[int64]uint64, workers)
 	for range workers {
 		go func() {
-			m := newSearchMatcher(b.keys)
+			m := store.NewTextMatcher(b.keys)
 			found := make(map[int64]uint64)
 			for j := range jobs {
 				var h, t string
@@ -113,7 +113,7 @@ func (s *Snapshot) searchText(ctx context.Context, mailboxID int64, c *store.Sea
 				} else {
 					h, t = s.db.searchTextOf(j.data, b.needBody)
 				}
-				if f := m.match(h, t); f != 0 {
+				if f := m.Match(h, t); f != 0 {
 					found[j.blob] = f
 				}
 			}

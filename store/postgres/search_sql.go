@@ -38,8 +38,8 @@ func (m searchMode) inverse() searchMode {
 // whose parameters it collects ($1 is the mailbox, added by the caller).
 type searchSQL struct {
 	args     []any
-	keys     []searchKey
-	bits     map[searchKey]int
+	keys     []store.TextKey
+	bits     map[store.TextKey]int
 	needBody bool
 	hits     [][]int64         // per key: the blobs containing it (first pass)
 	tsq      map[string]string // search string → its index condition
@@ -59,12 +59,12 @@ func (b *searchSQL) collect(c *store.SearchCriteria) {
 	}
 	for _, s := range c.Body {
 		if s != "" {
-			b.addKey(searchKey{kind: searchKindBody, needle: store.Fold(s)})
+			b.addKey(store.TextKey{Kind: store.KeyBody, Needle: store.Fold(s)})
 		}
 	}
 	for _, s := range c.Text {
 		if s != "" {
-			b.addKey(searchKey{kind: searchKindText, needle: store.Fold(s)})
+			b.addKey(store.TextKey{Kind: store.KeyText, Needle: store.Fold(s)})
 		}
 	}
 	for i := range c.Not {
@@ -76,20 +76,20 @@ func (b *searchSQL) collect(c *store.SearchCriteria) {
 	}
 }
 
-func (b *searchSQL) addKey(k searchKey) {
+func (b *searchSQL) addKey(k store.TextKey) {
 	if b.bits == nil {
-		b.bits = make(map[searchKey]int)
+		b.bits = make(map[store.TextKey]int)
 	}
 	if _, ok := b.bits[k]; ok {
 		return
 	}
 	b.bits[k] = len(b.keys)
 	b.keys = append(b.keys, k)
-	b.needBody = b.needBody || k.kind != searchKindHeader
+	b.needBody = b.needBody || k.Kind != store.KeyHeader
 }
 
-func searchHeaderKey(h store.HeaderCriterion) searchKey {
-	return searchKey{kind: searchKindHeader, field: h.Field, needle: store.Fold(h.Value)}
+func searchHeaderKey(h store.HeaderCriterion) store.TextKey {
+	return store.TextKey{Kind: store.KeyHeader, Field: h.Field, Needle: store.Fold(h.Value)}
 }
 
 // searchAddressColumn returns the blob_addresses column that answers h, a
@@ -148,12 +148,12 @@ func (b *searchSQL) expr(c *store.SearchCriteria, mode searchMode) string {
 	}
 	for _, s := range c.Body {
 		if s != "" {
-			and = append(and, b.text(searchKey{kind: searchKindBody, needle: store.Fold(s)}, s, mode))
+			and = append(and, b.text(store.TextKey{Kind: store.KeyBody, Needle: store.Fold(s)}, s, mode))
 		}
 	}
 	for _, s := range c.Text {
 		if s != "" {
-			and = append(and, b.text(searchKey{kind: searchKindText, needle: store.Fold(s)}, s, mode))
+			and = append(and, b.text(store.TextKey{Kind: store.KeyText, Needle: store.Fold(s)}, s, mode))
 		}
 	}
 	if c.Flags != 0 {
@@ -190,7 +190,7 @@ func (b *searchSQL) expr(c *store.SearchCriteria, mode searchMode) string {
 }
 
 // text writes text key k, whose search string is s.
-func (b *searchSQL) text(k searchKey, s string, mode searchMode) string {
+func (b *searchSQL) text(k store.TextKey, s string, mode searchMode) string {
 	switch mode {
 	case searchSubset:
 		return "false"

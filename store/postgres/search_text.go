@@ -19,7 +19,7 @@ func (db *DB) searchTextOf(data []byte, withBody bool) (header, body string) {
 	if f := db.searchText; f != nil {
 		return f(data, withBody)
 	}
-	return searchRawText(data, withBody)
+	return store.RawSearchText(data, withBody)
 }
 
 // FlushIndex has nothing to do: PostgreSQL indexes a blob's text in the

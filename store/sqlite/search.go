@@ -147,14 +147,14 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 	results := make(chan map[int64]uint64, workers)
 	for range workers {
 		go func() {
-			m := newTextMatcher(b.keys)
+			m := store.NewTextMatcher(b.keys)
 			found := make(map[int64]uint64)
 			for j := range jobs {
 				h, t := j.header, ""
 				if j.data != nil {
 					h, t = s.db.searchText(j.data, b.needBody)
 				}
-				if f := m.match(h, t); f != 0 {
+				if f := m.Match(h, t); f != 0 {
 					found[j.blob] = f
 				}
 			}

@@ -45,8 +45,8 @@ type sqlBuilder struct {
 
 	// The distinct text keys of the criteria, each with its bit in the
 	// first pass's results, and which texts they read.
-	keys                 []textKey
-	bits                 map[textKey]int
+	keys                 []store.TextKey
+	bits                 map[store.TextKey]int
 	needHeader, needBody bool
 
 	pieces  pieceLookup          // for the full-text queries of superset
@@ -54,7 +54,7 @@ type sqlBuilder struct {
 }
 
 type ftsKey struct {
-	kind textKind
+	kind store.TextKind
 	s    string
 }
 
@@ -77,12 +77,12 @@ func (b *sqlBuilder) collect(c *store.SearchCriteria) {
 	}
 	for _, s := range c.Body {
 		if s != "" {
-			b.addKey(textKey{kind: keyBody, needle: store.Fold(s)})
+			b.addKey(store.TextKey{Kind: store.KeyBody, Needle: store.Fold(s)})
 		}
 	}
 	for _, s := range c.Text {
 		if s != "" {
-			b.addKey(textKey{kind: keyText, needle: store.Fold(s)})
+			b.addKey(store.TextKey{Kind: store.KeyText, Needle: store.Fold(s)})
 		}
 	}
 	for i := range c.Not {
@@ -104,21 +104,21 @@ func addressKey(h store.HeaderCriterion) string {
 	return addressColumn(h.Field)
 }
 
-func headerKey(h store.HeaderCriterion) textKey {
-	return textKey{kind: keyHeader, field: h.Field, needle: store.Fold(h.Value)}
+func headerKey(h store.HeaderCriterion) store.TextKey {
+	return store.TextKey{Kind: store.KeyHeader, Field: h.Field, Needle: store.Fold(h.Value)}
 }
 
-func (b *sqlBuilder) addKey(k textKey) {
+func (b *sqlBuilder) addKey(k store.TextKey) {
 	if b.bits == nil {
-		b.bits = make(map[textKey]int)
+		b.bits = make(map[store.TextKey]int)
 	}
 	if _, ok := b.bits[k]; ok {
 		return
 	}
 	b.bits[k] = len(b.keys)
 	b.keys = append(b.keys, k)
-	b.needHeader = b.needHeader || k.kind != keyBody
-	b.needBody = b.needBody || k.kind != keyHeader
+	b.needHeader = b.needHeader || k.Kind != store.KeyBody
+	b.needBody = b.needBody || k.Kind != store.KeyHeader
 }
 
 // expr writes c as mode says.
@@ -160,12 +160,12 @@ func (b *sqlBuilder) expr(c *store.SearchCriteria, mode searchMode) string {
 	}
 	for _, s := range c.Body {
 		if s != "" {
-			and = append(and, b.text(textKey{kind: keyBody, needle: store.Fold(s)}, s, mode))
+			and = append(and, b.text(store.TextKey{Kind: store.KeyBody, Needle: store.Fold(s)}, s, mode))
 		}
 	}
 	for _, s := range c.Text {
 		if s != "" {
-			and = append(and, b.text(textKey{kind: keyText, needle: store.Fold(s)}, s, mode))
+			and = append(and, b.text(store.TextKey{Kind: store.KeyText, Needle: store.Fold(s)}, s, mode))
 		}
 	}
 	if c.Flags != 0 {
@@ -287,7 +287,7 @@ func join(terms []string, op string) string {
 }
 
 // text writes text key k, whose search string is s.
-func (b *sqlBuilder) text(k textKey, s string, mode searchMode) string {
+func (b *sqlBuilder) text(k store.TextKey, s string, mode searchMode) string {
 	switch mode {
 	case subset, absent:
 		return "0"
@@ -296,13 +296,13 @@ func (b *sqlBuilder) text(k textKey, s string, mode searchMode) string {
 		// not indexed yet is always a candidate.
 		pending := "m.blob_id IN (SELECT blob_id FROM blob_text_pending)"
 		// A string may come back in several keys: look its pieces up once.
-		r, ok := b.queries[ftsKey{k.kind, s}]
+		r, ok := b.queries[ftsKey{k.Kind, s}]
 		if !ok {
-			r.q, r.none = ftsQuery(s, k.kind, b.pieces)
+			r.q, r.none = ftsQuery(s, k.Kind, b.pieces)
 			if b.queries == nil {
 				b.queries = make(map[ftsKey]ftsResult)
 			}
-			b.queries[ftsKey{k.kind, s}] = r
+			b.queries[ftsKey{k.Kind, s}] = r
 		}
 		q, none := r.q, r.none
 		switch {
@@ -365,7 +365,7 @@ func (b *sqlBuilder) uidSet(set []store.UIDRange) string {
 // each run, not for a phrase across them; and it marks the header's pieces
 // (indexJoin), so a run is asked for as a piece of the header, of the
 // body, or of either.
-func ftsQuery(s string, kind textKind, pieces pieceLookup) (q string, none bool) {
+func ftsQuery(s string, kind store.TextKind, pieces pieceLookup) (q string, none bool) {
 	type run struct{ start, end int }
 	var runs []run
 	start := -1
@@ -385,10 +385,10 @@ func ftsQuery(s string, kind textKind, pieces pieceLookup) (q string, none bool)
 	// forms appends the phrases for piece p (lower-cased; with "*" after
 	// it, a prefix) in the texts kind reads.
 	forms := func(or []string, p, star string) []string {
-		if kind != keyBody {
+		if kind != store.KeyBody {
 			or = append(or, `"`+headerMark+p+star+`"`)
 		}
-		if kind != keyHeader {
+		if kind != store.KeyHeader {
 			or = append(or, `"`+p+star+`"`)
 		}
 		return or

@@ -214,19 +214,19 @@ func TestFTSQuery(t *testing.T) {
 		{"a, b, c", `"b" "c*"`},
 		{"", ""},
 	} {
-		if got, none := ftsQuery(tc.in, keyBody, nil); got != tc.want || none {
+		if got, none := ftsQuery(tc.in, store.KeyBody, nil); got != tc.want || none {
 			t.Errorf("ftsQuery(%q, body, nil) = %q, %v; want %q", tc.in, got, none, tc.want)
 		}
 	}
 	// The header's pieces are marked in the index; TEXT asks for either.
 	for _, tc := range []struct {
 		in   string
-		kind textKind
+		kind store.TextKind
 		want string
 	}{
-		{"x Report 7", keyHeader, `"qqhreport" "qqh7*"`},
-		{"x Report 7", keyText, `("qqhreport" OR "report") ("qqh7*" OR "7*")`},
-		{"x —foo", keyHeader, `"qqh—foo*"`},
+		{"x Report 7", store.KeyHeader, `"qqhreport" "qqh7*"`},
+		{"x Report 7", store.KeyText, `("qqhreport" OR "report") ("qqh7*" OR "7*")`},
+		{"x —foo", store.KeyHeader, `"qqh—foo*"`},
 	} {
 		if got, _ := ftsQuery(tc.in, tc.kind, nil); got != tc.want {
 			t.Errorf("ftsQuery(%q, %d, nil) = %q, want %q", tc.in, tc.kind, got, tc.want)
@@ -260,7 +260,7 @@ func TestFTSQuery(t *testing.T) {
 		{"日本", "", false},   // no ASCII letter or digit: not looked up
 		{"x ref", "", true}, // "x" ends no indexed piece
 	} {
-		if got, none := ftsQuery(tc.in, keyBody, lookup); got != tc.want || none != tc.none {
+		if got, none := ftsQuery(tc.in, store.KeyBody, lookup); got != tc.want || none != tc.none {
 			t.Errorf("ftsQuery(%q) = %q, %v; want %q, %v", tc.in, got, none, tc.want, tc.none)
 		}
 	}
@@ -268,7 +268,7 @@ func TestFTSQuery(t *testing.T) {
 
 // ftsQueryText shows the full-text query of s without indexed pieces.
 func ftsQueryText(s string) string {
-	q, _ := ftsQuery(s, keyBody, nil)
+	q, _ := ftsQuery(s, store.KeyBody, nil)
 	return q
 }
 

@@ -29,7 +29,7 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for round := range 20 {
 		var b strings.Builder
-		for b.Len() < 3*foldChunk+r.IntN(foldChunk) {
+		for b.Len() < 3*store.FoldChunk+r.IntN(store.FoldChunk) {
 			b.WriteString(textPieces[r.IntN(len(textPieces))])
 		}
 		body := b.String()
@@ -37,9 +37,9 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 			body += "\x80\x80\x80\x80\xe2\x82" // invalid UTF-8 at the end
 		}
 		header := "Subject: " + randomText(r, 5) + "\nFrom: " + randomText(r, 3) + "\n"
-		var keys []textKey
+		var keys []store.TextKey
 		for range store.MaxSearchTextKeys {
-			at := (1+r.IntN(3))*foldChunk - 8 + r.IntN(16)
+			at := (1+r.IntN(3))*store.FoldChunk - 8 + r.IntN(16)
 			if r.IntN(4) == 0 {
 				at = r.IntN(len(body))
 			}
@@ -50,29 +50,29 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 			needle = varyCase(r, needle)
 			switch r.IntN(4) {
 			case 0:
-				keys = append(keys, textKey{kind: keyText, needle: store.Fold(needle)})
+				keys = append(keys, store.TextKey{Kind: store.KeyText, Needle: store.Fold(needle)})
 			case 1:
 				field := []string{"subject", "FROM", "To"}[r.IntN(3)]
 				if r.IntN(2) == 0 {
 					needle = header[r.IntN(len(header)/2):][:r.IntN(6)]
 				}
-				keys = append(keys, textKey{kind: keyHeader, field: field, needle: store.Fold(needle)})
+				keys = append(keys, store.TextKey{Kind: store.KeyHeader, Field: field, Needle: store.Fold(needle)})
 			default:
-				keys = append(keys, textKey{kind: keyBody, needle: store.Fold(needle)})
+				keys = append(keys, store.TextKey{Kind: store.KeyBody, Needle: store.Fold(needle)})
 			}
 		}
-		m := newTextMatcher(keys)
-		got := m.match(header, body)
+		m := store.NewTextMatcher(keys)
+		got := m.Match(header, body)
 		folded := map[string]string{"header": store.Fold(header), "body": store.Fold(body)}
 		for i, k := range keys {
 			var want bool
-			switch k.kind {
-			case keyBody:
-				want = strings.Contains(folded["body"], k.needle)
-			case keyText:
-				want = strings.Contains(folded["body"], k.needle) || strings.Contains(folded["header"], k.needle)
-			case keyHeader:
-				want = bruteHeader(header, k.field, k.needle)
+			switch k.Kind {
+			case store.KeyBody:
+				want = strings.Contains(folded["body"], k.Needle)
+			case store.KeyText:
+				want = strings.Contains(folded["body"], k.Needle) || strings.Contains(folded["header"], k.Needle)
+			case store.KeyHeader:
+				want = bruteHeader(header, k.Field, k.Needle)
 			}
 			if got&(1<<i) != 0 != want {
 				t.Errorf("round %d: key %+v: got %v, want %v", round, k, !want, want)

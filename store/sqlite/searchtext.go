@@ -40,29 +40,7 @@ func (db *DB) searchText(data []byte, withBody bool) (header, body string) {
 	if f := db.textFn.Load(); f != nil {
 		return (*f)(data, withBody)
 	}
-	return rawSearchText(data, withBody)
-}
-
-// rawSearchText is the search text without a decoder: the header block
-// (up to the first empty line) and the rest, as stored.
-func rawSearchText(data []byte, withBody bool) (header, body string) {
-	end, next := len(data), len(data)
-	for i := 0; i < len(data); {
-		j := bytes.IndexByte(data[i:], '\n')
-		if j < 0 {
-			break
-		}
-		line := data[i : i+j]
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			end, next = i, i+j+1
-			break
-		}
-		i += j + 1
-	}
-	if !withBody {
-		return string(data[:end]), ""
-	}
-	return string(data[:end]), string(data[next:])
+	return store.RawSearchText(data, withBody)
 }
 
 // Names of the SQL functions of the index text.

@@ -42,9 +42,9 @@ func TestRawSearchText(t *testing.T) {
 		{"no header end", "no header end", ""},
 		{"\r\nbody", "", "body"},
 	} {
-		h, b := rawSearchText([]byte(tc.in), true)
+		h, b := store.RawSearchText([]byte(tc.in), true)
 		if h != tc.header || b != tc.body {
-			t.Errorf("rawSearchText(%q) = %q, %q; want %q, %q", tc.in, h, b, tc.header, tc.body)
+			t.Errorf("store.RawSearchText(%q) = %q, %q; want %q, %q", tc.in, h, b, tc.header, tc.body)
 		}
 	}
 }
@@ -96,7 +96,7 @@ func TestMigrationIndexWithoutText(t *testing.T) {
 	}
 	for i := 1; i <= 4; i++ {
 		data := msg(i)
-		h, b := rawSearchText([]byte(data), true)
+		h, b := store.RawSearchText([]byte(data), true)
 		q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 		stmts = append(stmts,
 			fmt.Sprintf(`INSERT INTO blobs(id, size, envelope, structure, data) VALUES (%d, %d, '{}', '{}', %s)`, 10*i, len(data), q(data)),

@@ -95,7 +95,7 @@ type DB struct {
 	idxOnce     sync.Once
 	idxDone     chan struct{}
 
-	textFn atomic.Pointer[store.SearchTextFunc] // SetSearchText's function; nil: rawSearchText
+	textFn atomic.Pointer[store.SearchTextFunc] // SetSearchText's function; nil: store.RawSearchText
 	// knownPieces are pieces committed to index_pieces, so that the
 	// indexer skips them; writer goroutine only (see addIndexPieces).
 	knownPieces map[string]struct{}

@@ -1,36 +1,35 @@
-package sqlite
+package store
 
 import (
 	"bytes"
-	"pillarbox/store"
 	"strings"
 	"unicode/utf8"
 )
 
-// textKind says which text a text key reads.
-type textKind uint8
+// TextKind says which text a text key reads.
+type TextKind uint8
 
 const (
-	keyBody   textKind = iota // BODY: the body text
-	keyText                   // TEXT: the header or the body text
-	keyHeader                 // HEADER: the value of a named header field
+	KeyBody   TextKind = iota // BODY: the body text
+	KeyText                   // TEXT: the header or the body text
+	KeyHeader                 // HEADER: the value of a named header field
 )
 
-// textKey is one distinct text key of a search.
-type textKey struct {
-	kind   textKind
-	field  string // keyHeader: the field's name (ASCII case is ignored)
-	needle string // folded (Fold); for keyHeader, "" matches any value
+// TextKey is one distinct text key of a search.
+type TextKey struct {
+	Kind   TextKind
+	Field  string // KeyHeader: the field's name (ASCII case is ignored)
+	Needle string // folded (Fold); for KeyHeader, "" matches any value
 }
 
-// foldChunk is how much text textMatcher folds at a time: its memory does
+// FoldChunk is how much text TextMatcher folds at a time: its memory does
 // not grow with the size of a message.
-const foldChunk = 32 << 10
+const FoldChunk = 32 << 10
 
-// textMatcher matches the text of one message at a time against every
+// TextMatcher matches the text of one message at a time against every
 // text key of a search. It is not safe for concurrent use.
-type textMatcher struct {
-	keys               []textKey
+type TextMatcher struct {
+	keys               []TextKey
 	needles            [][]byte // the keys' needles
 	inBody, inHeader   []int    // keys searched in the body, and in the whole header (TEXT)
 	fields             []int    // HEADER keys
@@ -38,17 +37,19 @@ type textMatcher struct {
 	want, fieldScratch []int
 }
 
-func newTextMatcher(keys []textKey) *textMatcher {
-	m := &textMatcher{keys: keys}
+// NewTextMatcher returns a matcher of keys, at most 64 of them (Match
+// answers with one bit a key).
+func NewTextMatcher(keys []TextKey) *TextMatcher {
+	m := &TextMatcher{keys: keys}
 	for i, k := range keys {
-		m.needles = append(m.needles, []byte(k.needle))
-		switch k.kind {
-		case keyBody:
+		m.needles = append(m.needles, []byte(k.Needle))
+		switch k.Kind {
+		case KeyBody:
 			m.inBody = append(m.inBody, i)
-		case keyText:
+		case KeyText:
 			m.inBody = append(m.inBody, i)
 			m.inHeader = append(m.inHeader, i)
-		case keyHeader:
+		case KeyHeader:
 			m.fields = append(m.fields, i)
 		}
 	}
@@ -57,7 +58,7 @@ func newTextMatcher(keys []textKey) *textMatcher {
 
 // match returns the set of keys (bit i for keys[i]) that a message with
 // this header and body text contains.
-func (m *textMatcher) match(header, body string) uint64 {
+func (m *TextMatcher) Match(header, body string) uint64 {
 	var found uint64
 	found = m.scan(body, m.inBody, found)
 	found = m.scan(header, m.inHeader, found)
@@ -69,7 +70,7 @@ func (m *textMatcher) match(header, body string) uint64 {
 
 // headerFields matches the HEADER keys: the header text has one field per
 // line, "Name: decoded value".
-func (m *textMatcher) headerFields(header string, found uint64) uint64 {
+func (m *TextMatcher) headerFields(header string, found uint64) uint64 {
 	for header != "" {
 		var line string
 		line, header, _ = strings.Cut(header, "\n")
@@ -80,10 +81,10 @@ func (m *textMatcher) headerFields(header string, found uint64) uint64 {
 		name = strings.TrimSpace(name)
 		keys := m.fieldScratch[:0]
 		for _, i := range m.fields {
-			if found&(1<<i) != 0 || !strings.EqualFold(name, m.keys[i].field) {
+			if found&(1<<i) != 0 || !strings.EqualFold(name, m.keys[i].Field) {
 				continue
 			}
-			if m.keys[i].needle == "" {
+			if m.keys[i].Needle == "" {
 				found |= 1 << i
 				continue
 			}
@@ -99,25 +100,25 @@ func (m *textMatcher) headerFields(header string, found uint64) uint64 {
 // text contains, ignoring case as Fold does. It folds the text a chunk at
 // a time, keeping the end of the previous chunk so that a needle across
 // the boundary is found too.
-func (m *textMatcher) scan(text string, keys []int, found uint64) uint64 {
+func (m *TextMatcher) scan(text string, keys []int, found uint64) uint64 {
 	want := m.want[:0]
 	longest := 0
 	for _, i := range keys {
 		if found&(1<<i) == 0 {
 			want = append(want, i)
-			longest = max(longest, len(m.keys[i].needle))
+			longest = max(longest, len(m.keys[i].Needle))
 		}
 	}
 	m.want = want
 	buf := m.buf[:0]
 	for len(want) > 0 && text != "" {
-		n := min(len(text), foldChunk)
+		n := min(len(text), FoldChunk)
 		// Cut before the start of a character, so that the chunks fold as
 		// the whole text would (a character has at most 3 more bytes).
 		for extra := 0; n < len(text) && extra < utf8.UTFMax-1 && !utf8.RuneStart(text[n]); extra++ {
 			n++
 		}
-		buf = store.AppendFold(buf, text[:n])
+		buf = AppendFold(buf, text[:n])
 		text = text[n:]
 		for j := 0; j < len(want); {
 			if i := want[j]; bytes.Contains(buf, m.needles[i]) {
@@ -134,4 +135,27 @@ func (m *textMatcher) scan(text string, keys []int, found uint64) uint64 {
 	}
 	m.buf = buf[:0]
 	return found
+}
+
+// RawSearchText is the search text of a store without a decoder
+// (Store.SetSearchText not called): the header block
+// (up to the first empty line) and the rest, as stored.
+func RawSearchText(data []byte, withBody bool) (header, body string) {
+	end, next := len(data), len(data)
+	for i := 0; i < len(data); {
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			break
+		}
+		line := data[i : i+j]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			end, next = i, i+j+1
+			break
+		}
+		i += j + 1
+	}
+	if !withBody {
+		return string(data[:end]), ""
+	}
+	return string(data[:end]), string(data[next:])
 }
