@@ -13,6 +13,7 @@ import (
 
 	"pillarbox/mailbox"
 	"pillarbox/store"
+	"pillarbox/store/postgres"
 )
 
 // The copy is generic over the two schemas, which carry the same tables
@@ -285,10 +286,8 @@ func indexBlobs(ctx context.Context, ptx pgx.Tx) (int, error) {
 		return 0, err
 	}
 	for _, t := range list {
-		if _, err := ptx.Exec(ctx, `INSERT INTO blob_text(blob_id, terms)
-			VALUES ($1, setweight(to_tsvector('simple', $2), 'A') || setweight(to_tsvector('simple', $3), 'D'))`,
-			t.id, t.header, t.body); err != nil {
-			return 0, err
+		if err := postgres.IndexBlob(ctx, ptx, t.id, t.header, t.body); err != nil {
+			return 0, fmt.Errorf("blob %d: %w", t.id, err)
 		}
 	}
 	return len(list), nil

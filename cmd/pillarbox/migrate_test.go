@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"pillarbox/mailbox"
+	"pillarbox/store"
+	"pillarbox/store/postgres"
 	"pillarbox/store/sqlite"
 )
 
@@ -71,6 +73,23 @@ func migrateFixture(t *testing.T, dataDir string, accounts, perAccount int) {
 			t.Fatal(err)
 		}
 		if err := svc.Expunge(ctx, acct.ID, folder, set, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two messages whose index needs care: a piece too long for a
+	// PostgreSQL lexeme (text without spaces), and terms too large for
+	// one tsvector. Delivery marks both for search to check every time.
+	acct, err := db.AccountByAddress(ctx, "user0@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var words strings.Builder
+	for i := 0; words.Len() < 900<<10; i++ {
+		fmt.Fprintf(&words, "w%dx ", i)
+	}
+	for _, body := range []string{"Hello Pillarbox" + strings.Repeat("日本語", 250), words.String()} {
+		raw := "From: big@example.org\r\nSubject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
+		if _, _, err := svc.Append(ctx, acct.ID, "INBOX", []byte(raw), nil, date); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -144,8 +163,8 @@ func TestMigrateToPostgres(t *testing.T) {
 	}
 	got := scanStored(t, prows.Next, prows.Scan, prows.Err)
 	prows.Close()
-	if len(want) != 3*(40-3) {
-		t.Fatalf("fixture has %d messages, want %d", len(want), 3*37)
+	if len(want) != 3*(40-3)+2 {
+		t.Fatalf("fixture has %d messages, want %d", len(want), 3*37+2)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("PostgreSQL has %d messages, SQLite %d", len(got), len(want))
@@ -184,6 +203,40 @@ func TestMigrateToPostgres(t *testing.T) {
 	}
 	if indexed == 0 {
 		t.Error("no message indexed under pelican3")
+	}
+
+	// Search on the PostgreSQL store finds the message with a piece too
+	// long for the index, as it finds one delivered there.
+	pdb, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+	acct, err := pdb.AccountByAddress(ctx, "user0@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := pdb.MailboxByName(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := pdb.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []uint32
+	for _, body := range []string{"Hello Pillarbox", "w12345x"} {
+		err = snap.Search(ctx, inbox.ID, &store.SearchCriteria{Body: []string{body}}, false, func(uid, _ uint32) error {
+			found = append(found, uid)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap.Close()
+	if len(found) != 2 || found[0] == found[1] {
+		t.Errorf("SEARCH BODY of the two large messages found UIDs %v, want one each", found)
 	}
 
 	// A second run refuses the database, which now holds mail.

@@ -117,21 +117,44 @@ func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
 // too large, in a savepoint: if PostgreSQL refuses it, the blob gets the
 // mark alone, and the transaction goes on.
 func (tx *Tx) msgInsertLargeTerms(id int64, header, body string, extra []string) error {
-	sp, err := tx.tx.Begin(tx.ctx)
+	return msgLargeTerms(tx.ctx, tx.tx, id, header, body, extra)
+}
+
+func msgLargeTerms(ctx context.Context, tx pgx.Tx, id int64, header, body string, extra []string) error {
+	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = sp.Exec(tx.ctx, `INSERT INTO blob_text(blob_id, terms) SELECT $1, `+msgTerms(2, 3, 4), id, header, body, extra)
+	_, err = sp.Exec(ctx, `INSERT INTO blob_text(blob_id, terms) SELECT $1, `+msgTerms(2, 3, 4), id, header, body, extra)
 	if err == nil {
-		return sp.Commit(tx.ctx)
+		return sp.Commit(ctx)
 	}
 	if retryable(err) {
 		return err
 	}
-	if rerr := sp.Rollback(tx.ctx); rerr != nil {
+	if rerr := sp.Rollback(ctx); rerr != nil {
 		return rerr
 	}
-	_, err = tx.exec(`INSERT INTO blob_text(blob_id, terms) VALUES ($1, array_to_tsvector($2::text[]))`, id, []string{searchLongMark})
+	_, err = tx.Exec(ctx, `INSERT INTO blob_text(blob_id, terms) VALUES ($1, array_to_tsvector($2::text[]))`, id, []string{searchLongMark})
+	return err
+}
+
+// IndexBlob fills the search index of blob id in tx as InsertBlob does
+// for a delivery: from the index terms (store.IndexTerms) of its header
+// and body text, marked when PostgreSQL would leave a piece out, and the
+// mark alone when the terms do not fit in a tsvector. For copies made
+// outside the store (pillarbox migrate).
+func IndexBlob(ctx context.Context, tx pgx.Tx, id int64, headerTerms, bodyTerms string) error {
+	hs, hl := msgTermsSize(headerTerms)
+	bs, bl := msgTermsSize(bodyTerms)
+	extra := []string{}
+	if hl || bl {
+		extra = append(extra, searchLongMark)
+	}
+	if hs+bs >= msgTermsRisky {
+		return msgLargeTerms(ctx, tx, id, headerTerms, bodyTerms, extra)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO blob_text(blob_id, terms) SELECT $1, `+msgTerms(2, 3, 4), id, headerTerms, bodyTerms, extra)
 	return err
 }
 

@@ -54,8 +54,12 @@ func (tx *Tx) Enqueue(it store.NewQueueItem) (int64, error) {
 
 // QueueItem reads one queue row inside the transaction; ErrNotFound if
 // it is gone.
+//
+// The row stays locked until the commit, so that what the transaction
+// goes on to do with the item (remove or defer it) cannot find it gone:
+// another node deleting it meanwhile waits, and then finds nothing.
 func (tx *Tx) QueueItem(id int64) (store.QueueItem, error) {
-	return queueScanItem(tx.queryRow(queueItemQuery+` WHERE q.id = $1`, id), id)
+	return queueScanItem(tx.queryRow(queueItemQuery+` WHERE q.id = $1 FOR NO KEY UPDATE OF q`, id), id)
 }
 
 // DeferQueueItem records a failed attempt of an item that stays queued:

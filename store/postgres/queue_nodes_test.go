@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -214,5 +215,56 @@ func TestQueueClaimAfterChange(t *testing.T) {
 	}
 	if got := queueTestClaim(t, db, []store.QueueItem{{ID: ids[1]}}, t0.Add(time.Hour)); len(got) != 1 {
 		t.Errorf("an unread item: claimed %v", got)
+	}
+}
+
+// A queue item read in a transaction stays there until the commit: a
+// node removing it meanwhile waits, and the reader's removal succeeds.
+func TestQueueItemReadIsLocked(t *testing.T) {
+	d := pg.DB(t)
+	a, b := openAt(t, d, -1), openAt(t, d, -1)
+	ctx := context.Background()
+	blob := queueTestBlob(t, a.pool)
+	now := time.UnixMilli(1_800_000_000_000)
+	id := queueTestEnqueue(t, a, blob, "example.net", now, now)[0]
+	removed := make(chan error, 1)
+	err := a.write(ctx, func(tx *Tx) error {
+		if _, err := tx.QueueItem(id); err != nil {
+			return err
+		}
+		go func() {
+			removed <- b.write(ctx, func(tx *Tx) error { return tx.RemoveQueueItem(id) })
+		}()
+		// b's removal waits for this transaction's lock on the row.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var waiting int
+			if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+				return err
+			}
+			if waiting > 0 {
+				break
+			}
+			select {
+			case err := <-removed:
+				removed <- errors.New("answered before the commit")
+				t.Errorf("node b removed the item meanwhile: %v", err)
+				return nil
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Error("node b's removal neither waited nor ended")
+				return nil
+			}
+			runtime.Gosched()
+		}
+		return tx.RemoveQueueItem(id)
+	})
+	if err != nil {
+		t.Fatalf("remove after reading: %v", err)
+	}
+	if err := <-removed; !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("node b's removal after the commit: %v, want ErrNotFound", err)
 	}
 }

@@ -158,6 +158,15 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 		tx.onCommit = tx.onCommit[:0]
 		began := time.Now()
 		ok, err := db.runBatch(conn, tx, batch, results)
+		if conn.Conn().IsClosed() && attempt < maxRetries {
+			// The connection died (a server restart, an idle timeout)
+			// before COMMIT was sent: nothing of the batch is committed,
+			// so it runs again on a new one.
+			conn.Release()
+			conn = nil
+			db.stats.retries.Add(1)
+			continue
+		}
 		if err == nil && ok == 0 {
 			tx.tx.Rollback(context.Background())
 			return conn
