@@ -117,6 +117,11 @@ func createParents(tx store.Tx, account int64, name string, now time.Time) ([]st
 	for _, p := range parents(name) {
 		if _, err := tx.MailboxByName(account, p); errors.Is(err, store.ErrNotFound) {
 			m, err := tx.CreateMailbox(account, p, "", false, now)
+			if errors.Is(err, store.ErrExists) {
+				// Made meanwhile by a writer of another server on the same
+				// store: the parent is there, which is all CREATE needs.
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}

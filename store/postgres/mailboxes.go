@@ -31,9 +31,15 @@ func (tx *Tx) CreateMailbox(accountID int64, name, specialUse string, subscribed
 	if err != nil {
 		return store.Mailbox{}, err
 	}
+	// A name taken (by another node, at the same moment) is ErrExists
+	// without a failed statement, which would abort the transaction: the
+	// caller may go on, as it can with SQLite.
 	var id int64
 	err = tx.queryRow(`INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)
-		VALUES ($1, $2, $3, $4) RETURNING id`, accountID, name, v, specialUse).Scan(&id)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, name) DO NOTHING RETURNING id`, accountID, name, v, specialUse).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Mailbox{}, fmt.Errorf("store: create mailbox %q: %w", name, store.ErrExists)
+	}
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("store: create mailbox %q: %w", name, classify(err))
 	}

@@ -383,3 +383,28 @@ func msgCheckCounts(t *testing.T, db *DB, step string) {
 		}
 	}
 }
+
+// A name already taken is ErrExists without aborting the transaction,
+// which goes on and commits, as with SQLite.
+func TestCreateMailboxTakenKeepsTransaction(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	acct := id(t, db.pool, `INSERT INTO accounts(address, password_hash, created) VALUES ('a@example.org', 'x', 1) RETURNING id`)
+	now := time.Unix(1_800_000_000, 0)
+	err := db.write(ctx, func(tx *Tx) error {
+		if _, err := tx.CreateMailbox(acct, "Work", "", false, now); err != nil {
+			return err
+		}
+		if _, err := tx.CreateMailbox(acct, "Work", "", false, now); !errors.Is(err, store.ErrExists) {
+			t.Errorf("second create: %v, want ErrExists", err)
+		}
+		_, err := tx.CreateMailbox(acct, "Work/2026", "", false, now)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("write after a taken name: %v", err)
+	}
+	if _, err := db.MailboxByName(ctx, acct, "Work/2026"); err != nil {
+		t.Errorf("the folder made after the taken name: %v", err)
+	}
+}
