@@ -1,5 +1,7 @@
 package store
 
+import "strings"
+
 // FlagOp says how SetFlags combines the given flags with a message's.
 type FlagOp int
 
@@ -31,4 +33,38 @@ type Copied struct {
 	SrcUID, DstUID uint32
 	ModSeq         uint64   // the copy's MODSEQ in the destination
 	Keywords       []string // the copy's keywords
+}
+
+// AddRemoveKeywords applies +FLAGS (FlagsAdd) or -FLAGS (FlagsRemove) of
+// system flags and keywords to a message's flags and keywords, keywords
+// compared without regard to case, and reports whether anything changed.
+// A store that cannot do this in SQL calls it once per message.
+func AddRemoveKeywords(old int, oldKeywords []string, op FlagOp, flags int, keywords []string) (int, []string, bool) {
+	kw, nf := oldKeywords, old
+	if op == FlagsAdd {
+		nf |= flags
+		for _, k := range keywords {
+			if !containsFold(kw, k) {
+				kw = append(kw, k)
+			}
+		}
+	} else {
+		nf &^= flags
+		kw = nil
+		for _, k := range oldKeywords {
+			if !containsFold(keywords, k) {
+				kw = append(kw, k)
+			}
+		}
+	}
+	return nf, kw, nf != old || len(kw) != len(oldKeywords)
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }

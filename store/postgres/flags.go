@@ -197,26 +197,8 @@ func (tx *Tx) msgSetKeywords(mailboxID int64, ranges []store.UIDRange, op store.
 	var newFlags []int32
 	var newKeywords []string
 	for _, x := range rs {
-		old := strings.Fields(x.kw)
-		kw := old
-		nf := x.flags
-		if op == store.FlagsAdd {
-			nf |= flags
-			for _, k := range keywords {
-				if !msgContainsFold(kw, k) {
-					kw = append(kw, k)
-				}
-			}
-		} else {
-			nf &^= flags
-			kw = nil
-			for _, k := range old {
-				if !msgContainsFold(keywords, k) {
-					kw = append(kw, k)
-				}
-			}
-		}
-		if nf == x.flags && len(kw) == len(old) {
+		nf, kw, changed := store.AddRemoveKeywords(x.flags, strings.Fields(x.kw), op, flags, keywords)
+		if !changed {
 			continue
 		}
 		uids = append(uids, int64(x.uid))
@@ -234,15 +216,6 @@ func (tx *Tx) msgSetKeywords(mailboxID int64, ranges []store.UIDRange, op store.
 		return nil, err
 	}
 	return out, nil
-}
-
-func msgContainsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // msgPositions returns the sequence number of each of the given UIDs,

@@ -140,26 +140,8 @@ func (tx *Tx) setKeywords(mailboxID int64, ranges []store.UIDRange, op store.Fla
 			return nil, err
 		}
 		for _, x := range rs {
-			old := strings.Fields(x.kw)
-			kw := old
-			nf := x.flags
-			if op == store.FlagsAdd {
-				nf |= flags
-				for _, k := range keywords {
-					if !containsFold(kw, k) {
-						kw = append(kw, k)
-					}
-				}
-			} else {
-				nf &^= flags
-				kw = nil
-				for _, k := range old {
-					if !containsFold(keywords, k) {
-						kw = append(kw, k)
-					}
-				}
-			}
-			if nf == x.flags && len(kw) == len(old) {
+			nf, kw, changed := store.AddRemoveKeywords(x.flags, strings.Fields(x.kw), op, flags, keywords)
+			if !changed {
 				continue
 			}
 			if _, err := tx.exec(`UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
@@ -170,15 +152,6 @@ func (tx *Tx) setKeywords(mailboxID int64, ranges []store.UIDRange, op store.Fla
 		}
 	}
 	return out, nil
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // slicesSortChanges sorts by UID: RETURNING gives rows in no particular
