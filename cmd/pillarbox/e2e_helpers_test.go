@@ -26,8 +26,6 @@ import (
 	"pillarbox/mailbox"
 	"pillarbox/store"
 	"pillarbox/store/pgtest"
-	"pillarbox/store/postgres"
-	"pillarbox/store/sqlite"
 	"pillarbox/store/storetest"
 )
 
@@ -297,22 +295,11 @@ func sqliteStore(c *Config) { c.Store.Driver, c.Store.DSN = "sqlite", "" }
 // gave it.
 func openDataStore(t *testing.T, dataDir string) store.Store {
 	t.Helper()
-	var db store.Store
+	loc := storetest.At(filepath.Join(dataDir, "pillarbox.db"))
 	if dsn, ok := testDSNs.Load(dataDir); ok {
-		pdb, err := postgres.Open(context.Background(), dsn.(string))
-		if err != nil {
-			t.Fatal(err)
-		}
-		db = pdb
-	} else {
-		sdb, err := sqlite.Open(filepath.Join(dataDir, "pillarbox.db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		db = sdb
+		loc = storetest.AtDSN(dsn.(string))
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return loc.Open(t)
 }
 
 // messageIDs returns how often each Message-ID occurs in a mailbox.

@@ -55,6 +55,9 @@ func New(tb testing.TB, srv *pgtest.Server) Location {
 // prepared for a benchmark.
 func At(path string) Location { return Location{path: path} }
 
+// AtDSN is the location of a PostgreSQL database that exists.
+func AtDSN(dsn string) Location { return Location{dsn: dsn} }
+
 // Open opens the store at l, closed when tb ends.
 func (l Location) Open(tb testing.TB) store.Store {
 	tb.Helper()
