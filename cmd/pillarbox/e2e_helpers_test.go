@@ -139,10 +139,11 @@ type serveProc struct {
 	addrs map[string]string // service name → listening address
 	done  chan error        // cmd.Wait's result, once its log has ended
 
-	mu    sync.Mutex
-	lines []string
-	added chan struct{} // closed and replaced when a line arrives
-	ended chan struct{} // closed when the log ends
+	mu     sync.Mutex
+	lines  []string
+	added  chan struct{} // closed and replaced when a line arrives
+	ended  chan struct{} // closed when the log ends
+	exited chan struct{} // closed when the process has been waited for
 }
 
 var listenRE = regexp.MustCompile(`msg=listening service=(\S+) addr=(\S+)`)
@@ -184,7 +185,7 @@ func startServer(t *testing.T, cfg string, dir string) *serveProc {
 		t.Fatal(err)
 	}
 	s := &serveProc{cmd: cmd, addrs: map[string]string{}, done: make(chan error, 1),
-		added: make(chan struct{}), ended: make(chan struct{})}
+		added: make(chan struct{}), ended: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -195,12 +196,18 @@ func startServer(t *testing.T, cfg string, dir string) *serveProc {
 			s.mu.Unlock()
 		}
 		close(s.ended)
-		s.done <- cmd.Wait()
+		err := cmd.Wait()
+		close(s.exited)
+		s.done <- err
 	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		// exited, not cmd.ProcessState, which Wait writes on the
+		// goroutine above.
+		select {
+		case <-s.exited:
+		default:
 			cmd.Process.Kill()
-			<-s.done
+			<-s.exited
 		}
 	})
 	s.waitLog(t, "pillarbox ready", 30*time.Second)
