@@ -133,6 +133,13 @@ func (ws *watchers) watchLocked(n *notifier, folders map[int64]notifyEvents) {
 	}
 }
 
+// watching reports whether a session watches the folder's messages.
+func (ws *watchers) watching(id int64) bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return len(ws.byBox[id]) > 0
+}
+
 // changed tells the sessions watching c's folder, if c is an event they
 // want. It runs on the store's writer: it only marks and signals.
 func (ws *watchers) changed(c mailbox.Change) {
@@ -270,6 +277,14 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 		return result{}, s.fail("notify", err)
 	}
 	s.srv.hub.watch.set(n, watch, s.account.ID)
+	ids := make([]int64, 0, len(watch))
+	for id := range watch {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if err := s.srv.svc.Track(ctx, ids); err != nil {
+		return result{}, s.fail("notify", err)
+	}
 	s.notifying = true
 	s.newFetch = nil
 	for _, g := range c.Groups {
@@ -287,11 +302,6 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 	}
 	if c.Status {
 		// RFC 5465 3.1: STATUS of every folder watched, now.
-		ids := make([]int64, 0, len(watch))
-		for id := range watch {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
 		for _, id := range ids {
 			if s.view != nil && s.view.folder.ID == id || watch[id] == 0 {
 				continue

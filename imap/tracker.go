@@ -93,6 +93,9 @@ type box struct {
 	most  uint32
 	views map[*view]struct{}
 	gone  bool // the folder was deleted, or its state was lost
+	// lost says gone came from mailbox.ChangeLost: another node changed
+	// the folder more than can be told change by change.
+	lost bool
 	// uids are the stored UIDs in order (count of them), once a read
 	// loaded them (installUIDs); nil before, or after they went wrong.
 	// Readers get them as they were at their snapshot (capture), so the
@@ -236,6 +239,15 @@ func (v *view) close() {
 	}
 }
 
+// Watching implements mailbox.Watcher: the hub keeps state of the
+// folders some session has selected or watches with NOTIFY.
+func (h *hub) Watching(id int64) bool {
+	h.mu.Lock()
+	_, ok := h.boxes[id]
+	h.mu.Unlock()
+	return ok || h.watch.watching(id)
+}
+
 // MailboxChanged implements mailbox.Listener: it runs on the store's
 // writer while the folder's lock is held, so it only queues.
 func (h *hub) MailboxChanged(c mailbox.Change) {
@@ -258,6 +270,10 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		case !ok:
 			h.recent[c.MailboxID] = c.UID
 		}
+	}
+	if c.Kind == mailbox.ChangeLost && b != nil {
+		// Sessions that select it from now on start from what they read.
+		delete(h.boxes, c.MailboxID)
 	}
 	h.mu.Unlock()
 	if b == nil {
@@ -305,6 +321,8 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		b.log = append(b.log, event{kind: eventFlags, n: c.Seq, uid: c.UID, modSeq: c.ModSeq, flags: flags, origin: origin})
 	case mailbox.ChangeFolderDeleted:
 		b.gone = true
+	case mailbox.ChangeLost:
+		b.gone, b.lost = true, true
 	default:
 		return
 	}
@@ -455,6 +473,8 @@ func (v *view) goneReason() string {
 	v.box.mu.Lock()
 	defer v.box.mu.Unlock()
 	switch {
+	case v.box.lost:
+		return "The selected mailbox changed elsewhere more than this server can report, select it again"
 	case v.box.gone:
 		return "The selected mailbox was deleted"
 	case v.dropped:

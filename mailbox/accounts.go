@@ -71,7 +71,7 @@ func (s *Service) AddUser(ctx context.Context, address, password string) error {
 		return err
 	}
 	now := s.now()
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		_, err := createAccount(tx, a.String(), hash, now, s.defaultQuota)
 		return err
 	})
@@ -112,7 +112,7 @@ func (s *Service) SetPassword(ctx context.Context, address, password string) err
 	if err != nil {
 		return err
 	}
-	err = s.db.Write(ctx, func(tx store.Tx) error { return tx.SetPassword(a.String(), hash) })
+	err = s.write(ctx, func(tx store.Tx) error { return tx.SetPassword(a.String(), hash) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrNoSuchUser, a)
 	}
@@ -128,7 +128,7 @@ func (s *Service) DeleteUser(ctx context.Context, address string) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Write(ctx, func(tx store.Tx) error { return tx.DeleteAccount(a.String()) })
+	err = s.write(ctx, func(tx store.Tx) error { return tx.DeleteAccount(a.String()) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrNoSuchUser, a)
 	}
@@ -207,7 +207,7 @@ func (s *Service) SetAlias(ctx context.Context, alias string, targets []string) 
 		}
 		norm = append(norm, ta.String())
 	}
-	err = s.db.Write(ctx, func(tx store.Tx) error { return tx.SetAlias(a.String(), norm) })
+	err = s.write(ctx, func(tx store.Tx) error { return tx.SetAlias(a.String(), norm) })
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return fmt.Errorf("%w: %s is a user", ErrExists, a)
@@ -223,7 +223,7 @@ func (s *Service) DeleteAlias(ctx context.Context, alias string) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Write(ctx, func(tx store.Tx) error { return tx.DeleteAlias(a.String()) })
+	err = s.write(ctx, func(tx store.Tx) error { return tx.DeleteAlias(a.String()) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("mailbox: no alias %s", a)
 	}

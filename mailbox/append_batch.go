@@ -64,7 +64,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 	uids := make([]uint32, len(msgs))
 	// replaced[i] is how many automatic Sent copies message i replaced.
 	replaced := make([]int, len(msgs))
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		clear(replaced) // a retried fn starts over
 		m, err := tx.MailboxByName(account, name)
 		if errors.Is(err, store.ErrNotFound) && name == "INBOX" {

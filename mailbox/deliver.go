@@ -87,7 +87,7 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 	}
 	now := s.now()
 	var res Delivered
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		var err error
 		res.NoticeQueued, res.OverQuota = 0, nil
 		var refused map[int64]*QuotaError

@@ -55,7 +55,7 @@ func (s *Service) RotateDKIM(ctx context.Context, name string) (DKIMRotation, er
 		return DKIMRotation{}, err
 	}
 	var forgotten []DKIMKey
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		forgotten = nil
 		dom, err := tx.DomainByName(d)
 		if err != nil {
@@ -125,7 +125,7 @@ func (s *Service) CancelDKIMRotation(ctx context.Context, name string) ([]DKIMKe
 		return nil, err
 	}
 	var gone []DKIMKey
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		gone = nil
 		dom, err := tx.DomainByName(d)
 		if err != nil {
@@ -230,7 +230,7 @@ func (s *Service) promote(ctx context.Context, domain string, seen []DKIMKey) (b
 	var retired []DKIMKey
 	done := false
 	now := s.now()
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		retired, done = nil, false
 		dom, err := tx.DomainByName(domain)
 		if err != nil {

@@ -141,7 +141,7 @@ func (s *Service) AddDomain(ctx context.Context, name string) (DomainAdded, erro
 		return DomainAdded{}, err
 	}
 	made := false
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		made = false
 		id, err := tx.CreateDomain(d, now)
 		if err != nil {
@@ -242,7 +242,7 @@ func (s *Service) DeleteDomain(ctx context.Context, name string, force bool) err
 		return fmt.Errorf("mailbox: domain %s is in the config's domains list: remove it there first", d)
 	}
 	postmaster := "postmaster@" + d
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		if _, err := tx.DomainByName(d); err != nil {
 			return err
 		}

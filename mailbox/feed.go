@@ -10,6 +10,11 @@ const (
 	ChangeAdded    ChangeKind = iota + 1 // a new message (UID) in the mailbox
 	ChangeFlags                          // the message's flags changed
 	ChangeExpunged                       // the message was removed
+	// ChangeLost says that the mailbox's changes can no longer be told
+	// one by one: another node removed the mailbox, or more messages
+	// than it remembers (follow.go). A listener must forget what it
+	// keeps of the mailbox; what it reads next is the new start.
+	ChangeLost
 )
 
 // Change is one committed change to one message of a mailbox.
@@ -63,15 +68,24 @@ func (s *Service) LockMailbox(id int64) (unlock func()) {
 	return l.Unlock
 }
 
-func (s *Service) mailboxLock(id int64) *sync.Mutex {
-	if l, ok := s.locks.Load(id); ok {
-		return l.(*sync.Mutex)
+func (s *Service) mailboxLock(id int64) *sync.Mutex { return &s.state(id).mu }
+
+// announce tells the listeners of a change this node committed. It runs
+// in the commit's OnCommit, with the mailbox's lock held. A change to
+// messages that does not follow what was announced before (another
+// node's commit came between) is held back for catchUp (follow.go).
+func (s *Service) announce(c Change) {
+	switch {
+	case c.Kind == ChangeFolderDeleted:
+		s.forgetLocked(c.MailboxID, s.state(c.MailboxID))
+	case c.Kind < ChangeFolderDeleted && !s.stepLocked(c):
+		return
 	}
-	l, _ := s.locks.LoadOrStore(id, new(sync.Mutex))
-	return l.(*sync.Mutex)
+	s.tell(c)
 }
 
-func (s *Service) announce(c Change) {
+// tell calls every listener.
+func (s *Service) tell(c Change) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, l := range s.listeners {

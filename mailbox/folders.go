@@ -205,7 +205,7 @@ func (s *Service) Folder(ctx context.Context, account int64, name string) (Folde
 // (RFC 9051 5.1).
 func (s *Service) ensureInbox(ctx context.Context, account int64) (Folder, error) {
 	var f Folder
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		m, err := tx.MailboxByName(account, "INBOX")
 		if errors.Is(err, store.ErrNotFound) {
 			m, err = tx.CreateMailbox(account, "INBOX", "", true, s.now())
@@ -238,7 +238,7 @@ func (s *Service) CreateFolder(ctx context.Context, account int64, name, special
 		}
 	}
 	now := s.now()
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		if _, err := tx.MailboxByName(account, name); err == nil {
 			return fmt.Errorf("%w: %s", ErrFolderExists, name)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -271,7 +271,7 @@ func (s *Service) DeleteFolder(ctx context.Context, account int64, name string) 
 	if name == "INBOX" {
 		return fmt.Errorf("%w: INBOX cannot be deleted", ErrNotAllowed)
 	}
-	return s.db.Write(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		m, err := tx.MailboxByName(account, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)
@@ -311,7 +311,7 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 		return fmt.Errorf("%w: a mailbox cannot move into itself", ErrNotAllowed)
 	}
 	now := s.now()
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		all, err := tx.MailboxesOf(account)
 		if err != nil {
 			return err
@@ -384,7 +384,7 @@ func (s *Service) SetSubscribed(ctx context.Context, account int64, name string,
 	if err != nil {
 		return err
 	}
-	return s.db.Write(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		kind := ChangeSubscribed
 		if subscribed {
 			if err := tx.Subscribe(account, name); err != nil {

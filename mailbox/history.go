@@ -95,7 +95,7 @@ func (s *Service) PruneHistory(ctx context.Context) (int64, error) {
 	cutoff := s.now().Add(-s.keep)
 	for {
 		var n int64
-		err := s.db.Write(ctx, func(tx store.Tx) error {
+		err := s.write(ctx, func(tx store.Tx) error {
 			var err error
 			n, err = tx.PruneHistory(cutoff, historyPruneBatch)
 			return err

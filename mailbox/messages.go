@@ -204,7 +204,7 @@ func (s *Service) storeFlags(ctx context.Context, account, folder int64, set UID
 	if len(set) == 0 {
 		return nil, nil
 	}
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
 			return err
@@ -273,7 +273,7 @@ func (s *Service) Expunge(ctx context.Context, account, folder int64, set UIDSet
 	if set != nil && len(set) == 0 {
 		return nil
 	}
-	return s.db.Write(ctx, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
 			return err
@@ -318,7 +318,7 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 		return CopyResult{}, err
 	}
 	var res CopyResult
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		src, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
 			return err

@@ -64,6 +64,10 @@ func (s *Service) ReadMailbox(ctx context.Context, id int64, locked func(Folder,
 	defer snap.Close()
 	unlock := s.LockMailbox(id)
 	m, counts, err := snap.Mailbox(ctx, id)
+	if err == nil {
+		// Announce first what other nodes committed (follow.go).
+		err = s.syncLocked(ctx, snap, m, counts)
+	}
 	if err == nil && locked != nil {
 		locked(folderOf(m), counts)
 	}

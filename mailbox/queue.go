@@ -66,7 +66,7 @@ func (s *Service) QueueShow(ctx context.Context, id int64) (QueueDetail, error) 
 func (s *Service) QueueRetry(ctx context.Context, id int64) (int, error) {
 	now := s.now()
 	var n int
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		if id != 0 {
 			it, err := tx.QueueItem(id)
 			if err != nil {
@@ -96,7 +96,7 @@ func (s *Service) QueueHold(ctx context.Context, id int64) error {
 // deferred item due at once, which is what QueueRetry is for.
 func (s *Service) QueueRelease(ctx context.Context, id int64) error {
 	now := s.now()
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		it, err := tx.QueueItem(id)
 		if err != nil {
 			return err
@@ -114,7 +114,7 @@ func (s *Service) QueueRelease(ctx context.Context, id int64) error {
 
 func (s *Service) setQueueState(ctx context.Context, id int64, state string) error {
 	now := s.now()
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		if err := tx.SetQueueState(id, state, now); err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (s *Service) setQueueState(ctx context.Context, id int64, state string) err
 // QueueDelete removes an item without telling its sender.
 func (s *Service) QueueDelete(ctx context.Context, id int64) error {
 	now := s.now()
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		it, err := tx.QueueItem(id)
 		if err != nil {
 			return err
@@ -197,7 +197,7 @@ type QueueClaim struct {
 // (deleted by the operator) is left out.
 func (s *Service) ClaimQueueItems(ctx context.Context, claims []QueueClaim) ([]int64, error) {
 	var ok []int64
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		ok = ok[:0]
 		for _, c := range claims {
 			err := tx.ClaimQueueItem(c.ID, c.Next)
@@ -283,7 +283,7 @@ func (s *Service) FinishQueueItems(ctx context.Context, results []QueueResult, n
 		}
 	}
 	now := s.now()
-	err := s.db.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx store.Tx) error {
 		reported := 0
 		var evs []store.HistoryEvent
 		for _, r := range results {

@@ -125,7 +125,7 @@ func (s *Service) SetQuota(ctx context.Context, address string, limit int64) err
 	if err != nil {
 		return err
 	}
-	err = s.db.Write(ctx, func(tx store.Tx) error { return tx.SetQuota(a.String(), limit) })
+	err = s.write(ctx, func(tx store.Tx) error { return tx.SetQuota(a.String(), limit) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrNoSuchUser, a)
 	}

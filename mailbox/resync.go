@@ -76,7 +76,7 @@ func (s *Service) PruneVanished(ctx context.Context) (int64, error) {
 	for _, id := range ids {
 		for {
 			var n int64
-			err := s.db.Write(ctx, func(tx store.Tx) error {
+			err := s.write(ctx, func(tx store.Tx) error {
 				var err error
 				n, err = tx.PruneVanished(id, s.vanishedKeep, vanishedPruneBatch)
 				return err

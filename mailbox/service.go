@@ -80,7 +80,13 @@ type Service struct {
 	// onDelivered is Options.OnDelivered.
 	onDelivered func(accounts int)
 
-	locks sync.Map // mailbox id → *sync.Mutex
+	// states holds, by mailbox id, each mailbox's lock and what its
+	// announced changes led to (*mailboxState, follow.go); behind are
+	// the mailboxes with a change held back, which the write that held
+	// it catches up before it returns.
+	states   sync.Map
+	behindMu sync.Mutex
+	behind   map[int64]struct{}
 
 	// dummyHash makes a login for a user that does not exist cost as much
 	// as one with a wrong password, so timing does not tell which accounts
@@ -119,6 +125,7 @@ func New(db store.Store, opts Options) (*Service, error) {
 		onDelivered: opts.OnDelivered,
 
 		sessions: make(map[int64]map[*tracked]struct{}),
+		behind:   make(map[int64]struct{}),
 		auth:     newAuthCache(authCacheTTL, authCacheMax),
 		meta:     newMetaCache(),
 		bodies:   newBodyCache(),

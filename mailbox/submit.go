@@ -109,7 +109,7 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 	}
 	now := s.now()
 	var res Submitted
-	err = s.db.Write(ctx, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		res.Queued = res.Queued[:0] // a retried fn starts over
 		res.SentOverQuota = false
 		if err := checkCredential(tx, sub.Account); err != nil {

@@ -11,7 +11,8 @@ import (
 
 // relayParts returns the submission listeners ([submission] listen with
 // STARTTLS, listen_tls with implicit TLS) and the queue's delivery
-// worker, which submission kicks whenever it queues mail.
+// worker, which submission kicks whenever it queues mail, and which the
+// store's feed kicks when another node does.
 func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 	cfg := w.cfg
 	retry := make([]time.Duration, len(cfg.Relay.Retry))
@@ -53,7 +54,10 @@ func relayParts(w *wiring) ([]listenerSpec, []worker, error) {
 		specs = append(specs, listenerSpec{name: "submissions", addr: cfg.Submission.ListenTLS, implicitTLS: true,
 			srv: smtp.NewSubmission(sub, opts)})
 	}
-	return specs, []worker{runner.Run, refresh}, nil
+	// With a store other nodes share, the commits of every node reach
+	// this one's IMAP sessions, and queued mail wakes its relay.
+	follow := func(ctx context.Context) error { return w.svc.Follow(ctx, runner.Kick) }
+	return specs, []worker{runner.Run, refresh, follow}, nil
 }
 
 // kickingSubmitter wakes the relay after every submission that queued

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -14,10 +15,12 @@ import (
 )
 
 // TestTwoNodesOnePostgres runs two built servers on one PostgreSQL
-// database: 20 senders split across both nodes' MX, and every message
-// they were answered 250 for is in the mailbox exactly once, with UIDs
-// 1..N, UIDNEXT past them and HIGHESTMODSEQ at least N, as read over
-// IMAP from either node.
+// database. A client in IDLE on node B hears of a message delivered
+// through node A within a second. Then 20 senders split across both
+// nodes' MX, and every message they were answered 250 for is in the
+// mailbox exactly once, with UIDs 1..N, UIDNEXT past them and
+// HIGHESTMODSEQ at least N, as read over IMAP from either node and as
+// the IDLE client on B was told them, one EXISTS at a time.
 func TestTwoNodesOnePostgres(t *testing.T) {
 	t.Parallel()
 	dsn := pg.DB(t)
@@ -34,6 +37,42 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	var nodes [2]*serveProc
 	for i := range nodes {
 		nodes[i] = startServer(t, cfgs[i], t.TempDir())
+	}
+
+	events := make(chan string, 1000)
+	idler, err := imapclient.DialInsecure(nodes[1].addrs["imap"], &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Expunge: func(seq uint32) { events <- fmt.Sprintf("EXPUNGE %d", seq) },
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					events <- fmt.Sprintf("EXISTS %d", *d.NumMessages)
+				}
+			},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idler.Close()
+	if err := idler.Login(user, pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if sel, err := idler.Select("INBOX", nil).Wait(); err != nil || sel.NumMessages != 0 {
+		t.Fatalf("SELECT on B: %+v, %v", sel, err)
+	}
+	idle, err := idler.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := sendPlain(nodes[0].addrs["smtp"], "first@example.net", user,
+		"From: <first@example.net>\r\nTo: "+user+"\r\nSubject: first\r\n\r\nbody\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitExists(t, events, 1)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("IDLE on B heard of A's delivery after %v, want within a second", took)
+	} else {
+		t.Logf("IDLE on B heard of A's delivery %v after the 250", took.Round(time.Millisecond))
 	}
 
 	const senders, each = 20, 5
@@ -55,6 +94,26 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	const n = senders*each + 1
+	// B's IDLE client is told of every message.
+	waitExists(t, events, n)
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var first imap.SeqSet
+	first.AddRange(1, n)
+	seen, err := idler.Fetch(first, &imap.FetchOptions{UID: true}).Collect()
+	if err != nil || len(seen) != n {
+		t.Fatalf("FETCH 1:%d UID on B's IDLE session: %d messages, %v", n, len(seen), err)
+	}
+	for j, m := range seen {
+		if m.SeqNum != uint32(j+1) || m.UID != imap.UID(j+1) {
+			t.Fatalf("B's IDLE session: message %d is %d with UID %d", j+1, m.SeqNum, m.UID)
+		}
+	}
 
 	for i, node := range nodes {
 		c, err := imapclient.DialInsecure(node.addrs["imap"], nil)
@@ -75,7 +134,6 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Logout().Wait()
-		const n = senders * each
 		if len(msgs) != n || sel.NumMessages != n {
 			t.Fatalf("node %d: %d messages (SELECT says %d), want %d", i, len(msgs), sel.NumMessages, n)
 		}
@@ -92,6 +150,9 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 				}
 			}
 		}
+		if subjects["first"] != 1 {
+			t.Errorf("node %d: the first message stored %d times", i, subjects["first"])
+		}
 		want := make([]uint32, n)
 		for j := range want {
 			want[j] = uint32(j + 1)
@@ -101,6 +162,26 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 		}
 		if sel.UIDNext != imap.UID(n+1) || sel.HighestModSeq < n {
 			t.Errorf("node %d: UIDNEXT %d, HIGHESTMODSEQ %d; want %d and at least %d", i, sel.UIDNext, sel.HighestModSeq, n+1, n)
+		}
+	}
+}
+
+// waitExists reads an IDLE client's events until EXISTS n: the counts
+// only grow and nothing is expunged.
+func waitExists(t *testing.T, events <-chan string, n int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	last := 0
+	for last != n {
+		select {
+		case ev := <-events:
+			var k int
+			if _, err := fmt.Sscanf(ev, "EXISTS %d", &k); err != nil || k <= last || k > n {
+				t.Fatalf("after EXISTS %d: %q, waiting for EXISTS %d", last, ev, n)
+			}
+			last = k
+		case <-deadline:
+			t.Fatalf("no EXISTS %d (the last was %d)", n, last)
 		}
 	}
 }

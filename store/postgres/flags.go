@@ -104,6 +104,15 @@ func (tx *Tx) SetFlags(mailboxID int64, ranges []store.UIDRange, op store.FlagOp
 	if err != nil {
 		return nil, fmt.Errorf("store: set flags: %w", err)
 	}
+	if len(changed) == 0 {
+		// Nothing changed: HIGHESTMODSEQ stays where it was, so that the
+		// change feed (mailbox.Service) sees a MODSEQ for every step.
+		if _, err := tx.exec(`UPDATE mailboxes SET highestmodseq = highestmodseq - 1 WHERE id = $1`, mailboxID); err != nil {
+			return nil, fmt.Errorf("store: set flags: %w", err)
+		}
+		return nil, nil
+	}
+	tx.touch(mailboxID)
 	if op != store.FlagsRemove && len(changed) > 0 {
 		if err := tx.msgNoteKeywords(mailboxID, strings.Fields(strings.Join(keywords, " "))); err != nil {
 			return nil, err
@@ -369,6 +378,7 @@ func (tx *Tx) RemoveMessages(mailboxID int64, uids []uint32) ([]store.Removed, e
 	if err != nil {
 		return nil, err
 	}
+	tx.touch(mailboxID)
 	gone := make([]int64, len(present))
 	for i, u := range present {
 		gone[i] = int64(u)
@@ -424,6 +434,7 @@ func (tx *Tx) CopyMessages(src int64, ranges []store.UIDRange, dst int64) ([]sto
 	}
 	var first int64
 	var modseq uint64
+	tx.touch(dst)
 	err = tx.queryRow(`UPDATE mailboxes SET uidnext = uidnext + $1, highestmodseq = highestmodseq + 1
 		WHERE id = $2 RETURNING uidnext - $1, highestmodseq`, int64(n), dst).Scan(&first, &modseq)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -95,9 +95,15 @@ func TestSetFlags(t *testing.T) {
 		Flags    int
 		Keywords string
 	}
+	last := msgHighestModSeq(t, db, mb.ID)
 	check := func(step string, got []store.FlagChange, want []change) {
 		t.Helper()
 		m := msgHighestModSeq(t, db, mb.ID)
+		// A change takes the next MODSEQ; no change takes none.
+		if next := uint64(min(len(want), 1)); m != last+next {
+			t.Errorf("%s: HIGHESTMODSEQ went from %d to %d", step, last, m)
+		}
+		last = m
 		var g []change
 		for _, c := range got {
 			if c.ModSeq != m {

@@ -27,3 +27,6 @@ func (db *DB) Snapshot(ctx context.Context) (store.Snapshot, error) {
 	}
 	return s, nil
 }
+
+// It is also the store.Feed of the nodes that share it (feed.go).
+var _ store.Feed = (*DB)(nil)

@@ -109,6 +109,7 @@ func (tx *Tx) RenameMailbox(id int64, name string) error {
 // waits for the mailbox row's lock, so a writer of another node that is
 // adding to the mailbox finishes first.
 func (tx *Tx) DeleteMailbox(id int64) error {
+	tx.touch(id)
 	tag, err := tx.exec(`DELETE FROM mailboxes WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("store: delete mailbox: %w", err)

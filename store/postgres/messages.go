@@ -163,6 +163,7 @@ func IndexBlob(ctx context.Context, tx pgx.Tx, id int64, headerTerms, bodyTerms 
 // lock until the commit: a writer of another node appending to the same
 // mailbox waits, then reads the UIDNEXT this one committed.
 func (tx *Tx) AppendMessage(m store.NewMessage) (uid uint32, modseq uint64, err error) {
+	tx.touch(m.MailboxID)
 	err = tx.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
 		WHERE id = $1 RETURNING uidnext - 1, highestmodseq`, m.MailboxID).Scan(&uid, &modseq)
 	if errors.Is(err, pgx.ErrNoRows) {

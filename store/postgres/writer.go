@@ -55,6 +55,9 @@ type Tx struct {
 	onCommit []func()
 	locks    map[any]sync.Locker
 	order    []sync.Locker
+	// touched are the mailboxes whose messages the batch changed, for
+	// the change feed's NOTIFY (feed.go).
+	touched map[int64]struct{}
 }
 
 // OnCommit registers f to run on the writer goroutine once the
@@ -134,7 +137,7 @@ func (db *DB) run() {
 // commit runs one batch, again after a deadlock, answers every request
 // and returns the connection to use next (nil after a broken one).
 func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
-	tx := &Tx{db: db, locks: make(map[any]sync.Locker)}
+	tx := &Tx{db: db, locks: make(map[any]sync.Locker), touched: make(map[int64]struct{})}
 	results := make([]error, len(batch))
 	defer func() {
 		for i := len(tx.order) - 1; i >= 0; i-- {
@@ -156,6 +159,7 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 		}
 		clear(results)
 		tx.onCommit = tx.onCommit[:0]
+		clear(tx.touched)
 		began := time.Now()
 		ok, err := db.runBatch(conn, tx, batch, results)
 		if conn.Conn().IsClosed() && attempt < maxRetries {
@@ -170,6 +174,9 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 		if err == nil && ok == 0 {
 			tx.tx.Rollback(context.Background())
 			return conn
+		}
+		if err == nil {
+			err = tx.notifyTouched()
 		}
 		if err == nil {
 			err = tx.tx.Commit(context.Background())

@@ -42,6 +42,14 @@ func (tx *Tx) SetFlags(mailboxID int64, ranges []store.UIDRange, op store.FlagOp
 	if err != nil {
 		return nil, fmt.Errorf("store: set flags: %w", err)
 	}
+	if len(changed) == 0 {
+		// Nothing changed: HIGHESTMODSEQ stays where it was, so that the
+		// change feed (mailbox.Service) sees a MODSEQ for every step.
+		if _, err := tx.exec(`UPDATE mailboxes SET highestmodseq = highestmodseq - 1 WHERE id = ?`, mailboxID); err != nil {
+			return nil, fmt.Errorf("store: set flags: %w", err)
+		}
+		return nil, nil
+	}
 	if op != store.FlagsRemove && len(changed) > 0 {
 		if err := tx.noteKeywords(mailboxID, strings.Join(keywords, " ")); err != nil {
 			return nil, err

@@ -321,13 +321,18 @@ func TestModSeqStrictlyIncreasing(t *testing.T) {
 		t.Errorf("vanished across the restart: %v, want 6:7", got)
 	}
 	// A STORE that changes no message leaves every message's MODSEQ
-	// alone (it may use up a MODSEQ: harmless, they only grow).
+	// alone, and HIGHESTMODSEQ too: the change feed across nodes
+	// (mailbox.Service) takes a MODSEQ no change was announced with for
+	// another node's change.
 	write(t, db, func(tx *Tx) error {
 		_, err := tx.SetFlags(mb.ID, []store.UIDRange{{Start: 1, Stop: 7}}, store.FlagsRemove, store.FlagDraft, nil)
 		return err
 	})
 	if got := changedSince(t, db, mb.ID, last, 1, 0xffffffff); len(got) != 0 {
 		t.Errorf("a STORE that changed nothing changed %+v", got)
+	}
+	if now := highestModSeq(t, db, mb.ID); now != last {
+		t.Errorf("a STORE that changed nothing moved HIGHESTMODSEQ from %d to %d", last, now)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,139 @@
+package imap
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"pillarbox/mailbox"
+	"pillarbox/store"
+	"pillarbox/store/storetest"
+)
+
+// twoServers starts two servers, as two nodes, on one store that tells
+// each of the other's commits (PostgreSQL); it skips with SQLite, whose
+// one file has one node.
+func twoServers(t *testing.T) (a, b *testEnv) {
+	t.Helper()
+	loc := storetest.New(t, pg)
+	a = newEnvAt(t, loc, Options{}, true)
+	if _, ok := a.db.(store.Feed); !ok {
+		t.Skip("the store has one node (run with PILLARBOX_TEST_STORE=postgres)")
+	}
+	b = newEnvAt(t, loc, Options{}, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.svc.Follow(ctx, nil)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return a, b
+}
+
+// A session in IDLE on node B hears of what node A commits: new
+// messages (EXISTS), flag changes (FETCH FLAGS) and expunges (EXPUNGE
+// with numbers that hold), through the store's feed; FETCH afterwards
+// names exactly the stored messages with their flags.
+func TestTwoServersOneStore(t *testing.T) {
+	t.Parallel()
+	a, b := twoServers(t)
+	events := make(chan string, 1000)
+	c := b.clientWith("alice", &imapclient.UnilateralDataHandler{
+		Expunge: func(seq uint32) { events <- fmt.Sprintf("EXPUNGE %d", seq) },
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				events <- fmt.Sprintf("EXISTS %d", *d.NumMessages)
+			}
+		},
+		Fetch: func(m *imapclient.FetchMessageData) {
+			buf, err := m.Collect()
+			if err == nil && buf.Flags != nil {
+				events <- fmt.Sprintf("FETCH %d %v", buf.SeqNum, withoutRecent(buf.Flags))
+			}
+		},
+	})
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	acct, err := a.svc.Authenticate(ctx, "alice@example.org", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := a.svc.Folder(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, _, err := a.svc.Append(ctx, acct.ID, "INBOX", []byte("Subject: x\r\n\r\nx\r\n"), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, events, fmt.Sprintf("EXISTS %d", i+1))
+	}
+	// A flags UID 4 and expunges UIDs 2 and 3 in one write.
+	if err := a.svc.StoreFlags(ctx, acct.ID, inbox.ID, mailbox.UIDSet{{Start: 4, Stop: 4}}, mailbox.FlagsAdd, []string{"$Work"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, "FETCH 4 [$Work]")
+	if err := a.svc.StoreFlags(ctx, acct.ID, inbox.ID, mailbox.UIDSet{{Start: 2, Stop: 3}}, mailbox.FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Flag changes of one write come in no set order.
+	next := func() string {
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event within 5 s")
+			return ""
+		}
+	}
+	got := []string{next(), next()}
+	slices.Sort(got)
+	if want := []string{`FETCH 2 [\Deleted]`, `FETCH 3 [\Deleted]`}; !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if err := a.svc.Expunge(ctx, acct.ID, inbox.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, "EXPUNGE 3")
+	waitEvent(t, events, "EXPUNGE 2")
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var all imap.SeqSet
+	all.AddRange(1, 0)
+	msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, m := range msgs {
+		got = append(got, fmt.Sprintf("%d:%d%v", m.SeqNum, m.UID, withoutRecent(m.Flags)))
+	}
+	if want := []string{"1:1[]", "2:4[$Work]", "3:5[]"}; !slices.Equal(got, want) {
+		t.Errorf("FETCH 1:* on B: %v, want %v", got, want)
+	}
+}
+
+// withoutRecent leaves out \Recent, which this IMAP4rev1 session is
+// given for the messages that came while it had the folder selected.
+func withoutRecent(flags []imap.Flag) []imap.Flag {
+	return slices.DeleteFunc(slices.Clone(flags), func(f imap.Flag) bool { return f == `\Recent` })
+}
