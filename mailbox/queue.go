@@ -217,6 +217,42 @@ func (s *Service) ClaimQueueItems(ctx context.Context, claims []QueueClaim) ([]i
 	return ok, nil
 }
 
+// QueueLease is a claim in force to renew: the item has made Attempts
+// tries and is due at From, as its claim (or the last renewal) left it;
+// To is the new end of the lease.
+type QueueLease struct {
+	ID       int64
+	Attempts int
+	From, To time.Time
+}
+
+// RenewQueueLeases moves, in one transaction, the leases of attempts
+// still running, so that no other node takes their items while they
+// run however long they take, and returns the ids it renewed: a claim
+// that is no longer in force (the item was finished, deleted, or
+// claimed anew after its lease ran out) is left out.
+func (s *Service) RenewQueueLeases(ctx context.Context, leases []QueueLease) ([]int64, error) {
+	var ok []int64
+	err := s.write(ctx, func(tx store.Tx) error {
+		ok = ok[:0]
+		for _, l := range leases {
+			err := tx.RenewQueueLease(l.ID, l.Attempts, l.From, l.To)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			ok = append(ok, l.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: renew leases: %w", err)
+	}
+	return ok, nil
+}
+
 // QueueOutcome is what became of one attempt for one recipient.
 type QueueOutcome int
 

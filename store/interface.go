@@ -152,6 +152,10 @@ type Tx interface {
 	Enqueue(it NewQueueItem) (int64, error)
 	QueueItem(id int64) (QueueItem, error)
 	ClaimQueueItem(id int64, next time.Time) error
+	// RenewQueueLease moves the lease of a claim that is still in force
+	// (the item has made attempts tries and is due at from, as the claim
+	// left it) to to; ErrNotFound if the claim is no longer so.
+	RenewQueueLease(id int64, attempts int, from, to time.Time) error
 	DeferQueueItem(id int64, a QueueAttempt, next time.Time, warned bool) error
 	RemoveQueueItem(id int64) error
 	SetQueueState(id int64, state string, now time.Time) error

@@ -16,6 +16,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pillarbox/mailbox"
@@ -85,6 +86,10 @@ type Options struct {
 	// OnBounce, if set, is called for each failure notice (bounce) sent
 	// or queued to a sender, once recorded. Zero: nothing is told.
 	OnBounce func()
+
+	// renewed, if set, is told the ids of each renewal of leases
+	// (keepLeases), for tests.
+	renewed func([]int64)
 }
 
 // errorBackoff is the wait after the store failed the scheduler.
@@ -244,6 +249,12 @@ func (r *Runner) runJob(ctx context.Context, j *job) {
 			r.log.Error("relay: panic in delivery", "domain", j.domain, "panic", p)
 		}
 	}()
+	// While the job runs, its items' leases are renewed: no other node
+	// takes them, however long the attempts take.
+	var at atomic.Int32 // the group being tried; those before it are tried
+	stop := make(chan struct{})
+	defer close(stop)
+	go r.keepLeases(ctx, heldLeases(j, r.opts.Schedule), &at, stop)
 	var rt *route
 	var c *conn
 	defer func() { c.close() }()
@@ -251,7 +262,8 @@ func (r *Runner) runJob(ctx context.Context, j *job) {
 	// group's transaction; at most one is outstanding.
 	var recording sync.WaitGroup
 	defer recording.Wait()
-	for _, g := range j.groups {
+	for i, g := range j.groups {
+		at.Store(int32(i))
 		if len(g.items) == 0 {
 			continue
 		}
@@ -279,6 +291,7 @@ func (r *Runner) runJob(ctx context.Context, j *job) {
 				replies = r.attempt(ctx, rt, &c, g, data)
 			}
 		}
+		at.Store(int32(i + 1)) // tried: its leases need no renewal
 		recording.Wait()
 		recording.Go(func() {
 			defer func() {

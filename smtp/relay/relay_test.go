@@ -507,3 +507,53 @@ func TestManyRecipientsSplitIntoTransactions(t *testing.T) {
 		}
 	}
 }
+
+// A running attempt keeps its item: the runner renews the lease every
+// third of a lease, so another node sharing the queue never finds the
+// item due while the attempt runs, however long it takes.
+func TestLeaseRenewedWhileAttemptRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	gate := make(chan struct{})
+	e.sink.mu.Lock()
+	e.sink.gate, e.sink.arrivals = gate, make(chan string, 10)
+	e.sink.mu.Unlock()
+	id := e.submit("slow", "bob@remote.test").Queued[0]
+	o := e.options()
+	renewed := make(chan []int64, 10)
+	o.renewed = func(ids []int64) { renewed <- ids }
+	e.start(o)
+	select {
+	case <-e.sink.arrivals:
+	case <-time.After(waitLimit):
+		t.Fatal("no attempt")
+	}
+	// The claim's lease ends at +1m. The attempt still runs at +20s,
+	// +40s, ... +100s, well past it.
+	ctx := context.Background()
+	for k := 1; k <= 5; k++ {
+		now := t0.Add(time.Duration(k) * 20 * time.Second)
+		e.clock.Set(now)
+		select {
+		case ids := <-renewed:
+			if !slices.Equal(ids, []int64{id}) {
+				t.Fatalf("at %v renewed %v, want [%d]", now.Sub(t0), ids, id)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("no renewal at %v", now.Sub(t0))
+		}
+		q := e.queue()
+		if len(q) != 1 || !q[0].NextAttempt.Equal(now.Add(time.Minute)) || q[0].Attempts != 1 {
+			t.Fatalf("at %v the item is %+v, want due at +1m from then after 1 attempt", now.Sub(t0), q)
+		}
+		// What another node sees: nothing due.
+		if due, err := e.svc.DueQueueItems(ctx, now, 10); err != nil || len(due) != 0 {
+			t.Fatalf("at %v due: %v, %v", now.Sub(t0), due, err)
+		}
+	}
+	close(gate)
+	e.waitMsg()
+	if next := e.waitIdle(); !next.IsZero() {
+		t.Fatal("still queued")
+	}
+}

@@ -205,10 +205,12 @@ func (r *Runner) claimAndStart(ctx context.Context, now time.Time, jobs []*job, 
 		return nil
 	}
 	var claims []mailbox.QueueClaim
+	lease := make(map[int64]time.Time)
 	for _, j := range jobs {
 		for _, g := range j.groups {
 			for _, it := range g.items {
-				claims = append(claims, mailbox.QueueClaim{ID: it.ID, Next: r.opts.Schedule.Lease(now, it.BackoffStep()+1)})
+				lease[it.ID] = r.opts.Schedule.Lease(now, it.BackoffStep()+1)
+				claims = append(claims, mailbox.QueueClaim{ID: it.ID, Next: lease[it.ID]})
 			}
 		}
 	}
@@ -227,7 +229,9 @@ func (r *Runner) claimAndStart(ctx context.Context, now time.Time, jobs []*job, 
 			kept := g.items[:0]
 			for _, it := range g.items {
 				if ok[it.ID] {
+					// As the claim left it: the token keepLeases renews.
 					it.Attempts++
+					it.NextAttempt = lease[it.ID]
 					kept = append(kept, it)
 				} else {
 					r.dropLocked(j.domain, it.ID) // gone (deleted) before the claim

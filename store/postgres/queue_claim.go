@@ -102,3 +102,15 @@ func (tx *Tx) ClaimQueueItem(id int64, next time.Time) error {
 	}
 	return nil
 }
+
+// RenewQueueLease implements store.Tx: the claim's attempt count and
+// lease are its token, so a node renews only a claim that is still its
+// own, never one another node made since.
+func (tx *Tx) RenewQueueLease(id int64, attempts int, from, to time.Time) error {
+	tag, err := tx.exec(`UPDATE queue SET next_attempt = $1 WHERE id = $2 AND state = 'queued' AND attempts = $3 AND next_attempt = $4`,
+		to.UnixMilli(), id, attempts, from.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("store: renew lease of queue item %d: %w", id, err)
+	}
+	return queueAffected(tag, id)
+}

@@ -268,3 +268,49 @@ func TestQueueItemReadIsLocked(t *testing.T) {
 		t.Errorf("node b's removal after the commit: %v, want ErrNotFound", err)
 	}
 }
+
+// A node renews the lease of its own claim only: once its lease ran out
+// and another node claimed the item, its renewal (with the token of its
+// old claim) finds nothing, and the new claim stands.
+func TestQueueRenewOwnClaimOnly(t *testing.T) {
+	t.Parallel()
+	d := pg.DB(t)
+	a, b := openAt(t, d, -1), openAt(t, d, -1)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	blob := queueTestBlob(t, a.pool)
+	id := queueTestEnqueue(t, a, blob, "remote.test", t0, t0)[0]
+	renew := func(db *DB, attempts int, from, to time.Time) error {
+		return db.write(context.Background(), func(tx *Tx) error { return tx.RenewQueueLease(id, attempts, from, to) })
+	}
+	due, err := a.DueQueueItems(context.Background(), t0, 5)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("due: %v, %v", due, err)
+	}
+	lease := t0.Add(time.Minute)
+	if got := queueTestClaim(t, a, due, lease); len(got) != 1 {
+		t.Fatal("A did not claim the item")
+	}
+	// A renews: twice, each from where the last left it.
+	if err := renew(a, 1, lease, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := renew(a, 1, lease, t0.Add(3*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("renewal from a lease that was renewed since: %v, want ErrNotFound", err)
+	}
+	// A stops renewing; at the lease's end B claims the item.
+	end := t0.Add(2 * time.Minute)
+	due, err = b.DueQueueItems(context.Background(), end, 5)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("due for B at the lease's end: %v, %v", due, err)
+	}
+	if got := queueTestClaim(t, b, due, end.Add(time.Minute)); len(got) != 1 {
+		t.Fatal("B did not claim the item")
+	}
+	if err := renew(a, 1, end, end.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("A's renewal after B's claim: %v, want ErrNotFound", err)
+	}
+	it, err := a.QueueItem(context.Background(), id)
+	if err != nil || it.Attempts != 2 || !it.NextAttempt.Equal(end.Add(time.Minute)) {
+		t.Errorf("item %+v (%v), want B's claim: 2 attempts, due at %v", it, err, end.Add(time.Minute))
+	}
+}

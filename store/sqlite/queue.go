@@ -56,6 +56,16 @@ func (tx *Tx) ClaimQueueItem(id int64, next time.Time) error {
 	return mustAffect(res, "queue item "+strconv.FormatInt(id, 10))
 }
 
+// RenewQueueLease implements store.Tx.
+func (tx *Tx) RenewQueueLease(id int64, attempts int, from, to time.Time) error {
+	res, err := tx.exec(`UPDATE queue SET next_attempt = ? WHERE id = ? AND state = 'queued' AND attempts = ? AND next_attempt = ?`,
+		to.UnixMilli(), id, attempts, from.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("store: renew lease of queue item %d: %w", id, err)
+	}
+	return mustAffect(res, "queue item "+strconv.FormatInt(id, 10)+" as claimed")
+}
+
 // DeferQueueItem records a failed attempt of an item that stays queued:
 // the attempt's row, the reply, the next attempt, and whether the sender
 // has been warned of the delay. The state (queued or held) is kept.
