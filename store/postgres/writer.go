@@ -23,9 +23,20 @@ import (
 // flush (synchronous_commit = on), so that one flush serves the batch.
 //
 // Nodes do not coordinate: two nodes' writers changing one mailbox
-// serialise on the mailbox row's lock. A deadlock between two batches
-// (each holding a row the other wants) aborts one of them; the writer
-// then runs the whole batch again, as nothing of it was committed.
+// serialise on the mailbox row's lock. Two batches could deadlock, each
+// holding a row (of an earlier request) that the other wants: so only a
+// batch's first request waits for locks as long as it takes; the others
+// wait at most laterLockWait, and one that waits longer is rolled back
+// to its savepoint and carried to the next batch, where it comes first.
+// A deadlock that remains (one request taking two mailboxes against
+// another node's order) aborts one batch after PostgreSQL's
+// deadlock_timeout; the writer then runs the whole batch again, as
+// nothing of it was committed.
+
+// laterLockWait is lock_timeout for the requests of a batch after its
+// first: far longer than another node's writer holds a mailbox for a
+// batch, far shorter than PostgreSQL's deadlock_timeout (1 s).
+const laterLockWait = "100ms"
 
 // maxRetries bounds how often a batch aborted by a deadlock or a
 // serialization failure runs again before its requests get the error.
@@ -106,18 +117,23 @@ func (db *DB) run() {
 		}
 	}()
 	batch := make([]*request, 0, db.max)
+	var carry []*request // requests a batch put off (laterLockWait)
 	for {
-		batch = batch[:0]
-		select {
-		case r := <-db.reqs:
-			batch = append(batch, r)
-		case <-db.quit:
-			for {
-				select {
-				case r := <-db.reqs:
-					conn = db.commit(conn, []*request{r})
-				default:
-					return
+		batch = append(batch[:0], carry...)
+		if len(batch) == 0 {
+			select {
+			case r := <-db.reqs:
+				batch = append(batch, r)
+			case <-db.quit:
+				for {
+					select {
+					case r := <-db.reqs:
+						for pending := []*request{r}; len(pending) > 0; {
+							conn, pending = db.commit(conn, pending)
+						}
+					default:
+						return
+					}
 				}
 			}
 		}
@@ -130,21 +146,28 @@ func (db *DB) run() {
 				break fill
 			}
 		}
-		conn = db.commit(conn, batch)
+		conn, carry = db.commit(conn, batch)
 	}
 }
 
-// commit runs one batch, again after a deadlock, answers every request
-// and returns the connection to use next (nil after a broken one).
-func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
+// commit runs one batch, again after a deadlock, and answers every
+// request but those it puts off (carry, in order), which the next batch
+// runs first. It returns the connection to use next (nil after a broken
+// one).
+func (db *DB) commit(conn *pgxpool.Conn, batch []*request) (_ *pgxpool.Conn, carry []*request) {
 	tx := &Tx{db: db, locks: make(map[any]sync.Locker), touched: make(map[int64]struct{})}
 	results := make([]error, len(batch))
+	later := make([]bool, len(batch))
 	defer func() {
 		for i := len(tx.order) - 1; i >= 0; i-- {
 			tx.order[i].Unlock()
 		}
-		db.stats.requests.Add(uint64(len(batch)))
 		for i, r := range batch {
+			if later[i] {
+				carry = append(carry, r)
+				continue
+			}
+			db.stats.requests.Add(1)
 			r.done <- results[i]
 		}
 	}()
@@ -153,15 +176,16 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 			c, err := db.wpool.Acquire(context.Background())
 			if err != nil {
 				fillErr(results, fmt.Errorf("store: writer connection: %w", err))
-				return nil
+				return nil, carry
 			}
 			conn = c
 		}
 		clear(results)
+		clear(later)
 		tx.onCommit = tx.onCommit[:0]
 		clear(tx.touched)
 		began := time.Now()
-		ok, err := db.runBatch(conn, tx, batch, results)
+		ok, err := db.runBatch(conn, tx, batch, results, later)
 		if conn.Conn().IsClosed() && attempt < maxRetries {
 			// The connection died (a server restart, an idle timeout)
 			// before COMMIT was sent: nothing of the batch is committed,
@@ -173,7 +197,7 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 		}
 		if err == nil && ok == 0 {
 			tx.tx.Rollback(context.Background())
-			return conn
+			return conn, carry
 		}
 		if err == nil {
 			err = tx.notifyTouched()
@@ -189,7 +213,7 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 			for _, f := range tx.onCommit {
 				f()
 			}
-			return conn
+			return conn, carry
 		}
 		if tx.tx != nil {
 			tx.tx.Rollback(context.Background())
@@ -204,7 +228,7 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 		}
 		db.log.Error("store: commit failed", "err", err, "requests", len(batch))
 		fillErr(results, classify(err))
-		return conn
+		return conn, carry
 	}
 }
 
@@ -213,7 +237,7 @@ func (db *DB) commit(conn *pgxpool.Conn, batch []*request) *pgxpool.Conn {
 // succeeded, and an error that ends the whole transaction: a broken
 // connection, or a deadlock or serialization failure, after which the
 // batch runs again.
-func (db *DB) runBatch(conn *pgxpool.Conn, tx *Tx, batch []*request, results []error) (int, error) {
+func (db *DB) runBatch(conn *pgxpool.Conn, tx *Tx, batch []*request, results []error, later []bool) (int, error) {
 	ctx := context.Background()
 	t, err := conn.Begin(ctx)
 	if err != nil {
@@ -227,6 +251,11 @@ func (db *DB) runBatch(conn *pgxpool.Conn, tx *Tx, batch []*request, results []e
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
+		}
+		if i == 1 {
+			if _, err := t.Exec(ctx, "SET LOCAL lock_timeout = '"+laterLockWait+"'"); err != nil {
+				return 0, fmt.Errorf("store: lock_timeout: %w", err)
+			}
 		}
 		// Statements run without the caller's cancellation: pgx answers a
 		// cancelled query by closing the connection, which every request
@@ -255,11 +284,15 @@ func (db *DB) runBatch(conn *pgxpool.Conn, tx *Tx, batch []*request, results []e
 			return 0, err
 		}
 		if err != nil {
-			results[i] = classify(err)
 			tx.onCommit = tx.onCommit[:mark]
 			if rerr := sp.Rollback(ctx); rerr != nil {
 				return 0, fmt.Errorf("store: rollback to savepoint: %w", rerr)
 			}
+			if lockTimedOut(err) {
+				later[i] = true // another node holds what it waits for
+				continue
+			}
+			results[i] = classify(err)
 			continue
 		}
 		if err := sp.Commit(ctx); err != nil {
@@ -296,6 +329,12 @@ func callSafely(fn func(*Tx) error, tx *Tx) (err error) {
 func retryable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// lockTimedOut reports whether err is lock_timeout's (lock_not_available).
+func lockTimedOut(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // classify maps PostgreSQL's errors to the store's: a unique violation

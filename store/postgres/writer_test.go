@@ -166,3 +166,83 @@ func TestWriterRetriesDeadlock(t *testing.T) {
 		t.Logf("%d retries", r)
 	}
 }
+
+// Two nodes' batches of two requests each, the first taking one row and
+// the second the row the other batch's first holds, would deadlock. The
+// second requests wait laterLockWait only: each is put off to its
+// node's next batch, both batches commit, and nothing deadlocks (the
+// database's deadlock_timeout is set far above the test's length).
+func TestWriterPutsOffLaterRequestsInsteadOfDeadlocking(t *testing.T) {
+	dsn := pg.DB(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout = ''20s''', current_database()); END $$`)
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := openAt(t, dsn, -1), openAt(t, dsn, -1)
+	// Not through the writers: the test runs their batches itself, on
+	// their one connection, which a writer keeps once it used it.
+	if _, err := a.pool.Exec(ctx, `INSERT INTO counters(name, value) VALUES ('x', 1), ('y', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	// held[i] is closed once node i's first request holds its row.
+	held := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	closeHeld := [2]func(){sync.OnceFunc(func() { close(held[0]) }), sync.OnceFunc(func() { close(held[1]) })}
+	batch := func(node int, first, second string) []*request {
+		return []*request{
+			{ctx: ctx, done: make(chan error, 1), fn: func(tx *Tx) error {
+				if err := bump(first)(tx); err != nil {
+					return err
+				}
+				closeHeld[node]()
+				return nil
+			}},
+			{ctx: ctx, done: make(chan error, 1), fn: func(tx *Tx) error {
+				<-held[1-node] // the other node holds second
+				return bump(second)(tx)
+			}},
+		}
+	}
+	batches := [2][]*request{batch(0, "x", "y"), batch(1, "y", "x")}
+	var wg sync.WaitGroup
+	for i, db := range []*DB{a, b} {
+		wg.Go(func() {
+			c, carry := db.commit(nil, batches[i])
+			if len(carry) > 0 {
+				c, carry = db.commit(c, carry)
+			}
+			if len(carry) > 0 {
+				t.Errorf("node %d: requests put off twice", i)
+			}
+			if c != nil {
+				c.Release()
+			}
+		})
+	}
+	wg.Wait()
+	for i := range batches {
+		for j, r := range batches[i] {
+			select {
+			case err := <-r.done:
+				if err != nil {
+					t.Errorf("node %d request %d: %v", i, j, err)
+				}
+			default:
+				t.Errorf("node %d request %d was never answered", i, j)
+			}
+		}
+	}
+	if r := a.stats.retries.Load() + b.stats.retries.Load(); r != 0 {
+		t.Errorf("%d batches ran again after a deadlock", r)
+	}
+	for _, name := range []string{"x", "y"} {
+		if got := counterValue(t, a, name); got != 3 {
+			t.Errorf("%s = %d, want 3", name, got)
+		}
+	}
+}
