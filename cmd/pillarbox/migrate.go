@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"pillarbox/store/postgres"
@@ -85,11 +84,10 @@ func readDSN(dsn, file string) (string, error) {
 	case dsn != "" && file != "":
 		return "", fmt.Errorf("migrate: give --dsn or --dsn-file, not both (usage: %s)", migrateUsage)
 	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("migrate: %w", err)
+		var err error
+		if dsn, err = readDSNFile(file); err != nil {
+			return "", fmt.Errorf("migrate: --dsn-file: %w", err)
 		}
-		dsn = strings.TrimSpace(string(b))
 	}
 	if dsn == "" {
 		return "", fmt.Errorf("migrate: --dsn or --dsn-file is required (usage: %s)", migrateUsage)

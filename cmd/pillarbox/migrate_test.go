@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -280,5 +281,30 @@ func TestMigrateRefusesBadArguments(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: %v, want a one-line error", args, err)
 		}
+	}
+}
+
+// migrate --dsn-file reads a DSN file as [store] dsn_file does: its
+// first line, so that one file serves both, a comment after it
+// included.
+func TestMigrateDSNFileFirstLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(path, []byte("postgres://pillarbox@db.internal/mail\n# the mail cluster, see the runbook\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readDSN("", path)
+	if err != nil || got != "postgres://pillarbox@db.internal/mail" {
+		t.Errorf("readDSN: %q, %v", got, err)
+	}
+	cfg := &Config{}
+	cfg.Store.DSNFile = path
+	if got2, err := storeDSN(cfg); err != nil || got2 != got {
+		t.Errorf("storeDSN: %q, %v; migrate read %q", got2, err, got)
+	}
+	if err := os.WriteFile(path, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readDSN("", path); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("an empty first line: %v, want a one-line error", err)
 	}
 }

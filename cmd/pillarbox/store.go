@@ -51,13 +51,23 @@ func storeDSN(cfg *Config) (string, error) {
 	if cfg.Store.DSNFile == "" {
 		return cfg.Store.DSN, nil
 	}
-	b, err := os.ReadFile(cfg.Store.DSNFile)
+	dsn, err := readDSNFile(cfg.Store.DSNFile)
 	if err != nil {
 		return "", fmt.Errorf("store: dsn_file: %w", err)
 	}
+	return dsn, nil
+}
+
+// readDSNFile reads a DSN from the first line of a file (what follows,
+// a comment say, is left alone), for dsn_file and migrate --dsn-file.
+func readDSNFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
 	dsn, _, _ := strings.Cut(string(b), "\n")
 	if dsn = strings.TrimSpace(dsn); dsn == "" {
-		return "", fmt.Errorf("store: dsn_file %s: empty", cfg.Store.DSNFile)
+		return "", fmt.Errorf("%s: no DSN on its first line", path)
 	}
 	return dsn, nil
 }
