@@ -64,15 +64,22 @@ type sentFiling struct {
 // folder within the window, or has no \Sent folder (the user deleted
 // it: Pillarbox does not make it again behind the user's back).
 func (s *Service) fileSentCopy(tx store.Tx, account, blob, size int64, msgID string, now time.Time) (sentFiling, error) {
-	uploads, err := tx.SentCopies(account, msgID, store.SentUpload, now.Add(-SentCopyWindow))
-	if err != nil || len(uploads) > 0 {
-		return sentFiling{byClient: len(uploads) > 0}, err
-	}
 	mb, ok, err := specialFolder(tx, account, `\Sent`)
 	if err != nil || !ok {
 		return sentFiling{}, err
 	}
+	// The uploads are read under the folder's lock, as an upload reads
+	// the automatic copies under it (replaceSentCopies, after its
+	// append): with nodes that commit at once, one of the two then sees
+	// the other's record.
 	tx.Lock(mb.ID, s.mailboxLock(mb.ID))
+	if err := tx.LockMailbox(mb.ID); err != nil {
+		return sentFiling{}, err
+	}
+	uploads, err := tx.SentCopies(account, msgID, store.SentUpload, now.Add(-SentCopyWindow))
+	if err != nil || len(uploads) > 0 {
+		return sentFiling{byClient: len(uploads) > 0}, err
+	}
 	uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: now,
 		Size: size, Flags: store.FlagSeen})
 	if err != nil {

@@ -403,3 +403,47 @@ func TestSubmitAfterUploadFilesNoCopy(t *testing.T) {
 		})
 	}
 }
+
+// Two nodes, one submitting a message while the other takes the mail
+// app's upload of it to Sent, at the same moment, over and over: each
+// message ends up in Sent once, whichever commits first (the submission
+// reads the uploads under the \Sent folder's lock, as the upload reads
+// the automatic copies).
+func TestSentCopyOnceAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _, _ := twoNodes(t, Options{})
+	ctx := context.Background()
+	alice, err := a.Authenticate(ctx, "alice@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := ParseAddress("alice@example.org")
+	x, _ := ParseAddress("x@remote.test")
+	const n = 40
+	for i := range n {
+		id := fmt.Sprintf("race%d@example.org", i)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, err := a.Submit(ctx, &Submission{Account: alice, From: from, Remote: []Address{x}, Data: sentMsg(id)}); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, _, err := b.Append(ctx, alice.ID, "Sent", sentMsg(id), []string{FlagSeen}, time.Time{}); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+	}
+	f, err := a.Folder(ctx, alice.ID, "Sent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := a.db.Messages(ctx, f.ID, 1, 0xffffffff, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != n {
+		t.Errorf("%d messages in Sent after %d submissions each uploaded too, want %d", len(ms), n, n)
+	}
+}

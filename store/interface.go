@@ -128,6 +128,11 @@ type Tx interface {
 	MailboxByID(id int64) (Mailbox, error)
 	MailboxByName(accountID int64, name string) (Mailbox, error)
 	MailboxesOf(accountID int64) ([]Mailbox, error)
+	// LockMailbox holds the mailbox back from other nodes' writers
+	// until the transaction ends, so that what it reads next is what
+	// they committed before; ErrNotFound if there is no such mailbox.
+	// (SQLite's one writer holds the whole database.)
+	LockMailbox(id int64) error
 	RenameMailbox(id int64, name string) error
 	DeleteMailbox(id int64) error
 	Subscribe(accountID int64, name string) error

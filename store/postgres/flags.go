@@ -38,6 +38,15 @@ func (tx *Tx) msgLockMailbox(id int64) (bool, error) {
 	return true, nil
 }
 
+// LockMailbox implements store.Tx: the mailbox row's lock.
+func (tx *Tx) LockMailbox(id int64) error {
+	found, err := tx.msgLockMailbox(id)
+	if err == nil && !found {
+		err = fmt.Errorf("store: mailbox %d: %w", id, store.ErrNotFound)
+	}
+	return err
+}
+
 // msgBumpModSeq takes the mailbox row's lock, gives the mailbox a new
 // HIGHESTMODSEQ and returns it.
 func (tx *Tx) msgBumpModSeq(mailboxID int64) (uint64, error) {

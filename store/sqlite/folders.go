@@ -15,6 +15,13 @@ func (tx *Tx) MailboxByID(id int64) (store.Mailbox, error) {
 	return scanMailbox(tx.queryRow(mailboxQuery+` WHERE id = ?`, id), fmt.Sprint(id))
 }
 
+// LockMailbox implements store.Tx: the transaction already holds the
+// database's one write lock, so it only checks that the mailbox exists.
+func (tx *Tx) LockMailbox(id int64) error {
+	_, err := tx.MailboxByID(id)
+	return err
+}
+
 // MailboxByID looks a mailbox up by id.
 func (db *DB) MailboxByID(ctx context.Context, id int64) (store.Mailbox, error) {
 	return scanMailbox(db.rdb.QueryRowContext(ctx, mailboxQuery+` WHERE id = ?`, id), fmt.Sprint(id))
