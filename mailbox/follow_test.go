@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pillarbox/store"
+	"pillarbox/store/postgres"
 	"pillarbox/store/storetest"
 )
 
@@ -367,4 +368,32 @@ func TestFollowLostWhenExpungesForgotten(t *testing.T) {
 	if l := m.list(inbox); !slices.Equal(l, []uint32{6, uid}) {
 		t.Errorf("UIDs %v, want 6 and %d", l, uid)
 	}
+}
+
+// A node whose feed lost its connection reads, once it listens again,
+// what the other node committed meanwhile: nothing is missed.
+func TestFollowResyncsAfterLostFeed(t *testing.T) {
+	t.Parallel()
+	a, b, acct, inbox := twoNodes(t, Options{})
+	pdb, ok := b.db.(*postgres.DB)
+	if !ok {
+		t.Skip("the store has no feed (run with PILLARBOX_TEST_STORE=postgres)")
+	}
+	m := newModel()
+	b.AddListener(m)
+	m.start(t, b, inbox)
+	follow(t, b)
+	uid := appendOne(t, a, acct, "INBOX")
+	m.waitFor(t, inbox, "the first append", func(l []uint32) bool { return slices.Contains(l, uid) })
+	// The feed listens now. Cut its connection, and append while it
+	// makes a new one (it waits a tenth of a second first).
+	var n int
+	err := pdb.Pool().QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'pillarbox feed' AND datname = current_database()`).Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("terminated %d feed connections: %v", n, err)
+	}
+	missed := appendOne(t, a, acct, "INBOX")
+	m.waitFor(t, inbox, "the append made while the feed was away", func(l []uint32) bool { return slices.Contains(l, missed) })
+	m.check(t, b, inbox, "after the resync")
 }
