@@ -27,6 +27,15 @@ type model struct {
 	changed chan struct{}
 }
 
+// watch starts a model of a mailbox on svc.
+func watch(t *testing.T, svc *Service, id int64) *model {
+	t.Helper()
+	m := newModel()
+	svc.AddListener(m)
+	m.start(t, svc, id)
+	return m
+}
+
 func newModel() *model {
 	return &model{uids: make(map[int64][]uint32), pending: make(map[int64][]Change), changed: make(chan struct{}, 1)}
 }
@@ -261,9 +270,7 @@ func TestFollowAnotherNode(t *testing.T) {
 	for range 5 {
 		appendOne(t, a, acct, "INBOX")
 	}
-	m := newModel()
-	b.AddListener(m)
-	m.start(t, b, inbox)
+	m := watch(t, b, inbox)
 	feed := follow(t, b)
 
 	// A's appends: told by the feed, or by B's next read. The feed
@@ -345,9 +352,7 @@ func TestFollowLostWhenExpungesForgotten(t *testing.T) {
 	for range 6 {
 		appendOne(t, a, acct, "INBOX")
 	}
-	m := newModel()
-	b.AddListener(m)
-	m.start(t, b, inbox)
+	m := watch(t, b, inbox)
 	expungeSet(t, a, acct, inbox, uidSpan(1, 5))
 	if _, err := a.PruneVanished(ctx); err != nil {
 		t.Fatal(err)
@@ -379,9 +384,7 @@ func TestFollowResyncsAfterLostFeed(t *testing.T) {
 	if !ok {
 		t.Skip("the store has no feed (run with PILLARBOX_TEST_STORE=postgres)")
 	}
-	m := newModel()
-	b.AddListener(m)
-	m.start(t, b, inbox)
+	m := watch(t, b, inbox)
 	follow(t, b)
 	uid := appendOne(t, a, acct, "INBOX")
 	m.waitFor(t, inbox, "the first append", func(l []uint32) bool { return slices.Contains(l, uid) })

@@ -196,20 +196,8 @@ type QueueClaim struct {
 // items start, and returns the ids it claimed: an item that has gone
 // (deleted by the operator) is left out.
 func (s *Service) ClaimQueueItems(ctx context.Context, claims []QueueClaim) ([]int64, error) {
-	var ok []int64
-	err := s.write(ctx, func(tx store.Tx) error {
-		ok = ok[:0]
-		for _, c := range claims {
-			err := tx.ClaimQueueItem(c.ID, c.Next)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			ok = append(ok, c.ID)
-		}
-		return nil
+	ok, err := eachQueueItem(ctx, s, claims, func(tx store.Tx, c QueueClaim) (int64, error) {
+		return c.ID, tx.ClaimQueueItem(c.ID, c.Next)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: claim: %w", err)
@@ -232,25 +220,34 @@ type QueueLease struct {
 // that is no longer in force (the item was finished, deleted, or
 // claimed anew after its lease ran out) is left out.
 func (s *Service) RenewQueueLeases(ctx context.Context, leases []QueueLease) ([]int64, error) {
+	ok, err := eachQueueItem(ctx, s, leases, func(tx store.Tx, l QueueLease) (int64, error) {
+		return l.ID, tx.RenewQueueLease(l.ID, l.Attempts, l.From, l.To)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: renew leases: %w", err)
+	}
+	return ok, nil
+}
+
+// eachQueueItem runs op on each of list in one write and returns the
+// ids of those it did: an item op finds gone (ErrNotFound) is left out.
+func eachQueueItem[T any](ctx context.Context, s *Service, list []T, op func(store.Tx, T) (int64, error)) ([]int64, error) {
 	var ok []int64
 	err := s.write(ctx, func(tx store.Tx) error {
-		ok = ok[:0]
-		for _, l := range leases {
-			err := tx.RenewQueueLease(l.ID, l.Attempts, l.From, l.To)
+		ok = ok[:0] // a batch run again starts over
+		for _, x := range list {
+			id, err := op(tx, x)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			ok = append(ok, l.ID)
+			ok = append(ok, id)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("mailbox: renew leases: %w", err)
-	}
-	return ok, nil
+	return ok, err
 }
 
 // QueueOutcome is what became of one attempt for one recipient.

@@ -16,7 +16,8 @@ type feedNote struct {
 	modseq uint64
 }
 
-// follow runs db.Follow until the test ends and returns what it tells.
+// follow runs db.Follow until the test ends and returns what it tells
+// after its first note, the Resync of a new connection.
 func follow(t *testing.T, db *DB) <-chan feedNote {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -35,6 +36,9 @@ func follow(t *testing.T, db *DB) <-chan feedNote {
 			t.Errorf("Follow returned %v, want context.Canceled", err)
 		}
 	})
+	if n := nextNote(t, notes); n.kind != "resync" {
+		t.Fatalf("first note %+v, want the resync of a new connection", n)
+	}
 	return notes
 }
 
@@ -60,9 +64,6 @@ func TestFeedTellsOtherNodesCommits(t *testing.T) {
 	d := pg.DB(t)
 	a, b := openAt(t, d, -1), openAt(t, d, -1)
 	notes := follow(t, b)
-	if n := nextNote(t, notes); n.kind != "resync" {
-		t.Fatalf("first note %+v, want the resync of a new connection", n)
-	}
 	_, mb := msgFixture(t, a, 0)
 	want := func(step string, modseq uint64) {
 		t.Helper()
@@ -113,9 +114,6 @@ func TestFeedResyncsAfterLostConnection(t *testing.T) {
 	d := pg.DB(t)
 	a, b := openAt(t, d, -1), openAt(t, d, -1)
 	notes := follow(t, b)
-	if n := nextNote(t, notes); n.kind != "resync" {
-		t.Fatalf("first note %+v, want resync", n)
-	}
 	_, mb := msgFixture(t, a, 1)
 	if n := nextNote(t, notes); n.kind != "mailbox" || n.id != mb.ID {
 		t.Fatalf("told %+v, want mailbox %d", n, mb.ID)
