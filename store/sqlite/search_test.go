@@ -134,69 +134,6 @@ func varyCase(r *rand.Rand, s string) string {
 	return b.String()
 }
 
-// TestSearchTextMatchesBruteForce checks that the full-text and LIKE
-// prefilters never lose a match: SQL search gives exactly what a plain
-// case-folded substring test gives.
-func TestSearchTextMatchesBruteForce(t *testing.T) {
-	t.Parallel()
-	r := rand.New(rand.NewPCG(1, 2))
-	const n = 60
-	headers, bodies := make([]string, n), make([]string, n)
-	for i := range n {
-		headers[i] = "Subject: " + randomText(r, 4) + "\nFrom: " + randomText(r, 3) + "\n"
-		bodies[i] = randomText(r, 30)
-	}
-	db, mb := searchDB(t, headers, bodies)
-	brute := func(texts []string, needle string) []uint32 {
-		var out []uint32
-		for i, s := range texts {
-			if strings.Contains(store.Fold(s), store.Fold(needle)) {
-				out = append(out, uint32(i+1))
-			}
-		}
-		return out
-	}
-	for k := range 400 {
-		src := bodies[r.IntN(n)]
-		runes := []rune(src)
-		a := r.IntN(len(runes))
-		b := min(len(runes), a+1+r.IntN(12))
-		needle := varyCase(r, string(runes[a:b]))
-		if k%10 == 0 {
-			needle = randomText(r, 1+r.IntN(2))
-		}
-		got := search(t, db, mb, &store.SearchCriteria{Body: []string{needle}}, k%2 == 0)
-		if want := brute(bodies, needle); !slices.Equal(got, want) {
-			t.Errorf("BODY %q (fts %q): got %v, want %v", needle, ftsQueryText(needle), got, want)
-		}
-		both := make([]string, n)
-		for i := range n {
-			both[i] = headers[i] + "\x00" + bodies[i]
-		}
-		got = search(t, db, mb, &store.SearchCriteria{Text: []string{needle}}, false)
-		want := brute(headers, needle)
-		for _, u := range brute(bodies, needle) {
-			if !slices.Contains(want, u) {
-				want = append(want, u)
-			}
-		}
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Errorf("TEXT %q: got %v, want %v", needle, got, want)
-		}
-		got = search(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{Body: []string{needle}}}}, false)
-		var notWant []uint32
-		for i := 1; i <= n; i++ {
-			if !slices.Contains(brute(bodies, needle), uint32(i)) {
-				notWant = append(notWant, uint32(i))
-			}
-		}
-		if !slices.Equal(got, notWant) {
-			t.Errorf("NOT BODY %q: got %v, want %v", needle, got, notWant)
-		}
-	}
-}
-
 func TestFTSQuery(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"hello", ""},
