@@ -103,6 +103,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	}
 	wcfg := cfg.Copy()
 	wcfg.MaxConns, wcfg.MinConns = 1, 0
+	// A 250 or an OK means committed to disk, whatever the server's or
+	// the database's default: the writer's COMMIT waits for the flush.
+	wcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	spool, err := pgxpool.NewWithConfig(ctx, scfg)
 	if err != nil {
 		pool.Close()

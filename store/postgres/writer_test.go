@@ -246,3 +246,27 @@ func TestWriterPutsOffLaterRequestsInsteadOfDeadlocking(t *testing.T) {
 		}
 	}
 }
+
+// The writer commits with synchronous_commit on even where the database
+// says off: a 250 means the commit reached the disk.
+func TestWriterCommitsSynchronously(t *testing.T) {
+	dsn := pg.DB(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`)
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openAt(t, dsn, -1)
+	var got string
+	if err := db.write(ctx, func(tx *Tx) error { return tx.queryRow(`SHOW synchronous_commit`).Scan(&got) }); err != nil {
+		t.Fatal(err)
+	}
+	if got != "on" {
+		t.Errorf("the writer commits with synchronous_commit = %s, want on", got)
+	}
+}
