@@ -161,7 +161,14 @@ func (s *Service) catchUp(ctx context.Context, id int64, modseq uint64) {
 	// wait for a reader that waits for the lock.
 	snap, err := s.db.Snapshot(ctx)
 	if err != nil {
-		s.log.Warn("mailbox: cannot read other nodes' changes", "mailbox", id, "err", err)
+		st.mu.Lock()
+		if st.known {
+			s.holdLocked(id, st) // for the next write or locked read
+		}
+		st.mu.Unlock()
+		if ctx.Err() == nil {
+			s.log.Warn("mailbox: cannot read other nodes' changes", "mailbox", id, "err", err)
+		}
 		return
 	}
 	defer snap.Close()
@@ -181,7 +188,9 @@ func (s *Service) catchUp(ctx context.Context, id int64, modseq uint64) {
 	}
 	if err != nil {
 		s.holdLocked(id, st)
-		s.log.Warn("mailbox: cannot read other nodes' changes", "mailbox", id, "err", err)
+		if ctx.Err() == nil {
+			s.log.Warn("mailbox: cannot read other nodes' changes", "mailbox", id, "err", err)
+		}
 	}
 }
 
