@@ -137,3 +137,45 @@ func TestTwoServersOneStore(t *testing.T) {
 func withoutRecent(flags []imap.Flag) []imap.Flag {
 	return slices.DeleteFunc(slices.Clone(flags), func(f imap.Flag) bool { return f == `\Recent` })
 }
+
+// A folder that node A deletes while a session on node B has it
+// selected ends that session with BYE, as a deletion on its own node
+// does: B's feed tells it the folder is gone.
+func TestTwoServersFolderDeletedElsewhere(t *testing.T) {
+	t.Parallel()
+	a, b := twoServers(t)
+	ctx := context.Background()
+	acct, err := a.svc.Authenticate(ctx, "alice@example.org", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.CreateFolder(ctx, acct.ID, "Work", ""); err != nil {
+		t.Fatal(err)
+	}
+	c := b.client("alice")
+	if _, err := c.Select("Work", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.DeleteFolder(ctx, acct.ID, "Work"); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- idle.Wait() }()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("IDLE ended without an error after the folder went")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session on B went on after A deleted its folder")
+	}
+	select {
+	case <-c.Closed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("B did not close the connection")
+	}
+}
