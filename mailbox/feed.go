@@ -11,8 +11,8 @@ const (
 	ChangeFlags                          // the message's flags changed
 	ChangeExpunged                       // the message was removed
 	// ChangeLost says that the mailbox's changes can no longer be told
-	// one by one: another node removed the mailbox, or more messages
-	// than it remembers (follow.go). A listener must forget what it
+	// one by one: another node removed more messages than the mailbox
+	// remembers (follow.go). A listener must forget what it
 	// keeps of the mailbox; what it reads next is the new start.
 	ChangeLost
 )

@@ -179,8 +179,10 @@ func (s *Service) catchUp(ctx context.Context, id int64, modseq uint64) {
 	}
 	m, counts, err := snap.Mailbox(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
+		// Another node deleted it. (Its account and name are gone with
+		// it: NOTIFY's MailboxName, which wants them, hears nothing.)
 		s.forgetLocked(id, st)
-		s.tell(Change{Kind: ChangeLost, MailboxID: id})
+		s.tell(Change{Kind: ChangeFolderDeleted, MailboxID: id})
 		return
 	}
 	if err == nil {
