@@ -7,8 +7,17 @@ import (
 	"pillarbox/store/storesuite"
 )
 
-// The tests every store must pass (store/storesuite).
+// The tests every store must pass (store/storesuite), each on empty
+// stores of this package.
+
+func openSuite(t *testing.T) store.Store { return openTest(t, Options{}) }
+
 func TestSuiteSearch(t *testing.T) {
 	t.Parallel()
-	storesuite.Search(t, func(t *testing.T) store.Store { return openTest(t, Options{}) })
+	storesuite.Search(t, openSuite)
+}
+
+func TestSuiteMTASTS(t *testing.T) {
+	t.Parallel()
+	storesuite.MTASTS(t, openSuite)
 }
