@@ -21,3 +21,8 @@ func TestSuiteMTASTS(t *testing.T) {
 	t.Parallel()
 	storesuite.MTASTS(t, openSuite)
 }
+
+func TestSuiteHistory(t *testing.T) {
+	t.Parallel()
+	storesuite.History(t, openSuite)
+}
