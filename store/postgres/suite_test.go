@@ -1,7 +1,10 @@
 package postgres
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"pillarbox/store"
 	"pillarbox/store/storesuite"
@@ -25,4 +28,21 @@ func TestSuiteMTASTS(t *testing.T) {
 func TestSuiteHistory(t *testing.T) {
 	t.Parallel()
 	storesuite.History(t, openSuite)
+}
+
+func TestSuiteSentCopies(t *testing.T) {
+	t.Parallel()
+	storesuite.SentCopies(t, openSuite, storesuite.Refusals{
+		Check:      sqlState("23514"), // check_violation
+		ForeignKey: sqlState("23503"), // foreign_key_violation
+	})
+}
+
+// sqlState reports whether an error is PostgreSQL's of the given
+// SQLSTATE.
+func sqlState(code string) func(error) bool {
+	return func(err error) bool {
+		pe := (*pgconn.PgError)(nil)
+		return errors.As(err, &pe) && pe.Code == code
+	}
 }

@@ -1,7 +1,10 @@
 package sqlite
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/mattn/go-sqlite3"
 
 	"pillarbox/store"
 	"pillarbox/store/storesuite"
@@ -25,4 +28,21 @@ func TestSuiteMTASTS(t *testing.T) {
 func TestSuiteHistory(t *testing.T) {
 	t.Parallel()
 	storesuite.History(t, openSuite)
+}
+
+func TestSuiteSentCopies(t *testing.T) {
+	t.Parallel()
+	storesuite.SentCopies(t, openSuite, storesuite.Refusals{
+		Check:      constraint(sqlite3.ErrConstraintCheck),
+		ForeignKey: constraint(sqlite3.ErrConstraintForeignKey),
+	})
+}
+
+// constraint reports whether an error is SQLite's refusal by a
+// constraint of the given kind.
+func constraint(kind sqlite3.ErrNoExtended) func(error) bool {
+	return func(err error) bool {
+		var se sqlite3.Error
+		return errors.As(err, &se) && se.ExtendedCode == kind
+	}
 }
