@@ -30,6 +30,11 @@ func TestSuiteHistory(t *testing.T) {
 	storesuite.History(t, openSuite)
 }
 
+func TestSuiteQuota(t *testing.T) {
+	t.Parallel()
+	storesuite.Quota(t, openSuite)
+}
+
 func TestSuiteSentCopies(t *testing.T) {
 	t.Parallel()
 	storesuite.SentCopies(t, openSuite, storesuite.Refusals{
