@@ -10,9 +10,10 @@ import (
 	"pillarbox/store/storesuite"
 )
 
-// The tests every store must pass (store/storesuite), each on empty
-// stores of this package.
+// The tests every store must pass (store/storesuite) run here, each on
+// a store of openSuite's.
 
+// openSuite opens an empty store, closed when the test ends.
 func openSuite(t *testing.T) store.Store { return openTest(t) }
 
 func TestSuiteSearch(t *testing.T) {
@@ -33,6 +34,11 @@ func TestSuiteHistory(t *testing.T) {
 func TestSuiteQuota(t *testing.T) {
 	t.Parallel()
 	storesuite.Quota(t, openSuite)
+}
+
+func TestSuiteQueue(t *testing.T) {
+	t.Parallel()
+	storesuite.Queue(t, openSuite)
 }
 
 func TestSuiteSentCopies(t *testing.T) {
