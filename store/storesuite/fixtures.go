@@ -20,6 +20,19 @@ func write(t *testing.T, db store.Store, fn func(store.Tx) error) {
 	}
 }
 
+// writeAll runs add on each of items, in one write.
+func writeAll[T any](t *testing.T, db store.Store, add func(store.Tx, T) error, items ...T) {
+	t.Helper()
+	write(t, db, func(tx store.Tx) error {
+		for _, it := range items {
+			if err := add(tx, it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // newAccount makes an account of address and returns its id.
 func newAccount(t *testing.T, db store.Store, address string) int64 {
 	t.Helper()

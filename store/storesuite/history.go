@@ -17,18 +17,6 @@ func History(t *testing.T, open Opener) {
 	t.Run("PruneBounded", func(t *testing.T) { t.Parallel(); historyPruneBounded(t, open) })
 }
 
-func addHistory(t *testing.T, db store.Store, events ...store.HistoryEvent) {
-	t.Helper()
-	write(t, db, func(tx store.Tx) error {
-		for _, e := range events {
-			if err := tx.AddHistory(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 func historyNames(evs []store.HistoryEvent) string {
 	var s []string
 	for _, e := range evs {
@@ -41,7 +29,7 @@ func historyLookups(t *testing.T, open Opener) {
 	db := open(t)
 	ctx := context.Background()
 	at := func(s int) time.Time { return testNow.Add(time.Duration(s) * time.Second) }
-	addHistory(t, db,
+	writeAll(t, db, store.Tx.AddHistory,
 		store.HistoryEvent{At: at(0), Event: store.EventReceived, BlobID: 7, MessageID: "m7@x", Address: "a@x"},
 		store.HistoryEvent{At: at(1), Event: store.EventQueued, BlobID: 7, QueueID: 3, MessageID: "m7@x", Address: "r@remote"},
 		store.HistoryEvent{At: at(2), Event: store.EventDelivered, BlobID: 7, MessageID: "m7@x", Address: "b@x"},
@@ -99,7 +87,7 @@ func historyPruneBounded(t *testing.T, open Opener) {
 	for i := range 5 {
 		evs = append(evs, store.HistoryEvent{At: testNow.Add(time.Duration(i) * time.Hour), Event: store.EventReceived, BlobID: int64(i + 1)})
 	}
-	addHistory(t, db, evs...)
+	writeAll(t, db, store.Tx.AddHistory, evs...)
 	prune := func(limit int) int64 {
 		var n int64
 		write(t, db, func(tx store.Tx) error {

@@ -60,24 +60,12 @@ func sentAuto(box, account int64) store.SentCopy {
 	return store.SentCopy{MailboxID: box, UID: 1, AccountID: account, MessageID: "m1@x.org", Kind: store.SentAuto, Saved: testNow}
 }
 
-func addSentCopies(t *testing.T, db store.Store, copies ...store.SentCopy) {
-	t.Helper()
-	write(t, db, func(tx store.Tx) error {
-		for _, c := range copies {
-			if err := tx.AddSentCopy(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // sentRecorded is sentFixture with each message recorded as its
 // account's automatic copy.
 func sentRecorded(t *testing.T, db store.Store) (accounts, boxes [2]int64) {
 	t.Helper()
 	accounts, boxes = sentFixture(t, db)
-	addSentCopies(t, db, sentAuto(boxes[0], accounts[0]), sentAuto(boxes[1], accounts[1]))
+	writeAll(t, db, store.Tx.AddSentCopy, sentAuto(boxes[0], accounts[0]), sentAuto(boxes[1], accounts[1]))
 	return accounts, boxes
 }
 
@@ -157,7 +145,7 @@ func sentOrder(t *testing.T, open Opener) {
 	for _, c := range copies {
 		records = append(records, store.SentCopy{MailboxID: c.box, UID: c.uid, AccountID: acct, MessageID: "m@x", Kind: store.SentUpload, Saved: testNow})
 	}
-	addSentCopies(t, db, records...)
+	writeAll(t, db, store.Tx.AddSentCopy, records...)
 	want := slices.Clone(copies)
 	slices.SortFunc(want, func(a, b at) int { return cmp.Or(cmp.Compare(a.box, b.box), cmp.Compare(a.uid, b.uid)) })
 	var got []at
@@ -174,7 +162,7 @@ func sentOrder(t *testing.T, open Opener) {
 func sentMailboxOfAnotherAccount(t *testing.T, open Opener) {
 	db := open(t)
 	acct, boxes := sentFixture(t, db)
-	addSentCopies(t, db, sentAuto(boxes[0], acct[1]), sentAuto(boxes[1], acct[1]))
+	writeAll(t, db, store.Tx.AddSentCopy, sentAuto(boxes[0], acct[1]), sentAuto(boxes[1], acct[1]))
 	if got := sentCopies(t, db, acct[1], "m1@x.org", store.SentAuto, testNow.Add(-time.Hour)); len(got) != 1 || got[0].MailboxID != boxes[1] {
 		t.Errorf("account b's copies = %+v, want only the one in its own mailbox %d", got, boxes[1])
 	}
