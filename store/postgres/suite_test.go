@@ -1,14 +1,59 @@
 package postgres
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"pillarbox/store"
 	"pillarbox/store/storesuite"
 )
 
-// The tests every store must pass (store/storesuite).
+// The tests every store must pass (store/storesuite) run here, each on
+// a store of openSuite's.
+
+// openSuite opens an empty store, closed when the test ends.
+func openSuite(t *testing.T) store.Store { return openTest(t) }
+
 func TestSuiteSearch(t *testing.T) {
 	t.Parallel()
-	storesuite.Search(t, func(t *testing.T) store.Store { return openTest(t) })
+	storesuite.Search(t, openSuite)
+}
+
+func TestSuiteMTASTS(t *testing.T) {
+	t.Parallel()
+	storesuite.MTASTS(t, openSuite)
+}
+
+func TestSuiteHistory(t *testing.T) {
+	t.Parallel()
+	storesuite.History(t, openSuite)
+}
+
+func TestSuiteQuota(t *testing.T) {
+	t.Parallel()
+	storesuite.Quota(t, openSuite)
+}
+
+func TestSuiteQueue(t *testing.T) {
+	t.Parallel()
+	storesuite.Queue(t, openSuite)
+}
+
+func TestSuiteSentCopies(t *testing.T) {
+	t.Parallel()
+	storesuite.SentCopies(t, openSuite, storesuite.Refusals{
+		Check:      sqlState("23514"), // check_violation
+		ForeignKey: sqlState("23503"), // foreign_key_violation
+	})
+}
+
+// sqlState reports whether an error is PostgreSQL's of the given
+// SQLSTATE.
+func sqlState(code string) func(error) bool {
+	return func(err error) bool {
+		pe := (*pgconn.PgError)(nil)
+		return errors.As(err, &pe) && pe.Code == code
+	}
 }

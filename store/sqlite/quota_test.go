@@ -121,43 +121,6 @@ func TestQuotaUsageFollowsWrites(t *testing.T) {
 	}
 }
 
-// SetQuota sets the limit that Quota reads back, refuses a negative one
-// and an unknown account; Fits follows the limit, 0 meaning none.
-func TestSetQuota(t *testing.T) {
-	t.Parallel()
-	db := openTest(t, Options{})
-	ctx := context.Background()
-	var id int64
-	err := db.write(ctx, func(tx *Tx) error {
-		var err error
-		id, err = tx.CreateAccount("alice@example.org", "x", testNow)
-		if err != nil {
-			return err
-		}
-		return tx.SetQuota("alice@example.org", 5000)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := db.Quota(ctx, id)
-	if err != nil || q.Limit != 5000 {
-		t.Fatalf("quota %+v, %v", q, err)
-	}
-	if !q.Fits(5000) || q.Fits(5001) || !(store.Quota{}).Fits(1<<40) {
-		t.Errorf("Fits is wrong for %+v", q)
-	}
-	if a, err := db.AccountByAddress(ctx, "alice@example.org"); err != nil || a.Quota != 5000 {
-		t.Errorf("account %+v, %v", a, err)
-	}
-	err = db.write(ctx, func(tx *Tx) error { return tx.SetQuota("nobody@example.org", 1) })
-	if !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("quota of an unknown account: %v", err)
-	}
-	if err := db.write(ctx, func(tx *Tx) error { return tx.SetQuota("alice@example.org", -1) }); err == nil {
-		t.Error("a negative quota was set")
-	}
-}
-
 // A version 11 database with mail opens migrated (0013) with each
 // account's usage counted from its messages (two folders, a blob shared
 // by two of them), no quota, and the triggers keeping it from then on.
@@ -215,45 +178,5 @@ func TestStorageKiB(t *testing.T) {
 		if u != tc.usage || l != tc.limit {
 			t.Errorf("%+v: %d, %d KiB; want %d, %d", tc.q, u, l, tc.usage, tc.limit)
 		}
-	}
-}
-
-// SizeOfUIDs sums the sizes of a mailbox's messages within the ranges:
-// what a COPY would add, known before it writes.
-func TestSizeOfUIDs(t *testing.T) {
-	t.Parallel()
-	db := openTest(t, Options{})
-	ctx := context.Background()
-	var got [4]int64
-	err := db.write(ctx, func(tx *Tx) error {
-		acct, err := tx.CreateAccount("alice@example.org", "x", testNow)
-		if err != nil {
-			return err
-		}
-		mb, err := tx.CreateMailbox(acct, "INBOX", "", true, testNow)
-		if err != nil {
-			return err
-		}
-		for _, size := range []int64{100, 20, 3} {
-			blob, err := tx.InsertBlob(&store.Blob{Data: make([]byte, size), Envelope: []byte("{}"), Structure: []byte("{}")})
-			if err != nil {
-				return err
-			}
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: testNow, Size: size}); err != nil {
-				return err
-			}
-		}
-		for i, rs := range [][]store.UIDRange{{{Start: 1, Stop: 3}}, {{Start: 2, Stop: 2}, {Start: 3, Stop: 9}}, {{Start: 4, Stop: 9}}, nil} {
-			if got[i], err = tx.SizeOfUIDs(mb.ID, rs); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := [4]int64{123, 23, 0, 0}; got != want {
-		t.Fatalf("SizeOfUIDs = %v, want %v", got, want)
 	}
 }

@@ -66,6 +66,24 @@ func TestMigrateFromEmpty(t *testing.T) {
 	}
 }
 
+func TestMigrationVersions(t *testing.T) {
+	t.Parallel()
+	got, err := migrationVersions([]string{"0001_a.sql", "0002_b.sql", "0009_c.sql"})
+	if err != nil || len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 9 {
+		t.Fatalf("versions = %v, %v", got, err)
+	}
+	for _, names := range [][]string{
+		{"0001_a.sql", "0006_dsn.sql", "0006_sent.sql"},
+		{"0001_a.sql", "x_b.sql"},
+		{"0000_a.sql"},
+		{"0001.sql"},
+	} {
+		if _, err := migrationVersions(names); err == nil {
+			t.Errorf("%v: no error", names)
+		}
+	}
+}
+
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
 	db := openTest(t, Options{})

@@ -1,14 +1,59 @@
 package sqlite
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/mattn/go-sqlite3"
 
 	"pillarbox/store"
 	"pillarbox/store/storesuite"
 )
 
-// The tests every store must pass (store/storesuite).
+// The tests every store must pass (store/storesuite) run here, each on
+// a store of openSuite's.
+
+// openSuite opens an empty store, closed when the test ends.
+func openSuite(t *testing.T) store.Store { return openTest(t, Options{}) }
+
 func TestSuiteSearch(t *testing.T) {
 	t.Parallel()
-	storesuite.Search(t, func(t *testing.T) store.Store { return openTest(t, Options{}) })
+	storesuite.Search(t, openSuite)
+}
+
+func TestSuiteMTASTS(t *testing.T) {
+	t.Parallel()
+	storesuite.MTASTS(t, openSuite)
+}
+
+func TestSuiteHistory(t *testing.T) {
+	t.Parallel()
+	storesuite.History(t, openSuite)
+}
+
+func TestSuiteQuota(t *testing.T) {
+	t.Parallel()
+	storesuite.Quota(t, openSuite)
+}
+
+func TestSuiteQueue(t *testing.T) {
+	t.Parallel()
+	storesuite.Queue(t, openSuite)
+}
+
+func TestSuiteSentCopies(t *testing.T) {
+	t.Parallel()
+	storesuite.SentCopies(t, openSuite, storesuite.Refusals{
+		Check:      constraint(sqlite3.ErrConstraintCheck),
+		ForeignKey: constraint(sqlite3.ErrConstraintForeignKey),
+	})
+}
+
+// constraint reports whether an error is SQLite's refusal by a
+// constraint of the given kind.
+func constraint(kind sqlite3.ErrNoExtended) func(error) bool {
+	return func(err error) bool {
+		var se sqlite3.Error
+		return errors.As(err, &se) && se.ExtendedCode == kind
+	}
 }

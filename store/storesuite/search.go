@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 
 	"pillarbox/store"
@@ -30,16 +29,6 @@ func Search(t *testing.T, open Opener) {
 	t.Run("RandomCriteriaMatchBruteForce", func(t *testing.T) { t.Parallel(); searchCriteria(t, open) })
 }
 
-// searchNow is the internal date of the suite's messages.
-var searchNow = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
-
-func write(t *testing.T, db store.Store, fn func(store.Tx) error) {
-	t.Helper()
-	if err := db.Write(context.Background(), fn); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // searchDB stores messages in one mailbox of a new store (UID i+1 holds
 // headers[i] and bodies[i], and froms[i] as its From if froms is not
 // nil) and returns the store and the mailbox's id. The index is flushed
@@ -48,16 +37,7 @@ func searchDB(t *testing.T, open Opener, headers, bodies []string, froms [][]sto
 	t.Helper()
 	db := open(t)
 	db.SetSearchText(nulText)
-	var mb int64
-	write(t, db, func(tx store.Tx) error {
-		acct, err := tx.CreateAccount("a@example.org", "x", searchNow)
-		if err != nil {
-			return err
-		}
-		m, err := tx.CreateMailbox(acct, "INBOX", "", true, searchNow)
-		mb = m.ID
-		return err
-	})
+	mb := newMailbox(t, db, newAccount(t, db, "a@example.org"), "INBOX", "")
 	indexed := len(bodies) - len(bodies)/8
 	for i := range bodies {
 		if i == indexed {
@@ -70,14 +50,7 @@ func searchDB(t *testing.T, open Opener, headers, bodies []string, froms [][]sto
 		if froms != nil {
 			blob.From = froms[i]
 		}
-		write(t, db, func(tx store.Tx) error {
-			id, err := tx.InsertBlob(blob)
-			if err != nil {
-				return err
-			}
-			_, _, err = tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: searchNow, Size: int64(len(bodies[i]))})
-			return err
-		})
+		appendMessage(t, db, mb, blob, int64(len(bodies[i])))
 	}
 	return db, mb
 }

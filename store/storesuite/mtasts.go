@@ -1,21 +1,23 @@
-package sqlite
+package storesuite
 
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"pillarbox/store"
 	"testing"
 	"time"
+
+	"pillarbox/store"
 )
 
-func TestMTASTSPolicies(t *testing.T) {
-	t.Parallel()
-	db, err := Open(filepath.Join(t.TempDir(), "p.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+// MTASTS checks the relay's MTA-STS policy cache: a policy reads back
+// as it was put, putting one again replaces it, the stale ones are
+// found by either bound, and a deleted one is gone.
+func MTASTS(t *testing.T, open Opener) {
+	t.Run("Policies", func(t *testing.T) { t.Parallel(); mtastsPolicies(t, open) })
+}
+
+func mtastsPolicies(t *testing.T, open Opener) {
+	db := open(t)
 	ctx := context.Background()
 	if _, err := db.MTASTSPolicy(ctx, "a.test"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("MTASTSPolicy of nothing: %v, want ErrNotFound", err)
@@ -38,7 +40,7 @@ func TestMTASTSPolicies(t *testing.T) {
 		t.Errorf("read back %+v, want %+v", got, a)
 	}
 
-	// Replacing keeps one row, with the new values.
+	// Replacing keeps one policy of the domain, with the new values.
 	a2 := a
 	a2.ID, a2.Fetched = "2", t0.Add(time.Hour)
 	if err := db.PutMTASTSPolicy(ctx, a2); err != nil {
@@ -46,6 +48,16 @@ func TestMTASTSPolicies(t *testing.T) {
 	}
 	if got, _ := db.MTASTSPolicy(ctx, "a.test"); got.ID != "2" || !got.Fetched.Equal(a2.Fetched) {
 		t.Errorf("after replace: %+v", got)
+	}
+	// Bounds after everything find every policy the store holds: the
+	// replaced one is gone.
+	far := t0.Add(1000 * time.Hour)
+	all, err := db.StaleMTASTSPolicies(ctx, far, far)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Domain != "a.test" || all[0].ID != "2" || all[1].Domain != "b.test" {
+		t.Errorf("%d policies after a replace (%+v), want a.test's new one and b.test's", len(all), all)
 	}
 
 	stale, err := db.StaleMTASTSPolicies(ctx, t0.Add(-time.Hour), t0)
@@ -55,10 +67,13 @@ func TestMTASTSPolicies(t *testing.T) {
 	if len(stale) != 1 || stale[0].Domain != "b.test" {
 		t.Errorf("stale = %+v, want only b.test", stale)
 	}
-	// Expiring before the bound counts too.
+	// Expiring before the bound counts too, and the bounds are strict.
 	stale, _ = db.StaleMTASTSPolicies(ctx, t0.Add(-time.Hour), t0.Add(25*time.Hour+time.Minute))
-	if len(stale) != 2 {
-		t.Errorf("stale by expiry = %d policies, want 2", len(stale))
+	if len(stale) != 2 || stale[0].Domain != "a.test" {
+		t.Errorf("stale by expiry = %+v, want a.test and b.test", stale)
+	}
+	if stale, _ = db.StaleMTASTSPolicies(ctx, b.Fetched, b.Expires); len(stale) != 0 {
+		t.Errorf("stale at the bounds = %+v, want none", stale)
 	}
 
 	if err := db.DeleteMTASTSPolicy(ctx, "b.test"); err != nil {
@@ -66,5 +81,8 @@ func TestMTASTSPolicies(t *testing.T) {
 	}
 	if _, err := db.MTASTSPolicy(ctx, "b.test"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after delete: %v", err)
+	}
+	if err := db.DeleteMTASTSPolicy(ctx, "b.test"); err != nil {
+		t.Errorf("deleting no policy: %v", err)
 	}
 }
