@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 )
 
 // searchTestNow is the internal date of the search tests' messages.
@@ -88,7 +89,7 @@ func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
 func searchDBWith(t *testing.T, headers, bodies []string, froms [][]store.EnvelopeAddress) (*DB, int64) {
 	t.Helper()
 	db := openTest(t)
-	db.SetSearchText(searchNulText)
+	db.SetSearchText(storesuite.NulText)
 	mb := readTestMailbox(t, db.pool, "a@example.org", "INBOX")
 	for i := range bodies {
 		blob := &store.Blob{Data: []byte(headers[i] + "\x00" + bodies[i]), HeaderText: headers[i], BodyText: bodies[i]}
@@ -99,41 +100,6 @@ func searchDBWith(t *testing.T, headers, bodies []string, froms [][]store.Envelo
 		readTestAppend(t, db.pool, mb, id, 0, nil, searchTestNow, int64(len(bodies[i])))
 	}
 	return db, mb
-}
-
-// searchNulText is searchDB's search text function: its messages are
-// the header text and the body text with a NUL between them.
-func searchNulText(data []byte, withBody bool) (header, body string) {
-	h, b, _ := strings.Cut(string(data), "\x00")
-	if !withBody {
-		b = ""
-	}
-	return h, b
-}
-
-func search(t *testing.T, db *DB, mb int64, c *store.SearchCriteria, withSeq bool) []uint32 {
-	t.Helper()
-	ctx := context.Background()
-	snap, err := db.snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
-	var out []uint32
-	err = snap.Search(ctx, mb, c, withSeq, func(uid, seq uint32) error {
-		if withSeq && seq != uid {
-			return fmt.Errorf("uid %d has seq %d", uid, seq)
-		}
-		if !withSeq && seq != 0 {
-			return fmt.Errorf("uid %d has seq %d without withSeq", uid, seq)
-		}
-		out = append(out, uid)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("search %+v: %v", c, err)
-	}
-	return out
 }
 
 func TestSearchFlagsDatesSizes(t *testing.T) {
@@ -167,7 +133,7 @@ func TestSearchFlagsDatesSizes(t *testing.T) {
 		{store.SearchCriteria{Or: [][2]store.SearchCriteria{{{Larger: 2}, {NotFlags: store.FlagFlagged}}}}, []uint32{1, 3}},
 		{store.SearchCriteria{Never: true}, nil},
 	} {
-		if got := search(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: got %v, want %v", tc.c, got, tc.want)
 		}
 	}
@@ -176,11 +142,11 @@ func TestSearchFlagsDatesSizes(t *testing.T) {
 	for u := uint32(1); u < 400; u += 2 {
 		many = append(many, store.UIDRange{Start: u, Stop: u})
 	}
-	if got := search(t, db, mb, &store.SearchCriteria{UIDs: [][]store.UIDRange{many}}, true); !slices.Equal(got, []uint32{1, 3}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{UIDs: [][]store.UIDRange{many}}, true); !slices.Equal(got, []uint32{1, 3}) {
 		t.Errorf("many ranges: %v", got)
 	}
 	many = append(many[:100], store.UIDRange{Start: 4000, Stop: 0xffffffff})
-	if got := search(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{UIDs: [][]store.UIDRange{many}}}}, true); !slices.Equal(got, []uint32{2}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{UIDs: [][]store.UIDRange{many}}}}, true); !slices.Equal(got, []uint32{2}) {
 		t.Errorf("NOT many ranges: %v", got)
 	}
 }
@@ -205,7 +171,7 @@ func TestSearchSentDate(t *testing.T) {
 		{store.SearchCriteria{SentBefore: day}, []uint32{1}},
 		{store.SearchCriteria{Not: []store.SearchCriteria{{SentBefore: day}}}, []uint32{2, 3}},
 	} {
-		if got := search(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: got %v, want %v", tc.c, got, tc.want)
 		}
 	}
@@ -226,7 +192,7 @@ func searchBigTextDB(t *testing.T, n, size int) (*DB, int64, *atomic.Int64) {
 	var reads atomic.Int64
 	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
 		reads.Add(1)
-		return searchNulText(data, withBody)
+		return storesuite.NulText(data, withBody)
 	})
 	return db, mb, &reads
 }
@@ -252,7 +218,7 @@ func TestSearchReadsEachTextOnce(t *testing.T) {
 	}
 	needles[5], needles[40] = "NEEDLE3", "needle7"
 	c := searchOrTexts(needles...)
-	if got := search(t, db, mb, &c, true); !slices.Equal(got, []uint32{4, 8}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &c, true); !slices.Equal(got, []uint32{4, 8}) {
 		t.Errorf("got %v, want [4 8]", got)
 	}
 	if n := reads.Load(); n != 10 {
@@ -260,7 +226,7 @@ func TestSearchReadsEachTextOnce(t *testing.T) {
 	}
 	reads.Store(0)
 	c = store.SearchCriteria{Not: []store.SearchCriteria{searchOrTexts("needle1", "needle2", "needle8")}, UIDs: [][]store.UIDRange{{{Start: 1, Stop: 4}}}}
-	if got := search(t, db, mb, &c, false); !slices.Equal(got, []uint32{1, 4}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &c, false); !slices.Equal(got, []uint32{1, 4}) {
 		t.Errorf("NOT: got %v, want [1 4]", got)
 	}
 	if n := reads.Load(); n != 4 {
@@ -285,7 +251,7 @@ func TestSearchIndexNarrows(t *testing.T) {
 	var reads atomic.Int64
 	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
 		reads.Add(1)
-		return searchNulText(data, withBody)
+		return storesuite.NulText(data, withBody)
 	})
 	for _, tc := range []struct {
 		needle string
@@ -302,7 +268,7 @@ func TestSearchIndexNarrows(t *testing.T) {
 		{"total is d", []uint32{1, 2, 4}, 3},         // "is" whole, "d" a prefix
 	} {
 		reads.Store(0)
-		if got := search(t, db, mb, &store.SearchCriteria{Body: []string{tc.needle}}, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{Body: []string{tc.needle}}, false); !slices.Equal(got, tc.want) {
 			t.Errorf("BODY %q: got %v, want %v", tc.needle, got, tc.want)
 		}
 		if n := reads.Load(); n != tc.reads {
@@ -314,7 +280,7 @@ func TestSearchIndexNarrows(t *testing.T) {
 	exec(t, db.pool, `UPDATE blob_text SET terms = terms || $2::tsvector
 		WHERE blob_id = (SELECT blob_id FROM messages WHERE mailbox_id = $1 AND uid = 2)`, mb, "'"+searchLongMark+"'")
 	reads.Store(0)
-	if got := search(t, db, mb, &store.SearchCriteria{Body: []string{"x 2 y"}}, false); got != nil || reads.Load() != 2 {
+	if got := storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{Body: []string{"x 2 y"}}, false); got != nil || reads.Load() != 2 {
 		t.Errorf("with the long mark: got %v after %d reads, want none after 2", got, reads.Load())
 	}
 }
@@ -355,7 +321,7 @@ func TestSearchStopsWhenContextEnds(t *testing.T) {
 	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
 		reads.Add(1)
 		cancel()
-		return searchNulText(data, withBody)
+		return storesuite.NulText(data, withBody)
 	})
 	snap, err := db.snapshot(context.Background())
 	if err != nil {
@@ -418,7 +384,7 @@ func TestSearchLimits(t *testing.T) {
 	if err := z.Check(); err != nil || z.TextKeys != store.MaxSearchTextKeys || z.Depth != store.MaxSearchDepth {
 		t.Fatalf("criteria at the limits: %+v, %v", z, err)
 	}
-	if got := search(t, db, mb, &deep, true); !slices.Equal(got, []uint32{1, 2}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &deep, true); !slices.Equal(got, []uint32{1, 2}) {
 		t.Errorf("criteria at the limits: got %v, want [1 2]", got)
 	}
 }
@@ -449,7 +415,7 @@ func TestSearchAddresses(t *testing.T) {
 		{"Cc", "", nil},
 	} {
 		c := store.SearchCriteria{Header: []store.HeaderCriterion{{Field: tc.field, Value: tc.value}}}
-		if got := search(t, db, mb, &c, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, mb, &c, false); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %q: got %v, want %v", tc.field, tc.value, got, tc.want)
 		}
 	}
@@ -467,7 +433,7 @@ func TestSearchHeaderWithoutStoredText(t *testing.T) {
 	var reads atomic.Int64
 	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
 		reads.Add(1)
-		return searchNulText(data, withBody)
+		return storesuite.NulText(data, withBody)
 	})
 	stored := searchInsertBlob(t, db.pool, &store.Blob{Data: []byte("Subject: Stored\x00b"), HeaderText: "Subject: Stored"}, true)
 	older := searchInsertBlob(t, db.pool, &store.Blob{Data: []byte("Subject: Older\x00b")}, false)
@@ -482,7 +448,7 @@ func TestSearchHeaderWithoutStoredText(t *testing.T) {
 	subject := func(v string) *store.SearchCriteria {
 		return &store.SearchCriteria{Header: []store.HeaderCriterion{{Field: "subject", Value: v}}}
 	}
-	if got := search(t, db, mb, subject("older"), false); !slices.Equal(got, []uint32{2}) || reads.Load() != 1 {
+	if got := storesuite.SearchUIDs(t, db, mb, subject("older"), false); !slices.Equal(got, []uint32{2}) || reads.Load() != 1 {
 		t.Errorf("SUBJECT older: %v after %d decodings, want [2] after 1", got, reads.Load())
 	}
 	n, err := db.BackfillHeaders(ctx)
@@ -497,7 +463,7 @@ func TestSearchHeaderWithoutStoredText(t *testing.T) {
 		t.Errorf("second backfill: %d, %v; want 0", n, err)
 	}
 	reads.Store(0)
-	if got := search(t, db, mb, subject("STORED"), false); !slices.Equal(got, []uint32{1}) || reads.Load() != 0 {
+	if got := storesuite.SearchUIDs(t, db, mb, subject("STORED"), false); !slices.Equal(got, []uint32{1}) || reads.Load() != 0 {
 		t.Errorf("SUBJECT stored: %v after %d decodings, want [1] after none", got, reads.Load())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 )
 
 // readTestSnapshot opens a snapshot closed when t ends (it holds one of
@@ -243,7 +244,7 @@ func TestSnapshotRepeatableRead(t *testing.T) {
 	if v, _, err := s.VanishedSince(ctx, mb, 0); err != nil || v != nil || changed != nil {
 		t.Errorf("vanished %v, changed %v, %v; want none", v, changed, err)
 	}
-	if got := search(t, a, mb, &store.SearchCriteria{}, false); !slices.Equal(got, []uint32{1, 3, 4}) {
+	if got := storesuite.SearchUIDs(t, a, mb, &store.SearchCriteria{}, false); !slices.Equal(got, []uint32{1, 3, 4}) {
 		t.Errorf("a new snapshot finds %v, want [1 3 4]", got)
 	}
 	fresh := readTestSnapshot(t, a)

@@ -3,38 +3,11 @@ package sqlite
 import (
 	"math/rand/v2"
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// randomAddresses makes an address list of up to four entries: names from
-// textPieces (any script, separators, case), plain addresses, addresses
-// without a domain and groups.
-func randomAddresses(r *rand.Rand) []store.EnvelopeAddress {
-	locals := []string{"alice", "Bob.Smith", "x", "info+tag", "o'neil", "ſki"}
-	hosts := []string{"example.org", "EXAMPLE.com", "mail.example.net", store.MissingHost}
-	one := func() store.EnvelopeAddress {
-		a := store.EnvelopeAddress{Mailbox: locals[r.IntN(len(locals))], Host: hosts[r.IntN(len(hosts))]}
-		if r.IntN(2) == 0 {
-			a.Name = strings.TrimSpace(randomText(r, 1+r.IntN(3)))
-		}
-		return a
-	}
-	var out []store.EnvelopeAddress
-	for range r.IntN(5) {
-		if r.IntN(4) == 0 {
-			out = append(out, store.EnvelopeAddress{Mailbox: "Team " + randomText(r, 1)})
-			for range r.IntN(3) {
-				out = append(out, one())
-			}
-			out = append(out, store.EnvelopeAddress{})
-			continue
-		}
-		out = append(out, one())
-	}
-	return out
-}
 
 func TestAddressText(t *testing.T) {
 	for _, tc := range []struct {
@@ -65,9 +38,9 @@ func TestSearchAddressesMatchBruteForce(t *testing.T) {
 	headers, bodies := make([]string, n), make([]string, n)
 	froms := make([][]store.EnvelopeAddress, n)
 	for i := range n {
-		headers[i] = "Subject: " + randomText(r, 3) + "\n"
-		bodies[i] = randomText(r, 6)
-		froms[i] = randomAddresses(r)
+		headers[i] = "Subject: " + storesuite.RandomText(r, 3) + "\n"
+		bodies[i] = storesuite.RandomText(r, 6)
+		froms[i] = storesuite.RandomAddresses(r)
 	}
 	db, mb := searchDBWith(t, headers, bodies, froms)
 	var reads int
@@ -77,7 +50,7 @@ func TestSearchAddressesMatchBruteForce(t *testing.T) {
 		needle := "zz"
 		if runes := []rune(text); len(runes) > 0 {
 			a := r.IntN(len(runes))
-			needle = varyCase(r, string(runes[a:min(len(runes), a+1+r.IntN(10))]))
+			needle = storesuite.VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(10))]))
 		}
 		field := []string{"from", "FROM", "From"}[k%3]
 		var want, notWant []uint32
@@ -89,14 +62,14 @@ func TestSearchAddressesMatchBruteForce(t *testing.T) {
 			}
 		}
 		reads = 0
-		got := search(t, db, mb, &store.SearchCriteria{Header: []store.HeaderCriterion{{Field: field, Value: needle}}}, k%2 == 0)
+		got := storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{Header: []store.HeaderCriterion{{Field: field, Value: needle}}}, k%2 == 0)
 		if !slices.Equal(got, want) {
 			t.Errorf("FROM %q: got %v, want %v", needle, got, want)
 		}
 		if reads != 0 {
 			t.Errorf("FROM %q read %d messages' text, want none", needle, reads)
 		}
-		got = search(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{Header: []store.HeaderCriterion{{Field: field, Value: needle}}}}}, false)
+		got = storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{Header: []store.HeaderCriterion{{Field: field, Value: needle}}}}}, false)
 		if !slices.Equal(got, notWant) {
 			t.Errorf("NOT FROM %q: got %v, want %v", needle, got, notWant)
 		}
@@ -110,7 +83,7 @@ func TestSearchAddressesMatchBruteForce(t *testing.T) {
 			}
 		}
 		c := store.SearchCriteria{Or: [][2]store.SearchCriteria{{{Header: []store.HeaderCriterion{{Field: field, Value: needle}}}, {Body: []string{word}}}}}
-		if got := search(t, db, mb, &c, true); !slices.Equal(got, orWant) {
+		if got := storesuite.SearchUIDs(t, db, mb, &c, true); !slices.Equal(got, orWant) {
 			t.Errorf("OR FROM %q BODY %q: got %v, want %v", needle, word, got, orWant)
 		}
 	}
@@ -169,7 +142,7 @@ func TestSearchAddressesOtherFields(t *testing.T) {
 		{"Cc", "", nil},
 	} {
 		c := store.SearchCriteria{Header: []store.HeaderCriterion{{Field: tc.field, Value: tc.value}}}
-		if got := search(t, db, mb, &c, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, mb, &c, false); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %q: got %v, want %v", tc.field, tc.value, got, tc.want)
 		}
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -21,10 +22,10 @@ func TestHeaderSearchReadsStoredHeader(t *testing.T) {
 	var decoded atomic.Int64
 	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
 		decoded.Add(1)
-		return nulSearchText(data, withBody)
+		return storesuite.NulText(data, withBody)
 	})
 	c := &store.SearchCriteria{Header: []store.HeaderCriterion{{Field: "Subject", Value: "lunch"}}}
-	if got := search(t, db, mb, c, false); !slices.Equal(got, []uint32{1, 3}) {
+	if got := storesuite.SearchUIDs(t, db, mb, c, false); !slices.Equal(got, []uint32{1, 3}) {
 		t.Errorf("SUBJECT lunch = %v, want [1 3]", got)
 	}
 	if n := decoded.Load(); n != 0 {
@@ -39,7 +40,7 @@ func TestHeaderSearchReadsStoredHeader(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := search(t, db, mb, c, false); !slices.Equal(got, []uint32{1, 3}) {
+	if got := storesuite.SearchUIDs(t, db, mb, c, false); !slices.Equal(got, []uint32{1, 3}) {
 		t.Errorf("without stored headers: SUBJECT lunch = %v, want [1 3]", got)
 	}
 	if n := decoded.Load(); n == 0 {
@@ -53,7 +54,7 @@ func TestHeaderSearchReadsStoredHeader(t *testing.T) {
 		t.Errorf("second BackfillHeaders = %d, %v; want 0", n, err)
 	}
 	decoded.Store(0)
-	if got := search(t, db, mb, c, false); !slices.Equal(got, []uint32{1, 3}) {
+	if got := storesuite.SearchUIDs(t, db, mb, c, false); !slices.Equal(got, []uint32{1, 3}) {
 		t.Errorf("after backfill: SUBJECT lunch = %v, want [1 3]", got)
 	}
 	if n := decoded.Load(); n != 0 {
@@ -61,7 +62,7 @@ func TestHeaderSearchReadsStoredHeader(t *testing.T) {
 	}
 	// Body keys still read the message.
 	b := &store.SearchCriteria{Body: []string{"lunch"}}
-	if got := search(t, db, mb, b, false); !slices.Equal(got, []uint32{2}) {
+	if got := storesuite.SearchUIDs(t, db, mb, b, false); !slices.Equal(got, []uint32{2}) {
 		t.Errorf("BODY lunch = %v, want [2]", got)
 	}
 	var stored string
@@ -97,7 +98,7 @@ func TestSaveDateOfOlderMessages(t *testing.T) {
 		t.Fatalf("%+v, %v: want the internal date as save date", rows, err)
 	}
 	c := &store.SearchCriteria{SavedSince: testNow.AddDate(0, 0, -1), SavedBefore: testNow.AddDate(0, 0, 1)}
-	if got := search(t, db, mb, c, false); !slices.Equal(got, []uint32{1}) {
+	if got := storesuite.SearchUIDs(t, db, mb, c, false); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("SAVED around the internal date: %v", got)
 	}
 }

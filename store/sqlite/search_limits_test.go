@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -48,7 +49,7 @@ func TestSearchReadsEachTextOnce(t *testing.T) {
 	}
 	needles[5], needles[40] = "NEEDLE3", "needle7"
 	c := orTexts(needles...)
-	if got := search(t, db, mb, &c, true); !slices.Equal(got, []uint32{4, 8}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &c, true); !slices.Equal(got, []uint32{4, 8}) {
 		t.Errorf("got %v, want [4 8]", got)
 	}
 	// The indexed pieces leave out messages without any of the strings:
@@ -61,7 +62,7 @@ func TestSearchReadsEachTextOnce(t *testing.T) {
 	// separator before them cannot narrow them by the full-text index.
 	rows.Store(0)
 	c = store.SearchCriteria{Not: []store.SearchCriteria{orTexts("needle1", "needle2", "needle8")}, UIDs: [][]store.UIDRange{{{Start: 1, Stop: 4}}}}
-	if got := search(t, db, mb, &c, false); !slices.Equal(got, []uint32{1, 4}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &c, false); !slices.Equal(got, []uint32{1, 4}) {
 		t.Errorf("NOT: got %v, want [1 4]", got)
 	}
 	if n := rows.Load(); n != 4 {
@@ -147,7 +148,7 @@ func TestSearchLimits(t *testing.T) {
 		t.Fatalf("criteria at the limits: %+v, %v", z, err)
 	}
 	// UID 1 is in the set beside the innermost BODY key, which UID 2 matches.
-	if got := search(t, db, mb, &deep, true); !slices.Equal(got, []uint32{1, 2}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &deep, true); !slices.Equal(got, []uint32{1, 2}) {
 		t.Errorf("criteria at the limits: got %v, want [1 2]", got)
 	}
 }

@@ -2,14 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 )
 
 // searchDB stores bodies as messages of one mailbox (UID i+1 holds
@@ -24,7 +22,7 @@ func searchDB(t *testing.T, headers, bodies []string) (*DB, int64) {
 func searchDBWith(t *testing.T, headers, bodies []string, froms [][]store.EnvelopeAddress) (*DB, int64) {
 	t.Helper()
 	db := openTest(t, Options{})
-	db.SetSearchText(nulSearchText)
+	db.SetSearchText(storesuite.NulText)
 	ctx := context.Background()
 	var mb int64
 	err := db.write(ctx, func(tx *Tx) error {
@@ -69,69 +67,6 @@ func searchDBWith(t *testing.T, headers, bodies []string, froms [][]store.Envelo
 	}
 	add(len(bodies)/2, len(bodies))
 	return db, mb
-}
-
-// nulSearchText is searchDB's search text function: its messages are
-// the header text and the body text with a NUL between them.
-func nulSearchText(data []byte, withBody bool) (header, body string) {
-	h, b, _ := strings.Cut(string(data), "\x00")
-	if !withBody {
-		b = ""
-	}
-	return h, b
-}
-
-func search(t *testing.T, db *DB, mb int64, c *store.SearchCriteria, withSeq bool) []uint32 {
-	t.Helper()
-	ctx := context.Background()
-	snap, err := db.snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
-	var out []uint32
-	err = snap.Search(ctx, mb, c, withSeq, func(uid, seq uint32) error {
-		if withSeq && seq != uid {
-			return fmt.Errorf("uid %d has seq %d", uid, seq)
-		}
-		out = append(out, uid)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("search %+v: %v", c, err)
-	}
-	return out
-}
-
-// The pieces random texts are made of: words in several scripts, the
-// characters whose case folding crosses between ASCII and not (Kelvin
-// sign, long s), and separators of all kinds.
-var textPieces = []string{
-	"hello", "Hello", "HELLO", "othello", "mail", "email", "e-mail", "café", "CAFÉ", "cafe",
-	"straße", "STRASSE", "STRAẞE", "Fußball", "ǅemal", "ǆ", "K", "k", "ſ", "s", "Σίσυφος", "ΣΊΣΥΦΟΣ",
-	"ς", "İstanbul", "ıi", "日本語", "テスト", "naïve", "x", "42", "a1b2",
-	" ", " ", " ", "\n", ", ", ".", "-", "—", "'", "’", "@", "_", "%", "\\", "/", "\u00a0",
-}
-
-func randomText(r *rand.Rand, n int) string {
-	var b strings.Builder
-	for range n {
-		b.WriteString(textPieces[r.IntN(len(textPieces))])
-	}
-	return b.String()
-}
-
-// varyCase changes the case of some characters within their folding
-// orbit, as a client might type them.
-func varyCase(r *rand.Rand, s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		for k := r.IntN(3); k > 0; k-- {
-			c = unicode.SimpleFold(c)
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 func TestFTSQuery(t *testing.T) {
@@ -254,7 +189,7 @@ func TestSearchFlagsDatesSizes(t *testing.T) {
 		{store.SearchCriteria{Or: [][2]store.SearchCriteria{{{Larger: 2}, {NotFlags: store.FlagFlagged}}}}, []uint32{1, 3}},
 		{store.SearchCriteria{Never: true}, nil},
 	} {
-		if got := search(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, mb, &tc.c, false); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: got %v, want %v", tc.c, got, tc.want)
 		}
 	}
@@ -263,7 +198,7 @@ func TestSearchFlagsDatesSizes(t *testing.T) {
 	for u := uint32(1); u < 400; u += 2 {
 		many = append(many, store.UIDRange{Start: u, Stop: u})
 	}
-	if got := search(t, db, mb, &store.SearchCriteria{UIDs: [][]store.UIDRange{many}}, true); !slices.Equal(got, []uint32{1, 3}) {
+	if got := storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{UIDs: [][]store.UIDRange{many}}, true); !slices.Equal(got, []uint32{1, 3}) {
 		t.Errorf("many ranges: %v", got)
 	}
 }

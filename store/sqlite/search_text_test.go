@@ -3,6 +3,7 @@ package sqlite
 import (
 	"math/rand/v2"
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -29,13 +30,13 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 	for round := range 20 {
 		var b strings.Builder
 		for b.Len() < 3*store.FoldChunk+r.IntN(store.FoldChunk) {
-			b.WriteString(textPieces[r.IntN(len(textPieces))])
+			b.WriteString(storesuite.RandomText(r, 1))
 		}
 		body := b.String()
 		if round%5 == 0 {
 			body += "\x80\x80\x80\x80\xe2\x82" // invalid UTF-8 at the end
 		}
-		header := "Subject: " + randomText(r, 5) + "\nFrom: " + randomText(r, 3) + "\n"
+		header := "Subject: " + storesuite.RandomText(r, 5) + "\nFrom: " + storesuite.RandomText(r, 3) + "\n"
 		var keys []store.TextKey
 		for range store.MaxSearchTextKeys {
 			at := (1+r.IntN(3))*store.FoldChunk - 8 + r.IntN(16)
@@ -44,9 +45,9 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 			}
 			needle := body[min(at, len(body)-1):min(at+1+r.IntN(24), len(body))]
 			if r.IntN(6) == 0 {
-				needle = randomText(r, 1+r.IntN(3))
+				needle = storesuite.RandomText(r, 1+r.IntN(3))
 			}
-			needle = varyCase(r, needle)
+			needle = storesuite.VaryCase(r, needle)
 			switch r.IntN(4) {
 			case 0:
 				keys = append(keys, store.TextKey{Kind: store.KeyText, Needle: store.Fold(needle)})

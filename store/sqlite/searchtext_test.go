@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"pillarbox/store"
+	"pillarbox/store/storesuite"
 	"slices"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func TestMigrationIndexWithoutText(t *testing.T) {
 		{store.SearchCriteria{Header: []store.HeaderCriterion{{Field: "Subject", Value: "report 2"}}}, []uint32{2}},
 		{store.SearchCriteria{Text: []string{"report 1"}}, []uint32{1}},
 	} {
-		if got := search(t, db, 1, &tc.c, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, 1, &tc.c, false); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: got %v, want %v", tc.c, got, tc.want)
 		}
 	}
@@ -165,7 +166,7 @@ func TestMigrationIndexWithoutText(t *testing.T) {
 		needle string
 		want   []uint32
 	}{{"umber", []uint32{1, 2, 3, 4}}, {"eek 3", []uint32{3}}, {"ort 4", []uint32{4}}, {"zzz", nil}} {
-		if got := search(t, db, 1, &store.SearchCriteria{Text: []string{tc.needle}}, false); !slices.Equal(got, tc.want) {
+		if got := storesuite.SearchUIDs(t, db, 1, &store.SearchCriteria{Text: []string{tc.needle}}, false); !slices.Equal(got, tc.want) {
 			t.Errorf("TEXT %q: got %v, want %v", tc.needle, got, tc.want)
 		}
 	}
@@ -260,7 +261,7 @@ func TestMigrationBlobAddresses(t *testing.T) {
 	}
 	for _, tc := range []struct{ field, value string }{{"From", "jörg müller <joerg@"}, {"To", "team: dave@"}, {"Cc", "nohost"}, {"Bcc", "x@y.org"}} {
 		c := store.SearchCriteria{Header: []store.HeaderCriterion{{Field: tc.field, Value: tc.value}}}
-		if got := search(t, db, 1, &c, false); !slices.Equal(got, []uint32{1}) {
+		if got := storesuite.SearchUIDs(t, db, 1, &c, false); !slices.Equal(got, []uint32{1}) {
 			t.Errorf("%s %q: got %v, want [1]", tc.field, tc.value, got)
 		}
 	}

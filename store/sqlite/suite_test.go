@@ -16,34 +16,9 @@ import (
 // openSuite opens an empty store, closed when the test ends.
 func openSuite(t *testing.T) store.Store { return openTest(t, Options{}) }
 
-func TestSuiteSearch(t *testing.T) {
+func TestSuite(t *testing.T) {
 	t.Parallel()
-	storesuite.Search(t, openSuite)
-}
-
-func TestSuiteMTASTS(t *testing.T) {
-	t.Parallel()
-	storesuite.MTASTS(t, openSuite)
-}
-
-func TestSuiteHistory(t *testing.T) {
-	t.Parallel()
-	storesuite.History(t, openSuite)
-}
-
-func TestSuiteQuota(t *testing.T) {
-	t.Parallel()
-	storesuite.Quota(t, openSuite)
-}
-
-func TestSuiteQueue(t *testing.T) {
-	t.Parallel()
-	storesuite.Queue(t, openSuite)
-}
-
-func TestSuiteSentCopies(t *testing.T) {
-	t.Parallel()
-	storesuite.SentCopies(t, openSuite, storesuite.Refusals{
+	storesuite.Run(t, openSuite, storesuite.Refusals{
 		Check:      constraint(sqlite3.ErrConstraintCheck),
 		ForeignKey: constraint(sqlite3.ErrConstraintForeignKey),
 	})

@@ -36,7 +36,7 @@ func Search(t *testing.T, open Opener) {
 func searchDB(t *testing.T, open Opener, headers, bodies []string, froms [][]store.EnvelopeAddress) (store.Store, int64) {
 	t.Helper()
 	db := open(t)
-	db.SetSearchText(nulText)
+	db.SetSearchText(NulText)
 	mb := newMailbox(t, db, newAccount(t, db, "a@example.org"), "INBOX", "")
 	indexed := len(bodies) - len(bodies)/8
 	for i := range bodies {
@@ -55,9 +55,10 @@ func searchDB(t *testing.T, open Opener, headers, bodies []string, froms [][]sto
 	return db, mb
 }
 
-// nulText is searchDB's search text function: its messages are the
-// header text and the body text with a NUL between them.
-func nulText(data []byte, withBody bool) (header, body string) {
+// NulText is the search text function of the stores of the search
+// tests: their messages are the header text and the body text with a
+// NUL between them.
+func NulText(data []byte, withBody bool) (header, body string) {
 	h, b, _ := strings.Cut(string(data), "\x00")
 	if !withBody {
 		b = ""
@@ -65,9 +66,9 @@ func nulText(data []byte, withBody bool) (header, body string) {
 	return h, b
 }
 
-// search runs c in a snapshot and returns the UIDs it matched, checking
-// the sequence numbers it gives (UID i is message i here).
-func search(t *testing.T, db store.Store, mb int64, c *store.SearchCriteria, withSeq bool) []uint32 {
+// SearchUIDs runs c in a snapshot and returns the UIDs it matched,
+// checking the sequence numbers it gives (the tests' UID i is message i).
+func SearchUIDs(t *testing.T, db store.Store, mb int64, c *store.SearchCriteria, withSeq bool) []uint32 {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := db.Snapshot(ctx)
@@ -103,7 +104,8 @@ var searchTestPieces = []string{
 	" ", " ", " ", "\n", ", ", ".", "-", "—", "'", "’", "@", "_", "%", "\\", "/", "\u00a0",
 }
 
-func searchRandomText(r *rand.Rand, n int) string {
+// RandomText joins n of those pieces at random.
+func RandomText(r *rand.Rand, n int) string {
 	var b strings.Builder
 	for range n {
 		b.WriteString(searchTestPieces[r.IntN(len(searchTestPieces))])
@@ -111,9 +113,9 @@ func searchRandomText(r *rand.Rand, n int) string {
 	return b.String()
 }
 
-// searchVaryCase changes the case of some characters within their
+// VaryCase changes the case of some characters within their
 // folding orbit, as a client might type them.
-func searchVaryCase(r *rand.Rand, s string) string {
+func VaryCase(r *rand.Rand, s string) string {
 	var b strings.Builder
 	for _, c := range s {
 		for k := r.IntN(3); k > 0; k-- {
@@ -142,8 +144,8 @@ func searchText(t *testing.T, open Opener) {
 	const n = 60
 	headers, bodies := make([]string, n), make([]string, n)
 	for i := range n {
-		headers[i] = "Subject: " + searchRandomText(r, 4) + "\nFrom: " + searchRandomText(r, 3) + "\n"
-		bodies[i] = searchRandomText(r, 30)
+		headers[i] = "Subject: " + RandomText(r, 4) + "\nFrom: " + RandomText(r, 3) + "\n"
+		bodies[i] = RandomText(r, 30)
 	}
 	db, mb := searchDB(t, open, headers, bodies, nil)
 	for k := range 400 {
@@ -151,15 +153,15 @@ func searchText(t *testing.T, open Opener) {
 		runes := []rune(src)
 		a := r.IntN(len(runes))
 		b := min(len(runes), a+1+r.IntN(12))
-		needle := searchVaryCase(r, string(runes[a:b]))
+		needle := VaryCase(r, string(runes[a:b]))
 		if k%10 == 0 {
-			needle = searchRandomText(r, 1+r.IntN(2))
+			needle = RandomText(r, 1+r.IntN(2))
 		}
-		got := search(t, db, mb, &store.SearchCriteria{Body: []string{needle}}, k%2 == 0)
+		got := SearchUIDs(t, db, mb, &store.SearchCriteria{Body: []string{needle}}, k%2 == 0)
 		if want := searchBrute(bodies, needle); !slices.Equal(got, want) {
 			t.Errorf("BODY %q: got %v, want %v", needle, got, want)
 		}
-		got = search(t, db, mb, &store.SearchCriteria{Text: []string{needle}}, false)
+		got = SearchUIDs(t, db, mb, &store.SearchCriteria{Text: []string{needle}}, false)
 		want := searchBrute(headers, needle)
 		for _, u := range searchBrute(bodies, needle) {
 			if !slices.Contains(want, u) {
@@ -170,7 +172,7 @@ func searchText(t *testing.T, open Opener) {
 		if !slices.Equal(got, want) {
 			t.Errorf("TEXT %q: got %v, want %v", needle, got, want)
 		}
-		got = search(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{Body: []string{needle}}}}, false)
+		got = SearchUIDs(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{Body: []string{needle}}}}, false)
 		var notWant []uint32
 		for i := 1; i <= n; i++ {
 			if !slices.Contains(searchBrute(bodies, needle), uint32(i)) {
@@ -203,8 +205,8 @@ func searchHeader(t *testing.T, open Opener) {
 	const n = 40
 	headers, bodies := make([]string, n), make([]string, n)
 	for i := range n {
-		headers[i] = "Subject: " + searchRandomText(r, 5) + "\nReply-To: " + searchRandomText(r, 4) + "\nX-Empty:\n"
-		bodies[i] = searchRandomText(r, 5)
+		headers[i] = "Subject: " + RandomText(r, 5) + "\nReply-To: " + RandomText(r, 4) + "\nX-Empty:\n"
+		bodies[i] = RandomText(r, 5)
 	}
 	db, mb := searchDB(t, open, headers, bodies, nil)
 	for k := range 150 {
@@ -212,7 +214,7 @@ func searchHeader(t *testing.T, open Opener) {
 		src := headers[r.IntN(n)]
 		runes := []rune(src)
 		a := r.IntN(len(runes))
-		needle := searchVaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(14))]))
+		needle := VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(14))]))
 		if k%10 == 0 {
 			needle = ""
 		}
@@ -222,30 +224,30 @@ func searchHeader(t *testing.T, open Opener) {
 				want = append(want, uint32(i+1))
 			}
 		}
-		got := search(t, db, mb, &store.SearchCriteria{Header: []store.HeaderCriterion{{Field: field, Value: needle}}}, k%2 == 0)
+		got := SearchUIDs(t, db, mb, &store.SearchCriteria{Header: []store.HeaderCriterion{{Field: field, Value: needle}}}, k%2 == 0)
 		if !slices.Equal(got, want) {
 			t.Errorf("HEADER %s %q: got %v, want %v", field, needle, got, want)
 		}
 	}
 }
 
-// searchRandomAddresses makes an address list of up to four entries:
+// RandomAddresses makes an address list of up to four entries:
 // names of any script and case, plain addresses, addresses without a
 // domain and groups.
-func searchRandomAddresses(r *rand.Rand) []store.EnvelopeAddress {
+func RandomAddresses(r *rand.Rand) []store.EnvelopeAddress {
 	locals := []string{"alice", "Bob.Smith", "x", "info+tag", "o'neil", "ſki"}
 	hosts := []string{"example.org", "EXAMPLE.com", "mail.example.net", store.MissingHost}
 	one := func() store.EnvelopeAddress {
 		a := store.EnvelopeAddress{Mailbox: locals[r.IntN(len(locals))], Host: hosts[r.IntN(len(hosts))]}
 		if r.IntN(2) == 0 {
-			a.Name = strings.TrimSpace(searchRandomText(r, 1+r.IntN(3)))
+			a.Name = strings.TrimSpace(RandomText(r, 1+r.IntN(3)))
 		}
 		return a
 	}
 	var out []store.EnvelopeAddress
 	for range r.IntN(5) {
 		if r.IntN(4) == 0 {
-			out = append(out, store.EnvelopeAddress{Mailbox: "Team " + searchRandomText(r, 1)})
+			out = append(out, store.EnvelopeAddress{Mailbox: "Team " + RandomText(r, 1)})
 			for range r.IntN(3) {
 				out = append(out, one())
 			}
@@ -265,12 +267,12 @@ func searchCriteria(t *testing.T, open Opener) {
 	const n = 30
 	headers, bodies := make([]string, n), make([]string, n)
 	for i := range n {
-		headers[i] = "Subject: " + searchRandomText(r, 4) + "\nFrom: " + searchRandomText(r, 2) + "\n"
-		bodies[i] = searchRandomText(r, 12)
+		headers[i] = "Subject: " + RandomText(r, 4) + "\nFrom: " + RandomText(r, 2) + "\n"
+		bodies[i] = RandomText(r, 12)
 	}
 	froms := make([][]store.EnvelopeAddress, n)
 	for i := range n {
-		froms[i] = searchRandomAddresses(r)
+		froms[i] = RandomAddresses(r)
 	}
 	db, mb := searchDB(t, open, headers, bodies, froms)
 	write(t, db, func(tx store.Tx) error {
@@ -282,7 +284,7 @@ func searchCriteria(t *testing.T, open Opener) {
 		src := []string{headers[r.IntN(n)], bodies[r.IntN(n)]}[r.IntN(2)]
 		runes := []rune(src)
 		a := r.IntN(len(runes))
-		return searchVaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(6))]))
+		return VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(6))]))
 	}
 	type node struct {
 		c    store.SearchCriteria
@@ -296,7 +298,7 @@ func searchCriteria(t *testing.T, open Opener) {
 			s := ""
 			if len(runes) > 0 {
 				a := r.IntN(len(runes))
-				s = searchVaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(8))]))
+				s = VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(8))]))
 			}
 			if s == "" {
 				s = "x"
@@ -351,7 +353,7 @@ func searchCriteria(t *testing.T, open Opener) {
 				want = append(want, uint32(i+1))
 			}
 		}
-		if got := search(t, db, mb, &nd.c, k%2 == 0); !slices.Equal(got, want) {
+		if got := SearchUIDs(t, db, mb, &nd.c, k%2 == 0); !slices.Equal(got, want) {
 			t.Errorf("%+v (%d text keys): got %v, want %v", nd.c, nd.c.Size().TextKeys, got, want)
 		}
 	}
