@@ -35,6 +35,9 @@ type DB struct {
 	stats   stats
 
 	searchText store.SearchTextFunc // set before the first write
+	// beforeCommit, if set, runs in each batch's transaction after its
+	// requests, before the COMMIT (for tests).
+	beforeCommit func(*Tx)
 	reads      *queueReads          // the items this node's due reads returned (queue_claim.go)
 }
 

@@ -247,15 +247,17 @@ func (db *DB) runBatch(conn *pgxpool.Conn, tx *Tx, batch []*request, results []e
 	tx.tx = t
 	alone := len(batch) == 1
 	ok := 0
+	limited := false // lock_timeout is laterLockWait
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		if i == 1 {
+		if i > 0 && !limited {
 			if _, err := t.Exec(ctx, "SET LOCAL lock_timeout = '"+laterLockWait+"'"); err != nil {
 				return 0, fmt.Errorf("store: lock_timeout: %w", err)
 			}
+			limited = true
 		}
 		// Statements run without the caller's cancellation: pgx answers a
 		// cancelled query by closing the connection, which every request
@@ -299,6 +301,18 @@ func (db *DB) runBatch(conn *pgxpool.Conn, tx *Tx, batch []*request, results []e
 			return 0, fmt.Errorf("store: release savepoint: %w", err)
 		}
 		ok++
+	}
+	if limited {
+		// Not for COMMIT: a transaction that notifies waits at COMMIT for
+		// the database's one notify lock, which every other node's
+		// notifying commit holds through its flush. Timing out there
+		// would fail every request of the batch.
+		if _, err := t.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
+			return 0, fmt.Errorf("store: lock_timeout: %w", err)
+		}
+	}
+	if db.beforeCommit != nil {
+		db.beforeCommit(tx)
 	}
 	return ok, nil
 }

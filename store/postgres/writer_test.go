@@ -270,3 +270,45 @@ func TestWriterCommitsSynchronously(t *testing.T) {
 		t.Errorf("the writer commits with synchronous_commit = %s, want on", got)
 	}
 }
+
+// The lock limit of a batch's later requests covers them, and not the
+// COMMIT: a notifying COMMIT may wait for the database's notify lock as
+// long as another node's commit holds it. The first request that runs
+// after the first one has the limit, even when the second was cancelled
+// before it ran.
+func TestWriterLockLimitSpansLaterRequestsOnly(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	show := func(into *string) func(*Tx) error {
+		return func(tx *Tx) error { return tx.queryRow(`SHOW lock_timeout`).Scan(into) }
+	}
+	var first, third, atCommit string
+	db.beforeCommit = func(tx *Tx) {
+		if err := tx.queryRow(`SHOW lock_timeout`).Scan(&atCommit); err != nil {
+			t.Error(err)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	batch := []*request{
+		{ctx: ctx, done: make(chan error, 1), fn: show(&first)},
+		{ctx: cancelled, done: make(chan error, 1), fn: func(*Tx) error { return nil }},
+		{ctx: ctx, done: make(chan error, 1), fn: show(&third)},
+	}
+	c, carry := db.commit(nil, batch)
+	if c != nil {
+		c.Release()
+	}
+	if len(carry) != 0 {
+		t.Fatalf("%d requests put off", len(carry))
+	}
+	for i, r := range batch {
+		if err := <-r.done; (err != nil) != (i == 1) {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	if first != "0" || third != laterLockWait || atCommit != "0" {
+		t.Errorf("lock_timeout: first request %q, third (after a cancelled second) %q, at COMMIT %q; want 0, %s, 0",
+			first, third, atCommit, laterLockWait)
+	}
+}
