@@ -277,12 +277,9 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 		return result{}, s.fail("notify", err)
 	}
 	s.srv.hub.watch.set(n, watch, s.account.ID)
-	ids := make([]int64, 0, len(watch))
-	for id := range watch {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	if err := s.srv.svc.Track(ctx, ids); err != nil {
+	ids, err := s.trackWatched(ctx, watch)
+	if err != nil {
+		s.srv.hub.watch.set(n, nil, 0) // NO: nothing is watched
 		return result{}, s.fail("notify", err)
 	}
 	s.notifying = true
@@ -312,6 +309,18 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 		}
 	}
 	return result{}, nil
+}
+
+// trackWatched has the Service follow other nodes' changes to the
+// watched folders (mailbox.Service.Track), once they are registered, so
+// that a catch-up finds them watched; it returns their ids in order.
+func (s *session) trackWatched(ctx context.Context, watch map[int64]notifyEvents) ([]int64, error) {
+	ids := make([]int64, 0, len(watch))
+	for id := range watch {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, s.srv.svc.Track(ctx, ids)
 }
 
 // stopNotify ends NOTIFY for the session (NOTIFY NONE, an overflow,
@@ -423,6 +432,9 @@ func (s *session) writeNotified() error {
 			return s.fail("notify", err)
 		}
 		s.srv.hub.watch.rewatch(s.notify, watch)
+		if _, err := s.trackWatched(ctx, watch); err != nil {
+			return s.fail("notify", err)
+		}
 	}
 	ids := make([]int64, 0, len(fired))
 	for id := range fired {

@@ -179,3 +179,26 @@ func TestTwoServersFolderDeletedElsewhere(t *testing.T) {
 		t.Fatal("B did not close the connection")
 	}
 }
+
+// A session watching its folders with NOTIFY on node B hears of mail
+// node A delivers to a folder that was made after NOTIFY SET.
+func TestTwoServersNotifyFolderMadeLater(t *testing.T) {
+	t.Parallel()
+	a, b := twoServers(t)
+	ctx := context.Background()
+	acct, err := a.svc.Authenticate(ctx, "alice@example.org", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := b.raw("alice")
+	w.ok("NOTIFY SET (PERSONAL (MessageNew MailboxName))")
+	other := b.raw("alice")
+	other.ok("CREATE Fresh")
+	contains(t, w.ok("NOOP"), `* LIST () "/" "Fresh"`)
+	tag := w.idle()
+	if _, _, err := a.svc.Append(ctx, acct.ID, "Fresh", []byte("Subject: x\r\n\r\nx\r\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	w.within(5*time.Second, `* STATUS "Fresh" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY `)
+	w.done(tag)
+}
