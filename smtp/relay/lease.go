@@ -46,6 +46,11 @@ func (r *Runner) keepLeases(ctx context.Context, leases []heldLease, at *atomic.
 	if len(leases) == 0 {
 		return
 	}
+	shortest := leases[0].length
+	for _, l := range leases {
+		shortest = min(shortest, l.length)
+	}
+	var retry time.Time // after a failed renewal, not before this
 	for {
 		// Once a third of the shortest lease has passed: at an absolute
 		// time, which a clock that moved past it meanwhile has reached.
@@ -58,6 +63,9 @@ func (r *Runner) keepLeases(ctx context.Context, leases []heldLease, at *atomic.
 		}
 		if next.IsZero() {
 			return
+		}
+		if next.Before(retry) {
+			next = retry
 		}
 		select {
 		case <-stop:
@@ -79,7 +87,13 @@ func (r *Runner) keepLeases(ctx context.Context, leases []heldLease, at *atomic.
 		}
 		renewed, err := r.svc.RenewQueueLeases(ctx, ask)
 		if err != nil {
-			r.log.Warn("relay: renewing the leases of running attempts", "err", err)
+			// Again in a tenth of a lease, while the lease still holds:
+			// a store that fails now fails at once for a while.
+			retry = now.Add(shortest / 10)
+			r.log.Warn("relay: renewing the leases of running attempts", "err", err, "retry_at", retry)
+			if r.opts.renewFailed != nil {
+				r.opts.renewFailed(retry)
+			}
 			continue
 		}
 		ok := make(map[int64]bool, len(renewed))

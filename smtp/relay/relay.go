@@ -90,6 +90,9 @@ type Options struct {
 	// renewed, if set, is told the ids of each renewal of leases
 	// (keepLeases), for tests.
 	renewed func([]int64)
+	// renewFailed, if set, is told when keepLeases tries again after a
+	// renewal failed, for tests.
+	renewFailed func(retry time.Time)
 }
 
 // errorBackoff is the wait after the store failed the scheduler.

@@ -557,3 +557,49 @@ func TestLeaseRenewedWhileAttemptRuns(t *testing.T) {
 		t.Fatal("still queued")
 	}
 }
+
+// A renewal that fails (the store is away) is tried again a tenth of a
+// lease later, not at once over and over.
+func TestLeaseRenewalBacksOffAfterFailure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	gate := make(chan struct{})
+	e.sink.mu.Lock()
+	e.sink.gate, e.sink.arrivals = gate, make(chan string, 10)
+	e.sink.mu.Unlock()
+	e.submit("slow", "bob@remote.test")
+	o := e.options()
+	failed := make(chan time.Time, 100)
+	o.renewFailed = func(retry time.Time) { failed <- retry }
+	e.start(o)
+	select {
+	case <-e.sink.arrivals:
+	case <-time.After(waitLimit):
+		t.Fatal("no attempt")
+	}
+	if err := e.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := func() time.Time {
+		select {
+		case r := <-failed:
+			return r
+		case <-time.After(waitLimit):
+			t.Fatal("no failed renewal")
+			return time.Time{}
+		}
+	}
+	// The lease is a minute: renewals are due at +20 s, then every 6 s.
+	e.clock.Set(t0.Add(20 * time.Second))
+	if r := next(); !r.Equal(t0.Add(26 * time.Second)) {
+		t.Fatalf("after the failure at +20s, tried again at %v, want +26s", r.Sub(t0))
+	}
+	e.clock.Set(t0.Add(26 * time.Second))
+	if r := next(); !r.Equal(t0.Add(32 * time.Second)) {
+		t.Fatalf("after the failure at +26s, tried again at %v, want +32s", r.Sub(t0))
+	}
+	if n := len(failed); n != 0 {
+		t.Errorf("%d more failed renewals before the clock moved", n)
+	}
+	close(gate)
+}

@@ -38,7 +38,7 @@ type DB struct {
 	// beforeCommit, if set, runs in each batch's transaction after its
 	// requests, before the COMMIT (for tests).
 	beforeCommit func(*Tx)
-	reads      *queueReads          // the items this node's due reads returned (queue_claim.go)
+	reads        *queueReads // the items this node's due reads returned (queue_claim.go)
 }
 
 // Option changes how Open connects.
