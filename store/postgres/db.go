@@ -38,6 +38,8 @@ type DB struct {
 	// beforeCommit, if set, runs in each batch's transaction after its
 	// requests, before the COMMIT (for tests).
 	beforeCommit func(*Tx)
+	// feedPing and feedPingWait are feed.go's, which tests shorten.
+	feedPing, feedPingWait time.Duration
 	reads        *queueReads // the items this node's due reads returned (queue_claim.go)
 }
 
@@ -136,7 +138,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	}
 	db := &DB{pool: pool, spool: spool, wpool: wpool, log: o.log, observe: o.observe, max: o.maxBatch,
 		reqs: make(chan *request), quit: make(chan struct{}), exited: make(chan struct{}),
-		reads: newQueueReads()}
+		reads: newQueueReads(), feedPing: feedPing, feedPingWait: feedPingWait}
 	if db.log == nil {
 		db.log = slog.Default()
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"pillarbox/store"
 )
@@ -31,6 +32,15 @@ const feedApp = "pillarbox feed"
 const (
 	feedRetryMin = 100 * time.Millisecond
 	feedRetryMax = 10 * time.Second
+)
+
+// After feedPing without a notification the feed checks that its
+// connection still answers, within feedPingWait: a connection that died
+// without a word (a host gone, a firewall's dropped state) would
+// otherwise leave the node deaf to the others until TCP gives up.
+const (
+	feedPing     = 30 * time.Second
+	feedPingWait = 10 * time.Second
 )
 
 // touch notes that the batch changed mailbox id's messages or removed it.
@@ -100,7 +110,17 @@ func (db *DB) follow(ctx context.Context, f store.FeedFuncs) (listened bool, err
 		f.Resync()
 	}
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wait, cancel := context.WithTimeout(ctx, db.feedPing)
+		n, err := conn.WaitForNotification(wait)
+		cancel()
+		if err != nil && ctx.Err() == nil && pgconn.Timeout(err) {
+			check, cancel := context.WithTimeout(ctx, db.feedPingWait)
+			err = conn.Ping(check)
+			cancel()
+			if err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			return true, err
 		}

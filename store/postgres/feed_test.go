@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,5 +135,29 @@ func TestFeedResyncsAfterLostConnection(t *testing.T) {
 	msgWrite(t, a, func(tx *Tx) error { return tx.TouchQueue() })
 	if n := nextNote(t, notes); n.kind != "queue" {
 		t.Errorf("after a queue write: %+v, want queue", n)
+	}
+}
+
+// A feed connection that stops answering without closing (its server
+// process stopped here with SIGSTOP, as a host that went away would
+// leave it) is noticed by the feed's check after a quiet while: Follow
+// connects again and says Resync.
+func TestFeedNoticesSilentConnection(t *testing.T) {
+	t.Parallel()
+	d := pg.DB(t)
+	a, b := openAt(t, d, -1), openAt(t, d, -1)
+	b.feedPing, b.feedPingWait = 200*time.Millisecond, 500*time.Millisecond
+	notes := follow(t, b)
+	var pid int
+	if err := a.pool.QueryRow(context.Background(), `SELECT pid FROM pg_stat_activity
+		WHERE application_name = $1 AND datname = current_database()`, feedApp).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Skipf("cannot stop the server's process %d: %v", pid, err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	if n := nextNote(t, notes); n.kind != "resync" {
+		t.Fatalf("after the connection went silent: %+v, want resync", n)
 	}
 }
