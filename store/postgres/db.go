@@ -40,7 +40,7 @@ type DB struct {
 	beforeCommit func(*Tx)
 	// feedPing and feedPingWait are feed.go's, which tests shorten.
 	feedPing, feedPingWait time.Duration
-	reads        *queueReads // the items this node's due reads returned (queue_claim.go)
+	reads                  *queueReads // the items this node's due reads returned (queue_claim.go)
 }
 
 // Option changes how Open connects.
