@@ -116,38 +116,11 @@ func (db *DB) run() {
 			conn.Release()
 		}
 	}()
-	batch := make([]*request, 0, db.max)
-	var carry []*request // requests a batch put off (laterLockWait)
-	for {
-		batch = append(batch[:0], carry...)
-		if len(batch) == 0 {
-			select {
-			case r := <-db.reqs:
-				batch = append(batch, r)
-			case <-db.quit:
-				for {
-					select {
-					case r := <-db.reqs:
-						for pending := []*request{r}; len(pending) > 0; {
-							conn, pending = db.commit(conn, pending)
-						}
-					default:
-						return
-					}
-				}
-			}
-		}
-	fill:
-		for len(batch) < db.max {
-			select {
-			case r := <-db.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+	// Requests a batch puts off (laterLockWait) come first in the next.
+	store.GroupCommit(db.reqs, db.quit, db.max, func(batch []*request) (carry []*request) {
 		conn, carry = db.commit(conn, batch)
-	}
+		return carry
+	})
 }
 
 // commit runs one batch, again after a deadlock, and answers every

@@ -92,34 +92,10 @@ func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
 
 func (db *DB) run() {
 	defer close(db.exited)
-	batch := make([]*request, 0, db.max)
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-db.reqs:
-			batch = append(batch, r)
-		case <-db.quit:
-			// Answer what is still queued, then stop.
-			for {
-				select {
-				case r := <-db.reqs:
-					db.commit([]*request{r})
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < db.max {
-			select {
-			case r := <-db.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+	store.GroupCommit(db.reqs, db.quit, db.max, func(batch []*request) []*request {
 		db.commit(batch)
-	}
+		return nil
+	})
 }
 
 // commit runs one batch in one transaction and answers every request.
