@@ -39,6 +39,16 @@ func twoServers(t *testing.T) (a, b *testEnv) {
 	return a, b
 }
 
+// account returns a user's account (a local part).
+func (e *testEnv) account(user string) mailbox.Account {
+	e.t.Helper()
+	acct, err := e.svc.Authenticate(context.Background(), user+"@example.org", testPassword)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return acct
+}
+
 // A session in IDLE on node B hears of what node A commits: new
 // messages (EXISTS), flag changes (FETCH FLAGS) and expunges (EXPUNGE
 // with numbers that hold), through the store's feed; FETCH afterwards
@@ -69,10 +79,7 @@ func TestTwoServersOneStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	acct, err := a.svc.Authenticate(ctx, "alice@example.org", testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct := a.account("alice")
 	inbox, err := a.svc.Folder(ctx, acct.ID, "INBOX")
 	if err != nil {
 		t.Fatal(err)
@@ -145,10 +152,7 @@ func TestTwoServersFolderDeletedElsewhere(t *testing.T) {
 	t.Parallel()
 	a, b := twoServers(t)
 	ctx := context.Background()
-	acct, err := a.svc.Authenticate(ctx, "alice@example.org", testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct := a.account("alice")
 	if err := a.svc.CreateFolder(ctx, acct.ID, "Work", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +190,7 @@ func TestTwoServersNotifyFolderMadeLater(t *testing.T) {
 	t.Parallel()
 	a, b := twoServers(t)
 	ctx := context.Background()
-	acct, err := a.svc.Authenticate(ctx, "alice@example.org", testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct := a.account("alice")
 	w := b.raw("alice")
 	w.ok("NOTIFY SET (PERSONAL (MessageNew MailboxName))")
 	other := b.raw("alice")

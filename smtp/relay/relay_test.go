@@ -508,26 +508,35 @@ func TestManyRecipientsSplitIntoTransactions(t *testing.T) {
 	}
 }
 
+// startSlowAttempt submits a message and starts the runner with o; it
+// returns once the attempt is held at MAIL, with the item's id and the
+// gate that lets it go on.
+func (e *env) startSlowAttempt(o Options) (int64, chan struct{}) {
+	e.t.Helper()
+	gate := make(chan struct{})
+	e.sink.mu.Lock()
+	e.sink.gate, e.sink.arrivals = gate, make(chan string, 10)
+	e.sink.mu.Unlock()
+	id := e.submit("slow", "bob@remote.test").Queued[0]
+	e.start(o)
+	select {
+	case <-e.sink.arrivals:
+	case <-time.After(waitLimit):
+		e.t.Fatal("no attempt")
+	}
+	return id, gate
+}
+
 // A running attempt keeps its item: the runner renews the lease every
 // third of a lease, so another node sharing the queue never finds the
 // item due while the attempt runs, however long it takes.
 func TestLeaseRenewedWhileAttemptRuns(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	gate := make(chan struct{})
-	e.sink.mu.Lock()
-	e.sink.gate, e.sink.arrivals = gate, make(chan string, 10)
-	e.sink.mu.Unlock()
-	id := e.submit("slow", "bob@remote.test").Queued[0]
 	o := e.options()
 	renewed := make(chan []int64, 10)
 	o.renewed = func(ids []int64) { renewed <- ids }
-	e.start(o)
-	select {
-	case <-e.sink.arrivals:
-	case <-time.After(waitLimit):
-		t.Fatal("no attempt")
-	}
+	id, gate := e.startSlowAttempt(o)
 	// The claim's lease ends at +1m. The attempt still runs at +20s,
 	// +40s, ... +100s, well past it.
 	ctx := context.Background()
@@ -563,20 +572,10 @@ func TestLeaseRenewedWhileAttemptRuns(t *testing.T) {
 func TestLeaseRenewalBacksOffAfterFailure(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	gate := make(chan struct{})
-	e.sink.mu.Lock()
-	e.sink.gate, e.sink.arrivals = gate, make(chan string, 10)
-	e.sink.mu.Unlock()
-	e.submit("slow", "bob@remote.test")
 	o := e.options()
 	failed := make(chan time.Time, 100)
 	o.renewFailed = func(retry time.Time) { failed <- retry }
-	e.start(o)
-	select {
-	case <-e.sink.arrivals:
-	case <-time.After(waitLimit):
-		t.Fatal("no attempt")
-	}
+	_, gate := e.startSlowAttempt(o)
 	if err := e.db.Close(); err != nil {
 		t.Fatal(err)
 	}
