@@ -61,6 +61,14 @@ func (s *Service) RotateDKIM(ctx context.Context, name string) (DKIMRotation, er
 		if err != nil {
 			return err
 		}
+		// The serial first: its row's lock makes rotations wait for one
+		// another, on every node, so each reads the keys the one before
+		// committed (a refused one gives its serial back with its
+		// rollback).
+		serial, err := tx.NextSerial(dkimRotationSerial)
+		if err != nil {
+			return err
+		}
 		old, err := tx.DomainDKIMKeys(dom.ID)
 		if err != nil {
 			return err
@@ -74,10 +82,6 @@ func (s *Service) RotateDKIM(ctx context.Context, name string) (DKIMRotation, er
 		if len(pending) > 0 {
 			return fmt.Errorf("%w (%s): publish them and run 'pillarbox dkim check', or 'pillarbox dkim cancel %s'",
 				ErrRotationPending, strings.Join(pending, ", "), d)
-		}
-		serial, err := tx.NextSerial(dkimRotationSerial)
-		if err != nil {
-			return err
 		}
 		// The first pair of a domain has no number: rotations start at 2.
 		keys[0].Selector, keys[1].Selector = dkimSelectors(now, int(serial)+1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,5 +182,39 @@ func TestDKIMPromotionChecksWhatIsPending(t *testing.T) {
 	}
 	if _, err := s.RotateDKIM(ctx, "nowhere.example"); err == nil {
 		t.Fatal("rotated a domain that does not exist")
+	}
+}
+
+// Two nodes told to rotate a domain's keys at the same moment start one
+// rotation: the other is refused as pending, over and over.
+func TestDKIMRotationOnceAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _, _ := twoNodes(t, Options{})
+	ctx := context.Background()
+	if _, err := a.AddDomain(ctx, "example.net"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 8 {
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, svc := range []*Service{a, b} {
+			wg.Go(func() { _, errs[i] = svc.RotateDKIM(ctx, "example.net") })
+		}
+		wg.Wait()
+		started := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				started++
+			case !errors.Is(err, ErrRotationPending):
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if started != 1 {
+			t.Fatalf("round %d: %d rotations started, want 1 (errors %v)", round, started, errs)
+		}
+		if _, err := a.CancelDKIMRotation(ctx, "example.net"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
