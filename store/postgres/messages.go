@@ -88,13 +88,7 @@ func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
 		sent = b.SentDate.Unix()
 	}
 	header, body := b.Terms()
-	hs, hl := msgTermsSize(header)
-	bs, bl := msgTermsSize(body)
-	extra := []string{}
-	if hl || bl {
-		extra = append(extra, searchLongMark)
-	}
-	risky := hs+bs >= msgTermsRisky
+	extra, risky := msgTermsPlan(header, body)
 	a := b.AddressTexts()
 	args := []any{len(b.Data), b.MessageID, sent, string(b.Envelope), string(b.Structure), b.Data,
 		a[0], a[1], a[2], a[3], b.HeaderText}
@@ -106,20 +100,29 @@ func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
 		return 0, fmt.Errorf("store: insert blob: %w", classify(err))
 	}
 	if risky {
-		if err := tx.msgInsertLargeTerms(id, header, body, extra); err != nil {
+		if err := msgLargeTerms(tx.ctx, tx.tx, id, header, body, extra); err != nil {
 			return 0, fmt.Errorf("store: index blob: %w", classify(err))
 		}
 	}
 	return id, nil
 }
 
-// msgInsertLargeTerms stores the terms of a blob whose tsvector may be
-// too large, in a savepoint: if PostgreSQL refuses it, the blob gets the
-// mark alone, and the transaction goes on.
-func (tx *Tx) msgInsertLargeTerms(id int64, header, body string, extra []string) error {
-	return msgLargeTerms(tx.ctx, tx.tx, id, header, body, extra)
+// msgTermsPlan says how a blob's index terms are stored: extra holds the
+// mark when PostgreSQL would leave a piece of them out, and risky says
+// the tsvector may be too large (msgLargeTerms).
+func msgTermsPlan(header, body string) (extra []string, risky bool) {
+	hs, hl := msgTermsSize(header)
+	bs, bl := msgTermsSize(body)
+	extra = []string{}
+	if hl || bl {
+		extra = append(extra, searchLongMark)
+	}
+	return extra, hs+bs >= msgTermsRisky
 }
 
+// msgLargeTerms stores the terms of a blob whose tsvector may be too
+// large, in a savepoint: if PostgreSQL refuses it, the blob gets the
+// mark alone, and the transaction goes on.
 func msgLargeTerms(ctx context.Context, tx pgx.Tx, id int64, header, body string, extra []string) error {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
@@ -145,13 +148,8 @@ func msgLargeTerms(ctx context.Context, tx pgx.Tx, id int64, header, body string
 // mark alone when the terms do not fit in a tsvector. For copies made
 // outside the store (pillarbox migrate).
 func IndexBlob(ctx context.Context, tx pgx.Tx, id int64, headerTerms, bodyTerms string) error {
-	hs, hl := msgTermsSize(headerTerms)
-	bs, bl := msgTermsSize(bodyTerms)
-	extra := []string{}
-	if hl || bl {
-		extra = append(extra, searchLongMark)
-	}
-	if hs+bs >= msgTermsRisky {
+	extra, risky := msgTermsPlan(headerTerms, bodyTerms)
+	if risky {
 		return msgLargeTerms(ctx, tx, id, headerTerms, bodyTerms, extra)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO blob_text(blob_id, terms) SELECT $1, `+msgTerms(2, 3, 4), id, headerTerms, bodyTerms, extra)
