@@ -26,7 +26,7 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *store.SearchC
 		return err
 	}
 	b := &searchSQL{}
-	b.collect(c)
+	store.EachTextKey(c, b.addKey) // numbers the distinct text keys
 	if len(b.keys) > 0 {
 		if err := s.searchText(ctx, mailboxID, c, b); err != nil {
 			return searchFailed(ctx, err)

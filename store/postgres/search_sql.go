@@ -50,32 +50,6 @@ func (b *searchSQL) arg(v any) string {
 	return "$" + strconv.Itoa(len(b.args))
 }
 
-// collect numbers the distinct text keys of c.
-func (b *searchSQL) collect(c *store.SearchCriteria) {
-	for _, h := range c.Header {
-		if searchAddressColumn(h) == "" {
-			b.addKey(searchHeaderKey(h))
-		}
-	}
-	for _, s := range c.Body {
-		if s != "" {
-			b.addKey(store.TextKey{Kind: store.KeyBody, Needle: store.Fold(s)})
-		}
-	}
-	for _, s := range c.Text {
-		if s != "" {
-			b.addKey(store.TextKey{Kind: store.KeyText, Needle: store.Fold(s)})
-		}
-	}
-	for i := range c.Not {
-		b.collect(&c.Not[i])
-	}
-	for i := range c.Or {
-		b.collect(&c.Or[i][0])
-		b.collect(&c.Or[i][1])
-	}
-}
-
 func (b *searchSQL) addKey(k store.TextKey) {
 	if b.bits == nil {
 		b.bits = make(map[store.TextKey]int)
@@ -86,25 +60,6 @@ func (b *searchSQL) addKey(k store.TextKey) {
 	b.bits[k] = len(b.keys)
 	b.keys = append(b.keys, k)
 	b.needBody = b.needBody || k.Kind != store.KeyHeader
-}
-
-func searchHeaderKey(h store.HeaderCriterion) store.TextKey {
-	return store.TextKey{Kind: store.KeyHeader, Field: h.Field, Needle: store.Fold(h.Value)}
-}
-
-// searchAddressColumn returns the blob_addresses column that answers h, a
-// search of From, To, Cc or Bcc for a string, or "" if h reads the header
-// text (another field, or any value: the field is present).
-func searchAddressColumn(h store.HeaderCriterion) string {
-	if h.Value == "" {
-		return ""
-	}
-	for _, f := range [...]struct{ name, column string }{{"from", "from_text"}, {"to", "to_text"}, {"cc", "cc_text"}, {"bcc", "bcc_text"}} {
-		if strings.EqualFold(h.Field, f.name) {
-			return f.column
-		}
-	}
-	return ""
 }
 
 // expr writes c as mode says.
@@ -138,13 +93,13 @@ func (b *searchSQL) expr(c *store.SearchCriteria, mode searchMode) string {
 		and = append(and, "("+sentDay+" <> '' AND "+sentDay+" < "+b.arg(c.SentBefore.Format(time.DateOnly))+")")
 	}
 	for _, h := range c.Header {
-		if col := searchAddressColumn(h); col != "" {
+		if col := store.AddressColumn(h); col != "" {
 			// Known without the text, so the same in every mode.
 			and = append(and, "(strpos(coalesce((SELECT a."+col+" FROM blob_addresses a WHERE a.blob_id = m.blob_id), ''), "+
 				b.arg(store.Fold(h.Value))+") > 0)")
 			continue
 		}
-		and = append(and, b.text(searchHeaderKey(h), h.Value, mode))
+		and = append(and, b.text(store.HeaderTextKey(h), h.Value, mode))
 	}
 	for _, s := range c.Body {
 		if s != "" {

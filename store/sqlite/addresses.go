@@ -3,7 +3,6 @@ package sqlite
 import (
 	"encoding/json"
 	"pillarbox/store"
-	"strings"
 )
 
 // SEARCH FROM, TO, CC and BCC match the parsed addresses of the field
@@ -12,28 +11,8 @@ import (
 // name as decoded, the local part, the domain and the addr-spec, without
 // comments or source route. Delivery stores each blob's four lists as one
 // folded text each in blob_addresses (migration 0017), so that the search
-// is a substring test on indexed rows, without reading any message.
-
-// addressFields are the fields whose addresses SEARCH matches, in the
-// order of the columns of blob_addresses, with the keys of the envelope
-// JSON that migration 0017 read them from.
-var addressFields = [...]struct{ name, column, jsonKey string }{
-	{"from", "from_text", "f"},
-	{"to", "to_text", "t"},
-	{"cc", "cc_text", "c"},
-	{"bcc", "bcc_text", "b"},
-}
-
-// addressColumn returns the blob_addresses column that answers a search of
-// the header field, or "" if the field is not one of the four.
-func addressColumn(field string) string {
-	for _, f := range addressFields {
-		if strings.EqualFold(field, f.name) {
-			return f.column
-		}
-	}
-	return ""
-}
+// is a substring test on indexed rows, without reading any message
+// (store.AddressColumn names the column).
 
 // envelopeAddressText is migration 0017's function: the AddressText of the
 // list under key in a stored envelope's JSON (mailbox.Envelope as stored

@@ -34,7 +34,7 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *store.SearchC
 	s.db.searches.Store(token, st)
 	defer s.db.searches.Delete(token)
 	b := &sqlBuilder{token: token, st: st}
-	b.collect(c)
+	store.EachTextKey(c, b.addKey) // numbers the distinct text keys
 	var expr string
 	byBlob := false
 	if len(b.keys) == 0 {

@@ -68,46 +68,6 @@ func (b *sqlBuilder) arg(v any) string {
 	return "?"
 }
 
-// collect numbers the distinct text keys of c.
-func (b *sqlBuilder) collect(c *store.SearchCriteria) {
-	for _, h := range c.Header {
-		if addressKey(h) == "" {
-			b.addKey(headerKey(h))
-		}
-	}
-	for _, s := range c.Body {
-		if s != "" {
-			b.addKey(store.TextKey{Kind: store.KeyBody, Needle: store.Fold(s)})
-		}
-	}
-	for _, s := range c.Text {
-		if s != "" {
-			b.addKey(store.TextKey{Kind: store.KeyText, Needle: store.Fold(s)})
-		}
-	}
-	for i := range c.Not {
-		b.collect(&c.Not[i])
-	}
-	for i := range c.Or {
-		b.collect(&c.Or[i][0])
-		b.collect(&c.Or[i][1])
-	}
-}
-
-// addressKey returns the blob_addresses column that answers h, a search
-// of From, To, Cc or Bcc for a string, or "" if h reads the header text
-// (another field, or any value: the field is present).
-func addressKey(h store.HeaderCriterion) string {
-	if h.Value == "" {
-		return ""
-	}
-	return addressColumn(h.Field)
-}
-
-func headerKey(h store.HeaderCriterion) store.TextKey {
-	return store.TextKey{Kind: store.KeyHeader, Field: h.Field, Needle: store.Fold(h.Value)}
-}
-
 func (b *sqlBuilder) addKey(k store.TextKey) {
 	if b.bits == nil {
 		b.bits = make(map[store.TextKey]int)
@@ -150,13 +110,13 @@ func (b *sqlBuilder) expr(c *store.SearchCriteria, mode searchMode) string {
 		and = append(and, "("+sentDay+" != '' AND "+sentDay+" < "+b.arg(c.SentBefore.Format(time.DateOnly))+")")
 	}
 	for _, h := range c.Header {
-		if col := addressKey(h); col != "" {
+		if col := store.AddressColumn(h); col != "" {
 			// Known without the text, so the same in every mode.
 			and = append(and, "(instr(coalesce((SELECT a."+col+" FROM blob_addresses a WHERE a.blob_id = m.blob_id), ''), "+
 				b.arg(store.Fold(h.Value))+") > 0)")
 			continue
 		}
-		and = append(and, b.text(headerKey(h), h.Value, mode))
+		and = append(and, b.text(store.HeaderTextKey(h), h.Value, mode))
 	}
 	for _, s := range c.Body {
 		if s != "" {
@@ -242,7 +202,7 @@ const (
 // withoutText says what c is for a message that contains none of its
 // text keys, whatever the other keys say.
 func withoutText(c *store.SearchCriteria) truth {
-	readsText := func(h store.HeaderCriterion) bool { return addressKey(h) == "" }
+	readsText := func(h store.HeaderCriterion) bool { return store.AddressColumn(h) == "" }
 	if c.Never || slices.ContainsFunc(c.Header, readsText) || slices.ContainsFunc(c.Body, nonEmpty) || slices.ContainsFunc(c.Text, nonEmpty) ||
 		slices.ContainsFunc(c.UIDs, func(set []store.UIDRange) bool { return len(set) == 0 }) {
 		return isFalse
