@@ -23,21 +23,8 @@ import (
 // the IDLE client on B was told them, one EXISTS at a time.
 func TestTwoNodesOnePostgres(t *testing.T) {
 	t.Parallel()
-	dsn := pg.DB(t)
 	const user, pass = "alice@example.test", "pw-alice-2n"
-	var cfgs [2]string
-	for i := range cfgs {
-		data := filepath.Join(t.TempDir(), "data")
-		cfgs[i] = writeServeConfig(t, data, func(c *Config) {
-			c.IMAP.Listen = "127.0.0.1:0"
-			c.Store.Driver, c.Store.DSN = "postgres", dsn
-		})
-	}
-	mustCLI(t, pass+"\n", "user", "add", user, "--password-stdin", "--config", cfgs[0])
-	var nodes [2]*serveProc
-	for i := range nodes {
-		nodes[i] = startServer(t, cfgs[i], t.TempDir())
-	}
+	nodes, _ := startTwoNodes(t, user, pass, func(_ int, c *Config) { c.IMAP.Listen = "127.0.0.1:0" })
 
 	events := make(chan string, 1000)
 	idler, err := imapclient.DialInsecure(nodes[1].addrs["imap"], &imapclient.Options{
@@ -164,6 +151,28 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 			t.Errorf("node %d: UIDNEXT %d, HIGHESTMODSEQ %d; want %d and at least %d", i, sel.UIDNext, sel.HighestModSeq, n+1, n)
 		}
 	}
+}
+
+// startTwoNodes starts two built servers on one new PostgreSQL
+// database, each with a data_dir of its own and its config changed by
+// edit (i is the node), once user (password pass) is added; it returns
+// them and their config files.
+func startTwoNodes(t *testing.T, user, pass string, edit func(i int, c *Config)) ([2]*serveProc, [2]string) {
+	t.Helper()
+	dsn := pg.DB(t)
+	var cfgs [2]string
+	for i := range cfgs {
+		cfgs[i] = writeServeConfig(t, filepath.Join(t.TempDir(), "data"), func(c *Config) {
+			c.Store.Driver, c.Store.DSN = "postgres", dsn
+			edit(i, c)
+		})
+	}
+	mustCLI(t, pass+"\n", "user", "add", user, "--password-stdin", "--config", cfgs[0])
+	var nodes [2]*serveProc
+	for i := range nodes {
+		nodes[i] = startServer(t, cfgs[i], t.TempDir())
+	}
+	return nodes, cfgs
 }
 
 // waitExists reads an IDLE client's events until EXISTS n: the counts

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -116,29 +115,18 @@ func (ss *nodeSinkSession) Data(r io.Reader) error {
 // message once its lease ends.
 func TestTwoNodesRelay(t *testing.T) {
 	t.Parallel()
-	dsn := pg.DB(t)
 	const user, pass = "alice@example.test", "pw-alice-relay"
 	sink := startNodeSink(t, "hang@remote.test")
-	var cfgs [2]string
-	for i := range cfgs {
-		data := filepath.Join(t.TempDir(), "data")
-		cfgs[i] = writeServeConfig(t, data, func(c *Config) {
-			c.Submission.Listen = "127.0.0.1:0"
-			c.Store.Driver, c.Store.DSN = "postgres", dsn
-			c.Relay.Smarthost = sink.addrs[i]
-			// One connection per node, so one node cannot take the
-			// whole backlog; the lease of a first attempt is 2 s.
-			c.Relay.PerDomain = 1
-			c.Relay.Retry = []Duration{{2 * time.Second}, {time.Hour}}
-			c.Relay.MaxAge = Duration{2 * time.Hour}
-			c.Relay.DelayWarning = Duration{0}
-		})
-	}
-	mustCLI(t, pass+"\n", "user", "add", user, "--password-stdin", "--config", cfgs[0])
-	var nodes [2]*serveProc
-	for i := range nodes {
-		nodes[i] = startServer(t, cfgs[i], t.TempDir())
-	}
+	nodes, cfgs := startTwoNodes(t, user, pass, func(i int, c *Config) {
+		c.Submission.Listen = "127.0.0.1:0"
+		c.Relay.Smarthost = sink.addrs[i]
+		// One connection per node, so one node cannot take the whole
+		// backlog; the lease of a first attempt is 2 s.
+		c.Relay.PerDomain = 1
+		c.Relay.Retry = []Duration{{2 * time.Second}, {time.Hour}}
+		c.Relay.MaxAge = Duration{2 * time.Hour}
+		c.Relay.DelayWarning = Duration{0}
+	})
 
 	const backlog = 30
 	c := submissionLogin(t, nodes[0].addrs["submission"], "client.example", user, pass, false)
