@@ -113,6 +113,17 @@ func RandomText(r *rand.Rand, n int) string {
 	return b.String()
 }
 
+// CutNeedle cuts a piece of 1 to max runes from s at a random place and
+// varies its case, as a client might type it; "" if s is empty.
+func CutNeedle(r *rand.Rand, s string, max int) string {
+	runes := []rune(s)
+	if len(runes) == 0 {
+		return ""
+	}
+	a := r.IntN(len(runes))
+	return VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(max))]))
+}
+
 // VaryCase changes the case of some characters within their
 // folding orbit, as a client might type them.
 func VaryCase(r *rand.Rand, s string) string {
@@ -149,11 +160,7 @@ func searchText(t *testing.T, open Opener) {
 	}
 	db, mb := searchDB(t, open, headers, bodies, nil)
 	for k := range 400 {
-		src := bodies[r.IntN(n)]
-		runes := []rune(src)
-		a := r.IntN(len(runes))
-		b := min(len(runes), a+1+r.IntN(12))
-		needle := VaryCase(r, string(runes[a:b]))
+		needle := CutNeedle(r, bodies[r.IntN(n)], 12)
 		if k%10 == 0 {
 			needle = RandomText(r, 1+r.IntN(2))
 		}
@@ -211,10 +218,7 @@ func searchHeader(t *testing.T, open Opener) {
 	db, mb := searchDB(t, open, headers, bodies, nil)
 	for k := range 150 {
 		field := []string{"Subject", "reply-TO", "X-EMPTY", "Keywords"}[r.IntN(4)]
-		src := headers[r.IntN(n)]
-		runes := []rune(src)
-		a := r.IntN(len(runes))
-		needle := VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(14))]))
+		needle := CutNeedle(r, headers[r.IntN(n)], 14)
 		if k%10 == 0 {
 			needle = ""
 		}
@@ -281,10 +285,7 @@ func searchCriteria(t *testing.T, open Opener) {
 	})
 	seen := func(uid int) bool { return uid <= 10 || 20 <= uid && uid <= 25 }
 	needle := func() string {
-		src := []string{headers[r.IntN(n)], bodies[r.IntN(n)]}[r.IntN(2)]
-		runes := []rune(src)
-		a := r.IntN(len(runes))
-		return VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(6))]))
+		return CutNeedle(r, []string{headers[r.IntN(n)], bodies[r.IntN(n)]}[r.IntN(2)], 6)
 	}
 	type node struct {
 		c    store.SearchCriteria
@@ -294,12 +295,7 @@ func searchCriteria(t *testing.T, open Opener) {
 	gen = func(depth int) node {
 		switch k := r.IntN(10); {
 		case k == 8:
-			runes := []rune(store.AddressText(froms[r.IntN(n)]))
-			s := ""
-			if len(runes) > 0 {
-				a := r.IntN(len(runes))
-				s = VaryCase(r, string(runes[a:min(len(runes), a+1+r.IntN(8))]))
-			}
+			s := CutNeedle(r, store.AddressText(froms[r.IntN(n)]), 8)
 			if s == "" {
 				s = "x"
 			}
