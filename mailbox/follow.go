@@ -109,18 +109,25 @@ func (s *Service) stepLocked(c Change) bool {
 	return true
 }
 
-func (s *Service) holdLocked(id int64, st *mailboxState) {
-	st.behind = true
-	s.behindMu.Lock()
-	s.behind[id] = struct{}{}
-	s.behindMu.Unlock()
-}
+// holdLocked marks the mailbox behind, for settle to catch up.
+func (s *Service) holdLocked(id int64, st *mailboxState) { s.setBehindLocked(id, st, true) }
 
 // forgetLocked drops the mailbox's mark.
 func (s *Service) forgetLocked(id int64, st *mailboxState) {
-	st.known, st.behind = false, false
+	st.known = false
+	s.setBehindLocked(id, st, false)
+}
+
+// setBehindLocked sets st.behind and keeps the set of mailboxes behind
+// (settle's) in step with it.
+func (s *Service) setBehindLocked(id int64, st *mailboxState, behind bool) {
+	st.behind = behind
 	s.behindMu.Lock()
-	delete(s.behind, id)
+	if behind {
+		s.behind[id] = struct{}{}
+	} else {
+		delete(s.behind, id)
+	}
 	s.behindMu.Unlock()
 }
 
@@ -219,10 +226,7 @@ func (s *Service) catchUpLocked(ctx context.Context, snap store.Snapshot, st *ma
 	id := m.ID
 	done := func() {
 		st.known, st.modseq, st.uidnext = true, m.HighestModSeq, m.UIDNext
-		st.behind = false
-		s.behindMu.Lock()
-		delete(s.behind, id)
-		s.behindMu.Unlock()
+		s.setBehindLocked(id, st, false)
 	}
 	if m.HighestModSeq == st.modseq {
 		done()
