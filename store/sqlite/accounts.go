@@ -37,6 +37,7 @@ func (tx *Tx) SetPassword(address, passwordHash string) error {
 	if err := mustAffect(res, "account "+address); err != nil {
 		return err
 	}
+	tx.housework += indexAfterRows // the account's blobs, released
 	return tx.touchAccounts()
 }
 

@@ -14,7 +14,9 @@
 //     lists, once each whatever their case
 //
 //   - blobs(size, message_id, sent_date, envelope JSON, structure JSON,
-//     data): one row per received message, shared by every recipient
+//     data): one row per received message, shared by every recipient;
+//     blobs_released (0022): blobs whose last message or queue item went,
+//     which the indexer removes in batches (index.go)
 //
 //   - blob_text: FTS4 index of the distinct words of each blob's decoded
 //     header and body text, with no copy of the text (0016: external

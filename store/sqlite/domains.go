@@ -124,6 +124,7 @@ func (tx *Tx) DeleteDomainUsers(name string) error {
 		return fmt.Errorf("store: delete domain users: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
+		tx.housework += indexAfterRows // the accounts' blobs, released
 		return tx.touchAccounts()
 	}
 	return nil

@@ -283,6 +283,7 @@ func (tx *Tx) RemoveMessages(mailboxID int64, uids []uint32) ([]store.Removed, e
 		}
 		out[i] = store.Removed{UID: uid, Seq: seqs[i], ModSeq: modseq}
 	}
+	tx.housework += len(uids)
 	return out, nil
 }
 

@@ -48,12 +48,13 @@ func (tx *Tx) RenameMailbox(id int64, name string) error {
 }
 
 // DeleteMailbox removes a mailbox with its messages; blobs that no other
-// message or queue row uses go with them (see the triggers).
+// message or queue row uses go later (see the triggers and index.go).
 func (tx *Tx) DeleteMailbox(id int64) error {
 	res, err := tx.exec(`DELETE FROM mailboxes WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("store: delete mailbox: %w", err)
 	}
+	tx.housework += indexAfterRows // its blobs, released
 	return mustAffect(res, fmt.Sprintf("mailbox %d", id))
 }
 

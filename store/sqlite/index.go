@@ -11,8 +11,8 @@ import (
 // into the full-text index: one FTS4 segment for all of them.
 const indexBatch = 256
 
-// The indexer runs once indexAfterRows texts are pending, or indexIdle
-// (Options.IndexIdle) after the last one arrived. SEARCH does not wait for either: it flushes.
+// The indexer runs once indexAfterRows texts or releases are pending, or
+// indexIdle (Options.IndexIdle) after the last one arrived. SEARCH does not wait for either: it flushes.
 const (
 	indexAfterRows = 64
 	indexIdle      = 2 * time.Second
@@ -21,8 +21,9 @@ const (
 // The indexer moves search text from blob_text_pending into the FTS4
 // table blob_text in batches, through the writer like any other request,
 // so it shares commits with deliveries and never blocks them for long.
-// It runs after commits that added text; Open indexes what a crash left
-// pending before it returns.
+// It also removes the blobs that expunges and finished deliveries
+// released (blobs_released), many to a commit. It runs after commits that
+// left it such work; Open does what a crash left over before it returns.
 
 func (db *DB) startIndexer() {
 	db.idxTimer = time.AfterFunc(time.Hour, db.kickIndexer)
@@ -46,8 +47,8 @@ func (db *DB) kickIndexer() {
 	}
 }
 
-// notePending runs on the writer goroutine after a commit that added n
-// pending texts.
+// notePending runs on the writer goroutine after a commit that left n
+// rows of work for the indexer.
 func (db *DB) notePending(n int) {
 	if n == 0 {
 		return
@@ -77,20 +78,26 @@ func (db *DB) indexer() {
 	}
 }
 
-// FlushIndex indexes every pending search text now. SEARCH does not need
-// it (it reads pending text too); the indexer and tests use it.
+// FlushIndex does now what the indexer does when it runs: it removes the
+// blobs released since (and their words), then indexes every pending
+// search text. SEARCH does not need it (it reads pending text too); the
+// indexer and tests use it.
 func (db *DB) FlushIndex(ctx context.Context) error {
 	for {
-		var pending bool
-		if err := db.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_text_pending)`).Scan(&pending); err != nil {
+		var work bool
+		if err := db.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blobs_released)
+			OR EXISTS (SELECT 1 FROM blob_text_pending)`).Scan(&work); err != nil {
 			return fmt.Errorf("store: index: %w", err)
 		}
-		if !pending {
+		if !work {
 			return nil
 		}
 		var n int64
 		err := db.write(ctx, func(tx *Tx) error {
 			var err error
+			if n, err = tx.removeReleased(indexBatch); err != nil || n > 0 {
+				return err
+			}
 			n, err = tx.indexPending(indexBatch)
 			return err
 		})
@@ -101,6 +108,31 @@ func (db *DB) FlushIndex(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// removeReleased removes up to limit of the blobs that the triggers noted
+// as released (migration 0022) and that nothing refers to still, with
+// their words in the full-text index (trigger blobs_release_text) and
+// their rows in the tables that describe them. It reports how many
+// notes it went through. Released blobs go before pending text is indexed,
+// so a message expunged soon after delivery is never indexed at all.
+func (tx *Tx) removeReleased(limit int) (int64, error) {
+	var last int64
+	err := tx.queryRow(`SELECT coalesce(max(blob_id), 0) FROM
+		(SELECT blob_id FROM blobs_released ORDER BY blob_id LIMIT ?)`, limit).Scan(&last)
+	if err != nil || last == 0 {
+		return 0, err
+	}
+	if _, err := tx.exec(`DELETE FROM blobs WHERE id IN (SELECT blob_id FROM blobs_released WHERE blob_id <= ?1)
+		AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = blobs.id)
+		AND NOT EXISTS (SELECT 1 FROM queue WHERE blob_id = blobs.id)`, last); err != nil {
+		return 0, fmt.Errorf("store: remove released blobs: %w", err)
+	}
+	res, err := tx.exec(`DELETE FROM blobs_released WHERE blob_id <= ?`, last)
+	if err != nil {
+		return 0, fmt.Errorf("store: remove released blobs: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // indexPending moves up to limit rows of pending text into blob_text.
@@ -132,6 +164,15 @@ func (tx *Tx) indexPending(limit int) (int64, error) {
 // what delivery stored). It reads every message; for tests and repairs.
 func (db *DB) CheckIndex(ctx context.Context) error {
 	return db.write(ctx, func(tx *Tx) error {
+		for {
+			n, err := tx.removeReleased(indexBatch)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
 		for {
 			n, err := tx.indexPending(indexBatch)
 			if err != nil {

@@ -89,6 +89,7 @@ func (tx *Tx) RemoveQueueItem(id int64) error {
 	if err != nil {
 		return fmt.Errorf("store: remove queue item %d: %w", id, err)
 	}
+	tx.housework++
 	return mustAffect(res, "queue item "+strconv.FormatInt(id, 10))
 }
 

@@ -212,10 +212,12 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open checkpointer: %w", err)
 	}
 	go db.run()
-	// Text a crash left pending is indexed before Open returns (a few
-	// batches at most), rather than by the indexer at some moment after:
-	// what Open's caller writes next is then pending until the indexer's
-	// own time comes.
+	// Text a crash left pending is indexed, and blobs it left released
+	// are removed, before Open returns (a few batches at most), rather
+	// than by the indexer at some moment after: what Open's caller writes
+	// next is then pending until the indexer's own time comes, and
+	// pillarbox migrate, which opens the store first, copies no released
+	// blob.
 	if err := db.FlushIndex(context.Background()); err != nil {
 		db.log.Warn("store: indexing search text left pending", "err", err)
 	}

@@ -35,7 +35,10 @@ type Tx struct {
 	locks    map[any]sync.Locker
 	order    []sync.Locker
 
-	pendingText int // rows the batch added to blob_text_pending
+	// housework counts the rows the batch left for the indexer: texts it
+	// added to blob_text_pending, messages and queue items it removed
+	// (whose blobs the triggers may have noted in blobs_released).
+	housework int
 }
 
 // OnCommit registers f to run on the writer goroutine once the
@@ -193,7 +196,7 @@ func (db *DB) commit(batch []*request) {
 		db.observe(len(batch), time.Since(began))
 	}
 	db.noteCommit()
-	db.notePending(tx.pendingText)
+	db.notePending(tx.housework)
 	for _, f := range tx.onCommit {
 		f()
 	}
