@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,11 +18,19 @@ import (
 // Snapshot is a read transaction: every query on it sees the database as
 // it was at the snapshot's first query (SQLite WAL), whatever commits
 // meanwhile. Close it soon: it holds a connection of the snapshot pool.
+//
+// It runs BEGIN and ROLLBACK on its connection itself rather than through
+// database/sql's Tx, which watches its context with a goroutine for the
+// transaction and another for each query's rows. Its queries run under a
+// context that cannot end (quick), so that go-sqlite3 steps each row in one
+// call; only searches, which may take long, run under the caller's.
 type Snapshot struct {
 	db   *DB
 	conn *sql.Conn
-	tx   *sql.Tx
 }
+
+// quick is the context of a snapshot's short queries.
+var quick = context.Background()
 
 // Snapshot begins a read transaction. The snapshot itself is taken by its
 // first query.
@@ -30,34 +39,46 @@ func (db *DB) snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		conn.Close()
+	if _, err := conn.ExecContext(quick, "BEGIN"); err != nil {
+		discard(conn)
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
-	return &Snapshot{db: db, conn: conn, tx: tx}, nil
+	return &Snapshot{db: db, conn: conn}, nil
 }
 
 // Close ends the read transaction.
 func (s *Snapshot) Close() error {
-	err := s.tx.Rollback()
-	if errors.Is(err, sql.ErrTxDone) {
-		err = nil
+	if _, err := s.conn.ExecContext(quick, "ROLLBACK"); err != nil {
+		// The connection may still be in the transaction: it must not go
+		// back to the pool.
+		discard(s.conn)
+		return fmt.Errorf("store: snapshot: %w", err)
 	}
-	if cerr := s.conn.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := s.conn.Close(); err != nil {
 		return fmt.Errorf("store: snapshot: %w", err)
 	}
 	return nil
+}
+
+// discard closes conn and the driver connection under it.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
+}
+
+func (s *Snapshot) queryRow(query string, args ...any) *sql.Row {
+	return s.conn.QueryRowContext(quick, query, args...)
+}
+
+func (s *Snapshot) query(query string, args ...any) (*sql.Rows, error) {
+	return s.conn.QueryContext(quick, query, args...)
 }
 
 // Mailbox returns a mailbox with its totals.
 func (s *Snapshot) Mailbox(ctx context.Context, id int64) (store.Mailbox, store.MailboxCounts, error) {
 	var m store.Mailbox
 	var c store.MailboxCounts
-	err := s.tx.QueryRowContext(ctx, `SELECT b.id, b.account_id, b.name, b.uidvalidity, b.uidnext, b.highestmodseq,
+	err := s.queryRow(`SELECT b.id, b.account_id, b.name, b.uidvalidity, b.uidnext, b.highestmodseq,
 		b.special_use,
 		EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = b.account_id AND s.name = b.name),
 		c.messages, c.unseen, c.deleted, c.size, c.deleted_size
@@ -135,21 +156,17 @@ func countBelow(q rowQuerier, mailboxID int64, uid, total uint32) (uint32, error
 	return n, nil
 }
 
-func (s *Snapshot) querier(ctx context.Context) rowQuerier {
-	return func(query string, args ...any) *sql.Row { return s.tx.QueryRowContext(ctx, query, args...) }
-}
-
 // UIDAt returns the UID of the message with sequence number seq (its
 // position in UID order, from 1) in a mailbox of total messages; 0 if
 // there is none.
 func (s *Snapshot) UIDAt(ctx context.Context, mailboxID int64, seq, total uint32) (uint32, error) {
-	return uidAt(s.querier(ctx), mailboxID, seq, total)
+	return uidAt(s.queryRow, mailboxID, seq, total)
 }
 
 // CountBelow returns how many messages of a mailbox of total messages
 // have a UID below uid.
 func (s *Snapshot) CountBelow(ctx context.Context, mailboxID int64, uid, total uint32) (uint32, error) {
-	return countBelow(s.querier(ctx), mailboxID, uid, total)
+	return countBelow(s.queryRow, mailboxID, uid, total)
 }
 
 // CountUIDs returns how many messages of the mailbox have a UID in
@@ -159,7 +176,7 @@ func (s *Snapshot) CountUIDs(ctx context.Context, mailboxID int64, lo, hi uint32
 		return 0, nil
 	}
 	var n uint32
-	err := s.tx.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
+	err := s.queryRow(`SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
 		mailboxID, lo, hi).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
@@ -170,7 +187,7 @@ func (s *Snapshot) CountUIDs(ctx context.Context, mailboxID int64, lo, hi uint32
 // MaxUID returns the highest UID in the mailbox, 0 if it is empty.
 func (s *Snapshot) MaxUID(ctx context.Context, mailboxID int64) (uint32, error) {
 	var uid uint32
-	err := s.tx.QueryRowContext(ctx, `SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&uid)
+	err := s.queryRow(`SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&uid)
 	if err != nil {
 		return 0, fmt.Errorf("store: max uid: %w", err)
 	}
@@ -182,7 +199,7 @@ func (s *Snapshot) MaxUID(ctx context.Context, mailboxID int64) (uint32, error) 
 func (s *Snapshot) UIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
 	var n int
 	var joined string
-	err := s.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(group_concat(uid, ' '), '')
+	err := s.queryRow(`SELECT count(*), coalesce(group_concat(uid, ' '), '')
 		FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)`, mailboxID).Scan(&n, &joined)
 	if err != nil {
 		return nil, fmt.Errorf("store: uids: %w", err)
@@ -206,7 +223,7 @@ func (s *Snapshot) UIDs(ctx context.Context, mailboxID int64) ([]uint32, error) 
 // there is none.
 func (s *Snapshot) FirstUnseen(ctx context.Context, mailboxID int64) (uint32, error) {
 	var uid uint32
-	err := s.tx.QueryRowContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND flags & 1 = 0 ORDER BY uid LIMIT 1`,
+	err := s.queryRow(`SELECT uid FROM messages WHERE mailbox_id = ? AND flags & 1 = 0 ORDER BY uid LIMIT 1`,
 		mailboxID).Scan(&uid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -240,7 +257,7 @@ func (s *Snapshot) EachMessage(ctx context.Context, mailboxID int64, lo, hi uint
 	var packed string
 	// The rows come in UID order from the co-routine; an ORDER BY inside
 	// group_concat would sort them again. The order is checked below.
-	err := s.tx.QueryRowContext(ctx, `SELECT coalesce(group_concat(`+line+`, char(10)), '')
+	err := s.queryRow(`SELECT coalesce(group_concat(`+line+`, char(10)), '')
 		FROM (SELECT `+columns+` FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid LIMIT ?)`,
 		mailboxID, lo, hi, limit).Scan(&packed)
 	if err != nil {
@@ -290,7 +307,7 @@ func (s *Snapshot) BlobMetas(ctx context.Context, ids []int64, fn func(id int64,
 	if err != nil {
 		return fmt.Errorf("store: blob meta: %w", err)
 	}
-	rows, err := s.tx.QueryContext(ctx, `SELECT id, envelope, structure FROM blobs WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := s.query(`SELECT id, envelope, structure FROM blobs WHERE id IN (SELECT value FROM json_each(?))`, string(list))
 	if err != nil {
 		return fmt.Errorf("store: blob meta: %w", err)
 	}
@@ -359,7 +376,7 @@ func (db *DB) BlobRange(ctx context.Context, blobID, start, n int64) ([]byte, er
 // BlobRange is DB.BlobRange in the snapshot: many messages read in one
 // transaction cost one lock of the database, not one each.
 func (s *Snapshot) BlobRange(ctx context.Context, blobID, start, n int64) ([]byte, error) {
-	return blobRange(s.querier(ctx), blobID, start, n)
+	return blobRange(s.queryRow, blobID, start, n)
 }
 
 func blobRange(q rowQuerier, blobID, start, n int64) ([]byte, error) {
@@ -381,7 +398,7 @@ func blobRange(q rowQuerier, blobID, start, n int64) ([]byte, error) {
 // stored message is blobID: SEARCH EMAILID (RFC 8474), whose ids are the
 // blobs'.
 func (s *Snapshot) UIDsOfBlob(ctx context.Context, mailboxID, blobID int64) ([]uint32, error) {
-	rows, err := s.tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND blob_id = ? ORDER BY uid`, mailboxID, blobID)
+	rows, err := s.query(`SELECT uid FROM messages WHERE mailbox_id = ? AND blob_id = ? ORDER BY uid`, mailboxID, blobID)
 	if err != nil {
 		return nil, fmt.Errorf("store: uids of blob: %w", err)
 	}

@@ -19,7 +19,7 @@ func (tx *Tx) noteKeywords(mailboxID int64, keywords string) error {
 
 // Keywords returns the mailbox's keywords in the order of their names.
 func (s *Snapshot) Keywords(ctx context.Context, mailboxID int64) ([]string, error) {
-	rows, err := s.tx.QueryContext(ctx, `SELECT keyword FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY keyword`, mailboxID)
+	rows, err := s.query(`SELECT keyword FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY keyword`, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("store: keywords: %w", err)
 	}

@@ -49,7 +49,7 @@ func TestBoundValuesNotCompiledIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	check("snapshot", snap.tx)
+	check("snapshot", snap.conn)
 	check("lookup", db.rdb)
 	check("writer", db.conn)
 }

@@ -69,7 +69,7 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *store.SearchC
 		args = append([]any{mailboxID}, b.args...)
 	}
 	var packed string
-	if err := s.tx.QueryRowContext(ctx, q, args...).Scan(&packed); err != nil {
+	if err := s.conn.QueryRowContext(ctx, q, args...).Scan(&packed); err != nil {
 		return searchError(ctx, err)
 	}
 	var prev uint32
@@ -129,7 +129,7 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 			FROM messages m JOIN blobs x ON x.id = m.blob_id LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
 			WHERE m.mailbox_id = ? AND ` + where
 	}
-	rows, err := s.tx.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
+	rows, err := s.conn.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)
 	if err != nil {
 		return err
 	}

@@ -242,7 +242,7 @@ func (s *Snapshot) lookupPieces(ctx context.Context, errp *error) pieceLookup {
 		if suffix {
 			q = `SELECT piece FROM index_pieces WHERE substr(folded, -length(?1)) = ?1 LIMIT ?2`
 		}
-		rows, err := s.tx.QueryContext(ctx, q, run, maxRunPieces+1)
+		rows, err := s.conn.QueryContext(ctx, q, run, maxRunPieces+1)
 		if err != nil {
 			*errp = err
 			return nil, false

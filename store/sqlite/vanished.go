@@ -40,7 +40,7 @@ func (s *Snapshot) ChangedSince(ctx context.Context, mailboxID int64, modseq uin
 	if lo > hi {
 		return nil
 	}
-	rows, err := s.tx.QueryContext(ctx, changedQuery, mailboxID, int64(modseq), lo, hi)
+	rows, err := s.query(changedQuery, mailboxID, int64(modseq), lo, hi)
 	if err != nil {
 		return fmt.Errorf("store: changed since %d: %w", modseq, err)
 	}
@@ -91,7 +91,7 @@ const gapsQuery = `SELECT prev + 1, uid - 1 FROM
 func (s *Snapshot) VanishedSince(ctx context.Context, mailboxID int64, modseq uint64) (uids []store.UIDRange, floorExceeded bool, err error) {
 	var floor uint64
 	var uidnext uint32
-	err = s.tx.QueryRowContext(ctx, `SELECT vanished_floor, uidnext FROM mailboxes WHERE id = ?`, mailboxID).Scan(&floor, &uidnext)
+	err = s.queryRow(`SELECT vanished_floor, uidnext FROM mailboxes WHERE id = ?`, mailboxID).Scan(&floor, &uidnext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, fmt.Errorf("store: vanished: mailbox %d: %w", mailboxID, store.ErrNotFound)
 	}
@@ -102,7 +102,7 @@ func (s *Snapshot) VanishedSince(ctx context.Context, mailboxID int64, modseq ui
 		uids, err := s.uidGaps(ctx, mailboxID, uidnext)
 		return uids, true, err
 	}
-	rows, err := s.tx.QueryContext(ctx, vanishedQuery, mailboxID, int64(modseq))
+	rows, err := s.query(vanishedQuery, mailboxID, int64(modseq))
 	if err != nil {
 		return nil, false, fmt.Errorf("store: vanished: %w", err)
 	}
@@ -125,7 +125,7 @@ func (s *Snapshot) VanishedSince(ctx context.Context, mailboxID int64, modseq ui
 // uidGaps returns the UIDs below uidnext that no message of the mailbox
 // has.
 func (s *Snapshot) uidGaps(ctx context.Context, mailboxID int64, uidnext uint32) ([]store.UIDRange, error) {
-	rows, err := s.tx.QueryContext(ctx, gapsQuery, mailboxID)
+	rows, err := s.query(gapsQuery, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("store: vanished: gaps: %w", err)
 	}
@@ -144,7 +144,7 @@ func (s *Snapshot) uidGaps(ctx context.Context, mailboxID int64, uidnext uint32)
 	// The rows end at the last message; the UIDs after it up to
 	// UIDNEXT-1 went too.
 	var last uint32
-	err = s.tx.QueryRowContext(ctx, `SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&last)
+	err = s.queryRow(`SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&last)
 	if err != nil {
 		return nil, fmt.Errorf("store: vanished: gaps: %w", err)
 	}

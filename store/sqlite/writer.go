@@ -29,7 +29,13 @@ type request struct {
 // Tx is the write transaction handed to a Write function. It is only
 // valid during that call, and only on the writer goroutine.
 type Tx struct {
-	db       *DB
+	db *DB
+	// ctx is what the transaction's statements run under: never
+	// cancelled. A request whose context ends before its turn is left
+	// out; one that has begun runs to its end, since interrupting a
+	// statement would interrupt the connection that the whole batch
+	// shares, and since go-sqlite3 steps a statement in one call, on the
+	// writer's goroutine, only when its context cannot end.
 	ctx      context.Context
 	onCommit []func()
 	locks    map[any]sync.Locker
@@ -144,13 +150,11 @@ func (db *DB) commit(batch []*request) {
 			continue
 		}
 		if alone {
-			tx.ctx = r.ctx
 			if err := callSafely(r.fn, tx); err != nil {
 				results[i] = classify(err)
 			} else {
 				ok++
 			}
-			tx.ctx = ctx
 			continue
 		}
 		if _, err := db.conn.ExecContext(ctx, "SAVEPOINT req"); err != nil {
@@ -159,9 +163,7 @@ func (db *DB) commit(batch []*request) {
 			return
 		}
 		mark := len(tx.onCommit)
-		tx.ctx = r.ctx
 		err := callSafely(r.fn, tx)
-		tx.ctx = ctx
 		if err != nil {
 			results[i] = classify(err)
 			tx.onCommit = tx.onCommit[:mark]
