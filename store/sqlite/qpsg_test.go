@@ -53,3 +53,28 @@ func TestBoundValuesNotCompiledIn(t *testing.T) {
 	check("lookup", db.rdb)
 	check("writer", db.conn)
 }
+
+// TestTemporaryDataInMemory: every connection keeps temporary data in
+// memory, so that the writer's SAVEPOINT sub-journals never go to files
+// (SQLite spills one past 64 KiB otherwise: an APPEND's pages are more).
+func TestTemporaryDataInMemory(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	snap, err := db.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	for name, q := range map[string]interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}{"writer": db.conn, "lookup": db.rdb, "snapshot": snap.conn} {
+		var mode int
+		if err := q.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&mode); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if mode != 2 {
+			t.Errorf("%s connection: temp_store %d, want 2 (MEMORY)", name, mode)
+		}
+	}
+}

@@ -149,10 +149,17 @@ func Open(path string, opts Options) (*DB, error) {
 		observe: opts.ObserveCommit,
 		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
 	}
+	// Every connection can read the view of the index text (any read of
+	// blob_text's columns does), and keeps its temporary data in memory.
+	textHook := func(c *sqlite3.SQLiteConn) error {
+		if err := memoryTemp(c); err != nil {
+			return err
+		}
+		return registerTextFunctions(c, db.searchText)
+	}
 	// The writer's connection gets the index text functions, which the
 	// triggers that remove blobs and migration 0016 call.
-	wdb := sql.OpenDB(connector{dsn: "file:" + escapePath(path) + "?" + q.Encode(), drv: &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, db.searchText) }}})
+	wdb := sql.OpenDB(connector{dsn: "file:" + escapePath(path) + "?" + q.Encode(), drv: &sqlite3.SQLiteDriver{ConnectHook: textHook}})
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
@@ -190,9 +197,6 @@ func Open(path string, opts Options) (*DB, error) {
 	rq.Set("_foreign_keys", "on")
 	rq.Set("_stmt_cache_size", stmtCache)
 	rdsn := "file:" + escapePath(path) + "?" + rq.Encode()
-	// Every connection can read the view of the index text (any read of
-	// blob_text's columns does).
-	textHook := func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, db.searchText) }
 	rdb := sql.OpenDB(connector{dsn: rdsn, drv: &sqlite3.SQLiteDriver{ConnectHook: textHook}})
 	setPoolSize(rdb, opts.LookupReaders, 4)
 	db.rdb = rdb
@@ -223,6 +227,18 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db.startIndexer()
 	return db, nil
+}
+
+// memoryTemp keeps the connection's temporary data in memory: sorts and
+// the like, and above all the sub-journal of each SAVEPOINT, which the
+// writer opens for every request of a batch. SQLite would otherwise
+// spill a sub-journal past 64 KiB (an APPEND's pages are more) to a new
+// file in /var/tmp, created, written and removed again for each request.
+func memoryTemp(c *sqlite3.SQLiteConn) error {
+	if _, err := c.Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+		return fmt.Errorf("store: temp_store: %w", err)
+	}
+	return nil
 }
 
 // setPoolSize sets a read pool's size: n, or def when n is not positive.
