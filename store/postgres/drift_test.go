@@ -60,7 +60,7 @@ func sqliteMigrations(t *testing.T) []string {
 func sqliteSchema(t *testing.T) map[string][]string {
 	stub := func(args ...any) string { return "" }
 	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		for _, name := range []string{"pillarbox_index_text", "pillarbox_index_join", "pillarbox_index_terms",
+		for _, name := range []string{"pillarbox_index_text", "pillarbox_blob_terms", "pillarbox_index_join", "pillarbox_index_terms",
 			"pillarbox_index_pieces", "pillarbox_fold", "pillarbox_envelope_addresses"} {
 			if err := c.RegisterFunc(name, stub, true); err != nil {
 				return err

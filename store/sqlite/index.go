@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"pillarbox/store"
+	"sync"
 	"time"
 )
 
@@ -92,8 +93,12 @@ func (db *DB) FlushIndex(ctx context.Context) error {
 		if !work {
 			return nil
 		}
+		staged, err := db.stageReleased(ctx, indexBatch)
+		if err != nil {
+			return err
+		}
 		var n int64
-		err := db.write(ctx, func(tx *Tx) error {
+		err = db.write(ctx, func(tx *Tx) error {
 			var err error
 			if n, err = tx.removeReleased(indexBatch); err != nil || n > 0 {
 				return err
@@ -101,6 +106,7 @@ func (db *DB) FlushIndex(ctx context.Context) error {
 			n, err = tx.indexPending(indexBatch)
 			return err
 		})
+		db.staged.drop(staged)
 		if err != nil {
 			return err
 		}
@@ -108,6 +114,68 @@ func (db *DB) FlushIndex(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// stagedTerms is the index text of blobs that the indexer is about to
+// remove, which it derives on its own goroutine beforehand: FTS4 reads it
+// back (the view blob_index_text, migration 0023) inside the write that
+// removes them, where deriving it would hold up every other write.
+type stagedTerms struct {
+	mu    sync.Mutex
+	terms map[int64]string
+}
+
+func (s *stagedTerms) get(id int64) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.terms[id]
+	return t, ok
+}
+
+func (s *stagedTerms) put(id int64, terms string) {
+	s.mu.Lock()
+	s.terms[id] = terms
+	s.mu.Unlock()
+}
+
+func (s *stagedTerms) drop(ids []int64) {
+	s.mu.Lock()
+	for _, id := range ids {
+		delete(s.terms, id)
+	}
+	s.mu.Unlock()
+}
+
+// stageReleased derives the index text of the indexed blobs among the
+// first limit released ones (those removeReleased takes next), one
+// message in memory at a time, and stages it; it returns their ids.
+func (db *DB) stageReleased(ctx context.Context, limit int) ([]int64, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT r.blob_id, b.data
+		FROM (SELECT blob_id FROM blobs_released ORDER BY blob_id LIMIT ?) r JOIN blobs b ON b.id = r.blob_id
+		WHERE NOT EXISTS (SELECT 1 FROM blob_text_pending p WHERE p.blob_id = r.blob_id)`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: index: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			db.staged.drop(ids)
+			return nil, fmt.Errorf("store: index: %w", err)
+		}
+		db.staged.put(id, indexText(db.searchText, data))
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		db.staged.drop(ids)
+		return nil, fmt.Errorf("store: index: %w", err)
+	}
+	return ids, nil
 }
 
 // removeReleased removes up to limit of the blobs that the triggers noted

@@ -19,7 +19,7 @@ func rawAtVersion(t *testing.T, path string, version int) *sql.DB {
 	// The functions the store registers, which migrations from 0016 call,
 	// with the text of messages as stored (no decoder).
 	raw := sql.OpenDB(connector{dsn: "file:" + path + "?_foreign_keys=on", drv: &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, store.RawSearchText) }}})
+		ConnectHook: func(c *sqlite3.SQLiteConn) error { return registerTextFunctions(c, store.RawSearchText, nil) }}})
 	raw.SetMaxOpenConns(1)
 	for v := 1; v <= version; v++ {
 		names, _ := fs.Glob(migrations, fmt.Sprintf("migrations/%04d_*.sql", v))

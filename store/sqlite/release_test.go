@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +186,65 @@ func TestIndexerRemovesReleasedBlobs(t *testing.T) {
 	if n := countRows(t, db, "blobs_released"); n != 0 {
 		t.Fatalf("%d released blobs left noted", n)
 	}
+}
+
+// TestRemovalReadsStagedTerms: the view FTS4 reads a removed blob's words
+// from gives what the indexer staged for the blob, and derives them from
+// the message only for a blob it did not stage.
+func TestRemovalReadsStagedTerms(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{IndexIdle: 1 << 40})
+	ctx := context.Background()
+	_, blobs := inboxWith(t, db, "plover", "curlew")
+	db.staged.put(blobs[0], "staged words")
+	defer db.staged.drop(blobs[:1])
+	var staged, derived string
+	if err := db.rdb.QueryRowContext(ctx, `SELECT terms FROM blob_index_text WHERE rowid = ?`, blobs[0]).Scan(&staged); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.rdb.QueryRowContext(ctx, `SELECT terms FROM blob_index_text WHERE rowid = ?`, blobs[1]).Scan(&derived); err != nil {
+		t.Fatal(err)
+	}
+	if staged != "staged words" {
+		t.Errorf("view gives %q for a staged blob, want the staged words", staged)
+	}
+	if !strings.Contains(derived, "curlew") {
+		t.Errorf("view gives %q for a blob not staged, want its words", derived)
+	}
+}
+
+// TestIndexerStagesWhatItRemoves: FlushIndex stages the words of the
+// indexed blobs it removes, and leaves nothing staged once they are gone.
+func TestIndexerStagesWhatItRemoves(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{IndexIdle: 1 << 40})
+	ctx := context.Background()
+	mb, blobs := inboxWith(t, db, "gannet one", "gannet two", "gannet three")
+	if err := db.FlushIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.write(ctx, func(tx *Tx) error {
+		_, err := tx.RemoveMessages(mb, []uint32{1, 3})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := db.stageReleased(ctx, indexBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{blobs[0], blobs[2]}; !slices.Equal(ids, want) {
+		t.Errorf("staged %v, want %v", ids, want)
+	}
+	db.staged.drop(ids)
+	if err := db.FlushIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ftsDocs(t, db, "gannet"); !slices.Equal(got, blobs[1:2]) {
+		t.Errorf("gannet in %v, want %v", got, blobs[1:2])
+	}
+	if n := len(db.staged.terms); n != 0 {
+		t.Errorf("%d blobs' words left staged", n)
+	}
+	ftsIntegrity(t, db)
 }

@@ -53,6 +53,9 @@ const (
 	// of its search text), which the view blob_index_text gives the
 	// full-text index when it removes a blob
 	fnIndexText = "pillarbox_index_text"
+	// (blob id, data) → the same, which the indexer may have derived
+	// already (DB.staged); the view's function since migration 0023
+	fnBlobTerms = "pillarbox_blob_terms"
 	// (envelope JSON, key) → envelopeAddressText, for migration 0017
 	fnEnvelopeAddresses = "pillarbox_envelope_addresses"
 	// (text) → a JSON array of indexPieces(text), for migration 0016's
@@ -64,7 +67,7 @@ const (
 
 // registerTextFunctions adds the index text functions to a connection,
 // deriving the text with text.
-func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc) error {
+func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc, staged *stagedTerms) error {
 	// FTS4 reads a row twice when it removes one (to find it, then to
 	// delete its words): the connection keeps the last message's terms
 	// rather than decoding it again.
@@ -72,13 +75,18 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc) err
 	var terms string
 	index := func(data []byte) string {
 		if last == nil || !bytes.Equal(data, last) {
-			h, b := text(data, true)
-			terms = indexJoin(store.IndexTerms(h), store.IndexTerms(b))
+			terms = indexText(text, data)
 			if last = bytes.Clone(data); last == nil {
 				last = []byte{}
 			}
 		}
 		return terms
+	}
+	blobTerms := func(id int64, data []byte) string {
+		if t, ok := staged.get(id); ok {
+			return t
+		}
+		return index(data)
 	}
 	piecesJSON := func(text string) (string, error) {
 		b, err := json.Marshal(indexPieces(text))
@@ -92,6 +100,7 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc) err
 		{fnIndexTerms, store.IndexTerms, true},
 		{fnIndexJoin, indexJoin, true},
 		{fnIndexText, index, false},
+		{fnBlobTerms, blobTerms, false},
 		{fnEnvelopeAddresses, envelopeAddressText, true},
 		{fnIndexPieces, piecesJSON, true},
 		{fnFold, store.Fold, true},
@@ -101,6 +110,13 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc) err
 		}
 	}
 	return nil
+}
+
+// indexText is the index text of a stored message: indexJoin of the
+// terms of the search text that text derives from data.
+func indexText(text store.SearchTextFunc, data []byte) string {
+	h, b := text(data, true)
+	return indexJoin(store.IndexTerms(h), store.IndexTerms(b))
 }
 
 // headerMark starts each piece of the header in the index, so that one

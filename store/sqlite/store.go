@@ -99,6 +99,8 @@ type DB struct {
 	// knownPieces are pieces committed to index_pieces, so that the
 	// indexer skips them; writer goroutine only (see addIndexPieces).
 	knownPieces map[string]struct{}
+	// staged is the index text of blobs the indexer is about to remove.
+	staged stagedTerms
 
 	searches  sync.Map     // search token → *searchState, while it runs
 	searchSeq atomic.Int64 // the last search token
@@ -145,6 +147,7 @@ func Open(path string, opts Options) (*DB, error) {
 		stmts:  make(map[string]*sql.Stmt),
 
 		knownPieces: make(map[string]struct{}),
+		staged:      stagedTerms{terms: make(map[int64]string)},
 
 		observe: opts.ObserveCommit,
 		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
@@ -155,7 +158,7 @@ func Open(path string, opts Options) (*DB, error) {
 		if err := memoryTemp(c); err != nil {
 			return err
 		}
-		return registerTextFunctions(c, db.searchText)
+		return registerTextFunctions(c, db.searchText, &db.staged)
 	}
 	// The writer's connection gets the index text functions, which the
 	// triggers that remove blobs and migration 0016 call.
