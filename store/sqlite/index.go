@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"pillarbox/store"
 	"sync"
@@ -93,15 +94,15 @@ func (db *DB) FlushIndex(ctx context.Context) error {
 		if !work {
 			return nil
 		}
-		staged, err := db.stageReleased(ctx, indexBatch)
+		released, staged, err := db.stageReleased(ctx, indexBatch)
 		if err != nil {
 			return err
 		}
 		var n int64
 		err = db.write(ctx, func(tx *Tx) error {
 			var err error
-			if n, err = tx.removeReleased(indexBatch); err != nil || n > 0 {
-				return err
+			if len(released) > 0 {
+				return tx.removeReleased(released)
 			}
 			n, err = tx.indexPending(indexBatch)
 			return err
@@ -110,7 +111,7 @@ func (db *DB) FlushIndex(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if n == 0 && len(released) == 0 {
 			return nil
 		}
 	}
@@ -149,58 +150,76 @@ func (s *stagedTerms) drop(ids []int64) {
 	s.mu.Unlock()
 }
 
-// stageReleased derives the index text of the indexed blobs among the
-// first limit released ones (those removeReleased takes next), one
-// message in memory at a time, and stages it; it returns their ids.
-func (db *DB) stageReleased(ctx context.Context, limit int) ([]int64, error) {
-	rows, err := db.rdb.QueryContext(ctx, `SELECT r.blob_id, b.data
-		FROM (SELECT blob_id FROM blobs_released ORDER BY blob_id LIMIT ?) r JOIN blobs b ON b.id = r.blob_id
-		WHERE NOT EXISTS (SELECT 1 FROM blob_text_pending p WHERE p.blob_id = r.blob_id)`, limit)
+// stageReleased takes the first limit released blobs, which the next
+// removal removes, and derives the index text of those that are indexed,
+// one message in memory at a time, staging it for the removal. It returns
+// the released blobs and the staged ones.
+func (db *DB) stageReleased(ctx context.Context, limit int) (released, staged []int64, err error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT r.blob_id,
+		CASE WHEN NOT EXISTS (SELECT 1 FROM blob_text_pending p WHERE p.blob_id = r.blob_id) THEN b.data END
+		FROM (SELECT blob_id FROM blobs_released ORDER BY blob_id LIMIT ?) r LEFT JOIN blobs b ON b.id = r.blob_id`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: index: %w", err)
+		return nil, nil, fmt.Errorf("store: index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			db.staged.drop(staged)
+			return nil, nil, fmt.Errorf("store: index: %w", err)
+		}
+		released = append(released, id)
+		if data != nil {
+			db.staged.put(id, indexText(db.searchText, data))
+			staged = append(staged, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		db.staged.drop(staged)
+		return nil, nil, fmt.Errorf("store: index: %w", err)
+	}
+	return released, staged, nil
+}
+
+// firstReleased returns the first limit blobs noted as released.
+func (tx *Tx) firstReleased(limit int) ([]int64, error) {
+	rows, err := tx.query(`SELECT blob_id FROM blobs_released ORDER BY blob_id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: remove released blobs: %w", err)
 	}
 	defer rows.Close()
 	var ids []int64
 	for rows.Next() {
 		var id int64
-		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
-			db.staged.drop(ids)
-			return nil, fmt.Errorf("store: index: %w", err)
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: remove released blobs: %w", err)
 		}
-		db.staged.put(id, indexText(db.searchText, data))
 		ids = append(ids, id)
 	}
-	if err := rows.Err(); err != nil {
-		db.staged.drop(ids)
-		return nil, fmt.Errorf("store: index: %w", err)
-	}
-	return ids, nil
+	return ids, rows.Err()
 }
 
-// removeReleased removes up to limit of the blobs that the triggers noted
-// as released (migration 0022) and that nothing refers to still, with
-// their words in the full-text index (trigger blobs_release_text) and
-// their rows in the tables that describe them. It reports how many
-// notes it went through. Released blobs go before pending text is indexed,
-// so a message expunged soon after delivery is never indexed at all.
-func (tx *Tx) removeReleased(limit int) (int64, error) {
-	var last int64
-	err := tx.queryRow(`SELECT coalesce(max(blob_id), 0) FROM
-		(SELECT blob_id FROM blobs_released ORDER BY blob_id LIMIT ?)`, limit).Scan(&last)
-	if err != nil || last == 0 {
-		return 0, err
-	}
-	if _, err := tx.exec(`DELETE FROM blobs WHERE id IN (SELECT blob_id FROM blobs_released WHERE blob_id <= ?1)
-		AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = blobs.id)
-		AND NOT EXISTS (SELECT 1 FROM queue WHERE blob_id = blobs.id)`, last); err != nil {
-		return 0, fmt.Errorf("store: remove released blobs: %w", err)
-	}
-	res, err := tx.exec(`DELETE FROM blobs_released WHERE blob_id <= ?`, last)
+// removeReleased removes the blobs ids that the triggers noted as released
+// (migration 0022) and that nothing refers to still, with their words in
+// the full-text index (trigger blobs_release_text) and their rows in the
+// tables that describe them, and forgets the notes. Released blobs go
+// before pending text is indexed, so a message expunged soon after
+// delivery is never indexed at all.
+func (tx *Tx) removeReleased(ids []int64) error {
+	list, err := json.Marshal(ids)
 	if err != nil {
-		return 0, fmt.Errorf("store: remove released blobs: %w", err)
+		return err
 	}
-	return res.RowsAffected()
+	if _, err := tx.exec(`DELETE FROM blobs WHERE id IN (SELECT value FROM json_each(?1))
+		AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = blobs.id)
+		AND NOT EXISTS (SELECT 1 FROM queue WHERE blob_id = blobs.id)`, string(list)); err != nil {
+		return fmt.Errorf("store: remove released blobs: %w", err)
+	}
+	if _, err := tx.exec(`DELETE FROM blobs_released WHERE blob_id IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
+		return fmt.Errorf("store: remove released blobs: %w", err)
+	}
+	return nil
 }
 
 // indexPending moves up to limit rows of pending text into blob_text.
@@ -233,12 +252,15 @@ func (tx *Tx) indexPending(limit int) (int64, error) {
 func (db *DB) CheckIndex(ctx context.Context) error {
 	return db.write(ctx, func(tx *Tx) error {
 		for {
-			n, err := tx.removeReleased(indexBatch)
+			ids, err := tx.firstReleased(indexBatch)
 			if err != nil {
 				return err
 			}
-			if n == 0 {
+			if len(ids) == 0 {
 				break
+			}
+			if err := tx.removeReleased(ids); err != nil {
+				return err
 			}
 		}
 		for {

@@ -27,7 +27,11 @@ func inboxWith(t *testing.T, db *DB, texts ...string) (int64, []int64) {
 	var mailbox int64
 	var blobs []int64
 	err := db.write(context.Background(), func(tx *Tx) error {
-		acct, err := tx.CreateAccount("r@x.org", "h", testNow)
+		var n int
+		if err := tx.queryRow(`SELECT count(*) FROM accounts`).Scan(&n); err != nil {
+			return err
+		}
+		acct, err := tx.CreateAccount(fmt.Sprintf("r%d@x.org", n), "h", testNow)
 		if err != nil {
 			return err
 		}
@@ -229,14 +233,30 @@ func TestIndexerStagesWhatItRemoves(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := db.stageReleased(ctx, indexBatch)
+	// One more released blob, never indexed: released, not staged.
+	mb2, late := inboxWith(t, db, "gannet late")
+	if err := db.write(ctx, func(tx *Tx) error {
+		_, err := tx.RemoveMessages(mb2, []uint32{1})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	released, staged, err := db.stageReleased(ctx, indexBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int64{blobs[0], blobs[2]}; !slices.Equal(ids, want) {
-		t.Errorf("staged %v, want %v", ids, want)
+	if want := []int64{blobs[0], blobs[2], late[0]}; !slices.Equal(released, want) {
+		t.Errorf("released %v, want %v", released, want)
 	}
-	db.staged.drop(ids)
+	if want := []int64{blobs[0], blobs[2]}; !slices.Equal(staged, want) {
+		t.Errorf("staged %v, want %v", staged, want)
+	}
+	for _, id := range staged {
+		if terms, _ := db.staged.get(id); !strings.Contains(terms, "gannet") {
+			t.Errorf("blob %d staged as %q", id, terms)
+		}
+	}
+	db.staged.drop(staged)
 	if err := db.FlushIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
