@@ -35,7 +35,8 @@ type policyHost struct {
 	ctype    string // zero: no Content-Type header at all
 	body     string
 	location string        // set: answer 302 to it
-	block    bool          // wait until the client gives up
+	block    bool          // never answer: hold the request until the test ends
+	release  chan struct{} // closed when the test ends
 	hits     int           // requests for policyPath
 	other    int           // requests for any other path
 	hosts    []string      // Host of each request
@@ -44,7 +45,7 @@ type policyHost struct {
 
 func startPolicyHost(t *testing.T, cert tls.Certificate) *policyHost {
 	t.Helper()
-	h := &policyHost{cert: cert, ctype: "text/plain"}
+	h := &policyHost{cert: cert, ctype: "text/plain", release: make(chan struct{})}
 	h.srv = httptest.NewUnstartedServer(http.HandlerFunc(h.serve))
 	h.srv.TLS = &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -59,6 +60,7 @@ func startPolicyHost(t *testing.T, cert tls.Certificate) *policyHost {
 	h.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	h.srv.StartTLS()
 	t.Cleanup(h.srv.Close)
+	t.Cleanup(func() { close(h.release) }) // before Close, which waits for handlers
 	return h
 }
 
@@ -76,8 +78,12 @@ func (h *policyHost) serve(w http.ResponseWriter, r *http.Request) {
 		got <- struct{}{}
 	}
 	if block {
-		<-r.Context().Done()
-		return
+		// Not until the request's context ends: the server may end it
+		// before the client gives up, and returning would answer an empty
+		// 200. Held until the test ends, the request only ends by the
+		// client's own deadline; then it is dropped without an answer.
+		<-h.release
+		panic(http.ErrAbortHandler)
 	}
 	if location != "" && r.URL.Path == policyPath {
 		http.Redirect(w, r, location, http.StatusFound)
