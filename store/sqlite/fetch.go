@@ -22,15 +22,12 @@ import (
 // It runs BEGIN and ROLLBACK on its connection itself rather than through
 // database/sql's Tx, which watches its context with a goroutine for the
 // transaction and another for each query's rows. Its queries run under a
-// context that cannot end (quick), so that go-sqlite3 steps each row in one
-// call; only searches, which may take long, run under the caller's.
+// context that cannot end, so that go-sqlite3 steps each row in one call;
+// only searches, which may take long, run under the caller's.
 type Snapshot struct {
 	db   *DB
 	conn *sql.Conn
 }
-
-// quick is the context of a snapshot's short queries.
-var quick = context.Background()
 
 // Snapshot begins a read transaction. The snapshot itself is taken by its
 // first query.
@@ -39,7 +36,7 @@ func (db *DB) snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
-	if _, err := conn.ExecContext(quick, "BEGIN"); err != nil {
+	if _, err := conn.ExecContext(context.Background(), "BEGIN"); err != nil {
 		discard(conn)
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
@@ -48,7 +45,7 @@ func (db *DB) snapshot(ctx context.Context) (*Snapshot, error) {
 
 // Close ends the read transaction.
 func (s *Snapshot) Close() error {
-	if _, err := s.conn.ExecContext(quick, "ROLLBACK"); err != nil {
+	if _, err := s.conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		// The connection may still be in the transaction: it must not go
 		// back to the pool.
 		discard(s.conn)
@@ -67,11 +64,11 @@ func discard(conn *sql.Conn) {
 }
 
 func (s *Snapshot) queryRow(query string, args ...any) *sql.Row {
-	return s.conn.QueryRowContext(quick, query, args...)
+	return s.conn.QueryRowContext(context.Background(), query, args...)
 }
 
 func (s *Snapshot) query(query string, args ...any) (*sql.Rows, error) {
-	return s.conn.QueryContext(quick, query, args...)
+	return s.conn.QueryContext(context.Background(), query, args...)
 }
 
 // Mailbox returns a mailbox with its totals.
