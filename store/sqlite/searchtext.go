@@ -66,7 +66,8 @@ const (
 )
 
 // registerTextFunctions adds the index text functions to a connection,
-// deriving the text with text.
+// deriving the text with text, or taking it from staged (nil: nothing is
+// staged) for a blob that the indexer is removing.
 func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc, staged *stagedTerms) error {
 	// FTS4 reads a row twice when it removes one (to find it, then to
 	// delete its words): the connection keeps the last message's terms
