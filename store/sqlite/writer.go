@@ -29,14 +29,7 @@ type request struct {
 // Tx is the write transaction handed to a Write function. It is only
 // valid during that call, and only on the writer goroutine.
 type Tx struct {
-	db *DB
-	// ctx is what the transaction's statements run under: never
-	// cancelled. A request whose context ends before its turn is left
-	// out; one that has begun runs to its end, since interrupting a
-	// statement would interrupt the connection that the whole batch
-	// shares, and since go-sqlite3 steps a statement in one call, on the
-	// writer's goroutine, only when its context cannot end.
-	ctx      context.Context
+	db       *DB
 	onCommit []func()
 	locks    map[any]sync.Locker
 	order    []sync.Locker
@@ -111,7 +104,7 @@ func (db *DB) run() {
 func (db *DB) commit(batch []*request) {
 	ctx := context.Background()
 	results := make([]error, len(batch))
-	tx := &Tx{db: db, ctx: ctx, locks: make(map[any]sync.Locker)}
+	tx := &Tx{db: db, locks: make(map[any]sync.Locker)}
 	defer func() {
 		for i := len(tx.order) - 1; i >= 0; i-- {
 			tx.order[i].Unlock()
@@ -232,21 +225,28 @@ func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// The transaction's statements run under a context that never ends. A
+// request whose context ends before its turn is left out; one that has
+// begun runs to its end, since interrupting a statement would interrupt
+// the connection that the whole batch shares, and since go-sqlite3 steps
+// a statement in one call, on the writer's goroutine, only when its
+// context cannot end.
+
 func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
 	st, err := tx.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(tx.ctx, args...)
+	return st.ExecContext(context.Background(), args...)
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
 	st, err := tx.stmt(query)
 	if err != nil {
 		// QueryRow on a closed statement reports err at Scan.
-		return tx.db.conn.QueryRowContext(tx.ctx, query, args...)
+		return tx.db.conn.QueryRowContext(context.Background(), query, args...)
 	}
-	return st.QueryRowContext(tx.ctx, args...)
+	return st.QueryRowContext(context.Background(), args...)
 }
 
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
@@ -254,7 +254,7 @@ func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(tx.ctx, args...)
+	return st.QueryContext(context.Background(), args...)
 }
 
 // Write is store.Store's Write: write with the transaction seen through
