@@ -101,6 +101,11 @@ func (s *Service) WatchAccounts(ctx context.Context, interval time.Duration) err
 	if err != nil {
 		return err
 	}
+	// A change made before the counter was first read would never move
+	// it again: check the sessions that were already tracked once.
+	if err := s.CheckSessions(ctx); err != nil {
+		s.log.Error("mailbox: check sessions", "err", err)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -8,6 +8,44 @@ import (
 	"time"
 )
 
+// TestWatchAccountsAfterChange: a session of an account the CLI deleted
+// just before WatchAccounts first read the counter ends too. Under load
+// the watcher's goroutine can start after the CLI's change, which then
+// never moved the counter again.
+func TestWatchAccountsAfterChange(t *testing.T) {
+	t.Parallel()
+	loc := storetest.New(t, pg)
+	server, err := New(loc.Open(t), Options{Domains: []string{"example.org"}, BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := New(loc.Open(t), Options{Domains: []string{"example.org"}, BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cli.AddUser(ctx, "gina@example.org", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := server.Authenticate(ctx, "gina@example.org", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan string, 1)
+	t.Cleanup(server.TrackSession(acct, func(string) { ended <- "gina" }))
+	if err := cli.DeleteUser(ctx, "gina@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go server.WatchAccounts(wctx, 5*time.Millisecond)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the deleted account's session did not end")
+	}
+}
+
 // TestWatchAccountsAcrossProcesses: the CLI deletes an account or changes
 // a password through its own store and Service; the serving process
 // notices it through the counter and ends the account's sessions, and
