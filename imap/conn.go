@@ -183,6 +183,17 @@ func (s *session) flush() error {
 	return err
 }
 
+// flushPending sends the responses that execute left for the next
+// flush, on the session's goroutine.
+func (s *session) flushPending() error {
+	if !s.inCommand {
+		s.lock()
+		defer s.unlock()
+	}
+	s.unflushed = false
+	return s.flush()
+}
+
 // continueLiteral answers a synchronising literal with "+" (the wire
 // Reader's callback). Within a command the command's goroutine holds the
 // writer already.
@@ -264,7 +275,7 @@ func (s *session) startTLS() error {
 func (s *session) setConn(nc net.Conn) {
 	s.nc = nc
 	s.br = bufio.NewReaderSize(firstByte{s}, readBufferSize)
-	s.bw.Reset(nc)
+	s.bw.Reset(s.output(nc))
 	s.r.Reset(s.br)
 }
 
@@ -311,6 +322,12 @@ func (s *session) literalDeadline(size int64) {
 type firstByte struct{ s *session }
 
 func (f firstByte) Read(p []byte) (int, error) {
+	if f.s.unflushed {
+		// The client may wait for these before it sends more.
+		if err := f.s.flushPending(); err != nil {
+			return 0, err
+		}
+	}
 	n, err := f.s.nc.Read(p)
 	if n > 0 && f.s.awaiting {
 		f.s.awaiting = false

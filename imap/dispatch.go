@@ -104,8 +104,17 @@ func (s *session) execute(cmd wire.Command) bool {
 			err = errors.Join(err, nerr)
 		}
 	}
+	if !notesReads(cmd) {
+		s.owed.Note(s.srv.svc.Committed())
+	}
 	s.writeResult(cmd.CommandName(), tag, res, err)
-	if ferr := s.flush(); ferr != nil {
+	// Responses to commands the client pipelined go out together, once
+	// the last of them is done (or before the session waits for more
+	// input, see firstByte): one wait for the commits they depend on,
+	// one write.
+	if s.r.Buffered() > 0 && s.after == nil {
+		s.unflushed = true
+	} else if ferr := s.flush(); ferr != nil {
 		return false
 	}
 	unlock()
@@ -286,4 +295,18 @@ func (s *session) run(cmd wire.Command) (result, error) {
 		return s.cmdCancelUpdate(c)
 	}
 	return result{}, bad("Command not supported: " + strings.ToUpper(cmd.CommandName()))
+}
+
+// notesReads reports whether every read cmd makes goes through the
+// mailbox.Service reads that note in the session's Owed what they depend
+// on (see durable.go). For any other command the session owes every
+// commit begun before its response.
+func notesReads(cmd wire.Command) bool {
+	switch cmd.(type) {
+	case *wire.Capability, *wire.Noop, *wire.Check, *wire.Select, *wire.List, *wire.Lsub,
+		*wire.Status, *wire.Append, *wire.Idle, *wire.Close, *wire.Unselect, *wire.Expunge,
+		*wire.Search, *wire.Fetch, *wire.Store, *wire.Copy:
+		return true
+	}
+	return false
 }

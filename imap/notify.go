@@ -411,6 +411,8 @@ func (s *session) writeEventStatus(ctx context.Context, id int64, ev notifyEvent
 // writeNotified writes the STATUS of the watched folders whose events
 // fired since the last time. It runs under the writer's lock.
 func (s *session) writeNotified() error {
+	// What is told of other folders may come from any commit so far.
+	s.owed.Note(s.srv.svc.Committed())
 	fired, lists, refresh, overflow := s.notify.take()
 	if overflow {
 		// RFC 5465 5.8: as if the client had sent NOTIFY NONE.

@@ -200,6 +200,8 @@ func (s *session) pollView(allowExpunge bool) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	// The changes were committed up to the folder's last commit.
+	s.owed.Note(s.srv.svc.FolderCommit(v.folder.ID))
 	w := s.w
 	// known is the count after the changes so far; told is what the
 	// client was told. EXISTS is put off until a response needs the new

@@ -13,6 +13,7 @@ import (
 
 	"pillarbox/imap/wire"
 	"pillarbox/mailbox"
+	"pillarbox/store"
 )
 
 // session is one connection's IMAP session. Its goroutine reads and
@@ -35,6 +36,12 @@ type session struct {
 	// session's goroutine holds it for a command.
 	wlock     chan struct{}
 	inCommand bool
+	// unflushed is set when a command's responses were left in the
+	// buffer for the next flush, the client having pipelined more.
+	unflushed bool
+	// owed is the last commit that what the session wrote depends on:
+	// its writer sends nothing before that commit is durable.
+	owed store.Owed
 	// awaiting is set while the session waits for a command's first
 	// bytes (see firstByte).
 	awaiting bool
@@ -79,7 +86,7 @@ func newSession(s *Server, nc net.Conn, loopback bool) *session {
 		}
 	}
 	sess.br = bufio.NewReaderSize(firstByte{sess}, readBufferSize)
-	sess.bw = bufio.NewWriterSize(nc, writeBufferSize)
+	sess.bw = bufio.NewWriterSize(sess.output(nc), writeBufferSize)
 	sess.w = wire.NewWriter(sess.bw)
 	sess.r = wire.NewReader(sess.br, sess.continueLiteral, wire.Options{
 		MaxAppendSize: s.opts.AppendLimit,
@@ -92,8 +99,11 @@ func newSession(s *Server, nc net.Conn, loopback bool) *session {
 }
 
 // ctx is the context of a command: bounded by a generous timeout.
+// Its writes return once committed (store.Early): the client hears of
+// them only through the session's writer, which waits until they are
+// durable (durable.go).
 func (s *session) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), commandTimeout)
+	return context.WithTimeout(store.Early(context.Background(), &s.owed), commandTimeout)
 }
 
 // commandTimeout bounds the database work of one command.

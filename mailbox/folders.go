@@ -175,9 +175,11 @@ func (s *Service) Folders(ctx context.Context, account int64) ([]Folder, error) 
 	if err != nil {
 		return nil, err
 	}
+	s.noteRead(ctx, store.AccountKey(account))
 	out := make([]Folder, len(ms))
 	for i, m := range ms {
 		out[i] = folderOf(m)
+		s.noteRead(ctx, m.ID)
 	}
 	return out, nil
 }
@@ -198,6 +200,7 @@ func (s *Service) Folder(ctx context.Context, account int64, name string) (Folde
 	if err != nil {
 		return Folder{}, err
 	}
+	s.noteRead(ctx, store.AccountKey(account), m.ID)
 	return folderOf(m), nil
 }
 
@@ -405,7 +408,9 @@ func (s *Service) SetSubscribed(ctx context.Context, account int64, name string,
 // Subscriptions returns an account's subscribed names in order; some may
 // name no folder.
 func (s *Service) Subscriptions(ctx context.Context, account int64) ([]string, error) {
-	return s.db.Subscriptions(ctx, account)
+	names, err := s.db.Subscriptions(ctx, account)
+	s.noteRead(ctx, store.AccountKey(account))
+	return names, err
 }
 
 // FolderHasChildren reports whether any of folders is below name.

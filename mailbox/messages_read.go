@@ -64,6 +64,10 @@ func (s *Service) ReadMailbox(ctx context.Context, id int64, locked func(Folder,
 	defer snap.Close()
 	unlock := s.LockMailbox(id)
 	m, counts, err := snap.Mailbox(ctx, id)
+	// The snapshot began under the lock, which every writer of the
+	// folder holds until its commit is made: it holds no later commit of
+	// the folder than the last one now.
+	s.noteRead(ctx, id)
 	if err == nil {
 		// Announce first what other nodes committed (follow.go).
 		err = s.syncLocked(ctx, snap, m, counts)

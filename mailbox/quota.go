@@ -92,6 +92,7 @@ func (s *Service) CheckQuota(ctx context.Context, accounts []int64, size int64) 
 // the IMAP QUOTA commands (RFC 9208) to come.
 func (s *Service) AccountQuota(ctx context.Context, account int64) (Quota, error) {
 	q, err := s.db.Quota(ctx, account)
+	s.noteAll(ctx) // the usage sums every folder's messages
 	if errors.Is(err, store.ErrNotFound) {
 		return Quota{}, fmt.Errorf("%w: account %d", ErrAccountGone, account)
 	}

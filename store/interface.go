@@ -10,16 +10,29 @@ import (
 // the outbound queue and the relay's caches. Package mailbox talks to it
 // and to nothing below it; store/sqlite is the embedded implementation.
 //
-// Reads outside Write see committed data. Every change goes through
-// Write, whose function runs in a transaction that the store commits
-// durably before Write returns nil; concurrent writes may share one
-// commit (group commit), each keeping its own all-or-nothing outcome.
+// Reads outside Write see committed data, which may not be durable yet
+// (see durable.go). Every change goes through Write, whose function
+// runs in a transaction that the store commits durably before Write
+// returns nil; concurrent writes may share one commit (group commit),
+// each keeping its own all-or-nothing outcome.
 type Store interface {
 	// Write runs fn in a write transaction and returns once it is
 	// committed and durable (nil), or rolled back (fn's error, or the
-	// commit's). fn must not block on anything but the store, and must
-	// not keep tx after it returns.
+	// commit's); with a context from Early, once it is committed. fn must
+	// not block on anything but the store, and must not keep tx after it
+	// returns.
 	Write(ctx context.Context, fn func(tx Tx) error) error
+	// Committed returns the number of the last commit begun: a read
+	// finished before the call depends on no later one (see durable.go).
+	Committed() uint64
+	// LastCommit returns the number of the last commit that changed what
+	// key names (a mailbox id given to Tx.Lock, or an AccountKey), 0 if
+	// that commit is durable. A read of it finished before the call
+	// depends on no later one.
+	LastCommit(key any) uint64
+	// AwaitCommit returns once commit n and all before it are durable. It
+	// fails if that can no longer happen.
+	AwaitCommit(ctx context.Context, n uint64) error
 	// Snapshot opens a consistent read view for one command; the caller
 	// closes it.
 	Snapshot(ctx context.Context) (Snapshot, error)

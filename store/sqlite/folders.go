@@ -40,6 +40,9 @@ func (tx *Tx) MailboxesOf(accountID int64) ([]store.Mailbox, error) {
 // RenameMailbox gives a mailbox a new name; ErrExists if the account
 // already has one of that name, ErrNotFound if id does not exist.
 func (tx *Tx) RenameMailbox(id int64, name string) error {
+	if err := tx.touchMailbox(id); err != nil {
+		return err
+	}
 	res, err := tx.exec(`UPDATE mailboxes SET name = ? WHERE id = ?`, name, id)
 	if err != nil {
 		return fmt.Errorf("store: rename mailbox %q: %w", name, classify(err))
@@ -50,6 +53,9 @@ func (tx *Tx) RenameMailbox(id int64, name string) error {
 // DeleteMailbox removes a mailbox with its messages; blobs that no other
 // message or queue row uses go later (see the triggers and index.go).
 func (tx *Tx) DeleteMailbox(id int64) error {
+	if err := tx.touchMailbox(id); err != nil {
+		return err
+	}
 	res, err := tx.exec(`DELETE FROM mailboxes WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("store: delete mailbox: %w", err)
@@ -73,4 +79,20 @@ func scanCounts(row *sql.Row, id int64) (store.MailboxCounts, error) {
 		return c, fmt.Errorf("store: mailbox %d counts: %w", id, err)
 	}
 	return c, nil
+}
+
+// touchMailbox records that the transaction changes mailbox id and its
+// account's set of mailboxes (for LastCommit).
+func (tx *Tx) touchMailbox(id int64) error {
+	var account int64
+	err := tx.queryRow(`SELECT account_id FROM mailboxes WHERE id = ?`, id).Scan(&account)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // nothing changes; the caller reports it
+	}
+	if err != nil {
+		return fmt.Errorf("store: mailbox %d: %w", id, err)
+	}
+	tx.touch(id)
+	tx.touch(store.AccountKey(account))
+	return nil
 }

@@ -20,6 +20,7 @@ const mailboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highest
 // subscribed, its name is also subscribed; without, a subscription the
 // name already has stays.
 func (tx *Tx) CreateMailbox(accountID int64, name, specialUse string, subscribed bool, now time.Time) (store.Mailbox, error) {
+	tx.touch(store.AccountKey(accountID))
 	v, err := tx.nextUIDValidity(now)
 	if err != nil {
 		return store.Mailbox{}, err

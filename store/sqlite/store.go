@@ -49,9 +49,14 @@ type Options struct {
 	// MaxPages, when positive, caps the database size in pages (PRAGMA
 	// max_page_count). Tests use it to make the store "full".
 	MaxPages int
+	// SyncWAL, if set, is called instead of the fsync of the WAL that
+	// makes commits durable (durable.go). Tests use it to hold commits
+	// short of durable, or to make the fsync fail. Zero: fsync.
+	SyncWAL func() error
 	// ObserveCommit, if set, is called on the writer goroutine after each
 	// committed batch with how many write requests it held and how long
-	// its transaction took, from BEGIN to the durable COMMIT. For
+	// its transaction took, from BEGIN to COMMIT (the fsync that makes it
+	// durable comes after, on the syncer: durable.go). For
 	// metrics: it must be quick, since every writer waits for it. Zero:
 	// nothing is measured.
 	ObserveCommit func(requests int, took time.Duration)
@@ -80,6 +85,9 @@ type DB struct {
 	stmts    map[string]*sql.Stmt // writer's prepared statements
 	stats    stats
 	observe  func(requests int, took time.Duration) // Options.ObserveCommit
+
+	committing atomic.Uint64 // the number the last COMMIT took (durable.go)
+	dur        durability
 
 	cdb       *sql.DB // the checkpointer's connection
 	ckpt      chan struct{}
@@ -124,7 +132,9 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	keepHeap()
 	// synchronous=FULL: in WAL mode the WAL is fsynced at every commit, so
-	// a commit that returned survives power loss. _txlock=immediate makes
+	// a commit that returned survives power loss. That holds for the
+	// migrations; the writer then switches to NORMAL and fsyncs the WAL
+	// itself, after COMMIT (durable.go). _txlock=immediate makes
 	// Begin take the write lock at once, so concurrent processes (the CLI
 	// beside serve) wait on busy_timeout instead of failing mid-transaction.
 	q := url.Values{}
@@ -152,6 +162,8 @@ func Open(path string, opts Options) (*DB, error) {
 		observe: opts.ObserveCommit,
 		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
 	}
+	db.dur.init()
+	db.dur.sync = opts.SyncWAL
 	// Every connection can read the view of the index text (any read of
 	// blob_text's columns does), and keeps its temporary data in memory.
 	textHook := func(c *sqlite3.SQLiteConn) error {
@@ -180,6 +192,14 @@ func Open(path string, opts Options) (*DB, error) {
 		conn.Close()
 		wdb.Close()
 		return nil, err
+	}
+	// From here on the writer fsyncs the WAL itself, after COMMIT and
+	// off the writer's path (durable.go); the migrations above committed
+	// with synchronous=FULL.
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("store: synchronous: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
 		conn.Close()
@@ -280,8 +300,11 @@ func (db *DB) Close() error {
 		db.closed = true
 		db.closeMu.Unlock()
 		close(db.quit)
-		<-db.exited
+		<-db.exited // and the syncer with it
 		<-db.ckptDone
+		if db.dur.wal != nil {
+			db.dur.wal.Close()
+		}
 		for _, st := range db.stmts {
 			st.Close()
 		}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"pillarbox/store"
 )
 
 // Subscriptions are a set of names per account, kept apart from the
@@ -13,6 +14,7 @@ import (
 // Subscribe adds name to the account's subscriptions; subscribing a name
 // twice is not an error.
 func (tx *Tx) Subscribe(accountID int64, name string) error {
+	tx.touch(store.AccountKey(accountID))
 	if _, err := tx.exec(`INSERT INTO subscriptions(account_id, name) VALUES (?, ?)
 		ON CONFLICT DO NOTHING`, accountID, name); err != nil {
 		return fmt.Errorf("store: subscribe %q: %w", name, err)
@@ -23,6 +25,7 @@ func (tx *Tx) Subscribe(accountID int64, name string) error {
 // Unsubscribe removes name from the account's subscriptions. It reports
 // whether the name was subscribed.
 func (tx *Tx) Unsubscribe(accountID int64, name string) (bool, error) {
+	tx.touch(store.AccountKey(accountID))
 	res, err := tx.exec(`DELETE FROM subscriptions WHERE account_id = ? AND name = ?`, accountID, name)
 	if err != nil {
 		return false, fmt.Errorf("store: unsubscribe %q: %w", name, err)

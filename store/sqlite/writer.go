@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"pillarbox/store"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ type Tx struct {
 	onCommit []func()
 	locks    map[any]sync.Locker
 	order    []sync.Locker
+	keys     []any // what the batch changes: Lock's keys and touch's
 
 	// housework counts the rows the batch left for the indexer: texts it
 	// added to blob_text_pending, messages and queue items it removed
@@ -41,9 +43,11 @@ type Tx struct {
 }
 
 // OnCommit registers f to run on the writer goroutine once the
-// transaction is durably committed, in the order of registration across
-// the whole batch, before any lock taken with Lock is released. If the
-// request fails or the commit fails, f never runs.
+// transaction is committed, in the order of registration across the
+// whole batch, before any lock taken with Lock is released. The commit
+// may not be durable yet (durable.go): what f tells reaches a client
+// only through a writer that waits for AwaitCommit. If the request
+// fails or the commit fails, f never runs.
 func (tx *Tx) OnCommit(f func()) { tx.onCommit = append(tx.onCommit, f) }
 
 // Lock acquires l (once per key and batch) and holds it until the batch
@@ -61,6 +65,15 @@ func (tx *Tx) Lock(key any, l sync.Locker) {
 	l.Lock()
 	tx.locks[key] = l
 	tx.order = append(tx.order, l)
+	tx.keys = append(tx.keys, key)
+}
+
+// touch records that the transaction changes what key names, for
+// LastCommit, without a lock.
+func (tx *Tx) touch(key any) {
+	if !slices.Contains(tx.keys, key) {
+		tx.keys = append(tx.keys, key)
+	}
 }
 
 // Write runs fn inside the writer's transaction and returns once that
@@ -94,107 +107,190 @@ func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
 
 func (db *DB) run() {
 	defer close(db.exited)
+	go db.syncer()
+	// The syncer answers what was committed before the writer returns.
+	defer func() { close(db.dur.q); <-db.dur.done }()
 	store.GroupCommit(db.reqs, db.quit, db.max, func(batch []*request) []*request {
 		db.commit(batch)
 		return nil
 	})
 }
 
-// commit runs one batch in one transaction and answers every request.
+// commit runs one batch in one transaction, runs its OnCommit functions,
+// answers the requests made with store.Early and hands the others to the
+// syncer, which answers them once the commit is durable (durable.go). A
+// batch that commits nothing is answered here.
 func (db *DB) commit(batch []*request) {
 	ctx := context.Background()
-	results := make([]error, len(batch))
-	tx := &Tx{db: db, locks: make(map[any]sync.Locker)}
-	defer func() {
-		for i := len(tx.order) - 1; i >= 0; i-- {
-			tx.order[i].Unlock()
-		}
-		db.stats.requests.Add(uint64(len(batch)))
-		for i, r := range batch {
-			r.done <- results[i]
-		}
-	}()
-	fail := func(err error) {
-		err = classify(err)
-		for i := range results {
-			if results[i] == nil {
-				results[i] = err
-			}
-		}
-		tx.onCommit = nil
+	b := &openBatch{db: db, tx: &Tx{db: db, locks: make(map[any]sync.Locker)}, reqs: batch, results: make([]error, len(batch))}
+	if err := db.dur.failure(); err != nil {
+		b.answer(err)
+		return
 	}
-
 	db.restartWALIfLong(ctx)
-	var began time.Time
-	if db.observe != nil {
-		began = time.Now()
-	}
+	began := time.Now()
 	if _, err := db.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		fail(fmt.Errorf("store: begin: %w", err))
+		b.answer(fmt.Errorf("store: begin: %w", err))
 		return
 	}
 	// A request of a batch of one needs no savepoint: if it fails, the
 	// transaction is rolled back whole.
-	alone := len(batch) == 1
-	ok := 0
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			results[i] = err
-			continue
-		}
-		if alone {
-			if err := callSafely(r.fn, tx); err != nil {
-				results[i] = classify(err)
-			} else {
-				ok++
-			}
-			continue
-		}
-		if _, err := db.conn.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+	bare := len(batch) == 1
+	for i := range batch {
+		if err := b.run(i, bare); err != nil {
 			db.rollback()
-			fail(fmt.Errorf("store: savepoint: %w", err))
-			return
-		}
-		mark := len(tx.onCommit)
-		err := callSafely(r.fn, tx)
-		if err != nil {
-			results[i] = classify(err)
-			tx.onCommit = tx.onCommit[:mark]
-			if _, rerr := db.conn.ExecContext(ctx, "ROLLBACK TO req"); rerr != nil {
-				db.rollback()
-				fail(fmt.Errorf("store: rollback to savepoint: %w", rerr))
-				return
-			}
-		} else {
-			ok++
-		}
-		if _, err := db.conn.ExecContext(ctx, "RELEASE req"); err != nil {
-			db.rollback()
-			fail(fmt.Errorf("store: release savepoint: %w", err))
+			b.answer(err)
 			return
 		}
 	}
-	if ok == 0 {
+	if b.ok > 0 {
+		if err := b.extend(); err != nil {
+			db.rollback()
+			b.answer(err)
+			return
+		}
+	}
+	if b.ok == 0 {
 		db.rollback()
+		b.answer(nil)
 		return
 	}
+	// The batch takes its number, and names what it changes, before
+	// COMMIT publishes it: a read that sees it finds it in Committed and
+	// LastCommit afterwards.
+	seq := db.committing.Add(1)
+	db.noteChanged(seq, b.tx.keys)
 	if _, err := db.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		// A failed COMMIT (disk full, I/O error) may leave the transaction
 		// open on the connection: end it so the next batch starts clean.
 		db.rollback()
-		db.log.Error("store: commit failed", "err", err, "requests", len(batch))
-		fail(fmt.Errorf("store: commit: %w", err))
+		db.log.Error("store: commit failed", "err", err, "requests", len(b.reqs))
+		b.tx.onCommit = nil
+		b.answer(fmt.Errorf("store: commit: %w", err))
+		db.dur.q <- syncing{seq: seq}
 		return
 	}
 	db.stats.commits.Add(1)
 	if db.observe != nil {
-		db.observe(len(batch), time.Since(began))
+		db.observe(len(b.reqs), time.Since(began))
 	}
 	db.noteCommit()
-	db.notePending(tx.housework)
-	for _, f := range tx.onCommit {
+	db.notePending(b.tx.housework)
+	for _, f := range b.tx.onCommit {
 		f()
 	}
+	b.tx.unlock()
+	db.stats.requests.Add(uint64(len(b.reqs)))
+	s := syncing{seq: seq}
+	for i, r := range b.reqs {
+		if b.results[i] != nil {
+			r.done <- b.results[i]
+		} else if o := store.OwedOf(r.ctx); o != nil {
+			o.Note(seq)
+			r.done <- nil
+		} else {
+			s.waiting = append(s.waiting, r)
+		}
+	}
+	db.dur.q <- s
+}
+
+// openBatch is the batch in the writer's open transaction.
+type openBatch struct {
+	db      *DB
+	tx      *Tx
+	reqs    []*request
+	results []error
+	ok      int // requests that succeeded
+}
+
+// run runs request i in the open transaction, inside a savepoint unless
+// bare. The request's own failure is its result; an error means the
+// transaction can no longer be used.
+func (b *openBatch) run(i int, bare bool) error {
+	ctx := context.Background()
+	r, tx := b.reqs[i], b.tx
+	if err := r.ctx.Err(); err != nil {
+		b.results[i] = err
+		return nil
+	}
+	if bare {
+		if err := callSafely(r.fn, tx); err != nil {
+			b.results[i] = classify(err)
+		} else {
+			b.ok++
+		}
+		return nil
+	}
+	if _, err := b.db.conn.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+		return fmt.Errorf("store: savepoint: %w", err)
+	}
+	mark := len(tx.onCommit)
+	if err := callSafely(r.fn, tx); err != nil {
+		b.results[i] = classify(err)
+		tx.onCommit = tx.onCommit[:mark]
+		if _, err := b.db.conn.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
+			return fmt.Errorf("store: rollback to savepoint: %w", err)
+		}
+	} else {
+		b.ok++
+	}
+	if _, err := b.db.conn.ExecContext(ctx, "RELEASE req"); err != nil {
+		return fmt.Errorf("store: release savepoint: %w", err)
+	}
+	return nil
+}
+
+// extend adds to the open transaction the requests that arrive while an
+// fsync is under way, until it ends: they would wait for the next fsync
+// anyway, and share one commit instead of making one each.
+func (b *openBatch) extend() error {
+	d := &b.db.dur
+	for len(b.reqs) < b.db.max {
+		d.mu.Lock()
+		busy, wake := d.started > d.durable && d.err == nil, d.wake
+		d.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case r := <-b.db.reqs:
+			b.reqs = append(b.reqs, r)
+			b.results = append(b.results, nil)
+			if err := b.run(len(b.reqs)-1, false); err != nil {
+				return err
+			}
+		case <-wake:
+		case <-b.db.quit:
+			return nil
+		}
+	}
+	return nil
+}
+
+// answer gives err to every request without a result of its own,
+// releases the batch's locks and answers every request: for a batch that
+// commits nothing.
+func (b *openBatch) answer(err error) {
+	err = classify(err)
+	for i := range b.results {
+		if b.results[i] == nil {
+			b.results[i] = err
+		}
+	}
+	b.tx.unlock()
+	b.db.stats.requests.Add(uint64(len(b.reqs)))
+	for i, r := range b.reqs {
+		r.done <- b.results[i]
+	}
+}
+
+// unlock releases the batch's locks, the last taken first.
+func (tx *Tx) unlock() {
+	for i := len(tx.order) - 1; i >= 0; i-- {
+		tx.order[i].Unlock()
+	}
+	tx.order = nil
 }
 
 func (db *DB) rollback() {

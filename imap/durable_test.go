@@ -1,0 +1,135 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pillarbox/mailbox"
+	"pillarbox/store/sqlite"
+)
+
+// TestResponsesWaitForDurable checks the durability barrier (durable.go):
+// with the store's fsync held, a STORE's OK, and another session's FETCH
+// that reads the new flags, are held back until the fsync is done, while a
+// session of another account that depends on nothing in flight is
+// answered at once.
+func TestResponsesWaitForDurable(t *testing.T) {
+	var hold atomic.Bool
+	release := make(chan struct{})
+	syncWAL := func() error {
+		if hold.Load() {
+			<-release
+		}
+		return nil
+	}
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{SyncWAL: syncWAL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice@example.org", "bob@example.org"} {
+		if err := svc.AddUser(context.Background(), u, testPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := svc.Append(context.Background(), mustAccount(t, svc, "alice"), "INBOX", []byte("Subject: x\r\n\r\nhi\r\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	srv := New(svc, Options{Logger: log, Throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{Base: time.Millisecond, Max: time.Millisecond})})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		if hold.Swap(false) {
+			close(release)
+		}
+		srv.Shutdown(context.Background())
+		<-served
+		db.Close()
+	})
+
+	a := dialRaw(t, ln.Addr().String(), "alice")
+	a.ok("SELECT INBOX")
+	b := dialRaw(t, ln.Addr().String(), "alice")
+	b.ok("SELECT INBOX")
+	other := dialRaw(t, ln.Addr().String(), "bob")
+	other.ok("SELECT INBOX")
+
+	hold.Store(true)
+	storeTag := a.send(`STORE 1 +FLAGS (\Flagged)`)
+	quiet(t, a, "STORE's OK before its commit was durable")
+	fetchTag := b.send("FETCH 1 (FLAGS)")
+	quiet(t, b, "another session's FETCH of the flags before they were durable")
+	if _, st := other.cmd("NOOP"); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("NOOP of another account: %s", st)
+	}
+
+	hold.Store(false)
+	close(release)
+	if _, st := a.until(storeTag); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("STORE: %s", st)
+	}
+	untagged, st := b.until(fetchTag)
+	if !strings.HasPrefix(st, "OK") || !strings.Contains(strings.Join(untagged, "\n"), `\Flagged`) {
+		t.Fatalf("FETCH: %q %s", untagged, st)
+	}
+}
+
+// quiet fails if c receives anything within a short while.
+func quiet(t *testing.T, c *rawConn, what string) {
+	t.Helper()
+	c.c.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
+	l, err := c.r.ReadString('\n')
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("%s: got %q (%v)", what, l, err)
+	}
+}
+
+func mustAccount(t *testing.T, svc *mailbox.Service, user string) int64 {
+	t.Helper()
+	acct, err := svc.Authenticate(context.Background(), user+"@example.org", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct.ID
+}
+
+// TestPipelinedResponsesFlushedBeforeWaiting: responses to pipelined
+// commands go out together once the pipeline is drained, and before the
+// session waits for the rest of a command the client has only begun: a
+// client may wait for them before it sends more.
+func TestPipelinedResponsesFlushedBeforeWaiting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.raw("alice")
+	if _, err := io.WriteString(c.c, "p1 NOOP\r\np2 NOOP\r\np3 NO"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"p1", "p2"} {
+		if _, st := c.until(tag); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("%s: %s", tag, st)
+		}
+	}
+	if _, err := io.WriteString(c.c, "OP\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, st := c.until("p3"); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("p3: %s", st)
+	}
+}
