@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,10 +18,10 @@ import (
 )
 
 // TestResponsesWaitForDurable checks the durability barrier (durable.go):
-// with the store's fsync held, a STORE's OK, and another session's FETCH
-// that reads the new flags, are held back until the fsync is done, while a
-// session of another account that depends on nothing in flight is
-// answered at once.
+// with the store's fsync held, a STORE's OK, and other sessions' FETCH and
+// SEARCH that read the new flags, are held back until the fsync is done,
+// while a session of another account that depends on nothing in flight
+// is answered at once.
 func TestResponsesWaitForDurable(t *testing.T) {
 	var hold atomic.Bool
 	release := make(chan struct{})
@@ -67,6 +68,8 @@ func TestResponsesWaitForDurable(t *testing.T) {
 	a.ok("SELECT INBOX")
 	b := dialRaw(t, ln.Addr().String(), "alice")
 	b.ok("SELECT INBOX")
+	c := dialRaw(t, ln.Addr().String(), "alice")
+	c.ok("SELECT INBOX")
 	other := dialRaw(t, ln.Addr().String(), "bob")
 	other.ok("SELECT INBOX")
 
@@ -75,6 +78,8 @@ func TestResponsesWaitForDurable(t *testing.T) {
 	quiet(t, a, "STORE's OK before its commit was durable")
 	fetchTag := b.send("FETCH 1 (FLAGS)")
 	quiet(t, b, "another session's FETCH of the flags before they were durable")
+	searchTag := c.send("SEARCH FLAGGED")
+	quiet(t, c, "another session's SEARCH by the flags before they were durable")
 	if _, st := other.cmd("NOOP"); !strings.HasPrefix(st, "OK") {
 		t.Fatalf("NOOP of another account: %s", st)
 	}
@@ -87,6 +92,10 @@ func TestResponsesWaitForDurable(t *testing.T) {
 	untagged, st := b.until(fetchTag)
 	if !strings.HasPrefix(st, "OK") || !strings.Contains(strings.Join(untagged, "\n"), `\Flagged`) {
 		t.Fatalf("FETCH: %q %s", untagged, st)
+	}
+	untagged, st = c.until(searchTag)
+	if !strings.HasPrefix(st, "OK") || !slices.Contains(untagged, "* SEARCH 1") {
+		t.Fatalf("SEARCH: %q %s", untagged, st)
 	}
 }
 

@@ -176,7 +176,7 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, opt
 	if err := searchSize(criteria).Check(); err != nil {
 		return nil, nil, s.fail("search", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.SearchTimeout)
+	ctx, cancel := s.ctxWithin(s.srv.opts.SearchTimeout)
 	defer cancel()
 	// A free turn is taken even when the budget is spent: the search then
 	// stops at its first query, as "took too long".

@@ -103,7 +103,12 @@ func newSession(s *Server, nc net.Conn, loopback bool) *session {
 // them only through the session's writer, which waits until they are
 // durable (durable.go).
 func (s *session) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(store.Early(context.Background(), &s.owed), commandTimeout)
+	return s.ctxWithin(commandTimeout)
+}
+
+// ctxWithin is ctx with the timeout d.
+func (s *session) ctxWithin(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(store.Early(context.Background(), &s.owed), d)
 }
 
 // commandTimeout bounds the database work of one command.

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"bytes"
-	"context"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -126,7 +125,7 @@ func (s *session) sortCandidates(criteria *imap.SearchCriteria, references bool)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.SearchTimeout)
+	ctx, cancel := s.ctxWithin(s.srv.opts.SearchTimeout)
 	defer cancel()
 	var msgs []sortthread.Message
 	err = s.eachMessage(ctx, v, uids, mailbox.WantStructure, 0, func(msg *mailbox.Message, seq uint32, _ bool) error {
