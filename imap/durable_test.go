@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -31,20 +29,7 @@ func TestResponsesWaitForDurable(t *testing.T) {
 		}
 		return nil
 	}
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{SyncWAL: syncWAL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{"alice@example.org", "bob@example.org"} {
-		if err := svc.AddUser(context.Background(), u, testPassword); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db, svc, log := sqliteService(t, sqlite.Options{SyncWAL: syncWAL}, "alice", "bob")
 	if _, _, err := svc.Append(context.Background(), mustAccount(t, svc, "alice"), "INBOX", []byte("Subject: x\r\n\r\nhi\r\n"), nil, time.Time{}); err != nil {
 		t.Fatal(err)
 	}

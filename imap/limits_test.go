@@ -62,18 +62,7 @@ func startPipeServer(t *testing.T, implicitTLS bool) *pipeListener {
 	t.Helper()
 	// SQLite whatever the driver under test: the test runs in a synctest
 	// bubble, which a connection to a PostgreSQL server would leave.
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.AddUser(context.Background(), "alice@example.org", testPassword); err != nil {
-		t.Fatal(err)
-	}
+	db, svc, log := sqliteService(t, sqlite.Options{}, "alice")
 	tlsConf := testTLS(t)
 	srv := New(svc, Options{TLS: tlsConf, Logger: log})
 	ln := newPipeListener()
@@ -376,4 +365,25 @@ func TestShutdownBoundedByDeadline(t *testing.T) {
 		}
 		wantClosedWith(t, rest, "")
 	})
+}
+
+// sqliteService opens a SQLite store with opts and a Service over it
+// with the given users of example.org, whatever the driver under test.
+func sqliteService(t *testing.T, opts sqlite.Options, users ...string) (*sqlite.DB, *mailbox.Service, *slog.Logger) {
+	t.Helper()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if err := svc.AddUser(context.Background(), u+"@example.org", testPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db, svc, log
 }
