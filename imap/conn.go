@@ -237,6 +237,9 @@ func (s *session) writeByeWithin(ctx context.Context, text string) {
 			// one is enough, and that goroutine closes the connection.
 			return
 		}
+		// The reason (a folder or an account deleted) may come from a
+		// commit not yet durable.
+		s.owed.Note(s.srv.svc.Committed())
 		s.nc.SetWriteDeadline(time.Now().Add(byeWriteTimeout))
 		s.w.StatusResponse("", wire.BYE, "", text)
 		s.w.Flush()

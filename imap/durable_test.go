@@ -21,34 +21,8 @@ import (
 // while a session of another account that depends on nothing in flight
 // is answered at once.
 func TestResponsesWaitForDurable(t *testing.T) {
-	var hold atomic.Bool
-	release := make(chan struct{})
-	syncWAL := func() error {
-		if hold.Load() {
-			<-release
-		}
-		return nil
-	}
-	db, svc, log := sqliteService(t, sqlite.Options{SyncWAL: syncWAL}, "alice", "bob")
-	if _, _, err := svc.Append(context.Background(), mustAccount(t, svc, "alice"), "INBOX", []byte("Subject: x\r\n\r\nhi\r\n"), nil, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	srv := New(svc, Options{Logger: log, Throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{Base: time.Millisecond, Max: time.Millisecond})})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		if hold.Swap(false) {
-			close(release)
-		}
-		srv.Shutdown(context.Background())
-		<-served
-		db.Close()
-	})
-
+	h := startHeldServer(t)
+	ln := h.ln
 	a := dialRaw(t, ln.Addr().String(), "alice")
 	a.ok("SELECT INBOX")
 	b := dialRaw(t, ln.Addr().String(), "alice")
@@ -58,7 +32,7 @@ func TestResponsesWaitForDurable(t *testing.T) {
 	other := dialRaw(t, ln.Addr().String(), "bob")
 	other.ok("SELECT INBOX")
 
-	hold.Store(true)
+	h.hold.Store(true)
 	storeTag := a.send(`STORE 1 +FLAGS (\Flagged)`)
 	quiet(t, a, "STORE's OK before its commit was durable")
 	fetchTag := b.send("FETCH 1 (FLAGS)")
@@ -69,8 +43,7 @@ func TestResponsesWaitForDurable(t *testing.T) {
 		t.Fatalf("NOOP of another account: %s", st)
 	}
 
-	hold.Store(false)
-	close(release)
+	h.let()
 	if _, st := a.until(storeTag); !strings.HasPrefix(st, "OK") {
 		t.Fatalf("STORE: %s", st)
 	}
@@ -81,6 +54,77 @@ func TestResponsesWaitForDurable(t *testing.T) {
 	untagged, st = c.until(searchTag)
 	if !strings.HasPrefix(st, "OK") || !slices.Contains(untagged, "* SEARCH 1") {
 		t.Fatalf("SEARCH: %q %s", untagged, st)
+	}
+}
+
+// heldServer is a server over a SQLite store whose fsyncs are held while
+// hold is set, until release is closed.
+type heldServer struct {
+	ln      net.Listener
+	svc     *mailbox.Service
+	hold    atomic.Bool
+	release chan struct{}
+}
+
+// startHeldServer starts a heldServer for alice and bob, alice with one
+// message in INBOX.
+func startHeldServer(t *testing.T) *heldServer {
+	h := &heldServer{release: make(chan struct{})}
+	syncWAL := func() error {
+		if h.hold.Load() {
+			<-h.release
+		}
+		return nil
+	}
+	db, svc, log := sqliteService(t, sqlite.Options{SyncWAL: syncWAL}, "alice", "bob")
+	h.svc = svc
+	if _, _, err := svc.Append(context.Background(), mustAccount(t, svc, "alice"), "INBOX", []byte("Subject: x\r\n\r\nhi\r\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	srv := New(svc, Options{Logger: log, Throttle: mailbox.NewThrottle(mailbox.ThrottleOptions{Base: time.Millisecond, Max: time.Millisecond})})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ln = ln
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		h.let()
+		srv.Shutdown(context.Background())
+		<-served
+		db.Close()
+	})
+	return h
+}
+
+// let lets the held fsyncs, and all later ones, go.
+func (h *heldServer) let() {
+	if h.hold.Swap(false) {
+		close(h.release)
+	}
+}
+
+// TestByeWaitsForDurableDelete: a session whose folder another session
+// deleted is told BYE only once the deletion is durable.
+func TestByeWaitsForDurableDelete(t *testing.T) {
+	h := startHeldServer(t)
+	a := dialRaw(t, h.ln.Addr().String(), "alice")
+	a.ok("CREATE Lists")
+	b := dialRaw(t, h.ln.Addr().String(), "alice")
+	b.ok("SELECT Lists")
+
+	h.hold.Store(true)
+	deleteTag := a.send("DELETE Lists")
+	quiet(t, a, "DELETE's OK before its commit was durable")
+	b.send("NOOP")
+	quiet(t, b, "BYE for a deletion not yet durable")
+	h.let()
+	if _, st := a.until(deleteTag); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("DELETE: %s", st)
+	}
+	if l := b.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("after the deletion: %q, want BYE", l)
 	}
 }
 

@@ -191,6 +191,8 @@ func (s *session) cmdClose() (result, error) {
 func (s *session) pollView(allowExpunge bool) error {
 	v := s.view
 	if why := v.goneReason(); why != "" {
+		// The folder's deletion may not be durable yet.
+		s.owed.Note(s.srv.svc.FolderCommit(v.folder.ID))
 		s.w.StatusResponse("", wire.BYE, "", why)
 		s.flush()
 		s.markEnded()
