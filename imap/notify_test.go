@@ -1,9 +1,12 @@
 package imap
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"pillarbox/store"
 )
 
 // TestNotify: RFC 5465: a session watching other folders learns of new
@@ -244,4 +247,28 @@ func TestNotifyFetchFailureIsNotTheCommands(t *testing.T) {
 	e.deliver("alice", testMessage(3))
 	a.within(5*time.Second, "* 3 FETCH (UID 3 BINARY[1] ")
 	a.done(tag)
+}
+
+// TestNotifyRemadeInbox: an INBOX that delivery makes again, having found
+// it gone, is announced as MailboxName like any folder made.
+func TestNotifyRemadeInbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.raw("alice")
+	a.ok("NOTIFY SET (PERSONAL (MailboxName))")
+	ctx := context.Background()
+	acct, err := e.db.AccountByAddress(ctx, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := e.db.MailboxByName(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// INBOX cannot be deleted over IMAP; only the store can lose it.
+	if err := e.db.Write(ctx, func(tx store.Tx) error { return tx.DeleteMailbox(inbox.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver("alice", testMessage(1))
+	contains(t, a.ok("NOOP"), `* LIST () "/" INBOX`)
 }

@@ -68,7 +68,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 		clear(replaced) // a retried fn starts over
 		m, err := tx.MailboxByName(account, name)
 		if errors.Is(err, store.ErrNotFound) && name == "INBOX" {
-			m, err = tx.CreateMailbox(account, name, "", true, s.now())
+			m, err = s.remakeInbox(tx, account, s.now())
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrNoSuchFolder, name)

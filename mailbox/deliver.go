@@ -302,8 +302,7 @@ func storeAddresses(list []EnvAddress) []store.EnvelopeAddress {
 func (s *Service) appendLocked(tx store.Tx, account int64, name string, blob, size int64, date time.Time) error {
 	mb, err := tx.MailboxByName(account, name)
 	if errors.Is(err, store.ErrNotFound) && name == "INBOX" {
-		// INBOX always exists (RFC 9051 5.1); make it again if it went.
-		mb, err = tx.CreateMailbox(account, name, "", true, date)
+		mb, err = s.remakeInbox(tx, account, date)
 	}
 	if err != nil {
 		return err

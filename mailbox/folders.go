@@ -142,6 +142,18 @@ func (s *Service) announceCreated(tx store.Tx, made []store.Mailbox) {
 	}
 }
 
+// remakeInbox creates an account's INBOX again, subscribed, inside tx,
+// and announces it like any folder made (a NOTIFY MailboxName event):
+// INBOX always exists (RFC 9051 5.1), so whatever finds it gone makes it.
+func (s *Service) remakeInbox(tx store.Tx, account int64, now time.Time) (store.Mailbox, error) {
+	m, err := tx.CreateMailbox(account, "INBOX", "", true, now)
+	if err != nil {
+		return m, err
+	}
+	s.announceCreated(tx, []store.Mailbox{m})
+	return m, nil
+}
+
 // parents returns the names of the levels above name: "a", "a/b" for
 // "a/b/c".
 func parents(name string) []string {
@@ -211,7 +223,7 @@ func (s *Service) ensureInbox(ctx context.Context, account int64) (Folder, error
 	err := s.write(ctx, func(tx store.Tx) error {
 		m, err := tx.MailboxByName(account, "INBOX")
 		if errors.Is(err, store.ErrNotFound) {
-			m, err = tx.CreateMailbox(account, "INBOX", "", true, s.now())
+			m, err = s.remakeInbox(tx, account, s.now())
 		}
 		f = folderOf(m)
 		return err

@@ -325,7 +325,7 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 		}
 		dst, err := tx.MailboxByName(account, dest)
 		if errors.Is(err, store.ErrNotFound) && dest == "INBOX" {
-			dst, err = tx.CreateMailbox(account, dest, "", true, s.now())
+			dst, err = s.remakeInbox(tx, account, s.now())
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrNoSuchFolder, dest)
