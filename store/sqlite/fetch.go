@@ -399,16 +399,7 @@ func (s *Snapshot) UIDsOfBlob(ctx context.Context, mailboxID, blobID int64) ([]u
 	if err != nil {
 		return nil, fmt.Errorf("store: uids of blob: %w", err)
 	}
-	defer rows.Close()
-	var out []uint32
-	for rows.Next() {
-		var uid uint32
-		if err := rows.Scan(&uid); err != nil {
-			return nil, fmt.Errorf("store: uids of blob: %w", err)
-		}
-		out = append(out, uid)
-	}
-	return out, rows.Err()
+	return column[uint32](rows, "uids of blob")
 }
 
 // Snapshot is store.Store's Snapshot.

@@ -188,16 +188,7 @@ func (tx *Tx) firstReleased(limit int) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: remove released blobs: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: remove released blobs: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return column[int64](rows, "remove released blobs")
 }
 
 // removeReleased removes the blobs ids that the triggers noted as released

@@ -23,14 +23,5 @@ func (s *Snapshot) Keywords(ctx context.Context, mailboxID int64) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("store: keywords: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("store: keywords: %w", err)
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return column[string](rows, "keywords")
 }

@@ -44,17 +44,5 @@ func (db *DB) Subscriptions(ctx context.Context, accountID int64) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("store: subscriptions: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, fmt.Errorf("store: subscriptions: %w", err)
-		}
-		out = append(out, name)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: subscriptions: %w", err)
-	}
-	return out, nil
+	return column[string](rows, "subscriptions")
 }

@@ -187,19 +187,7 @@ func (db *DB) VanishedOverflow(ctx context.Context, keep int) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: vanished overflow: %w", err)
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: vanished overflow: %w", err)
-		}
-		out = append(out, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: vanished overflow: %w", err)
-	}
-	return out, nil
+	return column[int64](rows, "vanished overflow")
 }
 
 // PruneVanished forgets up to limit of the oldest expunged UIDs of a
