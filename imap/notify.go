@@ -260,23 +260,25 @@ func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	subscribed, err := s.srv.svc.Subscriptions(ctx, s.account.ID)
-	if err != nil {
-		return result{}, s.fail("notify", err)
-	}
+	// Registered while no change to the account's folders and
+	// subscriptions can commit: each change comes either in what is
+	// read here or as an event after it.
 	n := s.notify
-	n.mu.Lock()
-	n.groups, n.events = c.Groups, events
-	n.subscribed = make(map[string]bool, len(subscribed))
-	for _, name := range subscribed {
-		n.subscribed[name] = true
-	}
-	n.mu.Unlock()
-	watch, err := s.notifyFolders(ctx)
+	var watch map[int64]notifyEvents
+	err := s.srv.svc.WatchAccount(ctx, s.account.ID, func(folders []mailbox.Folder, subscribed []string) {
+		n.mu.Lock()
+		n.groups, n.events = c.Groups, events
+		n.subscribed = make(map[string]bool, len(subscribed))
+		for _, name := range subscribed {
+			n.subscribed[name] = true
+		}
+		n.mu.Unlock()
+		watch = n.folderEvents(folders)
+		s.srv.hub.watch.set(n, watch, s.account.ID)
+	})
 	if err != nil {
 		return result{}, s.fail("notify", err)
 	}
-	s.srv.hub.watch.set(n, watch, s.account.ID)
 	ids, err := s.trackWatched(ctx, watch)
 	if err != nil {
 		s.srv.hub.watch.set(n, nil, 0) // NO: nothing is watched
@@ -340,7 +342,12 @@ func (s *session) notifyFolders(ctx context.Context) (map[int64]notifyEvents, er
 	if err != nil {
 		return nil, err
 	}
-	n := s.notify
+	return s.notify.folderEvents(folders), nil
+}
+
+// folderEvents returns the message events the filters ask of each of
+// folders.
+func (n *notifier) folderEvents(folders []mailbox.Folder) map[int64]notifyEvents {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	isSub := func(name string) bool { return n.subscribed[name] }
@@ -356,7 +363,7 @@ func (s *session) notifyFolders(ctx context.Context) (map[int64]notifyEvents, er
 			}
 		}
 	}
-	return watch, nil
+	return watch
 }
 
 // notifyMatches reports whether a filter names a folder. SELECTED and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -135,6 +136,9 @@ func createParents(tx store.Tx, account int64, name string, now time.Time) ([]st
 
 // announceCreated announces, once tx commits, the folders it made.
 func (s *Service) announceCreated(tx store.Tx, made []store.Mailbox) {
+	if len(made) > 0 {
+		s.lockAccount(tx, made[0].AccountID)
+	}
 	for _, m := range made {
 		tx.OnCommit(func() {
 			s.announce(Change{Kind: ChangeFolderCreated, AccountID: m.AccountID, MailboxID: m.ID, Name: m.Name})
@@ -295,6 +299,7 @@ func (s *Service) DeleteFolder(ctx context.Context, account int64, name string) 
 			return err
 		}
 		tx.Lock(m.ID, s.mailboxLock(m.ID))
+		s.lockAccount(tx, account)
 		if err := tx.DeleteMailbox(m.ID); err != nil {
 			return err
 		}
@@ -327,6 +332,7 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 	}
 	now := s.now()
 	err = s.write(ctx, func(tx store.Tx) error {
+		s.lockAccount(tx, account)
 		all, err := tx.MailboxesOf(account)
 		if err != nil {
 			return err
@@ -400,6 +406,7 @@ func (s *Service) SetSubscribed(ctx context.Context, account int64, name string,
 		return err
 	}
 	return s.write(ctx, func(tx store.Tx) error {
+		s.lockAccount(tx, account)
 		kind := ChangeSubscribed
 		if subscribed {
 			if err := tx.Subscribe(account, name); err != nil {
@@ -423,6 +430,40 @@ func (s *Service) Subscriptions(ctx context.Context, account int64) ([]string, e
 	names, err := s.db.Subscriptions(ctx, account)
 	s.noteRead(ctx, store.AccountKey(account))
 	return names, err
+}
+
+// WatchAccount runs fn with an account's folders and subscribed names
+// while no change to either commits on this node: a watcher that fn
+// registers is told of every change after what it was given, and of
+// none before. fn must be quick and must not write.
+func (s *Service) WatchAccount(ctx context.Context, account int64, fn func(folders []Folder, subscribed []string)) error {
+	l := s.accountLock(account)
+	l.Lock()
+	defer l.Unlock()
+	subscribed, err := s.Subscriptions(ctx, account)
+	if err != nil {
+		return err
+	}
+	folders, err := s.Folders(ctx, account)
+	if err != nil {
+		return err
+	}
+	fn(folders, subscribed)
+	return nil
+}
+
+// lockAccount makes tx hold the account's lock from now until its
+// changes are announced. Every write that changes an account's folders
+// or subscriptions takes it, after any folder's lock (always in that
+// order), so that WatchAccount sees each such change either in what it
+// reads or as an announcement after it.
+func (s *Service) lockAccount(tx store.Tx, account int64) {
+	tx.Lock(store.AccountKey(account), s.accountLock(account))
+}
+
+func (s *Service) accountLock(account int64) *sync.Mutex {
+	l, _ := s.accounts.LoadOrStore(account, new(sync.Mutex))
+	return l.(*sync.Mutex)
 }
 
 // FolderHasChildren reports whether any of folders is below name.

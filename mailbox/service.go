@@ -87,6 +87,9 @@ type Service struct {
 	states   sync.Map
 	behindMu sync.Mutex
 	behind   map[int64]struct{}
+	// accounts holds, by account id, the lock of the account's folders
+	// and subscriptions (*sync.Mutex, lockAccount and WatchAccount).
+	accounts sync.Map
 
 	// dummyHash makes a login for a user that does not exist cost as much
 	// as one with a wrong password, so timing does not tell which accounts
