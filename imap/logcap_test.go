@@ -170,8 +170,8 @@ func TestDroppedViewIsSafe(t *testing.T) {
 	h.limit = 5 // above twice the folder's size: the limit rules
 	f := mailbox.Folder{ID: 7, UIDNext: 3}
 	byes := make(chan string, 4)
-	lag := h.attach(f, 2, false, func() { byes <- "lag" })
-	cur := h.attach(f, 2, false, func() { byes <- "cur" })
+	lag := h.attach(f, 2, false, 0, 0, func() { byes <- "lag" })
+	cur := h.attach(f, 2, false, 0, 0, func() { byes <- "cur" })
 	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeExpunged, MailboxID: f.ID, UID: 1, Seq: 1, ModSeq: 2})
 	catchUp := func() {
 		evs := cur.pending()

@@ -120,7 +120,7 @@ func (s *session) writeStatusID(ctx context.Context, f mailbox.Folder, o *imap.S
 	err := s.srv.svc.ReadMailbox(ctx, f.ID, nil, func(r *mailbox.Reader) error {
 		f, c = r.Folder(), r.Counts()
 		hms = r.HighestModSeq()
-		if floor, ok := s.srv.hub.recentFloor(f.ID); ok && o.NumRecent && floor < f.UIDNext {
+		if floor := s.srv.hub.recentFloor(f); o.NumRecent && floor < f.UIDNext {
 			var err error
 			recent, err = r.CountUIDs(floor, f.UIDNext-1)
 			return err

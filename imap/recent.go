@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
@@ -80,13 +81,38 @@ func (v *view) recentSet() mailbox.UIDSet {
 	return normalize(rs)
 }
 
-// recentFloor returns the lowest UID still \Recent in a folder, for
-// STATUS RECENT; ok is false when nothing is.
-func (h *hub) recentFloor(folder int64) (uint32, bool) {
+// recentFloor returns the lowest UID still \Recent in a folder, as read
+// in f: the store's claims (f.RecentUID), or this node's when it gave
+// later messages to its sessions.
+func (h *hub) recentFloor(f mailbox.Folder) uint32 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f, ok := h.recent[folder]
-	return f, ok
+	return max(f.RecentUID, h.recent[f.ID])
+}
+
+// claimRecent claims a folder's \Recent messages in the store for a
+// session that selects it read-write, and returns them as a range of
+// UIDs (to is 0 when there are none). f is the folder as just read:
+// when it has nothing unclaimed the store is not written.
+func (s *session) claimRecent(ctx context.Context, f mailbox.Folder) (from, to uint32, err error) {
+	h := s.srv.hub
+	h.mu.Lock()
+	given := h.recent[f.ID]
+	h.mu.Unlock()
+	if max(f.RecentUID, given) >= f.UIDNext {
+		return 0, 0, nil
+	}
+	first, next, err := s.srv.svc.ClaimRecent(ctx, f.ID, given)
+	if err != nil {
+		return 0, 0, err
+	}
+	h.mu.Lock()
+	h.recent[f.ID] = max(h.recent[f.ID], next)
+	h.mu.Unlock()
+	if first >= next {
+		return 0, 0, nil
+	}
+	return first, next - 1, nil
 }
 
 // withRecent adds \Recent to a message's flags where the session shows
@@ -100,3 +126,18 @@ func (s *session) withRecent(flags []imap.Flag, uid uint32) []imap.Flag {
 
 // flagRecent is the \Recent flag, which go-imap v2 no longer names.
 const flagRecent imap.Flag = `\Recent`
+
+// TakesRecent implements mailbox.RecentTaker: a message added now would
+// be \Recent to a session that has the folder selected read-write, and
+// the write that adds it claims it in the store.
+func (h *hub) TakesRecent(id int64) bool {
+	h.mu.Lock()
+	b := h.boxes[id]
+	h.mu.Unlock()
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.recentOwnerLocked(nil) != nil
+}

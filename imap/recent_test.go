@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"pillarbox/store/storetest"
 )
 
 // TestRecent: \Recent (RFC 3501 2.3.2) belongs to the first session to
@@ -96,4 +98,38 @@ func TestNewKeywordAnnounced(t *testing.T) {
 	a.ok("SELECT Other")
 	a.ok("COPY 1 INBOX")
 	flagsFirst("COPY, other session", append(b.ok("NOOP"), b.ok("FETCH 1:* FLAGS")...), "$copied")
+}
+
+// TestRecentSurvivesRestart: the claims of \Recent messages are kept in
+// the store. After a restart (a new server on the same store), the
+// messages no session selected read-write since they came are recent,
+// once, and those a session had before the restart, at SELECT or as
+// they came, are not. Before, a restart made every message old.
+func TestRecentSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	loc := storetest.New(t, pg)
+	first := newEnvAt(t, loc, Options{}, true)
+	first.deliver("alice", testMessage(1))
+	a := first.raw("alice")
+	contains(t, a.ok("SELECT INBOX"), "* 1 RECENT")
+	first.deliver("alice", testMessage(2)) // a's: it has INBOX selected
+	contains(t, a.ok("NOOP"), "* 2 RECENT")
+	a.ok("CLOSE")
+	first.deliver("alice", testMessage(3))
+	first.deliver("alice", testMessage(4))
+
+	second := newEnvAt(t, loc, Options{}, false)
+	b := second.raw("alice")
+	contains(t, b.ok("STATUS INBOX (RECENT)"), "RECENT 2")
+	contains(t, b.ok("EXAMINE INBOX"), "* 2 RECENT")
+	u := b.ok("SELECT INBOX")
+	contains(t, u, "* 4 EXISTS")
+	contains(t, u, "* 2 RECENT")
+	contains(t, b.ok("SEARCH RECENT"), "* SEARCH 3 4")
+	contains(t, second.raw("alice").ok("SELECT INBOX"), "* 0 RECENT")
+
+	third := newEnvAt(t, loc, Options{}, false)
+	c := third.raw("alice")
+	contains(t, c.ok("STATUS INBOX (RECENT)"), "RECENT 0")
+	contains(t, c.ok("SELECT INBOX"), "* 0 RECENT")
 }

@@ -39,6 +39,12 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	if err != nil {
 		return result{}, s.fail("select", err)
 	}
+	var recentFrom, recentTo uint32
+	if !c.ReadOnly {
+		if recentFrom, recentTo, err = s.claimRecent(ctx, f); err != nil {
+			return result{}, s.fail("select", err)
+		}
+	}
 	rev1 := !s.enabled.rev2
 	var v *view
 	var keywords []string
@@ -47,7 +53,7 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	var hms uint64
 	bye := s.dropBye(f.ID)
 	err = s.srv.svc.ReadMailbox(ctx, f.ID, func(f mailbox.Folder, fc mailbox.FolderCounts) {
-		v = s.srv.hub.attach(f, fc.Messages, c.ReadOnly, bye)
+		v = s.srv.hub.attach(f, fc.Messages, c.ReadOnly, recentFrom, recentTo, bye)
 	}, func(r *mailbox.Reader) error {
 		var err error
 		if keywords, err = r.Keywords(); err != nil {

@@ -30,10 +30,11 @@ type hub struct {
 
 	mu    sync.Mutex
 	boxes map[int64]*box
-	// recent holds, per folder, the lowest UID that is still \Recent:
-	// no session has had it selected read-write since it came (RFC 3501
-	// 2.3.2). Kept in memory: a folder without an entry (none since the
-	// start) has no recent messages until one comes.
+	// recent holds, per folder, the lowest UID that this node has not
+	// given to a session as \Recent (RFC 3501 2.3.2): the store's claims
+	// (mailbox.Folder.RecentUID) as this node made them, and past them
+	// the messages that came while a session had the folder selected
+	// read-write. The floor is the higher of the two.
 	recent map[int64]uint32
 	views  uint64 // views made so far, which numbers them
 	// limit is how many changes a box keeps for its slowest view
@@ -193,7 +194,9 @@ type view struct {
 // folder's lock is held, with count the stored number of messages then
 // (mailbox.ReadMailbox's locked function), so that no change is missed or
 // counted twice. bye is called, without blocking, if the view is dropped.
-func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool, bye func()) *view {
+// A read-write view's \Recent messages are those its session claimed
+// (claimRecent): recentFrom to recentTo, none if recentTo is 0.
+func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool, recentFrom, recentTo uint32, bye func()) *view {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b := h.boxes[f.ID]
@@ -213,14 +216,12 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool, bye func()) 
 	v := &view{box: b, hub: h, seq: h.views, folder: f, readOnly: readOnly, bye: bye,
 		notify: make(chan struct{}, 1), applied: b.version(), known: b.count}
 	b.views[v] = struct{}{}
-	// The messages from the folder's recent floor on are this session's
-	// \Recent ones; SELECT takes them from every later session, EXAMINE
-	// leaves them (RFC 3501 6.3.2).
-	if floor, ok := h.recent[f.ID]; ok && floor < f.UIDNext {
+	// SELECT took the folder's \Recent messages from every later
+	// session; EXAMINE shows those not taken and leaves them (RFC 3501
+	// 6.3.2).
+	v.recentFrom, v.recentTo = recentFrom, recentTo
+	if floor := max(f.RecentUID, h.recent[f.ID]); readOnly && floor < f.UIDNext {
 		v.recentFrom, v.recentTo = floor, f.UIDNext-1
-	}
-	if !readOnly {
-		h.recent[f.ID] = f.UIDNext
 	}
 	return v
 }
@@ -262,13 +263,10 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 			owner = b.recentOwnerLocked(c.Origin)
 			b.mu.Unlock()
 		}
-		// Recent for its owner only; with no owner, for the next SELECT
-		// (the first message since the start sets the floor).
-		switch floor, ok := h.recent[c.MailboxID]; {
-		case owner != nil:
-			h.recent[c.MailboxID] = max(floor, c.UID+1)
-		case !ok:
-			h.recent[c.MailboxID] = c.UID
+		// Recent for its owner only; with no owner, for the session
+		// that claims it next (claimRecent).
+		if owner != nil {
+			h.recent[c.MailboxID] = max(h.recent[c.MailboxID], c.UID+1)
 		}
 	}
 	if c.Kind == mailbox.ChangeLost && b != nil {

@@ -203,3 +203,26 @@ func TestTwoServersNotifyFolderMadeLater(t *testing.T) {
 	w.within(5*time.Second, `* STATUS "Fresh" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY `)
 	w.done(tag)
 }
+
+// \Recent is claimed in the store: a message that a session on node A
+// selected first is not recent to a session on node B, and one that
+// came since is recent to B's.
+func TestTwoServersRecentClaimedOnce(t *testing.T) {
+	t.Parallel()
+	a, b := twoServers(t)
+	// Each session closes the folder after looking: a message that comes
+	// while one has it selected is that session's (on each node, as it
+	// hears of it), which this test leaves aside.
+	sel := func(e *testEnv, want string) {
+		t.Helper()
+		c := e.raw("alice")
+		contains(t, c.ok("SELECT INBOX"), want)
+		c.ok("CLOSE")
+	}
+	a.deliver("alice", testMessage(1))
+	sel(a, "* 1 RECENT")
+	sel(b, "* 0 RECENT")
+	a.deliver("alice", testMessage(2))
+	sel(b, "* 1 RECENT")
+	sel(a, "* 0 RECENT")
+}

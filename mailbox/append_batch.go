@@ -114,6 +114,9 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 				}
 			}
 		}
+		if err := s.claimTaken(tx, m.ID); err != nil {
+			return err
+		}
 		f = folderOf(m)
 		f.UIDNext = uids[len(uids)-1] + 1
 		// The quota is checked on the net change, inside the transaction:

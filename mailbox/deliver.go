@@ -312,6 +312,9 @@ func (s *Service) appendLocked(tx store.Tx, account int64, name string, blob, si
 	if err != nil {
 		return err
 	}
+	if err := s.claimTaken(tx, mb.ID); err != nil {
+		return err
+	}
 	tx.OnCommit(func() {
 		s.announce(Change{Kind: ChangeAdded, MailboxID: mb.ID, UID: uid, ModSeq: modseq})
 	})

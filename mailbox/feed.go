@@ -1,6 +1,10 @@
 package mailbox
 
-import "sync"
+import (
+	"sync"
+
+	"pillarbox/store"
+)
 
 // ChangeKind says what happened to a message.
 type ChangeKind int
@@ -91,4 +95,27 @@ func (s *Service) tell(c Change) {
 	for _, l := range s.listeners {
 		l.MailboxChanged(c)
 	}
+}
+
+// A RecentTaker is a Listener whose sessions take new messages as
+// \Recent (IMAP, RFC 3501 2.3.2): TakesRecent reports whether one of
+// them would take a message added to the mailbox now. It is called on
+// the store's writer with the mailbox's lock held.
+type RecentTaker interface {
+	TakesRecent(mailboxID int64) bool
+}
+
+// claimTaken claims in tx (Tx.ClaimRecent) the messages tx added to a
+// mailbox when a listener's session takes them as \Recent, so that a
+// restart does not make them recent again. tx holds the mailbox's lock.
+func (s *Service) claimTaken(tx store.Tx, mailbox int64) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, l := range s.listeners {
+		if t, ok := l.(RecentTaker); ok && t.TakesRecent(mailbox) {
+			_, _, err := tx.ClaimRecent(mailbox, 0)
+			return err
+		}
+	}
+	return nil
 }

@@ -56,6 +56,9 @@ type Folder struct {
 	UIDNext     uint32
 	SpecialUse  string // "\Sent" and so on, or ""
 	Subscribed  bool
+	// RecentUID is where the messages no session has claimed as
+	// \Recent begin (ClaimRecent).
+	RecentUID uint32
 }
 
 // FolderCounts are a folder's totals.
@@ -63,7 +66,7 @@ type FolderCounts = store.MailboxCounts
 
 func folderOf(m store.Mailbox) Folder {
 	return Folder{ID: m.ID, Name: m.Name, UIDValidity: m.UIDValidity, UIDNext: m.UIDNext,
-		SpecialUse: m.SpecialUse, Subscribed: m.Subscribed}
+		SpecialUse: m.SpecialUse, Subscribed: m.Subscribed, RecentUID: m.RecentUID}
 }
 
 // NormalizeFolderName checks a folder name and returns it as stored:
@@ -430,6 +433,23 @@ func (s *Service) Subscriptions(ctx context.Context, account int64) ([]string, e
 	names, err := s.db.Subscriptions(ctx, account)
 	s.noteRead(ctx, store.AccountKey(account))
 	return names, err
+}
+
+// ClaimRecent claims a folder's \Recent messages for a session that
+// selects it read-write (RFC 3501 2.3.2): the UIDs from first (at least
+// atLeast, which the caller already gave to a session) up to next, which
+// no later session gets. Claims are made in the store, so they survive a
+// restart and two nodes never claim the same message.
+func (s *Service) ClaimRecent(ctx context.Context, folder int64, atLeast uint32) (first, next uint32, err error) {
+	err = s.write(ctx, func(tx store.Tx) error {
+		var err error
+		first, next, err = tx.ClaimRecent(folder, atLeast)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		err = fmt.Errorf("%w: %d", ErrNoSuchFolder, folder)
+	}
+	return first, next, err
 }
 
 // WatchAccount runs fn with an account's folders and subscribed names

@@ -377,6 +377,11 @@ func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, d
 			res.Dest.UIDNext = copied[len(copied)-1].DstUID + 1
 		}
 		var removed []store.Removed
+		if len(copied) > 0 {
+			if err := s.claimTaken(tx, dst.ID); err != nil {
+				return err
+			}
+		}
 		if move && len(copied) > 0 {
 			if removed, err = tx.RemoveMessages(src.ID, res.SrcUIDs); err != nil {
 				return err

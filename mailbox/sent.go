@@ -85,6 +85,9 @@ func (s *Service) fileSentCopy(tx store.Tx, account, blob, size int64, msgID str
 	if err != nil {
 		return sentFiling{}, err
 	}
+	if err := s.claimTaken(tx, mb.ID); err != nil {
+		return sentFiling{}, err
+	}
 	tx.OnCommit(func() {
 		s.announce(Change{Kind: ChangeAdded, MailboxID: mb.ID, UID: uid, ModSeq: modseq})
 	})

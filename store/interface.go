@@ -146,6 +146,13 @@ type Tx interface {
 	// they committed before; ErrNotFound if there is no such mailbox.
 	// (SQLite's one writer holds the whole database.)
 	LockMailbox(id int64) error
+	// ClaimRecent claims a mailbox's \Recent messages (RFC 3501 2.3.2)
+	// for a session that selects it read-write: the UIDs from its
+	// RecentUID, or from atLeast if that is higher, below its UIDNext,
+	// which becomes its RecentUID. It returns the first UID claimed and
+	// the UIDNext (nothing was claimed if first >= next); ErrNotFound if
+	// there is no such mailbox.
+	ClaimRecent(mailboxID int64, atLeast uint32) (first, next uint32, err error)
 	RenameMailbox(id int64, name string) error
 	DeleteMailbox(id int64) error
 	Subscribe(accountID int64, name string) error

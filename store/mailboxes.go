@@ -10,6 +10,10 @@ type Mailbox struct {
 	HighestModSeq uint64
 	SpecialUse    string
 	Subscribed    bool
+	// RecentUID is the lowest UID no session has claimed as \Recent yet
+	// (Tx.ClaimRecent): the messages from it on are recent for the next
+	// session that selects the mailbox read-write (RFC 3501 2.3.2).
+	RecentUID uint32
 }
 
 // MailboxCounts are a mailbox's totals, kept by triggers (see

@@ -13,7 +13,7 @@ import (
 
 // mboxQuery reads a mailbox, Subscribed from the subscriptions (version
 // 15): a mailbox is subscribed when its name is.
-const mboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use,
+const mboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, recent_uid,
 	EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name)
 	FROM mailboxes`
 
@@ -155,7 +155,7 @@ func (db *DB) MailboxCounts(ctx context.Context, id int64) (store.MailboxCounts,
 
 // mboxFields are the scan targets for a row of mboxQuery.
 func mboxFields(m *store.Mailbox) []any {
-	return []any{&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed}
+	return []any{&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.RecentUID, &m.Subscribed}
 }
 
 func mboxScan(row pgx.Row, name string) (store.Mailbox, error) {

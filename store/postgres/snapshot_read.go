@@ -23,11 +23,11 @@ func (s *Snapshot) Mailbox(ctx context.Context, id int64) (store.Mailbox, store.
 	var m store.Mailbox
 	var c store.MailboxCounts
 	err := s.tx.QueryRow(ctx, `SELECT b.id, b.account_id, b.name, b.uidvalidity, b.uidnext, b.highestmodseq,
-		b.special_use,
+		b.special_use, b.recent_uid,
 		EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = b.account_id AND s.name = b.name),
 		c.messages, c.unseen, c.deleted, c.size, c.deleted_size
 		FROM mailboxes b JOIN mailbox_counts c ON c.mailbox_id = b.id WHERE b.id = $1`, id).Scan(
-		&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed,
+		&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.RecentUID, &m.Subscribed,
 		&c.Messages, &c.Unseen, &c.Deleted, &c.Size, &c.DeletedSize)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, c, fmt.Errorf("store: mailbox %d: %w", id, store.ErrNotFound)

@@ -8,7 +8,7 @@
 //   - accounts(address, bcrypt password_hash); aliases(address → account)
 //
 //   - mailboxes(account, name, uidvalidity unique across the database,
-//     uidnext, highestmodseq, special_use); subscriptions(account, name)
+//     uidnext, highestmodseq, special_use, recent_uid); subscriptions(account, name)
 //     (0015): the subscribed names, apart from the mailboxes;
 //     mailbox_keywords(mailbox, keyword) (0014): the keywords FLAGS
 //     lists, once each whatever their case

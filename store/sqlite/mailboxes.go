@@ -11,7 +11,7 @@ import (
 
 // mailboxQuery reads Subscribed from the subscriptions (migration 0014):
 // a mailbox is subscribed when its name is.
-const mailboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use,
+const mailboxQuery = `SELECT id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, recent_uid,
 	EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name)
 	FROM mailboxes`
 
@@ -79,7 +79,7 @@ func (db *DB) Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, 
 
 // mailboxFields are the scan targets for a row of mailboxQuery.
 func mailboxFields(m *store.Mailbox) []any {
-	return []any{&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.Subscribed}
+	return []any{&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &m.SpecialUse, &m.RecentUID, &m.Subscribed}
 }
 
 // scanMailboxes reads every row of a mailboxQuery and closes rows.

@@ -10,6 +10,7 @@ func Run(t *testing.T, open Opener, refused Refusals) {
 		"MTASTS":     func(t *testing.T) { MTASTS(t, open) },
 		"History":    func(t *testing.T) { History(t, open) },
 		"Quota":      func(t *testing.T) { Quota(t, open) },
+		"Recent":     func(t *testing.T) { Recent(t, open) },
 		"Queue":      func(t *testing.T) { Queue(t, open) },
 		"SentCopies": func(t *testing.T) { SentCopies(t, open, refused) },
 	} {
