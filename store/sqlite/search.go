@@ -121,12 +121,14 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 		return lookupErr
 	}
 	// Header keys alone read the stored header text (migration 18), and
-	// the message only where a blob has none yet.
+	// the message only where a blob has none yet: the blob's row is not
+	// even looked up for the others (a join would read a page of each
+	// message, most of a search of every message's headers).
 	q := `SELECT m.blob_id, NULL, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
 		WHERE m.mailbox_id = ? AND ` + where
 	if !b.needBody {
-		q = `SELECT m.blob_id, h.text, CASE WHEN h.text IS NULL THEN x.data END
-			FROM messages m JOIN blobs x ON x.id = m.blob_id LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
+		q = `SELECT m.blob_id, h.text, CASE WHEN h.text IS NULL THEN (SELECT x.data FROM blobs x WHERE x.id = m.blob_id) END
+			FROM messages m LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
 			WHERE m.mailbox_id = ? AND ` + where
 	}
 	rows, err := s.conn.QueryContext(ctx, q, append([]any{mailboxID}, b.args...)...)

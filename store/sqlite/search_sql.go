@@ -273,6 +273,20 @@ func (b *sqlBuilder) text(k store.TextKey, s string, mode searchMode) string {
 		}
 		return "(m.blob_id IN (SELECT docid FROM blob_text WHERE blob_text MATCH " + b.arg(q) + ") OR " + pending + ")"
 	}
+	// exact is only asked of the blobs the first pass found some key in
+	// (afterText): if each of them has this one, as with a search of a
+	// single string, the answer needs no call into Go per message.
+	bit := uint64(1) << uint(b.bits[k])
+	all := true
+	for _, found := range b.st.text {
+		if found&bit == 0 {
+			all = false
+			break
+		}
+	}
+	if all {
+		return "1"
+	}
 	return fmt.Sprintf("%s(%d, m.blob_id, %d)", fnText, b.token, b.bits[k])
 }
 
