@@ -8,6 +8,7 @@ import (
 	"maps"
 	"pillarbox/store"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -138,26 +139,29 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 	defer rows.Close()
 	// Decoding and matching cost far more than reading: workers do them,
 	// each with its own matcher, while this goroutine reads the rows. A
-	// few messages are in flight at a time.
+	// few batches of messages are in flight at a time, each of at most
+	// jobBatch messages and about jobBatchBytes.
 	workers := min(runtime.GOMAXPROCS(0), maxSearchWorkers)
 	type job struct {
 		blob   int64
 		header string // the stored header text, if the blob has one
 		data   []byte // else the message
 	}
-	jobs := make(chan job, workers)
+	jobs := make(chan []job, workers)
 	results := make(chan map[int64]uint64, workers)
 	for range workers {
 		go func() {
 			m := store.NewTextMatcher(b.keys)
 			found := make(map[int64]uint64)
-			for j := range jobs {
-				h, t := j.header, ""
-				if j.data != nil {
-					h, t = s.db.searchText(j.data, b.needBody)
-				}
-				if f := m.Match(h, t); f != 0 {
-					found[j.blob] = f
+			for batch := range jobs {
+				for _, j := range batch {
+					h, t := j.header, ""
+					if j.data != nil {
+						h, t = s.db.searchText(j.data, b.needBody)
+					}
+					if f := m.Match(h, t); f != 0 {
+						found[j.blob] = f
+					}
 				}
 			}
 			results <- found
@@ -166,6 +170,15 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 	err = func() error {
 		defer close(jobs)
 		seen := make(map[int64]struct{})
+		var batch []job
+		size := 0
+		send := func() {
+			if len(batch) > 0 {
+				jobs <- batch
+				batch, size = nil, 0
+			}
+		}
+		defer send()
 		for rows.Next() {
 			var blob int64
 			var header sql.NullString
@@ -182,7 +195,10 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 						j.data = []byte{}
 					}
 				}
-				jobs <- j
+				batch = append(batch, j)
+				if size += len(j.header) + len(j.data); len(batch) == jobBatch || size >= jobBatchBytes {
+					send()
+				}
 			}
 			if s.db.searchRowHook != nil {
 				s.db.searchRowHook()
@@ -193,16 +209,29 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 		}
 		return rows.Err()
 	}()
-	b.st.text = make(map[int64]uint64)
-	for range workers {
-		maps.Copy(b.st.text, <-results)
+	// The workers' results join the largest of them.
+	parts := make([]map[int64]uint64, workers)
+	for i := range parts {
+		parts[i] = <-results
 	}
+	slices.SortFunc(parts, func(x, y map[int64]uint64) int { return len(y) - len(x) })
+	for _, p := range parts[1:] {
+		maps.Copy(parts[0], p)
+	}
+	b.st.text = parts[0]
 	return err
 }
 
 // maxSearchWorkers bounds the goroutines that decode and match the
 // messages of one search.
 const maxSearchWorkers = 4
+
+// A batch of a search's messages handed to a worker holds at most
+// jobBatch messages, and stops growing past jobBatchBytes.
+const (
+	jobBatch      = 64
+	jobBatchBytes = 1 << 20
+)
 
 // searchState is what one running search's SQL functions read, found by
 // the search's token (DB.searches).
