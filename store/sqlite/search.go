@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"pillarbox/store"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -41,8 +42,17 @@ func (s *Snapshot) Search(ctx context.Context, mailboxID int64, c *store.SearchC
 	if len(b.keys) == 0 {
 		expr = b.expr(c, exact)
 	} else {
+		// Criteria of text keys alone are decided by the first pass: the
+		// UIDs it read are then the answer, unless sequence numbers are
+		// wanted too.
+		if !withSeq && onlyText(c) {
+			b.uids = []uidBlob{}
+		}
 		if err := s.matchText(ctx, mailboxID, c, b); err != nil {
 			return searchError(ctx, err)
+		}
+		if b.uids != nil {
+			return textResult(b, fn)
 		}
 		if expr, byBlob = b.afterText(c); expr == "" {
 			return nil
@@ -125,10 +135,10 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 	// the message only where a blob has none yet: the blob's row is not
 	// even looked up for the others (a join would read a page of each
 	// message, most of a search of every message's headers).
-	q := `SELECT m.blob_id, NULL, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
+	q := `SELECT m.uid, m.blob_id, NULL, x.data FROM messages m JOIN blobs x ON x.id = m.blob_id
 		WHERE m.mailbox_id = ? AND ` + where
 	if !b.needBody {
-		q = `SELECT m.blob_id, h.text, CASE WHEN h.text IS NULL THEN (SELECT x.data FROM blobs x WHERE x.id = m.blob_id) END
+		q = `SELECT m.uid, m.blob_id, h.text, CASE WHEN h.text IS NULL THEN (SELECT x.data FROM blobs x WHERE x.id = m.blob_id) END
 			FROM messages m LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
 			WHERE m.mailbox_id = ? AND ` + where
 	}
@@ -180,11 +190,15 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 		}
 		defer send()
 		for rows.Next() {
+			var uid uint32
 			var blob int64
 			var header sql.NullString
 			var data sql.RawBytes // the driver's copy, valid until Next
-			if err := rows.Scan(&blob, &header, &data); err != nil {
+			if err := rows.Scan(&uid, &blob, &header, &data); err != nil {
 				return err
+			}
+			if b.uids != nil {
+				b.uids = append(b.uids, uidBlob{uid, blob})
 			}
 			if _, dup := seen[blob]; !dup {
 				seen[blob] = struct{}{}
@@ -220,6 +234,48 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 	}
 	b.st.text = parts[0]
 	return err
+}
+
+// uidBlob is a message the first pass read: its UID and its blob.
+type uidBlob struct {
+	uid  uint32
+	blob int64
+}
+
+// onlyText reports whether c is text keys alone, ANDed (no address
+// header, nor anything else), which the first pass decides exactly.
+func onlyText(c *store.SearchCriteria) bool {
+	for _, h := range c.Header {
+		if store.AddressColumn(h) != "" {
+			return false
+		}
+	}
+	rest := *c
+	rest.Header, rest.Body, rest.Text = nil, nil, nil
+	// Whatever field SearchCriteria gains later counts against.
+	return reflect.ValueOf(rest).IsZero()
+}
+
+// textResult calls fn, in UID order, with the messages of the first
+// pass (b.uids) whose blob contains every text key.
+func textResult(b *sqlBuilder, fn func(uid, seq uint32) error) error {
+	all := uint64(1)<<uint(len(b.keys)) - 1
+	var uids []uint32
+	for _, m := range b.uids {
+		if b.st.text[m.blob]&all == all {
+			uids = append(uids, m.uid)
+		}
+	}
+	slices.Sort(uids)
+	for i, uid := range uids {
+		if i > 0 && uid == uids[i-1] {
+			continue
+		}
+		if err := fn(uid, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxSearchWorkers bounds the goroutines that decode and match the

@@ -51,6 +51,9 @@ type sqlBuilder struct {
 
 	pieces  pieceLookup          // for the full-text queries of superset
 	queries map[ftsKey]ftsResult // ftsQuery's answers
+	// uids, when not nil, collects the messages the first pass reads
+	// (Search's answer for criteria of text keys alone).
+	uids []uidBlob
 }
 
 type ftsKey struct {

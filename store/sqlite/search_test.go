@@ -202,3 +202,47 @@ func TestSearchFlagsDatesSizes(t *testing.T) {
 		t.Errorf("many ranges: %v", got)
 	}
 }
+
+// Criteria of text keys alone are answered from the first pass's rows:
+// copies that share a blob are each found; text keys with anything else
+// (a flag, a UID set, an address header) still go through the second
+// pass; with sequence numbers asked for, so does a text key alone.
+func TestSearchTextAloneFromFirstPass(t *testing.T) {
+	t.Parallel()
+	db, mb := searchDB(t, []string{"Subject: apple\r\n", "Subject: pear\r\n", "Subject: apple pie\r\n"}, []string{"x", "y", "z"})
+	ctx := context.Background()
+	err := db.write(ctx, func(tx *Tx) error {
+		if _, err := tx.CopyMessages(mb, []store.UIDRange{{Start: 1, Stop: 1}}, mb); err != nil {
+			return err
+		}
+		_, err := tx.SetFlags(mb, []store.UIDRange{{Start: 3, Stop: 3}}, store.FlagsAdd, store.FlagSeen, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apple := store.HeaderCriterion{Field: "Subject", Value: "APPLE"}
+	for _, tc := range []struct {
+		c       store.SearchCriteria
+		withSeq bool
+		want    []uint32
+	}{
+		{store.SearchCriteria{Header: []store.HeaderCriterion{apple}}, false, []uint32{1, 3, 4}},
+		{store.SearchCriteria{Header: []store.HeaderCriterion{apple}}, true, []uint32{1, 3, 4}},
+		{store.SearchCriteria{Header: []store.HeaderCriterion{apple, {Field: "Subject", Value: "pie"}}}, false, []uint32{3}},
+		{store.SearchCriteria{Header: []store.HeaderCriterion{apple}, Flags: store.FlagSeen}, false, []uint32{3}},
+		{store.SearchCriteria{Header: []store.HeaderCriterion{apple}, UIDs: [][]store.UIDRange{{{Start: 4, Stop: 9}}}}, false, []uint32{4}},
+		{store.SearchCriteria{Header: []store.HeaderCriterion{apple}, Not: []store.SearchCriteria{{Text: []string{"pie"}}}}, false, []uint32{1, 4}},
+		{store.SearchCriteria{Header: []store.HeaderCriterion{apple, {Field: "From", Value: "nobody"}}}, false, nil},
+	} {
+		if got := storesuite.SearchUIDs(t, db, mb, &tc.c, tc.withSeq); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v (withSeq %v): got %v, want %v", tc.c, tc.withSeq, got, tc.want)
+		}
+	}
+	if !onlyText(&store.SearchCriteria{Header: []store.HeaderCriterion{apple}, Body: []string{"x"}, Text: []string{"y"}}) {
+		t.Error("text keys alone are not taken as text alone")
+	}
+	if onlyText(&store.SearchCriteria{Header: []store.HeaderCriterion{apple}, Never: true}) {
+		t.Error("NEVER with a text key is taken as text alone")
+	}
+}
