@@ -337,6 +337,27 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 	if err != nil {
 		return err
 	}
+	if withSeq {
+		ok, err := r.mapped()
+		if err != nil {
+			return err
+		}
+		if ok {
+			// The UIDs in memory give the sequence numbers: the store
+			// need not count them (and answers some criteria faster
+			// without).
+			i := 0
+			return r.snap.Search(r.ctx, r.folder.ID, &sc, false, func(uid, _ uint32) error {
+				for i < len(r.uids) && r.uids[i] < uid {
+					i++
+				}
+				if i == len(r.uids) || r.uids[i] != uid {
+					return fmt.Errorf("mailbox: search: UID %d is not in the snapshot's UIDs", uid)
+				}
+				return fn(uid, uint32(i+1))
+			})
+		}
+	}
 	return r.snap.Search(r.ctx, r.folder.ID, &sc, withSeq, fn)
 }
 

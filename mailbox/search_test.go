@@ -169,3 +169,63 @@ func TestSearchLimit(t *testing.T) {
 		}
 	}
 }
+
+// Search's sequence numbers are the snapshot's positions, whether the
+// reader counts them in the store or has the folder's UIDs in memory
+// (UseUIDs, LoadUIDs), with gaps in the UIDs where messages went.
+func TestSearchSequenceNumbersFromUIDs(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestService(t)
+	ctx := context.Background()
+	mustAddUser(t, s, "alice@example.org")
+	for i := range 6 {
+		subject := "odd"
+		if i%2 == 1 {
+			subject = "even"
+		}
+		if _, err := s.Deliver(ctx, &Delivery{From: "x@example.net", Recipients: resolveAll(t, s, "alice@example.org"),
+			Data: []byte(fmt.Sprintf("Subject: %s %d\r\n\r\nbody\r\n", subject, i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// UIDs 1..6; 2 and 3 go: 1 4 5 6 are left, at 1 2 3 4.
+	if err := s.StoreFlags(ctx, acct.ID, inbox.ID, UIDSet{{Start: 2, Stop: 3}}, FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Expunge(ctx, acct.ID, inbox.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := Criteria{Header: []HeaderMatch{{Field: "Subject", Value: "even"}}} // UIDs 4 and 6
+	want := "4:2 6:4"
+	for _, how := range []string{"store", "loaded", "given"} {
+		var got []string
+		err := s.ReadMailbox(ctx, inbox.ID, nil, func(r *Reader) error {
+			switch how {
+			case "loaded":
+				r.LoadUIDs(func([]uint32) {})
+			case "given":
+				if !r.UseUIDs([]uint32{1, 4, 5, 6}) {
+					return errors.New("UseUIDs refused the folder's UIDs")
+				}
+			}
+			return r.Search(&c, true, func(uid, seq uint32) error {
+				got = append(got, fmt.Sprintf("%d:%d", uid, seq))
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", how, err)
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s: got %q, want %q", how, got, want)
+		}
+	}
+}
