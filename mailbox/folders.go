@@ -474,9 +474,11 @@ func (s *Service) WatchAccount(ctx context.Context, account int64, fn func(folde
 
 // lockAccount makes tx hold the account's lock from now until its
 // changes are announced. Every write that changes an account's folders
-// or subscriptions takes it, after any folder's lock (always in that
-// order), so that WatchAccount sees each such change either in what it
-// reads or as an announcement after it.
+// or subscriptions takes it, so that WatchAccount sees each such change
+// either in what it reads or as an announcement after it. A commit may
+// hold it with folders' locks, in any order: only the one writer
+// goroutine takes more than one, and no reader waits for one while
+// holding another.
 func (s *Service) lockAccount(tx store.Tx, account int64) {
 	tx.Lock(store.AccountKey(account), s.accountLock(account))
 }
