@@ -177,22 +177,12 @@ func TestSearchSequenceNumbersFromUIDs(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestService(t)
 	ctx := context.Background()
-	mustAddUser(t, s, "alice@example.org")
+	var msgs []string
 	for i := range 6 {
-		subject := "odd"
-		if i%2 == 1 {
-			subject = "even"
-		}
-		if _, err := s.Deliver(ctx, &Delivery{From: "x@example.net", Recipients: resolveAll(t, s, "alice@example.org"),
-			Data: []byte(fmt.Sprintf("Subject: %s %d\r\n\r\nbody\r\n", subject, i))}); err != nil {
-			t.Fatal(err)
-		}
+		msgs = append(msgs, fmt.Sprintf("Subject: %s %d\r\n\r\nbody\r\n", []string{"odd", "even"}[i%2], i))
 	}
+	inbox := aliceInbox(t, s, msgs...)
 	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := s.Folder(ctx, acct.ID, "INBOX")
 	if err != nil {
 		t.Fatal(err)
 	}
