@@ -257,7 +257,7 @@ func onlyText(c *store.SearchCriteria) bool {
 }
 
 // textResult calls fn, in UID order, with the messages of the first
-// pass (b.uids) whose blob contains every text key.
+// pass (b.uids, one row per message) whose blob contains every text key.
 func textResult(b *sqlBuilder, fn func(uid, seq uint32) error) error {
 	all := uint64(1)<<uint(len(b.keys)) - 1
 	var uids []uint32
@@ -267,10 +267,7 @@ func textResult(b *sqlBuilder, fn func(uid, seq uint32) error) error {
 		}
 	}
 	slices.Sort(uids)
-	for i, uid := range uids {
-		if i > 0 && uid == uids[i-1] {
-			continue
-		}
+	for _, uid := range uids {
 		if err := fn(uid, 0); err != nil {
 			return err
 		}
