@@ -65,7 +65,7 @@ func (tx *Tx) Lock(key any, l sync.Locker) {
 	l.Lock()
 	tx.locks[key] = l
 	tx.order = append(tx.order, l)
-	tx.keys = append(tx.keys, key)
+	tx.touch(key)
 }
 
 // touch records that the transaction changes what key names, for
