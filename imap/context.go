@@ -111,7 +111,7 @@ func (s *session) refreshUpdates() error {
 // folder now.
 func (s *session) runUpdate(u *update) (uids, nums []uint32, err error) {
 	if u.keys != nil {
-		msgs, err := s.sortCandidates(&u.criteria, false)
+		msgs, _, err := s.sortCandidates(&u.criteria, false)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -125,7 +125,7 @@ func (s *session) runUpdate(u *update) (uids, nums []uint32, err error) {
 		}
 		return uids, nums, nil
 	}
-	data, set, err := s.search(s.view, u.uid, &u.criteria, nil)
+	data, set, _, err := s.search(s.view, u.uid, &u.criteria, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -266,7 +266,7 @@ func (s *session) run(cmd wire.Command) (result, error) {
 	case *wire.Expunge:
 		return result{}, s.cmdExpunge(c)
 	case *wire.Search:
-		return result{}, s.cmdSearch(c)
+		return s.cmdSearch(c)
 	case *wire.Fetch:
 		return result{}, s.cmdFetch(c)
 	case *wire.Store:
@@ -274,9 +274,9 @@ func (s *session) run(cmd wire.Command) (result, error) {
 	case *wire.Copy:
 		return s.cmdCopy(c)
 	case *wire.Sort:
-		return result{}, s.cmdSort(c)
+		return s.cmdSort(c)
 	case *wire.Thread:
-		return result{}, s.cmdThread(c)
+		return s.cmdThread(c)
 	case *wire.Unauthenticate:
 		return s.cmdUnauthenticate()
 	case *wire.GetQuotaRoot:

@@ -20,30 +20,30 @@ import (
 // bounded: criteria past mailbox's limits are refused before any work, at
 // most Options.MaxSearches run at once, and each stops after
 // Options.SearchTimeout. All three answer NO [LIMIT] (RFC 5530 3).
-func (s *session) cmdSearch(c *wire.Search) error {
+func (s *session) cmdSearch(c *wire.Search) (result, error) {
 	v := s.view
 	switch c.Charset {
 	case "", "UTF-8", "US-ASCII":
 	default:
 		// RFC 9051 6.4.4: the charsets the server supports, in the code.
-		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+		return result{}, no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
 	criteria, ok := searchCriteria(&c.Criteria)
 	if !ok {
-		return bad("Search key not supported")
+		return result{}, bad("Search key not supported")
 	}
 	options := c.Return
 	if usesModSeq(&criteria) {
 		if err := s.condStoreOn(); err != nil {
-			return err
+			return result{}, err
 		}
 	}
-	data, uids, err := s.search(v, c.UID, &criteria, options)
+	data, uids, lost, err := s.search(v, c.UID, &criteria, options)
 	if err != nil {
 		if options != nil && options.ReturnSave {
 			v.saved = nil // RFC 5182 2.1: a failed search empties $
 		}
-		return err
+		return result{}, err
 	}
 	if options != nil && options.ReturnSave {
 		v.saved = uids
@@ -57,10 +57,23 @@ func (s *session) cmdSearch(c *wire.Search) error {
 	} else {
 		s.writeSearch(c.Tag, c.UID, options, data)
 	}
+	res := searchResult(c.UID, lost)
 	if c.Update {
-		return s.startUpdate(c.Tag, c.UID, criteria, nil, uidList(uids), nums)
+		return res, s.startUpdate(c.Tag, c.UID, criteria, nil, uidList(uids), nums)
 	}
-	return nil
+	return res, nil
+}
+
+// searchResult is the tagged OK of a SEARCH, SORT or THREAD. One by
+// sequence number may not tell of expunges (RFC 9051 7.5.1): if a
+// message the client still sees was expunged, and so not searched, it
+// says so with EXPUNGEISSUED (RFC 5530 3). A UID command told of them
+// before its OK.
+func searchResult(byUID, lost bool) result {
+	if lost && !byUID {
+		return result{code: "EXPUNGEISSUED", text: "Completed, but messages were expunged meanwhile and not searched"}
+	}
+	return result{}
 }
 
 // esearchHead writes the start of an ESEARCH response (RFC 4731 3):
@@ -171,10 +184,11 @@ func numbers(set imap.NumSet) []uint32 {
 }
 
 // search runs a search within its limits; it returns the UIDs found as
-// well, for SAVE.
-func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, []mailbox.UIDRange, error) {
+// well, for SAVE, and whether a message the client still sees was
+// expunged meanwhile, and so not searched (lostKnown).
+func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, []mailbox.UIDRange, bool, error) {
 	if err := searchSize(criteria).Check(); err != nil {
-		return nil, nil, s.fail("search", err)
+		return nil, nil, false, s.fail("search", err)
 	}
 	ctx, cancel := s.ctxWithin(s.srv.opts.SearchTimeout)
 	defer cancel()
@@ -186,16 +200,18 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, opt
 		select {
 		case s.srv.searches <- struct{}{}:
 		case <-ctx.Done():
-			return nil, nil, no(imap.ResponseCodeLimit, "Too many searches at once, try again later")
+			return nil, nil, false, no(imap.ResponseCodeLimit, "Too many searches at once, try again later")
 		}
 	}
 	defer func() { <-s.srv.searches }()
 	var seqs, uids []mailbox.UIDRange
 	data := &imap.SearchData{}
+	lost := false
 	err := s.read(ctx, v, func(r *mailbox.Reader, m *mapping) error {
 		if s.srv.searchHook != nil {
 			s.srv.searchHook()
 		}
+		lost = m.lostKnown()
 		c, err := convertCriteria(r, m, v, criteria)
 		if err != nil {
 			return err
@@ -231,9 +247,9 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, opt
 	})
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil, no(imap.ResponseCodeLimit, "Search took too long")
+			return nil, nil, false, no(imap.ResponseCodeLimit, "Search took too long")
 		}
-		return nil, nil, s.fail("search", err)
+		return nil, nil, false, s.fail("search", err)
 	}
 	if !byUID {
 		set := imap.SeqSet{}
@@ -244,7 +260,7 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, opt
 	} else {
 		data.All = toUIDSet(uids)
 	}
-	return data, uids, nil
+	return data, uids, lost, nil
 }
 
 // searchSize measures go-imap's criteria as the store measures its

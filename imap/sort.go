@@ -16,27 +16,28 @@ import (
 // envelopes and ordered by package sortthread.
 
 // cmdSort answers SORT and UID SORT, as ESEARCH with RETURN (ESORT).
-func (s *session) cmdSort(c *wire.Sort) error {
+func (s *session) cmdSort(c *wire.Sort) (result, error) {
 	criteria, err := sortCriteria(c.Charset, &c.Criteria)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	keys := make([]sortthread.Criterion, len(c.Keys))
 	for i, k := range c.Keys {
 		key, ok := sortthread.ParseKey(k.Key)
 		if !ok {
-			return bad("Unknown sort key " + k.Key)
+			return result{}, bad("Unknown sort key " + k.Key)
 		}
 		keys[i] = sortthread.Criterion{Key: key, Reverse: k.Reverse}
 	}
-	msgs, err := s.sortCandidates(&criteria, false)
+	msgs, lost, err := s.sortCandidates(&criteria, false)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	order, err := sortthread.Sort(msgs, keys)
 	if err != nil {
-		return bad(err.Error())
+		return result{}, bad(err.Error())
 	}
+	res := searchResult(c.UID, lost)
 	nums := make([]uint32, len(order))
 	for i, k := range order {
 		nums[i] = msgs[k].Seq
@@ -53,7 +54,7 @@ func (s *session) cmdSort(c *wire.Sort) error {
 			w.Number(n)
 		}
 		w.CRLF()
-		return nil
+		return res, nil
 	}
 	ret := sortthread.ESortReturn{Min: c.Return.ReturnMin, Max: c.Return.ReturnMax, All: c.Return.ReturnAll, Count: c.Return.ReturnCount,
 		Partial: partialOf(c.Partial)}
@@ -63,28 +64,28 @@ func (s *session) cmdSort(c *wire.Sort) error {
 		for i, k := range order {
 			uids[i] = msgs[k].UID
 		}
-		return s.startUpdate(c.Tag, c.UID, criteria, keys, uids, nums)
+		return res, s.startUpdate(c.Tag, c.UID, criteria, keys, uids, nums)
 	}
-	return nil
+	return res, nil
 }
 
 // cmdThread answers THREAD and UID THREAD.
-func (s *session) cmdThread(c *wire.Thread) error {
+func (s *session) cmdThread(c *wire.Thread) (result, error) {
 	alg := imap.ThreadAlgorithm(c.Algorithm)
 	if alg != imap.ThreadOrderedSubject && alg != imap.ThreadReferences {
-		return bad("Unknown threading algorithm " + c.Algorithm)
+		return result{}, bad("Unknown threading algorithm " + c.Algorithm)
 	}
 	criteria, err := sortCriteria(c.Charset, &c.Criteria)
 	if err != nil {
-		return err
+		return result{}, err
 	}
-	msgs, err := s.sortCandidates(&criteria, alg == imap.ThreadReferences)
+	msgs, lost, err := s.sortCandidates(&criteria, alg == imap.ThreadReferences)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	threads, err := sortthread.Thread(alg, msgs)
 	if err != nil {
-		return bad(err.Error())
+		return result{}, bad(err.Error())
 	}
 	number := sortthread.BySeq(msgs)
 	if c.UID {
@@ -98,7 +99,7 @@ func (s *session) cmdThread(c *wire.Thread) error {
 		w.Token(string(sortthread.AppendThreadLists(nil, threads, number)))
 	}
 	w.CRLF()
-	return nil
+	return searchResult(c.UID, lost), nil
 }
 
 // sortCriteria checks a SORT's or THREAD's charset and search keys, as
@@ -117,17 +118,17 @@ func sortCriteria(charset string, c *wire.SearchCriteria) (imap.SearchCriteria, 
 }
 
 // sortCandidates runs the search and loads what sorting and threading
-// read of each message found, with the client's sequence numbers.
-// References is read from the header only for THREAD REFERENCES.
-func (s *session) sortCandidates(criteria *imap.SearchCriteria, references bool) ([]sortthread.Message, error) {
+// read of each message found, with the client's sequence numbers; lost
+// is search's. References is read from the header only for THREAD
+// REFERENCES.
+func (s *session) sortCandidates(criteria *imap.SearchCriteria, references bool) (msgs []sortthread.Message, lost bool, err error) {
 	v := s.view
-	_, uids, err := s.search(v, true, criteria, nil)
+	_, uids, lost, err := s.search(v, true, criteria, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ctx, cancel := s.ctxWithin(s.srv.opts.SearchTimeout)
 	defer cancel()
-	var msgs []sortthread.Message
 	err = s.eachMessage(ctx, v, uids, mailbox.WantStructure, 0, func(msg *mailbox.Message, seq uint32, _ bool) error {
 		m := sortthread.Message{UID: msg.UID, Seq: seq, InternalDate: msg.InternalDate, Size: msg.Size}
 		if e := msg.Envelope; e != nil {
@@ -151,9 +152,9 @@ func (s *session) sortCandidates(criteria *imap.SearchCriteria, references bool)
 		return nil
 	})
 	if err != nil {
-		return nil, s.fail("sort", err)
+		return nil, false, s.fail("sort", err)
 	}
-	return msgs, nil
+	return msgs, lost, nil
 }
 
 func firstAddress(l []mailbox.EnvAddress) sortthread.Address {

@@ -507,6 +507,19 @@ func (m *mapping) hasExpunges() bool {
 	return false
 }
 
+// lostKnown reports whether a message the client knows was expunged
+// since. The client's messages hold the lowest positions (new ones come
+// last), so until one of them goes they are 1..known, and an expunge at
+// or below known takes one.
+func (m *mapping) lostKnown() bool {
+	for _, e := range m.events {
+		if e.kind == eventExpunged && e.n <= m.known {
+			return true
+		}
+	}
+	return false
+}
+
 // toSnapshot turns a client sequence number (1..known) into the
 // snapshot's, 0 if that message was expunged since.
 func (m *mapping) toSnapshot(c uint32) uint32 {
