@@ -255,3 +255,45 @@ func TestFetchedFlagsNotUndoneByQueuedChange(t *testing.T) {
 		}
 	}
 }
+
+// TestQResyncFetchHasUID: once QRESYNC is on, every FETCH response
+// carries UID, the ones that FETCH, STORE and STORE .SILENT answer with
+// too: a QRESYNC client keys what it holds by UID (Dovecot sends it
+// always then, and imaptest's qresync mode flags any FETCH without it).
+func TestQResyncFetchHasUID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", testMessage(1))
+	e.deliver("alice", testMessage(2))
+	a := e.raw("alice")
+	a.ok("ENABLE QRESYNC")
+	a.ok("SELECT INBOX")
+	for _, cmd := range []string{
+		"FETCH 1 FLAGS",
+		"FETCH 2 (RFC822.SIZE)",
+		"STORE 1 +FLAGS (\\Flagged)",
+		"STORE 2 +FLAGS.SILENT (\\Flagged)",
+		"STORE 1:2 -FLAGS (\\Flagged)",
+	} {
+		u := a.ok(cmd)
+		n := 0
+		for _, l := range u {
+			if !strings.Contains(l, " FETCH (") {
+				continue
+			}
+			n++
+			if !strings.Contains(l, "UID ") {
+				t.Errorf("%s: %q has no UID", cmd, l)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no FETCH response in %q", cmd, u)
+		}
+	}
+	// Without QRESYNC, FETCH answers what was asked.
+	b := e.raw("alice")
+	b.ok("SELECT INBOX")
+	if u := b.ok("FETCH 1 FLAGS"); len(u) != 1 || strings.Contains(u[0], "UID") {
+		t.Errorf("FETCH 1 FLAGS without QRESYNC: %q", u)
+	}
+}

@@ -179,7 +179,10 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 		sep = w.SP
 		w.Token(name)
 	}
-	if f.UID {
+	if f.UID || s.enabled.qresync {
+		// A QRESYNC client keys what it holds by UID: every FETCH
+		// response carries it, as the unsolicited ones do
+		// (writeFlagsFetch).
 		item("UID ")
 		w.Number(msg.UID)
 	}

@@ -65,9 +65,10 @@ func TestIMAPTestConformance(t *testing.T) {
 // TestIMAPTestStress runs imaptest's load generator, whose clients
 // check every response against the state they track, against the built
 // binary: several sessions on each mailbox storing, expunging, copying,
-// searching, sorting and threading at once. Any error line fails it:
-// that is how a SEARCH that left out a message another session had
-// expunged, without EXPUNGEISSUED, was found.
+// searching, sorting and threading at once, then the same with QRESYNC
+// on. Any error line fails it: that is how a SEARCH that left out a
+// message another session had expunged, without EXPUNGEISSUED, and
+// FETCH responses without UID under QRESYNC were found.
 func TestIMAPTestStress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a load run of some seconds")
@@ -87,30 +88,71 @@ func TestIMAPTestStress(t *testing.T) {
 	for i := 1; i <= users; i++ {
 		mustCLI(t, pass+"\n", "user", "add", fmt.Sprintf("testuser%d@example.test", i), "--password-stdin", "--config", cfg)
 	}
+	// imaptest checks a text search against the octets it fetched, where
+	// the server searches decoded text (a quoted-printable "=C3=A9"
+	// matches "é", not "C3="): the messages it appends are plain ASCII.
+	mbox := filepath.Join(dir, "stress.mbox")
+	if err := os.WriteFile(mbox, stressMbox(40), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	srv := startServer(t, cfg, dir)
 	host, port, err := net.SplitHostPort(srv.addrs["imap"])
 	if err != nil {
 		t.Fatalf("IMAP listener %q: %v", srv.addrs["imap"], err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, script, "stress", host, port, "testuser%d@example.test", pass,
-		fmt.Sprintf("users=%d", users), "clients=12", "secs=8",
-		"search=50", "sort=30", "thread=30", "copy=30").CombinedOutput()
-	if err != nil {
-		t.Fatalf("imaptest: %v\n%s", err, tail(out, 4000))
-	}
-	var errs []string
-	for l := range strings.Lines(string(out)) {
-		if strings.Contains(l, "Error:") || strings.Contains(l, "Panic:") {
-			errs = append(errs, l)
+	for _, mode := range [][]string{
+		{"search=50", "sort=30", "thread=30", "copy=30"},
+		{"qresync", "search=30", "copy=30", "noop=10"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		args := append([]string{"stress", host, port, "testuser%d@example.test", pass,
+			"mbox=" + mbox, fmt.Sprintf("users=%d", users), "clients=12", "secs=6"}, mode...)
+		out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("imaptest %v: %v\n%s", mode, err, tail(out, 4000))
+		}
+		var errs []string
+		for l := range strings.Lines(string(out)) {
+			if strings.Contains(l, "Error:") || strings.Contains(l, "Panic:") {
+				errs = append(errs, l)
+			}
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		t.Logf("imaptest stress %v, totals of each command: %s", mode, lines[len(lines)-1])
+		if len(errs) > 0 {
+			t.Errorf("imaptest stress %v: %d error lines, first:\n%s", mode, len(errs), strings.Join(errs[:min(len(errs), 10)], ""))
 		}
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	t.Logf("imaptest stress, totals of each command: %s", lines[len(lines)-1])
-	if len(errs) > 0 {
-		t.Errorf("imaptest stress: %d error lines, first:\n%s", len(errs), strings.Join(errs[:min(len(errs), 10)], ""))
+}
+
+// stressMbox returns n plain-text messages in mbox format for imaptest
+// to append: some replies (for THREAD), various senders, subjects, dates
+// and sizes.
+func stressMbox(n int) []byte {
+	words := strings.Fields("budget meeting invoice project review schedule report folder customer delivery quarter server")
+	var b strings.Builder
+	for i := range n {
+		date := time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC).Add(time.Duration(i) * 7 * time.Hour)
+		fmt.Fprintf(&b, "From sender@remote.test %s\n", date.Format("Mon Jan _2 15:04:05 2006"))
+		fmt.Fprintf(&b, "From: User %d <user%d@remote%d.test>\n", i%7, i%7, i%3)
+		fmt.Fprintf(&b, "To: Test <testuser@example.test>\nCc: other%d@example.test\n", i%5)
+		fmt.Fprintf(&b, "Subject: %s %s %d\n", words[i%len(words)], words[(i*5+3)%len(words)], i)
+		fmt.Fprintf(&b, "Date: %s\nMessage-ID: <stress-%d@remote.test>\n", date.Format(time.RFC1123Z), i)
+		if i%3 != 0 {
+			fmt.Fprintf(&b, "In-Reply-To: <stress-%d@remote.test>\nReferences: <stress-%d@remote.test>\n", i-1, i-1)
+		}
+		b.WriteString("\n")
+		for l := range 3 + (i*11)%40 {
+			for w := range 9 {
+				b.WriteString(words[(i+l*3+w*7)%len(words)])
+				b.WriteString(" ")
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
 	}
+	return []byte(b.String())
 }
 
 func tail(b []byte, n int) []byte {
