@@ -41,9 +41,10 @@ func TestCondStore(t *testing.T) {
 	if m1 == 0 || m1 > hms {
 		t.Fatalf("MODSEQ %d, HIGHESTMODSEQ %d", m1, hms)
 	}
-	// STORE answers with MODSEQ now, higher than before.
+	// STORE answers with UID and MODSEQ now (RFC 7162 3.2.4), higher
+	// than before.
 	u = a.ok(`STORE 2 +FLAGS (\Flagged)`)
-	m2 := modSeqIn(t, u, `\* 2 FETCH \(FLAGS \([^)]*\) MODSEQ \((\d+)\)\)`)
+	m2 := modSeqIn(t, u, `\* 2 FETCH \(UID 2 FLAGS \([^)]*\) MODSEQ \((\d+)\)\)`)
 	if m2 <= hms {
 		t.Errorf("STORE's MODSEQ %d not above %d", m2, hms)
 	}
@@ -52,8 +53,12 @@ func TestCondStore(t *testing.T) {
 	if !strings.HasPrefix(st, "OK [MODIFIED 2]") {
 		t.Errorf("UNCHANGEDSINCE: %s %q", st, u)
 	}
-	contains(t, a.ok("FETCH 2 FLAGS"), `* 2 FETCH (FLAGS (\Flagged \Recent) MODSEQ (`)
-	contains(t, a.ok("FETCH 1 FLAGS"), `* 1 FETCH (FLAGS (\Seen \Recent) MODSEQ (`)
+	contains(t, a.ok("FETCH 2 (FLAGS MODSEQ)"), `* 2 FETCH (FLAGS (\Flagged \Recent) MODSEQ (`)
+	contains(t, a.ok("FETCH 1 (FLAGS MODSEQ)"), `* 1 FETCH (FLAGS (\Seen \Recent) MODSEQ (`)
+	// A FETCH that changes nothing answers what it asked for.
+	if u := a.ok("FETCH 1 FLAGS"); len(u) != 1 || u[0] != `* 1 FETCH (FLAGS (\Seen \Recent))` {
+		t.Errorf("FETCH 1 FLAGS with CONDSTORE on: %q", u)
+	}
 	// CHANGEDSINCE: only the messages changed since.
 	u = a.ok("FETCH 1:* (FLAGS) (CHANGEDSINCE " + strconv.FormatUint(hms, 10) + ")")
 	if len(u) != 2 || !strings.HasPrefix(u[0], "* 1 FETCH") || !strings.HasPrefix(u[1], "* 2 FETCH") {
@@ -77,6 +82,10 @@ func TestCondStore(t *testing.T) {
 	// Another session's change comes with its MODSEQ.
 	a.ok(`STORE 3 +FLAGS (\Answered)`)
 	contains(t, b.ok("NOOP"), `* 3 FETCH (UID 3 FLAGS (\Answered) MODSEQ (`)
+	// A FETCH that sets \Seen tells of its change with UID and MODSEQ.
+	contains(t, a.ok("FETCH 3 BODY[HEADER.FIELDS (Subject)]"), `* 3 FETCH (UID 3 FLAGS (\Seen \Answered \Recent) MODSEQ (`)
+	// STORE .SILENT still tells the MODSEQ, with the UID.
+	contains(t, a.ok(`STORE 3 -FLAGS.SILENT (\Seen)`), `* 3 FETCH (UID 3 MODSEQ (`)
 }
 
 // TestQResync: RFC 7162 section 3.2: a client back after changes learns
@@ -185,7 +194,7 @@ func TestModSeqNeverGoesBack(t *testing.T) {
 	b.ok("SELECT INBOX")
 	b.ok(`STORE 1 +FLAGS (\Flagged)`)
 	b.ok(`STORE 1 +FLAGS ($fresh)`)
-	u := a.ok("FETCH 1 (FLAGS)")
+	u := a.ok("FETCH 1 (FLAGS MODSEQ)")
 	var seen []uint64
 	flagsAt, fetchAt := -1, -1
 	for i, l := range u {

@@ -208,7 +208,7 @@ func (s *session) cmdFetch(c *wire.Fetch) error {
 		if err != nil {
 			return s.fail("fetch", err)
 		}
-		f.Flags = true
+		f.Flags, f.change = true, true
 	}
 	return s.fetchUIDs(ctx, v, uids, f)
 }

@@ -29,6 +29,9 @@ type fetchItems struct {
 	// message that cannot be written (BINARY of an unknown encoding) is
 	// left out rather than failing whatever command is running.
 	notification bool
+	// change: the responses tell of a change this session made (STORE,
+	// a FETCH that set \Seen).
+	change bool
 }
 
 // smallMessage is the size up to which a message is read whole in its
@@ -179,10 +182,13 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 		sep = w.SP
 		w.Token(name)
 	}
-	if f.UID || s.enabled.qresync {
-		// A QRESYNC client keys what it holds by UID: every FETCH
-		// response carries it, as the unsolicited ones do
-		// (writeFlagsFetch).
+	// RFC 7162 3.2.4: once CONDSTORE is on, a FETCH response that tells
+	// of a change (STORE's, a \Seen a FETCH set, NOTIFY's) carries UID
+	// and MODSEQ, as the unsolicited ones do (writeFlagsFetch); other
+	// FETCH answers carry what was asked. A QRESYNC client keys what it
+	// holds by UID: with QRESYNC on, every FETCH response carries it.
+	change := s.enabled.condstore && (f.change || f.notification)
+	if f.UID || change || s.enabled.qresync {
 		item("UID ")
 		w.Number(msg.UID)
 	}
@@ -202,8 +208,7 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 		item("ENVELOPE ")
 		writeEnvelope(w, msg.Envelope)
 	}
-	if f.ModSeq || f.hasChangedSince || s.enabled.condstore && f.Flags {
-		// RFC 7162 3.1.4: with CONDSTORE on, FLAGS come with MODSEQ.
+	if f.ModSeq || f.hasChangedSince || change {
 		item("MODSEQ (")
 		w.Number64(msg.ModSeq)
 		w.Token(")")

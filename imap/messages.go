@@ -65,15 +65,15 @@ func (s *session) cmdStore(c *wire.Store) (result, error) {
 	if err := s.pollView(false); err != nil {
 		return res, err
 	}
-	f := &fetchItems{}
+	f := &fetchItems{change: true}
 	f.Flags, f.UID = true, c.UID
 	if flags.Silent {
 		if !s.enabled.condstore {
 			return res, nil
 		}
 		// RFC 7162 3.1.3: even .SILENT tells a CONDSTORE client the new
-		// MODSEQ of what it changed.
-		f.Flags, f.ModSeq = false, true
+		// MODSEQ of what it changed (with its UID, writeMessage).
+		f.Flags = false
 	}
 	return res, s.fetchUIDs(ctx, v, uids, f)
 }
