@@ -268,7 +268,7 @@ func (s *session) run(cmd wire.Command) (result, error) {
 	case *wire.Search:
 		return s.cmdSearch(c)
 	case *wire.Fetch:
-		return result{}, s.cmdFetch(c)
+		return s.cmdFetch(c)
 	case *wire.Store:
 		return s.cmdStore(c)
 	case *wire.Copy:

@@ -46,19 +46,25 @@ func useUIDs(r *mailbox.Reader, v *view, m *mapping) {
 
 // resolveSet turns a command's set into UIDs: from the box's UIDs when
 // it has them (the box is the committed state, as a snapshot taken now
-// would be), else in a snapshot of its own.
-func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (mailbox.UIDSet, error) {
+// would be), else in a snapshot of its own. lost reports a message the
+// client still sees that was expunged (resolve).
+func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (uids mailbox.UIDSet, lost bool, err error) {
 	if m := v.capture(); m.uids != nil { // none when gone or dropped
 		return resolve(memUIDs(m.uids), &m, v, set, false)
 	}
-	var uids mailbox.UIDSet
-	err := s.read(ctx, v, func(r *mailbox.Reader, m *mapping) error {
+	err = s.read(ctx, v, func(r *mailbox.Reader, m *mapping) error {
 		var err error
-		uids, err = resolve(r, m, v, set, false)
+		uids, lost, err = resolve(r, m, v, set, false)
 		return err
 	})
-	return uids, err
+	return uids, lost, err
 }
+
+// expungeIssued is the tagged OK of a FETCH or STORE by sequence number
+// that named a message the client still sees but another session
+// expunged: it was left out, and the expunge may not be told before the
+// OK (RFC 9051 7.5.1). The client may want to NOOP (RFC 5530 3).
+var expungeIssued = result{code: "EXPUNGEISSUED", text: "Some messages were already expunged"}
 
 // bodyBudget is how many octets of messages a batch of eachMessage
 // reads in its snapshot; the rest are read one by one as they are sent.
@@ -174,28 +180,32 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 }
 
 // cmdFetch answers FETCH and UID FETCH (RFC 9051 6.4.5).
-func (s *session) cmdFetch(c *wire.Fetch) error {
+func (s *session) cmdFetch(c *wire.Fetch) (result, error) {
 	v := s.view
 	ctx, cancel := s.ctx()
 	defer cancel()
-	uids, err := s.resolveSet(ctx, v, c.Set)
+	uids, lost, err := s.resolveSet(ctx, v, c.Set)
 	if err != nil {
-		return s.fail("fetch", err)
+		return result{}, s.fail("fetch", err)
+	}
+	var res result
+	if lost && !c.UID {
+		res = expungeIssued
 	}
 	f := fetchOf(c)
 	if f.ModSeq || f.hasChangedSince {
 		if err := s.condStoreOn(); err != nil {
-			return err
+			return result{}, err
 		}
 	}
 	if f.vanished {
 		// RFC 7162 3.2.6: only UID FETCH, with CHANGEDSINCE (the parser
 		// checks), once QRESYNC is on.
 		if !s.enabled.qresync {
-			return bad("VANISHED needs ENABLE QRESYNC")
+			return result{}, bad("VANISHED needs ENABLE QRESYNC")
 		}
 		if err := s.fetchVanished(ctx, uids, f.changedSince); err != nil {
-			return s.fail("fetch", err)
+			return result{}, s.fail("fetch", err)
 		}
 	}
 	if !v.readOnly && f.setsSeen() {
@@ -206,11 +216,11 @@ func (s *session) cmdFetch(c *wire.Fetch) error {
 		err := s.srv.svc.StoreFlags(ctx, s.account.ID, v.folder.ID, uids, mailbox.FlagsAdd, []string{mailbox.FlagSeen}, v)
 		s.busy.Unlock()
 		if err != nil {
-			return s.fail("fetch", err)
+			return result{}, s.fail("fetch", err)
 		}
 		f.Flags, f.change = true, true
 	}
-	return s.fetchUIDs(ctx, v, uids, f)
+	return res, s.fetchUIDs(ctx, v, uids, f)
 }
 
 // countSet counts the messages in set from UID next on, up to limit. A

@@ -27,9 +27,12 @@ func (s *session) cmdStore(c *wire.Store) (result, error) {
 	numSet, flags := c.Set, &c.Flags
 	ctx, cancel := s.ctx()
 	defer cancel()
-	uids, err := s.resolveSet(ctx, v, numSet)
+	uids, lost, err := s.resolveSet(ctx, v, numSet)
 	if err != nil {
 		return res, s.fail("store", err)
+	}
+	if lost && !c.UID {
+		res = expungeIssued
 	}
 	var op mailbox.FlagOp
 	switch flags.Op {
@@ -95,7 +98,7 @@ func (s *session) cmdExpunge(c *wire.Expunge) error {
 	defer cancel()
 	var set mailbox.UIDSet
 	if uids != nil {
-		if set, err = s.resolveSet(ctx, v, *uids); err != nil {
+		if set, _, err = s.resolveSet(ctx, v, *uids); err != nil {
 			return s.fail("expunge", err)
 		}
 		if set == nil {
@@ -135,7 +138,9 @@ func (s *session) cmdCopy(c *wire.Copy) (result, error) {
 func (s *session) copy(v *view, numSet imap.NumSet, dest string, move bool) (mailbox.CopyResult, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	uids, err := s.resolveSet(ctx, v, numSet)
+	// A message expunged meanwhile is left out; the expunge is told
+	// before COPY's OK, and MOVE's.
+	uids, _, err := s.resolveSet(ctx, v, numSet)
 	if err != nil || len(uids) == 0 {
 		return mailbox.CopyResult{}, s.fail("copy", err)
 	}

@@ -19,14 +19,15 @@ import (
 // error (BAD), or, with pastEnd (SEARCH), names no message, so that
 // "SEARCH 5:7" in a mailbox of 2 messages matches nothing and "SEARCH
 // 1:7" matches both, as Dovecot answers; a message the client knows but
-// that was expunged since is left out.
-func resolve(r uidSource, m *mapping, v *view, set imap.NumSet, pastEnd bool) (mailbox.UIDSet, error) {
+// that was expunged since is left out, and lost says so.
+func resolve(r uidSource, m *mapping, v *view, set imap.NumSet, pastEnd bool) (uids mailbox.UIDSet, lost bool, err error) {
 	if imap.IsSearchRes(set) {
-		return slices.Clone(v.saved), nil
+		return slices.Clone(v.saved), false, nil
 	}
 	switch set := set.(type) {
 	case imap.UIDSet:
-		return uidRanges(set, r.MaxUID)
+		uids, err := uidRanges(set, r.MaxUID)
+		return uids, false, err
 	case imap.SeqSet:
 		var client []mailbox.UIDRange // of client sequence numbers
 		for _, rg := range set {
@@ -47,7 +48,7 @@ func resolve(r uidSource, m *mapping, v *view, set imap.NumSet, pastEnd bool) (m
 			}
 			if hi > m.known {
 				if !pastEnd {
-					return nil, bad("Invalid sequence number: the mailbox has fewer messages")
+					return nil, false, bad("Invalid sequence number: the mailbox has fewer messages")
 				}
 				if lo > m.known {
 					continue
@@ -64,6 +65,8 @@ func resolve(r uidSource, m *mapping, v *view, set imap.NumSet, pastEnd bool) (m
 				for c := rg.Start; ; c++ {
 					if s := m.toSnapshot(c); s != 0 {
 						snap = appendNum(snap, s)
+					} else {
+						lost = true
 					}
 					if c == rg.Stop {
 						break
@@ -75,20 +78,20 @@ func resolve(r uidSource, m *mapping, v *view, set imap.NumSet, pastEnd bool) (m
 		for _, rg := range snap {
 			lo, err := r.UIDAt(rg.Start)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			hi, err := r.UIDAt(rg.Stop)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if lo == 0 || hi == 0 {
 				continue
 			}
 			out = append(out, mailbox.UIDRange{Start: lo, Stop: hi})
 		}
-		return normalize(out), nil
+		return normalize(out), lost, nil
 	}
-	return nil, bad("Invalid message set")
+	return nil, false, bad("Invalid message set")
 }
 
 // uidSource maps positions to UIDs: a mailbox.Reader, or a box's UIDs.

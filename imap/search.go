@@ -316,14 +316,14 @@ func convertCriteria(r *mailbox.Reader, m *mapping, v *view, c *imap.SearchCrite
 		out.UIDs = append(out.UIDs, uids)
 	}
 	for _, set := range c.SeqNum {
-		uids, err := resolve(r, m, v, set, true)
+		uids, _, err := resolve(r, m, v, set, true)
 		if err != nil {
 			return out, err
 		}
 		out.UIDs = append(out.UIDs, uids)
 	}
 	for _, set := range c.UID {
-		uids, err := resolve(r, m, v, set, true)
+		uids, _, err := resolve(r, m, v, set, true)
 		if err != nil {
 			return out, err
 		}
