@@ -14,12 +14,40 @@ import (
 )
 
 // imaptestScript is Dovecot's imaptest wrapper beside the repository on
-// the development machine; PILLARBOX_IMAPTEST names another.
-func imaptestScript() string {
-	if p := os.Getenv("PILLARBOX_IMAPTEST"); p != "" {
-		return p
+// the development machine; PILLARBOX_IMAPTEST names another. The test is
+// skipped without it, or without the library it needs.
+func imaptestScript(t *testing.T) string {
+	script := os.Getenv("PILLARBOX_IMAPTEST")
+	if script == "" {
+		script = filepath.Join("..", "..", "..", "shared", "imaptest", "run.sh")
 	}
-	return filepath.Join("..", "..", "..", "shared", "imaptest", "run.sh")
+	if _, err := os.Stat(script); err != nil {
+		t.Skipf("imaptest not found at %s (set PILLARBOX_IMAPTEST)", script)
+	}
+	if _, err := os.Stat("/usr/lib/dovecot/libdovecot.so.0"); err != nil {
+		t.Skip("imaptest needs libdovecot (Debian's dovecot-core)")
+	}
+	return script
+}
+
+// imaptestPass is the password of imaptest's users.
+const imaptestPass = "imaptest-pass"
+
+// imaptestServer starts the built binary with its data in dir and users
+// testuser1..N@example.test, and returns its IMAP listener's address.
+func imaptestServer(t *testing.T, dir string, users int) (host, port string) {
+	cfg := writeServeConfig(t, filepath.Join(dir, "data"), func(c *Config) {
+		c.IMAP.Listen = "127.0.0.1:0"
+	})
+	for i := 1; i <= users; i++ {
+		mustCLI(t, imaptestPass+"\n", "user", "add", fmt.Sprintf("testuser%d@example.test", i), "--password-stdin", "--config", cfg)
+	}
+	srv := startServer(t, cfg, dir)
+	host, port, err := net.SplitHostPort(srv.addrs["imap"])
+	if err != nil {
+		t.Fatalf("IMAP listener %q: %v", srv.addrs["imap"], err)
+	}
+	return host, port
 }
 
 // TestIMAPTestConformance runs Dovecot's imaptest scripted conformance
@@ -27,29 +55,14 @@ func imaptestScript() string {
 // any failed group or command. Groups are skipped only for capabilities
 // Pillarbox does not offer (URLAUTH, NOTIFY, CONTEXT=SEARCH...).
 func TestIMAPTestConformance(t *testing.T) {
-	script := imaptestScript()
-	if _, err := os.Stat(script); err != nil {
-		t.Skipf("imaptest not found at %s (set PILLARBOX_IMAPTEST)", script)
-	}
-	if _, err := os.Stat("/usr/lib/dovecot/libdovecot.so.0"); err != nil {
-		t.Skip("imaptest needs libdovecot (Debian's dovecot-core)")
-	}
-	dir := t.TempDir()
-	cfg := writeServeConfig(t, filepath.Join(dir, "data"), func(c *Config) {
-		c.IMAP.Listen = "127.0.0.1:0"
-	})
-	const user, pass = "testuser1@example.test", "imaptest-pass"
-	mustCLI(t, pass+"\n", "user", "add", user, "--password-stdin", "--config", cfg)
-	srv := startServer(t, cfg, dir)
-	host, port, err := net.SplitHostPort(srv.addrs["imap"])
-	if err != nil {
-		t.Fatalf("IMAP listener %q: %v", srv.addrs["imap"], err)
-	}
+	script := imaptestScript(t)
+	const user = "testuser1@example.test"
+	host, port := imaptestServer(t, t.TempDir(), 1)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// imaptest exits 2 when a test fails; the totals say more.
-	out, err := exec.CommandContext(ctx, script, "conformance", host, port, user, pass).CombinedOutput()
+	out, err := exec.CommandContext(ctx, script, "conformance", host, port, user, imaptestPass).CombinedOutput()
 	m := regexp.MustCompile(`(\d+) test groups: (\d+) failed, (\d+) skipped[^\n]*\nbase protocol: (\d+)/(\d+)[^\n]*\nextensions: (\d+)/(\d+)`).
 		FindSubmatch(out)
 	if m == nil {
@@ -65,9 +78,10 @@ func TestIMAPTestConformance(t *testing.T) {
 // TestIMAPTestStress runs imaptest's load generator, whose clients
 // check every response against the state they track, against the built
 // binary: several sessions on each mailbox storing, expunging, copying,
-// searching, sorting and threading at once, then the same with QRESYNC
-// on. In own_msgs mode each client also checks that nobody else changes
-// the messages it appended. Any error line fails it: that is how a
+// searching, sorting and threading at once; then in own_msgs mode, where
+// each client also checks that nobody else changes the messages it
+// appended (and nothing is expunged); then with QRESYNC on. Any error
+// line fails it: that is how a
 // SEARCH that left out a message another session had expunged, without
 // EXPUNGEISSUED, FETCH responses without UID under QRESYNC, and FETCH
 // FLAGS answers with a MODSEQ nobody asked for (own_msgs, in longer
@@ -76,21 +90,10 @@ func TestIMAPTestStress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a load run of some seconds")
 	}
-	script := imaptestScript()
-	if _, err := os.Stat(script); err != nil {
-		t.Skipf("imaptest not found at %s (set PILLARBOX_IMAPTEST)", script)
-	}
-	if _, err := os.Stat("/usr/lib/dovecot/libdovecot.so.0"); err != nil {
-		t.Skip("imaptest needs libdovecot (Debian's dovecot-core)")
-	}
+	script := imaptestScript(t)
 	dir := t.TempDir()
-	cfg := writeServeConfig(t, filepath.Join(dir, "data"), func(c *Config) {
-		c.IMAP.Listen = "127.0.0.1:0"
-	})
-	const users, pass = 4, "imaptest-pass"
-	for i := 1; i <= users; i++ {
-		mustCLI(t, pass+"\n", "user", "add", fmt.Sprintf("testuser%d@example.test", i), "--password-stdin", "--config", cfg)
-	}
+	const users = 4
+	host, port := imaptestServer(t, dir, users)
 	// imaptest checks a text search against the octets it fetched, where
 	// the server searches decoded text (a quoted-printable "=C3=A9"
 	// matches "é", not "C3="): the messages it appends are plain ASCII.
@@ -98,17 +101,13 @@ func TestIMAPTestStress(t *testing.T) {
 	if err := os.WriteFile(mbox, stressMbox(40), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, cfg, dir)
-	host, port, err := net.SplitHostPort(srv.addrs["imap"])
-	if err != nil {
-		t.Fatalf("IMAP listener %q: %v", srv.addrs["imap"], err)
-	}
 	for _, mode := range [][]string{
-		{"own_msgs", "search=50", "sort=30", "thread=30", "copy=30"},
+		{"search=50", "sort=30", "thread=30", "copy=30"},
+		{"own_msgs", "search=30", "copy=30"}, // owned messages are never expunged
 		{"qresync", "search=30", "copy=30", "noop=10"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		args := append([]string{"stress", host, port, "testuser%d@example.test", pass,
+		args := append([]string{"stress", host, port, "testuser%d@example.test", imaptestPass,
 			"mbox=" + mbox, fmt.Sprintf("users=%d", users), "clients=12", "secs=6"}, mode...)
 		out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
 		cancel()
