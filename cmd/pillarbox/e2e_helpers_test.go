@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -399,12 +400,22 @@ func serveSink(t *testing.T, newSession func() gosmtp.Session, cleanup func()) s
 // validation ports, the ports the web documents name).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Below Linux's ephemeral range (32768 and up by default): a port
+	// the kernel picked for a listener on :0 would be free again once
+	// closed, and could go to any test's outgoing connection before the
+	// server binds it ("address already in use"). One the kernel never
+	// hands out is taken only by another freePort's random pick.
+	for range 100 {
+		port := 10000 + rand.IntN(22000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below 32000 on 127.0.0.1")
+	return 0
 }
 
 // submissionLogin connects to the submission listener at addr (with
