@@ -227,6 +227,19 @@ func TestNotifyMessageNewFetch(t *testing.T) {
 	}
 }
 
+// With CONDSTORE on, NOTIFY's FETCH of a new message tells of another
+// session's change, so it carries UID and MODSEQ (RFC 7162 3.2.4) beside
+// the attributes asked for.
+func TestNotifyMessageNewFetchCondStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := e.raw("alice"), e.raw("alice")
+	a.ok("SELECT INBOX (CONDSTORE)")
+	a.ok("NOTIFY SET (SELECTED (MessageNew (FLAGS) MessageExpunge))")
+	b.appendMsg("INBOX", "(\\Flagged) ", testMessage(1))
+	contains(t, a.ok("NOOP"), "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ (")
+}
+
 // A new message that NOTIFY's fetch cannot write (BINARY of a part in an
 // unknown encoding, which anyone can mail) is left out: the command that
 // was running still gets its own answer, IDLE goes on, and the other new
