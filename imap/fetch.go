@@ -60,11 +60,17 @@ func (s *session) resolveSet(ctx context.Context, v *view, set imap.NumSet) (uid
 	return uids, lost, err
 }
 
-// expungeIssued is the tagged OK of a FETCH or STORE by sequence number
-// that named a message the client still sees but another session
-// expunged: it was left out, and the expunge may not be told before the
-// OK (RFC 9051 7.5.1). The client may want to NOOP (RFC 5530 3).
-var expungeIssued = result{code: "EXPUNGEISSUED", text: "Some messages were already expunged"}
+// lostResult is the tagged OK of a SEARCH, SORT, THREAD, FETCH or STORE.
+// One by sequence number may not tell of expunges (RFC 9051 7.5.1): if
+// a message the client still sees was expunged, and so left out (lost),
+// it says so with EXPUNGEISSUED, and the client may want to NOOP (RFC
+// 5530 3). A UID command told of the expunges before its OK.
+func lostResult(byUID, lost bool) result {
+	if lost && !byUID {
+		return result{code: "EXPUNGEISSUED", text: "Some messages were already expunged"}
+	}
+	return result{}
+}
 
 // bodyBudget is how many octets of messages a batch of eachMessage
 // reads in its snapshot; the rest are read one by one as they are sent.
@@ -188,10 +194,7 @@ func (s *session) cmdFetch(c *wire.Fetch) (result, error) {
 	if err != nil {
 		return result{}, s.fail("fetch", err)
 	}
-	var res result
-	if lost && !c.UID {
-		res = expungeIssued
-	}
+	res := lostResult(c.UID, lost)
 	f := fetchOf(c)
 	if f.ModSeq || f.hasChangedSince {
 		if err := s.condStoreOn(); err != nil {

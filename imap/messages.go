@@ -31,9 +31,7 @@ func (s *session) cmdStore(c *wire.Store) (result, error) {
 	if err != nil {
 		return res, s.fail("store", err)
 	}
-	if lost && !c.UID {
-		res = expungeIssued
-	}
+	res = lostResult(c.UID, lost)
 	var op mailbox.FlagOp
 	switch flags.Op {
 	case imap.StoreFlagsAdd:

@@ -57,23 +57,11 @@ func (s *session) cmdSearch(c *wire.Search) (result, error) {
 	} else {
 		s.writeSearch(c.Tag, c.UID, options, data)
 	}
-	res := searchResult(c.UID, lost)
+	res := lostResult(c.UID, lost)
 	if c.Update {
 		return res, s.startUpdate(c.Tag, c.UID, criteria, nil, uidList(uids), nums)
 	}
 	return res, nil
-}
-
-// searchResult is the tagged OK of a SEARCH, SORT or THREAD. One by
-// sequence number may not tell of expunges (RFC 9051 7.5.1): if a
-// message the client still sees was expunged, and so not searched, it
-// says so with EXPUNGEISSUED (RFC 5530 3). A UID command told of them
-// before its OK.
-func searchResult(byUID, lost bool) result {
-	if lost && !byUID {
-		return result{code: "EXPUNGEISSUED", text: "Completed, but messages were expunged meanwhile and not searched"}
-	}
-	return result{}
 }
 
 // esearchHead writes the start of an ESEARCH response (RFC 4731 3):

@@ -37,7 +37,7 @@ func (s *session) cmdSort(c *wire.Sort) (result, error) {
 	if err != nil {
 		return result{}, bad(err.Error())
 	}
-	res := searchResult(c.UID, lost)
+	res := lostResult(c.UID, lost)
 	nums := make([]uint32, len(order))
 	for i, k := range order {
 		nums[i] = msgs[k].Seq
@@ -99,7 +99,7 @@ func (s *session) cmdThread(c *wire.Thread) (result, error) {
 		w.Token(string(sortthread.AppendThreadLists(nil, threads, number)))
 	}
 	w.CRLF()
-	return searchResult(c.UID, lost), nil
+	return lostResult(c.UID, lost), nil
 }
 
 // sortCriteria checks a SORT's or THREAD's charset and search keys, as
