@@ -87,6 +87,11 @@ func (v *view) recentSet() mailbox.UIDSet {
 func (h *hub) recentFloor(f mailbox.Folder) uint32 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.recentFloorLocked(f)
+}
+
+// recentFloorLocked is recentFloor with the hub's lock held.
+func (h *hub) recentFloorLocked(f mailbox.Folder) uint32 {
 	return max(f.RecentUID, h.recent[f.ID])
 }
 

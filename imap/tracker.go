@@ -220,7 +220,7 @@ func (h *hub) attach(f mailbox.Folder, count uint32, readOnly bool, recentFrom, 
 	// session; EXAMINE shows those not taken and leaves them (RFC 3501
 	// 6.3.2).
 	v.recentFrom, v.recentTo = recentFrom, recentTo
-	if floor := max(f.RecentUID, h.recent[f.ID]); readOnly && floor < f.UIDNext {
+	if floor := h.recentFloorLocked(f); readOnly && floor < f.UIDNext {
 		v.recentFrom, v.recentTo = floor, f.UIDNext-1
 	}
 	return v
