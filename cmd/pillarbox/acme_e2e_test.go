@@ -90,8 +90,8 @@ func TestACMETLSALPN01(t *testing.T) {
 	t.Parallel()
 	ca := newTestCAFiles(t)
 	dns := acmeDNS(t)
-	httpsPort := freePort(t)
-	p := startPebble(t, ca, pebbleOptions{HTTPPort: freePort(t), TLSPort: httpsPort, DNS: dns.Addr(), Validity: 24 * time.Hour})
+	p := startPebble(t, ca, pebbleOptions{DNS: dns.Addr(), Validity: 24 * time.Hour})
+	httpsPort := p.tlsPort
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	cfg := acmeConfig(t, dataDir, p, ca, func(c *Config) {
@@ -170,8 +170,8 @@ func TestACMEHTTP01Renewal(t *testing.T) {
 	t.Parallel()
 	ca := newTestCAFiles(t)
 	dns := acmeDNS(t)
-	httpPort := freePort(t)
-	p := startPebble(t, ca, pebbleOptions{HTTPPort: httpPort, TLSPort: freePort(t), DNS: dns.Addr(), Validity: time.Minute})
+	p := startPebble(t, ca, pebbleOptions{DNS: dns.Addr(), Validity: time.Minute})
+	httpPort := p.httpPort
 	dir := t.TempDir()
 	cfg := acmeConfig(t, filepath.Join(dir, "data"), p, ca, func(c *Config) {
 		c.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", httpPort)

@@ -103,13 +103,13 @@ type pebbleServer struct {
 	dirURL string
 	mgmt   string       // the management API's address
 	client *http.Client // trusts Pebble's HTTPS certificate
+	// httpPort and tlsPort are where its validation authority connects
+	// for HTTP-01 and TLS-ALPN-01: the server's http and https listeners.
+	httpPort, tlsPort int
 }
 
 // pebbleOptions says how a test's Pebble validates and issues.
 type pebbleOptions struct {
-	// HTTPPort and TLSPort are where its validation authority connects
-	// for HTTP-01 and TLS-ALPN-01.
-	HTTPPort, TLSPort int
 	// DNS is the resolver it asks for the names' addresses.
 	DNS string
 	// Validity is the lifetime of the certificates it issues.
@@ -126,12 +126,13 @@ func startPebble(t *testing.T, ca testCAFiles, o pebbleOptions) *pebbleServer {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mgmt := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ports := freePorts(t, 4)
+	listen := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	mgmt := fmt.Sprintf("127.0.0.1:%d", ports[1])
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": mgmt,
 		"certificate": ca.certPEM, "privateKey": ca.keyPEM,
-		"httpPort": o.HTTPPort, "tlsPort": o.TLSPort,
+		"httpPort": ports[2], "tlsPort": ports[3],
 		"ocspResponderURL": "", "externalAccountBindingRequired": false,
 		"keyAlgorithm": "ecdsa",
 		"profiles": map[string]any{"default": map[string]any{
@@ -166,7 +167,7 @@ func startPebble(t *testing.T, ca testCAFiles, o pebbleOptions) *pebbleServer {
 	}
 	p := &pebbleServer{
 		proc:   &serveProc{cmd: cmd, done: make(chan error, 1), added: make(chan struct{}), ended: make(chan struct{})},
-		dirURL: "https://" + listen + "/dir", mgmt: mgmt,
+		dirURL: "https://" + listen + "/dir", mgmt: mgmt, httpPort: ports[2], tlsPort: ports[3],
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}},
 	}
 	go readLines(p.proc, stdout)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -395,27 +396,34 @@ func serveSink(t *testing.T, newSession func() gosmtp.Session, cleanup func()) s
 	return ln.Addr().String()
 }
 
-// freePort returns a loopback port that was free a moment ago, for a
-// listener whose port must be known before it starts (Pebble's
-// validation ports, the ports the web documents name).
-func freePort(t *testing.T) int {
+// freePorts returns n distinct loopback ports that were free a moment
+// ago, for listeners whose ports must be known before they start
+// (Pebble's, the ports the web documents name).
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	// Below Linux's ephemeral range (32768 and up by default): a port
 	// the kernel picked for a listener on :0 would be free again once
 	// closed, and could go to any test's outgoing connection before the
 	// server binds it ("address already in use"). One the kernel never
-	// hands out is taken only by another freePort's random pick.
-	for range 100 {
+	// hands out is taken only by another random pick, which is why the
+	// picks of one call are kept apart.
+	ports := make([]int, 0, n)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 100*n {
+			t.Fatal("no free port below 32000 on 127.0.0.1")
+		}
 		port := 10000 + rand.IntN(22000)
+		if slices.Contains(ports, port) {
+			continue
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		ln.Close()
-		return port
+		ports = append(ports, port)
 	}
-	t.Fatal("no free port below 32000 on 127.0.0.1")
-	return 0
+	return ports
 }
 
 // submissionLogin connects to the submission listener at addr (with

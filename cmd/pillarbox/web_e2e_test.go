@@ -126,7 +126,8 @@ func TestWebDocuments(t *testing.T) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pIMAP, pIMAPS, pSub, pSubs := freePort(t), freePort(t), freePort(t), freePort(t)
+	ports := freePorts(t, 4)
+	pIMAP, pIMAPS, pSub, pSubs := ports[0], ports[1], ports[2], ports[3]
 	cfg := writeServeConfig(t, dataDir, func(c *Config) {
 		c.HTTP.Listen = "127.0.0.1:0"
 		c.HTTPS.Listen = "127.0.0.1:0"
