@@ -155,3 +155,47 @@ func TestSearchWithClient(t *testing.T) {
 		t.Errorf("UID SEARCH = %+v", d)
 	}
 }
+
+// TestSearchTextPartHeaders: TEXT reads the header fields of a message's
+// MIME parts and of an enclosed message (RFC 9051: "header (including
+// MIME header fields) or body"), so an attachment's file name finds its
+// message; BODY and HEADER do not read them.
+func TestSearchTextPartHeaders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", "From: bob@example.net\nTo: alice@example.org\nSubject: figures\nMIME-Version: 1.0\n"+
+		"Content-Type: multipart/mixed; boundary=\"b1\"\n\n"+
+		"--b1\nContent-Type: text/plain; charset=us-ascii\n\nThe figures are attached.\n"+
+		"--b1\nContent-Type: application/vnd.ms-excel; name=\"budget-2025.xls\"\n"+
+		"Content-Disposition: attachment; filename=\"=?UTF-8?Q?Budg=C3=A9t-2025.xls?=\"\nContent-Transfer-Encoding: base64\n\n"+
+		"AAECAwQFBgcICQ==\n"+
+		"--b1\nContent-Type: message/rfc822\n\n"+
+		"From: carol@example.com\nSubject: forwarded\nX-Mailer: Quillpad 3\n\nOld news.\n"+
+		"--b1--\n")
+	e.deliver("alice", "From: bob@example.net\nTo: alice@example.org\nSubject: budget-2025.xls\n\nNo attachment here.\n")
+	c := e.client("alice")
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		criteria imap.SearchCriteria
+		want     string
+	}{
+		{"TEXT of a part's Content-Type", imap.SearchCriteria{Text: []string{"vnd.ms-excel"}}, "1"},
+		{"TEXT of a decoded file name", imap.SearchCriteria{Text: []string{"BUDGÉT-2025"}}, "1"},
+		{"TEXT in a header and a part header", imap.SearchCriteria{Text: []string{"budget-2025.xls"}}, "1:2"},
+		{"TEXT of an enclosed message's field", imap.SearchCriteria{Text: []string{"quillpad"}}, "1"},
+		{"BODY of a part header", imap.SearchCriteria{Body: []string{"vnd.ms-excel"}}, ""},
+		{"HEADER of a part's field", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Content-Disposition"}}}, ""},
+		{"HEADER of an enclosed message's field", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Mailer", Value: "quillpad"}}}, ""},
+	} {
+		d, err := c.UIDSearch(&tc.criteria, nil).Wait()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := d.All.String(); got != tc.want {
+			t.Errorf("%s: UID SEARCH = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"mime"
+	"pillarbox/store"
 	"strings"
 	"time"
 
@@ -169,6 +170,10 @@ type Meta struct {
 	// Octets that are not valid in the declared charset (or in UTF-8, when
 	// there is none) are taken as ISO-8859-1.
 	BodyText string `json:"bt,omitempty"`
+	// PartText holds the header fields of every part below the top level,
+	// enclosed messages' headers included, as "Name: value\n" lines like
+	// HeaderText: SEARCH TEXT reads them, BODY and HEADER do not.
+	PartText string `json:"pt,omitempty"`
 	// Truncated is set when a limit cut the analysis short: the structure
 	// below some part, header fields, addresses or text are missing.
 	Truncated bool `json:"tr,omitempty"`
@@ -179,7 +184,7 @@ type Meta struct {
 type Limits struct {
 	MaxDepth       int // nesting of multiparts and enclosed messages; default 32
 	MaxParts       int // parts in the whole tree; default 1000
-	MaxHeaderBytes int // octets of one header block parsed, and of HeaderText; default 1 MiB
+	MaxHeaderBytes int // octets of one header block parsed, of HeaderText, and of PartText; default 1 MiB
 	MaxTextBytes   int // octets of BodyText; default 1 MiB
 }
 
@@ -217,18 +222,19 @@ func Analyze(raw []byte, lim Limits) *Meta {
 		Structure:  root,
 		HeaderText: a.headerText(fields),
 		BodyText:   a.text.String(),
+		PartText:   string(a.partText),
 	}
 	m.Truncated = a.truncated
 	return m
 }
 
-// SearchText returns the HeaderText and the BodyText that Analyze gives
-// for raw, the body text only when withBody is set (the header alone costs
-// a scan of the header block). The store calls it to check SEARCH's
+// SearchText returns the HeaderText, BodyText and PartText that Analyze
+// gives for raw, the last two only when withBody is set (the header alone
+// costs a scan of the header block). The store calls it to check SEARCH's
 // candidates against the stored message and to remove a message's words
 // from the full-text index, so that no second copy of the text is kept
 // (see store.Store.SetSearchText); it must give exactly what delivery stored.
-func SearchText(raw []byte, lim Limits, withBody bool) (header, body string) {
+func SearchText(raw []byte, lim Limits, withBody bool) store.MessageText {
 	a := &analyzer{
 		raw: raw,
 		lim: lim.withDefaults(),
@@ -236,10 +242,10 @@ func SearchText(raw []byte, lim Limits, withBody bool) (header, body string) {
 	}
 	if !withBody {
 		_, fields := a.scanHeader(0, len(raw))
-		return a.headerText(fields), ""
+		return store.MessageText{Header: a.headerText(fields)}
 	}
 	_, fields := a.parsePart(0, len(raw), 0, partRoot)
-	return a.headerText(fields), a.text.String()
+	return store.MessageText{Header: a.headerText(fields), Body: a.text.String(), Parts: string(a.partText)}
 }
 
 // analyzer holds the state of one Analyze call.
@@ -249,6 +255,7 @@ type analyzer struct {
 	dec          mime.WordDecoder
 	parts        int             // parts created so far
 	text         strings.Builder // BodyText so far
+	partText     []byte          // PartText so far
 	lastTextByte byte            // of text
 	truncated    bool
 }

@@ -485,7 +485,18 @@ func (a *analyzer) decodeWords(s string) string {
 // headerText returns the header fields as "Name: value\n" lines for SEARCH,
 // within MaxHeaderBytes.
 func (a *analyzer) headerText(fields []field) string {
-	var b []byte
+	return string(a.appendFieldLines(nil, fields))
+}
+
+// appendPartHeader adds the header fields of a part below the top level
+// to PartText.
+func (a *analyzer) appendPartHeader(fields []field) {
+	a.partText = a.appendFieldLines(a.partText, fields)
+}
+
+// appendFieldLines appends fields to b as "Name: value\n" lines, with
+// RFC 2047 words decoded, as long as b stays within MaxHeaderBytes.
+func (a *analyzer) appendFieldLines(b []byte, fields []field) []byte {
 	for _, f := range fields {
 		n := len(b)
 		b = appendCleanLine(b, toUTF8(string(f.name)))
@@ -494,11 +505,10 @@ func (a *analyzer) headerText(fields []field) string {
 		b = append(b, '\n')
 		if len(b) > a.lim.MaxHeaderBytes {
 			a.truncated = true
-			b = b[:n]
-			break
+			return b[:n]
 		}
 	}
-	return string(b)
+	return b
 }
 
 // appendEnclosedHeader adds the From, To, Cc and Subject of an enclosed

@@ -66,6 +66,9 @@ func (a *analyzer) parsePart(hs, end, depth int, kind partKind) (*Part, []field)
 	if kind == partEnclosed {
 		a.appendEnclosedHeader(fields)
 	}
+	if kind != partRoot {
+		a.appendPartHeader(fields)
+	}
 
 	switch {
 	case p.Type == "multipart":

@@ -292,6 +292,13 @@ func TestAnalyzeForward(t *testing.T) {
 		"Subject: Quarterly report", "From: Carol <carol@example.com>", "Revenue is up 12%.")
 	wantNotContains(t, "BodyText", m.BodyText, "PDF", "Message-ID")
 	wantNotContains(t, "HeaderText", m.HeaderText, "Carol")
+
+	// The parts' header fields, the enclosed message's among them, are
+	// PartText, for SEARCH TEXT; the message's own are not.
+	wantContains(t, "PartText", m.PartText, "Content-Type: text/plain; charset=utf-8\n",
+		"Content-Description: Forwarded message\n", "Message-ID: <report-7@example.com>\n",
+		`Content-Type: application/pdf; name="report.pdf"`+"\n")
+	wantNotContains(t, "PartText", m.PartText, "Fwd:", "fwd-1@example.net", "outer", "Revenue")
 }
 
 func TestAnalyzeNested(t *testing.T) {
@@ -579,6 +586,19 @@ func TestAnalyzeLimits(t *testing.T) {
 		}
 		if !m.Truncated || depth(m.Structure) > 33 {
 			t.Errorf("Truncated %v, depth %d", m.Truncated, depth(m.Structure))
+		}
+	})
+	t.Run("part headers", func(t *testing.T) {
+		t.Parallel()
+		part := "--b\r\nContent-Type: text/plain; name=part.txt\r\nContent-Description: a part of many\r\n\r\nx\r\n"
+		raw := []byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n" + strings.Repeat(part, 500) + "--b--\r\n")
+		lim := Limits{MaxHeaderBytes: 1000}
+		m := Analyze(raw, lim)
+		if len(m.PartText) > lim.MaxHeaderBytes || len(m.PartText) < lim.MaxHeaderBytes-100 || !m.Truncated {
+			t.Errorf("PartText of %d octets, Truncated %v; want at most %d, and Truncated", len(m.PartText), m.Truncated, lim.MaxHeaderBytes)
+		}
+		if !strings.HasSuffix(m.PartText, "\n") {
+			t.Errorf("PartText ends inside a field: %q", m.PartText[len(m.PartText)-20:])
 		}
 	})
 	t.Run("parts", func(t *testing.T) {

@@ -274,6 +274,7 @@ func (s *Service) prepareBlob(raw []byte) (*store.Blob, *Meta, error) {
 		Structure:  st,
 		HeaderText: meta.HeaderText,
 		BodyText:   meta.BodyText,
+		PartText:   meta.PartText,
 		From:       storeAddresses(meta.Envelope.From),
 		To:         storeAddresses(meta.Envelope.To),
 		Cc:         storeAddresses(meta.Envelope.Cc),

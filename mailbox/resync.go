@@ -122,3 +122,11 @@ func (s UIDSet) Intersect(t UIDSet) UIDSet {
 func (s *Service) BackfillHeaders(ctx context.Context) (int, error) {
 	return s.db.BackfillHeaders(ctx)
 }
+
+// ReindexText indexes the words of the part headers of the messages
+// stored before SEARCH TEXT read them (store migration 25), and returns
+// how many messages it took. Serve runs it once at start, off the
+// delivery path.
+func (s *Service) ReindexText(ctx context.Context) (int, error) {
+	return s.db.ReindexText(ctx)
+}

@@ -44,12 +44,12 @@ func TestSearchTextIsAnalyzeText(t *testing.T) {
 	for _, lim := range []Limits{{}, {MaxTextBytes: 100, MaxHeaderBytes: 200, MaxParts: 3}} {
 		for name, raw := range searchTextMessages(t) {
 			m := Analyze(raw, lim)
-			h, b := SearchText(raw, lim, true)
-			if h != m.HeaderText || b != m.BodyText {
+			want := store.MessageText{Header: m.HeaderText, Body: m.BodyText, Parts: m.PartText}
+			if got := SearchText(raw, lim, true); got != want {
 				t.Errorf("%s %+v: SearchText differs from Analyze", name, lim)
 			}
-			if h, b := SearchText(raw, lim, false); h != m.HeaderText || b != "" {
-				t.Errorf("%s %+v: header-only SearchText = %q, %q", name, lim, h, b)
+			if got := SearchText(raw, lim, false); got != (store.MessageText{Header: m.HeaderText}) {
+				t.Errorf("%s %+v: header-only SearchText = %+v", name, lim, got)
 			}
 		}
 	}

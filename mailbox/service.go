@@ -155,7 +155,7 @@ func New(db store.Store, opts Options) (*Service, error) {
 	// The store keeps no copy of the search text: it derives it from the
 	// stored message with these limits, as delivery did.
 	limits := s.limits
-	db.SetSearchText(func(raw []byte, withBody bool) (string, string) { return SearchText(raw, limits, withBody) })
+	db.SetSearchText(func(raw []byte, withBody bool) store.MessageText { return SearchText(raw, limits, withBody) })
 	for _, d := range opts.Domains {
 		nd, err := NormalizeDomain(d)
 		if err != nil {

@@ -88,12 +88,14 @@ type Store interface {
 	History(ctx context.Context, by string, value any, limit int) ([]HistoryEvent, error)
 
 	// Search text and its index. SetSearchText must be called before the
-	// first write; FlushIndex, IndexBacklog and BackfillHeaders concern
-	// work a store may do after a message is committed.
+	// first write; FlushIndex, IndexBacklog, BackfillHeaders and
+	// ReindexText concern work a store may do after a message is
+	// committed.
 	SetSearchText(f SearchTextFunc)
 	FlushIndex(ctx context.Context) error
 	IndexBacklog(ctx context.Context) (int64, error)
 	BackfillHeaders(ctx context.Context) (int, error)
+	ReindexText(ctx context.Context) (int, error)
 
 	// Health and life cycle.
 	CheckWritable(ctx context.Context) error

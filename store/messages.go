@@ -21,17 +21,19 @@ type Blob struct {
 	SentDate  time.Time // zero if the message has no usable Date:
 	Envelope  []byte    // JSON
 	Structure []byte    // JSON
-	// HeaderText and BodyText are the search text: what the search text
-	// function (Store.SetSearchText) gives for Data, which delivery has at
-	// hand. Only their distinct words are kept, in the full-text index.
+	// HeaderText, BodyText and PartText are the search text: what the
+	// search text function (Store.SetSearchText) gives for Data
+	// (MessageText's Header, Body and Parts), which delivery has at hand.
+	// Only their distinct words are kept, in the full-text index.
 	HeaderText string
 	BodyText   string
+	PartText   string
 	// From, To, Cc and Bcc are the parsed address lists of those fields,
 	// which SEARCH FROM, TO, CC and BCC match (see AddressText).
 	From, To, Cc, Bcc []EnvelopeAddress
 
 	prepared               bool
-	headerTerms, bodyTerms string    // IndexTerms of HeaderText and BodyText
+	headerTerms, bodyTerms string    // MessageText.Terms of the search text
 	addresses              [4]string // AddressText of From, To, Cc, Bcc
 }
 
@@ -44,15 +46,20 @@ func (b *Blob) Prepare() {
 	if b.prepared {
 		return
 	}
-	b.headerTerms, b.bodyTerms = IndexTerms(b.HeaderText), IndexTerms(b.BodyText)
+	b.headerTerms, b.bodyTerms = b.Text().Terms()
 	for i, list := range [4][]EnvelopeAddress{b.From, b.To, b.Cc, b.Bcc} {
 		b.addresses[i] = AddressText(list)
 	}
 	b.prepared = true
 }
 
-// Terms returns the index terms of HeaderText and BodyText (IndexTerms),
-// preparing the blob first if it is not.
+// Text returns the blob's search text.
+func (b *Blob) Text() MessageText {
+	return MessageText{Header: b.HeaderText, Body: b.BodyText, Parts: b.PartText}
+}
+
+// Terms returns the index terms of the blob's search text
+// (MessageText.Terms), preparing the blob first if it is not.
 func (b *Blob) Terms() (header, body string) {
 	b.Prepare()
 	return b.headerTerms, b.bodyTerms

@@ -6,11 +6,39 @@ import (
 )
 
 // SearchTextFunc returns the search text of a stored message: its decoded
-// header ("Name: value" lines) and, when withBody is set, its decoded body
-// text. It must be deterministic, and give for a blob exactly the
-// Blob.HeaderText and Blob.BodyText it was stored with: removing a blob
-// takes the words of this text out of the full-text index.
-type SearchTextFunc func(data []byte, withBody bool) (header, body string)
+// header and, when withBody is set, its body text and the header fields
+// of its parts. It must be deterministic, and give for a blob exactly the
+// Blob.HeaderText, BodyText and PartText it was stored with: removing a
+// blob takes the words of this text out of the full-text index.
+type SearchTextFunc func(data []byte, withBody bool) MessageText
+
+// MessageText is the search text of a message, in three parts that the
+// text keys read differently: HEADER reads Header, BODY reads Body, and
+// TEXT reads all three (RFC 9051's "header (including MIME header
+// fields) or body").
+type MessageText struct {
+	// Header holds the fields of the message's header, one per line:
+	// "Name: decoded value".
+	Header string
+	// Body is the decoded text of the message's body.
+	Body string
+	// Parts holds the header fields of the MIME parts below the top
+	// level (and of enclosed messages), one per line like Header.
+	Parts string
+}
+
+// Terms returns the index terms (IndexTerms) of the text's header side,
+// which the part headers share with the message's own, and of its body.
+func (t MessageText) Terms() (header, body string) {
+	h := t.Header
+	if t.Parts != "" {
+		// A separator between them: the last piece of one does not run
+		// into the first of the other. (With no part text, the header
+		// side is the header's terms alone.)
+		h += "\n" + t.Parts
+	}
+	return IndexTerms(h), IndexTerms(t.Body)
+}
 
 // IndexTerms returns the index terms of a text: its distinct pieces, once
 // each, in the order they first appear, separated by spaces. Text is cut only at ASCII characters other than letters and

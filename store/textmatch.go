@@ -11,7 +11,7 @@ type TextKind uint8
 
 const (
 	KeyBody   TextKind = iota // BODY: the body text
-	KeyText                   // TEXT: the header or the body text
+	KeyText                   // TEXT: the header, the part headers or the body text
 	KeyHeader                 // HEADER: the value of a named header field
 )
 
@@ -31,7 +31,7 @@ const FoldChunk = 32 << 10
 type TextMatcher struct {
 	keys               []TextKey
 	needles            [][]byte // the keys' needles
-	inBody, inHeader   []int    // keys searched in the body, and in the whole header (TEXT)
+	inBody, inHeader   []int    // keys searched in the body, and in the whole header and the part headers (TEXT)
 	fields             []int    // HEADER keys
 	buf                []byte
 	want, fieldScratch []int
@@ -56,14 +56,15 @@ func NewTextMatcher(keys []TextKey) *TextMatcher {
 	return m
 }
 
-// match returns the set of keys (bit i for keys[i]) that a message with
-// this header and body text contains.
-func (m *TextMatcher) Match(header, body string) uint64 {
+// Match returns the set of keys (bit i for keys[i]) that a message with
+// this search text contains.
+func (m *TextMatcher) Match(t MessageText) uint64 {
 	var found uint64
-	found = m.scan(body, m.inBody, found)
-	found = m.scan(header, m.inHeader, found)
+	found = m.scan(t.Body, m.inBody, found)
+	found = m.scan(t.Header, m.inHeader, found)
+	found = m.scan(t.Parts, m.inHeader, found)
 	if len(m.fields) > 0 {
-		found = m.headerFields(header, found)
+		found = m.headerFields(t.Header, found)
 	}
 	return found
 }
@@ -139,8 +140,8 @@ func (m *TextMatcher) scan(text string, keys []int, found uint64) uint64 {
 
 // RawSearchText is the search text of a store without a decoder
 // (Store.SetSearchText not called): the header block
-// (up to the first empty line) and the rest, as stored.
-func RawSearchText(data []byte, withBody bool) (header, body string) {
+// (up to the first empty line) and the rest, as stored; no part headers.
+func RawSearchText(data []byte, withBody bool) MessageText {
 	end, next := len(data), len(data)
 	for i := 0; i < len(data); {
 		j := bytes.IndexByte(data[i:], '\n')
@@ -155,7 +156,7 @@ func RawSearchText(data []byte, withBody bool) (header, body string) {
 		i += j + 1
 	}
 	if !withBody {
-		return string(data[:end]), ""
+		return MessageText{Header: string(data[:end])}
 	}
-	return string(data[:end]), string(data[next:])
+	return MessageText{Header: string(data[:end]), Body: string(data[next:])}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"pillarbox/mailbox"
-	"pillarbox/store"
 	"pillarbox/store/postgres"
 )
 
@@ -279,8 +278,8 @@ func indexBlobs(ctx context.Context, ptx pgx.Tx) (int, error) {
 		if err := rows.Scan(&id, &data); err != nil {
 			return 0, err
 		}
-		h, b := mailbox.SearchText(data, mailbox.Limits{}, true)
-		list = append(list, terms{id, store.IndexTerms(h), store.IndexTerms(b)})
+		h, b := mailbox.SearchText(data, mailbox.Limits{}, true).Terms()
+		list = append(list, terms{id, h, b})
 	}
 	if err := rows.Err(); err != nil {
 		return 0, err

@@ -29,19 +29,30 @@ func pruneVanished(ctx context.Context, svc *mailbox.Service, ticks <-chan time.
 }
 
 // headersWorker stores, once at start, the header text of messages kept
-// before the store had it (migration 18), and then ends.
+// before the store had it (migration 18), then indexes the part headers
+// of messages kept before SEARCH TEXT read them (migration 25), and
+// ends.
 func headersWorker(w *wiring) worker {
 	return func(ctx context.Context) error {
-		n, err := w.svc.BackfillHeaders(ctx)
-		if err != nil {
+		for _, step := range []struct {
+			run      func(context.Context) (int, error)
+			failed   string
+			finished string
+		}{
+			{w.svc.BackfillHeaders, "search: storing the header text of older messages", "search: stored the header text of older messages"},
+			{w.svc.ReindexText, "search: indexing the part headers of older messages", "search: indexed the part headers of older messages"},
+		} {
+			n, err := step.run(ctx)
 			if ctx.Err() != nil {
 				return nil
 			}
-			w.log.Error("search: storing the header text of older messages", "err", err)
-			return nil
-		}
-		if n > 0 {
-			w.log.Info("search: stored the header text of older messages", "messages", n)
+			if err != nil {
+				w.log.Error(step.failed, "err", err)
+				continue
+			}
+			if n > 0 {
+				w.log.Info(step.finished, "messages", n)
+			}
 		}
 		return nil
 	}

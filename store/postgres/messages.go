@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,14 +49,19 @@ func msgTerms(h, b, x int) string {
 		|| array_to_tsvector($%d::text[])`, h, b, x)
 }
 
+// textVersion is the blobs.text_version of what InsertBlob stores: its
+// blob_text row holds the words of the part headers (store.MessageText)
+// with the header's (migration 0025).
+const textVersion = 1
+
 // msgInsertBlob stores a blob and what is kept beside it in one
 // statement, one round trip to the server per delivery: the row of
 // blobs, its address texts (blob_addresses), when given its decoded
 // header (blob_headers), and with withText its index terms (blob_text).
 func msgInsertBlob(withText bool) string {
 	q := `WITH b AS (
-	INSERT INTO blobs(size, message_id, sent_date, envelope, structure, data)
-	VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+	INSERT INTO blobs(size, message_id, sent_date, envelope, structure, data, text_version)
+	VALUES ($1, $2, $3, $4, $5, $6, ` + strconv.Itoa(textVersion) + `) RETURNING id
 ), a AS (
 	INSERT INTO blob_addresses(blob_id, from_text, to_text, cc_text, bcc_text)
 	SELECT id, $7, $8, $9, $10 FROM b
@@ -143,16 +149,23 @@ func msgLargeTerms(ctx context.Context, tx pgx.Tx, id int64, header, body string
 }
 
 // IndexBlob fills the search index of blob id in tx as InsertBlob does
-// for a delivery: from the index terms (store.IndexTerms) of its header
-// and body text, marked when PostgreSQL would leave a piece out, and the
-// mark alone when the terms do not fit in a tsvector. For copies made
-// outside the store (pillarbox migrate).
+// for a delivery: from the index terms (store.MessageText.Terms) of its
+// search text, marked when PostgreSQL would leave a piece out, and the
+// mark alone when the terms do not fit in a tsvector; the blob's
+// text_version says so. For copies made outside the store (pillarbox
+// migrate).
 func IndexBlob(ctx context.Context, tx pgx.Tx, id int64, headerTerms, bodyTerms string) error {
 	extra, risky := msgTermsPlan(headerTerms, bodyTerms)
+	var err error
 	if risky {
-		return msgLargeTerms(ctx, tx, id, headerTerms, bodyTerms, extra)
+		err = msgLargeTerms(ctx, tx, id, headerTerms, bodyTerms, extra)
+	} else {
+		_, err = tx.Exec(ctx, `INSERT INTO blob_text(blob_id, terms) SELECT $1, `+msgTerms(2, 3, 4), id, headerTerms, bodyTerms, extra)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO blob_text(blob_id, terms) SELECT $1, `+msgTerms(2, 3, 4), id, headerTerms, bodyTerms, extra)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE blobs SET text_version = $2 WHERE id = $1`, id, textVersion)
 	return err
 }
 

@@ -107,13 +107,13 @@ func (s *Snapshot) searchText(ctx context.Context, mailboxID int64, c *store.Sea
 			m := store.NewTextMatcher(b.keys)
 			found := make(map[int64]uint64)
 			for j := range jobs {
-				var h, t string
+				var text store.MessageText
 				if j.header != nil {
-					h = *j.header
+					text.Header = *j.header
 				} else {
-					h, t = s.db.searchTextOf(j.data, b.needBody)
+					text = s.db.searchTextOf(j.data, b.needBody)
 				}
-				if f := m.Match(h, t); f != 0 {
+				if f := m.Match(text); f != 0 {
 					found[j.blob] = f
 				}
 			}

@@ -190,7 +190,7 @@ func searchBigTextDB(t *testing.T, n, size int) (*DB, int64, *atomic.Int64) {
 	}
 	db, mb := searchDB(t, headers, bodies)
 	var reads atomic.Int64
-	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
+	db.SetSearchText(func(data []byte, withBody bool) store.MessageText {
 		reads.Add(1)
 		return storesuite.NulText(data, withBody)
 	})
@@ -249,7 +249,7 @@ func TestSearchIndexNarrows(t *testing.T) {
 	db, mb := searchDB(t, headers, bodies)
 	exec(t, db.pool, `DELETE FROM blob_text WHERE blob_id = (SELECT blob_id FROM messages WHERE mailbox_id = $1 AND uid = 4)`, mb)
 	var reads atomic.Int64
-	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
+	db.SetSearchText(func(data []byte, withBody bool) store.MessageText {
 		reads.Add(1)
 		return storesuite.NulText(data, withBody)
 	})
@@ -318,7 +318,7 @@ func TestSearchStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var reads atomic.Int64
-	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
+	db.SetSearchText(func(data []byte, withBody bool) store.MessageText {
 		reads.Add(1)
 		cancel()
 		return storesuite.NulText(data, withBody)
@@ -431,7 +431,7 @@ func TestSearchHeaderWithoutStoredText(t *testing.T) {
 	ctx := context.Background()
 	mb := readTestMailbox(t, db.pool, "a@example.org", "INBOX")
 	var reads atomic.Int64
-	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
+	db.SetSearchText(func(data []byte, withBody bool) store.MessageText {
 		reads.Add(1)
 		return storesuite.NulText(data, withBody)
 	})

@@ -15,7 +15,7 @@ import (
 func (db *DB) SetSearchText(f store.SearchTextFunc) { db.searchText = f }
 
 // searchTextOf derives the search text of a stored message.
-func (db *DB) searchTextOf(data []byte, withBody bool) (header, body string) {
+func (db *DB) searchTextOf(data []byte, withBody bool) store.MessageText {
 	if f := db.searchText; f != nil {
 		return f(data, withBody)
 	}
@@ -72,8 +72,7 @@ func (db *DB) BackfillHeaders(ctx context.Context) (int, error) {
 				rows.Close()
 				return total, fmt.Errorf("store: backfill headers: %w", err)
 			}
-			h, _ := db.searchTextOf(data, false)
-			ids, texts = append(ids, id), append(texts, h)
+			ids, texts = append(ids, id), append(texts, db.searchTextOf(data, false).Header)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

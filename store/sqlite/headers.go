@@ -44,8 +44,7 @@ func (db *DB) BackfillHeaders(ctx context.Context) (int, error) {
 				rows.Close()
 				return total, fmt.Errorf("store: backfill headers: %w", err)
 			}
-			h, _ := db.searchText(data, false)
-			batch = append(batch, row{id, h})
+			batch = append(batch, row{id, db.searchText(data, false).Header})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

@@ -20,7 +20,7 @@ func TestHeaderSearchReadsStoredHeader(t *testing.T) {
 	bodies := []string{"a", "lunch b", "c", "d"}
 	db, mb := searchDB(t, headers, bodies)
 	var decoded atomic.Int64
-	db.SetSearchText(func(data []byte, withBody bool) (string, string) {
+	db.SetSearchText(func(data []byte, withBody bool) store.MessageText {
 		decoded.Add(1)
 		return storesuite.NulText(data, withBody)
 	})

@@ -156,22 +156,23 @@ func (s *stagedTerms) drop(ids []int64) {
 // the released blobs and the staged ones.
 func (db *DB) stageReleased(ctx context.Context, limit int) (released, staged []int64, err error) {
 	rows, err := db.rdb.QueryContext(ctx, `SELECT r.blob_id,
-		CASE WHEN NOT EXISTS (SELECT 1 FROM blob_text_pending p WHERE p.blob_id = r.blob_id) THEN b.data END
+		CASE WHEN NOT EXISTS (SELECT 1 FROM blob_text_pending p WHERE p.blob_id = r.blob_id) THEN b.data END,
+		coalesce(b.text_version, 0)
 		FROM (SELECT blob_id FROM blobs_released ORDER BY blob_id LIMIT ?) r LEFT JOIN blobs b ON b.id = r.blob_id`, limit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: index: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
+		var id, version int64
 		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
+		if err := rows.Scan(&id, &data, &version); err != nil {
 			db.staged.drop(staged)
 			return nil, nil, fmt.Errorf("store: index: %w", err)
 		}
 		released = append(released, id)
 		if data != nil {
-			db.staged.put(id, indexText(db.searchText, data))
+			db.staged.put(id, indexText(db.searchText, data, version))
 			staged = append(staged, id)
 		}
 	}

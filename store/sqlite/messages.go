@@ -21,8 +21,8 @@ func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
 	if !b.SentDate.IsZero() {
 		sent = b.SentDate.Unix()
 	}
-	res, err := tx.exec(`INSERT INTO blobs(size, message_id, sent_date, envelope, structure, data)
-		VALUES (?, ?, ?, ?, ?, ?)`, len(b.Data), b.MessageID, sent, string(b.Envelope), string(b.Structure), b.Data)
+	res, err := tx.exec(`INSERT INTO blobs(size, message_id, sent_date, envelope, structure, data, text_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, len(b.Data), b.MessageID, sent, string(b.Envelope), string(b.Structure), b.Data, textVersion)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert blob: %w", err)
 	}

@@ -165,11 +165,11 @@ func (s *Snapshot) matchText(ctx context.Context, mailboxID int64, c *store.Sear
 			found := make(map[int64]uint64)
 			for batch := range jobs {
 				for _, j := range batch {
-					h, t := j.header, ""
+					text := store.MessageText{Header: j.header}
 					if j.data != nil {
-						h, t = s.db.searchText(j.data, b.needBody)
+						text = s.db.searchText(j.data, b.needBody)
 					}
-					if f := m.Match(h, t); f != 0 {
+					if f := m.Match(text); f != 0 {
 						found[j.blob] = f
 					}
 				}

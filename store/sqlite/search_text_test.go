@@ -23,7 +23,9 @@ func bruteHeader(header, field, needle string) bool {
 
 // TestTextMatcherAcrossChunks: texts several chunks long, with needles
 // cut around the chunk boundaries, multi-byte characters and case
-// variants, match exactly as a case-folded substring test says.
+// variants, match exactly as a case-folded substring test says: BODY in
+// the body, TEXT in the body, header and part headers, HEADER in the
+// named field of the header alone.
 func TestTextMatcherAcrossChunks(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
@@ -37,6 +39,7 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 			body += "\x80\x80\x80\x80\xe2\x82" // invalid UTF-8 at the end
 		}
 		header := "Subject: " + storesuite.RandomText(r, 5) + "\nFrom: " + storesuite.RandomText(r, 3) + "\n"
+		parts := "Content-Type: text/plain\nSubject: " + storesuite.RandomText(r, 4) + "\n"
 		var keys []store.TextKey
 		for range store.MaxSearchTextKeys {
 			at := (1+r.IntN(3))*store.FoldChunk - 8 + r.IntN(16)
@@ -44,8 +47,11 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 				at = r.IntN(len(body))
 			}
 			needle := body[min(at, len(body)-1):min(at+1+r.IntN(24), len(body))]
-			if r.IntN(6) == 0 {
+			switch r.IntN(6) {
+			case 0:
 				needle = storesuite.RandomText(r, 1+r.IntN(3))
+			case 1:
+				needle = parts[r.IntN(len(parts)/2):][:1+r.IntN(8)]
 			}
 			needle = storesuite.VaryCase(r, needle)
 			switch r.IntN(4) {
@@ -62,15 +68,16 @@ func TestTextMatcherAcrossChunks(t *testing.T) {
 			}
 		}
 		m := store.NewTextMatcher(keys)
-		got := m.Match(header, body)
-		folded := map[string]string{"header": store.Fold(header), "body": store.Fold(body)}
+		got := m.Match(store.MessageText{Header: header, Body: body, Parts: parts})
+		folded := map[string]string{"header": store.Fold(header), "body": store.Fold(body), "parts": store.Fold(parts)}
 		for i, k := range keys {
 			var want bool
 			switch k.Kind {
 			case store.KeyBody:
 				want = strings.Contains(folded["body"], k.Needle)
 			case store.KeyText:
-				want = strings.Contains(folded["body"], k.Needle) || strings.Contains(folded["header"], k.Needle)
+				want = strings.Contains(folded["body"], k.Needle) || strings.Contains(folded["header"], k.Needle) ||
+					strings.Contains(folded["parts"], k.Needle)
 			case store.KeyHeader:
 				want = bruteHeader(header, k.Field, k.Needle)
 			}

@@ -36,12 +36,25 @@ func (db *DB) SetSearchText(f store.SearchTextFunc) {
 }
 
 // searchText derives the search text of a stored message.
-func (db *DB) searchText(data []byte, withBody bool) (header, body string) {
+func (db *DB) searchText(data []byte, withBody bool) store.MessageText {
 	if f := db.textFn.Load(); f != nil {
 		return (*f)(data, withBody)
 	}
 	return store.RawSearchText(data, withBody)
 }
+
+// A blob's index text is derived from its search text the way its
+// text_version (migration 0025) says, so that removing a blob takes out
+// of the index exactly the words that were put in:
+//
+//   - 0: the header and the body. Blobs stored before migration 0025.
+//   - 1: the header together with the part headers (MessageText.Terms),
+//     and the body. What InsertBlob stores now.
+const (
+	textVersionBodyOnly   = 0
+	textVersionPartHeader = 1
+	textVersion           = textVersionPartHeader
+)
 
 // Names of the SQL functions of the index text.
 const (
@@ -49,13 +62,16 @@ const (
 	fnIndexTerms = "pillarbox_index_terms"
 	// (header terms, body terms) → indexJoin
 	fnIndexJoin = "pillarbox_index_join"
-	// (data) → the index text of the message data (indexJoin of the terms
-	// of its search text), which the view blob_index_text gives the
-	// full-text index when it removes a blob
+	// (data) → the index text of the message data at text version 0,
+	// which the view blob_index_text of migration 0016 gave the
+	// full-text index when it removed a blob
 	fnIndexText = "pillarbox_index_text"
 	// (blob id, data) → the same, which the indexer may have derived
-	// already (DB.staged); the view's function since migration 0023
+	// already (DB.staged); the view's function in migrations 0023 to 0024
 	fnBlobTerms = "pillarbox_blob_terms"
+	// (blob id, data, text version) → the index text at that version,
+	// or the one staged; the view's function since migration 0025
+	fnBlobTermsAt = "pillarbox_blob_terms_at"
 	// (envelope JSON, key) → envelopeAddressText, for migration 0017
 	fnEnvelopeAddresses = "pillarbox_envelope_addresses"
 	// (text) → a JSON array of indexPieces(text), for migration 0016's
@@ -73,21 +89,23 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc, sta
 	// delete its words): the connection keeps the last message's terms
 	// rather than decoding it again.
 	var last []byte
+	var lastVersion int64
 	var terms string
-	index := func(data []byte) string {
-		if last == nil || !bytes.Equal(data, last) {
-			terms = indexText(text, data)
+	index := func(data []byte, version int64) string {
+		if last == nil || version != lastVersion || !bytes.Equal(data, last) {
+			terms = indexText(text, data, version)
 			if last = bytes.Clone(data); last == nil {
 				last = []byte{}
 			}
+			lastVersion = version
 		}
 		return terms
 	}
-	blobTerms := func(id int64, data []byte) string {
+	blobTermsAt := func(id int64, data []byte, version int64) string {
 		if t, ok := staged.get(id); ok {
 			return t
 		}
-		return index(data)
+		return index(data, version)
 	}
 	piecesJSON := func(text string) (string, error) {
 		b, err := json.Marshal(indexPieces(text))
@@ -100,8 +118,9 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc, sta
 	}{
 		{fnIndexTerms, store.IndexTerms, true},
 		{fnIndexJoin, indexJoin, true},
-		{fnIndexText, index, false},
-		{fnBlobTerms, blobTerms, false},
+		{fnIndexText, func(data []byte) string { return index(data, textVersionBodyOnly) }, false},
+		{fnBlobTerms, func(id int64, data []byte) string { return blobTermsAt(id, data, textVersionBodyOnly) }, false},
+		{fnBlobTermsAt, blobTermsAt, false},
 		{fnEnvelopeAddresses, envelopeAddressText, true},
 		{fnIndexPieces, piecesJSON, true},
 		{fnFold, store.Fold, true},
@@ -113,11 +132,14 @@ func registerTextFunctions(c *sqlite3.SQLiteConn, text store.SearchTextFunc, sta
 	return nil
 }
 
-// indexText is the index text of a stored message: indexJoin of the
-// terms of the search text that text derives from data.
-func indexText(text store.SearchTextFunc, data []byte) string {
-	h, b := text(data, true)
-	return indexJoin(store.IndexTerms(h), store.IndexTerms(b))
+// indexText is the index text of a stored message at a text version:
+// indexJoin of the terms of the search text that text derives from data.
+func indexText(text store.SearchTextFunc, data []byte, version int64) string {
+	t := text(data, true)
+	if version == textVersionBodyOnly {
+		t.Parts = ""
+	}
+	return indexJoin(t.Terms())
 }
 
 // headerMark starts each piece of the header in the index, so that one

@@ -43,9 +43,9 @@ func TestRawSearchText(t *testing.T) {
 		{"no header end", "no header end", ""},
 		{"\r\nbody", "", "body"},
 	} {
-		h, b := store.RawSearchText([]byte(tc.in), true)
-		if h != tc.header || b != tc.body {
-			t.Errorf("store.RawSearchText(%q) = %q, %q; want %q, %q", tc.in, h, b, tc.header, tc.body)
+		got := store.RawSearchText([]byte(tc.in), true)
+		if got != (store.MessageText{Header: tc.header, Body: tc.body}) {
+			t.Errorf("store.RawSearchText(%q) = %+v; want %q, %q", tc.in, got, tc.header, tc.body)
 		}
 	}
 }
@@ -97,7 +97,8 @@ func TestMigrationIndexWithoutText(t *testing.T) {
 	}
 	for i := 1; i <= 4; i++ {
 		data := msg(i)
-		h, b := store.RawSearchText([]byte(data), true)
+		text := store.RawSearchText([]byte(data), true)
+		h, b := text.Header, text.Body
 		q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 		stmts = append(stmts,
 			fmt.Sprintf(`INSERT INTO blobs(id, size, envelope, structure, data) VALUES (%d, %d, '{}', '{}', %s)`, 10*i, len(data), q(data)),

@@ -30,10 +30,11 @@ func Search(t *testing.T, open Opener) {
 }
 
 // searchDB stores messages in one mailbox of a new store (UID i+1 holds
-// headers[i] and bodies[i], and froms[i] as its From if froms is not
-// nil) and returns the store and the mailbox's id. The index is flushed
-// before the last eighth are stored: search must find those too.
-func searchDB(t *testing.T, open Opener, headers, bodies []string, froms [][]store.EnvelopeAddress) (store.Store, int64) {
+// headers[i] and bodies[i], parts[i] as its part headers if parts is not
+// nil, and froms[i] as its From if froms is not nil) and returns the
+// store and the mailbox's id. The index is flushed before the last eighth
+// are stored: search must find those too.
+func searchDB(t *testing.T, open Opener, headers, bodies, parts []string, froms [][]store.EnvelopeAddress) (store.Store, int64) {
 	t.Helper()
 	db := open(t)
 	db.SetSearchText(NulText)
@@ -47,6 +48,10 @@ func searchDB(t *testing.T, open Opener, headers, bodies []string, froms [][]sto
 		}
 		blob := &store.Blob{Data: []byte(headers[i] + "\x00" + bodies[i]), HeaderText: headers[i], BodyText: bodies[i],
 			Envelope: []byte("{}"), Structure: []byte("{}")}
+		if parts != nil {
+			blob.Data = append(blob.Data, "\x00"+parts[i]...)
+			blob.PartText = parts[i]
+		}
 		if froms != nil {
 			blob.From = froms[i]
 		}
@@ -56,14 +61,16 @@ func searchDB(t *testing.T, open Opener, headers, bodies []string, froms [][]sto
 }
 
 // NulText is the search text function of the stores of the search
-// tests: their messages are the header text and the body text with a
-// NUL between them.
-func NulText(data []byte, withBody bool) (header, body string) {
-	h, b, _ := strings.Cut(string(data), "\x00")
+// tests: their messages are the header text, the body text and the part
+// headers' text, with a NUL between each two (the part headers and the
+// NUL before them may be left out).
+func NulText(data []byte, withBody bool) store.MessageText {
+	h, rest, _ := strings.Cut(string(data), "\x00")
 	if !withBody {
-		b = ""
+		return store.MessageText{Header: h}
 	}
-	return h, b
+	b, p, _ := strings.Cut(rest, "\x00")
+	return store.MessageText{Header: h, Body: b, Parts: p}
 }
 
 // SearchUIDs runs c in a snapshot and returns the UIDs it matched,
@@ -149,20 +156,28 @@ func searchBrute(texts []string, needle string) []uint32 {
 
 // searchText checks that the full-text index never
 // loses a match: Search gives exactly what a plain case-folded substring
-// test gives, for needles cut anywhere from the texts.
+// test gives, for needles cut anywhere from the texts. TEXT reads the
+// header, the body and the part headers; BODY the body alone, and
+// HEADER the message's own header, never a part's.
 func searchText(t *testing.T, open Opener) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const n = 60
-	headers, bodies := make([]string, n), make([]string, n)
+	headers, bodies, parts := make([]string, n), make([]string, n), make([]string, n)
 	for i := range n {
 		headers[i] = "Subject: " + RandomText(r, 4) + "\nFrom: " + RandomText(r, 3) + "\n"
 		bodies[i] = RandomText(r, 30)
+		if i%3 != 0 {
+			parts[i] = "Content-Type: application/pdf; name=" + RandomText(r, 2) + "\nSubject: " + RandomText(r, 2) + "\n"
+		}
 	}
-	db, mb := searchDB(t, open, headers, bodies, nil)
+	db, mb := searchDB(t, open, headers, bodies, parts, nil)
 	for k := range 400 {
 		needle := CutNeedle(r, bodies[r.IntN(n)], 12)
-		if k%10 == 0 {
+		switch {
+		case k%10 == 0:
 			needle = RandomText(r, 1+r.IntN(2))
+		case k%5 == 3:
+			needle = CutNeedle(r, parts[1+3*r.IntN(n/3)], 12)
 		}
 		got := SearchUIDs(t, db, mb, &store.SearchCriteria{Body: []string{needle}}, k%2 == 0)
 		if want := searchBrute(bodies, needle); !slices.Equal(got, want) {
@@ -170,7 +185,7 @@ func searchText(t *testing.T, open Opener) {
 		}
 		got = SearchUIDs(t, db, mb, &store.SearchCriteria{Text: []string{needle}}, false)
 		want := searchBrute(headers, needle)
-		for _, u := range searchBrute(bodies, needle) {
+		for _, u := range append(searchBrute(bodies, needle), searchBrute(parts, needle)...) {
 			if !slices.Contains(want, u) {
 				want = append(want, u)
 			}
@@ -178,6 +193,16 @@ func searchText(t *testing.T, open Opener) {
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Errorf("TEXT %q: got %v, want %v", needle, got, want)
+		}
+		got = SearchUIDs(t, db, mb, &store.SearchCriteria{Header: []store.HeaderCriterion{{Field: "Subject", Value: needle}}}, false)
+		var subject []uint32
+		for i, h := range headers {
+			if searchBruteHeader(h, "Subject", needle) {
+				subject = append(subject, uint32(i+1))
+			}
+		}
+		if !slices.Equal(got, subject) {
+			t.Errorf("SUBJECT %q: got %v, want %v", needle, got, subject)
 		}
 		got = SearchUIDs(t, db, mb, &store.SearchCriteria{Not: []store.SearchCriteria{{Body: []string{needle}}}}, false)
 		var notWant []uint32
@@ -215,7 +240,7 @@ func searchHeader(t *testing.T, open Opener) {
 		headers[i] = "Subject: " + RandomText(r, 5) + "\nReply-To: " + RandomText(r, 4) + "\nX-Empty:\n"
 		bodies[i] = RandomText(r, 5)
 	}
-	db, mb := searchDB(t, open, headers, bodies, nil)
+	db, mb := searchDB(t, open, headers, bodies, nil, nil)
 	for k := range 150 {
 		field := []string{"Subject", "reply-TO", "X-EMPTY", "Keywords"}[r.IntN(4)]
 		needle := CutNeedle(r, headers[r.IntN(n)], 14)
@@ -278,7 +303,7 @@ func searchCriteria(t *testing.T, open Opener) {
 	for i := range n {
 		froms[i] = RandomAddresses(r)
 	}
-	db, mb := searchDB(t, open, headers, bodies, froms)
+	db, mb := searchDB(t, open, headers, bodies, nil, froms)
 	write(t, db, func(tx store.Tx) error {
 		_, err := tx.SetFlags(mb, []store.UIDRange{{Start: 1, Stop: 10}, {Start: 20, Stop: 25}}, store.FlagsAdd, store.FlagSeen, nil)
 		return err
