@@ -248,6 +248,12 @@ func SearchText(raw []byte, lim Limits, withBody bool) store.MessageText {
 	return store.MessageText{Header: a.headerText(fields), Body: a.text.String(), Parts: string(a.partText)}
 }
 
+// TextFunc is the search text function of messages analysed with
+// limits lim (SearchText), which the store derives the text with.
+func TextFunc(lim Limits) store.SearchTextFunc {
+	return func(raw []byte, withBody bool) store.MessageText { return SearchText(raw, lim, withBody) }
+}
+
 // analyzer holds the state of one Analyze call.
 type analyzer struct {
 	raw          []byte

@@ -154,8 +154,7 @@ func New(db store.Store, opts Options) (*Service, error) {
 	})
 	// The store keeps no copy of the search text: it derives it from the
 	// stored message with these limits, as delivery did.
-	limits := s.limits
-	db.SetSearchText(func(raw []byte, withBody bool) store.MessageText { return SearchText(raw, limits, withBody) })
+	db.SetSearchText(TextFunc(s.limits))
 	for _, d := range opts.Domains {
 		nd, err := NormalizeDomain(d)
 		if err != nil {

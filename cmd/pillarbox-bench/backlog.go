@@ -176,7 +176,7 @@ type backlog struct {
 // open makes the store with the sending account, and with the sender
 // domain's DKIM keys when dkim is set.
 func (b *backlog) open(ctx context.Context, dkim bool) error {
-	db, err := sqlite.Open(filepath.Join(b.dir, "pillarbox.db"), sqlite.Options{})
+	db, err := sqlite.Open(filepath.Join(b.dir, "pillarbox.db"), sqlite.Options{SearchText: mailbox.TextFunc(mailbox.Limits{})})
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}

@@ -69,7 +69,7 @@ func cmdFootprint(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	path := filepath.Join(dir, "pillarbox.db")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	open := func() (store.Store, *mailbox.Service, error) {
-		db, err := sqlite.Open(path, sqlite.Options{Logger: quiet})
+		db, err := sqlite.Open(path, sqlite.Options{Logger: quiet, SearchText: mailbox.TextFunc(mailbox.Limits{})})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -97,7 +97,7 @@ func openDBCounter(dir string, domains []string, log *slog.Logger) (*dbCounter, 
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("verify-db: %w", err)
 	}
-	db, err := sqlite.Open(path, sqlite.Options{Logger: log, Readers: 4})
+	db, err := sqlite.Open(path, sqlite.Options{Logger: log, Readers: 4, SearchText: mailbox.TextFunc(mailbox.Limits{})})
 	if err != nil {
 		return nil, fmt.Errorf("verify-db: %w", err)
 	}

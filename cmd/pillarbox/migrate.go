@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"pillarbox/mailbox"
 	"pillarbox/store/postgres"
 	"pillarbox/store/sqlite"
 )
@@ -48,7 +49,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	}
 	// Opening it the usual way first brings its schema to this build's
 	// version, which is the PostgreSQL schema's too.
-	sdb, err := sqlite.Open(path, sqlite.Options{})
+	sdb, err := sqlite.Open(path, sqlite.Options{SearchText: mailbox.TextFunc(mailbox.Limits{})})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"pillarbox/mailbox"
 	"pillarbox/store"
 	"pillarbox/store/postgres"
 	"pillarbox/store/sqlite"
@@ -24,7 +25,8 @@ type storeHooks struct {
 // build's schema.
 func openStore(ctx context.Context, cfg *Config, h storeHooks) (store.Store, error) {
 	if cfg.Store.Driver != "postgres" {
-		return sqlite.Open(dbPath(cfg), sqlite.Options{Logger: h.log, ObserveCommit: h.observeCommit})
+		return sqlite.Open(dbPath(cfg), sqlite.Options{Logger: h.log, ObserveCommit: h.observeCommit,
+			SearchText: mailbox.TextFunc(mailbox.Limits{})})
 	}
 	dsn, err := storeDSN(cfg)
 	if err != nil {

@@ -84,19 +84,26 @@ func (db *DB) indexer() {
 // blobs released since (and their words), then indexes every pending
 // search text. SEARCH does not need it (it reads pending text too); the
 // indexer and tests use it.
-func (db *DB) FlushIndex(ctx context.Context) error {
+func (db *DB) FlushIndex(ctx context.Context) error { return db.flushIndex(ctx, true) }
+
+// flushIndex is FlushIndex, which leaves the released blobs as they are
+// unless remove is set.
+func (db *DB) flushIndex(ctx context.Context, remove bool) error {
 	for {
 		var work bool
-		if err := db.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blobs_released)
-			OR EXISTS (SELECT 1 FROM blob_text_pending)`).Scan(&work); err != nil {
+		if err := db.rdb.QueryRowContext(ctx, `SELECT ?1 AND EXISTS (SELECT 1 FROM blobs_released)
+			OR EXISTS (SELECT 1 FROM blob_text_pending)`, remove).Scan(&work); err != nil {
 			return fmt.Errorf("store: index: %w", err)
 		}
 		if !work {
 			return nil
 		}
-		released, staged, err := db.stageReleased(ctx, indexBatch)
-		if err != nil {
-			return err
+		var released, staged []int64
+		var err error
+		if remove {
+			if released, staged, err = db.stageReleased(ctx, indexBatch); err != nil {
+				return err
+			}
 		}
 		var n int64
 		err = db.write(ctx, func(tx *Tx) error {

@@ -133,3 +133,72 @@ func TestMigrationPartHeaders(t *testing.T) {
 	}
 	ftsIntegrity(t, db)
 }
+
+// TestReleasedBlobsAtOpen: a blob released (its last message expunged)
+// and not yet removed when the store closed is removed by the next Open,
+// whose words must come from the search text function the blob was
+// indexed with, not the raw text: otherwise the index keeps words of
+// a blob that is gone, and FTS4's integrity check fails.
+func TestReleasedBlobsAtOpen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "p.db")
+	opts := Options{IndexIdle: 1 << 40, SearchText: storesuite.NulText}
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetSearchText(storesuite.NulText)
+	ctx := context.Background()
+	err = db.write(ctx, func(tx *Tx) error {
+		for i, body := range []string{"alpha beta", "gamma delta"} {
+			b := &store.Blob{Data: []byte("Subject: x\x00" + body + "\x00Content-Type: text/plain; name=a.txt\n"),
+				HeaderText: "Subject: x", BodyText: body, PartText: "Content-Type: text/plain; name=a.txt\n",
+				Envelope: []byte("{}"), Structure: []byte("{}")}
+			id, err := tx.InsertBlob(b)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.exec(`INSERT INTO accounts(id, address, password_hash, created) VALUES (?1, 'a' || ?1, 'x', 0)
+				ON CONFLICT DO NOTHING`, 1); err != nil {
+				return err
+			}
+			if _, err := tx.exec(`INSERT INTO mailboxes(id, account_id, name, uidvalidity, uidnext) VALUES (1, 1, 'INBOX', 1, 1)
+				ON CONFLICT DO NOTHING`); err != nil {
+				return err
+			}
+			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: 1, BlobID: id, Size: int64(i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FlushIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = db.write(ctx, func(tx *Tx) error {
+		_, err := tx.RemoveMessages(1, []uint32{1})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	db, err = Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var released int
+	if err := db.rdb.QueryRow(`SELECT count(*) FROM blobs_released`).Scan(&released); err != nil || released != 0 {
+		t.Errorf("%d blobs still noted as released after Open, %v", released, err)
+	}
+	db.SetSearchText(storesuite.NulText)
+	if got := ftsDocs(t, db, "alpha"); len(got) != 0 {
+		t.Errorf("the words of the removed blob are still indexed: %v", got)
+	}
+	ftsIntegrity(t, db)
+}

@@ -26,13 +26,19 @@ import (
 // called, the text is the message as stored: the header block and the
 // body, undecoded. Every program that opens the same database must install
 // the same function; with another one, a removed blob may leave words in
-// the index, which only costs SEARCH a wasted check.
+// the index, which cost SEARCH a wasted check and fail FTS4's integrity
+// check (CheckIndex). (Open removes the
+// blobs the last run released with Options.SearchText, or leaves them to
+// the indexer, which this call starts.)
 func (db *DB) SetSearchText(f store.SearchTextFunc) {
 	if f == nil {
 		db.textFn.Store(nil)
 		return
 	}
 	db.textFn.Store(&f)
+	if db.idx != nil {
+		db.kickIndexer()
+	}
 }
 
 // searchText derives the search text of a stored message.

@@ -64,6 +64,12 @@ type Options struct {
 	// pending texts into the full-text index, if fewer than 64 are
 	// pending. Zero: 2 s. Tests that look at the backlog set it long.
 	IndexIdle time.Duration
+	// SearchText, if set, is installed as SetSearchText would, before
+	// Open removes the blobs that the last run released and did not
+	// remove: their words leave the index as the function derives them.
+	// Without it, Open leaves them to the indexer, which runs once
+	// SetSearchText is called.
+	SearchText store.SearchTextFunc
 }
 
 // DB is an open Pillarbox database.
@@ -245,7 +251,10 @@ func Open(path string, opts Options) (*DB, error) {
 	// next is then pending until the indexer's own time comes, and
 	// pillarbox migrate, which opens the store first, copies no released
 	// blob.
-	if err := db.FlushIndex(context.Background()); err != nil {
+	if opts.SearchText != nil {
+		db.SetSearchText(opts.SearchText)
+	}
+	if err := db.flushIndex(context.Background(), opts.SearchText != nil); err != nil {
 		db.log.Warn("store: indexing search text left pending", "err", err)
 	}
 	db.startIndexer()
