@@ -25,6 +25,7 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 		type item struct {
 			id           int64
 			header, body string
+			same         bool // no part headers: the row does not change
 		}
 		var batch []item
 		rows, err := db.pool.Query(ctx, `SELECT id, data FROM blobs WHERE text_version = 0 AND id > $1 ORDER BY id LIMIT $2`,
@@ -39,8 +40,9 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 				rows.Close()
 				return total, fmt.Errorf("store: reindex: %w", err)
 			}
-			h, b := db.searchTextOf(data, true).Terms()
-			batch = append(batch, item{id, h, b})
+			text := db.searchTextOf(data, true)
+			h, b := text.Terms()
+			batch = append(batch, item{id, h, b, text.Parts == ""})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -63,13 +65,19 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 				if err != nil {
 					return err
 				}
+				n++
+				if it.same {
+					if _, err := tx.exec(`UPDATE blobs SET text_version = $2 WHERE id = $1`, it.id, textVersion); err != nil {
+						return err
+					}
+					continue
+				}
 				if _, err := tx.exec(`DELETE FROM blob_text WHERE blob_id = $1`, it.id); err != nil {
 					return err
 				}
 				if err := IndexBlob(tx.ctx, tx.tx, it.id, it.header, it.body); err != nil {
 					return err
 				}
-				n++
 			}
 			return nil
 		})

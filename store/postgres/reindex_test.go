@@ -12,8 +12,9 @@ import (
 // TestReindexText: a blob indexed before the words of its part headers
 // were (text version 0) is not found by TEXT for such a word, as the
 // index leaves it out; ReindexText derives its blob_text row again and
-// then it is. A blob stored now is at the current version already, and
-// a second run has nothing to do.
+// then it is. A blob without part headers keeps its row. A blob stored
+// now is at the current version already, and a second run has nothing
+// to do.
 func TestReindexText(t *testing.T) {
 	t.Parallel()
 	db := openTest(t)
@@ -42,14 +43,20 @@ func TestReindexText(t *testing.T) {
 	text := func(needle string) []uint32 {
 		return storesuite.SearchUIDs(t, db, mb, &store.SearchCriteria{Text: []string{needle}}, false)
 	}
+	plain := searchInsertBlob(t, db.pool, &store.Blob{Data: []byte("Subject: plain chart\x00no parts"),
+		HeaderText: "Subject: plain chart", BodyText: "no parts"}, true)
+	readTestAppend(t, db.pool, mb, plain, 0, nil, searchTestNow, 1)
 	if got := text("=newchart.png"); !slices.Equal(got, []uint32{2}) {
 		t.Errorf("TEXT =newchart.png = %v, want [2]", got)
 	}
 	if got := text("=oldchart.png"); len(got) != 0 {
 		t.Errorf("TEXT =oldchart.png before reindexing = %v, want none (the index has not its part headers)", got)
 	}
-	if n, err := db.ReindexText(ctx); err != nil || n != 1 {
-		t.Fatalf("ReindexText = %d, %v; want 1", n, err)
+	if n, err := db.ReindexText(ctx); err != nil || n != 2 {
+		t.Fatalf("ReindexText = %d, %v; want 2", n, err)
+	}
+	if got := text(" plain chart"); !slices.Equal(got, []uint32{3}) {
+		t.Errorf("TEXT \" plain chart\" = %v, want [3]", got)
 	}
 	if got := text("=oldchart.png"); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("TEXT =oldchart.png after reindexing = %v, want [1]", got)

@@ -27,6 +27,7 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 		type item struct {
 			id           int64
 			header, body string // the new index terms
+			same         bool   // no part headers: the words do not change
 		}
 		var batch []item
 		var staged []int64
@@ -44,8 +45,12 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 				return total, fmt.Errorf("store: reindex: %w", err)
 			}
 			text := db.searchText(data, true)
+			if text.Parts == "" {
+				batch = append(batch, item{id: id, same: true})
+				continue
+			}
 			h, b := text.Terms()
-			batch = append(batch, item{id, h, b})
+			batch = append(batch, item{id: id, header: h, body: b})
 			old := text
 			old.Parts = ""
 			db.staged.put(id, indexJoin(old.Terms()))
@@ -62,7 +67,7 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 		var n int
 		err = db.write(ctx, func(tx *Tx) error {
 			for _, it := range batch {
-				done, err := tx.reindexBlob(it.id, it.header, it.body)
+				done, err := tx.reindexBlob(it.id, it.header, it.body, it.same)
 				if err != nil {
 					return fmt.Errorf("store: reindex blob %d: %w", it.id, err)
 				}
@@ -85,9 +90,9 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 }
 
 // reindexBlob takes blob id, if it is still at text version 0 and not
-// released, to the current version with these index terms, and reports
-// whether it did.
-func (tx *Tx) reindexBlob(id int64, headerTerms, bodyTerms string) (bool, error) {
+// released, to the current version with these index terms (or its words
+// as they are, if same), and reports whether it did.
+func (tx *Tx) reindexBlob(id int64, headerTerms, bodyTerms string, same bool) (bool, error) {
 	var pending, ok bool
 	err := tx.queryRow(`SELECT EXISTS (SELECT 1 FROM blob_text_pending WHERE blob_id = ?1),
 		EXISTS (SELECT 1 FROM blobs WHERE id = ?1 AND text_version = 0)
@@ -95,9 +100,11 @@ func (tx *Tx) reindexBlob(id int64, headerTerms, bodyTerms string) (bool, error)
 	if err != nil || !ok {
 		return false, err
 	}
-	if pending {
+	switch {
+	case same:
+	case pending:
 		_, err = tx.exec(`UPDATE blob_text_pending SET header = ?, body = ? WHERE blob_id = ?`, headerTerms, bodyTerms, id)
-	} else {
+	default:
 		// The staged old words: the view would derive them at version 0.
 		if _, err = tx.exec(`DELETE FROM blob_text WHERE docid = ?`, id); err != nil {
 			return false, err

@@ -11,9 +11,9 @@ import (
 	"pillarbox/store/storesuite"
 )
 
-// TestMigrationPartHeaders converts a version 24 database, with one
-// message indexed and one pending, whose index holds the words of their
-// header and body only. The index stays consistent with their text
+// TestMigrationPartHeaders converts a version 24 database, with two
+// messages indexed (one without parts) and one pending, whose index holds
+// the words of their header and body only. The index stays consistent with their text
 // version 0 (FTS4's integrity check derives every blob's words again),
 // a new blob is stored at version 1, and ReindexText takes the old ones
 // to version 1, after which TEXT, and not BODY, finds their part
@@ -30,14 +30,17 @@ func TestMigrationPartHeaders(t *testing.T) {
 		}
 	}
 	exec(`INSERT INTO accounts(id, address, password_hash, created) VALUES (1, 'a@example.org', 'x', 0)`)
-	exec(`INSERT INTO mailboxes(id, account_id, name, uidvalidity, uidnext) VALUES (1, 1, 'INBOX', 1, 3)`)
-	for i, name := range []string{"oldchart", "pendchart"} {
+	exec(`INSERT INTO mailboxes(id, account_id, name, uidvalidity, uidnext) VALUES (1, 1, 'INBOX', 1, 4)`)
+	for i, name := range []string{"oldchart", "pendchart", ""} {
 		id, uid := 10*(i+1), i+1
 		header, body := fmt.Sprintf("Subject: chart %d\n", uid), "see the attachment"
-		data := header + "\x00" + body + "\x00Content-Type: image/png; name=" + name + ".png\n"
+		data := header + "\x00" + body
+		if name != "" {
+			data += "\x00Content-Type: image/png; name=" + name + ".png\n"
+		}
 		exec(`INSERT INTO blobs(id, size, envelope, structure, data) VALUES (?, ?, '{}', '{}', ?)`, id, len(data), []byte(data))
 		exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size) VALUES (1, ?, ?, ?, 0, ?)`, uid, uid, id, len(data))
-		if i == 0 {
+		if i != 1 {
 			exec(`INSERT INTO blob_text(docid, terms) VALUES (?, pillarbox_index_join(pillarbox_index_terms(?), pillarbox_index_terms(?)))`, id, header, body)
 		} else { // not indexed yet
 			exec(`INSERT INTO blob_text_pending(blob_id, header, body) VALUES (?, pillarbox_index_terms(?), pillarbox_index_terms(?))`, id, header, body)
@@ -56,8 +59,8 @@ func TestMigrationPartHeaders(t *testing.T) {
 
 	var newBlob int64
 	err = db.write(ctx, func(tx *Tx) error {
-		blob := &store.Blob{Data: []byte("Subject: chart 3\x00see\x00Content-Type: image/png; name=newchart.png\n"),
-			HeaderText: "Subject: chart 3", BodyText: "see", PartText: "Content-Type: image/png; name=newchart.png\n",
+		blob := &store.Blob{Data: []byte("Subject: chart 4\x00see\x00Content-Type: image/png; name=newchart.png\n"),
+			HeaderText: "Subject: chart 4", BodyText: "see", PartText: "Content-Type: image/png; name=newchart.png\n",
 			Envelope: []byte("{}"), Structure: []byte("{}")}
 		if newBlob, err = tx.InsertBlob(blob); err != nil {
 			return err
@@ -82,24 +85,24 @@ func TestMigrationPartHeaders(t *testing.T) {
 		}
 		return out
 	}
-	if got := versions(); !slices.Equal(got, []int{0, 0, 1}) {
-		t.Errorf("text versions %v, want [0 0 1]", got)
+	if got := versions(); !slices.Equal(got, []int{0, 0, 0, 1}) {
+		t.Errorf("text versions %v, want [0 0 0 1]", got)
 	}
 	text := func(needle string) []uint32 {
 		return storesuite.SearchUIDs(t, db, 1, &store.SearchCriteria{Text: []string{needle}}, false)
 	}
-	if got := text("newchart"); !slices.Equal(got, []uint32{3}) {
-		t.Errorf("TEXT newchart before reindexing = %v, want [3]", got)
+	if got := text("newchart"); !slices.Equal(got, []uint32{4}) {
+		t.Errorf("TEXT newchart before reindexing = %v, want [4]", got)
 	}
 
 	// Blob 20 goes through the index, then back to pending text, mid-way.
-	if n, err := db.ReindexText(ctx); err != nil || n != 2 {
-		t.Fatalf("ReindexText = %d, %v; want 2", n, err)
+	if n, err := db.ReindexText(ctx); err != nil || n != 3 {
+		t.Fatalf("ReindexText = %d, %v; want 3", n, err)
 	}
-	if got := versions(); !slices.Equal(got, []int{1, 1, 1}) {
-		t.Errorf("text versions after ReindexText %v, want [1 1 1]", got)
+	if got := versions(); !slices.Equal(got, []int{1, 1, 1, 1}) {
+		t.Errorf("text versions after ReindexText %v, want [1 1 1 1]", got)
 	}
-	for needle, want := range map[string][]uint32{"oldchart": {1}, "pendchart": {2}, "image/png": {1, 2, 3}} {
+	for needle, want := range map[string][]uint32{"oldchart": {1}, "pendchart": {2}, "image/png": {1, 2, 4}, "chart 3": {3}} {
 		if got := text(needle); !slices.Equal(got, want) {
 			t.Errorf("TEXT %q = %v, want %v", needle, got, want)
 		}
@@ -119,7 +122,7 @@ func TestMigrationPartHeaders(t *testing.T) {
 	}
 
 	err = db.write(ctx, func(tx *Tx) error {
-		_, err := tx.RemoveMessages(1, []uint32{1, 2, 3})
+		_, err := tx.RemoveMessages(1, []uint32{1, 2, 3, 4})
 		return err
 	})
 	if err != nil {
@@ -128,7 +131,7 @@ func TestMigrationPartHeaders(t *testing.T) {
 	if err := db.FlushIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := ftsDocs(t, db, "qqhpng"); len(got) != 0 {
+	if got := ftsDocs(t, db, "qqhchart"); len(got) != 0 {
 		t.Errorf("the words of removed blobs are still indexed: %v", got)
 	}
 	ftsIntegrity(t, db)
