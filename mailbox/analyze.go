@@ -2,7 +2,6 @@ package mailbox
 
 import (
 	"mime"
-	"pillarbox/store"
 	"strings"
 	"time"
 
@@ -10,6 +9,8 @@ import (
 	// Registers go-message's charset decoders (message.CharsetReader), used
 	// for RFC 2047 words and for text bodies in other charsets than UTF-8.
 	_ "github.com/emersion/go-message/charset"
+
+	"pillarbox/store"
 )
 
 // EnvAddress is one entry of an ENVELOPE address list. A group is

@@ -27,9 +27,9 @@ import (
 // body, undecoded. Every program that opens the same database must install
 // the same function; with another one, a removed blob may leave words in
 // the index, which cost SEARCH a wasted check and fail FTS4's integrity
-// check (CheckIndex). (Open removes the
-// blobs the last run released with Options.SearchText, or leaves them to
-// the indexer, which this call starts.)
+// check (CheckIndex). Open removes the blobs the last run released with
+// Options.SearchText, or leaves them to the indexer, which this call
+// starts.
 func (db *DB) SetSearchText(f store.SearchTextFunc) {
 	if f == nil {
 		db.textFn.Store(nil)
