@@ -159,7 +159,8 @@ func TestSearchWithClient(t *testing.T) {
 // TestSearchTextPartHeaders: TEXT reads the header fields of a message's
 // MIME parts and of an enclosed message (RFC 9051: "header (including
 // MIME header fields) or body"), so an attachment's file name finds its
-// message; BODY and HEADER do not read them.
+// message, RFC 2047 or RFC 2231 encoded; BODY and HEADER do not read
+// them.
 func TestSearchTextPartHeaders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -169,6 +170,8 @@ func TestSearchTextPartHeaders(t *testing.T) {
 		"--b1\nContent-Type: application/vnd.ms-excel; name=\"budget-2025.xls\"\n"+
 		"Content-Disposition: attachment; filename=\"=?UTF-8?Q?Budg=C3=A9t-2025.xls?=\"\nContent-Transfer-Encoding: base64\n\n"+
 		"AAECAwQFBgcICQ==\n"+
+		"--b1\nContent-Type: application/pdf\nContent-Disposition: attachment; filename*=UTF-8''Lebenslauf%20J%C3%BCrgen.pdf\n"+
+		"Content-Transfer-Encoding: base64\n\nAAECAwQFBgcICQ==\n"+
 		"--b1\nContent-Type: message/rfc822\n\n"+
 		"From: carol@example.com\nSubject: forwarded\nX-Mailer: Quillpad 3\n\nOld news.\n"+
 		"--b1--\n")
@@ -186,6 +189,7 @@ func TestSearchTextPartHeaders(t *testing.T) {
 		{"TEXT of a decoded file name", imap.SearchCriteria{Text: []string{"BUDGÉT-2025"}}, "1"},
 		{"TEXT in a header and a part header", imap.SearchCriteria{Text: []string{"budget-2025.xls"}}, "1:2"},
 		{"TEXT of an enclosed message's field", imap.SearchCriteria{Text: []string{"quillpad"}}, "1"},
+		{"TEXT of a file name that RFC 2231 encodes", imap.SearchCriteria{Text: []string{"lebenslauf jürgen"}}, "1"},
 		{"BODY of a part header", imap.SearchCriteria{Body: []string{"vnd.ms-excel"}}, ""},
 		{"HEADER of a part's field", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Content-Disposition"}}}, ""},
 		{"HEADER of an enclosed message's field", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "X-Mailer", Value: "quillpad"}}}, ""},

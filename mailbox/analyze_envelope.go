@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"maps"
 	netmail "net/mail"
 	"slices"
 	"strings"
@@ -489,9 +490,30 @@ func (a *analyzer) headerText(fields []field) string {
 }
 
 // appendPartHeader adds the header fields of a part below the top level
-// to PartText.
-func (a *analyzer) appendPartHeader(fields []field) {
+// to PartText, and then, one to a line, the values of its Content-Type
+// and Content-Disposition parameters (p, described) that the fields do
+// not show as they are: those encoded as RFC 2231 says, which is how
+// mail apps send a file name outside ASCII (filename*=UTF-8 and the
+// name's octets in %XX), so that TEXT finds the name as it reads.
+func (a *analyzer) appendPartHeader(fields []field, p *Part) {
+	start := len(a.partText)
 	a.partText = a.appendFieldLines(a.partText, fields)
+	written := string(a.partText[start:])
+	for _, params := range []map[string]string{p.Params, p.DispositionParams} {
+		for _, k := range slices.Sorted(maps.Keys(params)) {
+			v := params[k]
+			if v == "" || strings.Contains(written, v) {
+				continue
+			}
+			n := len(a.partText)
+			a.partText = append(appendCleanLine(append(a.partText, k...), "="+v), '\n')
+			if len(a.partText) > a.lim.MaxHeaderBytes {
+				a.truncated = true
+				a.partText = a.partText[:n]
+				return
+			}
+		}
+	}
 }
 
 // appendFieldLines appends fields to b as "Name: value\n" lines, with

@@ -67,7 +67,7 @@ func (a *analyzer) parsePart(hs, end, depth int, kind partKind) (*Part, []field)
 		a.appendEnclosedHeader(fields)
 	}
 	if kind != partRoot {
-		a.appendPartHeader(fields)
+		a.appendPartHeader(fields, p)
 	}
 
 	switch {

@@ -297,8 +297,10 @@ func TestAnalyzeForward(t *testing.T) {
 	// PartText, for SEARCH TEXT; the message's own are not.
 	wantContains(t, "PartText", m.PartText, "Content-Type: text/plain; charset=utf-8\n",
 		"Content-Description: Forwarded message\n", "Message-ID: <report-7@example.com>\n",
-		`Content-Type: application/pdf; name="report.pdf"`+"\n")
-	wantNotContains(t, "PartText", m.PartText, "Fwd:", "fwd-1@example.net", "outer", "Revenue")
+		`Content-Type: application/pdf; name="report.pdf"`+"\n",
+		// The file name that RFC 2231 encodes, decoded on a line of its own.
+		"\nfilename=Q3 résumé.pdf\n")
+	wantNotContains(t, "PartText", m.PartText, "Fwd:", "fwd-1@example.net", "outer", "Revenue", "name=report.pdf")
 }
 
 func TestAnalyzeNested(t *testing.T) {
