@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+
+	"pillarbox/store"
 )
 
 // reindexBatch bounds the blobs one ReindexText write covers.
@@ -51,9 +53,9 @@ func (db *DB) ReindexText(ctx context.Context) (int, error) {
 			}
 			h, b := text.Terms()
 			batch = append(batch, item{id: id, header: h, body: b})
-			old := text
-			old.Parts = ""
-			db.staged.put(id, indexJoin(old.Terms()))
+			// Version 0's words: the header's alone (MessageText.Terms
+			// without parts), and the same body.
+			db.staged.put(id, indexJoin(store.IndexTerms(text.Header), b))
 			staged = append(staged, id)
 		}
 		rows.Close()
