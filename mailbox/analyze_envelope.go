@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"bytes"
 	"maps"
 	netmail "net/mail"
 	"slices"
@@ -498,11 +499,11 @@ func (a *analyzer) headerText(fields []field) string {
 func (a *analyzer) appendPartHeader(fields []field, p *Part) {
 	start := len(a.partText)
 	a.partText = a.appendFieldLines(a.partText, fields)
-	written := string(a.partText[start:])
+	end := len(a.partText)
 	for _, params := range []map[string]string{p.Params, p.DispositionParams} {
 		for _, k := range slices.Sorted(maps.Keys(params)) {
 			v := params[k]
-			if v == "" || strings.Contains(written, v) {
+			if v == "" || bytes.Contains(a.partText[start:end], []byte(v)) {
 				continue
 			}
 			n := len(a.partText)
