@@ -96,6 +96,11 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 	if len(set) == 0 {
 		return nil
 	}
+	if s.srv.ownsStore {
+		if kept, err := s.eachKept(ctx, v, set, want, fn); kept {
+			return err
+		}
+	}
 	size := batchRows
 	switch want {
 	case mailbox.WantFlags:
@@ -170,6 +175,9 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 		})
 		if err != nil {
 			return err
+		}
+		if want >= mailbox.WantRow && s.srv.ownsStore {
+			v.box.keepRows(m.version, batch)
 		}
 		for k := range batch {
 			msg := &batch[k]

@@ -61,8 +61,12 @@ type Options struct {
 type Server struct {
 	svc  *mailbox.Service
 	opts Options
-	log  *slog.Logger
-	hub  *hub
+	// ownsStore: every commit to the store is this node's, announced to
+	// the trackers, so that a box's kept rows are the stored ones
+	// (rowcache.go).
+	ownsStore bool
+	log       *slog.Logger
+	hub       *hub
 	// down ends at Shutdown, and with it the throttle's waits.
 	down     context.Context
 	goneDown context.CancelFunc
@@ -99,6 +103,7 @@ func New(svc *mailbox.Service, opts Options) *Server {
 	s := &Server{
 		svc:       svc,
 		opts:      opts,
+		ownsStore: svc.OwnsStore(),
 		searches:  make(chan struct{}, opts.MaxSearches),
 		log:       opts.Logger,
 		listeners: make(map[net.Listener]struct{}),

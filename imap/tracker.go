@@ -109,6 +109,9 @@ type box struct {
 	// FLAGS (at SELECT, or since): a flag change that brings a new one
 	// announces the whole list again first (RFC 9051 7.3.5).
 	keywords map[string]string // by lower case, as first spelled
+	// rows are stored rows of some of the folder's messages, as the
+	// committed changes left them (rowcache.go); nil when none are kept.
+	rows map[uint32]mailbox.Message
 }
 
 // knowKeywords adds a SELECT's keywords to what the box's sessions know.
@@ -301,11 +304,14 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		b.count--
 		b.log = append(b.log, event{kind: eventExpunged, n: c.Seq, uid: c.UID, modSeq: c.ModSeq})
 		b.uidExpungedLocked(c.Seq, c.UID)
+		delete(b.rows, c.UID)
 	case mailbox.ChangeFlags:
 		if c.Seq == 0 || c.Seq > b.count {
 			h.log.Error("imap: flag change out of range", "mailbox", b.id, "seq", c.Seq, "count", b.count)
+			b.rows = nil
 			break
 		}
+		b.rowFlagsLocked(c.UID, c.ModSeq, c.Flags)
 		origin, _ := c.Origin.(*view)
 		flags := make([]imap.Flag, len(c.Flags))
 		for i, f := range c.Flags {
@@ -323,6 +329,9 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		b.gone, b.lost = true, true
 	default:
 		return
+	}
+	if b.gone {
+		b.rows = nil
 	}
 	if !b.gone && len(b.log) >= b.trim {
 		b.trimLocked()
@@ -438,9 +447,14 @@ func (v *view) apply(n int, known uint32) {
 // held, at the moment a snapshot is taken (mailbox.ReadMailbox's locked
 // function).
 func (v *view) capture() mapping {
+	v.box.mu.Lock()
+	defer v.box.mu.Unlock()
+	return v.captureLocked()
+}
+
+// captureLocked is capture, under box.mu.
+func (v *view) captureLocked() mapping {
 	b := v.box
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	m := mapping{known: v.known, gone: b.gone, version: b.version()}
 	if v.dropped {
 		m.dropped = true

@@ -1,0 +1,198 @@
+package imap
+
+import (
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"pillarbox/mailbox"
+)
+
+// inboxRows are the UIDs whose rows the only box of the hub keeps.
+func (e *testEnv) inboxRows() []uint32 {
+	e.t.Helper()
+	e.srv.hub.mu.Lock()
+	defer e.srv.hub.mu.Unlock()
+	var uids []uint32
+	for _, b := range e.srv.hub.boxes {
+		b.mu.Lock()
+		for uid := range b.rows {
+			uids = append(uids, uid)
+		}
+		b.mu.Unlock()
+	}
+	slices.Sort(uids)
+	return uids
+}
+
+var fetchLineRE = regexp.MustCompile(`^\* (\d+) FETCH \((.*)\)$`)
+
+// fetchByUID runs a FETCH whose items include UID and returns each
+// response's items by UID, with its sequence number in front.
+func (c *rawConn) fetchByUID(line string) map[string]string {
+	c.t.Helper()
+	out := make(map[string]string)
+	uidRE := regexp.MustCompile(`UID (\d+)`)
+	for _, l := range c.ok(line) {
+		m := fetchLineRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		u := uidRE.FindStringSubmatch(m[2])
+		if u == nil {
+			c.t.Fatalf("%s: no UID in %q", line, l)
+		}
+		// \Recent is the session's (RFC 3501 2.3.2), not the store's.
+		items := strings.NewReplacer(` \Recent`, "", `\Recent `, "", `\Recent`, "").Replace(m[2])
+		out[u[1]] = m[1] + " " + items
+	}
+	return out
+}
+
+// A FETCH of messages whose rows the box keeps is answered from memory:
+// what it says must be what the store holds after other sessions' flag
+// changes, expunges and appends, and after the session's own.
+func TestFetchFromKeptRows(t *testing.T) {
+	e := newEnv(t)
+	for i := 1; i <= 5; i++ {
+		e.deliver("alice", testMessage(i))
+	}
+	const items = "(UID FLAGS MODSEQ INTERNALDATE RFC822.SIZE ENVELOPE)"
+	a := e.raw("alice")
+	a.ok("SELECT INBOX (CONDSTORE)")
+	first := a.fetchByUID("FETCH 1:5 " + items)
+	if len(first) != 5 {
+		t.Fatalf("first FETCH: %v", first)
+	}
+	if e.srv.ownsStore {
+		if got := e.inboxRows(); !slices.Equal(got, []uint32{1, 2, 3, 4, 5}) {
+			t.Fatalf("the box keeps the rows of %v, want 1 to 5", got)
+		}
+	}
+	// The same FETCH again, now from the kept rows.
+	if again := a.fetchByUID("FETCH 1:5 " + items); !maps(again, first) {
+		t.Fatalf("FETCH from kept rows:\n%v\nfrom the store:\n%v", again, first)
+	}
+
+	b := e.raw("alice")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 2 +FLAGS (\Flagged $Work)`)
+	b.ok(`STORE 3 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+	b.ok(`STORE 4 -FLAGS (\Seen)`) // message 5 before the expunge
+
+	// a has not been told of the expunge: its numbers stay, message 3 is
+	// left out (but for the flag change it is told of), and the flags are
+	// the new ones.
+	got := a.fetchByUID("FETCH 1:5 (UID FLAGS MODSEQ)")
+	fresh := e.raw("alice")
+	fresh.ok("EXAMINE INBOX")
+	want := fresh.fetchByUID("FETCH 1:* (UID FLAGS MODSEQ)")
+	for uid, w := range want {
+		// fresh numbers from 1 without the expunged message; a still
+		// numbers message 4 and 5 as 4 and 5.
+		_, rest, _ := strings.Cut(w, " ")
+		_, gotRest, _ := strings.Cut(got[uid], " ")
+		if gotRest != rest {
+			t.Errorf("UID %s before NOOP: %q, the store has %q", uid, got[uid], w)
+		}
+	}
+	if len(got) != 5 || got["3"] != `3 UID 3 FLAGS (\Deleted) MODSEQ (8)` {
+		t.Errorf("FETCH before NOOP: %v, want UIDs 1, 2, 4, 5 and the flag change of 3", got)
+	}
+	if !strings.Contains(got["2"], `\Flagged $Work`) || !strings.HasPrefix(got["5"], "5 ") {
+		t.Errorf("FETCH before NOOP: %v", got)
+	}
+
+	a.ok("NOOP")
+	if got := a.fetchByUID("FETCH 1:* (UID FLAGS MODSEQ)"); !maps(got, want) {
+		t.Fatalf("after NOOP:\n%v\nthe store:\n%v", got, want)
+	}
+
+	// A FETCH that sets \Seen shows it, and so does the next.
+	a.ok("FETCH 3 (BODY[TEXT])")
+	if got := a.fetchByUID("FETCH 3 (UID FLAGS)"); !strings.Contains(got["4"], `\Seen`) {
+		t.Fatalf("after BODY[TEXT]: %v", got)
+	}
+
+	// New mail: read from the store the first time, then kept.
+	b.appendMsg("INBOX", `(\Draft) `, testMessage(9))
+	a.ok("NOOP")
+	for range 2 {
+		got := a.fetchByUID("FETCH 5 (UID FLAGS RFC822.SIZE)")
+		if !strings.Contains(got["6"], `\Draft`) || !strings.HasPrefix(got["6"], "5 ") {
+			t.Fatalf("the appended message: %v", got)
+		}
+	}
+	final := e.raw("alice")
+	final.ok("EXAMINE INBOX")
+	if got, want := a.fetchByUID("FETCH 1:* "+items), final.fetchByUID("FETCH 1:* "+items); !maps(got, want) {
+		t.Fatalf("at the end:\n%v\nthe store:\n%v", got, want)
+	}
+}
+
+func maps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// A box keeps rows read in a snapshot only if no change came after it,
+// and applies the changes that come to the rows it keeps.
+func TestBoxKeepsRowsAtItsVersion(t *testing.T) {
+	h := newHub(nil, slog.New(slog.DiscardHandler))
+	v := h.attach(mailbox.Folder{ID: 7}, 3, false, 0, 0, nil)
+	b := v.box
+	b.mu.Lock()
+	ver := b.version()
+	b.mu.Unlock()
+	v.installUIDs([]uint32{1, 2, 3}, ver)
+	rows := []mailbox.Message{{UID: 1, ModSeq: 5, Flags: []string{`\Seen`}}, {UID: 2, ModSeq: 6}, {UID: 3, ModSeq: 6}}
+	all := mailbox.UIDSet{{Start: 1, Stop: 3}}
+
+	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeFlags, MailboxID: 7, UID: 2, Seq: 2, ModSeq: 7, Flags: []string{`\Flagged`}})
+	b.keepRows(ver, rows) // read before the change: stale
+	if _, msgs, ok := v.keptMessages(all); ok {
+		t.Fatalf("rows read before a change were kept: %v", msgs)
+	}
+
+	b.mu.Lock()
+	ver = b.version()
+	b.mu.Unlock()
+	rows[1].ModSeq, rows[1].Flags = 7, []string{`\Flagged`}
+	b.keepRows(ver, rows)
+	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeFlags, MailboxID: 7, UID: 1, Seq: 1, ModSeq: 8, Flags: nil})
+	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeExpunged, MailboxID: 7, UID: 2, Seq: 2, ModSeq: 9})
+	m, msgs, ok := v.keptMessages(all)
+	if !ok || len(msgs) != 2 {
+		t.Fatalf("kept: %v %v", msgs, ok)
+	}
+	if msgs[0].UID != 1 || msgs[0].ModSeq != 8 || len(msgs[0].Flags) != 0 || msgs[0].Seq != 1 {
+		t.Errorf("message 1: %+v", msgs[0])
+	}
+	if msgs[1].UID != 3 || msgs[1].Seq != 2 || m.toClient(msgs[1].Seq) != 3 {
+		t.Errorf("message 3: %+v, client number %d", msgs[1], m.toClient(msgs[1].Seq))
+	}
+
+	// A new message has no row: the FETCH reads the store.
+	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeAdded, MailboxID: 7, UID: 4, ModSeq: 10})
+	if _, _, ok := v.keptMessages(mailbox.UIDSet{{Start: 3, Stop: 4}}); ok {
+		t.Error("a message without a kept row was answered from memory")
+	}
+	if _, _, ok := v.keptMessages(mailbox.UIDSet{{Start: 3, Stop: 3}}); !ok {
+		t.Error("a kept row was not found")
+	}
+
+	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeFolderDeleted, MailboxID: 7})
+	if _, _, ok := v.keptMessages(mailbox.UIDSet{{Start: 3, Stop: 3}}); ok {
+		t.Error("a deleted folder's rows are still used")
+	}
+}
