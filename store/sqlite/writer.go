@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"pillarbox/store"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -193,6 +194,14 @@ func (db *DB) commit(batch []*request) {
 		}
 	}
 	db.dur.q <- s
+	// Let the goroutines this commit made runnable have the writer's P
+	// before the writer takes it into SQLite for the next batch: the
+	// syncer, whose fsync of this commit would otherwise start only when
+	// the Go scheduler takes the P back from that cgo call (about a
+	// millisecond under load, during which the next batch commits apart
+	// instead of joining this one's fsync), and the sessions answered
+	// early, whose next requests then join the next batch.
+	runtime.Gosched()
 }
 
 // openBatch is the batch in the writer's open transaction.
