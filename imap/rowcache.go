@@ -63,20 +63,36 @@ func (b *box) keepRows(version uint64, msgs []mailbox.Message) {
 // keptMessages returns, for the messages with a UID in set, their kept
 // rows with their stored sequence numbers, and the mapping of that same
 // moment; false if the box lacks the UIDs or a row, or the set holds
-// more than maxKeptFetch messages.
+// more than maxKeptFetch messages or ranges.
 func (v *view) keptMessages(set mailbox.UIDSet) (mapping, []mailbox.Message, bool) {
 	b := v.box
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.rows == nil || b.uids == nil || b.gone || v.dropped {
+	if b.rows == nil || b.uids == nil || b.gone || v.dropped || len(set) > maxKeptFetch {
+		// A set of more ranges is not worth the box's lock, which the
+		// store's writer takes to announce.
 		return mapping{}, nil, false
 	}
-	var msgs []mailbox.Message
+	// The positions of each range's messages, and their number.
+	type span struct{ lo, hi int }
+	spans := make([]span, 0, len(set))
+	n := 0
 	for _, rg := range set {
-		i, _ := slices.BinarySearch(b.uids, rg.Start)
-		for ; i < len(b.uids) && b.uids[i] <= rg.Stop; i++ {
+		lo, _ := slices.BinarySearch(b.uids, rg.Start)
+		hi, found := slices.BinarySearch(b.uids, rg.Stop)
+		if found {
+			hi++
+		}
+		if n += hi - lo; n > maxKeptFetch {
+			return mapping{}, nil, false
+		}
+		spans = append(spans, span{lo, hi})
+	}
+	msgs := make([]mailbox.Message, 0, n)
+	for _, sp := range spans {
+		for i := sp.lo; i < sp.hi; i++ {
 			r, ok := b.rows[b.uids[i]]
-			if !ok || len(msgs) == maxKeptFetch {
+			if !ok {
 				return mapping{}, nil, false
 			}
 			r.Seq = uint32(i + 1)

@@ -1,11 +1,14 @@
 package imap
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"pillarbox/mailbox"
 )
@@ -25,6 +28,25 @@ func (e *testEnv) inboxRows() []uint32 {
 	}
 	slices.Sort(uids)
 	return uids
+}
+
+// storeView returns a session on a second server over the same Service:
+// its boxes are its own, so that its first FETCH of a folder reads the
+// store, whatever the first server's boxes keep.
+func (e *testEnv) storeView(user string) *rawConn {
+	e.t.Helper()
+	srv := New(e.svc, e.opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return dialRaw(e.t, ln.Addr().String(), user)
 }
 
 var fetchLineRE = regexp.MustCompile(`^\* (\d+) FETCH \((.*)\)$`)
@@ -87,7 +109,7 @@ func TestFetchFromKeptRows(t *testing.T) {
 	// left out (but for the flag change it is told of), and the flags are
 	// the new ones.
 	got := a.fetchByUID("FETCH 1:5 (UID FLAGS MODSEQ)")
-	fresh := e.raw("alice")
+	fresh := e.storeView("alice")
 	fresh.ok("EXAMINE INBOX")
 	want := fresh.fetchByUID("FETCH 1:* (UID FLAGS MODSEQ)")
 	for uid, w := range want {
@@ -126,7 +148,7 @@ func TestFetchFromKeptRows(t *testing.T) {
 			t.Fatalf("the appended message: %v", got)
 		}
 	}
-	final := e.raw("alice")
+	final := e.storeView("alice")
 	final.ok("EXAMINE INBOX")
 	if got, want := a.fetchByUID("FETCH 1:* "+items), final.fetchByUID("FETCH 1:* "+items); !maps(got, want) {
 		t.Fatalf("at the end:\n%v\nthe store:\n%v", got, want)
