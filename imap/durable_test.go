@@ -61,6 +61,7 @@ func TestResponsesWaitForDurable(t *testing.T) {
 // hold is set, until release is closed.
 type heldServer struct {
 	ln      net.Listener
+	srv     *Server
 	svc     *mailbox.Service
 	hold    atomic.Bool
 	release chan struct{}
@@ -86,7 +87,7 @@ func startHeldServer(t *testing.T) *heldServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ln = ln
+	h.ln, h.srv = ln, srv
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -218,3 +218,34 @@ func TestBoxKeepsRowsAtItsVersion(t *testing.T) {
 		t.Error("a deleted folder's rows are still used")
 	}
 }
+
+// A FETCH answered from kept rows is held, like one read in a snapshot,
+// until the commit whose flags it shows is durable. (The flag change the
+// session is told after it depends on that commit too: either holds the
+// response.)
+func TestKeptRowFetchWaitsForDurable(t *testing.T) {
+	h := startHeldServer(t)
+	a := dialRaw(t, h.ln.Addr().String(), "alice")
+	a.ok("SELECT INBOX")
+	b := dialRaw(t, h.ln.Addr().String(), "alice")
+	b.ok("SELECT INBOX")
+	b.ok("FETCH 1 (UID FLAGS INTERNALDATE)") // the box keeps the row
+	if got := (&testEnv{t: t, srv: h.srv}).inboxRows(); !slices.Equal(got, []uint32{1}) {
+		t.Fatalf("the box keeps the rows of %v, want 1", got)
+	}
+
+	h.hold.Store(true)
+	storeTag := a.send(`STORE 1 +FLAGS (\Flagged)`)
+	quiet(t, a, "STORE's OK before its commit was durable")
+	fetchTag := b.send("FETCH 1 (UID FLAGS)")
+	quiet(t, b, "a FETCH from the kept row before the flags it shows were durable")
+
+	h.let()
+	if _, st := a.until(storeTag); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("STORE: %s", st)
+	}
+	untagged, st := b.until(fetchTag)
+	if !strings.HasPrefix(st, "OK") || !strings.Contains(strings.Join(untagged, "\n"), `\Flagged`) {
+		t.Fatalf("FETCH: %q %s", untagged, st)
+	}
+}
