@@ -179,15 +179,25 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 		if want >= mailbox.WantRow && s.srv.ownsStore {
 			v.box.keepRows(m.version, batch)
 		}
-		for k := range batch {
-			msg := &batch[k]
-			seq := m.toClient(msg.Seq)
-			if seq == 0 {
-				continue // the client has not been told of it yet
-			}
-			if err := fn(msg, seq, m.flagged[msg.UID]); err != nil {
-				return err
-			}
+		if err := m.eachKnown(batch, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachKnown calls fn for each of msgs, read when m was captured, that
+// the client knows, with its sequence number and whether flag changes
+// of it are still to be told.
+func (m *mapping) eachKnown(msgs []mailbox.Message, fn func(msg *mailbox.Message, seq uint32, flagsPending bool) error) error {
+	for k := range msgs {
+		msg := &msgs[k]
+		seq := m.toClient(msg.Seq)
+		if seq == 0 {
+			continue // the client has not been told of it yet
+		}
+		if err := fn(msg, seq, m.flagged[msg.UID]); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -122,15 +122,5 @@ func (s *session) eachKept(ctx context.Context, v *view, set mailbox.UIDSet, wan
 	}
 	// What the rows tell depends on the folder's commits up to now.
 	s.srv.svc.NoteFolderRead(ctx, v.folder.ID)
-	for k := range msgs {
-		msg := &msgs[k]
-		seq := m.toClient(msg.Seq)
-		if seq == 0 {
-			continue // the client has not been told of it yet
-		}
-		if err := fn(msg, seq, m.flagged[msg.UID]); err != nil {
-			return true, err
-		}
-	}
-	return true, nil
+	return true, m.eachKnown(msgs, fn)
 }
