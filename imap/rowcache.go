@@ -83,6 +83,7 @@ func (v *view) keptMessages(set mailbox.UIDSet) (mapping, []mailbox.Message, boo
 		if found {
 			hi++
 		}
+		hi = max(hi, lo) // a range the wrong way round holds nothing
 		if n += hi - lo; n > maxKeptFetch {
 			return mapping{}, nil, false
 		}

@@ -213,6 +213,11 @@ func TestBoxKeepsRowsAtItsVersion(t *testing.T) {
 		t.Error("a kept row was not found")
 	}
 
+	// A range the wrong way round holds nothing (and must not panic).
+	if _, msgs, ok := v.keptMessages(mailbox.UIDSet{{Start: 4, Stop: 1}}); ok && len(msgs) != 0 {
+		t.Errorf("range 4 to 1: %v", msgs)
+	}
+
 	h.MailboxChanged(mailbox.Change{Kind: mailbox.ChangeFolderDeleted, MailboxID: 7})
 	if _, _, ok := v.keptMessages(mailbox.UIDSet{{Start: 3, Stop: 3}}); ok {
 		t.Error("a deleted folder's rows are still used")
