@@ -97,7 +97,7 @@ func (s *session) eachMessage(ctx context.Context, v *view, set mailbox.UIDSet, 
 		return nil
 	}
 	if s.srv.ownsStore {
-		if kept, err := s.eachKept(ctx, v, set, want, fn); kept {
+		if kept, err := s.eachKept(v, set, want, fn); kept {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"context"
 	"slices"
 
 	"pillarbox/mailbox"
@@ -106,7 +105,7 @@ func (v *view) keptMessages(set mailbox.UIDSet) (mapping, []mailbox.Message, boo
 // eachKept is eachMessage from the box's kept rows, with the envelope and
 // structure the Service keeps when want asks for them; false, having
 // called nothing, when some message is not kept.
-func (s *session) eachKept(ctx context.Context, v *view, set mailbox.UIDSet, want mailbox.Want,
+func (s *session) eachKept(v *view, set mailbox.UIDSet, want mailbox.Want,
 	fn func(msg *mailbox.Message, seq uint32, flagsPending bool) error) (bool, error) {
 	m, msgs, ok := v.keptMessages(set)
 	if !ok {
@@ -121,7 +120,8 @@ func (s *session) eachKept(ctx context.Context, v *view, set mailbox.UIDSet, wan
 			msgs[i].Envelope, msgs[i].Structure = env, st
 		}
 	}
-	// What the rows tell depends on the folder's commits up to now.
-	s.srv.svc.NoteFolderRead(ctx, v.folder.ID)
+	// What the rows tell depends on the folder's commits up to now, as
+	// what a locked read of it sees does (mailbox.Service.ReadMailbox).
+	s.owed.Note(s.srv.svc.FolderCommit(v.folder.ID))
 	return true, m.eachKnown(msgs, fn)
 }

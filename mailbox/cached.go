@@ -1,10 +1,6 @@
 package mailbox
 
-import (
-	"context"
-
-	"pillarbox/store"
-)
+import "pillarbox/store"
 
 // Reads without a snapshot.
 //
@@ -12,7 +8,8 @@ import (
 // feed (the IMAP trackers do) can answer some reads from it alone, when
 // the feed is the whole truth: this node makes every commit, and
 // announces each one under the folder's lock before anyone reads past
-// it. The functions below serve such reads.
+// it. The functions below serve such reads; what they tell depends on the
+// folder's last commit (FolderCommit), as a locked read does.
 
 // OwnsStore reports whether every commit to the store is this node's,
 // so that the changes announced to the listeners are all the changes:
@@ -23,12 +20,6 @@ func (s *Service) OwnsStore() bool {
 	_, shared := s.db.(store.Feed)
 	return !shared
 }
-
-// NoteFolderRead records in ctx's store.Owed (if it has one) that what
-// the caller told of the folder's messages, from a state kept in memory,
-// depends on the folder's last commit, as ReadMailbox does for what its
-// snapshot holds. Call it after taking that state.
-func (s *Service) NoteFolderRead(ctx context.Context, id int64) { s.noteRead(ctx, id) }
 
 // CachedMeta returns the envelope and structure of a stored message that
 // an earlier read decoded and kept, if they are still kept. They are
