@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -94,7 +95,7 @@ func TestFetchFromKeptRows(t *testing.T) {
 		}
 	}
 	// The same FETCH again, now from the kept rows.
-	if again := a.fetchByUID("FETCH 1:5 " + items); !maps(again, first) {
+	if again := a.fetchByUID("FETCH 1:5 " + items); !maps.Equal(again, first) {
 		t.Fatalf("FETCH from kept rows:\n%v\nfrom the store:\n%v", again, first)
 	}
 
@@ -129,7 +130,7 @@ func TestFetchFromKeptRows(t *testing.T) {
 	}
 
 	a.ok("NOOP")
-	if got := a.fetchByUID("FETCH 1:* (UID FLAGS MODSEQ)"); !maps(got, want) {
+	if got := a.fetchByUID("FETCH 1:* (UID FLAGS MODSEQ)"); !maps.Equal(got, want) {
 		t.Fatalf("after NOOP:\n%v\nthe store:\n%v", got, want)
 	}
 
@@ -150,21 +151,9 @@ func TestFetchFromKeptRows(t *testing.T) {
 	}
 	final := e.storeView("alice")
 	final.ok("EXAMINE INBOX")
-	if got, want := a.fetchByUID("FETCH 1:* "+items), final.fetchByUID("FETCH 1:* "+items); !maps(got, want) {
+	if got, want := a.fetchByUID("FETCH 1:* "+items), final.fetchByUID("FETCH 1:* "+items); !maps.Equal(got, want) {
 		t.Fatalf("at the end:\n%v\nthe store:\n%v", got, want)
 	}
-}
-
-func maps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // A box keeps rows read in a snapshot only if no change came after it,
