@@ -306,3 +306,46 @@ func TestQResyncFetchHasUID(t *testing.T) {
 		t.Errorf("FETCH 1 FLAGS without QRESYNC: %q", u)
 	}
 }
+
+// A QRESYNC session shown a MODSEQ above an expunge it cannot yet be told
+// of (a FETCH by sequence number) is sent HIGHESTMODSEQ below that
+// expunge's, so that resynchronising from what it was told reports the
+// expunge (RFC 5162's erratum 1810).
+func TestHeldExpungeLowersHighestModSeq(t *testing.T) {
+	e := newEnv(t)
+	for i := 1; i <= 3; i++ {
+		e.deliver("alice", testMessage(i))
+	}
+	a := e.raw("alice")
+	a.ok("ENABLE QRESYNC")
+	uv := modSeqIn(t, a.ok("SELECT INBOX"), `\[UIDVALIDITY (\d+)\]`)
+	b := e.raw("alice")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+	b.ok(`STORE 1 +FLAGS.SILENT (\Flagged)`) // UID 2, after the expunge
+
+	untagged := a.ok("FETCH 2 (UID MODSEQ)")
+	var shown, lowered uint64
+	for _, l := range untagged {
+		if m := regexp.MustCompile(`^\* 2 FETCH \(.*MODSEQ \((\d+)\)`).FindStringSubmatch(l); m != nil {
+			shown, _ = strconv.ParseUint(m[1], 10, 64)
+		}
+		if m := regexp.MustCompile(`^\* OK \[HIGHESTMODSEQ (\d+)\]`).FindStringSubmatch(l); m != nil {
+			lowered, _ = strconv.ParseUint(m[1], 10, 64)
+		}
+		if strings.Contains(l, "VANISHED") || strings.Contains(l, "EXPUNGE") {
+			t.Fatalf("FETCH by number told of an expunge: %q", l)
+		}
+	}
+	if shown == 0 || lowered == 0 || lowered >= shown {
+		t.Fatalf("FETCH showed MODSEQ %d, HIGHESTMODSEQ %d: %q", shown, lowered, untagged)
+	}
+
+	// Resynchronising from the lowered value reports the expunge.
+	a.ok("LOGOUT")
+	c := e.raw("alice")
+	c.ok("ENABLE QRESYNC")
+	got := c.ok("SELECT INBOX (QRESYNC (" + strconv.FormatUint(uv, 10) + " " + strconv.FormatUint(lowered, 10) + " 1:3))")
+	contains(t, got, "* VANISHED (EARLIER) 1")
+}

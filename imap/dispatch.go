@@ -74,6 +74,7 @@ func (s *session) execute(cmd wire.Command) bool {
 	defer unlock()
 
 	var res result
+	s.shownModSeq = 0
 	err := s.checkState(cmd)
 	if err == nil {
 		res, err = s.run(cmd)

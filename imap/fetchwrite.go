@@ -212,6 +212,7 @@ func (s *session) writeMessage(ctx context.Context, msg *mailbox.Message, seq ui
 		item("MODSEQ (")
 		w.Number64(msg.ModSeq)
 		w.Token(")")
+		s.shownModSeq = max(s.shownModSeq, msg.ModSeq)
 	}
 	if f.emailID {
 		// The stored message: copies share it, as RFC 8474 5.1 wants.

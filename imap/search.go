@@ -106,6 +106,7 @@ func (s *session) writeSearch(tag string, uid bool, o *imap.SearchOptions, data 
 			w.Token(" (MODSEQ ")
 			w.Number64(data.ModSeq)
 			w.Token(")")
+			s.shownModSeq = max(s.shownModSeq, data.ModSeq)
 		}
 		w.CRLF()
 		return
@@ -136,6 +137,7 @@ func (s *session) writeSearch(tag string, uid bool, o *imap.SearchOptions, data 
 	if data.ModSeq != 0 {
 		w.Token(" MODSEQ ")
 		w.Number64(data.ModSeq)
+		s.shownModSeq = max(s.shownModSeq, data.ModSeq)
 	}
 	w.CRLF()
 }

@@ -191,6 +191,21 @@ func (s *session) cmdClose() (result, error) {
 	return result{}, nil
 }
 
+// holdBackExpunge is told, for a QRESYNC session, that an expunge with
+// the given MODSEQ is held back (the command may not carry EXPUNGE). If
+// the command showed a MODSEQ as high, a client that lost the connection
+// now and resynchronised from that MODSEQ would never hear of the
+// expunge. So the server then sends HIGHESTMODSEQ below the expunge's,
+// which the client keeps instead (QRESYNC, RFC 5162's verified erratum
+// 1810; RFC 7162 replaced RFC 5162).
+func (s *session) holdBackExpunge(modSeq uint64) {
+	if !s.enabled.qresync || s.shownModSeq < modSeq || modSeq == 0 {
+		return
+	}
+	s.w.StatusResponse("", wire.OK, "HIGHESTMODSEQ "+strconv.FormatUint(modSeq-1, 10), "Some expunges are not yet reported")
+	s.shownModSeq = modSeq - 1
+}
+
 // pollView writes the changes others made that the client has not been
 // told of, in the order they committed: all of them, or those before the
 // first expunge unless allowExpunge. It runs under the writer's lock.
@@ -271,6 +286,7 @@ loop:
 			}
 		case eventExpunged:
 			if !allowExpunge {
+				s.holdBackExpunge(e.modSeq)
 				break loop
 			}
 			v.dropRecent(e.uid)

@@ -60,6 +60,9 @@ type session struct {
 	// nothing.
 	newFetch *fetchItems
 	updates  []*update // searches kept up to date (RFC 5267)
+	// shownModSeq is the highest MODSEQ the running command's FETCH
+	// responses showed (holdBackExpunge).
+	shownModSeq uint64
 	// after, if set, runs once the tagged response of the command that set
 	// it is sent (STARTTLS's handshake).
 	after func() error
