@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -106,11 +107,19 @@ func TestIMAPTestStress(t *testing.T) {
 		{"own_msgs", "search=30", "copy=30"}, // owned messages are never expunged
 		{"qresync", "search=30", "copy=30", "noop=10"},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		args := append([]string{"stress", host, port, "testuser%d@example.test", imaptestPass,
 			"mbox=" + mbox, fmt.Sprintf("users=%d", users), "clients=12", "secs=6"}, mode...)
-		out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
-		cancel()
+		var out []byte
+		var err error
+		for range 3 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			out, err = exec.CommandContext(ctx, script, args...).CombinedOutput()
+			cancel()
+			if !imaptestQResyncPanic(out) {
+				break
+			}
+			t.Logf("imaptest %v hit its own QRESYNC panic, fixed upstream; running it again:\n%s", mode, tail(out, 1000))
+		}
 		if err != nil {
 			t.Fatalf("imaptest %v: %v\n%s", mode, err, tail(out, 4000))
 		}
@@ -126,6 +135,23 @@ func TestIMAPTestStress(t *testing.T) {
 			t.Errorf("imaptest stress %v: %d error lines, first:\n%s", mode, len(errs), strings.Join(errs[:min(len(errs), 10)], ""))
 		}
 	}
+}
+
+// imaptestQResyncPanic reports whether imaptest stopped on a defect of
+// its own in QRESYNC mode: a FETCH, in the answer to SELECT (QRESYNC
+// ...), of a message numbered past what is left of imaptest's saved view
+// once the VANISHED (EARLIER) UIDs are taken out. The answer is right
+// (the messages changed since the client's MODSEQ include those added
+// since, RFC 7162), and imaptest fixed the panic upstream (6f30b6a, May
+// 2025), but the build for Debian 12's libdovecot predates the fix.
+// Caught once in about 90 QRESYNC runs of 6 s: the transcript showed
+// "* 2 EXISTS", "* VANISHED (EARLIER) 1", then FETCH 1 and FETCH 2 for
+// the two messages left, and no HIGHESTMODSEQ lowered for an expunge
+// held back.
+func imaptestQResyncPanic(out []byte) bool {
+	return bytes.Contains(out, []byte("Panic: file array.c")) &&
+		bytes.Contains(out, []byte("array_idx_modifiable_i")) &&
+		bytes.Contains(out, []byte("mailbox_state_handle_fetch"))
 }
 
 // stressMbox returns n plain-text messages in mbox format for imaptest
