@@ -172,3 +172,27 @@ func TestPipelinedResponsesFlushedBeforeWaiting(t *testing.T) {
 		t.Fatalf("p3: %s", st)
 	}
 }
+
+// TestExpungeOfNothingWaitsForNoFsync: EXPUNGE in a folder without
+// \Deleted messages is answered from a read, so it waits for no write
+// and no fsync; one that removes messages still does.
+func TestExpungeOfNothingWaitsForNoFsync(t *testing.T) {
+	h := startHeldServer(t)
+	a := dialRaw(t, h.ln.Addr().String(), "alice")
+	a.ok("SELECT INBOX")
+
+	h.hold.Store(true)
+	a.wait = 2 * time.Second
+	a.ok("EXPUNGE") // a write would wait for the held fsync
+	a.ok("UID EXPUNGE 1")
+	a.wait = 0
+
+	tag := a.send(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	quiet(t, a, "STORE's OK before its commit was durable")
+	h.let()
+	if _, st := a.until(tag); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("STORE: %s", st)
+	}
+	got := a.ok("EXPUNGE")
+	contains(t, got, "* 1 EXPUNGE")
+}

@@ -273,6 +273,20 @@ func (s *Service) Expunge(ctx context.Context, account, folder int64, set UIDSet
 	if set != nil && len(set) == 0 {
 		return nil
 	}
+	// A folder without \Deleted messages has nothing to expunge: a read
+	// says so, without a write and an fsync to wait for. Sessions expunge
+	// often and mostly find nothing.
+	var deleted uint32
+	err := s.ReadMailbox(ctx, folder, nil, func(r *Reader) error {
+		if r.account != account {
+			return fmt.Errorf("%w: %d", ErrNoSuchFolder, folder)
+		}
+		deleted = r.counts.Deleted
+		return nil
+	})
+	if err != nil || deleted == 0 {
+		return err
+	}
 	return s.write(ctx, func(tx store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {

@@ -36,7 +36,9 @@ type Reader struct {
 	ctx    context.Context
 	snap   store.Snapshot
 	folder Folder
-	counts FolderCounts
+	// account owns the folder.
+	account int64
+	counts  FolderCounts
 	// highestModSeq is the folder's HIGHESTMODSEQ in the snapshot.
 	highestModSeq uint64
 	// uids, when the caller gave them (UseUIDs), are the folder's UIDs
@@ -82,7 +84,7 @@ func (s *Service) ReadMailbox(ctx context.Context, id int64, locked func(Folder,
 	if err != nil {
 		return err
 	}
-	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), counts: counts, highestModSeq: m.HighestModSeq, meta: s.meta, bodies: s.bodies})
+	return fn(&Reader{ctx: ctx, snap: snap, folder: folderOf(m), account: m.AccountID, counts: counts, highestModSeq: m.HighestModSeq, meta: s.meta, bodies: s.bodies})
 }
 
 // Folder returns the folder as of the snapshot.
