@@ -39,6 +39,7 @@ func (s *session) cmdSearch(c *wire.Search) (result, error) {
 		}
 	}
 	data, uids, lost, err := s.search(v, c.UID, &criteria, options)
+	s.tellsUpTo()
 	if err != nil {
 		if options != nil && options.ReturnSave {
 			v.saved = nil // RFC 5182 2.1: a failed search empties $

@@ -1,11 +1,15 @@
 package imap
 
 import (
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"pillarbox/store/storetest"
 )
 
 // searchFixture delivers messages with varied headers, bodies, sizes and
@@ -201,5 +205,45 @@ func TestSearchTextPartHeaders(t *testing.T) {
 		if got := d.All.String(); got != tc.want {
 			t.Errorf("%s: UID SEARCH = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestSearchTellsItsSnapshot: a message delivered while SEARCH or SORT
+// runs, after its snapshot, is not in the result, and its EXISTS comes
+// at the next command, not before the tagged OK: a client checking the
+// result against every message it knows at that OK (imaptest's stress
+// does) would find it missing.
+func TestSearchTellsItsSnapshot(t *testing.T) {
+	t.Parallel()
+	var armed atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	e := startEnv(t, storetest.New(t, pg), Options{}, true, func(s *Server) {
+		s.searchHook = func() {
+			if armed.Load() {
+				entered <- struct{}{}
+				<-release
+			}
+		}
+	})
+	e.deliver("alice", "Subject: one\n\nhello\n")
+	a := e.raw("alice")
+	a.ok("SELECT INBOX")
+	for i, cmd := range []string{"SEARCH BODY hello", "SORT (ARRIVAL) UTF-8 BODY hello"} {
+		armed.Store(true)
+		tag := a.send(cmd)
+		<-entered
+		armed.Store(false)
+		e.deliver("alice", "Subject: more\n\nhello again\n")
+		release <- struct{}{}
+		untagged, st := a.until(tag)
+		if !strings.HasPrefix(st, "OK") {
+			t.Fatalf("%s: %s", cmd, st)
+		}
+		for _, l := range untagged {
+			if strings.HasSuffix(l, "EXISTS") {
+				t.Errorf("%s: %q before its OK, for a message its result could not hold (%q)", cmd, l, untagged)
+			}
+		}
+		contains(t, a.ok("NOOP"), fmt.Sprintf("* %d EXISTS", i+2))
 	}
 }

@@ -206,6 +206,21 @@ func (s *session) holdBackExpunge(modSeq uint64) {
 	s.shownModSeq = modSeq - 1
 }
 
+// tellsUpTo has the running command's poll tell the changes up to its
+// last read's snapshot only, for a SEARCH, SORT or THREAD: once its tagged
+// response is in, the client knows the folder as the result describes it.
+// A message that came during the search is told at the next command
+// instead, not just after a result that could not include it.
+func (s *session) tellsUpTo() {
+	s.pollUpTo = s.lastRead
+}
+
+// boxVersion is a box's version, if set.
+type boxVersion struct {
+	v   uint64
+	set bool
+}
+
 // pollView writes the changes others made that the client has not been
 // told of, in the order they committed: all of them, or those before the
 // first expunge unless allowExpunge. It runs under the writer's lock.
@@ -219,7 +234,13 @@ func (s *session) pollView(allowExpunge bool) error {
 		s.markEnded()
 		return errClose
 	}
-	evs := v.pending()
+	all := v.pending()
+	evs := all
+	if lim := s.pollUpTo; lim.set {
+		// v.applied is the version before all[0]; only this session
+		// changes it.
+		evs = all[:min(uint64(len(all)), lim.v-min(lim.v, v.applied))]
+	}
 	if len(evs) == 0 {
 		return nil
 	}
@@ -334,7 +355,7 @@ loop:
 		w.CRLF()
 	}
 	v.apply(n, known)
-	if n == len(evs) {
+	if n == len(all) {
 		v.shown = nil // every change is told: none is stale
 	}
 	if len(added) > 0 && s.newFetch != nil { // nil unless NOTIFY is in force

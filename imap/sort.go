@@ -30,6 +30,7 @@ func (s *session) cmdSort(c *wire.Sort) (result, error) {
 		keys[i] = sortthread.Criterion{Key: key, Reverse: k.Reverse}
 	}
 	msgs, lost, err := s.sortCandidates(&criteria, false)
+	s.tellsUpTo()
 	if err != nil {
 		return result{}, err
 	}
@@ -80,6 +81,7 @@ func (s *session) cmdThread(c *wire.Thread) (result, error) {
 		return result{}, err
 	}
 	msgs, lost, err := s.sortCandidates(&criteria, alg == imap.ThreadReferences)
+	s.tellsUpTo()
 	if err != nil {
 		return result{}, err
 	}
@@ -127,6 +129,9 @@ func (s *session) sortCandidates(criteria *imap.SearchCriteria, references bool)
 	if err != nil {
 		return nil, false, err
 	}
+	// The result is the search's: the reads below do not change which
+	// snapshot it describes (tellsUpTo).
+	defer func(searched boxVersion) { s.lastRead = searched }(s.lastRead)
 	ctx, cancel := s.ctxWithin(s.srv.opts.SearchTimeout)
 	defer cancel()
 	err = s.eachMessage(ctx, v, uids, mailbox.WantStructure, 0, func(msg *mailbox.Message, seq uint32, _ bool) error {
