@@ -74,7 +74,7 @@ func (s *session) execute(cmd wire.Command) bool {
 	defer unlock()
 
 	var res result
-	s.shownModSeq, s.pollUpTo, s.lastRead = 0, boxVersion{}, boxVersion{}
+	s.shownModSeq, s.pollUpTo, s.searched = 0, boxVersion{}, boxVersion{}
 	err := s.checkState(cmd)
 	if err == nil {
 		res, err = s.run(cmd)

@@ -21,7 +21,6 @@ func (s *session) read(ctx context.Context, v *view, fn func(*mailbox.Reader, *m
 			return errDropped
 		}
 		useUIDs(r, v, &m)
-		s.lastRead = boxVersion{v: m.version, set: true}
 		return fn(r, &m)
 	})
 }

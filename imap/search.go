@@ -202,6 +202,7 @@ func (s *session) search(v *view, byUID bool, criteria *imap.SearchCriteria, opt
 		if s.srv.searchHook != nil {
 			s.srv.searchHook()
 		}
+		s.searched = boxVersion{v: m.version, set: true}
 		lost = m.lostKnown()
 		c, err := convertCriteria(r, m, v, criteria)
 		if err != nil {

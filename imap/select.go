@@ -207,12 +207,12 @@ func (s *session) holdBackExpunge(modSeq uint64) {
 }
 
 // tellsUpTo has the running command's poll tell the changes up to its
-// last read's snapshot only, for a SEARCH, SORT or THREAD: once its tagged
+// search's snapshot only, for a SEARCH, SORT or THREAD: once its tagged
 // response is in, the client knows the folder as the result describes it.
 // A message that came during the search is told at the next command
 // instead, not just after a result that could not include it.
 func (s *session) tellsUpTo() {
-	s.pollUpTo = s.lastRead
+	s.pollUpTo = s.searched
 }
 
 // boxVersion is a box's version, if set.

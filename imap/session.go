@@ -63,10 +63,10 @@ type session struct {
 	// shownModSeq is the highest MODSEQ the running command's FETCH
 	// responses showed (holdBackExpunge).
 	shownModSeq uint64
-	// lastRead is the box's version at the snapshot of the running
-	// command's last read; pollUpTo, if set, is the version up to which
-	// its poll tells changes (a search's snapshot, tellsUpTo).
-	lastRead, pollUpTo boxVersion
+	// searched is the box's version at the snapshot of the running
+	// command's last search; pollUpTo, if set, is the version up to which
+	// its poll tells changes (that snapshot, tellsUpTo).
+	searched, pollUpTo boxVersion
 	// after, if set, runs once the tagged response of the command that set
 	// it is sent (STARTTLS's handshake).
 	after func() error

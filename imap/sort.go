@@ -129,9 +129,6 @@ func (s *session) sortCandidates(criteria *imap.SearchCriteria, references bool)
 	if err != nil {
 		return nil, false, err
 	}
-	// The result is the search's: the reads below do not change which
-	// snapshot it describes (tellsUpTo).
-	defer func(searched boxVersion) { s.lastRead = searched }(s.lastRead)
 	ctx, cancel := s.ctxWithin(s.srv.opts.SearchTimeout)
 	defer cancel()
 	err = s.eachMessage(ctx, v, uids, mailbox.WantStructure, 0, func(msg *mailbox.Message, seq uint32, _ bool) error {
