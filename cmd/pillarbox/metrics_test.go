@@ -391,7 +391,7 @@ func TestAdminKeepAlive(t *testing.T) {
 func TestStoreGauges(t *testing.T) {
 	t.Parallel()
 	// The indexer must not take the text in before the scrape.
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{IndexIdle: time.Hour})
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{IndexDelay: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

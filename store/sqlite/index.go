@@ -14,10 +14,20 @@ import (
 const indexBatch = 256
 
 // The indexer runs once indexAfterRows texts or releases are pending, or
-// indexIdle (Options.IndexIdle) after the last one arrived. SEARCH does not wait for either: it flushes.
+// indexDelay (Options.IndexDelay) after the first of them arrived, so no
+// text waits longer than that. SEARCH does not wait for it: it reads the
+// pending texts too, and checks each of them against its message.
+//
+// Waiting is what makes the index cheap: a message expunged while its
+// text is still pending leaves with its pending row, without the index
+// ever taking in its words or FTS4 having to take them out again (which
+// derives them from the message once more, stageReleased). Mail that is
+// read and deleted within seconds, as on a busy host, mostly never
+// reaches the index; what stays is indexed a second or two late. The
+// bound on the rows keeps what a SEARCH has to check one by one small.
 const (
-	indexAfterRows = 64
-	indexIdle      = 2 * time.Second
+	indexAfterRows = 1024
+	indexDelay     = 2 * time.Second
 )
 
 // The indexer moves search text from blob_text_pending into the FTS4
@@ -28,7 +38,10 @@ const (
 // left it such work; Open does what a crash left over before it returns.
 
 func (db *DB) startIndexer() {
-	db.idxTimer = time.AfterFunc(time.Hour, db.kickIndexer)
+	db.idxTimer = time.AfterFunc(time.Hour, func() {
+		db.idxArmed.Store(false)
+		db.kickIndexer()
+	})
 	db.idxTimer.Stop()
 	db.idx = make(chan struct{}, 1)
 	db.idxStop = make(chan struct{})
@@ -59,10 +72,15 @@ func (db *DB) notePending(n int) {
 	if db.pendingRows >= indexAfterRows {
 		db.pendingRows = 0
 		db.idxTimer.Stop()
+		db.idxArmed.Store(false)
 		db.kickIndexer()
 		return
 	}
-	db.idxTimer.Reset(db.idxIdle)
+	// The first row since the indexer was kicked starts the clock; later
+	// ones do not push it back.
+	if db.idxArmed.CompareAndSwap(false, true) {
+		db.idxTimer.Reset(db.idxDelay)
+	}
 }
 
 func (db *DB) indexer() {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"pillarbox/store"
 	"testing"
@@ -103,4 +104,24 @@ func TestIndexerBatchesAndCatchesUpAtOpen(t *testing.T) {
 	if got := ftsMatches(t, db, "okapi"); len(got) != 2 {
 		t.Fatalf("okapi matches %v after reopening", got)
 	}
+}
+
+// TestIndexerRunsWhileWritesGoOn: a pending text waits for the indexer at
+// most IndexDelay from its arrival, however many writes follow it before
+// indexAfterRows pile up; later texts do not push its turn back.
+func TestIndexerRunsWhileWritesGoOn(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{IndexDelay: 50 * time.Millisecond})
+	first := insertTexts(t, db, "narwhal tusk")[0]
+	began := time.Now()
+	// Each write takes well under the delay (a commit and an fsync), and
+	// their number stays below the row threshold.
+	for i := 1; i < indexAfterRows-1; i++ {
+		if got := ftsMatches(t, db, "narwhal"); len(got) == 1 && got[0] == first {
+			return
+		}
+		insertTexts(t, db, fmt.Sprint("filler ", i))
+	}
+	t.Fatalf("the first text was still not indexed %v after it arrived, with writes every %v",
+		time.Since(began), time.Since(began)/time.Duration(indexAfterRows-2))
 }

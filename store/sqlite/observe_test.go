@@ -109,7 +109,7 @@ func TestObserveCommit(t *testing.T) {
 
 func TestQueueCounts(t *testing.T) {
 	t.Parallel()
-	db, err := Open(filepath.Join(t.TempDir(), "q.db"), Options{IndexIdle: time.Hour}) // the indexer must not empty the backlog before it is read
+	db, err := Open(filepath.Join(t.TempDir(), "q.db"), Options{IndexDelay: time.Hour}) // the indexer must not empty the backlog before it is read
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestMigrationPartHeaders(t *testing.T) {
 	}
 	raw.Close()
 
-	db, err := Open(path, Options{IndexIdle: 1 << 40})
+	db, err := Open(path, Options{IndexDelay: 1 << 40})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestMigrationPartHeaders(t *testing.T) {
 func TestReleasedBlobsAtOpen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "p.db")
-	opts := Options{IndexIdle: 1 << 40, SearchText: storesuite.NulText}
+	opts := Options{IndexDelay: 1 << 40, SearchText: storesuite.NulText}
 	db, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func inboxWith(t *testing.T, db *DB, texts ...string) (int64, []int64) {
 // removes it, with its words, and leaves the index whole.
 func TestExpungeReleasesBlobLater(t *testing.T) {
 	t.Parallel()
-	db := openTest(t, Options{IndexIdle: 1 << 40})
+	db := openTest(t, Options{IndexDelay: 1 << 40})
 	ctx := context.Background()
 	mb, blobs := inboxWith(t, db, "walrus one", "walrus two", "walrus three")
 	if err := db.FlushIndex(ctx); err != nil {
@@ -106,7 +106,7 @@ func TestExpungeReleasesBlobLater(t *testing.T) {
 // only if nothing refers to it when it runs.
 func TestReleasedBlobReferencedAgainStays(t *testing.T) {
 	t.Parallel()
-	db := openTest(t, Options{IndexIdle: 1 << 40})
+	db := openTest(t, Options{IndexDelay: 1 << 40})
 	ctx := context.Background()
 	mb, blobs := inboxWith(t, db, "heron")
 	if err := db.write(ctx, func(tx *Tx) error {
@@ -134,7 +134,7 @@ func TestReleasedBlobReferencedAgainStays(t *testing.T) {
 // indexer ran is removed with its pending text, which is never indexed.
 func TestExpungedBeforeIndexedNeverIndexed(t *testing.T) {
 	t.Parallel()
-	db := openTest(t, Options{IndexIdle: 1 << 40})
+	db := openTest(t, Options{IndexDelay: 1 << 40})
 	ctx := context.Background()
 	mb, blobs := inboxWith(t, db, "osprey kept", "osprey gone")
 	if err := db.write(ctx, func(tx *Tx) error {
@@ -159,7 +159,7 @@ func TestExpungedBeforeIndexedNeverIndexed(t *testing.T) {
 // removes what they released without anyone flushing.
 func TestIndexerRemovesReleasedBlobs(t *testing.T) {
 	t.Parallel()
-	db := openTest(t, Options{IndexIdle: 1 << 40}) // only indexAfterRows wakes it
+	db := openTest(t, Options{IndexDelay: 1 << 40}) // only indexAfterRows wakes it
 	ctx := context.Background()
 	texts := make([]string, indexAfterRows)
 	uids := make([]uint32, indexAfterRows)
@@ -197,7 +197,7 @@ func TestIndexerRemovesReleasedBlobs(t *testing.T) {
 // the message only for a blob it did not stage.
 func TestRemovalReadsStagedTerms(t *testing.T) {
 	t.Parallel()
-	db := openTest(t, Options{IndexIdle: 1 << 40})
+	db := openTest(t, Options{IndexDelay: 1 << 40})
 	ctx := context.Background()
 	_, blobs := inboxWith(t, db, "plover", "curlew")
 	db.staged.put(blobs[0], "staged words")
@@ -221,7 +221,7 @@ func TestRemovalReadsStagedTerms(t *testing.T) {
 // indexed blobs it removes, and leaves nothing staged once they are gone.
 func TestIndexerStagesWhatItRemoves(t *testing.T) {
 	t.Parallel()
-	db := openTest(t, Options{IndexIdle: 1 << 40})
+	db := openTest(t, Options{IndexDelay: 1 << 40})
 	ctx := context.Background()
 	mb, blobs := inboxWith(t, db, "gannet one", "gannet two", "gannet three")
 	if err := db.FlushIndex(ctx); err != nil {

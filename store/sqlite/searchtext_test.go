@@ -116,7 +116,7 @@ func TestMigrationIndexWithoutText(t *testing.T) {
 	}
 	raw.Close()
 
-	db, err := Open(path, Options{IndexIdle: 1 << 40})
+	db, err := Open(path, Options{IndexDelay: 1 << 40})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestMigrationIndexWithoutText(t *testing.T) {
 // leaves nothing behind, and does not disturb the index.
 func TestRemovingPendingBlob(t *testing.T) {
 	t.Parallel()
-	db := openTest(t, Options{IndexIdle: 1 << 40})
+	db := openTest(t, Options{IndexDelay: 1 << 40})
 	ctx := context.Background()
 	ids := insertTexts(t, db, "alpha beta", "gamma delta")
 	if err := db.FlushIndex(ctx); err != nil {

@@ -60,10 +60,10 @@ type Options struct {
 	// metrics: it must be quick, since every writer waits for it. Zero:
 	// nothing is measured.
 	ObserveCommit func(requests int, took time.Duration)
-	// IndexIdle is how long after the last new text the indexer moves
-	// pending texts into the full-text index, if fewer than 64 are
-	// pending. Zero: 2 s. Tests that look at the backlog set it long.
-	IndexIdle time.Duration
+	// IndexDelay is how long a new text or released blob waits at most
+	// for the indexer, if fewer than indexAfterRows are pending. Zero:
+	// 2 s. Tests that look at the backlog set it long.
+	IndexDelay time.Duration
 	// SearchText, if set, is installed as SetSearchText would, before
 	// Open removes the blobs that the last run released and did not
 	// remove: their words leave the index as the function derives them.
@@ -102,9 +102,10 @@ type DB struct {
 	walFull   atomic.Bool // the WAL passed walLimitPages
 
 	idx         chan struct{} // kicks the indexer
-	idxTimer    *time.Timer   // kicks it after a quiet period
-	idxIdle     time.Duration // that period (Options.IndexIdle)
-	pendingRows int           // texts pending since the last kick; writer goroutine only
+	idxTimer    *time.Timer   // kicks it idxDelay after the first pending row
+	idxArmed    atomic.Bool   // idxTimer is running
+	idxDelay    time.Duration // that delay (Options.IndexDelay)
+	pendingRows int           // rows left for it since the last kick; writer goroutine only
 	idxStop     chan struct{}
 	idxOnce     sync.Once
 	idxDone     chan struct{}
@@ -165,8 +166,8 @@ func Open(path string, opts Options) (*DB, error) {
 		knownPieces: make(map[string]struct{}),
 		staged:      stagedTerms{terms: make(map[int64]string)},
 
-		observe: opts.ObserveCommit,
-		idxIdle: cmp.Or(opts.IndexIdle, indexIdle),
+		observe:  opts.ObserveCommit,
+		idxDelay: cmp.Or(opts.IndexDelay, indexDelay),
 	}
 	db.dur.init()
 	db.dur.sync = opts.SyncWAL
