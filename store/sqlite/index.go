@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"pillarbox/store"
 	"sync"
 	"time"
@@ -13,18 +14,26 @@ import (
 // into the full-text index: one FTS4 segment for all of them.
 const indexBatch = 256
 
-// The indexer runs once indexAfterRows texts or releases are pending, or
-// indexDelay (Options.IndexDelay) after the first of them arrived, so no
-// text waits longer than that. SEARCH does not wait for it: it reads the
-// pending texts too, and checks each of them against its message.
+// When the indexer runs. Removed messages and new texts wait for it in
+// different ways:
+//
+//   - Released blobs (what expunges and finished deliveries let go) are
+//     removed at every run, which comes indexDelay (Options.IndexDelay)
+//     after the first row of work since the last one, or sooner once
+//     indexAfterRows rows of work are waiting.
+//   - A new text is indexed at the first tick of the delay that finds it
+//     already pending at the tick before: after one to two delays. Only
+//     when more than indexAfterRows texts are pending does a run index
+//     them all at once.
 //
 // Waiting is what makes the index cheap: a message expunged while its
-// text is still pending leaves with its pending row, without the index
-// ever taking in its words or FTS4 having to take them out again (which
-// derives them from the message once more, stageReleased). Mail that is
-// read and deleted within seconds, as on a busy host, mostly never
-// reaches the index; what stays is indexed a second or two late. The
-// bound on the rows keeps what a SEARCH has to check one by one small.
+// text is still pending leaves with its pending row, and the index never
+// takes in its words nor has FTS4 take them out again (which derives them
+// from the message once more, stageReleased). Mail read and deleted
+// within seconds, as on a busy host, mostly never reaches the index; what
+// stays is indexed a few seconds late, which SEARCH does not notice: it
+// reads the pending texts too, checking each against its message, and
+// the bound on them keeps that work small.
 const (
 	indexAfterRows = 1024
 	indexDelay     = 2 * time.Second
@@ -38,12 +47,16 @@ const (
 // left it such work; Open does what a crash left over before it returns.
 
 func (db *DB) startIndexer() {
+	db.idx = make(chan struct{}, 1)
+	db.idxTick = make(chan struct{}, 1)
 	db.idxTimer = time.AfterFunc(time.Hour, func() {
 		db.idxArmed.Store(false)
-		db.kickIndexer()
+		select {
+		case db.idxTick <- struct{}{}:
+		default:
+		}
 	})
 	db.idxTimer.Stop()
-	db.idx = make(chan struct{}, 1)
 	db.idxStop = make(chan struct{})
 	db.idxDone = make(chan struct{})
 	go db.indexer()
@@ -62,6 +75,14 @@ func (db *DB) kickIndexer() {
 	}
 }
 
+// armIndexer starts the delay unless it runs already: later work does not
+// push a tick back.
+func (db *DB) armIndexer() {
+	if db.idxArmed.CompareAndSwap(false, true) {
+		db.idxTimer.Reset(db.idxDelay)
+	}
+}
+
 // notePending runs on the writer goroutine after a commit that left n
 // rows of work for the indexer.
 func (db *DB) notePending(n int) {
@@ -71,73 +92,119 @@ func (db *DB) notePending(n int) {
 	db.pendingRows += n
 	if db.pendingRows >= indexAfterRows {
 		db.pendingRows = 0
-		db.idxTimer.Stop()
-		db.idxArmed.Store(false)
 		db.kickIndexer()
-		return
 	}
-	// The first row since the indexer was kicked starts the clock; later
-	// ones do not push it back.
-	if db.idxArmed.CompareAndSwap(false, true) {
-		db.idxTimer.Reset(db.idxDelay)
-	}
+	db.armIndexer()
 }
 
 func (db *DB) indexer() {
 	defer close(db.idxDone)
+	ctx := context.Background()
+	// mark is the newest text that was pending at the last tick: the
+	// texts up to it have waited a whole delay at the next one.
+	var mark int64
 	for {
+		tick := false
 		select {
 		case <-db.idx:
+		case <-db.idxTick:
+			tick = true
 		case <-db.idxStop:
 			db.idxTimer.Stop()
 			return
 		}
-		if err := db.FlushIndex(context.Background()); err != nil && err != store.ErrClosed {
-			db.log.Warn("store: indexing search text", "err", err)
+		newest, err := db.indexRun(ctx, mark, tick)
+		if err != nil {
+			if err != store.ErrClosed {
+				db.log.Warn("store: indexing search text", "err", err)
+			}
+			continue
+		}
+		if tick {
+			mark = newest
 		}
 	}
 }
 
-// FlushIndex does now what the indexer does when it runs: it removes the
+// indexRun is one run of the indexer: it removes the released blobs and
+// indexes the pending texts up to mark if tick is set, or all of them if
+// there are too many. It returns the newest text pending when it began,
+// and arms the next tick for those it leaves.
+func (db *DB) indexRun(ctx context.Context, mark int64, tick bool) (int64, error) {
+	if err := db.removeAllReleased(ctx); err != nil {
+		return 0, err
+	}
+	var count, newest int64
+	if err := db.rdb.QueryRowContext(ctx, `SELECT count(*), coalesce(max(blob_id), 0) FROM blob_text_pending`).Scan(&count, &newest); err != nil {
+		return 0, fmt.Errorf("store: index: %w", err)
+	}
+	upTo := int64(0)
+	switch {
+	case count > indexAfterRows:
+		upTo = newest
+	case tick:
+		upTo = mark
+	}
+	if err := db.indexUpTo(ctx, upTo); err != nil {
+		return 0, err
+	}
+	if newest > upTo {
+		db.armIndexer()
+	}
+	return newest, nil
+}
+
+// FlushIndex does now what the indexer does over time: it removes the
 // blobs released since (and their words), then indexes every pending
-// search text. SEARCH does not need it (it reads pending text too); the
-// indexer and tests use it.
+// search text. SEARCH does not need it (it reads pending text too); tests
+// use it.
 func (db *DB) FlushIndex(ctx context.Context) error { return db.flushIndex(ctx, true) }
 
 // flushIndex is FlushIndex, which leaves the released blobs as they are
 // unless remove is set.
 func (db *DB) flushIndex(ctx context.Context, remove bool) error {
+	if remove {
+		if err := db.removeAllReleased(ctx); err != nil {
+			return err
+		}
+	}
+	return db.indexUpTo(ctx, math.MaxInt64)
+}
+
+// removeAllReleased removes the released blobs, indexBatch to a write.
+func (db *DB) removeAllReleased(ctx context.Context) error {
+	for {
+		released, staged, err := db.stageReleased(ctx, indexBatch)
+		if err != nil || len(released) == 0 {
+			return err
+		}
+		err = db.write(ctx, func(tx *Tx) error { return tx.removeReleased(released) })
+		db.staged.drop(staged)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// indexUpTo indexes the pending texts of blobs up to upTo, indexBatch to
+// a write.
+func (db *DB) indexUpTo(ctx context.Context, upTo int64) error {
 	for {
 		var work bool
-		if err := db.rdb.QueryRowContext(ctx, `SELECT ?1 AND EXISTS (SELECT 1 FROM blobs_released)
-			OR EXISTS (SELECT 1 FROM blob_text_pending)`, remove).Scan(&work); err != nil {
+		if err := db.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_text_pending WHERE blob_id <= ?)`, upTo).Scan(&work); err != nil {
 			return fmt.Errorf("store: index: %w", err)
 		}
 		if !work {
 			return nil
 		}
-		var released, staged []int64
-		var err error
-		if remove {
-			if released, staged, err = db.stageReleased(ctx, indexBatch); err != nil {
-				return err
-			}
-		}
 		var n int64
-		err = db.write(ctx, func(tx *Tx) error {
+		err := db.write(ctx, func(tx *Tx) error {
 			var err error
-			if len(released) > 0 {
-				return tx.removeReleased(released)
-			}
-			n, err = tx.indexPending(indexBatch)
+			n, err = tx.indexPending(indexBatch, upTo)
 			return err
 		})
-		db.staged.drop(staged)
-		if err != nil {
+		if err != nil || n < indexBatch {
 			return err
-		}
-		if n == 0 && len(released) == 0 {
-			return nil
 		}
 	}
 }
@@ -239,11 +306,12 @@ func (tx *Tx) removeReleased(ids []int64) error {
 	return nil
 }
 
-// indexPending moves up to limit rows of pending text into blob_text.
-func (tx *Tx) indexPending(limit int) (int64, error) {
+// indexPending moves up to limit rows of pending text, of blobs up to
+// upTo, into blob_text.
+func (tx *Tx) indexPending(limit int, upTo int64) (int64, error) {
 	var last int64
 	err := tx.queryRow(`SELECT coalesce(max(blob_id), 0) FROM
-		(SELECT blob_id FROM blob_text_pending ORDER BY blob_id LIMIT ?)`, limit).Scan(&last)
+		(SELECT blob_id FROM blob_text_pending WHERE blob_id <= ? ORDER BY blob_id LIMIT ?)`, upTo, limit).Scan(&last)
 	if err != nil || last == 0 {
 		return 0, err
 	}
@@ -281,7 +349,7 @@ func (db *DB) CheckIndex(ctx context.Context) error {
 			}
 		}
 		for {
-			n, err := tx.indexPending(indexBatch)
+			n, err := tx.indexPending(indexBatch, math.MaxInt64)
 			if err != nil {
 				return err
 			}

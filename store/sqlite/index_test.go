@@ -125,3 +125,66 @@ func TestIndexerRunsWhileWritesGoOn(t *testing.T) {
 	t.Fatalf("the first text was still not indexed %v after it arrived, with writes every %v",
 		time.Since(began), time.Since(began)/time.Duration(indexAfterRows-2))
 }
+
+// TestIndexRunWaitsForATick: a run indexes only the texts that were
+// pending at the tick before, unless more than indexAfterRows are pending;
+// a message expunged before its turn never reaches the index.
+func TestIndexRunWaitsForATick(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{IndexDelay: 1 << 40}) // the test runs the indexer itself
+	ctx := context.Background()
+	segments := func() int { return countRows(t, db, "blob_text_segdir") }
+
+	mb, blobs := inboxWith(t, db, "ephemeral mayfly")
+	mark, err := db.indexRun(ctx, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mark != blobs[0] || countPending(t, db) != 1 {
+		t.Fatalf("first tick: mark %d (want %d), %d pending (want 1)", mark, blobs[0], countPending(t, db))
+	}
+	// Expunged before the next tick: its removal needs nothing from FTS4.
+	if err := db.write(ctx, func(tx *Tx) error {
+		_, err := tx.RemoveMessages(mb, []uint32{1})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	kept := insertTexts(t, db, "durable tortoise")
+	if mark, err = db.indexRun(ctx, mark, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, "blobs"); n != 1 {
+		t.Fatalf("%d blobs after the second tick, want the tortoise's alone", n)
+	}
+	if n := segments(); n != 0 {
+		t.Fatalf("the index has %d segments, want none: the mayfly went before its turn and the tortoise's turn is the next tick", n)
+	}
+	// A run that is no tick indexes nothing new...
+	if _, err := db.indexRun(ctx, mark, false); err != nil {
+		t.Fatal(err)
+	}
+	if countPending(t, db) != 1 {
+		t.Fatal("a run between ticks indexed a text")
+	}
+	// ...and the next tick indexes what the one before found pending.
+	if _, err := db.indexRun(ctx, mark, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := ftsMatches(t, db, "tortoise"); len(got) != 1 || got[0] != kept[0] || countPending(t, db) != 0 {
+		t.Fatalf("tortoise matches %v, %d pending; want %v and none", got, countPending(t, db), kept)
+	}
+
+	// Past indexAfterRows pending texts, any run indexes them all.
+	texts := make([]string, indexAfterRows+1)
+	for i := range texts {
+		texts[i] = fmt.Sprint("swarm ", i)
+	}
+	insertTexts(t, db, texts...)
+	if _, err := db.indexRun(ctx, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPending(t, db); n != 0 {
+		t.Fatalf("%d texts pending after a run with more than indexAfterRows of them", n)
+	}
+}

@@ -60,9 +60,10 @@ type Options struct {
 	// metrics: it must be quick, since every writer waits for it. Zero:
 	// nothing is measured.
 	ObserveCommit func(requests int, took time.Duration)
-	// IndexDelay is how long a new text or released blob waits at most
-	// for the indexer, if fewer than indexAfterRows are pending. Zero:
-	// 2 s. Tests that look at the backlog set it long.
+	// IndexDelay is the indexer's delay (index.go): a released blob
+	// waits at most that long for it, and a new text one to two times
+	// that, while fewer than indexAfterRows are pending. Zero: 2 s. Tests
+	// that look at the backlog set it long.
 	IndexDelay time.Duration
 	// SearchText, if set, is installed as SetSearchText would, before
 	// Open removes the blobs that the last run released and did not
@@ -101,8 +102,9 @@ type DB struct {
 	sinceKick int         // commits since the checkpointer was last kicked
 	walFull   atomic.Bool // the WAL passed walLimitPages
 
-	idx         chan struct{} // kicks the indexer
-	idxTimer    *time.Timer   // kicks it idxDelay after the first pending row
+	idx         chan struct{} // kicks the indexer early
+	idxTick     chan struct{} // the tick of its delay
+	idxTimer    *time.Timer   // ticks idxDelay after the first row of work
 	idxArmed    atomic.Bool   // idxTimer is running
 	idxDelay    time.Duration // that delay (Options.IndexDelay)
 	pendingRows int           // rows left for it since the last kick; writer goroutine only
