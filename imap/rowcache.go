@@ -18,7 +18,9 @@ import (
 // envelope and structure the Service keeps where asked for, is answered
 // without a snapshot: no read transaction, no query. That is most of a
 // mail app's FETCHes, which ask again for what it just listed or what
-// was just delivered. A store that other nodes share changes under the
+// was just delivered. A new message's row comes with its announcement
+// (mailbox.Change.Row), and its envelope and structure are in the
+// Service's cache from its delivery or APPEND. A store that other nodes share changes under the
 // box: every FETCH there reads its snapshot.
 
 // maxKeptRows bounds the rows a box keeps, about 150 octets each (a
@@ -39,6 +41,20 @@ func (b *box) rowFlagsLocked(uid uint32, modSeq uint64, flags []string) {
 	}
 	r.ModSeq, r.Flags = modSeq, flags
 	b.rows[uid] = r
+}
+
+// keepAddedLocked keeps the row of a message just added, which its
+// writer announced with it: new mail is what a mail app fetches next.
+func (b *box) keepAddedLocked(row *mailbox.Message) {
+	if row == nil {
+		return
+	}
+	if b.rows == nil || len(b.rows) >= maxKeptRows {
+		b.rows = make(map[uint32]mailbox.Message)
+	}
+	r := *row
+	r.Seq, r.Envelope, r.Structure, r.Body = 0, nil, nil, nil
+	b.rows[r.UID] = r
 }
 
 // keepRows keeps the rows of msgs, read whole (mailbox.WantRow or more)

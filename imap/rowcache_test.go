@@ -140,7 +140,7 @@ func TestFetchFromKeptRows(t *testing.T) {
 		t.Fatalf("after BODY[TEXT]: %v", got)
 	}
 
-	// New mail: read from the store the first time, then kept.
+	// New mail: kept from its announcement on.
 	b.appendMsg("INBOX", `(\Draft) `, testMessage(9))
 	a.ok("NOOP")
 	for range 2 {
@@ -241,5 +241,57 @@ func TestKeptRowFetchWaitsForDurable(t *testing.T) {
 	untagged, st := b.until(fetchTag)
 	if !strings.HasPrefix(st, "OK") || !strings.Contains(strings.Join(untagged, "\n"), `\Flagged`) {
 		t.Fatalf("FETCH: %q %s", untagged, st)
+	}
+}
+
+// keptRow is the row the box of alice's INBOX keeps for uid, if any.
+func (e *testEnv) keptRow(uid uint32) (mailbox.Message, bool) {
+	e.t.Helper()
+	e.srv.hub.mu.Lock()
+	defer e.srv.hub.mu.Unlock()
+	for _, b := range e.srv.hub.boxes {
+		b.mu.Lock()
+		r, ok := b.rows[uid]
+		b.mu.Unlock()
+		if ok {
+			return r, true
+		}
+	}
+	return mailbox.Message{}, false
+}
+
+// New mail's rows come with its announcement, and its envelope and
+// structure are cached when it is stored: a FETCH of it needs no read of
+// the store, and says what the store holds.
+func TestNewMessagesAreKept(t *testing.T) {
+	e := newEnv(t)
+	if !e.srv.ownsStore {
+		t.Skip("kept rows are for a store of this node's alone")
+	}
+	a := e.raw("alice")
+	a.ok("SELECT INBOX (CONDSTORE)")
+	b := e.raw("alice")
+	b.appendMsg("INBOX", `(\Draft $Work) "01-Feb-2024 10:00:00 +0530" `, testMessage(1))
+	e.deliver("alice", testMessage(2))
+	b.appendMsg("INBOX", "", "Subject: \xff\xfe bad octets\r\nFrom: =?x-unknown?q?who?= <a@b.example>\r\n\r\nbody\r\n")
+	a.ok("NOOP")
+	for uid := uint32(1); uid <= 3; uid++ {
+		r, ok := e.keptRow(uid)
+		if !ok {
+			t.Fatalf("the box keeps no row for UID %d before any FETCH", uid)
+		}
+		if _, _, ok := e.svc.CachedMeta(r.BlobID); !ok {
+			t.Fatalf("no envelope and structure cached for UID %d", uid)
+		}
+	}
+	const items = "(UID FLAGS MODSEQ INTERNALDATE RFC822.SIZE SAVEDATE ENVELOPE BODYSTRUCTURE)"
+	got := a.fetchByUID("FETCH 1:3 " + items)
+	fresh := e.storeView("alice")
+	fresh.ok("EXAMINE INBOX")
+	if want := fresh.fetchByUID("FETCH 1:3 " + items); !maps.Equal(got, want) {
+		t.Fatalf("FETCH of new mail from kept rows:\n%v\nfrom the store:\n%v", got, want)
+	}
+	if !strings.Contains(got["1"], `FLAGS (\Draft $Work)`) {
+		t.Fatalf("the appended message: %s", got["1"])
 	}
 }

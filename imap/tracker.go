@@ -294,6 +294,7 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		b.most = max(b.most, b.count)
 		b.log = append(b.log, event{kind: eventAdded, n: b.count, uid: c.UID, modSeq: c.ModSeq, recentFor: owner})
 		b.uidAddedLocked(c.UID)
+		b.keepAddedLocked(c.Row)
 	case mailbox.ChangeExpunged:
 		if c.Seq == 0 || c.Seq > b.count {
 			// The sessions' numbers would go wrong; drop them instead.

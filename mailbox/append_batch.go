@@ -42,6 +42,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 		bits     int
 		keywords []string
 		blob     *store.Blob
+		meta     *Meta
 		date     time.Time
 		size     int64
 	}
@@ -52,7 +53,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 		if p.bits, p.keywords, err = parseFlags(m.Flags); err != nil {
 			return Folder{}, nil, err
 		}
-		if p.blob, _, err = s.prepareBlob(m.Raw); err != nil {
+		if p.blob, p.meta, err = s.prepareBlob(m.Raw); err != nil {
 			return Folder{}, nil, err
 		}
 		p.date, p.size = m.Date, int64(len(m.Raw))
@@ -94,17 +95,16 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 			if err != nil {
 				return err
 			}
-			s.keepBody(tx, id, p.blob.Data)
-			uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: m.ID, BlobID: id, InternalDate: p.date,
+			s.keepStored(tx, id, p.blob, p.meta)
+			row, err := tx.AppendMessage(store.NewMessage{MailboxID: m.ID, BlobID: id, InternalDate: p.date,
 				Size: p.size, Flags: p.bits, Keywords: p.keywords})
 			if err != nil {
 				return err
 			}
+			uid := row.UID
 			uids[i] = uid
 			keywords := p.keywords
-			tx.OnCommit(func() {
-				s.announce(Change{Kind: ChangeAdded, MailboxID: m.ID, UID: uid, ModSeq: modseq, Flags: keywords})
-			})
+			tx.OnCommit(func() { s.announce(added(row, keywords, nil)) })
 			if m.SpecialUse == `\Sent` {
 				if replaced[i], err = s.replaceSentCopies(tx, account, p.blob.MessageID, now); err != nil {
 					return err

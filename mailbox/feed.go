@@ -37,6 +37,11 @@ type Change struct {
 	// announced from the highest Seq down, so each Seq is right when it is
 	// applied in order. Zero for ChangeAdded: the message is the last one.
 	Seq uint32
+	// Row is, for ChangeAdded made on this node, the new message's row as
+	// a Reader with WantRow reads it (Seq zero, and no envelope,
+	// structure or body): a listener may keep it. Nil when the change
+	// came from another node, and for copies.
+	Row *Message
 	// Origin is the value the writer passed in to say who made the change
 	// (opaque to this package), so that a listener can leave out the
 	// session that already knows; nil for delivery.

@@ -235,8 +235,7 @@ func (r *Reader) AppendMessages(dst []Message, lo, hi uint32, limit int, firstSe
 	seq, start := firstSeq, len(dst)
 	cols := store.MessageColumns(min(want, WantRow))
 	err := r.snap.EachMessage(r.ctx, r.folder.ID, lo, hi, limit, cols, func(row *store.Message) error {
-		dst = append(dst, Message{UID: row.UID, Seq: seq, ModSeq: row.ModSeq, BlobID: row.BlobID,
-			InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)})
+		dst = append(dst, messageOf(row, seq))
 		seq++
 		return nil
 	})
@@ -246,6 +245,18 @@ func (r *Reader) AppendMessages(dst []Message, lo, hi uint32, limit int, firstSe
 		err = r.fillMeta(dst[start:])
 	}
 	return dst, err
+}
+
+// messageOf is a stored row as a Message numbered seq.
+func messageOf(row *store.Message, seq uint32) Message {
+	return Message{UID: row.UID, Seq: seq, ModSeq: row.ModSeq, BlobID: row.BlobID,
+		InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
+}
+
+// added is the change that announces the message row, just appended.
+func added(row store.Message, keywords []string, origin any) Change {
+	msg := messageOf(&row, 0)
+	return Change{Kind: ChangeAdded, MailboxID: row.MailboxID, UID: row.UID, ModSeq: row.ModSeq, Flags: keywords, Row: &msg, Origin: origin}
 }
 
 // fillMeta sets the envelope and structure of msgs from the cache, and
@@ -363,16 +374,30 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 	return r.snap.Search(r.ctx, r.folder.ID, &sc, withSeq, fn)
 }
 
-// keepBody puts a copy of a message stored by tx in the cache of whole
-// messages once tx commits: mail apps read new mail soon after it comes.
-// A copy, because the caller's array may be much larger than the message
-// (SMTP's DATA buffer starts at 16 KB) and would be held whole.
-func (s *Service) keepBody(tx store.Tx, blobID int64, data []byte) {
-	if len(data) > bodyCacheMaxEntry {
-		return
+// keepStored puts what tx stores of a message in the caches once tx
+// commits: a copy of its octets, and its envelope and structure as a
+// read decodes them (m.stored, from prepareBlob). Mail apps read new mail
+// soon after it comes. A copy, because the caller's array may be much
+// larger than the message (SMTP's DATA buffer starts at 16 KB) and would
+// be held whole.
+func (s *Service) keepStored(tx store.Tx, blobID int64, blob *store.Blob, m *Meta) {
+	var data []byte
+	if len(blob.Data) <= bodyCacheMaxEntry {
+		data = bytes.Clone(blob.Data)
 	}
-	data = bytes.Clone(data)
-	tx.OnCommit(func() { keepBytes(s.bodies, blobID, data) })
+	var stored meta
+	if m != nil {
+		stored = m.stored
+	}
+	size := len(blob.Envelope) + len(blob.Structure)
+	tx.OnCommit(func() {
+		if data != nil {
+			keepBytes(s.bodies, blobID, data)
+		}
+		if stored.st != nil {
+			s.meta.put(blobID, stored, size)
+		}
+	})
 }
 
 // Message returns the whole stored message of size octets, and keeps it

@@ -80,17 +80,16 @@ func (s *Service) fileSentCopy(tx store.Tx, account, blob, size int64, msgID str
 	if err != nil || len(uploads) > 0 {
 		return sentFiling{byClient: len(uploads) > 0}, err
 	}
-	uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: now,
+	row, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: now,
 		Size: size, Flags: store.FlagSeen})
 	if err != nil {
 		return sentFiling{}, err
 	}
+	uid := row.UID
 	if err := s.claimTaken(tx, mb.ID); err != nil {
 		return sentFiling{}, err
 	}
-	tx.OnCommit(func() {
-		s.announce(Change{Kind: ChangeAdded, MailboxID: mb.ID, UID: uid, ModSeq: modseq})
-	})
+	tx.OnCommit(func() { s.announce(added(row, nil, nil)) })
 	if err := s.recordSent(tx, mb.ID, uid, account, msgID, store.SentAuto, now); err != nil {
 		return sentFiling{}, err
 	}

@@ -163,7 +163,9 @@ type Tx interface {
 
 	// Messages.
 	InsertBlob(b *Blob) (int64, error)
-	AppendMessage(m NewMessage) (uid uint32, modseq uint64, err error)
+	// AppendMessage adds a message with the mailbox's next UID and a new
+	// MODSEQ, and returns its row as a read of ColumnsRow finds it.
+	AppendMessage(m NewMessage) (Message, error)
 	SetFlags(mailboxID int64, ranges []UIDRange, op FlagOp, flags int, keywords []string) ([]FlagChange, error)
 	ModifiedSince(mailboxID int64, ranges []UIDRange, modseq uint64) ([]uint32, error)
 	ExpungeDeleted(mailboxID int64, ranges []UIDRange) ([]Removed, error)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"time"
 )
 
@@ -80,6 +81,18 @@ type NewMessage struct {
 	Size         int64
 	Flags        int
 	Keywords     []string
+}
+
+// Stored is m's row as a read of ColumnsRow finds it once m is stored
+// with the given row id, UID, MODSEQ and save time (Unix seconds): times
+// to the second, in the local zone, and no keywords as nil.
+func (m NewMessage) Stored(id int64, uid uint32, modseq uint64, saved int64) Message {
+	row := Message{ID: id, MailboxID: m.MailboxID, UID: uid, ModSeq: modseq, BlobID: m.BlobID,
+		InternalDate: time.Unix(m.InternalDate.Unix(), 0), Size: m.Size, Flags: m.Flags, SaveDate: time.Unix(saved, 0)}
+	if kw := strings.Fields(strings.Join(m.Keywords, " ")); len(kw) > 0 {
+		row.Keywords = kw
+	}
+	return row
 }
 
 // Message is a stored message's row, without its body.

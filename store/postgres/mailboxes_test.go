@@ -36,7 +36,7 @@ func msgAppendN(tx *Tx, mailboxID int64, n int) error {
 		if err != nil {
 			return err
 		}
-		if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mailboxID, BlobID: bid, InternalDate: msgNow, Size: 20}); err != nil {
+		if _, err := tx.AppendMessage(store.NewMessage{MailboxID: mailboxID, BlobID: bid, InternalDate: msgNow, Size: 20}); err != nil {
 			return err
 		}
 	}
@@ -299,7 +299,7 @@ func TestMailboxCountsFollowChanges(t *testing.T) {
 			return err
 		}
 		for i := range 40 {
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: boxes[i%2], BlobID: blob, InternalDate: msgNow,
+			if _, err := tx.AppendMessage(store.NewMessage{MailboxID: boxes[i%2], BlobID: blob, InternalDate: msgNow,
 				Size: int64(100 + i), Flags: i % 16}); err != nil {
 				return err
 			}

@@ -170,30 +170,33 @@ func IndexBlob(ctx context.Context, tx pgx.Tx, id int64, headerTerms, bodyTerms 
 }
 
 // AppendMessage adds a message to a mailbox with the mailbox's next UID
-// and a new MODSEQ, and returns both. The UPDATE takes the mailbox row's
-// lock until the commit: a writer of another node appending to the same
-// mailbox waits, then reads the UIDNEXT this one committed.
-func (tx *Tx) AppendMessage(m store.NewMessage) (uid uint32, modseq uint64, err error) {
+// and a new MODSEQ, and returns its row. The UPDATE takes the mailbox
+// row's lock until the commit: a writer of another node appending to the
+// same mailbox waits, then reads the UIDNEXT this one committed.
+func (tx *Tx) AppendMessage(m store.NewMessage) (store.Message, error) {
 	tx.touch(m.MailboxID)
-	err = tx.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+	var uid uint32
+	var modseq uint64
+	err := tx.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
 		WHERE id = $1 RETURNING uidnext - 1, highestmodseq`, m.MailboxID).Scan(&uid, &modseq)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, fmt.Errorf("store: append: mailbox %d: %w", m.MailboxID, store.ErrNotFound)
+		return store.Message{}, fmt.Errorf("store: append: mailbox %d: %w", m.MailboxID, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: append: %w", err)
+		return store.Message{}, fmt.Errorf("store: append: %w", err)
 	}
 	kw := strings.Join(m.Keywords, " ")
-	_, err = tx.exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords, saved)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+msgSavedNow+`)`, m.MailboxID, uid, modseq, m.BlobID, m.InternalDate.Unix(), m.Size,
-		m.Flags, kw)
+	var id, saved int64
+	err = tx.queryRow(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords, saved)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+msgSavedNow+`) RETURNING id, saved`, m.MailboxID, uid, modseq, m.BlobID, m.InternalDate.Unix(), m.Size,
+		m.Flags, kw).Scan(&id, &saved)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: append: %w", classify(err))
+		return store.Message{}, fmt.Errorf("store: append: %w", classify(err))
 	}
 	if err := tx.msgNoteKeywords(m.MailboxID, strings.Fields(kw)); err != nil {
-		return 0, 0, err
+		return store.Message{}, err
 	}
-	return uid, modseq, nil
+	return m.Stored(id, uid, modseq, saved), nil
 }
 
 const msgQuery = `SELECT id, mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords FROM messages`

@@ -31,7 +31,7 @@ func TestBlobSharedAndReleased(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: bid, InternalDate: msgNow, Size: 22}); err != nil {
+			if _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: bid, InternalDate: msgNow, Size: 22}); err != nil {
 				return err
 			}
 		}
@@ -149,12 +149,12 @@ func TestAppendAndRead(t *testing.T) {
 			return err
 		}
 		for i, kw := range [][]string{nil, {"Work", "$Junk"}, {"work", "later"}} {
-			uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob,
+			row, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob,
 				InternalDate: msgNow.Add(time.Duration(i) * time.Hour), Size: int64(len(data)), Flags: store.FlagSeen * (i % 2), Keywords: kw})
 			if err != nil {
 				return err
 			}
-			got = append(got, [2]uint64{uint64(uid), modseq})
+			got = append(got, [2]uint64{uint64(row.UID), row.ModSeq})
 		}
 		return nil
 	})
@@ -220,7 +220,7 @@ func TestAppendAndRead(t *testing.T) {
 		"BlobRange": func() error { _, err := db.BlobRange(ctx, 1<<40, 0, 1); return err },
 		"append": func() error {
 			return db.write(ctx, func(tx *Tx) error {
-				_, _, err := tx.AppendMessage(store.NewMessage{MailboxID: 1 << 40, BlobID: blob, InternalDate: msgNow})
+				_, err := tx.AppendMessage(store.NewMessage{MailboxID: 1 << 40, BlobID: blob, InternalDate: msgNow})
 				return err
 			})
 		},
@@ -267,7 +267,7 @@ func TestQuotaUsageFollowsWrites(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, _, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: msgNow, Size: int64(size)})
+			_, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: msgNow, Size: int64(size)})
 			return err
 		})
 	}
@@ -341,12 +341,14 @@ func TestTwoNodesAppendAndFlag(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					uid, modseq, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: msgNow, Size: int64(10 + w)})
+					row, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: msgNow, Size: int64(10 + w)})
 					if err != nil {
 						return err
 					}
+					uid := row.UID
+					modseq := row.ModSeq
 					o.uid = uid
-					o.modseqs = append(o.modseqs, modseq)
+					o.modseqs = append(o.modseqs, row.ModSeq)
 					// A keyword of its own makes sure the change changes
 					// at least the new message; the range reaches others'.
 					kw := fmt.Sprintf("k%d_%d", w, i)

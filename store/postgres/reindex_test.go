@@ -33,7 +33,7 @@ func TestReindexText(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, _, err = tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: searchTestNow, Size: int64(len(b.Data))})
+		_, err = tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: searchTestNow, Size: int64(len(b.Data))})
 		return err
 	})
 	if err != nil {

@@ -116,7 +116,7 @@ func TestSearchAddressesOtherFields(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: testNow, Size: 1}); err != nil {
+			if _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: testNow, Size: 1}); err != nil {
 				return err
 			}
 		}

@@ -35,7 +35,7 @@ func TestMailboxCountsFollowChanges(t *testing.T) {
 			return err
 		}
 		for i := range 40 {
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: boxes[i%2], BlobID: blob, InternalDate: now,
+			if _, err := tx.AppendMessage(store.NewMessage{MailboxID: boxes[i%2], BlobID: blob, InternalDate: now,
 				Size: int64(100 + i), Flags: i % 16}); err != nil {
 				return err
 			}

@@ -34,7 +34,7 @@ func TestIDsNeverReused(t *testing.T) {
 			if got.blob, err = tx.InsertBlob(&store.Blob{Data: []byte("Subject: x\r\n\r\nx\r\n"), Envelope: []byte("{}"), Structure: []byte("{}")}); err != nil {
 				return err
 			}
-			if _, _, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: got.blob, InternalDate: testNow, Size: 17}); err != nil {
+			if _, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: got.blob, InternalDate: testNow, Size: 17}); err != nil {
 				return err
 			}
 			if err := tx.queryRow(`SELECT max(id) FROM messages`).Scan(&got.msg); err != nil {

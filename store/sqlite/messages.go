@@ -46,26 +46,29 @@ func (tx *Tx) InsertBlob(b *store.Blob) (int64, error) {
 }
 
 // AppendMessage adds a message to a mailbox with the mailbox's next UID
-// and a new MODSEQ, and returns both.
-func (tx *Tx) AppendMessage(m store.NewMessage) (uid uint32, modseq uint64, err error) {
-	err = tx.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+// and a new MODSEQ, and returns its row.
+func (tx *Tx) AppendMessage(m store.NewMessage) (store.Message, error) {
+	var uid uint32
+	var modseq uint64
+	err := tx.queryRow(`UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
 		WHERE id = ? RETURNING uidnext - 1, highestmodseq`, m.MailboxID).Scan(&uid, &modseq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, fmt.Errorf("store: append: mailbox %d: %w", m.MailboxID, store.ErrNotFound)
+		return store.Message{}, fmt.Errorf("store: append: mailbox %d: %w", m.MailboxID, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: append: %w", err)
+		return store.Message{}, fmt.Errorf("store: append: %w", err)
 	}
-	_, err = tx.exec(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords, saved)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+savedNow+`)`, m.MailboxID, uid, modseq, m.BlobID, m.InternalDate.Unix(), m.Size,
-		m.Flags, strings.Join(m.Keywords, " "))
+	var id, saved int64
+	err = tx.queryRow(`INSERT INTO messages(mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords, saved)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+savedNow+`) RETURNING id, saved`, m.MailboxID, uid, modseq, m.BlobID, m.InternalDate.Unix(), m.Size,
+		m.Flags, strings.Join(m.Keywords, " ")).Scan(&id, &saved)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: append: %w", err)
+		return store.Message{}, fmt.Errorf("store: append: %w", err)
 	}
 	if err := tx.noteKeywords(m.MailboxID, strings.Join(m.Keywords, " ")); err != nil {
-		return 0, 0, err
+		return store.Message{}, err
 	}
-	return uid, modseq, nil
+	return m.Stored(id, uid, modseq, saved), nil
 }
 
 const messageQuery = `SELECT id, mailbox_id, uid, modseq, blob_id, internal_date, size, flags, keywords FROM messages`

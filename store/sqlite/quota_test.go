@@ -72,7 +72,7 @@ func TestQuotaUsageFollowsWrites(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, _, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: testNow, Size: int64(size)})
+			_, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: blob, InternalDate: testNow, Size: int64(size)})
 			return err
 		})
 		if err != nil {

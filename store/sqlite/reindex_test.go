@@ -65,7 +65,7 @@ func TestMigrationPartHeaders(t *testing.T) {
 		if newBlob, err = tx.InsertBlob(blob); err != nil {
 			return err
 		}
-		_, _, err := tx.AppendMessage(store.NewMessage{MailboxID: 1, BlobID: newBlob, Size: int64(len(blob.Data))})
+		_, err := tx.AppendMessage(store.NewMessage{MailboxID: 1, BlobID: newBlob, Size: int64(len(blob.Data))})
 		return err
 	})
 	if err != nil {
@@ -169,7 +169,7 @@ func TestReleasedBlobsAtOpen(t *testing.T) {
 				ON CONFLICT DO NOTHING`); err != nil {
 				return err
 			}
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: 1, BlobID: id, Size: int64(i)}); err != nil {
+			if _, err := tx.AppendMessage(store.NewMessage{MailboxID: 1, BlobID: id, Size: int64(i)}); err != nil {
 				return err
 			}
 		}

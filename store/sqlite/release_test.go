@@ -47,7 +47,7 @@ func inboxWith(t *testing.T, db *DB, texts ...string) (int64, []int64) {
 			if err != nil {
 				return err
 			}
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: id, InternalDate: testNow, Size: int64(len(data))}); err != nil {
+			if _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: id, InternalDate: testNow, Size: int64(len(data))}); err != nil {
 				return err
 			}
 			blobs = append(blobs, id)

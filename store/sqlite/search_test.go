@@ -51,7 +51,7 @@ func searchDBWith(t *testing.T, headers, bodies []string, froms [][]store.Envelo
 				if err != nil {
 					return err
 				}
-				if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: testNow, Size: int64(len(bodies[i]))}); err != nil {
+				if _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb, BlobID: id, InternalDate: testNow, Size: int64(len(bodies[i]))}); err != nil {
 					return err
 				}
 			}

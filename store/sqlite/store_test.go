@@ -278,7 +278,7 @@ func TestFullDiskIsTemporary(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, _, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: bid, InternalDate: testNow, Size: int64(len(big))})
+		_, err = tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: bid, InternalDate: testNow, Size: int64(len(big))})
 		return err
 	})
 	if !errors.Is(err, store.ErrFull) {
@@ -320,7 +320,7 @@ func TestBlobSharedAndReleased(t *testing.T) {
 			return err
 		}
 		for _, mb := range boxes {
-			if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: bid, InternalDate: testNow, Size: 22}); err != nil {
+			if _, err := tx.AppendMessage(store.NewMessage{MailboxID: mb.ID, BlobID: bid, InternalDate: testNow, Size: 22}); err != nil {
 				return err
 			}
 		}

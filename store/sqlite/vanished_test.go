@@ -39,7 +39,7 @@ func appendN(tx *Tx, mailboxID int64, n int) error {
 		if err != nil {
 			return err
 		}
-		if _, _, err := tx.AppendMessage(store.NewMessage{MailboxID: mailboxID, BlobID: bid, InternalDate: testNow, Size: 20}); err != nil {
+		if _, err := tx.AppendMessage(store.NewMessage{MailboxID: mailboxID, BlobID: bid, InternalDate: testNow, Size: 20}); err != nil {
 			return err
 		}
 	}

@@ -72,7 +72,8 @@ func appendMessage(t *testing.T, db store.Store, mailbox int64, blob *store.Blob
 		if err != nil {
 			return err
 		}
-		uid, _, err = tx.AppendMessage(store.NewMessage{MailboxID: mailbox, BlobID: id, InternalDate: testNow, Size: size})
+		row, err := tx.AppendMessage(store.NewMessage{MailboxID: mailbox, BlobID: id, InternalDate: testNow, Size: size})
+		uid = row.UID
 		return err
 	})
 	return uid

@@ -11,6 +11,7 @@ func Run(t *testing.T, open Opener, refused Refusals) {
 		"History":    func(t *testing.T) { History(t, open) },
 		"Quota":      func(t *testing.T) { Quota(t, open) },
 		"Recent":     func(t *testing.T) { Recent(t, open) },
+		"Messages":   func(t *testing.T) { Messages(t, open) },
 		"Queue":      func(t *testing.T) { Queue(t, open) },
 		"SentCopies": func(t *testing.T) { SentCopies(t, open, refused) },
 	} {
