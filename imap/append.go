@@ -35,14 +35,17 @@ const (
 func (s *session) cmdAppend(c *wire.Append) (result, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	f, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
-	if errors.Is(err, mailbox.ErrNoSuchFolder) {
+	if !c.NonSync {
 		// Refused before the client sends the message (the Reader skips
-		// what it sends anyway).
-		return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
-	}
-	if err != nil {
-		return result{}, s.fail("append", err)
+		// what it sends anyway). A message sent without waiting is here
+		// already: AppendMessages finds the folder, or refuses alike.
+		_, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
+		if errors.Is(err, mailbox.ErrNoSuchFolder) {
+			return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
+		}
+		if err != nil {
+			return result{}, s.fail("append", err)
+		}
 	}
 	limit := s.srv.opts.AppendLimit
 	var msgs []mailbox.NewMessage
@@ -84,7 +87,7 @@ func (s *session) cmdAppend(c *wire.Append) (result, error) {
 	}
 	s.busy.Lock()
 	defer s.busy.Unlock()
-	f, uids, err := s.srv.svc.AppendMessages(ctx, s.account.ID, f.Name, msgs)
+	f, uids, err := s.srv.svc.AppendMessages(ctx, s.account.ID, c.Mailbox, msgs)
 	if errors.Is(err, mailbox.ErrNoSuchFolder) {
 		return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
 	}

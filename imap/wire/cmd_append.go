@@ -18,6 +18,11 @@ import (
 type Append struct {
 	Base
 	Mailbox string
+	// NonSync is set when the command's first line ends in a
+	// non-synchronising literal ({n+}, RFC 7888): the client sends it
+	// without waiting for a continuation, so there is nothing to refuse
+	// before it comes.
+	NonSync bool
 }
 
 // AppendMessage is one message of an APPEND.
@@ -70,7 +75,7 @@ type appendState struct {
 
 func (r *Reader) parseAppend(b Base) Command {
 	r.sp()
-	c := &Append{Base: b, Mailbox: r.mailbox()}
+	c := &Append{Base: b, Mailbox: r.mailbox(), NonSync: bytes.HasSuffix(r.line, []byte("+}"))}
 	r.appendState = &appendState{first: true}
 	r.dirty = true
 	return c

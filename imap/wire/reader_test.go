@@ -191,8 +191,8 @@ func TestAppendStreaming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := c.(*Append); a.Mailbox != "saved-messages" {
-		t.Errorf("mailbox %q", a.Mailbox)
+	if a := c.(*Append); a.Mailbox != "saved-messages" || a.NonSync {
+		t.Errorf("mailbox %q, first literal non-synchronising %v", a.Mailbox, a.NonSync)
 	}
 	if tr.conts != 0 {
 		t.Error("continuation sent before the session asked for the message")
@@ -231,6 +231,28 @@ func TestAppendStreaming(t *testing.T) {
 	}
 	if c, err := tr.ReadCommand(); err != nil || c.CommandTag() != "b" {
 		t.Errorf("next: %v, %v", c, err)
+	}
+}
+
+// An APPEND whose first line ends in {n+} says so: the session need not
+// look for the folder before the message comes.
+func TestAppendNonSyncFirstLiteral(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		"a APPEND INBOX {3+}\r\nabc\r\n":                      true,
+		"a APPEND INBOX (\\Seen) ~{3+}\r\nabc\r\n":            true,
+		"a APPEND INBOX {3}\r\nabc\r\n":                       false,
+		"a APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\")\r\n": false,
+	} {
+		tr := newTestReader(in, Options{})
+		tr.SetAuthenticated(true)
+		c, err := tr.ReadCommand()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.(*Append).NonSync; got != want {
+			t.Errorf("%q: NonSync %v, want %v", in, got, want)
+		}
 	}
 }
 
