@@ -35,16 +35,22 @@ const (
 func (s *session) cmdAppend(c *wire.Append) (result, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	if !c.NonSync {
-		// Refused before the client sends the message (the Reader skips
-		// what it sends anyway). A message sent without waiting is here
-		// already: AppendMessages finds the folder, or refuses alike.
+	// The folder is looked for before the client sends a message it
+	// waits to send (the Reader skips what it sends anyway), and before
+	// CATENATE resolves its URLs. A plain message sent without waiting is
+	// here already: AppendMessages finds the folder, or refuses alike.
+	checked := false
+	check := func() error {
+		checked = true
 		_, err := s.srv.svc.Folder(ctx, s.account.ID, c.Mailbox)
 		if errors.Is(err, mailbox.ErrNoSuchFolder) {
-			return result{}, no(imap.ResponseCodeTryCreate, "No such mailbox")
+			return no(imap.ResponseCodeTryCreate, "No such mailbox")
 		}
-		if err != nil {
-			return result{}, s.fail("append", err)
+		return s.fail("append", err)
+	}
+	if !c.NonSync {
+		if err := check(); err != nil {
+			return result{}, err
 		}
 	}
 	limit := s.srv.opts.AppendLimit
@@ -62,6 +68,11 @@ func (s *session) cmdAppend(c *wire.Append) (result, error) {
 			return result{}, no(imap.ResponseCodeLimit, fmt.Sprintf("At most %d messages in one APPEND", maxAppendMessages))
 		}
 		var raw []byte
+		if m.Catenate && !checked {
+			if err := check(); err != nil {
+				return result{}, err
+			}
+		}
 		if m.Catenate {
 			raw, err = s.catenate(ctx, limit)
 		} else {

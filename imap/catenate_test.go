@@ -155,6 +155,11 @@ func TestCatenateRefused(t *testing.T) {
 	wantStatus(t, "nothing but an empty range", st, "NO")
 	_, st = c.appendParts(` Nowhere CATENATE (URL "/INBOX/;UID=1")`)
 	wantStatus(t, "no such destination", st, "NO [TRYCREATE]")
+	// The folder comes first even when the first line ends in a TEXT part
+	// sent without waiting, and a later URL is bad (imaptest catenate
+	// 27/29).
+	_, st = c.appendParts(` Nowhere CATENATE (TEXT `, lit{data: "a: b\r\n", nonSync: true}, ` URL "/INBOX;UIDVALIDITY=12345/;UID=1")`)
+	wantStatus(t, "no such destination, LITERAL+", st, "NO [TRYCREATE]")
 	_, st = c.appendParts(` Drafts CATENATE ()`)
 	wantStatus(t, "no parts", st, "BAD")
 	if got := c.folderState("Drafts"); got != "MESSAGES 0 UIDNEXT 1" {
