@@ -20,8 +20,8 @@ import (
 // mail app's FETCHes, which ask again for what it just listed or what
 // was just delivered. A new message's row comes with its announcement
 // (mailbox.Change.Row), and its envelope and structure are in the
-// Service's cache from its delivery or APPEND. A store that other nodes share changes under the
-// box: every FETCH there reads its snapshot.
+// Service's cache from its delivery or APPEND. A store that other nodes
+// share changes under the box: every FETCH there reads its snapshot.
 
 // maxKeptRows bounds the rows a box keeps, about 150 octets each (a
 // folder's box is shared by the sessions that have it selected); past it
