@@ -178,10 +178,6 @@ type Meta struct {
 	// Truncated is set when a limit cut the analysis short: the structure
 	// below some part, header fields, addresses or text are missing.
 	Truncated bool `json:"tr,omitempty"`
-
-	// stored is the envelope and structure as a read of the stored
-	// message decodes them, set by prepareBlob for the caches.
-	stored meta
 }
 
 // Limits bound the work Analyze does on one message. A zero or negative

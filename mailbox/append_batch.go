@@ -42,7 +42,6 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 		bits     int
 		keywords []string
 		blob     *store.Blob
-		meta     *Meta
 		date     time.Time
 		size     int64
 	}
@@ -53,7 +52,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 		if p.bits, p.keywords, err = parseFlags(m.Flags); err != nil {
 			return Folder{}, nil, err
 		}
-		if p.blob, p.meta, err = s.prepareBlob(m.Raw); err != nil {
+		if p.blob, _, err = s.prepareBlob(m.Raw); err != nil {
 			return Folder{}, nil, err
 		}
 		p.date, p.size = m.Date, int64(len(m.Raw))
@@ -95,7 +94,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 			if err != nil {
 				return err
 			}
-			s.keepStored(tx, id, p.blob, p.meta)
+			s.keepStored(tx, id, p.blob)
 			row, err := tx.AppendMessage(store.NewMessage{MailboxID: m.ID, BlobID: id, InternalDate: p.date,
 				Size: p.size, Flags: p.bits, Keywords: p.keywords})
 			if err != nil {

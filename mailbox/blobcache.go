@@ -81,13 +81,33 @@ func (c *blobCache[V]) putLocked(blob int64, e weighed[V]) {
 	c.weight += e.weight
 }
 
-// meta is one blob's decoded envelope and structure.
+// meta is one blob's decoded envelope and structure; or, kept when the
+// message was stored (keepStored), the JSON stored for them, which the
+// first read that wants them decodes (lookupMeta).
 type meta struct {
-	env *Envelope
-	st  *Part
+	env             *Envelope
+	st              *Part
+	envJSON, stJSON []byte
 }
 
 func newMetaCache() *blobCache[meta] { return newBlobCache[meta](metaCacheBudget, metaCacheMaxEntry) }
+
+// lookupMeta returns the decoded envelope and structure c keeps for blob,
+// decoding and keeping them first if c has their JSON only. A decoding
+// error counts as a miss: the reader reads the store, which reports it.
+func lookupMeta(c *blobCache[meta], blob int64) (meta, bool) {
+	m, ok := c.get(blob)
+	if !ok || m.st != nil {
+		return m, ok
+	}
+	env, st, err := decodeMeta(m.envJSON, m.stJSON)
+	if err != nil {
+		return meta{}, false
+	}
+	d := meta{env: env, st: st}
+	c.put(blob, d, len(m.envJSON)+len(m.stJSON))
+	return d, true
+}
 
 // keepBytes keeps b, a whole message, for blob and returns it as it is
 // now shared: with no room past its end, so that nobody appends into

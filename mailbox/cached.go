@@ -25,6 +25,6 @@ func (s *Service) OwnsStore() bool {
 // an earlier read decoded and kept, if they are still kept. They are
 // shared: nobody may change them.
 func (s *Service) CachedMeta(blobID int64) (*Envelope, *Part, bool) {
-	m, ok := s.meta.get(blobID)
+	m, ok := lookupMeta(s.meta, blobID)
 	return m.env, m.st, ok
 }

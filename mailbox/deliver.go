@@ -98,7 +98,7 @@ func (s *Service) Deliver(ctx context.Context, d *Delivery) (Delivered, error) {
 		case d.Partial:
 			mode = quotaPartial
 		}
-		if res.ID, refused, err = s.storeLocal(tx, blob, meta, accounts, now, d.Junk, mode); err != nil {
+		if res.ID, refused, err = s.storeLocal(tx, blob, accounts, now, d.Junk, mode); err != nil {
 			return err
 		}
 		rcpts := d.Recipients
@@ -193,12 +193,12 @@ const (
 // (quotaPartial): then storeLocal returns those accounts' refusals, and
 // fails only if every account refused (with the first temporary refusal
 // if any, so that a sender tries again while waiting can help).
-func (s *Service) storeLocal(tx store.Tx, blob *store.Blob, m *Meta, accounts []int64, now time.Time, junk bool, mode quotaMode) (int64, map[int64]*QuotaError, error) {
+func (s *Service) storeLocal(tx store.Tx, blob *store.Blob, accounts []int64, now time.Time, junk bool, mode quotaMode) (int64, map[int64]*QuotaError, error) {
 	id, err := tx.InsertBlob(blob)
 	if err != nil {
 		return 0, nil, err
 	}
-	s.keepStored(tx, id, blob, m)
+	s.keepStored(tx, id, blob)
 	size := int64(len(blob.Data))
 	var refused map[int64]*QuotaError
 	var worst *QuotaError
@@ -281,12 +281,6 @@ func (s *Service) prepareBlob(raw []byte) (*store.Blob, *Meta, error) {
 		Bcc:        storeAddresses(meta.Envelope.Bcc),
 	}
 	blob.Prepare() // here, not on the store's writer goroutine
-	// What a read will decode, for the cache (keepStored); not Analyze's
-	// own values, which JSON does not always give back as they were
-	// (invalid UTF-8 becomes U+FFFD).
-	if meta.stored.env, meta.stored.st, err = decodeMeta(env, st); err != nil {
-		return nil, nil, fmt.Errorf("mailbox: %w", err)
-	}
 	return blob, meta, nil
 }
 

@@ -264,7 +264,7 @@ func added(row store.Message, keywords []string, origin any) Change {
 func (r *Reader) fillMeta(msgs []Message) error {
 	var missing []int64
 	for i := range msgs {
-		if m, ok := r.meta.get(msgs[i].BlobID); ok {
+		if m, ok := lookupMeta(r.meta, msgs[i].BlobID); ok {
 			msgs[i].Envelope, msgs[i].Structure = m.env, m.st
 		} else {
 			missing = append(missing, msgs[i].BlobID)
@@ -375,28 +375,24 @@ func (r *Reader) Search(c *Criteria, withSeq bool, fn func(uid, seq uint32) erro
 }
 
 // keepStored puts what tx stores of a message in the caches once tx
-// commits: a copy of its octets, and its envelope and structure as a
-// read decodes them (m.stored, from prepareBlob). Mail apps read new mail
-// soon after it comes. A copy, because the caller's array may be much
-// larger than the message (SMTP's DATA buffer starts at 16 KB) and would
-// be held whole.
-func (s *Service) keepStored(tx store.Tx, blobID int64, blob *store.Blob, m *Meta) {
+// commits: a copy of its octets, and the JSON of its envelope and
+// structure, which the first read that wants them decodes exactly as it
+// would decode them from the store (not Analyze's own values, which JSON
+// does not always give back as they were: invalid UTF-8 becomes U+FFFD).
+// Mail apps read new mail soon after it comes. A copy, because the
+// caller's array may be much larger than the message (SMTP's DATA buffer
+// starts at 16 KB) and would be held whole.
+func (s *Service) keepStored(tx store.Tx, blobID int64, blob *store.Blob) {
 	var data []byte
 	if len(blob.Data) <= bodyCacheMaxEntry {
 		data = bytes.Clone(blob.Data)
 	}
-	var stored meta
-	if m != nil {
-		stored = m.stored
-	}
-	size := len(blob.Envelope) + len(blob.Structure)
+	stored := meta{envJSON: blob.Envelope, stJSON: blob.Structure}
 	tx.OnCommit(func() {
 		if data != nil {
 			keepBytes(s.bodies, blobID, data)
 		}
-		if stored.st != nil {
-			s.meta.put(blobID, stored, size)
-		}
+		s.meta.put(blobID, stored, len(stored.envJSON)+len(stored.stJSON))
 	})
 }
 

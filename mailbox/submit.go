@@ -118,7 +118,7 @@ func (s *Service) Submit(ctx context.Context, sub *Submission) (Submitted, error
 		// The local recipients' quotas were checked at RCPT: grace,
 		// as for the MX (Delivery.Grace), so that one full mailbox does
 		// not hold up the others and the remote recipients.
-		id, _, err := s.storeLocal(tx, blob, meta, accounts, now, false, quotaGrace)
+		id, _, err := s.storeLocal(tx, blob, accounts, now, false, quotaGrace)
 		if err != nil {
 			return err
 		}
