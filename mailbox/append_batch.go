@@ -102,8 +102,7 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 			}
 			uid := row.UID
 			uids[i] = uid
-			keywords := p.keywords
-			tx.OnCommit(func() { s.announce(added(row, keywords, nil)) })
+			tx.OnCommit(func() { s.announce(added(row)) })
 			if m.SpecialUse == `\Sent` {
 				if replaced[i], err = s.replaceSentCopies(tx, account, p.blob.MessageID, now); err != nil {
 					return err

@@ -316,6 +316,6 @@ func (s *Service) appendLocked(tx store.Tx, account int64, name string, blob, si
 	if err := s.claimTaken(tx, mb.ID); err != nil {
 		return err
 	}
-	tx.OnCommit(func() { s.announce(added(row, nil, nil)) })
+	tx.OnCommit(func() { s.announce(added(row)) })
 	return nil
 }

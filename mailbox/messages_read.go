@@ -253,10 +253,11 @@ func messageOf(row *store.Message, seq uint32) Message {
 		InternalDate: row.InternalDate, SaveDate: row.SaveDate, Size: row.Size, Flags: flagNames(row.Flags, row.Keywords)}
 }
 
-// added is the change that announces the message row, just appended.
-func added(row store.Message, keywords []string, origin any) Change {
+// added is the change that announces the message row, just appended:
+// its keywords are the row's.
+func added(row store.Message) Change {
 	msg := messageOf(&row, 0)
-	return Change{Kind: ChangeAdded, MailboxID: row.MailboxID, UID: row.UID, ModSeq: row.ModSeq, Flags: keywords, Row: &msg, Origin: origin}
+	return Change{Kind: ChangeAdded, MailboxID: row.MailboxID, UID: row.UID, ModSeq: row.ModSeq, Flags: row.Keywords, Row: &msg}
 }
 
 // fillMeta sets the envelope and structure of msgs from the cache, and

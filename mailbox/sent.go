@@ -89,7 +89,7 @@ func (s *Service) fileSentCopy(tx store.Tx, account, blob, size int64, msgID str
 	if err := s.claimTaken(tx, mb.ID); err != nil {
 		return sentFiling{}, err
 	}
-	tx.OnCommit(func() { s.announce(added(row, nil, nil)) })
+	tx.OnCommit(func() { s.announce(added(row)) })
 	if err := s.recordSent(tx, mb.ID, uid, account, msgID, store.SentAuto, now); err != nil {
 		return sentFiling{}, err
 	}
