@@ -75,7 +75,7 @@ type appendState struct {
 
 func (r *Reader) parseAppend(b Base) Command {
 	r.sp()
-	c := &Append{Base: b, Mailbox: r.mailbox(), NonSync: bytes.HasSuffix(r.line, []byte("+}"))}
+	c := &Append{Base: b, Mailbox: r.mailbox(), NonSync: r.endsNonSync()}
 	r.appendState = &appendState{first: true}
 	r.dirty = true
 	return c
@@ -186,8 +186,12 @@ func (r *Reader) NextCatPart() (part *CatPart, err error) {
 	return nil, nil
 }
 
+// endsNonSync reports whether the line read last ends in a
+// non-synchronising literal's announcement ({n+} or ~{n+}).
+func (r *Reader) endsNonSync() bool { return bytes.HasSuffix(r.line, []byte("+}")) }
+
 func (r *Reader) appendLiteral(st *appendState) *Literal {
-	nonSync := bytes.HasSuffix(r.line, []byte("+}"))
+	nonSync := r.endsNonSync()
 	n, binary := r.literalHeader(litAppend, true)
 	l := &Literal{Size: n, Binary: binary, NonSync: nonSync}
 	l.lr = io.LimitedReader{R: r.br, N: n}
