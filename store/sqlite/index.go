@@ -145,8 +145,10 @@ func (db *DB) indexRun(ctx context.Context, mark int64, tick bool) (int64, error
 	case tick:
 		upTo = mark
 	}
-	if err := db.indexUpTo(ctx, upTo); err != nil {
-		return 0, err
+	if upTo > 0 {
+		if err := db.indexUpTo(ctx, upTo); err != nil {
+			return 0, err
+		}
 	}
 	if newest > upTo {
 		db.armIndexer()
