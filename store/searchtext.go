@@ -48,34 +48,41 @@ func (t MessageText) Terms() (header, body string) {
 // asks for each token, not for a phrase). Pieces that differ only in the
 // case of ASCII letters give the same tokens and are kept once.
 func IndexTerms(text string) string {
-	seen := make(map[string]struct{})
+	seen := make(map[string]struct{}, 256)
 	var b strings.Builder
+	b.Grow(len(text) / 4)
 	var key []byte
 	for i := 0; i < len(text); {
 		for i < len(text) && IsIndexSeparator(text[i]) {
 			i++
 		}
-		j := i
-		for j < len(text) && !IsIndexSeparator(text[j]) {
-			j++
+		j, upper := i, false
+		for ; j < len(text) && !IsIndexSeparator(text[j]); j++ {
+			upper = upper || 'A' <= text[j] && text[j] <= 'Z'
 		}
 		if j == i {
 			break
 		}
 		w := text[i:j]
 		i = j
-		key = key[:0]
-		for k := 0; k < len(w); k++ {
-			c := w[k]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
+		// Most pieces are in lower case already: they are their own key,
+		// and a piece of text costs no copy.
+		k := w
+		if upper {
+			key = append(key[:0], w...)
+			for n, c := range key {
+				if 'A' <= c && c <= 'Z' {
+					key[n] = c + 'a' - 'A'
+				}
 			}
-			key = append(key, c)
-		}
-		if _, dup := seen[string(key)]; dup {
+			if _, dup := seen[string(key)]; dup {
+				continue
+			}
+			k = string(key)
+		} else if _, dup := seen[w]; dup {
 			continue
 		}
-		seen[string(key)] = struct{}{}
+		seen[k] = struct{}{}
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// benchText is about 8 KB of prose, the size of an average message in
+// imaptest's stress mailbox: a few hundred distinct words, most of them
+// repeated, some capitalised.
+func benchText() string {
+	var b strings.Builder
+	for i := 0; b.Len() < 8<<10; i++ {
+		switch {
+		case i%17 == 0:
+			fmt.Fprintf(&b, "Meeting%d, ", i%300)
+		case i%5 == 0:
+			fmt.Fprintf(&b, "word%d ", i%300)
+		default:
+			fmt.Fprintf(&b, "the%d. ", i%40)
+		}
+	}
+	return b.String()
+}
+
+func BenchmarkIndexTerms(b *testing.B) {
+	text := benchText()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		IndexTerms(text)
+	}
+}
+
+// TestIndexTermsFoldsASCIICase checks the terms of a text whose pieces
+// come in both cases, first one way and then the other: each is kept
+// once, as first spelled.
+func TestIndexTermsFoldsASCIICase(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"abc ABC Abc abc", "abc"},
+		{"ABC abc", "ABC"},
+		{"Über über ÜBER uber UBER", "Über über uber"}, // Ü is not ASCII: ÜBER is Über
+		{"x1 X1 x2\tX2\r\nx3", "x1 x2 x3"},
+	} {
+		if got := IndexTerms(tc.in); got != tc.want {
+			t.Errorf("IndexTerms(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// Against the rule spelled out plainly.
+	text := benchText()
+	var want []string
+	seen := make(map[string]bool)
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return r < 0x80 && IsIndexSeparator(byte(r)) }) {
+		k := strings.Map(func(r rune) rune {
+			if 'A' <= r && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, w)
+		if !seen[k] {
+			seen[k] = true
+			want = append(want, w)
+		}
+	}
+	if got := IndexTerms(text); got != strings.Join(want, " ") {
+		t.Errorf("IndexTerms of the bench text:\n%s\nwant\n%s", got, strings.Join(want, " "))
+	}
+}
