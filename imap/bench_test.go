@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -213,6 +214,27 @@ func BenchmarkSelectIMAP4rev2(b *testing.B) {
 	c.ok("ENABLE IMAP4rev2")
 	for b.Loop() {
 		c.ok("SELECT " + benchMailbox())
+	}
+}
+
+// BenchmarkSelectQResync selects the unchanged folder again with the
+// UIDVALIDITY and HIGHESTMODSEQ its first SELECT gave (RFC 7162 3.2.5):
+// the answer must say nothing of its messages.
+func BenchmarkSelectQResync(b *testing.B) {
+	e := benchEnv(b)
+	c := e.raw("alice")
+	c.ok("ENABLE QRESYNC")
+	got := strings.Join(c.ok("SELECT "+benchMailbox()), "\n")
+	uv := regexp.MustCompile(`UIDVALIDITY (\d+)\]`).FindStringSubmatch(got)
+	hms := regexp.MustCompile(`HIGHESTMODSEQ (\d+)\]`).FindStringSubmatch(got)
+	if uv == nil || hms == nil {
+		b.Fatalf("SELECT gave no UIDVALIDITY or HIGHESTMODSEQ:\n%s", got)
+	}
+	cmd := fmt.Sprintf("SELECT %s (QRESYNC (%s %s))", benchMailbox(), uv[1], hms[1])
+	for b.Loop() {
+		if got := strings.Join(c.ok(cmd), "\n"); strings.Contains(got, "VANISHED") || strings.Contains(got, "FETCH") {
+			b.Fatalf("unchanged folder resynchronised with:\n%s", got)
+		}
 	}
 }
 
