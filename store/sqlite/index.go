@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"pillarbox/store"
@@ -116,7 +117,10 @@ func (db *DB) indexer() {
 		newest, err := db.indexRun(ctx, mark, tick)
 		if err != nil {
 			if err != store.ErrClosed {
+				// Tried again after the delay: the work is still there,
+				// and released blobs hold disk space until it is done.
 				db.log.Warn("store: indexing search text", "err", err)
+				db.armIndexer()
 			}
 			continue
 		}
@@ -131,6 +135,9 @@ func (db *DB) indexer() {
 // there are too many. It returns the newest text pending when it began,
 // and arms the next tick for those it leaves.
 func (db *DB) indexRun(ctx context.Context, mark int64, tick bool) (int64, error) {
+	if n := db.idxFail.Load(); n > 0 && db.idxFail.CompareAndSwap(n, n-1) {
+		return 0, errors.New("store: index: a failure made by a test")
+	}
 	if err := db.removeAllReleased(ctx); err != nil {
 		return 0, err
 	}

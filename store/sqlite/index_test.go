@@ -191,3 +191,23 @@ func TestIndexRunWaitsForATick(t *testing.T) {
 		t.Fatalf("%d texts pending after a run with more than indexAfterRows of them", n)
 	}
 }
+
+// TestIndexerTriesAgainAfterAFailedRun: a run that fails (a full disk,
+// say) is tried again after the delay, with no new write to start it:
+// the texts get indexed all the same.
+func TestIndexerTriesAgainAfterAFailedRun(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{IndexDelay: 10 * time.Millisecond})
+	db.idxFail.Store(2)
+	ids := insertTexts(t, db, "a resilient lichen")
+	deadline := time.Now().Add(10 * time.Second)
+	for countPending(t, db) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the text is still pending 10 s after it came, %d runs left to fail", db.idxFail.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := ftsMatches(t, db, "lichen"); len(got) != 1 || got[0] != ids[0] {
+		t.Fatalf("lichen matches %v, want %v", got, ids)
+	}
+}

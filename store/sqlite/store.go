@@ -106,6 +106,7 @@ type DB struct {
 	idxTick     chan struct{} // the tick of its delay
 	idxTimer    *time.Timer   // ticks idxDelay after the first row of work
 	idxArmed    atomic.Bool   // idxTimer is running
+	idxFail     atomic.Int32  // tests: so many indexer runs fail first
 	idxDelay    time.Duration // that delay (Options.IndexDelay)
 	pendingRows int           // rows left for it since the last kick; writer goroutine only
 	idxStop     chan struct{}
