@@ -114,6 +114,7 @@ func New(svc *mailbox.Service, opts Options) *Server {
 	}
 	s.down, s.goneDown = context.WithCancel(context.Background())
 	s.hub = newHub(svc, s.log)
+	s.hub.ownsStore = s.ownsStore
 	svc.AddListener(s.hub)
 	return s
 }

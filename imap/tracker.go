@@ -42,6 +42,10 @@ type hub struct {
 	limit int
 
 	watch watchers // NOTIFY registrations (notify.go)
+
+	// ownsStore: a new message's row is the stored one, worth keeping
+	// (Server.ownsStore); on a shared store FETCH reads rows anyway.
+	ownsStore bool
 }
 
 func newHub(svc *mailbox.Service, log *slog.Logger) *hub {
@@ -294,7 +298,9 @@ func (h *hub) MailboxChanged(c mailbox.Change) {
 		b.most = max(b.most, b.count)
 		b.log = append(b.log, event{kind: eventAdded, n: b.count, uid: c.UID, modSeq: c.ModSeq, recentFor: owner})
 		b.uidAddedLocked(c.UID)
-		b.keepAddedLocked(c.Row)
+		if h.ownsStore {
+			b.keepAddedLocked(c.Row)
+		}
 	case mailbox.ChangeExpunged:
 		if c.Seq == 0 || c.Seq > b.count {
 			// The sessions' numbers would go wrong; drop them instead.
