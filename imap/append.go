@@ -36,9 +36,10 @@ func (s *session) cmdAppend(c *wire.Append) (result, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	// The folder is looked for before the client sends a message it
-	// waits to send (the Reader skips what it sends anyway), and before
-	// CATENATE resolves its URLs. A plain message sent without waiting is
-	// here already: AppendMessages finds the folder, or refuses alike.
+	// waits to send (the Reader skips what it sends anyway), before
+	// CATENATE resolves its URLs, and before a second message is read. A
+	// plain message sent without waiting is here already: AppendMessages
+	// finds the folder, or refuses alike.
 	checked := false
 	check := func() error {
 		checked = true
@@ -57,6 +58,13 @@ func (s *session) cmdAppend(c *wire.Append) (result, error) {
 	var msgs []mailbox.NewMessage
 	var total int64
 	for {
+		if len(msgs) == 1 && !checked {
+			// A first message sent without waiting was read whole; the
+			// next one is not asked for if there is nowhere to put it.
+			if err := check(); err != nil {
+				return result{}, err
+			}
+		}
 		m, err := s.r.NextAppendMessage()
 		if err != nil {
 			return result{}, s.readErr(err)

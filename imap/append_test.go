@@ -156,6 +156,18 @@ func TestMultiAppendAtomic(t *testing.T) {
 	wantStatus(t, "past the command's total, non-synchronising", st, "NO [LIMIT]")
 	_, st = c.appendParts(" Nowhere ", lit{data: m}, " ", lit{data: m})
 	wantStatus(t, "no such mailbox", st, "NO [TRYCREATE]")
+	// A first message sent without waiting: the folder is looked for
+	// before the second is asked for, or its flags are parsed.
+	for _, second := range []string{" {3}", ` (\Bogus) {3}`} {
+		c.tag++
+		tag := fmt.Sprintf("t%d", c.tag)
+		if _, err := io.WriteString(c.c, fmt.Sprintf("%s APPEND Nowhere {%d+}\r\n%s%s\r\n", tag, len(m), m, second)); err != nil {
+			t.Fatal(err)
+		}
+		if l := c.line(); !strings.HasPrefix(l, tag+" NO [TRYCREATE]") {
+			t.Fatalf("LITERAL+ message, then%s to no such mailbox: %q", second, l)
+		}
+	}
 
 	if err := e.svc.SetQuota(context.Background(), "alice@example.org", int64(len(m)+len(m)/2)); err != nil {
 		t.Fatal(err)
