@@ -197,9 +197,13 @@ func (s *session) cmdList(c *wire.List) error {
 	if err != nil {
 		return s.fail("list", err)
 	}
-	subscribed, err := s.srv.svc.Subscriptions(ctx, s.account.ID)
-	if err != nil {
-		return s.fail("list", err)
+	// Only the SUBSCRIBED options ask for the subscriptions: a plain LIST,
+	// the one mail apps send at every connection, does without that read.
+	var subscribed []string
+	if options.SelectSubscribed || options.ReturnSubscribed || options.SelectRecursiveMatch {
+		if subscribed, err = s.srv.svc.Subscriptions(ctx, s.account.ID); err != nil {
+			return s.fail("list", err)
+		}
 	}
 	ref = canonicalInbox(ref)
 	for i, p := range patterns {
