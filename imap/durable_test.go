@@ -196,3 +196,33 @@ func TestExpungeOfNothingWaitsForNoFsync(t *testing.T) {
 	got := a.ok("EXPUNGE")
 	contains(t, got, "* 1 EXPUNGE")
 }
+
+// TestExpungeAfterOwnDeleteWrites: a session that marked a message
+// \Deleted expunges with a write at once, without reading first whether
+// anything is marked (mailbox.Service.ExpungeMarked). Here another
+// session took the flag off meanwhile, so the write removes nothing, and
+// its OK waits for its fsync like any write's.
+func TestExpungeAfterOwnDeleteWrites(t *testing.T) {
+	h := startHeldServer(t)
+	a := dialRaw(t, h.ln.Addr().String(), "alice")
+	a.ok("SELECT INBOX")
+	a.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	b := dialRaw(t, h.ln.Addr().String(), "alice")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 -FLAGS.SILENT (\Deleted)`)
+
+	h.hold.Store(true)
+	tag := a.send("EXPUNGE")
+	quiet(t, a, "EXPUNGE's OK before its write was durable")
+	h.let()
+	u, st := a.until(tag)
+	if !strings.HasPrefix(st, "OK") {
+		t.Fatalf("EXPUNGE: %s", st)
+	}
+	for _, l := range u {
+		if strings.Contains(l, "EXPUNGE") {
+			t.Fatalf("EXPUNGE removed a message that was no longer marked: %q", u)
+		}
+	}
+	a.ok("EXPUNGE")
+}

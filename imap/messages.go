@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -52,6 +53,9 @@ func (s *session) cmdStore(c *wire.Store) (result, error) {
 	s.busy.Unlock()
 	if err != nil {
 		return res, s.fail("store", err)
+	}
+	if op != mailbox.FlagsRemove && slices.ContainsFunc(flags.Flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(imap.FlagDeleted)) }) {
+		v.marked = true
 	}
 	if len(modified) > 0 {
 		code, err := s.modifiedCode(ctx, modified, c.UID)
@@ -105,7 +109,17 @@ func (s *session) cmdExpunge(c *wire.Expunge) error {
 	}
 	s.busy.Lock()
 	defer s.busy.Unlock()
-	return s.fail("expunge", s.srv.svc.Expunge(ctx, s.account.ID, v.folder.ID, set, v))
+	expunge := s.srv.svc.Expunge
+	if v.marked {
+		expunge = s.srv.svc.ExpungeMarked
+	}
+	if err := expunge(ctx, s.account.ID, v.folder.ID, set, v); err != nil {
+		return s.fail("expunge", err)
+	}
+	if uids == nil {
+		v.marked = false // a UID EXPUNGE may leave marked messages behind
+	}
+	return nil
 }
 
 // cmdCopy copies (RFC 9051 6.4.7) or moves (RFC 6851) messages to

@@ -185,6 +185,12 @@ type view struct {
 	// a poll tells everything.
 	shown map[uint32]uint64
 
+	// marked: the session marked a message \Deleted since its last
+	// EXPUNGE here, so EXPUNGE writes without reading first whether
+	// there is anything to remove (mailbox.Service.ExpungeMarked). Used
+	// by the session's goroutine only.
+	marked bool
+
 	seq   uint64          // the order views were made in
 	told  map[string]bool // keywords the client was told in FLAGS (lower case)
 	saved mailbox.UIDSet  // the last SEARCH ... RETURN (SAVE) result ($)

@@ -287,6 +287,22 @@ func (s *Service) Expunge(ctx context.Context, account, folder int64, set UIDSet
 	if err != nil || deleted == 0 {
 		return err
 	}
+	return s.expunge(ctx, account, folder, set, origin)
+}
+
+// ExpungeMarked is Expunge for a caller that has itself marked a message
+// of the folder \Deleted since it last expunged there, as a mail app
+// does before it expunges: Expunge's read would find it, so the write
+// comes at once. If another session expunged it meanwhile, the write
+// finds nothing and removes nothing.
+func (s *Service) ExpungeMarked(ctx context.Context, account, folder int64, set UIDSet, origin any) error {
+	if set != nil && len(set) == 0 {
+		return nil
+	}
+	return s.expunge(ctx, account, folder, set, origin)
+}
+
+func (s *Service) expunge(ctx context.Context, account, folder int64, set UIDSet, origin any) error {
 	return s.write(ctx, func(tx store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)
 		if err != nil {
