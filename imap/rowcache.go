@@ -46,15 +46,9 @@ func (b *box) rowFlagsLocked(uid uint32, modSeq uint64, flags []string) {
 // keepAddedLocked keeps the row of a message just added, which its
 // writer announced with it: new mail is what a mail app fetches next.
 func (b *box) keepAddedLocked(row *mailbox.Message) {
-	if row == nil {
-		return
+	if row != nil {
+		b.keepLocked([]mailbox.Message{*row})
 	}
-	if b.rows == nil || len(b.rows) >= maxKeptRows {
-		b.rows = make(map[uint32]mailbox.Message)
-	}
-	r := *row
-	r.Seq, r.Envelope, r.Structure, r.Body = 0, nil, nil, nil
-	b.rows[r.UID] = r
 }
 
 // keepRows keeps the rows of msgs, read whole (mailbox.WantRow or more)
@@ -66,6 +60,13 @@ func (b *box) keepRows(version uint64, msgs []mailbox.Message) {
 	if b.gone || b.version() != version || len(msgs) == 0 || len(msgs) > maxKeptFetch {
 		return
 	}
+	b.keepLocked(msgs)
+}
+
+// keepLocked keeps the rows of msgs, without what a read adds to them
+// (sequence number, envelope, structure, body); past maxKeptRows the box
+// starts again with them alone.
+func (b *box) keepLocked(msgs []mailbox.Message) {
 	if b.rows == nil || len(b.rows)+len(msgs) > maxKeptRows {
 		b.rows = make(map[uint32]mailbox.Message, len(msgs))
 	}
