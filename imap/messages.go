@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -109,14 +110,22 @@ func (s *session) cmdExpunge(c *wire.Expunge) error {
 	}
 	s.busy.Lock()
 	defer s.busy.Unlock()
+	return s.fail("expunge", s.expunge(ctx, v, set))
+}
+
+// expunge removes the \Deleted messages of v's folder, those with UIDs in
+// set unless it is nil, and without reading first whether any is marked
+// when the session marked one itself (mailbox.Service.ExpungeMarked). It
+// must run under busy.
+func (s *session) expunge(ctx context.Context, v *view, set mailbox.UIDSet) error {
 	expunge := s.srv.svc.Expunge
 	if v.marked {
 		expunge = s.srv.svc.ExpungeMarked
 	}
 	if err := expunge(ctx, s.account.ID, v.folder.ID, set, v); err != nil {
-		return s.fail("expunge", err)
+		return err
 	}
-	if uids == nil {
+	if set == nil {
 		v.marked = false // a UID EXPUNGE may leave marked messages behind
 	}
 	return nil

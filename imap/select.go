@@ -180,12 +180,8 @@ func (s *session) cmdClose() (result, error) {
 	if !v.readOnly {
 		ctx, cancel := s.ctx()
 		defer cancel()
-		expunge := s.srv.svc.Expunge
-		if v.marked {
-			expunge = s.srv.svc.ExpungeMarked
-		}
 		s.busy.Lock()
-		err := expunge(ctx, s.account.ID, v.folder.ID, nil, v)
+		err := s.expunge(ctx, v, nil)
 		s.busy.Unlock()
 		if err != nil {
 			return result{}, s.fail("close", err)
