@@ -38,8 +38,8 @@ func (s *session) cmdAppend(c *wire.Append) (result, error) {
 	// The folder is looked for before the client sends a message it
 	// waits to send (the Reader skips what it sends anyway), before
 	// CATENATE resolves its URLs, and before a second message is read. A
-	// plain message sent without waiting is here already: AppendMessages
-	// finds the folder, or refuses alike.
+	// plain first message sent without waiting is here already:
+	// AppendMessages finds the folder, or refuses alike.
 	checked := false
 	check := func() error {
 		checked = true
@@ -49,18 +49,11 @@ func (s *session) cmdAppend(c *wire.Append) (result, error) {
 		}
 		return s.fail("append", err)
 	}
-	if !c.NonSync {
-		if err := check(); err != nil {
-			return result{}, err
-		}
-	}
 	limit := s.srv.opts.AppendLimit
 	var msgs []mailbox.NewMessage
 	var total int64
 	for {
-		if len(msgs) == 1 && !checked {
-			// A first message sent without waiting was read whole; the
-			// next one is not asked for if there is nowhere to put it.
+		if !checked && (!c.NonSync || len(msgs) > 0) {
 			if err := check(); err != nil {
 				return result{}, err
 			}
