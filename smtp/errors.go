@@ -24,6 +24,15 @@ func tooBig(limit int64) *gosmtp.SMTPError {
 // message rate limit).
 var errMessageRate = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many messages from your address, try again later"}
 
+// errNestedMail refuses a MAIL inside a transaction that has recipients
+// (RFC 5321 4.1.4: a command out of order gets 503 and changes nothing).
+// Starting over instead would part the session from go-smtp, which keeps
+// the recipients it accepted until RSET, EHLO or the end of DATA, counts
+// them against the next transaction's limit and answers its DATA with
+// 354. A MAIL after a transaction whose recipients were all refused
+// still starts over: go-smtp has none.
+var errNestedMail = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: RSET first"}
+
 var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Server shutting down, try again later"}
 
 // rcptError maps a resolution failure to the RCPT reply. Unknown errors

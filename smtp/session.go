@@ -81,6 +81,9 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
+	if len(s.rcptRaw) > 0 {
+		return errNestedMail
+	}
 	s.Reset()
 	if s.srv.isClosing() {
 		return errShuttingDown

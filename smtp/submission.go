@@ -220,6 +220,9 @@ func (s *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *submissionSession) mailCmd(from string, opts *gosmtp.MailOptions) error {
+	if len(s.rcptRaw) > 0 {
+		return errNestedMail
+	}
 	s.Reset()
 	if s.srv.isClosing() {
 		return errShuttingDown
