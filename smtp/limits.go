@@ -66,6 +66,11 @@ func (s *Server) limitData(c *gosmtp.Conn) (lift func()) {
 		return func() {}
 	}
 	s.closeOnTimeout(c, s.dataTimeoutReply())
+	// go-smtp sets a read deadline only when it waits for a command line,
+	// and the one it set for DATA (or BDAT) would bound the message too:
+	// the transfer gets DataTimeout instead, from now. go-smtp sets its own
+	// again at the next command.
+	nc.SetReadDeadline(time.Now().Add(s.opts.DataTimeout))
 	nc.LimitReads(s.opts.DataTimeout)
 	return func() {
 		nc.LimitReads(0)
