@@ -241,6 +241,39 @@ func (s *Server) beginData() bool {
 	return true
 }
 
+// dataMark is a session's share of the server's in-flight count: set from
+// the start of DATA until go-smtp resets the session, which it does only
+// after writing the reply (or until the connection is gone). Shutdown
+// waits for it, so that no committed message loses its 250.
+type dataMark struct {
+	mu sync.Mutex
+	on bool
+}
+
+// begin counts the session's transfer in flight, once however many times
+// it is called before end; false if the server is closing.
+func (m *dataMark) begin(srv *Server) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.on {
+		if !srv.beginData() {
+			return false
+		}
+		m.on = true
+	}
+	return true
+}
+
+// end releases what begin counted, if anything.
+func (m *dataMark) end(srv *Server) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.on {
+		m.on = false
+		srv.inflight.Done()
+	}
+}
+
 func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	s.closeOnTimeout(c, s.idleReply())
 	return &session{srv: s, conn: c, wire: s.installWire(c)}, nil

@@ -34,11 +34,7 @@ type session struct {
 	mail   mailbox.QueueParams
 	params []mailbox.QueueParams
 
-	// inData is set from the start of DATA until go-smtp resets the
-	// session, which it does only after writing the reply: Shutdown waits
-	// for that so that no committed message loses its 250.
-	dataMu sync.Mutex
-	inData bool
+	inData dataMark
 
 	// running is held by Data while it runs. During BDAT, go-smtp runs
 	// Data in a goroutine of its own and resets the session from the
@@ -50,29 +46,18 @@ type session struct {
 	bdat    bdatGuard // under running
 }
 
-// endData releases the server's in-flight count once the reply to DATA
-// has been written (or the connection is gone).
-func (s *session) endData() {
-	s.dataMu.Lock()
-	defer s.dataMu.Unlock()
-	if s.inData {
-		s.inData = false
-		s.srv.inflight.Done()
-	}
-}
-
 func (s *session) Reset() {
 	s.running.Lock()
 	defer s.running.Unlock()
 	s.bdat.settle(s.srv.log)
-	s.endData()
+	s.inData.end(s.srv)
 	s.from, s.fromSet, s.utf8, s.size = "", false, false, 0
 	s.rcptRaw, s.rcpts, s.seenRcpts = nil, nil, nil
 	s.mail, s.params = mailbox.QueueParams{}, nil
 }
 
 func (s *session) Logout() error {
-	s.endData()
+	s.inData.end(s.srv)
 	return nil
 }
 
@@ -168,15 +153,9 @@ func (s *session) dataCmd(r io.Reader) error {
 	if len(s.rcpts) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
-	s.dataMu.Lock()
-	if !s.inData {
-		if !s.srv.beginData() {
-			s.dataMu.Unlock()
-			return errShuttingDown
-		}
-		s.inData = true
+	if !s.inData.begin(s.srv) {
+		return errShuttingDown
 	}
-	s.dataMu.Unlock()
 
 	id := newID()
 	var buf bytes.Buffer

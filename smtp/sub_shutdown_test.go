@@ -23,8 +23,10 @@ type pipeListener struct {
 
 type loopbackPipe struct{ net.Conn }
 
-func (loopbackPipe) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 587} }
-func (loopbackPipe) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+func (loopbackPipe) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 587} }
+func (loopbackPipe) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
 
 func (l *pipeListener) dial() net.Conn {
 	cl, srv := net.Pipe()
@@ -66,7 +68,7 @@ func (b blockingSubmitter) Submit(context.Context, *mailbox.Submission) (mailbox
 	<-b.release
 	return mailbox.Submitted{ID: 1}, nil
 }
-func (blockingSubmitter) CheckQuota(context.Context, []int64, int64) error { return nil }
+func (blockingSubmitter) CheckQuota(context.Context, []int64, int64) error  { return nil }
 func (blockingSubmitter) TrackSession(mailbox.Account, func(string)) func() { return func() {} }
 
 // TestSubmissionShutdownAnswersInFlight: Shutdown waits until a message

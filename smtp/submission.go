@@ -104,11 +104,7 @@ type submissionSession struct {
 	localParams  []mailbox.QueueParams
 	remoteParams map[mailbox.Address]mailbox.QueueParams
 
-	// inData is set from the start of DATA until go-smtp resets the
-	// session after writing the reply, as session.inData: Shutdown waits
-	// for it, so that a committed message does not lose its 250.
-	dataMu sync.Mutex
-	inData bool
+	inData dataMark
 
 	// running is held by Data while it runs, and Reset waits on it: see
 	// session.running.
@@ -122,25 +118,14 @@ func (s *submissionSession) Reset() {
 	s.running.Lock()
 	defer s.running.Unlock()
 	s.bdat.settle(s.srv.log)
-	s.endData()
+	s.inData.end(s.srv)
 	s.from, s.fromSet, s.utf8, s.size = mailbox.Address{}, false, false, 0
 	s.local, s.remote, s.rcptRaw, s.seen = nil, nil, nil, nil
 	s.mail, s.localParams, s.remoteParams = mailbox.QueueParams{}, nil, nil
 }
 
-// endData releases the server's in-flight count once the reply to DATA
-// has been written (or the connection is gone).
-func (s *submissionSession) endData() {
-	s.dataMu.Lock()
-	defer s.dataMu.Unlock()
-	if s.inData {
-		s.inData = false
-		s.srv.inflight.Done()
-	}
-}
-
 func (s *submissionSession) Logout() error {
-	s.endData()
+	s.inData.end(s.srv)
 	if s.stopTracking != nil {
 		s.stopTracking()
 		s.stopTracking = nil
@@ -351,15 +336,9 @@ func (s *submissionSession) dataCmd(r io.Reader) error {
 	if len(s.local)+len(s.remote) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
-	s.dataMu.Lock()
-	if !s.inData {
-		if !s.srv.beginData() {
-			s.dataMu.Unlock()
-			return errShuttingDown
-		}
-		s.inData = true
+	if !s.inData.begin(s.srv) {
+		return errShuttingDown
 	}
-	s.dataMu.Unlock()
 
 	id := newID()
 	var body bytes.Buffer
