@@ -100,9 +100,16 @@ func (s *session) serve() {
 	// however busy it keeps the connection (NOOP, CAPABILITY, commands in
 	// the wrong state): connections before login cost, and prove, nothing.
 	loginBy := time.Now().Add(preAuthLifetime)
+	authed := false
 	for {
 		if s.account.ID == 0 {
 			now := time.Now()
+			if authed {
+				// UNAUTHENTICATE (RFC 8437): as on a new connection, the
+				// client has preAuthLifetime to log in again.
+				authed, errs = false, 0
+				loginBy = now.Add(preAuthLifetime)
+			}
 			if !now.Before(loginBy) {
 				s.writeBye("Autologout; log in sooner")
 				return
@@ -113,6 +120,7 @@ func (s *session) serve() {
 			}
 			s.nc.SetReadDeadline(deadline)
 		} else {
+			authed = true
 			s.nc.SetReadDeadline(time.Now().Add(authTimeout))
 		}
 		s.awaiting = true

@@ -387,3 +387,22 @@ func sqliteService(t *testing.T, opts sqlite.Options, users ...string) (*sqlite.
 	}
 	return db, svc, log
 }
+
+// TestUnauthenticateAfterPreAuthLifetime: UNAUTHENTICATE (RFC 8437)
+// returns a session to the not-authenticated state, in which the client
+// may log in again. The pre-login lifetime counted from the connection:
+// a session older than preAuthLifetime was told BYE at once after
+// UNAUTHENTICATE's OK, so nobody could log in again on it. The lifetime
+// now starts again when the session leaves the authenticated state.
+func TestUnauthenticateAfterPreAuthLifetime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ln := startPipeServer(t, false)
+		c := dialPipe(t, ln, false, "alice")
+		time.Sleep(preAuthLifetime + time.Minute)
+		c.ok("NOOP")
+		c.ok("UNAUTHENTICATE")
+		c.ok("LOGIN alice@example.org " + testPassword)
+		c.ok("SELECT INBOX")
+	})
+}
