@@ -211,13 +211,17 @@ func (s *session) cmdList(c *wire.List) error {
 			patterns[i] = canonicalInbox(p)
 		}
 	}
+	if err := boundPatterns(&ref, patterns); err != nil {
+		return err
+	}
+	matched := make(map[string]bool)
 	matches := func(name string) bool {
-		for _, p := range patterns {
-			if matchList(name, ref, p) {
-				return true
-			}
+		m, ok := matched[name]
+		if !ok {
+			m = matchAny(name, ref, patterns)
+			matched[name] = m
 		}
-		return false
+		return m
 	}
 	byName := make(map[string]*mailbox.Folder, len(folders))
 	for i := range folders {
@@ -346,6 +350,9 @@ func (s *session) cmdLsub(c *wire.Lsub) error {
 	if ref == "" {
 		patterns[0] = canonicalInbox(c.Pattern)
 	}
+	if err := boundPatterns(&ref, patterns); err != nil {
+		return err
+	}
 	subs := make(map[string]bool, len(subscribed))
 	for _, n := range subscribed {
 		subs[n] = true
@@ -410,6 +417,55 @@ func (s *session) writeListAs(name string, d *imap.ListData) {
 		w.Token("))")
 	}
 	w.CRLF()
+}
+
+// maxListPatternOctets bounds the reference and patterns of one LIST or
+// LSUB, counted once per pattern, after runs of wildcards are made one:
+// matchList's work is the product of a name's length and a pattern's, so
+// this bounds LIST's work per octet of folder name. A folder name has at
+// most 1000 octets, and a pattern that can match one at most twice as
+// many (a wildcard around each).
+const maxListPatternOctets = 4096
+
+// boundPatterns replaces each run of wildcards in ref and patterns by
+// the one wildcard it amounts to ('*' if it holds one, else '%'), and
+// refuses with NO [LIMIT] patterns longer together than LIST needs.
+func boundPatterns(ref *string, patterns []string) error {
+	*ref = collapseWildcards(*ref)
+	total := 0
+	for i, p := range patterns {
+		patterns[i] = collapseWildcards(p)
+		total += len(*ref) + len(patterns[i])
+	}
+	if total > maxListPatternOctets {
+		return no(imap.ResponseCodeLimit, "Mailbox patterns too long")
+	}
+	return nil
+}
+
+// collapseWildcards makes each run of '*' and '%' in a LIST pattern one
+// wildcard: '*' if the run holds one ("%*" matches what "*" does), '%'
+// otherwise.
+func collapseWildcards(p string) string {
+	if !strings.Contains(p, "**") && !strings.Contains(p, "%%") && !strings.Contains(p, "*%") && !strings.Contains(p, "%*") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		if p[i] != '*' && p[i] != '%' {
+			b.WriteByte(p[i])
+			i++
+			continue
+		}
+		w := byte('%')
+		for ; i < len(p) && (p[i] == '*' || p[i] == '%'); i++ {
+			if p[i] == '*' {
+				w = '*'
+			}
+		}
+		b.WriteByte(w)
+	}
+	return b.String()
 }
 
 func matchAny(name, ref string, patterns []string) bool {
