@@ -28,6 +28,8 @@ func (s *session) fail(what string, err error) error {
 		return no(imap.ResponseCodeCannot, "Invalid mailbox name: "+detail(err, mailbox.ErrBadFolderName))
 	case errors.Is(err, mailbox.ErrNotAllowed):
 		return no(imap.ResponseCodeCannot, detail(err, mailbox.ErrNotAllowed))
+	case errors.Is(err, mailbox.ErrLimit):
+		return no(imap.ResponseCodeLimit, "Too many: "+detail(err, mailbox.ErrLimit))
 	case errors.Is(err, mailbox.ErrBadSpecialUse):
 		return no(codeUseAttr, "Unsupported special-use attribute")
 	case errors.Is(err, mailbox.ErrBadFlag):

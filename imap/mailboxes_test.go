@@ -1,7 +1,13 @@
 package imap
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +15,9 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"pillarbox/mailbox"
+	"pillarbox/store/sqlite"
 )
 
 // listNames returns the names LIST gives for a pattern, with attributes.
@@ -353,4 +362,55 @@ func TestListPatternBound(t *testing.T) {
 	contains(t, u, `* LIST (\HasNoChildren) "/" "Work/Projects"`)
 	u = c.ok(`LIST "" Work` + strings.Repeat("%", 3000))
 	contains(t, u, `* LIST (\HasChildren) "/" "Work"`)
+}
+
+// TestFolderLimit: an account could make folders without end (none of
+// them counted by the storage quota, and every LIST reads them all), up
+// to 499 with one CREATE of a deep name. Past
+// mailbox.DefaultMaxFolders, CREATE is NO [LIMIT]; a smaller bound
+// (mailbox.Options) applies to SUBSCRIBE likewise.
+func TestFolderLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.raw("alice")
+	deep := strings.Repeat("/a", 498) // 499 levels, 999 octets with the top
+	made := len(mailbox.DefaultFolders)
+	for i := 0; made+499 <= mailbox.DefaultMaxFolders; i++ {
+		c.ok(fmt.Sprintf("CREATE k%02d%s", i, deep))
+		made += 499
+	}
+	c.expect("CREATE kzz"+deep, "NO [LIMIT]")
+	for ; made < mailbox.DefaultMaxFolders; made++ {
+		c.ok(fmt.Sprintf("CREATE f%d", made))
+	}
+	c.expect("CREATE one-more", "NO [LIMIT]")
+	c.ok("DELETE f" + strconv.Itoa(made-1))
+	c.ok("CREATE one-more")
+
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	n := len(mailbox.DefaultFolders)
+	svc, err := mailbox.New(db, mailbox.Options{Domains: []string{"example.org"}, BcryptCost: 4,
+		MaxSubscriptions: n + 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.AddUser(context.Background(), "alice@example.org", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	srv := New(svc, Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	c = dialRaw(t, ln.Addr().String(), "alice")
+	c.ok("SUBSCRIBE One")
+	c.expect("SUBSCRIBE Two", "NO [LIMIT]")
+	c.ok("UNSUBSCRIBE One")
+	c.ok("SUBSCRIBE Two")
 }

@@ -24,6 +24,9 @@ var (
 	ErrNotAllowed = errors.New("mailbox: not allowed")
 	// ErrBadSpecialUse is a special-use attribute that cannot be given.
 	ErrBadSpecialUse = errors.New("mailbox: unsupported special-use attribute")
+	// ErrLimit is a folder or subscription past the account's bound
+	// (Options.MaxFolders, Options.MaxSubscriptions).
+	ErrLimit = errors.New("mailbox: limit reached")
 )
 
 // Changes to an account's folders, announced with AccountID, MailboxID
@@ -161,6 +164,22 @@ func (s *Service) remakeInbox(tx store.Tx, account int64, now time.Time) (store.
 	return m, nil
 }
 
+// checkFolderCount refuses, with ErrLimit, a write that would take an
+// account with the folders all past Options.MaxFolders: one that adds
+// the missing levels above name and extra folders more.
+func (s *Service) checkFolderCount(all []store.Mailbox, name string, extra int) error {
+	added := extra
+	for _, p := range parents(name) {
+		if !slices.ContainsFunc(all, func(m store.Mailbox) bool { return m.Name == p }) {
+			added++
+		}
+	}
+	if added > 0 && len(all)+added > s.maxFolders {
+		return fmt.Errorf("%w: at most %d mailboxes", ErrLimit, s.maxFolders)
+	}
+	return nil
+}
+
 // parents returns the names of the levels above name: "a", "a/b" for
 // "a/b/c".
 func parents(name string) []string {
@@ -266,6 +285,13 @@ func (s *Service) CreateFolder(ctx context.Context, account int64, name, special
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		all, err := tx.MailboxesOf(account)
+		if err != nil {
+			return err
+		}
+		if err := s.checkFolderCount(all, name, 1); err != nil {
+			return err
+		}
 		made, err := createParents(tx, account, name, now)
 		if err != nil {
 			return err
@@ -368,6 +394,13 @@ func (s *Service) RenameFolder(ctx context.Context, account int64, oldName, newN
 				return fmt.Errorf("%w: %s", ErrFolderExists, mv.name)
 			}
 		}
+		added := 0
+		if oldName == "INBOX" {
+			added = 1 // INBOX is made again
+		}
+		if err := s.checkFolderCount(all, newName, added); err != nil {
+			return err
+		}
 		// No new name is taken, so no step collides with another.
 		for _, mv := range moves {
 			if err := tx.RenameMailbox(mv.id, mv.name); err != nil {
@@ -407,6 +440,17 @@ func (s *Service) SetSubscribed(ctx context.Context, account int64, name string,
 	name, err := NormalizeFolderName(name)
 	if err != nil {
 		return err
+	}
+	if subscribed {
+		// Read before the write: a few subscriptions in flight at once may
+		// pass the bound, but no more than there are sessions.
+		names, err := s.db.Subscriptions(ctx, account)
+		if err != nil {
+			return err
+		}
+		if len(names) >= s.maxSubs && !slices.Contains(names, name) {
+			return fmt.Errorf("%w: at most %d subscriptions", ErrLimit, s.maxSubs)
+		}
 	}
 	return s.write(ctx, func(tx store.Tx) error {
 		s.lockAccount(tx, account)

@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -175,5 +176,72 @@ func TestParseFlags(t *testing.T) {
 		if _, _, err := parseFlags([]string{bad}); !errors.Is(err, ErrBadFlag) {
 			t.Errorf("parseFlags(%q) = %v", bad, err)
 		}
+	}
+}
+
+// TestFolderAndSubscriptionLimits: an account could create folders and
+// subscribe names without end, none of it counted by the storage quota,
+// and every LIST reads them all. Past Options.MaxFolders and
+// Options.MaxSubscriptions the write fails with ErrLimit; renames that
+// add nothing, unsubscribing and subscribing a name again still work.
+func TestFolderAndSubscriptionLimits(t *testing.T) {
+	t.Parallel()
+	n := len(DefaultFolders) // made with the account, and subscribed
+	e := newQueueEnvWith(t, Options{MaxFolders: n + 5, MaxSubscriptions: n + 3})
+	ctx := context.Background()
+	acct := e.alice.ID
+	folders, err := e.svc.Folders(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(folders); i < n+4; i++ {
+		if err := e.svc.CreateFolder(ctx, acct, fmt.Sprintf("f%d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two levels where one fits.
+	if err := e.svc.CreateFolder(ctx, acct, "p/q", ""); !errors.Is(err, ErrLimit) {
+		t.Fatalf("CREATE past the limit: %v, want ErrLimit", err)
+	}
+	if err := e.svc.CreateFolder(ctx, acct, "last", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.CreateFolder(ctx, acct, "more", ""); !errors.Is(err, ErrLimit) {
+		t.Fatalf("CREATE past the limit: %v, want ErrLimit", err)
+	}
+	if err := e.svc.RenameFolder(ctx, acct, "last", "x/last"); !errors.Is(err, ErrLimit) {
+		t.Fatalf("RENAME making a level past the limit: %v, want ErrLimit", err)
+	}
+	if err := e.svc.RenameFolder(ctx, acct, "INBOX", "Old"); !errors.Is(err, ErrLimit) {
+		t.Fatalf("RENAME INBOX past the limit: %v, want ErrLimit", err)
+	}
+	if err := e.svc.RenameFolder(ctx, acct, "last", "first"); err != nil {
+		t.Fatalf("RENAME adding nothing: %v", err)
+	}
+	if fs, _ := e.svc.Folders(ctx, acct); len(fs) != n+5 {
+		t.Fatalf("%d folders, want %d", len(fs), n+5)
+	}
+
+	subs, err := e.svc.Subscriptions(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(subs); i < n+3; i++ {
+		if err := e.svc.SetSubscribed(ctx, acct, fmt.Sprintf("s%d", i), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.svc.SetSubscribed(ctx, acct, "one more", true); !errors.Is(err, ErrLimit) {
+		t.Fatalf("SUBSCRIBE past the limit: %v, want ErrLimit", err)
+	}
+	subs, _ = e.svc.Subscriptions(ctx, acct)
+	if err := e.svc.SetSubscribed(ctx, acct, subs[0], true); err != nil {
+		t.Fatalf("subscribing a subscribed name again: %v", err)
+	}
+	if err := e.svc.SetSubscribed(ctx, acct, subs[0], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.SetSubscribed(ctx, acct, "one more", true); err != nil {
+		t.Fatalf("SUBSCRIBE after UNSUBSCRIBE: %v", err)
 	}
 }

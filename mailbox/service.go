@@ -60,7 +60,23 @@ type Options struct {
 	// [limits] default_quota); accounts that exist keep theirs. Zero: no
 	// quota.
 	DefaultQuota int64
+	// MaxFolders bounds the folders of one account: CreateFolder and
+	// RenameFolder that would make more fail with ErrLimit. A folder
+	// costs no quota, so without a bound one client could fill the disk
+	// with empty folders. Zero: DefaultMaxFolders.
+	MaxFolders int
+	// MaxSubscriptions bounds the names one account subscribes to (they
+	// need no folder): SetSubscribed past it fails with ErrLimit. Zero:
+	// DefaultMaxSubscriptions.
+	MaxSubscriptions int
 }
+
+// The defaults of Options.MaxFolders and Options.MaxSubscriptions: far
+// more than any mail app's hierarchy.
+const (
+	DefaultMaxFolders       = 10000
+	DefaultMaxSubscriptions = 10000
+)
 
 // Service is the mail host's domain logic over one store.
 type Service struct {
@@ -79,6 +95,9 @@ type Service struct {
 	defaultQuota int64
 	// onDelivered is Options.OnDelivered.
 	onDelivered func(accounts int)
+	// maxFolders and maxSubs are Options.MaxFolders and
+	// Options.MaxSubscriptions.
+	maxFolders, maxSubs int
 
 	// states holds, by mailbox id, each mailbox's lock and what its
 	// announced changes led to (*mailboxState, follow.go); behind are
@@ -126,6 +145,8 @@ func New(db store.Store, opts Options) (*Service, error) {
 		vanishedKeep: opts.VanishedKeep,
 
 		onDelivered: opts.OnDelivered,
+		maxFolders:  opts.MaxFolders,
+		maxSubs:     opts.MaxSubscriptions,
 
 		sessions: make(map[int64]map[*tracked]struct{}),
 		behind:   make(map[int64]struct{}),
@@ -144,6 +165,12 @@ func New(db store.Store, opts Options) (*Service, error) {
 	}
 	if s.vanishedKeep <= 0 {
 		s.vanishedKeep = DefaultVanishedKeep
+	}
+	if s.maxFolders <= 0 {
+		s.maxFolders = DefaultMaxFolders
+	}
+	if s.maxSubs <= 0 {
+		s.maxSubs = DefaultMaxSubscriptions
 	}
 	if s.cost == 0 {
 		s.cost = 10
