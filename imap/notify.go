@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -240,11 +241,24 @@ func (n *notifier) take() (map[int64]notifyEvents, []imap.ListData, bool, bool) 
 	return out, lists, refresh, overflow
 }
 
+// maxNotifyMailboxes bounds the names the filters of one NOTIFY SET
+// give (MAILBOXES and SUBTREE): each is matched against every folder
+// of the account when NOTIFY is set and again whenever a folder is made,
+// renamed or deleted, as long as NOTIFY is in force.
+const maxNotifyMailboxes = 1000
+
 // cmdNotify answers NOTIFY SET and NOTIFY NONE.
 func (s *session) cmdNotify(c *wire.Notify) (result, error) {
 	if c.None {
 		s.stopNotify()
 		return result{}, nil
+	}
+	names := 0
+	for _, g := range c.Groups {
+		names += len(g.Mailboxes)
+	}
+	if names > maxNotifyMailboxes {
+		return result{}, no(imap.ResponseCodeLimit, fmt.Sprintf("At most %d mailbox names in one NOTIFY", maxNotifyMailboxes))
 	}
 	events := make([]notifyEvents, len(c.Groups))
 	for i, g := range c.Groups {
