@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,4 +43,38 @@ func TestKeywordsInFlags(t *testing.T) {
 	a.ok("STORE 1:2 -FLAGS (Project urgent)")
 	c := e.raw("alice")
 	contains(t, c.ok("EXAMINE INBOX"), `* FLAGS (\Answered \Flagged \Deleted \Seen \Draft Project urgent)`)
+}
+
+// TestKeywordsPerMessageBound: STORE refused more than 64 keywords in one
+// command, but +FLAGS added them to those the message had, so repeated
+// STOREs made a message's row as large as a client liked. A STORE that
+// would leave a message with more than 64 keywords is now NO [LIMIT] and
+// changes nothing.
+func TestKeywordsPerMessageBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", testMessage(1))
+	e.deliver("alice", testMessage(2))
+	c := e.raw("alice")
+	c.ok("SELECT INBOX")
+	kws := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			if i > from {
+				b.WriteByte(' ')
+			}
+			b.WriteString("k" + strconv.Itoa(i))
+		}
+		return b.String()
+	}
+	c.ok("STORE 1 +FLAGS.SILENT (" + kws(0, 64) + ")")
+	c.ok("STORE 1 +FLAGS.SILENT (\\Seen k0 K1)") // kept, one of them again
+	c.expect("STORE 1:2 +FLAGS.SILENT (k64)", "NO [LIMIT]")
+	c.expect("STORE 1 +FLAGS.SILENT ("+kws(64, 128)+")", "NO [LIMIT]")
+	u := c.ok("FETCH 1:2 FLAGS")
+	if len(u) != 2 || strings.Contains(u[0], "k64") || !strings.Contains(u[0], "k63") || strings.Contains(u[1], "k64") {
+		t.Fatalf("after refused STOREs: %q", u)
+	}
+	c.ok("STORE 1 -FLAGS.SILENT (k0)")
+	c.ok("STORE 1 +FLAGS.SILENT (k64)")
 }

@@ -223,6 +223,13 @@ func (s *Service) storeFlags(ctx context.Context, account, folder int64, set UID
 		if err != nil {
 			return err
 		}
+		for _, c := range changed {
+			// Adding keywords to those a message has: the bound is on
+			// the result, and the error undoes the write.
+			if len(c.Keywords) > maxKeywords {
+				return fmt.Errorf("%w: at most %d keywords on a message", ErrLimit, maxKeywords)
+			}
+		}
 		if len(changed) > 0 {
 			tx.OnCommit(func() {
 				for _, c := range changed {
