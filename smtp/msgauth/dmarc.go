@@ -65,23 +65,27 @@ type dmarcPolicy struct {
 
 func (v *Verifier) dmarcFetchPolicy(ctx context.Context, from string) dmarcPolicy {
 	p := dmarcPolicy{org: dmarcOrgDomain(from)}
-	p.rec, p.result, p.reason = v.dmarcFetch(ctx, from)
-	if p.rec == nil && p.result == DMARCNone && p.org != from {
+	var found bool
+	p.rec, p.result, p.reason, found = v.dmarcFetch(ctx, from)
+	// RFC 7489 6.6.3 step 3: only an empty set sends the lookup on to the
+	// organisational domain; several records end discovery (step 5).
+	if !found && p.result == DMARCNone && p.org != from {
 		p.atOrg = true
-		p.rec, p.result, p.reason = v.dmarcFetch(ctx, p.org)
+		p.rec, p.result, p.reason, _ = v.dmarcFetch(ctx, p.org)
 	}
 	return p
 }
 
 // dmarcFetch looks the record of one domain up. No record, or several,
 // means no DMARC (RFC 7489 6.6.3 step 5): result none and a nil record.
-func (v *Verifier) dmarcFetch(ctx context.Context, domain string) (*dmarc.Record, DMARCResult, string) {
+// found says at least one v=DMARC1 record was there.
+func (v *Verifier) dmarcFetch(ctx context.Context, domain string) (*dmarc.Record, DMARCResult, string, bool) {
 	txts, err := v.res.LookupTXT(ctx, "_dmarc."+domain)
 	if err != nil {
 		if de, ok := err.(*net.DNSError); ok && de.IsNotFound {
-			return nil, DMARCNone, "no DMARC record"
+			return nil, DMARCNone, "no DMARC record", false
 		}
-		return nil, DMARCTempError, "DMARC record lookup failed"
+		return nil, DMARCTempError, "DMARC record lookup failed", false
 	}
 	var recs []string
 	for _, t := range txts {
@@ -92,16 +96,16 @@ func (v *Verifier) dmarcFetch(ctx context.Context, domain string) (*dmarc.Record
 	}
 	switch len(recs) {
 	case 0:
-		return nil, DMARCNone, "no DMARC record"
+		return nil, DMARCNone, "no DMARC record", false
 	case 1:
 	default:
-		return nil, DMARCNone, "several DMARC records"
+		return nil, DMARCNone, "several DMARC records", true
 	}
 	rec, err := dmarc.Parse(dmarcKnownTags(recs[0]))
 	if err != nil {
-		return nil, DMARCPermError, "invalid DMARC record at " + domain
+		return nil, DMARCPermError, "invalid DMARC record at " + domain, true
 	}
-	return rec, DMARCNone, ""
+	return rec, DMARCNone, "", true
 }
 
 // dmarcKnownTags keeps the tags this package uses. RFC 7489 6.3 says unknown

@@ -173,3 +173,18 @@ func FuzzDMARCFromDomain(f *testing.F) {
 		}
 	})
 }
+
+// TestDMARCSeveralRecordsStopDiscovery: RFC 7489 6.6.3 asks the
+// organisational domain only when the From domain has no DMARC record;
+// several records there end policy discovery (step 5) with no DMARC, rather
+// than borrowing the organisational domain's policy.
+func TestDMARCSeveralRecordsStopDiscovery(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t)
+	f.dns.SetTXT("_dmarc.example.org", "v=DMARC1; p=reject")
+	f.dns.SetTXT("_dmarc.mail.example.org", "v=DMARC1; p=none", "v=DMARC1; p=quarantine")
+	got := f.v.Verify(context.Background(), verifyClientIP, "h.example", "a@evil.example", verifyMessage("a@mail.example.org")).DMARC
+	if got.Result != DMARCNone || got.Policy != "" || got.Disposition != DMARCDispositionNone {
+		t.Errorf("DMARC = %+v, want none without a policy", got)
+	}
+}
