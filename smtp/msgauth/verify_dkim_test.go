@@ -77,3 +77,30 @@ func TestDKIM(t *testing.T) {
 		})
 	}
 }
+
+// TestDKIMHeaderTooCostly: go-msgauth joins a folded field line by line
+// (quadratic in its lines) and scans every field for every name in h=; a
+// header built for that must not cost seconds of CPU per message. Both
+// messages carry a valid signature, which is not verified.
+func TestDKIMHeaderTooCostly(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t)
+	ed := newEd25519Key(t)
+	f.dns.SetTXT("ed._domainkey.example.org", ed.record)
+
+	// One field folded over 20000 lines: 80 KB.
+	folded := ed.sign(t, verifyMessage("alice@example.org", "X-Pad: a\r\n"+strings.Repeat(" a\r\n", 20000)+" a"), "example.org", "ed")
+	// 6000 fields, and h= naming each: 60 KB.
+	names := []string{"From"}
+	for range 6000 {
+		names = append(names, "X")
+	}
+	many := ed.sign(t, verifyMessage("alice@example.org", strings.TrimSuffix(strings.Repeat("X: a\r\n", 6000), "\r\n")), "example.org", "ed", names...)
+
+	for name, msg := range map[string][]byte{"folded": folded, "many names": many} {
+		got := f.v.Verify(context.Background(), verifyClientIP, "h.example", "a@evil.example", msg).DKIM
+		if len(got) != 1 || got[0].Result != DKIMPermError || !strings.Contains(got[0].Reason, "too costly") {
+			t.Errorf("%s: DKIM = %+v, want one permerror (too costly)", name, got)
+		}
+	}
+}
