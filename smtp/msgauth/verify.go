@@ -162,12 +162,21 @@ func (vr verifyResolver) LookupAddr(ctx context.Context, addr string) ([]string,
 
 // verifyDNSError keeps a *net.DNSError (unwrapped) and makes anything else a
 // temporary one: an unknown failure must not be taken as a permanent answer.
+// Only "no such name" is an answer; Go's resolver reports REFUSED, FORMERR
+// and an unreadable reply as errors that are neither, which the libraries
+// would take as permanent (RFC 7208 4.4: any RCODE but 0 and 3 is a
+// temperror).
 func verifyDNSError(err error, name string) error {
 	if err == nil {
 		return nil
 	}
 	var de *net.DNSError
 	if errors.As(err, &de) {
+		if !de.IsNotFound && !de.IsTemporary {
+			c := *de
+			c.IsTemporary = true
+			return &c
+		}
 		return de
 	}
 	return &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true,

@@ -192,3 +192,28 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyRefusedIsTempError: a resolver's REFUSED (or any answer other
+// than NOERROR and NXDOMAIN) says nothing about the records, so SPF and
+// DKIM give temperror (RFC 7208 4.4, RFC 6376 6.1.2), not permerror; Go's
+// resolver reports it as a DNS error that is neither temporary nor "not
+// found", which blitiri spf and go-msgauth took as permanent.
+func TestVerifyRefusedIsTempError(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t)
+	ed := newEd25519Key(t)
+	f.dns.Refuse("refused.example")
+	f.dns.Refuse("ed._domainkey.refused.example")
+	f.dns.Refuse("_dmarc.refused.example")
+	msg := ed.sign(t, verifyMessage("a@refused.example"), "refused.example", "ed")
+	v := f.v.Verify(context.Background(), verifyClientIP, "h.example", "a@refused.example", msg)
+	if v.SPF.Result != SPFTempError {
+		t.Errorf("SPF = %+v, want temperror", v.SPF)
+	}
+	if len(v.DKIM) != 1 || v.DKIM[0].Result != DKIMTempError {
+		t.Errorf("DKIM = %+v, want one temperror", v.DKIM)
+	}
+	if v.DMARC.Result != DMARCTempError {
+		t.Errorf("DMARC = %+v, want temperror", v.DMARC)
+	}
+}

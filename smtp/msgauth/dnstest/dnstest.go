@@ -30,6 +30,7 @@ type Server struct {
 	cname    map[string]string
 	secure   map[string]bool
 	servfail map[string]bool
+	refused  map[string]bool
 	silent   map[string]bool
 	queries  int
 }
@@ -48,7 +49,7 @@ func Start(t testing.TB) *Server {
 	s := &Server{
 		txt: map[string][]string{}, a: map[string][]net.IP{}, mx: map[string][]string{},
 		tlsa: map[string][]TLSA{}, cname: map[string]string{}, secure: map[string]bool{},
-		servfail: map[string]bool{}, silent: map[string]bool{},
+		servfail: map[string]bool{}, refused: map[string]bool{}, silent: map[string]bool{},
 	}
 	pc, ln, err := listen()
 	if err != nil {
@@ -169,6 +170,14 @@ func (s *Server) ServFail(name string) {
 	s.servfail[key(name)] = true
 }
 
+// Refuse makes every query for name answer REFUSED, as a resolver does
+// for a client it does not serve.
+func (s *Server) Refuse(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused[key(name)] = true
+}
+
 // Silence makes the server drop every query for name, so that the client
 // times out.
 func (s *Server) Silence(name string) {
@@ -212,6 +221,12 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	if s.servfail[strings.ToLower(q.Name)] {
 		s.mu.Unlock()
 		m.Rcode = dns.RcodeServerFailure
+		w.WriteMsg(m)
+		return
+	}
+	if s.refused[strings.ToLower(q.Name)] {
+		s.mu.Unlock()
+		m.Rcode = dns.RcodeRefused
 		w.WriteMsg(m)
 		return
 	}
