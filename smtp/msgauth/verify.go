@@ -78,7 +78,7 @@ func NewVerifier(opts VerifierOptions) *Verifier {
 // Verdict is what Verify found out about one message.
 type Verdict struct {
 	SPF   SPFOutcome
-	DKIM  []DKIMOutcome // one per DKIM-Signature field, in header order; none if unsigned
+	DKIM  []DKIMOutcome // one per DKIM-Signature field, in header order, the unchecked past dkimMaxSignatures as one; none if unsigned
 	DMARC DMARCOutcome
 
 	authservID string

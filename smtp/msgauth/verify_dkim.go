@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 
@@ -36,7 +37,7 @@ type DKIMOutcome struct {
 const (
 	// dkimMaxSignatures bounds the signatures checked per message, each of
 	// which costs a lookup and a hash of the body; the rest are reported as
-	// permerror.
+	// one permerror.
 	dkimMaxSignatures = 8
 	// dkimMaxKeyBytes bounds a public key (the decoded p= tag): an RSA-4096
 	// key in SubjectPublicKeyInfo form is 550 bytes. go-msgauth sets no upper
@@ -50,10 +51,14 @@ const (
 	dkimMaxPickWork = 1 << 27
 )
 
-func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyField, end int, hasBody bool) []DKIMOutcome {
-	var outs []DKIMOutcome
+func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyField, end int, hasBody bool) (outs []DKIMOutcome) {
+	unchecked := 0
 	for _, f := range fields {
 		if !bytes.EqualFold(f.name, []byte("DKIM-Signature")) {
+			continue
+		}
+		if len(outs) == dkimMaxSignatures {
+			unchecked++
 			continue
 		}
 		tags := dkimTags(verifyUnfold(f.value(msg)))
@@ -62,6 +67,14 @@ func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyFie
 	if len(outs) == 0 {
 		return nil
 	}
+	// The signatures not checked are one outcome, not one each: the
+	// verdict, its header and its summary stay bounded.
+	defer func() {
+		if unchecked > 0 {
+			outs = append(outs, DKIMOutcome{Result: DKIMPermError,
+				Reason: fmt.Sprintf("%d more signatures not checked", unchecked)})
+		}
+	}()
 	if dkimTooCostly(msg) {
 		for i := range outs {
 			outs[i].Result, outs[i].Reason = DKIMPermError, "header too costly to verify"

@@ -104,3 +104,29 @@ func TestDKIMHeaderTooCostly(t *testing.T) {
 		}
 	}
 }
+
+// TestDKIMManySignaturesBounded: the signatures past dkimMaxSignatures are
+// not checked, and must not make the verdict grow with them either: a
+// header of 60 000 empty DKIM-Signature fields (1 MiB) made a 2.7 MB
+// Authentication-Results field and a Summary of 580 KB that took seconds
+// to build.
+func TestDKIMManySignaturesBounded(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t)
+	ed := newEd25519Key(t)
+	f.dns.SetTXT("ed._domainkey.example.org", ed.record)
+	msg := ed.sign(t, verifyMessage("alice@example.org", strings.TrimSuffix(strings.Repeat("DKIM-Signature: x\r\n", 1000), "\r\n")), "example.org", "ed")
+	v := f.v.Verify(context.Background(), verifyClientIP, "h.example", "a@evil.example", msg)
+	if len(v.DKIM) != dkimMaxSignatures+1 {
+		t.Fatalf("%d DKIM outcomes, want %d", len(v.DKIM), dkimMaxSignatures+1)
+	}
+	if v.DKIM[0].Result != DKIMPass {
+		t.Errorf("first signature: %+v, want pass", v.DKIM[0])
+	}
+	if last := v.DKIM[dkimMaxSignatures]; last.Result != DKIMPermError || !strings.Contains(last.Reason, "993 more") {
+		t.Errorf("last outcome %+v, want permerror for the 993 others", last)
+	}
+	if n := len(v.Header()); n > 2048 {
+		t.Errorf("Authentication-Results of %d bytes", n)
+	}
+}
