@@ -49,6 +49,9 @@ const (
 	// hundred signed names, stays well below.
 	dkimMaxFoldWork = 1 << 30
 	dkimMaxPickWork = 1 << 27
+	// dkimMaxEmptyRun bounds a run of empty lines in the body, in bytes:
+	// 32768 empty lines, which no real message has.
+	dkimMaxEmptyRun = 64 << 10
 )
 
 func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyField, end int, hasBody bool) (outs []DKIMOutcome) {
@@ -77,7 +80,7 @@ func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyFie
 	}()
 	if dkimTooCostly(msg) {
 		for i := range outs {
-			outs[i].Result, outs[i].Reason = DKIMPermError, "header too costly to verify"
+			outs[i].Result, outs[i].Reason = DKIMPermError, "message too costly to verify"
 		}
 		return outs
 	}
@@ -143,8 +146,8 @@ func (v *Verifier) dkimCheck(ctx context.Context, msg []byte, fields []verifyFie
 	return outs
 }
 
-// dkimTooCostly reports whether go-msgauth would spend too long on the
-// header of msg, all of which it reads: it joins a folded field by appending
+// dkimTooCostly reports whether go-msgauth would spend too long on msg.
+// It reads all of the header: it joins a folded field by appending
 // each line to the lines before (the lines times the field's size), and for
 // each name in the h= of each signature it verifies it scans the fields
 // (the names times the header's size). A header built for either costs
@@ -166,7 +169,22 @@ func dkimTooCostly(msg []byte) bool {
 			names += strings.Count(dkimTags(verifyUnfold(f[c+1:]))["h"], ":") + 1
 		}
 	}
-	return fold > dkimMaxFoldWork || names*i > dkimMaxPickWork
+	if fold > dkimMaxFoldWork || names*i > dkimMaxPickWork {
+		return true
+	}
+	// Its simple body canonicalization holds empty lines back until a
+	// line with text comes, copying and rescanning all it holds on every
+	// write; with several signatures the body comes through a pipe in
+	// small writes, and a run of empty lines costs its length squared.
+	run := 0
+	for _, c := range msg[i:] {
+		if c != '\r' && c != '\n' {
+			run = 0
+		} else if run++; run > dkimMaxEmptyRun {
+			return true
+		}
+	}
+	return false
 }
 
 // dkimTags parses a tag=value list (RFC 6376 3.2) leniently, for reporting:
