@@ -65,3 +65,20 @@ func (srv *Server) deliveryError(id string, err error) error {
 	srv.log.Error("smtp: delivery failed", "id", id, "err", err)
 	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local error, try again later"}
 }
+
+// maxSessionErrors is how many MAIL and RCPT refusals (and refused
+// messages) an MX session may collect without delivering a message, on
+// top of the recipients accepted in the current transaction; the next
+// MAIL or RCPT refusal becomes errTooManyErrors and the connection is
+// closed. Postfix's smtpd_hard_error_limit is 20 too. Each RCPT costs a
+// database lookup and tells whether an address exists: without a bound, a
+// client could probe addresses for as long as it likes. The accepted
+// recipients lift it, so that a real sender's transaction with many
+// recipients, a good share of them unknown, goes through; a delivered
+// message starts the count over. A client cut off after a permanent
+// refusal keeps that recipient's 550 and retries the rest later.
+const maxSessionErrors = 20
+
+// errTooManyErrors ends a session that passed maxSessionErrors (RFC 5321
+// 3.8: a server may close with 421; RFC 3463 X.7.0: a security reason).
+var errTooManyErrors = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}

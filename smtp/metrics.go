@@ -30,24 +30,25 @@ type Refusal uint8
 
 // The reasons of refusals. RefusalCount is how many there are.
 const (
-	RefusedOther        Refusal = iota // anything below
-	RefusedRcptUnknown                 // 550 5.1.1: no such local user
-	RefusedRelayDenied                 // 554 5.7.1: a recipient that is not local, on the MX
-	RefusedDMARC                       // 550 5.7.1: the From domain's DMARC policy rejects it
-	RefusedLocalSpoof                  // 550 5.7.1: claims a local domain without SPF or DKIM for it
-	RefusedSize                        // 552: over the size limit
-	RefusedRate                        // over a rate limit
-	RefusedAuthRequired                // 530 5.7.0, or AUTH without TLS (538)
-	RefusedTooManyRcpts                // 452 4.5.3: over MaxRecipients
-	RefusedSender                      // submission: a sender the account does not own, or <>
-	RefusedSyntax                      // 5xx for a malformed or out-of-sequence command
-	RefusedTemporary                   // 4xx: a local error, storage full, shutting down
-	RefusedQuota                       // 452 4.2.2 / 552 5.2.2: a recipient's mailbox quota
+	RefusedOther         Refusal = iota // anything below
+	RefusedRcptUnknown                  // 550 5.1.1: no such local user
+	RefusedRelayDenied                  // 554 5.7.1: a recipient that is not local, on the MX
+	RefusedDMARC                        // 550 5.7.1: the From domain's DMARC policy rejects it
+	RefusedLocalSpoof                   // 550 5.7.1: claims a local domain without SPF or DKIM for it
+	RefusedSize                         // 552: over the size limit
+	RefusedRate                         // over a rate limit
+	RefusedAuthRequired                 // 530 5.7.0, or AUTH without TLS (538)
+	RefusedTooManyRcpts                 // 452 4.5.3: over MaxRecipients
+	RefusedSender                       // submission: a sender the account does not own, or <>
+	RefusedSyntax                       // 5xx for a malformed or out-of-sequence command
+	RefusedTemporary                    // 4xx: a local error, storage full, shutting down
+	RefusedQuota                        // 452 4.2.2 / 552 5.2.2: a recipient's mailbox quota
+	RefusedTooManyErrors                // 421 4.7.0: too many refusals without delivering mail
 	RefusalCount
 )
 
 var refusalNames = [RefusalCount]string{"other", "rcpt_unknown", "relay_denied", "dmarc", "local_spoof", "size", "rate",
-	"auth_required", "too_many_rcpts", "sender", "syntax", "temporary", "quota"}
+	"auth_required", "too_many_rcpts", "sender", "syntax", "temporary", "quota", "too_many_errors"}
 
 // String is the reason's label value.
 func (r Refusal) String() string {
@@ -93,6 +94,8 @@ func refusalOf(err error) Refusal {
 		return RefusedRate
 	case errMailboxFull, errQuotaTooBig:
 		return RefusedQuota
+	case errTooManyErrors:
+		return RefusedTooManyErrors
 	}
 	var se *gosmtp.SMTPError
 	if !errors.As(err, &se) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -35,6 +36,10 @@ type session struct {
 	params []mailbox.QueueParams
 
 	inData dataMark
+
+	// errors counts the refusals since the session started or last
+	// delivered a message (maxSessionErrors); Reset keeps it.
+	errors int
 
 	// running is held by Data while it runs. During BDAT, go-smtp runs
 	// Data in a goroutine of its own and resets the session from the
@@ -62,7 +67,28 @@ func (s *session) Logout() error {
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
-	return s.srv.refused(s.conn, "MAIL", from, s.mailCmd(from, opts))
+	return s.srv.refused(s.conn, "MAIL", from, s.limitErrors(s.mailCmd(from, opts)))
+}
+
+// limitErrors counts a MAIL or RCPT refusal and, past maxSessionErrors,
+// answers errTooManyErrors instead and closes the connection.
+func (s *session) limitErrors(err error) error {
+	if err == nil || err == errShuttingDown {
+		return err
+	}
+	s.errors++
+	if s.errors <= maxSessionErrors+len(s.rcpts) {
+		return err
+	}
+	// go-smtp would answer and read the next command: write the reply
+	// here and close, so that its own reply goes nowhere. Its replies
+	// so far are flushed (textproto flushes each line).
+	nc := s.conn.Conn()
+	nc.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
+	fmt.Fprintf(nc, "%d %d.%d.%d %s %s\r\n", errTooManyErrors.Code, errTooManyErrors.EnhancedCode[0],
+		errTooManyErrors.EnhancedCode[1], errTooManyErrors.EnhancedCode[2], s.srv.opts.Hostname, errTooManyErrors.Message)
+	nc.Close()
+	return errTooManyErrors
 }
 
 func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
@@ -105,7 +131,7 @@ func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	return s.srv.refused(s.conn, "RCPT", to, s.rcptCmd(to, opts))
+	return s.srv.refused(s.conn, "RCPT", to, s.limitErrors(s.rcptCmd(to, opts)))
 }
 
 func (s *session) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
@@ -145,6 +171,13 @@ func (s *session) Data(r io.Reader) error {
 	defer s.running.Unlock()
 	s.bdat.started(r)
 	err := s.dataCmd(r)
+	if err == nil {
+		s.errors = 0
+	} else if !errors.Is(err, gosmtp.ErrDataReset) && err != errShuttingDown {
+		// Counted, not answered here: go-smtp may be reading BDAT
+		// chunks meanwhile; the next MAIL or RCPT refusal answers.
+		s.errors++
+	}
 	return s.srv.refused(s.conn, "DATA", s.from, err)
 }
 
