@@ -64,11 +64,23 @@ func errReply(err error, host string) reply {
 	if errors.As(err, &ae) {
 		return ae.asReply()
 	}
-	var se *gosmtp.SMTPError
-	if errors.As(err, &se) {
+	if se := refusal(err); se != nil {
 		return smtpReply(se, host)
 	}
 	return reply{status: "4.4.2", text: describe(err, host), remote: host, temporary: true}
+}
+
+// refusal returns the SMTP error in err when it is a refusal, a 4xx or
+// 5xx reply. Any other reply where go-smtp expected another code (a 250
+// to DATA, which wants 354; a 3xx to RCPT) is out of sequence (RFC 5321
+// 4.3.2): the session cannot go on, and nothing was accepted, so it is a
+// failure like a broken connection, to be tried again.
+func refusal(err error) *gosmtp.SMTPError {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 400 && se.Code < 600 {
+		return se
+	}
+	return nil
 }
 
 func describe(err error, host string) string {
@@ -404,6 +416,13 @@ func (c *conn) data(data []byte) dataResult {
 		return dataResult{err: err}
 	}
 	resp, err := w.CloseWithResponse()
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code/100 == 2 {
+		// go-smtp wants exactly 250 after the data; any 2xx there is the
+		// message accepted, and taking it for a failure would send it
+		// again.
+		return dataResult{text: se.Message}
+	}
 	if err != nil {
 		return dataResult{err: err}
 	}
@@ -413,11 +432,7 @@ func (c *conn) data(data []byte) dataResult {
 // fail marks the connection broken when err is not an SMTP reply, and
 // reports whether it did.
 func (c *conn) fail(err error) bool {
-	if err == nil {
-		return false
-	}
-	var se *gosmtp.SMTPError
-	if errors.As(err, &se) {
+	if err == nil || refusal(err) != nil {
 		return false
 	}
 	c.broken = true
