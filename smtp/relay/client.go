@@ -197,7 +197,8 @@ func (r *Runner) implicitTLS(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Cl
 	if err != nil {
 		return nil, tlsState{}, fmt.Errorf("TLS handshake: %w", err)
 	}
-	return gosmtp.NewClient(tc), tlsState{used: true, note: plan.describe(tc.ConnectionState())}, nil
+	return gosmtp.NewClient(&replayConn{Conn: tc, r: tc, writeTimeout: r.opts.CommandTimeout}),
+		tlsState{used: true, note: plan.describe(tc.ConnectionState())}, nil
 }
 
 // handshake reads the greeting and does the first EHLO and STARTTLS
@@ -219,7 +220,7 @@ func (r *Runner) handshake(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Clie
 	}
 	greetLine := "220 " + strings.ReplaceAll(greeting, "\n", " ") + "\r\n"
 	replay := func(c net.Conn, rd io.Reader) *gosmtp.Client {
-		return gosmtp.NewClient(&replayConn{Conn: c, r: io.MultiReader(strings.NewReader(greetLine), rd)})
+		return gosmtp.NewClient(&replayConn{Conn: c, r: io.MultiReader(strings.NewReader(greetLine), rd), writeTimeout: r.opts.CommandTimeout})
 	}
 	if plan.skipTLS {
 		return replay(nc, br), tlsState{note: plan.note}, nil
@@ -279,13 +280,25 @@ func (r *Runner) handshake(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Clie
 	return replay(tc, tc), tlsState{used: true, note: plan.describe(cs)}, nil
 }
 
-// replayConn reads from r (the replayed greeting, then the connection).
+// replayConn reads from r (the replayed greeting, then the connection),
+// and bounds every write by writeTimeout.
 type replayConn struct {
 	net.Conn
 	r io.Reader
+	// writeTimeout bounds each write. go-smtp sets deadlines only while
+	// it waits for a reply, none while it writes the message: a receiver
+	// that stops reading would hold the session, and its messages'
+	// leases, for ever. RFC 5321 4.5.3.2.5 gives each data block 3
+	// minutes.
+	writeTimeout time.Duration
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *replayConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	return c.Conn.Write(p)
+}
 
 // hasExtension reports whether an EHLO reply's text offers ext.
 func hasExtension(ehlo, ext string) bool {
