@@ -137,10 +137,11 @@ func (r *Runner) dial(ctx context.Context, rt *route, host string) (*conn, error
 // connect connects to host:port and says EHLO, with TLS as plan says,
 // and logs in when plan says so.
 func (r *Runner) connect(ctx context.Context, host, port string, plan tlsPlan) (*conn, error) {
-	nc, err := r.opts.Dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	raw, err := r.opts.Dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, err
 	}
+	nc := &boundedConn{Conn: raw, writeTimeout: r.opts.CommandTimeout}
 	// go-smtp's client knows no context: closing the connection is how
 	// shutdown interrupts a slow remote.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
@@ -197,8 +198,7 @@ func (r *Runner) implicitTLS(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Cl
 	if err != nil {
 		return nil, tlsState{}, fmt.Errorf("TLS handshake: %w", err)
 	}
-	return gosmtp.NewClient(&replayConn{Conn: tc, r: tc, writeTimeout: r.opts.CommandTimeout}),
-		tlsState{used: true, note: plan.describe(tc.ConnectionState())}, nil
+	return gosmtp.NewClient(tc), tlsState{used: true, note: plan.describe(tc.ConnectionState())}, nil
 }
 
 // handshake reads the greeting and does the first EHLO and STARTTLS
@@ -220,7 +220,7 @@ func (r *Runner) handshake(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Clie
 	}
 	greetLine := "220 " + strings.ReplaceAll(greeting, "\n", " ") + "\r\n"
 	replay := func(c net.Conn, rd io.Reader) *gosmtp.Client {
-		return gosmtp.NewClient(&replayConn{Conn: c, r: io.MultiReader(strings.NewReader(greetLine), rd), writeTimeout: r.opts.CommandTimeout})
+		return gosmtp.NewClient(&replayConn{Conn: c, r: io.MultiReader(strings.NewReader(greetLine), rd)})
 	}
 	if plan.skipTLS {
 		return replay(nc, br), tlsState{note: plan.note}, nil
@@ -280,22 +280,46 @@ func (r *Runner) handshake(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Clie
 	return replay(tc, tc), tlsState{used: true, note: plan.describe(cs)}, nil
 }
 
-// replayConn reads from r (the replayed greeting, then the connection),
-// and bounds every write by writeTimeout.
+// replayConn reads from r (the replayed greeting, then the connection).
 type replayConn struct {
 	net.Conn
 	r io.Reader
-	// writeTimeout bounds each write. go-smtp sets deadlines only while
-	// it waits for a reply, none while it writes the message: a receiver
-	// that stops reading would hold the session, and its messages'
-	// leases, for ever. RFC 5321 4.5.3.2.5 gives each data block 3
-	// minutes.
-	writeTimeout time.Duration
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-func (c *replayConn) Write(p []byte) (int, error) {
+// maxReplyBytes bounds what a remote may send between two writes of
+// ours: one reply, however many lines. RFC 5321 4.5.3.1.5 allows 512
+// octets a line; an EHLO reply or a TLS handshake (which this counts
+// too, below TLS) is a few KiB.
+const maxReplyBytes = 1 << 20
+
+var errReplyTooLong = fmt.Errorf("the remote sent more than %d bytes without being asked", maxReplyBytes)
+
+// boundedConn is a remote's connection with the bounds go-smtp's client
+// lacks: its reads of a reply grow without limit until the command
+// timeout (a line that never ends, or endless lines), and it sets no
+// deadline while it writes the message, so that a receiver that stops
+// reading would hold the session, and its messages' leases, for ever.
+type boundedConn struct {
+	net.Conn
+	// writeTimeout bounds each write (RFC 5321 4.5.3.2.5 gives a data
+	// block 3 minutes).
+	writeTimeout time.Duration
+	unasked      int // bytes read since the last write
+}
+
+func (c *boundedConn) Read(p []byte) (int, error) {
+	if c.unasked >= maxReplyBytes {
+		return 0, errReplyTooLong
+	}
+	n, err := c.Conn.Read(p[:min(len(p), maxReplyBytes-c.unasked)])
+	c.unasked += n
+	return n, err
+}
+
+func (c *boundedConn) Write(p []byte) (int, error) {
+	c.unasked = 0
 	c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	return c.Conn.Write(p)
 }
