@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -38,8 +39,9 @@ type session struct {
 	inData dataMark
 
 	// errors counts the refusals since the session started or last
-	// delivered a message (maxSessionErrors); Reset keeps it.
-	errors int
+	// delivered a message (maxSessionErrors); Reset keeps it. Atomic:
+	// during BDAT, Data runs beside the connection's goroutine.
+	errors atomic.Int32
 
 	// running is held by Data while it runs. During BDAT, go-smtp runs
 	// Data in a goroutine of its own and resets the session from the
@@ -76,8 +78,7 @@ func (s *session) limitErrors(err error) error {
 	if err == nil || err == errShuttingDown {
 		return err
 	}
-	s.errors++
-	if s.errors <= maxSessionErrors+len(s.rcpts) {
+	if int(s.errors.Add(1)) <= maxSessionErrors+len(s.rcpts) {
 		return err
 	}
 	// go-smtp would answer and read the next command: write the reply
@@ -172,11 +173,11 @@ func (s *session) Data(r io.Reader) error {
 	s.bdat.started(r)
 	err := s.dataCmd(r)
 	if err == nil {
-		s.errors = 0
+		s.errors.Store(0)
 	} else if !errors.Is(err, gosmtp.ErrDataReset) && err != errShuttingDown {
 		// Counted, not answered here: go-smtp may be reading BDAT
 		// chunks meanwhile; the next MAIL or RCPT refusal answers.
-		s.errors++
+		s.errors.Add(1)
 	}
 	return s.srv.refused(s.conn, "DATA", s.from, err)
 }
