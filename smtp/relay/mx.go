@@ -66,7 +66,12 @@ func (r *Runner) lookupRoute(ctx context.Context, domain string) route {
 	if len(mxs) > 0 {
 		rt = route{hosts: orderMX(mxs, rand.Shuffle), port: r.opts.Port, mxSecure: secure}
 	}
+	// The bound comes after the policy has kept the hosts it names, so
+	// that a policy naming less-preferred hosts still finds them.
 	r.applySTS(ctx, domain, &rt)
+	if len(rt.hosts) > maxHosts {
+		rt.hosts = rt.hosts[:maxHosts]
+	}
 	return rt
 }
 
@@ -133,22 +138,30 @@ func isNullMX(mxs []*net.MX) bool {
 }
 
 // orderMX sorts MX hosts by preference, in random order among equal
-// preferences (RFC 5321 5.1), keeps at most maxHosts, and drops trailing
-// dots and empty names.
+// preferences (RFC 5321 5.1), and drops trailing dots, empty names and
+// repeated names, and keeps at most maxMXConsidered. lookupRoute keeps
+// at most maxHosts of them, once an MTA-STS policy has had its say.
 func orderMX(mxs []*net.MX, shuffle func(n int, swap func(i, j int))) []string {
 	byPref := slices.Clone(mxs)
 	shuffle(len(byPref), func(i, j int) { byPref[i], byPref[j] = byPref[j], byPref[i] })
 	slices.SortStableFunc(byPref, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
 	var hosts []string
+	seen := map[string]bool{}
 	for _, mx := range byPref {
 		h := strings.ToLower(strings.TrimSuffix(mx.Host, "."))
-		if h == "" || slices.Contains(hosts, h) {
+		if h == "" || seen[h] {
 			continue
 		}
+		seen[h] = true
 		hosts = append(hosts, h)
-		if len(hosts) == maxHosts {
+		if len(hosts) == maxMXConsidered {
 			break
 		}
 	}
 	return hosts
 }
+
+// maxMXConsidered bounds the MX hosts an MTA-STS policy is matched
+// against (and the log lines of those it skips); real domains have a
+// handful.
+const maxMXConsidered = 50
