@@ -64,10 +64,33 @@ func errReply(err error, host string) reply {
 	if errors.As(err, &ae) {
 		return ae.asReply()
 	}
+	var gr *greetingRefusal
+	if errors.As(err, &gr) {
+		return gr.asReply(host)
+	}
 	if se := refusal(err); se != nil {
 		return smtpReply(se, host)
 	}
 	return reply{status: "4.4.2", text: describe(err, host), remote: host, temporary: true}
+}
+
+// greetingRefusal is a host that greeted with 4xx or 5xx instead of 220
+// (RFC 5321 3.1: 554, no SMTP service here). It refuses this client
+// now, not the message: the next host is tried, and without one the
+// mail is deferred, as Postfix does (smtp_skip_5xx_greeting). Its
+// reply is kept for the queue and a later bounce.
+type greetingRefusal struct{ se *gosmtp.SMTPError }
+
+func (e *greetingRefusal) Error() string {
+	return fmt.Sprintf("refused the session: %d %s", e.se.Code, e.se.Message)
+}
+
+func (e *greetingRefusal) asReply(host string) reply {
+	status := "4.4.2"
+	if rp := smtpReply(e.se, host); rp.status != "" {
+		status = "4" + rp.status[1:]
+	}
+	return reply{status: status, text: host + " refused the session: " + e.se.Error(), remote: host, temporary: true}
 }
 
 // refusal returns the SMTP error in err when it is a refusal, a 4xx or
@@ -216,7 +239,11 @@ func (r *Runner) handshake(nc net.Conn, host string, plan tlsPlan) (*gosmtp.Clie
 	}{br, nc})
 	_, greeting, err := tp.ReadResponse(220)
 	if err != nil {
-		return nil, tlsState{}, protoErr(err)
+		err = protoErr(err)
+		if se := refusal(err); se != nil {
+			return nil, tlsState{}, &greetingRefusal{se: se}
+		}
+		return nil, tlsState{}, err
 	}
 	greetLine := "220 " + strings.ReplaceAll(greeting, "\n", " ") + "\r\n"
 	replay := func(c net.Conn, rd io.Reader) *gosmtp.Client {
