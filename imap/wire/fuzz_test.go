@@ -11,7 +11,7 @@ import (
 // fuzzOpts are small bounds, so that the fuzzer reaches them.
 var fuzzOpts = Options{
 	MaxLineLength: 512, MaxLiteralPreAuth: 64, MaxLiteral: 256, MaxAppendSize: 1024,
-	MaxCommandSize: 2048, MaxDepth: 8, MaxItems: 32, MaxSkip: 128,
+	MaxCommandSize: 2048, MaxCommandSizePreAuth: 1024, MaxDepth: 8, MaxItems: 32, MaxSkip: 128,
 }
 
 // FuzzParse feeds arbitrary bytes to the Reader as a client would, reading
@@ -42,7 +42,7 @@ func FuzzParse(f *testing.F) {
 		r.SetAuthenticated(authed)
 		for i := 0; i < 100; i++ {
 			cmd, err := r.ReadCommand()
-			if r.used > fuzzOpts.MaxCommandSize || len(r.line) > fuzzOpts.MaxLineLength+2 {
+			if r.used > r.maxCommandSize() || len(r.line) > fuzzOpts.MaxLineLength+2 {
 				t.Fatalf("bounds exceeded: used %d, line %d", r.used, len(r.line))
 			}
 			var e *Error

@@ -27,6 +27,14 @@ type Options struct {
 	// do not count). Zero means 4 MiB.
 	MaxCommandSize int64
 
+	// MaxCommandSizePreAuth is MaxCommandSize before authentication: a
+	// client nobody knows yet may make the server hold no more than this
+	// for one command, literals included, whatever the command (one that
+	// needs a login is read whole before it is refused). Dovecot bounds
+	// pre-login input the same way (imap_max_line_length, 64 KiB). Zero
+	// means 64 KiB; it is never more than MaxCommandSize.
+	MaxCommandSizePreAuth int64
+
 	// MaxDepth bounds the nesting of parenthesised lists and of search keys
 	// (each NOT and OR counts). Zero means 32.
 	MaxDepth int
@@ -62,6 +70,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxCommandSize <= 0 {
 		o.MaxCommandSize = 4 << 20
 	}
+	if o.MaxCommandSizePreAuth <= 0 {
+		o.MaxCommandSizePreAuth = 64 << 10
+	}
+	o.MaxCommandSizePreAuth = min(o.MaxCommandSizePreAuth, o.MaxCommandSize)
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = 32
 	}

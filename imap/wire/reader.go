@@ -44,7 +44,8 @@ func NewReader(br *bufio.Reader, cont func() error, opts Options) *Reader {
 }
 
 // SetAuthenticated switches the literal bounds between MaxLiteralPreAuth
-// and MaxLiteral/MaxAppendSize.
+// and MaxLiteral/MaxAppendSize, and the command bound between
+// MaxCommandSizePreAuth and MaxCommandSize.
 func (r *Reader) SetAuthenticated(v bool) { r.authed = v }
 
 // SetUTF8Accept records ENABLE UTF8=ACCEPT (RFC 9755/6855): quoted strings
@@ -219,12 +220,21 @@ func (r *Reader) readLine() {
 	r.charge(int64(len(line)))
 }
 
-// charge counts n more bytes held for this command against MaxCommandSize.
+// charge counts n more bytes held for this command against its bound.
 func (r *Reader) charge(n int64) {
 	r.used += n
-	if r.used > r.opts.MaxCommandSize {
+	if r.used > r.maxCommandSize() {
 		r.fail("Command too long")
 	}
+}
+
+// maxCommandSize is the bound on the bytes one command may hold in the
+// current state: MaxCommandSizePreAuth until authentication.
+func (r *Reader) maxCommandSize() int64 {
+	if r.authed {
+		return r.opts.MaxCommandSize
+	}
+	return r.opts.MaxCommandSizePreAuth
 }
 
 // guessTag returns the tag at the start of a partial line, for the
@@ -313,7 +323,7 @@ func (r *Reader) literalHeader(kind literalKind, binaryOK bool) (n int64, binary
 		}
 	}
 	tooBig := n > limit
-	if !tooBig && kind == litString && r.used+n > r.opts.MaxCommandSize {
+	if !tooBig && kind == litString && r.used+n > r.maxCommandSize() {
 		tooBig = true
 	}
 	// RFC 7888 section 4: under LITERAL- a non-synchronising literal over

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -439,5 +440,51 @@ func TestSetMaxAppendSize(t *testing.T) {
 	tr.ReadCommand()
 	if _, err := tr.NextAppendMessage(); err == nil || err.(*Error).Code != "TOOBIG" {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestCommandSizePreAuth: before login one command may hold no more than
+// MaxCommandSizePreAuth (64 KiB by default), literals included, although
+// each literal is within MaxLiteralPreAuth; the refusal is at once, the
+// rest of the command is skipped and the next one is read. Once
+// authenticated, the same command is read whole.
+func TestCommandSizePreAuth(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("a ID (")
+	val := strings.Repeat("v", 8000)
+	for i := range 12 { // 12 values of 8000 bytes: 96,000 bytes in all
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "\"k%d\" {8000+}\r\n%s", i, val)
+	}
+	b.WriteString(")\r\nb NOOP\r\n")
+	in := b.String()
+
+	tr := newTestReader(in, Options{})
+	_, err := tr.ReadCommand()
+	e, ok := err.(*Error)
+	if !ok || e.Tag != "a" || e.Fatal || e.Code != "TOOBIG" {
+		t.Fatalf("pre-auth ID of 96,000 bytes: %v, want NO [TOOBIG], not fatal", err)
+	}
+	if tr.used > 64<<10 {
+		t.Errorf("held %d bytes for one pre-auth command", tr.used)
+	}
+	if c, err := tr.ReadCommand(); err != nil || c.CommandTag() != "b" {
+		t.Fatalf("after the refusal: %v, %v", c, err)
+	}
+
+	tr = newTestReader(in, Options{})
+	tr.SetAuthenticated(true)
+	if c, err := tr.ReadCommand(); err != nil || len(c.(*ID).Params) != 12 {
+		t.Fatalf("authenticated: %v, %v", c, err)
+	}
+	// After UNAUTHENTICATE the bound is the pre-auth one again.
+	tr = newTestReader(in, Options{})
+	tr.SetAuthenticated(true)
+	tr.SetAuthenticated(false)
+	if _, err := tr.ReadCommand(); err == nil {
+		t.Fatal("unauthenticated again: accepted")
 	}
 }
