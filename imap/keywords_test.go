@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pillarbox/mailbox"
 )
 
 // TestKeywordsInFlags: FLAGS and PERMANENTFLAGS list the folder's
@@ -77,4 +79,45 @@ func TestKeywordsPerMessageBound(t *testing.T) {
 	}
 	c.ok("STORE 1 -FLAGS.SILENT (k0)")
 	c.ok("STORE 1 +FLAGS.SILENT (k64)")
+}
+
+// TestKeywordsPerFolderBound: a folder lists every keyword its messages
+// have had, and adding and removing 64 at a time on one message made
+// that list, FLAGS and PERMANENTFLAGS at SELECT and the sessions' memory
+// of the folder grow without end. Past mailbox.MaxFolderKeywords a STORE
+// or APPEND with a new keyword is NO [LIMIT], PERMANENTFLAGS leaves out
+// \*, and the folder's keywords keep working.
+func TestKeywordsPerFolderBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", testMessage(1))
+	c := e.raw("alice")
+	c.ok("SELECT INBOX")
+	for n := 0; n < mailbox.MaxFolderKeywords; n += 64 {
+		var b strings.Builder
+		for i := n; i < min(n+64, mailbox.MaxFolderKeywords); i++ {
+			b.WriteString(" k" + strconv.Itoa(i))
+		}
+		kws := "(" + b.String()[1:] + ")"
+		c.ok("STORE 1 +FLAGS.SILENT " + kws)
+		c.ok("STORE 1 -FLAGS.SILENT " + kws)
+	}
+	c.expect("STORE 1 +FLAGS.SILENT (one-more)", "NO [LIMIT]")
+	c.expect("APPEND INBOX (one-more) {3+}\r\nx\r\n", "NO [LIMIT]")
+	c.ok("STORE 1 +FLAGS.SILENT (K0 \\Seen)")
+	c.ok("APPEND INBOX (k1) {3+}\r\nx\r\n")
+	d := e.raw("alice")
+	u := d.ok("SELECT INBOX")
+	found := false
+	for _, l := range u {
+		if strings.HasPrefix(l, "* OK [PERMANENTFLAGS") {
+			found = true
+			if strings.Contains(l, `\*`) {
+				t.Errorf("a full folder offers new keywords: %.80q...", l)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no PERMANENTFLAGS at SELECT: %q", u)
+	}
 }

@@ -101,7 +101,12 @@ func (s *session) cmdSelect(c *wire.Select) (result, error) {
 	w.CRLF()
 	perm := []imap.Flag{}
 	if !c.ReadOnly {
-		perm = append(slices.Clone(flags), imap.FlagWildcard)
+		perm = slices.Clone(flags)
+		// A folder with all the keywords it may have takes no new one
+		// (RFC 9051 7.1: \* says new keywords can be made).
+		if len(keywords) < mailbox.MaxFolderKeywords {
+			perm = append(perm, imap.FlagWildcard)
+		}
 	}
 	w.Untagged()
 	w.Token("OK [PERMANENTFLAGS ")

@@ -60,6 +60,22 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 			p.date = now
 		}
 	}
+	var keywords []string
+	for _, p := range prep {
+		keywords = append(keywords, p.keywords...)
+	}
+	if len(keywords) > 0 {
+		var id int64
+		m, err := s.db.MailboxByName(ctx, account, name)
+		if err == nil {
+			id = m.ID
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return Folder{}, nil, err
+		}
+		if err := s.checkFolderKeywords(ctx, id, keywords); err != nil {
+			return Folder{}, nil, err
+		}
+	}
 	var f Folder
 	uids := make([]uint32, len(msgs))
 	// replaced[i] is how many automatic Sent copies message i replaced.

@@ -44,6 +44,52 @@ const (
 	maxKeywordLen = 100
 )
 
+// MaxFolderKeywords bounds the keywords a folder lists: every keyword its
+// messages have had stays in FLAGS and PERMANENTFLAGS at SELECT and in
+// each session's memory of the folder, so adding and removing keywords
+// on one message would otherwise grow them without end. Past it a new
+// keyword is refused (ErrLimit) and the folder's keywords keep working;
+// Cyrus allows 128 user flags per mailbox. RFC 9051 section 7.1 lets a
+// server stop allowing new keywords by leaving \* out of PERMANENTFLAGS.
+const MaxFolderKeywords = 256
+
+// checkFolderKeywords refuses, with ErrLimit, keywords that would take the
+// folder with the given id (0: one that has none yet) past
+// MaxFolderKeywords. It reads before the write, so that the writer every
+// delivery waits for never waits for a reader: writes racing it may pass
+// the bound by what each of them adds.
+func (s *Service) checkFolderKeywords(ctx context.Context, folder int64, keywords []string) error {
+	if len(keywords) == 0 {
+		return nil
+	}
+	var have []string
+	if folder != 0 {
+		snap, err := s.db.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		have, err = snap.Keywords(ctx, folder)
+		snap.Close()
+		if err != nil {
+			return err
+		}
+	}
+	known := make(map[string]bool, len(have)+len(keywords))
+	for _, k := range have {
+		known[strings.ToLower(k)] = true
+	}
+	fresh := false
+	for _, k := range keywords {
+		if l := strings.ToLower(k); !known[l] {
+			known[l], fresh = true, true
+		}
+	}
+	if fresh && len(known) > MaxFolderKeywords {
+		return fmt.Errorf("%w: at most %d keywords in a folder", ErrLimit, MaxFolderKeywords)
+	}
+	return nil
+}
+
 // UIDRange is an inclusive range of UIDs, Start <= Stop.
 type UIDRange = store.UIDRange
 
@@ -203,6 +249,11 @@ func (s *Service) storeFlags(ctx context.Context, account, folder int64, set UID
 	}
 	if len(set) == 0 {
 		return nil, nil
+	}
+	if op != FlagsRemove {
+		if err := s.checkFolderKeywords(ctx, folder, keywords); err != nil {
+			return nil, err
+		}
 	}
 	err = s.write(ctx, func(tx store.Tx) error {
 		m, err := s.mailboxForWrite(tx, account, folder)

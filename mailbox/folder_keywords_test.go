@@ -1,0 +1,68 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// keywordBatch returns n keywords named from first on.
+func keywordBatch(first, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("k%d", first+i)
+	}
+	return out
+}
+
+// A folder lists every keyword its messages have had (FLAGS and
+// PERMANENTFLAGS at SELECT, and every session's memory of the folder).
+// One message may carry only 64 at once, but adding and removing them
+// made the list grow without end. Past MaxFolderKeywords a STORE or an
+// APPEND that brings a new keyword gets ErrLimit; the keywords the folder
+// has keep working.
+func TestFolderKeywordsBounded(t *testing.T) {
+	t.Parallel()
+	s, db := newTestService(t)
+	ctx := context.Background()
+	inbox := aliceInbox(t, s, "Subject: a\r\n\r\nx\r\n")
+	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := UIDSet{{Start: 1, Stop: 1}}
+	n := 0
+	for n < MaxFolderKeywords {
+		kws := keywordBatch(n, min(maxKeywords, MaxFolderKeywords-n))
+		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, kws, nil); err != nil {
+			t.Fatalf("store %d keywords from %d: %v", len(kws), n, err)
+		}
+		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsRemove, kws, nil); err != nil {
+			t.Fatal(err)
+		}
+		n += len(kws)
+	}
+	if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, []string{"one-more"}, nil); !errors.Is(err, ErrLimit) {
+		t.Errorf("STORE of keyword %d: %v, want ErrLimit", n+1, err)
+	}
+	if _, _, err := s.Append(ctx, acct.ID, "INBOX", []byte("Subject: b\r\n\r\ny\r\n"), []string{"one-more"}, time.Time{}); !errors.Is(err, ErrLimit) {
+		t.Errorf("APPEND with keyword %d: %v, want ErrLimit", n+1, err)
+	}
+	// The folder's keywords, in any case, keep working.
+	if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, []string{"K0", "k1", FlagSeen}, nil); err != nil {
+		t.Errorf("STORE of known keywords: %v", err)
+	}
+	if _, _, err := s.Append(ctx, acct.ID, "INBOX", []byte("Subject: b\r\n\r\ny\r\n"), []string{"k2"}, time.Time{}); err != nil {
+		t.Errorf("APPEND with a known keyword: %v", err)
+	}
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if kws, err := snap.Keywords(ctx, inbox.ID); err != nil || len(kws) != MaxFolderKeywords {
+		t.Errorf("the folder has %d keywords (%v), want %d", len(kws), err, MaxFolderKeywords)
+	}
+}
