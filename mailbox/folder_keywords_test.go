@@ -66,3 +66,54 @@ func TestFolderKeywordsBounded(t *testing.T) {
 		t.Errorf("the folder has %d keywords (%v), want %d", len(kws), err, MaxFolderKeywords)
 	}
 }
+
+// TestFolderKeywordsBoundedCopy: COPY and MOVE bring the keywords of the
+// messages they copy; into a folder that has MaxFolderKeywords they may
+// bring none it lacks (ErrLimit), while messages whose keywords it has,
+// or that have none, are copied.
+func TestFolderKeywordsBoundedCopy(t *testing.T) {
+	t.Parallel()
+	s, db := newTestService(t)
+	ctx := context.Background()
+	inbox := aliceInbox(t, s, "Subject: a\r\n\r\nx\r\n")
+	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := UIDSet{{Start: 1, Stop: 1}}
+	for n := 0; n < MaxFolderKeywords; n += maxKeywords {
+		kws := keywordBatch(n, maxKeywords)
+		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, kws, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsRemove, kws, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateFolder(ctx, acct.ID, "Other", ""); err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := s.Append(ctx, acct.ID, "Other", []byte("Subject: b\r\n\r\ny\r\n"), keywordBatch(1000, maxKeywords), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Append(ctx, acct.ID, "Other", []byte("Subject: c\r\n\r\nz\r\n"), []string{"k5"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, move := range []bool{false, true} {
+		if _, err := s.Copy(ctx, acct.ID, other.ID, UIDSet{{Start: 1, Stop: 2}}, "INBOX", move, nil); !errors.Is(err, ErrLimit) {
+			t.Errorf("copy (move %v) of new keywords into a full folder: %v, want ErrLimit", move, err)
+		}
+	}
+	if _, err := s.Copy(ctx, acct.ID, other.ID, UIDSet{{Start: 2, Stop: 2}}, "INBOX", false, nil); err != nil {
+		t.Errorf("copy of a known keyword: %v", err)
+	}
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if kws, err := snap.Keywords(ctx, inbox.ID); err != nil || len(kws) != MaxFolderKeywords {
+		t.Errorf("the folder has %d keywords (%v), want %d", len(kws), err, MaxFolderKeywords)
+	}
+}

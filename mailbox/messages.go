@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -62,30 +63,100 @@ func (s *Service) checkFolderKeywords(ctx context.Context, folder int64, keyword
 	if len(keywords) == 0 {
 		return nil
 	}
-	var have []string
-	if folder != 0 {
-		snap, err := s.db.Snapshot(ctx)
-		if err != nil {
-			return err
-		}
-		have, err = snap.Keywords(ctx, folder)
-		snap.Close()
-		if err != nil {
-			return err
-		}
+	snap, err := s.db.Snapshot(ctx)
+	if err != nil {
+		return err
 	}
-	known := make(map[string]bool, len(have)+len(keywords))
+	defer snap.Close()
+	known, err := folderKeywords(ctx, snap, folder)
+	if err != nil {
+		return err
+	}
+	if !addKeywords(known, keywords) {
+		return errFolderKeywords
+	}
+	return nil
+}
+
+var errFolderKeywords = fmt.Errorf("%w: at most %d keywords in a folder", ErrLimit, MaxFolderKeywords)
+
+// folderKeywords returns the keywords of a folder (0: none), in lower
+// case.
+func folderKeywords(ctx context.Context, snap store.Snapshot, folder int64) (map[string]bool, error) {
+	known := make(map[string]bool)
+	if folder == 0 {
+		return known, nil
+	}
+	have, err := snap.Keywords(ctx, folder)
+	if err != nil {
+		return nil, err
+	}
 	for _, k := range have {
 		known[strings.ToLower(k)] = true
 	}
+	return known, nil
+}
+
+// addKeywords adds keywords to known and reports whether that stays
+// within MaxFolderKeywords or adds none: a folder that has more (from
+// before the bound) keeps using its own.
+func addKeywords(known map[string]bool, keywords []string) bool {
 	fresh := false
 	for _, k := range keywords {
 		if l := strings.ToLower(k); !known[l] {
 			known[l], fresh = true, true
 		}
 	}
-	if fresh && len(known) > MaxFolderKeywords {
-		return fmt.Errorf("%w: at most %d keywords in a folder", ErrLimit, MaxFolderKeywords)
+	return !fresh || len(known) <= MaxFolderKeywords
+}
+
+// checkCopyKeywords is checkFolderKeywords for a COPY or MOVE of the
+// messages in set from the folder src to the account's folder named dest:
+// the keywords of those messages. Most folders together have few, and
+// then no message is read.
+func (s *Service) checkCopyKeywords(ctx context.Context, account, src int64, set UIDSet, dest string) error {
+	var dst int64
+	m, err := s.db.MailboxByName(ctx, account, dest)
+	if err == nil {
+		dst = m.ID
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	snap, err := s.db.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	if m, _, err := snap.Mailbox(ctx, src); err != nil || m.AccountID != account {
+		return nil // the write refuses it
+	}
+	known, err := folderKeywords(ctx, snap, dst)
+	if err != nil {
+		return err
+	}
+	srcKeywords, err := snap.Keywords(ctx, src)
+	if err != nil || addKeywords(maps.Clone(known), srcKeywords) {
+		return err // the write finds a folder that is not there
+	}
+	const page = 1000
+	for _, r := range set {
+		for lo := r.Start; lo <= r.Stop && lo != 0; {
+			last, n := uint32(0), 0
+			err := snap.EachMessage(ctx, src, lo, r.Stop, page, store.ColumnsFlags, func(row *store.Message) error {
+				last, n = row.UID, n+1
+				if !addKeywords(known, row.Keywords) {
+					return errFolderKeywords
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if n < page {
+				break
+			}
+			lo = last + 1 // 0 past the highest UID: the loop ends
+		}
 	}
 	return nil
 }
@@ -403,6 +474,9 @@ type CopyResult struct {
 func (s *Service) Copy(ctx context.Context, account, folder int64, set UIDSet, dest string, move bool, origin any) (CopyResult, error) {
 	dest, err := NormalizeFolderName(dest)
 	if err != nil {
+		return CopyResult{}, err
+	}
+	if err := s.checkCopyKeywords(ctx, account, folder, set, dest); err != nil {
 		return CopyResult{}, err
 	}
 	var res CopyResult
