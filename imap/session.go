@@ -95,14 +95,19 @@ func newSession(s *Server, nc net.Conn, loopback bool) *session {
 	sess.br = bufio.NewReaderSize(firstByte{sess}, readBufferSize)
 	sess.bw = bufio.NewWriterSize(sess.output(nc), writeBufferSize)
 	sess.w = wire.NewWriter(sess.bw)
-	sess.r = wire.NewReader(sess.br, sess.continueLiteral, wire.Options{
-		MaxAppendSize: s.opts.AppendLimit,
+	sess.r = wire.NewReader(sess.br, sess.continueLiteral, readerOptions(s.opts.AppendLimit))
+	sess.r.SetUTF8Quoted(true)
+	return sess
+}
+
+// readerOptions are the bounds of a session's Reader.
+func readerOptions(appendLimit int64) wire.Options {
+	return wire.Options{
+		MaxAppendSize: appendLimit,
 		// Mailbox names are read as IMAP4rev2 clients write them, in
 		// UTF-8, beside modified UTF-7 (RFC 9051 5.1).
 		MaxDepth: maxSearchDepth,
-	})
-	sess.r.SetUTF8Quoted(true)
-	return sess
+	}
 }
 
 // ctx is the context of a command: bounded by a generous timeout.
@@ -234,8 +239,12 @@ func clip(s string) string {
 // errAuthFailed refuses a wrong user name or password (RFC 5530 3).
 var errAuthFailed = no(imap.ResponseCodeAuthenticationFailed, "Authentication failed")
 
-// maxSearchDepth is the parser's bound on nesting. The line length
-// (64 KiB) bounds the parse already; searches nested past
-// mailbox.MaxSearchDepth get NO [LIMIT] from the search, which says more
-// than a BAD from the parser.
-const maxSearchDepth = 1 << 15
+// maxSearchDepth is the parser's bound on nesting. The line length does
+// not bound it (literals end lines), and each level costs the parse a
+// kilobyte or two of stack and heap: 32,768 levels made one half-megabyte
+// SEARCH cost some 100 MiB. Searches nested past mailbox.MaxSearchDepth
+// get NO [LIMIT] from the search, with how deep they were; past this
+// bound, NO [LIMIT] from the parser, before they are read whole. It
+// leaves room for clients that put every operand in parentheses
+// (imapclient does).
+const maxSearchDepth = 2048

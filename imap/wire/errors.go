@@ -10,6 +10,7 @@ import (
 //
 //	TAG BAD Reason            (NO false, Code empty)
 //	TAG NO [TOOBIG] Reason    (NO true, Code "TOOBIG")
+//	TAG NO [LIMIT] Reason     (NO true, Code "LIMIT": nesting past MaxDepth)
 //
 // and then either goes on reading commands (Fatal false: the Reader has
 // already skipped the rest of the command, or will skip it on the next

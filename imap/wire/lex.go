@@ -299,7 +299,8 @@ func (r *Reader) list(empty bool, item func()) {
 func (r *Reader) enter() {
 	r.depth++
 	if r.depth > r.opts.MaxDepth {
-		r.fail("Nesting too deep")
+		// An implementation limit, not a syntax error (RFC 5530 LIMIT).
+		panic(&parseError{no: true, code: "LIMIT", reason: "Nesting too deep"})
 	}
 }
 
