@@ -430,6 +430,9 @@ func (c *Config) validate() error {
 	if c.HistoryDays < 1 {
 		return fmt.Errorf("history_days: %d, want 1 or more", c.HistoryDays)
 	}
+	if c.HistoryDays > maxHistoryDays {
+		return fmt.Errorf("history_days: %d, want at most %d (100 years)", c.HistoryDays, maxHistoryDays)
+	}
 	if err := c.validateStore(); err != nil {
 		return err
 	}
@@ -644,6 +647,11 @@ func (c *Config) validateSmarthost() error {
 	}
 	return nil
 }
+
+// maxHistoryDays bounds history_days well inside a time.Duration (about
+// 292 years): a larger value wrapped to a negative keep, and the pruner
+// then deleted the whole history.
+const maxHistoryDays = 36500
 
 // historyKeep is how long the delivery history keeps an event.
 func (c *Config) historyKeep() time.Duration {

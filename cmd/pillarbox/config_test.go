@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -366,5 +367,27 @@ func TestRateExemptPrefixes(t *testing.T) {
 	want := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	if !slices.Equal(got, want) {
 		t.Fatalf("rateExempt() = %v, want %v", got, want)
+	}
+}
+
+// TestHistoryDaysBounded checks that a history_days too large for a
+// time.Duration is refused: it wrapped to a negative keep, and the
+// history pruner then deleted every event at start and every 10 minutes.
+func TestHistoryDaysBounded(t *testing.T) {
+	t.Parallel()
+	for _, days := range []int{36500, 30} {
+		cfg, err := LoadConfig(writeConfig(t, "history_days = "+strconv.Itoa(days)+"\n"))
+		if err != nil {
+			t.Fatalf("history_days = %d: %v", days, err)
+		}
+		if keep := cfg.historyKeep(); keep != time.Duration(days)*24*time.Hour || keep <= 0 {
+			t.Errorf("history_days = %d: historyKeep() = %v", days, keep)
+		}
+	}
+	for _, days := range []int{36501, 200000, 1000000} {
+		_, err := LoadConfig(writeConfig(t, "history_days = "+strconv.Itoa(days)+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "history_days: ") {
+			t.Errorf("history_days = %d: err = %v, want a history_days error", days, err)
+		}
 	}
 }
