@@ -72,6 +72,18 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 	if err := argCount("user "+sub, pos, n, usageLine); err != nil {
 		return err
 	}
+	// What the arguments alone show wrong is said before the store is
+	// opened, which would create data_dir for a command that does nothing.
+	if sub != "list" {
+		if _, err := mailbox.ParseAddress(pos[0]); err != nil {
+			return fmt.Errorf("user %s: %w", sub, err)
+		}
+	}
+	if sub == "quota" && len(pos) == 2 {
+		if _, err := parseQuotaSize(pos[1]); err != nil {
+			return fmt.Errorf("user quota: %w", err)
+		}
+	}
 
 	password, generated := "", false
 	if sub == "add" || sub == "passwd" {

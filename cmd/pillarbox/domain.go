@@ -26,6 +26,12 @@ func cmdDomain(ctx context.Context, e *env, args []string) error {
 	if *force && sub != "del" {
 		return fmt.Errorf("domain %s: --force only applies to del", sub)
 	}
+	if sub != "list" {
+		// Before the store is opened, which would create data_dir.
+		if _, err := mailbox.NormalizeDomain(pos[0]); err != nil {
+			return fmt.Errorf("domain %s: %w", sub, err)
+		}
+	}
 	_, db, svc, err := openService(*cfgPath)
 	if err != nil {
 		return err
