@@ -45,7 +45,7 @@ func cmdDNS(ctx context.Context, e *env, args []string) error {
 	r := newResolver(cfg.DNS.Resolver)
 	for _, rec := range recs {
 		state, detail := checkRecord(ctx, r, cfg, rec)
-		fmt.Fprintf(e.stdout, "%-7s %s %s%s\n", state, rec.Name, rec.Type, detail)
+		fmt.Fprintf(e.stdout, "%-7s %s %s%s\n", state, rec.Name, rec.Type, clean(detail))
 		if state != "ok" && rec.Required {
 			bad++
 		}

@@ -94,7 +94,7 @@ func cmdQueue(ctx context.Context, e *env, args []string) error {
 
 const queueTimeLayout = "2006-01-02 15:04:05 MST"
 
-func queueSender(s string) string { return "<" + s + ">" }
+func queueSender(s string) string { return "<" + clean(s) + ">" }
 
 func printQueue(w io.Writer, items []mailbox.QueueItem) {
 	if len(items) == 0 {
@@ -108,7 +108,7 @@ func printQueue(w io.Writer, items []mailbox.QueueItem) {
 		if len(reply) > 60 {
 			reply = reply[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", it.ID, queueSender(it.Sender), it.Recipient, it.State,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", it.ID, queueSender(it.Sender), clean(it.Recipient), it.State,
 			it.Attempts, it.NextAttempt.Local().Format(queueTimeLayout), queueOneLine(reply))
 	}
 	tw.Flush()
@@ -139,8 +139,8 @@ func printQueueDetail(w io.Writer, d mailbox.QueueDetail) {
 		{"id", strconv.FormatInt(it.ID, 10)},
 		{"state", it.State},
 		{"sender", queueSender(it.Sender)},
-		{"recipient", it.Recipient},
-		{"message-id", "<" + it.MessageID + ">"},
+		{"recipient", clean(it.Recipient)},
+		{"message-id", "<" + clean(it.MessageID) + ">"},
 		{"size", strconv.FormatInt(it.Size, 10)},
 		{"queued", it.Created.Local().Format(queueTimeLayout)},
 		{"attempts", strconv.Itoa(it.Attempts)},
@@ -161,6 +161,7 @@ func printQueueDetail(w io.Writer, d mailbox.QueueDetail) {
 		if remote == "" {
 			remote = "-"
 		}
+		remote = clean(remote)
 		fmt.Fprintf(w, "  %s  %s  %s\n", a.At.Local().Format(queueTimeLayout), remote, queueOneLine(a.Reply))
 		if a.TLS != "" {
 			fmt.Fprintf(w, "    tls: %s\n", queueOneLine(a.TLS))
@@ -168,8 +169,10 @@ func printQueueDetail(w io.Writer, d mailbox.QueueDetail) {
 	}
 	fmt.Fprintln(w, "header:")
 	for _, l := range strings.Split(string(bytes.TrimRight(d.Header, "\r\n")), "\n") {
-		fmt.Fprintf(w, "  %s\n", strings.TrimSuffix(l, "\r"))
+		fmt.Fprintf(w, "  %s\n", clean(strings.TrimSuffix(l, "\r")))
 	}
 }
 
-func queueOneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// queueOneLine is s on one line, without the controls that text from
+// the network may carry to the terminal.
+func queueOneLine(s string) string { return strings.Join(strings.Fields(clean(s)), " ") }

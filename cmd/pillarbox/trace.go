@@ -114,10 +114,10 @@ func printHistory(e *env, evs []mailbox.HistoryEvent) {
 		}
 		msgID := "-"
 		if ev.MessageID != "" {
-			msgID = "<" + ev.MessageID + ">"
+			msgID = "<" + clean(ev.MessageID) + ">"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.Event, stored, queue,
-			msgID, orDash(ev.Address), clean(ev.Detail))
+			msgID, orDash(clean(ev.Address)), clean(ev.Detail))
 	}
 	w.Flush()
 }
@@ -129,11 +129,12 @@ func orDash(s string) string {
 	return s
 }
 
-// clean keeps text from the network (replies, HELO names) from breaking
-// the table or the terminal.
+// clean keeps text from the network (replies, HELO names, Message-IDs,
+// addresses, headers) from breaking the table or the terminal: every C0
+// and C1 control, escape included, becomes a space.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if r < ' ' || r >= 0x7f && r <= 0x9f {
 			return ' '
 		}
 		return r
