@@ -446,7 +446,7 @@ func (c *Config) validate() error {
 			domains = append(domains, n)
 		}
 	}
-	for _, l := range []struct{ key, addr string }{
+	listeners := []struct{ key, addr string }{
 		{"smtp.listen", c.SMTP.Listen},
 		{"submission.listen", c.Submission.Listen},
 		{"submission.listen_tls", c.Submission.ListenTLS},
@@ -455,12 +455,20 @@ func (c *Config) validate() error {
 		{"http.listen", c.HTTP.Listen},
 		{"https.listen", c.HTTPS.Listen},
 		{"admin.listen", c.Admin.Listen},
-	} {
+	}
+	for i, l := range listeners {
 		if l.addr == "" {
 			continue
 		}
 		if err := checkHostPort(l.addr, true); err != nil {
 			return fmt.Errorf("%s: %w", l.key, err)
+		}
+		// Two listeners on one address would fail at serve's start as
+		// "address already in use", as if another program held the port.
+		for _, o := range listeners[:i] {
+			if o.addr != "" && listenersOverlap(o.addr, l.addr) {
+				return fmt.Errorf("%s: %s is also %s (%s): give each listener its own port", l.key, l.addr, o.key, o.addr)
+			}
 		}
 	}
 	if c.SMTP.MaxMessageBytes <= 0 {
@@ -612,6 +620,36 @@ func checkHostPort(addr string, listen bool) error {
 		return fmt.Errorf("address %s: %w", addr, err)
 	}
 	return nil
+}
+
+// listenersOverlap reports whether listening on a and on b (checked by
+// checkHostPort) would take the same port of the same address: the same
+// non-zero port, and the same host, or a wildcard that covers the
+// other's. An empty host and [::] listen on every address of both
+// families (Go's dual-stack socket); 0.0.0.0 on every IPv4 one. Host
+// names, which are resolved only at bind, overlap only themselves.
+func listenersOverlap(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	ia, errA := netip.ParseAddr(ha)
+	ib, errB := netip.ParseAddr(hb)
+	dual := func(h string, ip netip.Addr, err error) bool {
+		return h == "" || err == nil && ip.Is6() && !ip.Is4In6() && ip.IsUnspecified()
+	}
+	switch {
+	case dual(ha, ia, errA) || dual(hb, ib, errB):
+		return true
+	case errA != nil || errB != nil:
+		return strings.EqualFold(ha, hb)
+	}
+	ia, ib = ia.Unmap(), ib.Unmap()
+	if ia.Is4() && ib.Is4() && (ia.IsUnspecified() || ib.IsUnspecified()) {
+		return true
+	}
+	return ia == ib
 }
 
 // validateSmarthost checks the smarthost's login and TLS keys: a

@@ -391,3 +391,40 @@ func TestHistoryDaysBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestListenersConflict checks that two listeners on one address are
+// refused by the config, with both keys named, rather than by serve's
+// bind failing with "address already in use", which sends the operator
+// looking for another process.
+func TestListenersConflict(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text string
+		want []string // substrings of the error; nil: no error
+	}{
+		{"[smtp]\nlisten = \"127.0.0.1:2525\"\n[submission]\nlisten = \"127.0.0.1:2525\"\n", []string{"submission.listen: ", "smtp.listen"}},
+		{"[smtp]\nlisten = \":2525\"\n[imap]\nlisten_tls = \"127.0.0.1:2525\"\n", []string{"imap.listen_tls: ", "smtp.listen"}},
+		{"[http]\nlisten = \"0.0.0.0:8080\"\n[https]\nlisten = \"192.0.2.1:8080\"\n", []string{"https.listen: ", "http.listen"}},
+		{"[admin]\nlisten = \"[::]:2525\"\n", []string{"admin.listen: ", "smtp.listen"}},
+		{"[admin]\nlisten = \"[::1]:2780\"\n[http]\nlisten = \"127.0.0.1:2780\"\n", nil},
+		{"[smtp]\nlisten = \"127.0.0.1:0\"\n[imap]\nlisten = \"127.0.0.1:0\"\n", nil},
+		{"[smtp]\nlisten = \"127.0.0.1:2525\"\n[imap]\nlisten = \"127.0.0.2:2525\"\n", nil},
+	} {
+		_, err := LoadConfig(writeConfig(t, tc.text))
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%q: %v", tc.text, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%q: loaded, want an error", tc.text)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %q does not contain %q", tc.text, err, w)
+			}
+		}
+	}
+}
