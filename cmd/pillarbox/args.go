@@ -31,7 +31,9 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		case a == "--":
 			positional = append(positional, args[i+1:]...)
 			i = len(args)
-		case len(a) < 2 || a[0] != '-':
+		case len(a) < 2 || a[0] != '-' || a[1] >= '0' && a[1] <= '9':
+			// No flag starts with a digit: "-1" is a (bad) size or id,
+			// to be refused as one.
 			positional = append(positional, a)
 		default:
 			flags = append(flags, a)

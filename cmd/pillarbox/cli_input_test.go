@@ -54,3 +54,31 @@ func TestBadInputLeavesNoDataDir(t *testing.T) {
 func quoteTOML(s string) string {
 	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
 }
+
+// TestNegativeNumberIsAnArgument checks that "-1" where a size or an id
+// goes is read as that argument, and refused as a size or id, rather
+// than as an unknown flag "-1", which told the operator nothing about
+// what was wrong: no flag starts with a digit.
+func TestNegativeNumberIsAnArgument(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "quota", "alice@example.org", "-1"}, `user quota: invalid size "-1"`},
+		{[]string{"user", "quota", "alice@example.org", "-5G"}, `user quota: invalid size "-5G"`},
+		{[]string{"queue", "show", "-3"}, `queue show: invalid queue id "-3"`},
+	} {
+		dir := t.TempDir()
+		cfgPath := filepath.Join(dir, "pillarbox.toml")
+		cfg := "hostname = \"mail.example.org\"\ndomains = [\"example.org\"]\ndata_dir = " + quoteTOML(filepath.Join(dir, "data")) + "\n"
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append(tc.args, "--config", cfgPath), strings.NewReader(""), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
