@@ -179,8 +179,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
 	// Final read timeouts (see limits.go) need a netlimit.Conn beneath
-	// go-smtp; serve.go puts one beneath TLS for implicit TLS.
-	err := s.srv.Serve(netlimit.GuardListener(ln))
+	// go-smtp; serve.go puts one beneath TLS for implicit TLS, whose
+	// handshakes are done, and bounded, before go-smtp gets them.
+	err := s.srv.Serve(netlimit.GuardListener(newHandshakeListener(ln)))
 	if s.isClosing() || errors.Is(err, gosmtp.ErrServerClosed) {
 		return ErrServerClosed
 	}
