@@ -33,17 +33,8 @@ func TestFolderKeywordsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	one := UIDSet{{Start: 1, Stop: 1}}
-	n := 0
-	for n < MaxFolderKeywords {
-		kws := keywordBatch(n, min(maxKeywords, MaxFolderKeywords-n))
-		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, kws, nil); err != nil {
-			t.Fatalf("store %d keywords from %d: %v", len(kws), n, err)
-		}
-		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsRemove, kws, nil); err != nil {
-			t.Fatal(err)
-		}
-		n += len(kws)
-	}
+	fillFolderKeywords(t, s, acct.ID, inbox.ID, one)
+	n := MaxFolderKeywords
 	if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, []string{"one-more"}, nil); !errors.Is(err, ErrLimit) {
 		t.Errorf("STORE of keyword %d: %v, want ErrLimit", n+1, err)
 	}
@@ -81,15 +72,7 @@ func TestFolderKeywordsBoundedCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	one := UIDSet{{Start: 1, Stop: 1}}
-	for n := 0; n < MaxFolderKeywords; n += maxKeywords {
-		kws := keywordBatch(n, maxKeywords)
-		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, kws, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsRemove, kws, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fillFolderKeywords(t, s, acct.ID, inbox.ID, one)
 	if err := s.CreateFolder(ctx, acct.ID, "Other", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -115,5 +98,22 @@ func TestFolderKeywordsBoundedCopy(t *testing.T) {
 	defer snap.Close()
 	if kws, err := snap.Keywords(ctx, inbox.ID); err != nil || len(kws) != MaxFolderKeywords {
 		t.Errorf("the folder has %d keywords (%v), want %d", len(kws), err, MaxFolderKeywords)
+	}
+}
+
+// fillFolderKeywords gives the folder MaxFolderKeywords keywords, by
+// adding and removing them on the messages in set, at most maxKeywords
+// at a time.
+func fillFolderKeywords(t *testing.T, s *Service, account, folder int64, set UIDSet) {
+	t.Helper()
+	ctx := context.Background()
+	for n := 0; n < MaxFolderKeywords; n += maxKeywords {
+		kws := keywordBatch(n, min(maxKeywords, MaxFolderKeywords-n))
+		if err := s.StoreFlags(ctx, account, folder, set, FlagsAdd, kws, nil); err != nil {
+			t.Fatalf("store %d keywords from %d: %v", len(kws), n, err)
+		}
+		if err := s.StoreFlags(ctx, account, folder, set, FlagsRemove, kws, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -34,17 +34,8 @@ func TestDataStallTimesOut(t *testing.T) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 	}}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	stalled := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	addr := startFakeMX(t, lc, func(c net.Conn) {
 		r := bufio.NewReader(c)
 		c.Write([]byte("220 sink.test ESMTP\r\n"))
 		for {
@@ -57,23 +48,25 @@ func TestDataStallTimesOut(t *testing.T) {
 				c.Write([]byte("250-sink.test\r\n250 8BITMIME\r\n"))
 			case "DATA":
 				c.Write([]byte("354 go on\r\n"))
-				stalled <- c // read no more, keep it open
+				stalled <- c
+				// Read no more; keep the connection open until the
+				// test ends.
+				<-t.Context().Done()
 				return
 			default:
 				c.Write([]byte("250 2.0.0 ok\r\n"))
 			}
 		}
-	}()
+	})
 	e := newEnv(t, nil)
 	body := strings.Repeat("A long line of text to fill the window of a receiver that stopped reading.\r\n", 64<<10)
 	enqueueData(t, e, "alice@example.org", "bob@remote.test", "From: <alice@example.org>\r\nSubject: big\r\n\r\n"+body)
 	opts := e.options()
-	opts.Dialer = smallBufDialer{target: ln.Addr().String()}
+	opts.Dialer = smallBufDialer{target: addr}
 	opts.CommandTimeout, opts.DataTimeout = time.Second, time.Second
 	e.start(opts)
 	select {
-	case c := <-stalled:
-		t.Cleanup(func() { c.Close() })
+	case <-stalled:
 	case <-time.After(waitLimit):
 		t.Fatalf("no DATA; log:\n%s", e.logs)
 	}

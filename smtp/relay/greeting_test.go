@@ -13,26 +13,14 @@ import (
 // smtp_skip_5xx_greeting does, never bounced at the first attempt.
 func TestRefusingGreetingDefers(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(waitLimit))
-			c.Write([]byte("554 5.7.1 mx.remote.test no service for you now\r\n"))
-			var b [512]byte
-			c.Read(b[:]) // QUIT, or nothing
-			c.Close()
-		}
-	}()
+	addr := startFakeMX(t, net.ListenConfig{}, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(waitLimit))
+		c.Write([]byte("554 5.7.1 mx.remote.test no service for you now\r\n"))
+		var b [512]byte
+		c.Read(b[:]) // QUIT, or nothing
+	})
 	e := newEnv(t, nil)
-	e.dialer.set("mx.remote.test:25", ln.Addr().String())
+	e.dialer.set("mx.remote.test:25", addr)
 	e.submit("greeting", "bob@remote.test")
 	e.start(e.options())
 	if next := e.waitIdle(); !next.Equal(t0.Add(time.Minute)) {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"strings"
 	"testing"
@@ -14,7 +15,38 @@ import (
 // what it is for.
 func startScriptedSink(t *testing.T, replies map[string]string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startFakeMX(t, net.ListenConfig{}, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(waitLimit))
+		r := bufio.NewReader(c)
+		c.Write([]byte("220 sink.test ESMTP\r\n"))
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb := strings.ToUpper(strings.Fields(line + " x")[0])
+			switch rp, ok := replies[verb]; {
+			case ok:
+				c.Write([]byte(rp + "\r\n"))
+			case verb == "EHLO" || verb == "HELO":
+				c.Write([]byte("250-sink.test\r\n250 8BITMIME\r\n"))
+			case verb == "QUIT":
+				c.Write([]byte("221 2.0.0 bye\r\n"))
+				return
+			default:
+				c.Write([]byte("250 2.0.0 ok\r\n"))
+			}
+		}
+	})
+}
+
+// startFakeMX is a receiver on loopback, listening as lc does, that runs
+// serve on each connection in a goroutine of its own and closes the
+// connection when serve returns, until the test ends. It returns the
+// receiver's address.
+func startFakeMX(t *testing.T, lc net.ListenConfig, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,27 +59,7 @@ func startScriptedSink(t *testing.T, replies map[string]string) string {
 			}
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(waitLimit))
-				r := bufio.NewReader(c)
-				c.Write([]byte("220 sink.test ESMTP\r\n"))
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb := strings.ToUpper(strings.Fields(line + " x")[0])
-					switch rp, ok := replies[verb]; {
-					case ok:
-						c.Write([]byte(rp + "\r\n"))
-					case verb == "EHLO" || verb == "HELO":
-						c.Write([]byte("250-sink.test\r\n250 8BITMIME\r\n"))
-					case verb == "QUIT":
-						c.Write([]byte("221 2.0.0 bye\r\n"))
-						return
-					default:
-						c.Write([]byte("250 2.0.0 ok\r\n"))
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()

@@ -13,17 +13,7 @@ import (
 // timeout; the attempt is deferred at once.
 func TestHugeReplyIsCutOff(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := startFakeMX(t, net.ListenConfig{}, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(2 * waitLimit))
 		c.Write([]byte("220 "))
 		chunk := bytes.Repeat([]byte("a"), 64<<10)
@@ -34,9 +24,9 @@ func TestHugeReplyIsCutOff(t *testing.T) {
 		}
 		var b [1]byte
 		c.Read(b[:])
-	}()
+	})
 	e := newEnv(t, nil)
-	e.dialer.set("mx.remote.test:25", ln.Addr().String())
+	e.dialer.set("mx.remote.test:25", addr)
 	enqueueData(t, e, "alice@example.org", "bob@remote.test", "From: <alice@example.org>\r\nSubject: x\r\n\r\nhi\r\n")
 	opts := e.options()
 	opts.CommandTimeout = time.Minute // the bound must not be the timeout
