@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"pillarbox/store"
 )
 
 // keywordBatch returns n keywords named from first on.
@@ -25,15 +27,9 @@ func keywordBatch(first, n int) []string {
 // has keep working.
 func TestFolderKeywordsBounded(t *testing.T) {
 	t.Parallel()
-	s, db := newTestService(t)
+	s, db, acct, inbox := fullKeywordFolder(t)
 	ctx := context.Background()
-	inbox := aliceInbox(t, s, "Subject: a\r\n\r\nx\r\n")
-	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
 	one := UIDSet{{Start: 1, Stop: 1}}
-	fillFolderKeywords(t, s, acct.ID, inbox.ID, one)
 	n := MaxFolderKeywords
 	if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, []string{"one-more"}, nil); !errors.Is(err, ErrLimit) {
 		t.Errorf("STORE of keyword %d: %v, want ErrLimit", n+1, err)
@@ -64,15 +60,8 @@ func TestFolderKeywordsBounded(t *testing.T) {
 // or that have none, are copied.
 func TestFolderKeywordsBoundedCopy(t *testing.T) {
 	t.Parallel()
-	s, db := newTestService(t)
+	s, db, acct, inbox := fullKeywordFolder(t)
 	ctx := context.Background()
-	inbox := aliceInbox(t, s, "Subject: a\r\n\r\nx\r\n")
-	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	one := UIDSet{{Start: 1, Stop: 1}}
-	fillFolderKeywords(t, s, acct.ID, inbox.ID, one)
 	if err := s.CreateFolder(ctx, acct.ID, "Other", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -101,19 +90,27 @@ func TestFolderKeywordsBoundedCopy(t *testing.T) {
 	}
 }
 
-// fillFolderKeywords gives the folder MaxFolderKeywords keywords, by
-// adding and removing them on the messages in set, at most maxKeywords
-// at a time.
-func fillFolderKeywords(t *testing.T, s *Service, account, folder int64, set UIDSet) {
+// fullKeywordFolder returns a service whose alice has one message in
+// her INBOX, and an INBOX that has MaxFolderKeywords keywords, added and
+// removed on that message at most maxKeywords at a time.
+func fullKeywordFolder(t *testing.T) (*Service, store.Store, Account, Folder) {
 	t.Helper()
+	s, db := newTestService(t)
 	ctx := context.Background()
+	inbox := aliceInbox(t, s, "Subject: a\r\n\r\nx\r\n")
+	acct, err := s.Authenticate(ctx, "alice@example.org", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := UIDSet{{Start: 1, Stop: 1}}
 	for n := 0; n < MaxFolderKeywords; n += maxKeywords {
 		kws := keywordBatch(n, min(maxKeywords, MaxFolderKeywords-n))
-		if err := s.StoreFlags(ctx, account, folder, set, FlagsAdd, kws, nil); err != nil {
+		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsAdd, kws, nil); err != nil {
 			t.Fatalf("store %d keywords from %d: %v", len(kws), n, err)
 		}
-		if err := s.StoreFlags(ctx, account, folder, set, FlagsRemove, kws, nil); err != nil {
+		if err := s.StoreFlags(ctx, acct.ID, inbox.ID, one, FlagsRemove, kws, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return s, db, acct, inbox
 }
