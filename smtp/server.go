@@ -181,7 +181,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	// Final read timeouts (see limits.go) need a netlimit.Conn beneath
 	// go-smtp; serve.go puts one beneath TLS for implicit TLS, whose
 	// handshakes are done, and bounded, before go-smtp gets them.
-	err := s.srv.Serve(netlimit.GuardListener(newHandshakeListener(ln)))
+	hl := newHandshakeListener(ln)
+	defer hl.Close() // however Serve ends, no handshake is left waiting
+	err := s.srv.Serve(netlimit.GuardListener(hl))
 	if s.isClosing() || errors.Is(err, gosmtp.ErrServerClosed) {
 		return ErrServerClosed
 	}
