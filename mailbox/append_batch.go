@@ -65,11 +65,8 @@ func (s *Service) AppendMessages(ctx context.Context, account int64, name string
 		keywords = append(keywords, p.keywords...)
 	}
 	if len(keywords) > 0 {
-		var id int64
-		m, err := s.db.MailboxByName(ctx, account, name)
-		if err == nil {
-			id = m.ID
-		} else if !errors.Is(err, store.ErrNotFound) {
+		id, err := s.folderIDByName(ctx, account, name)
+		if err != nil {
 			return Folder{}, nil, err
 		}
 		if err := s.checkFolderKeywords(ctx, id, keywords); err != nil {

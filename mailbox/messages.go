@@ -78,6 +78,16 @@ func (s *Service) checkFolderKeywords(ctx context.Context, folder int64, keyword
 	return nil
 }
 
+// folderIDByName returns the id of the account's folder named name
+// (normalised), or 0 if there is none.
+func (s *Service) folderIDByName(ctx context.Context, account int64, name string) (int64, error) {
+	m, err := s.db.MailboxByName(ctx, account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	return m.ID, err
+}
+
 var errFolderKeywords = fmt.Errorf("%w: at most %d keywords in a folder", ErrLimit, MaxFolderKeywords)
 
 // folderKeywords returns the keywords of a folder (0: none), in lower
@@ -115,11 +125,8 @@ func addKeywords(known map[string]bool, keywords []string) bool {
 // the keywords of those messages. Most folders together have few, and
 // then no message is read.
 func (s *Service) checkCopyKeywords(ctx context.Context, account, src int64, set UIDSet, dest string) error {
-	var dst int64
-	m, err := s.db.MailboxByName(ctx, account, dest)
-	if err == nil {
-		dst = m.ID
-	} else if !errors.Is(err, store.ErrNotFound) {
+	dst, err := s.folderIDByName(ctx, account, dest)
+	if err != nil {
 		return err
 	}
 	snap, err := s.db.Snapshot(ctx)
