@@ -44,11 +44,19 @@ func (s *Server) closeOnTimeout(c *gosmtp.Conn, reply string) {
 	nc.OnTimeout(func() {
 		// It runs in the connection's goroutine, inside a Read: go-smtp
 		// is not writing, and has flushed its last reply.
-		top := c.Conn()
-		top.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		io.WriteString(top, reply)
-		top.Close()
+		s.closeWith(c, reply)
 	})
+}
+
+// closeWith writes reply, a last 421, on c's connection as it is now
+// (TLS after STARTTLS) and closes it, for a session go-smtp would
+// otherwise go on with. go-smtp must not be writing: its replies so far
+// are flushed (textproto flushes each line).
+func (s *Server) closeWith(c *gosmtp.Conn, reply string) {
+	top := c.Conn()
+	top.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	io.WriteString(top, reply)
+	top.Close()
 }
 
 // limitData bounds the message transfer starting now to DataTimeout:

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -81,14 +80,11 @@ func (s *session) limitErrors(err error) error {
 	if int(s.errors.Add(1)) <= maxSessionErrors+len(s.rcpts) {
 		return err
 	}
-	// go-smtp would answer and read the next command: write the reply
-	// here and close, so that its own reply goes nowhere. Its replies
-	// so far are flushed (textproto flushes each line).
-	nc := s.conn.Conn()
-	nc.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
-	fmt.Fprintf(nc, "%d %d.%d.%d %s %s\r\n", errTooManyErrors.Code, errTooManyErrors.EnhancedCode[0],
-		errTooManyErrors.EnhancedCode[1], errTooManyErrors.EnhancedCode[2], s.srv.opts.Hostname, errTooManyErrors.Message)
-	nc.Close()
+	// go-smtp would answer and read the next command: the reply is
+	// written here and the connection closed, so that its own reply goes
+	// nowhere.
+	s.srv.closeWith(s.conn, fmt.Sprintf("%d %d.%d.%d %s %s\r\n", errTooManyErrors.Code, errTooManyErrors.EnhancedCode[0],
+		errTooManyErrors.EnhancedCode[1], errTooManyErrors.EnhancedCode[2], s.srv.opts.Hostname, errTooManyErrors.Message))
 	return errTooManyErrors
 }
 
