@@ -74,15 +74,19 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 	}
 	// What the arguments alone show wrong is said before the store is
 	// opened, which would create data_dir for a command that does nothing.
+	var addr mailbox.Address
 	if sub != "list" {
-		if _, err := mailbox.ParseAddress(pos[0]); err != nil {
+		if addr, err = mailbox.ParseAddress(pos[0]); err != nil {
 			return fmt.Errorf("user %s: %w", sub, err)
 		}
 	}
+	var quota *int64 // user quota ADDRESS SIZE: the quota to set
 	if sub == "quota" && len(pos) == 2 {
-		if _, err := parseQuotaSize(pos[1]); err != nil {
+		limit, err := parseQuotaSize(pos[1])
+		if err != nil {
 			return fmt.Errorf("user quota: %w", err)
 		}
+		quota = &limit
 	}
 
 	password, generated := "", false
@@ -118,7 +122,7 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 	case "del":
 		err = svc.DeleteUser(ctx, pos[0])
 	case "quota":
-		err = userQuota(ctx, e, svc, pos)
+		err = userQuota(ctx, e, svc, addr, quota)
 	case "list":
 		var users []string
 		users, err = svc.Users(ctx)

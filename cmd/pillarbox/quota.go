@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -66,23 +65,15 @@ func printQuota(w io.Writer, address string, q mailbox.Quota) {
 
 // userQuota is `pillarbox user quota ADDRESS [SIZE]`: with SIZE it sets
 // the account's quota, and in both cases prints its usage and quota.
-func userQuota(ctx context.Context, e *env, svc *mailbox.Service, pos []string) error {
-	if len(pos) == 2 {
-		limit, err := parseQuotaSize(pos[1])
-		if err != nil {
-			return err
-		}
-		if err := svc.SetQuota(ctx, pos[0], limit); err != nil {
+func userQuota(ctx context.Context, e *env, svc *mailbox.Service, a mailbox.Address, set *int64) error {
+	if set != nil {
+		if err := svc.SetQuota(ctx, a.String(), *set); err != nil {
 			return err
 		}
 	}
-	q, err := svc.UserQuota(ctx, pos[0])
+	q, err := svc.UserQuota(ctx, a.String())
 	if err != nil {
 		return err
-	}
-	a, err := mailbox.ParseAddress(pos[0])
-	if err != nil {
-		return errors.New("invalid address")
 	}
 	printQuota(e.stdout, a.String(), q)
 	return nil
