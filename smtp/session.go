@@ -68,11 +68,12 @@ func (s *session) Logout() error {
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
-	return s.srv.refused(s.conn, "MAIL", from, s.limitErrors(s.mailCmd(from, opts)))
+	return s.endIfTooMany(s.srv.refused(s.conn, "MAIL", from, s.limitErrors(s.mailCmd(from, opts))))
 }
 
 // limitErrors counts a MAIL or RCPT refusal and, past maxSessionErrors,
-// answers errTooManyErrors instead and closes the connection.
+// answers errTooManyErrors instead, for endIfTooMany once it is logged
+// and counted.
 func (s *session) limitErrors(err error) error {
 	if err == nil || err == errShuttingDown {
 		return err
@@ -80,12 +81,20 @@ func (s *session) limitErrors(err error) error {
 	if int(s.errors.Add(1)) <= maxSessionErrors+len(s.rcpts) {
 		return err
 	}
-	// go-smtp would answer and read the next command: the reply is
-	// written here and the connection closed, so that its own reply goes
-	// nowhere.
-	s.srv.closeWith(s.conn, fmt.Sprintf("%d %d.%d.%d %s %s\r\n", errTooManyErrors.Code, errTooManyErrors.EnhancedCode[0],
-		errTooManyErrors.EnhancedCode[1], errTooManyErrors.EnhancedCode[2], s.srv.opts.Hostname, errTooManyErrors.Message))
 	return errTooManyErrors
+}
+
+// endIfTooMany ends the session that limitErrors refused: go-smtp would
+// answer and read the next command, so the reply is written here and the
+// connection closed, and go-smtp's own reply goes nowhere. It comes after
+// the refusal is logged and counted, so that a client that sees the
+// connection close finds it in the metrics.
+func (s *session) endIfTooMany(err error) error {
+	if err == errTooManyErrors {
+		s.srv.closeWith(s.conn, fmt.Sprintf("%d %d.%d.%d %s %s\r\n", errTooManyErrors.Code, errTooManyErrors.EnhancedCode[0],
+			errTooManyErrors.EnhancedCode[1], errTooManyErrors.EnhancedCode[2], s.srv.opts.Hostname, errTooManyErrors.Message))
+	}
+	return err
 }
 
 func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
@@ -128,7 +137,7 @@ func (s *session) mailCmd(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	return s.srv.refused(s.conn, "RCPT", to, s.limitErrors(s.rcptCmd(to, opts)))
+	return s.endIfTooMany(s.srv.refused(s.conn, "RCPT", to, s.limitErrors(s.rcptCmd(to, opts))))
 }
 
 func (s *session) rcptCmd(to string, opts *gosmtp.RcptOptions) error {
